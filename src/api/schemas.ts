@@ -1,0 +1,61 @@
+// Request messages other than the job spec (train/spec.ts), one zod schema each, shared by HTTP and gRPC.
+import { z } from 'zod';
+import { specErrorFrom } from '../train/spec.js';
+
+export const GENERATE_LIMITS = { prefixChars: 1000, numChars: 5000, topK: 1000, temperature: 100 } as const;
+
+export const GenerateRequest = z
+  .object({
+    prefix: z
+      .string({ error: 'prefix must be a string' })
+      .max(GENERATE_LIMITS.prefixChars, { error: `prefix must be at most ${GENERATE_LIMITS.prefixChars} characters` })
+      .refine((s) => /[A-Za-z]/.test(s), { error: 'prefix must contain at least one letter (A-Z, a-z)' }),
+    numChars: z
+      .number({ error: 'numChars must be a number' })
+      .int({ error: 'numChars must be an integer' })
+      .min(1, { error: 'numChars must be ≥ 1' })
+      .max(GENERATE_LIMITS.numChars, { error: `numChars must be ≤ ${GENERATE_LIMITS.numChars}` })
+      .default(50),
+    temperature: z
+      .number({ error: 'temperature must be a number' })
+      .min(0, { error: 'temperature must be ≥ 0 (0 = greedy)' })
+      .max(GENERATE_LIMITS.temperature, { error: `temperature must be ≤ ${GENERATE_LIMITS.temperature}` })
+      .optional(),
+    topK: z
+      .number({ error: 'topK must be a number' })
+      .int({ error: 'topK must be an integer' })
+      .min(1, { error: 'topK must be ≥ 1' })
+      .max(GENERATE_LIMITS.topK, { error: `topK must be ≤ ${GENERATE_LIMITS.topK}` })
+      .optional(),
+    seed: z
+      .number({ error: 'seed must be a number' })
+      .int({ error: 'seed must be an integer' })
+      .min(0, { error: 'seed must be ≥ 0' })
+      .max(2 ** 32 - 1, { error: 'seed must be ≤ 4294967295' })
+      .optional(),
+  })
+  .strict();
+export type GenerateRequest = z.output<typeof GenerateRequest>;
+
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
+
+export const ListQuery = z
+  .object({
+    state: z.enum(JOB_STATES, { error: `state must be one of ${JOB_STATES.join(', ')}` }).optional(),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be ≥ 1' })
+      .max(100, { error: 'limit must be ≤ 100' })
+      .default(20),
+    cursor: z.string().max(200, { error: 'cursor is too long' }).optional(),
+  })
+  .strict();
+export type ListQuery = z.output<typeof ListQuery>;
+
+/** Parse with a schema; a failure becomes a SpecError naming each field. */
+export function parseMessage<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
+  const r = schema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  throw specErrorFrom(r.error);
+}

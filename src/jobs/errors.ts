@@ -1,0 +1,14 @@
+// Errors the jobs layer raises; each API maps them to its own status codes
+// (HTTP 404/409/429/503, gRPC NOT_FOUND/FAILED_PRECONDITION/RESOURCE_EXHAUSTED/UNAVAILABLE).
+export class NotFoundError extends Error {
+  readonly code = 'NOT_FOUND';
+}
+export class FailedPreconditionError extends Error {
+  readonly code = 'FAILED_PRECONDITION';
+}
+export class ResourceExhaustedError extends Error {
+  readonly code = 'RESOURCE_EXHAUSTED';
+}
+export class UnavailableError extends Error {
+  readonly code = 'UNAVAILABLE';
+}

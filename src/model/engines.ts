@@ -1,0 +1,37 @@
+// Engine selection (design §7): ENGINE=native|tfjs; the default is native where the addon loads.
+import type { EngineFactory, EngineName } from './engine.js';
+
+export class EngineUnavailableError extends Error {}
+
+let cached: Promise<EngineFactory> | undefined;
+
+export type Logger = (line: string) => void;
+
+/** The engine for this process, chosen once. `requested` overrides the ENGINE variable. */
+export function selectEngine(requested?: string, log: Logger = (l) => console.error(l)): Promise<EngineFactory> {
+  if (requested === undefined && cached) return cached;
+  const p = chooseEngine(requested ?? process.env.ENGINE, log);
+  if (requested === undefined) cached = p;
+  return p;
+}
+
+async function chooseEngine(requested: string | undefined, log: Logger): Promise<EngineFactory> {
+  const name = (requested ?? '').trim().toLowerCase() as EngineName | '';
+  if (name !== '' && name !== 'native' && name !== 'tfjs') {
+    throw new EngineUnavailableError(`unknown engine '${requested}' (ENGINE must be 'native' or 'tfjs')`);
+  }
+  if (name !== 'tfjs') {
+    const { loadNativeEngine } = await import('./native/index.js');
+    const native = loadNativeEngine();
+    if ('factory' in native) {
+      log(`lstm-trainer: engine native (backend ${native.factory.backend})`);
+      return native.factory;
+    }
+    if (name === 'native') throw new EngineUnavailableError(`ENGINE=native but the native addon is unavailable: ${native.error}`);
+    log(`lstm-trainer: native engine unavailable (${native.error}); using tfjs`);
+  }
+  const { tfjsEngine } = await import('./tfjs/index.js');
+  const tfjs = await tfjsEngine();
+  log(`lstm-trainer: engine tfjs (backend ${tfjs.backend})`);
+  return tfjs;
+}

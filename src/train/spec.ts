@@ -1,0 +1,157 @@
+// The job specification (design §3): one zod schema, shared by the CLI, REST and gRPC.
+// Every field defaults to d2l's value, so `{}` is a valid job; every number is bounded so one
+// job cannot exhaust a worker, and every error names the field and the bound.
+import { z } from 'zod';
+
+export const LIMITS = {
+  numHiddens: 1024,
+  numLayers: 4,
+  epochs: 5000,
+  batchSize: 512,
+  numSteps: 512,
+  maxTokens: 2_000_000,
+  corpusTextBytes: 2_000_000,
+  lr: 100,
+  clipTheta: 1000,
+  predictEvery: 5000,
+  prefixes: 8,
+  prefixChars: 200,
+  numPreds: 2000,
+  nameChars: 200,
+  idempotencyKeyChars: 200,
+} as const;
+
+const int = (name: string, min: number, max: number) =>
+  z
+    .number({ error: (iss) => (iss.input === undefined ? `${name} is required` : `${name} must be a number`) })
+    .int({ error: `${name} must be an integer` })
+    .min(min, { error: `${name} must be ≥ ${min}` })
+    .max(max, { error: `${name} must be ≤ ${max}` });
+
+const positive = (name: string, max: number) =>
+  z
+    .number({ error: `${name} must be a number` })
+    .gt(0, { error: `${name} must be > 0` })
+    .max(max, { error: `${name} must be ≤ ${max}` });
+
+export const ModelSpec = z
+  .object({
+    kind: z.enum(['scratch', 'concise'], { error: "model.kind must be 'scratch' or 'concise'" }).default('scratch'),
+    numHiddens: int('model.numHiddens', 1, LIMITS.numHiddens).default(256),
+    numLayers: int('model.numLayers', 1, LIMITS.numLayers).default(1),
+  })
+  .strict()
+  .refine((m) => m.kind === 'concise' || m.numLayers === 1, {
+    error: 'model.numLayers must be 1 for the scratch kind (the seed has one layer); use kind concise for more',
+    path: ['numLayers'],
+  });
+
+const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
+
+export const CorpusSpec = z.union(
+  [
+    z.literal('timemachine'),
+    z
+      .object({
+        text: z
+          .string({ error: 'data.corpus.text must be a string' })
+          .min(1, { error: 'data.corpus.text must not be empty' })
+          .refine((s) => utf8Bytes(s) <= LIMITS.corpusTextBytes, {
+            error: `data.corpus.text must be at most ${LIMITS.corpusTextBytes} bytes`,
+          }),
+      })
+      .strict(),
+  ],
+  { error: "data.corpus must be 'timemachine' or {text: string}" },
+);
+
+export const DataSpec = z
+  .object({
+    corpus: CorpusSpec.default('timemachine'),
+    maxTokens: int('data.maxTokens', 1, LIMITS.maxTokens).default(10000),
+    batchSize: int('data.batchSize', 1, LIMITS.batchSize).default(32),
+    numSteps: int('data.numSteps', 1, LIMITS.numSteps).default(35),
+    sampling: z.enum(['sequential', 'random'], { error: "data.sampling must be 'sequential' or 'random'" }).default('sequential'),
+  })
+  .strict();
+
+export const TrainSpec = z
+  .object({
+    epochs: int('train.epochs', 1, LIMITS.epochs).default(500),
+    lr: positive('train.lr', LIMITS.lr).default(1),
+    clipTheta: positive('train.clipTheta', LIMITS.clipTheta).default(1),
+    seed: int('train.seed', 0, 2 ** 32 - 1).optional(),
+  })
+  .strict();
+
+export const ReportSpec = z
+  .object({
+    predictEvery: int('report.predictEvery', 1, LIMITS.predictEvery).default(10),
+    prefixes: z
+      .array(
+        z
+          .string({ error: 'report.prefixes must be strings' })
+          .max(LIMITS.prefixChars, { error: `report.prefixes entries must be at most ${LIMITS.prefixChars} characters` })
+          .refine((s) => /[A-Za-z]/.test(s), { error: 'report.prefixes entries must contain at least one letter (A-Z, a-z)' }),
+        { error: 'report.prefixes must be an array of strings' },
+      )
+      .max(LIMITS.prefixes, { error: `report.prefixes must have at most ${LIMITS.prefixes} entries` })
+      .default(['time traveller', 'traveller']),
+    numPreds: int('report.numPreds', 0, LIMITS.numPreds).default(50),
+  })
+  .strict();
+
+export const JobSpec = z
+  .object({
+    model: ModelSpec.default(() => ModelSpec.parse({})),
+    data: DataSpec.default(() => DataSpec.parse({})),
+    train: TrainSpec.default(() => TrainSpec.parse({})),
+    report: ReportSpec.default(() => ReportSpec.parse({})),
+    name: z.string().max(LIMITS.nameChars, { error: `name must be at most ${LIMITS.nameChars} characters` }).optional(),
+    idempotencyKey: z
+      .string()
+      .min(1, { error: 'idempotencyKey must not be empty' })
+      .max(LIMITS.idempotencyKeyChars, { error: `idempotencyKey must be at most ${LIMITS.idempotencyKeyChars} characters` })
+      .optional(),
+  })
+  .strict();
+
+export type JobSpecInput = z.input<typeof JobSpec>;
+export type JobSpec = z.output<typeof JobSpec>;
+
+export interface SpecIssue {
+  /** Dotted path of the offending field, e.g. 'model.numHiddens' ('' for the whole body). */
+  field: string;
+  message: string;
+}
+
+export class SpecError extends Error {
+  constructor(readonly issues: SpecIssue[]) {
+    super(issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join('; '));
+    this.name = 'SpecError';
+  }
+}
+
+/** Validate and fill defaults; throws SpecError naming every offending field. */
+export function parseJobSpec(input: unknown): JobSpec {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    throw new SpecError([{ field: '', message: 'the job spec must be a JSON object' }]);
+  }
+  const r = JobSpec.safeParse(input);
+  if (!r.success) throw specErrorFrom(r.error);
+  return r.data;
+}
+
+/** A zod error as a SpecError: one issue per offending field, unknown fields named in full. */
+export function specErrorFrom(error: z.ZodError): SpecError {
+  return new SpecError(
+    error.issues.map((iss) => {
+      const parent = iss.path.map(String).join('.');
+      if (iss.code === 'unrecognized_keys') {
+        const names = iss.keys.map((k) => (parent ? `${parent}.${k}` : k));
+        return { field: names[0], message: `unknown field${names.length > 1 ? 's' : ''} ${names.join(', ')}` };
+      }
+      return { field: parent, message: iss.message };
+    }),
+  );
+}

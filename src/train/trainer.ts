@@ -1,0 +1,159 @@
+// d2l's train_ch8 / train_epoch_ch8 over an engine's LstmModel, as an async iterator of epoch
+// events, resumable from a checkpoint at an epoch boundary.
+import { loadCorpus, Vocab, type Corpus } from '../text/corpus.js';
+import { minCorpusTokens, seqDataIter } from '../text/data.js';
+import { Rng } from '../text/rng.js';
+import type { EngineFactory, LstmModel, ModelConfig } from '../model/engine.js';
+import { initParams } from '../model/params.js';
+import type { Checkpoint } from './checkpoint.js';
+import { predict } from './predict.js';
+import { SpecError, type JobSpec } from './spec.js';
+
+export interface Sample {
+  prefix: string;
+  /** predict_ch8's output: the cleaned prefix followed by the generated characters. */
+  text: string;
+}
+
+export interface EpochEvent {
+  epoch: number;
+  epochs: number;
+  perplexity: number;
+  tokensPerSec: number;
+  /** Training time since epoch 1, across resumes (prediction excluded, as d2l's timer). */
+  elapsedMs: number;
+  samples?: Sample[];
+}
+
+/** Corpus of a spec, or a SpecError naming the field when it cannot give one minibatch. */
+export function corpusForSpec(spec: JobSpec): Corpus {
+  let corpus: Corpus;
+  try {
+    corpus = loadCorpus(spec.data.corpus, spec.data.maxTokens);
+  } catch (e) {
+    throw new SpecError([{ field: 'data.corpus', message: (e as Error).message }]);
+  }
+  const need = minCorpusTokens(spec.data.batchSize, spec.data.numSteps);
+  if (corpus.tokens.length < need) {
+    const field = spec.data.corpus === 'timemachine' || corpus.tokens.length === spec.data.maxTokens ? 'data.maxTokens' : 'data.corpus.text';
+    throw new SpecError([
+      {
+        field,
+        message: `corpus has ${corpus.tokens.length} tokens; batchSize ${spec.data.batchSize} × numSteps ${spec.data.numSteps} needs at least ${need} for one minibatch`,
+      },
+    ]);
+  }
+  return corpus;
+}
+
+export function modelConfig(spec: JobSpec, vocabSize: number): ModelConfig {
+  return { kind: spec.model.kind, vocabSize, numHiddens: spec.model.numHiddens, numLayers: spec.model.numLayers };
+}
+
+export class AbortedError extends Error {
+  constructor(readonly reason: unknown) {
+    super('training aborted');
+  }
+}
+
+export class Trainer {
+  private constructor(
+    readonly spec: JobSpec,
+    readonly model: LstmModel,
+    readonly vocab: Vocab,
+    private readonly corpus: Int32Array,
+    private rng: Rng,
+    /** Completed epochs. */
+    public epoch: number,
+    public elapsedMs: number,
+    public perplexity: number,
+  ) {}
+
+  /** A fresh run (weights from the seed) or one resumed from a checkpoint of the same spec. */
+  static async create(spec: JobSpec, engine: EngineFactory, resume?: Checkpoint): Promise<Trainer> {
+    const corpus = corpusForSpec(spec);
+    const config = modelConfig(spec, corpus.vocab.size);
+    if (resume) {
+      const model = await engine.createModel(resume.config, resume.weights);
+      return new Trainer(spec, model, Vocab.fromTokens(resume.vocab), corpus.tokens, new Rng(resume.rngState), resume.epoch, resume.elapsedMs, resume.perplexity);
+    }
+    const seed = spec.train.seed ?? (Math.random() * 2 ** 32) >>> 0;
+    const initRng = new Rng(seed);
+    const weights = initParams(config, initRng);
+    const model = await engine.createModel(config, weights);
+    // the data stream has its own generator so it is independent of the parameter count
+    return new Trainer(spec, model, corpus.vocab, corpus.tokens, new Rng((seed ^ 0x5bd1e995) >>> 0), 0, 0, NaN);
+  }
+
+  get done(): boolean {
+    return this.epoch >= this.spec.train.epochs;
+  }
+
+  /** train_epoch_ch8: one pass over the minibatches; returns perplexity and tokens/s. */
+  async trainEpoch(signal?: AbortSignal): Promise<{ perplexity: number; tokensPerSec: number; ms: number }> {
+    const { batchSize, numSteps, sampling } = this.spec.data;
+    const { lr, clipTheta } = this.spec.train;
+    const start = performance.now();
+    let lossSum = 0;
+    let tokens = 0;
+    let first = true;
+    for (const batch of seqDataIter(sampling, this.corpus, batchSize, numSteps, this.rng)) {
+      if (signal?.aborted) throw new AbortedError(signal.reason);
+      // state: zeros at the first minibatch of an epoch, and at every minibatch when sampling randomly
+      const { loss } = await this.model.trainStep(batch, { lr, clipTheta, resetState: first || sampling === 'random' });
+      first = false;
+      const n = batchSize * numSteps;
+      lossSum += loss * n;
+      tokens += n;
+      // let lock renewal, cancellation and event publishing run between minibatches
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    const ms = performance.now() - start;
+    return { perplexity: Math.exp(lossSum / tokens), tokensPerSec: tokens / (ms / 1000), ms };
+  }
+
+  /** The remaining epochs, one event each; samples every predictEvery epochs and at the last. */
+  async *run(signal?: AbortSignal): AsyncGenerator<EpochEvent> {
+    const { epochs } = this.spec.train;
+    const { predictEvery, prefixes, numPreds } = this.spec.report;
+    while (this.epoch < epochs) {
+      const { perplexity, tokensPerSec, ms } = await this.trainEpoch(signal);
+      this.epoch += 1;
+      this.elapsedMs += ms;
+      this.perplexity = perplexity;
+      const event: EpochEvent = { epoch: this.epoch, epochs, perplexity, tokensPerSec, elapsedMs: Math.round(this.elapsedMs) };
+      if (prefixes.length > 0 && (this.epoch % predictEvery === 0 || this.epoch === epochs)) {
+        event.samples = await this.samples();
+      }
+      yield event;
+    }
+  }
+
+  async samples(): Promise<Sample[]> {
+    const out: Sample[] = [];
+    for (const prefix of this.spec.report.prefixes) {
+      out.push({ prefix, text: await predict(prefix, this.spec.report.numPreds, this.model, this.vocab) });
+    }
+    return out;
+  }
+
+  /** The state after the last completed epoch; resuming from it continues exactly. */
+  checkpoint(): Checkpoint {
+    return {
+      spec: this.spec,
+      config: this.model.config,
+      vocab: this.vocab.idxToToken,
+      epoch: this.epoch,
+      rngState: this.rng.state,
+      elapsedMs: this.elapsedMs,
+      perplexity: this.perplexity,
+      engine: this.model.engine,
+      backend: this.model.backend,
+      weights: this.model.getWeights(),
+    };
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}
