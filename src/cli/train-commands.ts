@@ -1,0 +1,163 @@
+// `lstm-trainer train` and `lstm-trainer generate`: the local, Redis-free path through the core.
+import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import cliProgress from 'cli-progress';
+import { EngineUnavailableError, selectEngine } from '../model/engines.js';
+import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
+import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
+import { parseJobSpec, SpecError, type JobSpecInput } from '../train/spec.js';
+import { Trainer, type EpochEvent } from '../train/trainer.js';
+import { UserError } from './errors.js';
+
+interface TrainOptions {
+  kind: string;
+  epochs?: number;
+  hidden?: number;
+  layers?: number;
+  lr?: number;
+  clip?: number;
+  corpus?: string;
+  maxTokens?: number;
+  batchSize?: number;
+  numSteps?: number;
+  sampling?: string;
+  seed?: number;
+  predictEvery?: number;
+  engine?: string;
+  save?: string;
+  json?: boolean;
+}
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Flags → the same job spec the service takes, validated by the same schema. */
+function specFromFlags(o: TrainOptions) {
+  const input: JobSpecInput = {
+    model: { kind: o.kind as 'scratch', numHiddens: o.hidden, numLayers: o.layers },
+    data: {
+      corpus: o.corpus ? { text: readText(o.corpus, 'corpus') } : 'timemachine',
+      maxTokens: o.maxTokens,
+      batchSize: o.batchSize,
+      numSteps: o.numSteps,
+      sampling: o.sampling as 'sequential',
+    },
+    train: { epochs: o.epochs, lr: o.lr, clipTheta: o.clip, seed: o.seed },
+    report: { predictEvery: o.predictEvery },
+  };
+  return parseJobSpec(JSON.parse(JSON.stringify(input))); // drop undefined → defaults
+}
+
+async function engineOrExit(name?: string) {
+  try {
+    return await selectEngine(name);
+  } catch (e) {
+    if (e instanceof EngineUnavailableError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+function writeAtomically(file: string, data: Buffer): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  } catch (e) {
+    throw new UserError(`cannot write checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export async function trainCommand(o: TrainOptions): Promise<void> {
+  let trainer: Trainer;
+  try {
+    const spec = specFromFlags(o);
+    const engine = await engineOrExit(o.engine);
+    trainer = await Trainer.create(spec, engine);
+  } catch (e) {
+    if (e instanceof SpecError) throw new UserError(e.message);
+    throw e;
+  }
+  const { spec, model } = trainer;
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort('interrupted'));
+  const header = `${spec.model.kind} LSTM, ${spec.model.numHiddens} hidden, engine ${model.engine}/${model.backend}, vocab ${trainer.vocab.size}`;
+  const bar =
+    !o.json && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          { format: 'epoch {value}/{total} |{bar}| perplexity {ppl} | {speed} tokens/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  if (o.json) console.log(JSON.stringify({ type: 'start', kind: spec.model.kind, engine: model.engine, backend: model.backend, spec }));
+  else console.error(header);
+  bar?.start(spec.train.epochs, 0, { ppl: '-', speed: '-' });
+  let last: EpochEvent | undefined;
+  let speedSum = 0;
+  try {
+    for await (const ev of trainer.run(controller.signal)) {
+      last = ev;
+      speedSum += ev.tokensPerSec;
+      if (o.json) {
+        console.log(JSON.stringify({ type: 'epoch', ...ev }));
+        continue;
+      }
+      bar?.update(ev.epoch, { ppl: ev.perplexity.toFixed(2), speed: Math.round(ev.tokensPerSec) });
+      if (!bar) console.log(`epoch ${ev.epoch}/${ev.epochs} perplexity ${ev.perplexity.toFixed(3)} ${Math.round(ev.tokensPerSec)} tokens/s`);
+      if (ev.samples) {
+        bar?.stop();
+        for (const s of ev.samples) console.log(`  [epoch ${ev.epoch}] ${s.text}`);
+        if (bar && ev.epoch < ev.epochs) bar.start(spec.train.epochs, ev.epoch, { ppl: ev.perplexity.toFixed(2), speed: Math.round(ev.tokensPerSec) });
+      }
+    }
+  } finally {
+    bar?.stop();
+  }
+  if (last && !o.json) {
+    // as d2l's closing line; the speed is the mean over this run's epochs
+    const speed = Math.round(speedSum / last.epoch);
+    console.log(`perplexity ${last.perplexity.toFixed(2)}, ${speed} tokens/s on ${model.engine}/${model.backend}`);
+  }
+  if (o.save) writeAtomically(o.save, serializeCheckpoint(trainer.checkpoint()));
+  trainer.dispose();
+}
+
+interface GenerateOptions {
+  checkpoint: string;
+  prefix: string;
+  chars: number;
+  temperature?: number;
+  topK?: number;
+  seed?: number;
+  engine?: string;
+}
+
+export async function generateCommand(o: GenerateOptions): Promise<void> {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(o.checkpoint);
+  } catch (e) {
+    throw new UserError(`cannot read checkpoint ${o.checkpoint}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (o.chars < 1 || o.chars > 100000) throw new UserError('--chars must be between 1 and 100000');
+  if (o.temperature !== undefined && o.temperature < 0) throw new UserError('--temperature must be ≥ 0');
+  if (o.topK !== undefined && o.topK < 1) throw new UserError('--top-k must be ≥ 1');
+  try {
+    const ckpt = deserializeCheckpoint(buf);
+    const prefix = cleanPrefix(o.prefix);
+    const { model, vocab } = await modelFromCheckpoint(ckpt, await engineOrExit(o.engine));
+    process.stdout.write(prefix);
+    for await (const ch of generateChars(prefix, o.chars, model, vocab, { temperature: o.temperature, topK: o.topK, seed: o.seed })) {
+      process.stdout.write(ch);
+    }
+    process.stdout.write('\n');
+    model.dispose();
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UserError(`${o.checkpoint}: ${e.message}`);
+    if (e instanceof PrefixError) throw new UserError(`--prefix: ${e.message}`);
+    throw e;
+  }
+}
