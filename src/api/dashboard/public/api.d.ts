@@ -1,0 +1,36 @@
+// Types of api.js (the browser module is plain JS; these let TypeScript tests import it).
+import type { JobEvent, JobView } from '../../../jobs/types.js';
+
+export class ApiError extends Error {
+  constructor(status: number, problem?: unknown);
+  status: number;
+  problem: Record<string, unknown>;
+  errors: { field: string; message: string }[];
+}
+
+export interface SseEvent {
+  event: string;
+  data: string;
+  id: string;
+}
+
+export class SseParser {
+  lastEventId: string;
+  push(chunk: string): SseEvent[];
+}
+
+export interface Api {
+  listJobs(q?: { state?: string; limit?: number; cursor?: string }, signal?: AbortSignal): Promise<{ jobs: JobView[]; nextCursor?: string }>;
+  getJob(id: string, signal?: AbortSignal): Promise<JobView>;
+  submit(spec: unknown): Promise<JobView>;
+  cancel(id: string): Promise<JobView>;
+  generate(
+    id: string,
+    req: Record<string, unknown>,
+    opts?: { signal?: AbortSignal; onText?: (chunk: string, payload: unknown) => void },
+  ): Promise<string>;
+  streamEvents(id: string, lastSeq: number, onEvent: (ev: JobEvent) => void, signal?: AbortSignal): Promise<number>;
+}
+
+export function createApi(opts: { getKey: () => string; fetch?: typeof fetch; base?: string }): Api;
+export function readSse(res: Response, signal?: AbortSignal): AsyncGenerator<SseEvent>;

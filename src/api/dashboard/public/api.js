@@ -1,0 +1,214 @@
+// The dashboard's client of the /v1 HTTP API: JSON requests, problem+json errors, and
+// Server-Sent Events read with fetch (EventSource cannot send an Authorization header).
+// No DOM here, so node:test can exercise it too.
+
+/** An HTTP error from the API; `errors` are problem+json's [{field, message}]. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const detail = (problem && (problem.detail || problem.title)) || `HTTP ${status}`;
+    super(detail);
+    this.name = 'ApiError';
+    this.status = status;
+    this.problem = problem || {};
+    this.errors = Array.isArray(problem && problem.errors) ? problem.errors : [];
+  }
+}
+
+/** Incremental parser of a text/event-stream body (the WHATWG rules that matter here). */
+export class SseParser {
+  constructor() {
+    this.buffer = '';
+    this.data = [];
+    this.event = '';
+    this.id = undefined;
+    this.lastEventId = '';
+  }
+
+  /** Feeds a chunk of text; returns the events it completed: {event, data, id}. */
+  push(chunk) {
+    this.buffer += chunk;
+    const out = [];
+    for (;;) {
+      const m = /\r\n|\r|\n/.exec(this.buffer);
+      if (!m) break;
+      // a lone \r at the very end may be the first half of \r\n: wait for more
+      if (m[0] === '\r' && m.index === this.buffer.length - 1) break;
+      const line = this.buffer.slice(0, m.index);
+      this.buffer = this.buffer.slice(m.index + m[0].length);
+      this.line(line, out);
+    }
+    return out;
+  }
+
+  line(line, out) {
+    if (line === '') {
+      if (this.id !== undefined) this.lastEventId = this.id;
+      this.id = undefined;
+      if (this.data.length > 0) out.push({ event: this.event || 'message', data: this.data.join('\n'), id: this.lastEventId });
+      this.data = [];
+      this.event = '';
+      return;
+    }
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') this.data.push(value);
+    else if (field === 'event') this.event = value;
+    else if (field === 'id' && !value.includes('\0')) this.id = value;
+  }
+}
+
+async function problemOf(res) {
+  const text = await res.text().catch(() => '');
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { title: res.statusText, detail: text.slice(0, 300) || undefined };
+  }
+}
+
+/**
+ * @param {{ getKey: () => string, fetch?: typeof fetch, base?: string }} opts
+ * base is where /v1 lives, relative to the page ('' = same directory as the page).
+ */
+export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(globalThis), base = '' }) {
+  function headers(extra) {
+    const h = { ...extra };
+    const key = getKey();
+    if (key) h.authorization = `Bearer ${key}`;
+    return h;
+  }
+
+  async function raw(method, path, { body, accept = 'application/json', signal, extraHeaders } = {}) {
+    const init = { method, headers: headers({ accept, ...extraHeaders }), signal, cache: 'no-store' };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers['content-type'] = 'application/json';
+    }
+    const res = await fetchImpl(base + path, init);
+    if (!res.ok) throw new ApiError(res.status, await problemOf(res));
+    return res;
+  }
+
+  async function json(method, path, opts) {
+    const res = await raw(method, path, opts);
+    if (res.status === 204) return undefined;
+    return res.json();
+  }
+
+  return {
+    listJobs({ state, limit = 50, cursor } = {}, signal) {
+      const q = new URLSearchParams();
+      if (state) q.set('state', state);
+      q.set('limit', String(limit));
+      if (cursor) q.set('cursor', cursor);
+      return json('GET', `v1/jobs?${q}`, { signal });
+    },
+    getJob(id, signal) {
+      return json('GET', `v1/jobs/${encodeURIComponent(id)}`, { signal });
+    },
+    submit(spec) {
+      return json('POST', 'v1/jobs', { body: spec });
+    },
+    cancel(id) {
+      return json('POST', `v1/jobs/${encodeURIComponent(id)}/cancel`, { body: {} });
+    },
+
+    /**
+     * Generates text, calling onText(chunk) as characters arrive: streamed when the server answers
+     * text/event-stream, else once with the whole JSON answer's text. Resolves to the full text.
+     */
+    async generate(id, req, { signal, onText } = {}) {
+      const res = await raw('POST', `v1/jobs/${encodeURIComponent(id)}/generate`, {
+        body: req,
+        signal,
+        accept: 'text/event-stream, application/json;q=0.9',
+      });
+      const type = res.headers.get('content-type') || '';
+      if (!type.includes('text/event-stream')) {
+        const out = await res.json();
+        const text = typeof out === 'string' ? out : String(out.text ?? '');
+        onText?.(text, out);
+        return text;
+      }
+      let text = '';
+      for await (const ev of readSse(res, signal)) {
+        let payload;
+        try {
+          payload = JSON.parse(ev.data);
+        } catch {
+          payload = ev.data;
+        }
+        if (ev.event === 'error' || (payload && typeof payload === 'object' && payload.status >= 400)) {
+          throw new ApiError(payload.status || 500, payload);
+        }
+        if (ev.event === 'done' || ev.event === 'end') {
+          if (payload && typeof payload.text === 'string' && payload.text.length > text.length) {
+            const rest = payload.text.startsWith(text) ? payload.text.slice(text.length) : '';
+            if (rest) {
+              text += rest;
+              onText?.(rest, payload);
+            }
+          }
+          break;
+        }
+        const chunk = typeof payload === 'string' ? payload : (payload.text ?? payload.chars ?? payload.chunk ?? payload.delta ?? '');
+        if (chunk) {
+          text += chunk;
+          onText?.(chunk, payload);
+        }
+      }
+      return text;
+    },
+
+    /**
+     * One connection to a job's event stream. Calls onEvent(jobEvent) for each event and resolves
+     * to the last seq seen when the server ends the stream; lastSeq > 0 resumes after that event.
+     */
+    async streamEvents(id, lastSeq, onEvent, signal) {
+      const extraHeaders = lastSeq > 0 ? { 'last-event-id': String(lastSeq) } : undefined;
+      const res = await raw('GET', `v1/jobs/${encodeURIComponent(id)}/events`, { accept: 'text/event-stream', signal, extraHeaders });
+      let seq = lastSeq;
+      for await (const ev of readSse(res, signal)) {
+        let data;
+        try {
+          data = JSON.parse(ev.data);
+        } catch {
+          continue; // not a job event (e.g. a keep-alive payload)
+        }
+        if (!data || typeof data.seq !== 'number') continue;
+        if (data.seq <= seq) continue; // never apply an event twice
+        seq = data.seq;
+        onEvent(data);
+      }
+      return seq;
+    },
+  };
+}
+
+/** The events of an SSE response body. */
+export async function* readSse(res, signal) {
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  const onAbort = () => reader.cancel().catch(() => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (const ev of parser.push(decoder.decode(value, { stream: true }))) yield ev;
+    }
+    // an event cut off without its blank line is dropped, as EventSource does
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    try {
+      reader.releaseLock();
+    } catch {
+      /* a read still pending after cancel */
+    }
+  }
+}

@@ -1,0 +1,718 @@
+// The dashboard page: jobs table (polled), job view (SSE-driven chart, samples, generate,
+// cancel), submit form with the server's validation messages next to the fields, API key.
+import uPlot from './uPlot.esm.js';
+import { ApiError, createApi } from './api.js';
+import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, splitSample } from './format.js';
+
+const KEY_STORE = 'lstm-trainer.apiKey';
+const POLL_MS = 3000;
+const PAGE_SIZE = 25;
+const CACHE_JOBS = 8;
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, props = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'class') e.className = v;
+    else if (k === 'text') e.textContent = v;
+    else if (k.startsWith('data-') || k.startsWith('aria-')) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) e.append(c);
+  return e;
+};
+const sleep = (ms, signal) =>
+  new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+// ---------------------------------------------------------------- API key
+
+function getKey() {
+  try {
+    return sessionStorage.getItem(KEY_STORE) || '';
+  } catch {
+    return '';
+  }
+}
+
+function setKey(key) {
+  try {
+    if (key) sessionStorage.setItem(KEY_STORE, key);
+    else sessionStorage.removeItem(KEY_STORE);
+  } catch {
+    /* storage disabled: the key lasts until reload */
+  }
+  memoryKey = key;
+}
+let memoryKey = getKey();
+
+const api = createApi({ getKey: () => memoryKey });
+
+let keyWaiters = [];
+
+function showAuth(message) {
+  const panel = $('auth-panel');
+  const wasHidden = panel.hidden;
+  panel.hidden = false;
+  $('auth-toggle').setAttribute('aria-expanded', 'true');
+  $('auth-message').textContent = message || '';
+  if (wasHidden || message) $('auth-key').focus();
+}
+
+function hideAuth() {
+  $('auth-panel').hidden = true;
+  $('auth-toggle').setAttribute('aria-expanded', 'false');
+  $('auth-message').textContent = '';
+}
+
+/** A 401: ask for the key; resolves once one is entered. */
+function needKey() {
+  showAuth(memoryKey ? 'The service rejected this API key. Enter a valid one.' : 'This service needs an API key. Enter it to continue.');
+  return new Promise((resolve) => keyWaiters.push(resolve));
+}
+
+function updateKeyButton() {
+  $('auth-toggle').textContent = memoryKey ? 'API key ✓' : 'API key';
+}
+
+$('auth-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const key = $('auth-key').value.trim();
+  if (!key) {
+    $('auth-message').textContent = 'Enter a key.';
+    return;
+  }
+  setKey(key);
+  $('auth-key').value = '';
+  updateKeyButton();
+  hideAuth();
+  notice('API key saved for this tab.');
+  const waiters = keyWaiters;
+  keyWaiters = [];
+  for (const w of waiters) w();
+  refreshList();
+  if (current) refreshView(current);
+});
+
+$('auth-forget').addEventListener('click', () => {
+  setKey('');
+  updateKeyButton();
+  notice('API key forgotten.');
+});
+
+$('auth-toggle').addEventListener('click', () => {
+  if ($('auth-panel').hidden) showAuth('');
+  else hideAuth();
+});
+
+// ---------------------------------------------------------------- notices and errors
+
+function notice(text, kind = 'info') {
+  const n = $('notice');
+  n.textContent = text;
+  n.dataset.kind = kind;
+}
+
+/** Common handling of a failed call outside a form; true when it was a 401 (key asked for). */
+function reportError(e, what) {
+  if (e instanceof ApiError && e.status === 401) {
+    needKey();
+    return true;
+  }
+  if (e?.name === 'AbortError') return false;
+  notice(`${what}: ${e instanceof ApiError ? `${e.message} (HTTP ${e.status})` : `cannot reach the service (${e?.message ?? e})`}`, 'error');
+  return false;
+}
+
+// ---------------------------------------------------------------- jobs table
+
+const list = { state: '', cursors: [undefined], page: 0, nextCursor: undefined, inflight: false, rows: new Map() };
+
+function jobLabel(job) {
+  return job.name || job.spec?.name || job.id.slice(0, 8);
+}
+
+function engineOf(job) {
+  if (!job.engine && !job.backend) return '–';
+  return [job.engine, job.backend].filter(Boolean).join(' / ');
+}
+
+function stateBadge(state) {
+  return el('span', { class: `state state-${state}`, text: state });
+}
+
+function jobRow(job) {
+  let tr = list.rows.get(job.id);
+  if (!tr) {
+    tr = el('tr', { 'data-job-id': job.id });
+    list.rows.set(job.id, tr);
+  }
+  const link = el('a', { href: `#job=${encodeURIComponent(job.id)}`, text: jobLabel(job) });
+  const cells = [
+    ['Name', link],
+    ['Kind', job.spec?.model?.kind ?? '–'],
+    ['Engine', engineOf(job)],
+    ['State', stateBadge(job.state)],
+    ['Epoch', `${job.progress?.epoch ?? 0}/${job.progress?.epochs ?? job.spec?.train?.epochs ?? '?'}`],
+    ['Perplexity', fmtPerplexity(job.perplexity)],
+    ['Tokens/s', fmtRate(job.tokensPerSec)],
+    ['Started', fmtTime(job.startedAt)],
+    ['Finished', fmtTime(job.finishedAt)],
+  ];
+  tr.replaceChildren(
+    ...cells.map(([label, v]) => {
+      const td = el('td', { 'data-label': label });
+      td.append(v);
+      if (label === 'Started' && job.startedAt) td.title = job.startedAt;
+      if (label === 'Finished' && job.finishedAt) td.title = job.finishedAt;
+      return td;
+    }),
+  );
+  const selected = current?.id === job.id;
+  tr.classList.toggle('selected', selected);
+  if (selected) tr.setAttribute('aria-current', 'true');
+  else tr.removeAttribute('aria-current');
+  return tr;
+}
+
+function renderJobs(jobs) {
+  const body = $('jobs-body');
+  const keep = new Set(jobs.map((j) => j.id));
+  for (const id of [...list.rows.keys()]) if (!keep.has(id)) list.rows.delete(id);
+  body.replaceChildren(...jobs.map(jobRow));
+  $('jobs-empty').hidden = jobs.length > 0;
+  $('jobs-empty').textContent = list.state ? `No ${list.state} jobs.` : 'No jobs yet.';
+  $('page-next').hidden = !list.nextCursor;
+  $('page-first').hidden = list.page === 0;
+  $('jobs-updated').textContent = `updated ${fmtTime(new Date().toISOString())}`;
+}
+
+async function refreshList() {
+  if (list.inflight) return;
+  list.inflight = true;
+  try {
+    const r = await api.listJobs({ state: list.state || undefined, limit: PAGE_SIZE, cursor: list.cursors[list.page] });
+    list.nextCursor = r.nextCursor;
+    renderJobs(r.jobs ?? []);
+    if ($('notice').dataset.kind === 'error' && /cannot reach/.test($('notice').textContent)) notice('');
+  } catch (e) {
+    reportError(e, 'Jobs');
+  } finally {
+    list.inflight = false;
+  }
+}
+
+$('state-filter').addEventListener('change', (e) => {
+  list.state = e.target.value;
+  list.cursors = [undefined];
+  list.page = 0;
+  refreshList();
+});
+$('page-next').addEventListener('click', () => {
+  if (!list.nextCursor) return;
+  list.cursors[list.page + 1] = list.nextCursor;
+  list.page += 1;
+  refreshList();
+});
+$('page-first').addEventListener('click', () => {
+  list.cursors = [undefined];
+  list.page = 0;
+  refreshList();
+});
+
+// ---------------------------------------------------------------- job view
+
+/** Per-job state kept across openings, so reopening a job resumes its stream after lastSeq. */
+const cache = new Map();
+/** @type {null | ReturnType<typeof newJobState>} */
+let current = null;
+
+function newJobState(id) {
+  return { id, view: null, state: undefined, epochs: [], samples: [], lastSeq: 0, terminal: false, error: undefined, summary: undefined };
+}
+
+/** What the open job's DOM shows; rebuilt on each opening. */
+let ui = null;
+
+function openJob(id) {
+  if (current?.id === id) return;
+  closeJob();
+  let st = cache.get(id);
+  if (!st) {
+    st = newJobState(id);
+  }
+  cache.delete(id);
+  cache.set(id, st); // most recently used last
+  while (cache.size > CACHE_JOBS) cache.delete(cache.keys().next().value);
+  current = st;
+  const controller = new AbortController();
+  ui = { st, controller, plot: null, shownEpochs: 0, shownSamples: 0, frame: 0, resize: null, generating: null };
+
+  $('job-panel').hidden = false;
+  $('job-title').textContent = `Job ${id.slice(0, 8)}`;
+  $('job-error').hidden = true;
+  $('epochs-body').replaceChildren();
+  $('samples').replaceChildren();
+  $('gen-output').replaceChildren();
+  $('gen-errors').hidden = true;
+  $('generate-section').hidden = true;
+  $('job-cancel').hidden = true;
+  $('job-spec').textContent = '';
+  createPlot(st);
+  for (const tr of list.rows.values()) {
+    const sel = tr.dataset.jobId === id;
+    tr.classList.toggle('selected', sel);
+    if (sel) tr.setAttribute('aria-current', 'true');
+    else tr.removeAttribute('aria-current');
+  }
+  render();
+  refreshView(st);
+  if (!st.terminal) follow(st, controller.signal);
+  $('job-title').focus({ preventScroll: true });
+  if (window.matchMedia('(max-width: 1099px)').matches) $('job-panel').scrollIntoView({ block: 'start' });
+}
+
+function closeJob() {
+  if (!ui) return;
+  ui.controller.abort();
+  ui.generating?.abort();
+  cancelAnimationFrame(ui.frame);
+  ui.resize?.disconnect();
+  ui.plot?.destroy();
+  ui = null;
+  current = null;
+  $('job-panel').hidden = true;
+  for (const tr of list.rows.values()) {
+    tr.classList.remove('selected');
+    tr.removeAttribute('aria-current');
+  }
+}
+
+$('job-close').addEventListener('click', () => {
+  history.pushState(null, '', location.pathname + location.search);
+  closeJob();
+});
+
+async function refreshView(st) {
+  try {
+    const view = await api.getJob(st.id);
+    st.view = view;
+    if (!st.state || TERMINAL.has(view.state) || !TERMINAL.has(st.state)) st.state = view.state;
+    if (view.error && !st.error) st.error = view.error;
+    if (current === st) render();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) {
+      if (current === st) {
+        $('job-error').hidden = false;
+        $('job-error').textContent = `No job ${st.id} on this service.`;
+        ui.controller.abort();
+      }
+      return;
+    }
+    reportError(e, 'Job');
+  }
+}
+
+/** Follows the job's event stream until its terminal state, reconnecting with Last-Event-ID. */
+async function follow(st, signal) {
+  let delay = 1000;
+  while (!signal.aborted && !st.terminal) {
+    try {
+      await api.streamEvents(st.id, st.lastSeq, (ev) => applyEvent(st, ev), signal);
+      delay = 1000;
+      if (!st.terminal) await sleep(500, signal); // the server closed early: resume after lastSeq
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e instanceof ApiError && e.status === 401) {
+        await needKey();
+        continue;
+      }
+      if (e instanceof ApiError && e.status === 404) {
+        $('job-error').hidden = false;
+        $('job-error').textContent = `No job ${st.id} on this service.`;
+        return;
+      }
+      if (current === st) $('job-status-text').textContent = `(stream interrupted, reconnecting…)`;
+      await sleep(delay, signal);
+      delay = Math.min(delay * 2, 15000);
+    }
+  }
+}
+
+function applyEvent(st, ev) {
+  st.lastSeq = ev.seq;
+  if (ev.type === 'epoch') {
+    const last = st.epochs[st.epochs.length - 1];
+    if (!last || ev.epoch > last.epoch) st.epochs.push(ev);
+    if (Array.isArray(ev.samples) && ev.samples.length > 0) st.samples.push({ epoch: ev.epoch, perplexity: ev.perplexity, samples: ev.samples });
+  } else if (ev.type === 'state') {
+    const before = st.state;
+    st.state = ev.state;
+    if (ev.summary) st.summary = ev.summary;
+    if (ev.error) st.error = ev.error;
+    if (TERMINAL.has(ev.state)) st.terminal = true;
+    if (current === st && before && before !== ev.state) {
+      notice(`Job ${jobLabelOf(st)} is ${ev.state}.`);
+      refreshView(st);
+      refreshList();
+    }
+  }
+  if (current === st) scheduleRender();
+}
+
+function jobLabelOf(st) {
+  return st.view ? jobLabel(st.view) : st.id.slice(0, 8);
+}
+
+function scheduleRender() {
+  if (!ui || ui.frame) return;
+  ui.frame = requestAnimationFrame(() => {
+    if (!ui) return;
+    ui.frame = 0;
+    render();
+  });
+}
+
+function createPlot(st) {
+  const box = $('chart');
+  box.replaceChildren();
+  const width = Math.max(280, box.clientWidth || 600);
+  const opts = {
+    width,
+    height: 260,
+    cursor: { drag: { x: false, y: false } },
+    scales: {
+      x: { time: false, range: (_u, min, max) => [1, Math.max(max || 1, ui?.st.view?.spec?.train?.epochs ?? ui?.st.epochs[0]?.epochs ?? 2)] },
+      ppl: { auto: true, range: (_u, min, max) => [Math.max(0, Math.floor(Math.min(min, 1))), Math.ceil(max * 1.05 || 2)] },
+      tps: { auto: true, range: (_u, _min, max) => [0, Math.ceil((max || 1) * 1.1)] },
+    },
+    series: [
+      { label: 'epoch' },
+      { label: 'perplexity', scale: 'ppl', stroke: '#2563eb', width: 2, value: (_u, v) => fmtPerplexity(v) },
+      { label: 'tokens/s', scale: 'tps', stroke: '#a3a3a3', width: 1, dash: [4, 4], value: (_u, v) => fmtRate(v) },
+    ],
+    axes: [
+      { label: 'epoch' },
+      { scale: 'ppl', label: 'perplexity', size: 50 },
+      { scale: 'tps', side: 1, label: 'tokens/s', grid: { show: false }, size: 60, values: (_u, ticks) => ticks.map((t) => (t >= 1000 ? `${t / 1000}k` : String(t))) },
+    ],
+  };
+  ui.plot = new uPlot(opts, [[], [], []], box);
+  ui.resize = new ResizeObserver(() => {
+    const w = Math.max(280, box.clientWidth);
+    if (ui?.plot && Math.abs(ui.plot.width - w) > 2) ui.plot.setSize({ width: w, height: 260 });
+  });
+  ui.resize.observe(box);
+}
+
+function render() {
+  if (!ui) return;
+  const st = ui.st;
+  const view = st.view;
+  const state = st.state ?? view?.state;
+  const last = st.epochs[st.epochs.length - 1];
+  const epochs = view?.spec?.train?.epochs ?? last?.epochs;
+
+  if (view) {
+    $('job-title').textContent = `Job ${jobLabel(view)}`;
+    const specText = JSON.stringify(view.spec, null, 2);
+    if ($('job-spec').textContent !== specText) $('job-spec').textContent = specText;
+  }
+  $('job-state').replaceChildren(...(state ? [stateBadge(state)] : []));
+  let status = '';
+  if (state === 'queued') status = 'waiting for a worker';
+  else if (state === 'running') status = last ? `epoch ${last.epoch} of ${epochs}` : 'starting';
+  else if (state === 'succeeded') status = `finished: perplexity ${fmtPerplexity(st.summary?.finalPerplexity ?? view?.summary?.finalPerplexity ?? last?.perplexity)} after ${fmtDuration(st.summary?.totalMs ?? view?.summary?.totalMs)}`;
+  else if (state === 'cancelled') status = last ? `cancelled at epoch ${last.epoch}` : 'cancelled';
+  else if (state === 'failed') status = 'failed';
+  $('job-status-text').textContent = status;
+
+  const error = st.error ?? view?.error;
+  $('job-error').hidden = !error;
+  if (error) $('job-error').textContent = `Error: ${error}`;
+  $('job-cancel').hidden = !(state === 'queued' || state === 'running');
+
+  $('stat-epoch').textContent = `${last?.epoch ?? view?.progress?.epoch ?? 0}/${epochs ?? '?'}`;
+  $('stat-ppl').textContent = fmtPerplexity(last?.perplexity ?? view?.perplexity);
+  $('stat-tps').textContent = fmtRate(last?.tokensPerSec ?? view?.tokensPerSec);
+  $('stat-elapsed').textContent = fmtDuration(last?.elapsedMs);
+  $('stat-engine').textContent = view ? engineOf(view) : '–';
+  $('stat-ckpt').textContent = typeof view?.checkpointEpoch === 'number' ? `epoch ${view.checkpointEpoch}` : 'none yet';
+  $('generate-section').hidden = typeof view?.checkpointEpoch !== 'number';
+
+  // the curve and the epoch table grow by the epochs not shown yet
+  if (ui.shownEpochs !== st.epochs.length) {
+    const rows = [];
+    for (let i = ui.shownEpochs; i < st.epochs.length; i++) {
+      const e = st.epochs[i];
+      rows.push(el('tr', {}, el('td', { text: String(e.epoch) }), el('td', { text: fmtPerplexity(e.perplexity) }), el('td', { text: fmtRate(e.tokensPerSec) }), el('td', { text: fmtDuration(e.elapsedMs) })));
+    }
+    $('epochs-body').append(...rows);
+    ui.shownEpochs = st.epochs.length;
+    ui.plot.setData([st.epochs.map((e) => e.epoch), st.epochs.map((e) => e.perplexity), st.epochs.map((e) => e.tokensPerSec)]);
+    $('chart').dataset.points = String(st.epochs.length);
+    $('chart-caption').textContent = last ? `Perplexity by epoch (epoch ${last.epoch}: ${fmtPerplexity(last.perplexity)})` : 'Perplexity by epoch';
+  }
+
+  // samples: newest first
+  if (ui.shownSamples !== st.samples.length) {
+    const box = $('samples');
+    for (let i = ui.shownSamples; i < st.samples.length; i++) box.prepend(sampleItem(st.samples[i]));
+    ui.shownSamples = st.samples.length;
+  }
+  $('samples-empty').hidden = st.samples.length > 0;
+  if (st.samples.length === 0) {
+    const every = view?.spec?.report?.predictEvery;
+    $('samples-empty').textContent = every ? `No samples yet (one every ${every} epochs).` : 'No samples yet.';
+  }
+}
+
+function sampleItem({ epoch, perplexity, samples }) {
+  const li = el('li', { class: 'sample-item' });
+  li.append(el('p', { class: 'sample-head' }, el('strong', { text: `Epoch ${epoch}` }), ` · perplexity ${fmtPerplexity(perplexity)}`));
+  for (const s of samples) {
+    const { prefix, continuation } = splitSample(s.prefix, s.text);
+    li.append(el('p', { class: 'sample' }, el('span', { class: 'prefix', text: prefix }), el('span', { class: 'continuation', text: continuation })));
+  }
+  return li;
+}
+
+$('job-cancel').addEventListener('click', async () => {
+  const st = current;
+  if (!st) return;
+  const button = $('job-cancel');
+  button.disabled = true;
+  try {
+    const view = await api.cancel(st.id);
+    st.view = view;
+    st.state = view.state;
+    notice(`Cancel requested for job ${jobLabel(view)}.`);
+    render();
+    refreshList();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 409) notice(`Cannot cancel: ${e.message}`, 'error');
+    else reportError(e, 'Cancel');
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------- forms: errors next to fields
+
+function clearErrors(form, summary) {
+  for (const f of form.querySelectorAll('[aria-invalid="true"]')) f.removeAttribute('aria-invalid');
+  for (const p of form.querySelectorAll('.field-error')) p.remove();
+  for (const f of form.querySelectorAll('[data-describedby-base]')) {
+    const base = f.dataset.describedbyBase;
+    if (base) f.setAttribute('aria-describedby', base);
+    else f.removeAttribute('aria-describedby');
+    delete f.dataset.describedbyBase;
+  }
+  summary.hidden = true;
+  summary.replaceChildren();
+}
+
+/** Shows problem+json errors next to their inputs; returns how many could not be placed. */
+function showErrors(form, summary, error) {
+  const byField = new Map();
+  for (const f of form.querySelectorAll('[data-field]')) byField.set(f.dataset.field, f);
+  const known = new Set(byField.keys());
+  const unplaced = [];
+  let first = null;
+  const errors = error.errors.length > 0 ? error.errors : [{ field: '', message: error.message }];
+  for (const err of errors) {
+    const name = fieldFor(err.field, known);
+    const target = name && byField.get(name);
+    if (!target) {
+      unplaced.push(err.field ? `${err.field}: ${err.message}` : err.message);
+      continue;
+    }
+    const holder = target.tagName === 'FIELDSET' ? target : target.closest('.field') ?? target.parentElement;
+    const id = `${target.id || name.replace(/\W/g, '-')}-error`;
+    let p = document.getElementById(id);
+    if (!p) {
+      p = el('p', { class: 'field-error', id });
+      holder.append(p);
+    }
+    p.textContent = p.textContent ? `${p.textContent} ${err.message}` : err.message;
+    const input = target.tagName === 'FIELDSET' ? target.querySelector('input:checked') ?? target.querySelector('input') : target;
+    input.setAttribute('aria-invalid', 'true');
+    if (input.dataset.describedbyBase === undefined) input.dataset.describedbyBase = input.getAttribute('aria-describedby') ?? '';
+    input.setAttribute('aria-describedby', `${input.dataset.describedbyBase} ${id}`.trim());
+    const details = target.closest('details');
+    if (details) details.open = true;
+    first ??= input;
+  }
+  if (unplaced.length > 0) {
+    summary.hidden = false;
+    summary.replaceChildren(...unplaced.map((m, i) => (i === 0 ? m : [el('br'), m])).flat());
+  } else if (first) {
+    summary.hidden = false;
+    summary.textContent = `Please correct the ${errors.length === 1 ? 'field' : `${errors.length} fields`} marked below.`;
+  }
+  first?.focus();
+  return unplaced.length;
+}
+
+// ---------------------------------------------------------------- submit form
+
+for (const r of document.querySelectorAll('input[name="corpus"]')) {
+  r.addEventListener('change', () => {
+    $('corpus-text-wrap').hidden = !$('f-corpus-text').checked;
+  });
+}
+
+function specFromForm() {
+  const spec = buildBody([
+    { path: 'name', value: $('f-name').value, type: 'string' },
+    { path: 'model.kind', value: $('f-kind').value, type: 'string' },
+    { path: 'model.numHiddens', value: $('f-hiddens').value, type: 'int' },
+    { path: 'model.numLayers', value: $('f-layers').value, type: 'int' },
+    { path: 'train.epochs', value: $('f-epochs').value, type: 'int' },
+    { path: 'train.lr', value: $('f-lr').value, type: 'number' },
+    { path: 'train.clipTheta', value: $('f-clip').value, type: 'number' },
+    { path: 'train.seed', value: $('f-seed').value, type: 'int' },
+    { path: 'data.batchSize', value: $('f-batch').value, type: 'int' },
+    { path: 'data.numSteps', value: $('f-steps').value, type: 'int' },
+    { path: 'data.sampling', value: $('f-sampling').value, type: 'string' },
+    { path: 'data.maxTokens', value: $('f-maxtokens').value, type: 'int' },
+    { path: 'report.predictEvery', value: $('f-predict').value, type: 'int' },
+    { path: 'report.numPreds', value: $('f-numpreds').value, type: 'int' },
+    { path: 'report.prefixes', value: $('f-prefixes').value, type: 'list' },
+  ]);
+  spec.data ??= {};
+  // pasted text is sent even when empty, so the server says so rather than training on the book
+  spec.data.corpus = $('f-corpus-text').checked ? { text: $('f-text').value } : 'timemachine';
+  return spec;
+}
+
+// a typed-in number the browser cannot parse reads as '': say so instead of sending the default
+function unparsableNumbers(form) {
+  return [...form.querySelectorAll('input[type="number"]')]
+    .filter((i) => i.validity.badInput)
+    .map((i) => ({ field: i.dataset.field, message: `${i.labels?.[0]?.textContent ?? i.dataset.field} must be a number` }));
+}
+
+$('submit-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = e.currentTarget;
+  const summary = $('submit-errors');
+  clearErrors(form, summary);
+  const bad = unparsableNumbers(form);
+  if (bad.length > 0) {
+    showErrors(form, summary, new ApiError(400, { errors: bad }));
+    return;
+  }
+  const button = $('submit-button');
+  button.disabled = true;
+  try {
+    const job = await api.submit(specFromForm());
+    notice(`Job ${jobLabel(job)} submitted.`);
+    await refreshList();
+    location.hash = `job=${encodeURIComponent(job.id)}`;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      await needKey();
+      notice('Key saved: submit the job again.');
+    } else if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+      showErrors(form, summary, err);
+    } else {
+      summary.hidden = false;
+      summary.textContent = err instanceof ApiError ? `The service failed: ${err.message} (HTTP ${err.status})` : `Cannot reach the service: ${err?.message ?? err}`;
+    }
+  } finally {
+    button.disabled = false;
+  }
+});
+
+// ---------------------------------------------------------------- generate
+
+$('generate-form').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const st = current;
+  if (!st || !ui) return;
+  const form = e.currentTarget;
+  const summary = $('gen-errors');
+  clearErrors(form, summary);
+  const bad = unparsableNumbers(form);
+  if (bad.length > 0) {
+    showErrors(form, summary, new ApiError(400, { errors: bad }));
+    return;
+  }
+  const body = buildBody([
+    { path: 'prefix', value: $('g-prefix').value, type: 'string' },
+    { path: 'numChars', value: $('g-chars').value, type: 'int' },
+    { path: 'temperature', value: $('g-temp').value, type: 'number' },
+    { path: 'topK', value: $('g-topk').value, type: 'int' },
+    { path: 'seed', value: $('g-seed').value, type: 'int' },
+  ]);
+  body.prefix = $('g-prefix').value; // an empty prefix is sent, so the server names the problem
+  const out = $('gen-output');
+  const prefix = cleanText(body.prefix);
+  const prefixSpan = el('span', { class: 'prefix', text: prefix });
+  const contSpan = el('span', { class: 'continuation' });
+  out.replaceChildren(prefixSpan, contSpan);
+  out.setAttribute('aria-busy', 'true');
+  const controller = new AbortController();
+  ui.generating = controller;
+  $('gen-button').disabled = true;
+  $('gen-stop').hidden = false;
+  let text = '';
+  try {
+    await api.generate(st.id, body, {
+      signal: controller.signal,
+      onText: (chunk) => {
+        text += chunk;
+        // a whole answer may repeat the (cleaned) prefix, as predict_ch8 does
+        contSpan.textContent = prefix && text.startsWith(prefix) ? text.slice(prefix.length) : text;
+      },
+    });
+    out.dataset.done = 'true';
+  } catch (err) {
+    if (err?.name === 'AbortError') {
+      contSpan.append(el('span', { class: 'muted', text: ' [stopped]' }));
+    } else if (err instanceof ApiError && err.status === 401) {
+      await needKey();
+    } else if (err instanceof ApiError && err.status >= 400 && err.status < 500) {
+      out.replaceChildren();
+      showErrors(form, summary, err);
+    } else {
+      out.replaceChildren();
+      summary.hidden = false;
+      summary.textContent = err instanceof ApiError ? `Generation failed: ${err.message}` : `Cannot reach the service: ${err?.message ?? err}`;
+    }
+  } finally {
+    out.removeAttribute('aria-busy');
+    $('gen-button').disabled = false;
+    $('gen-stop').hidden = true;
+    if (ui?.generating === controller) ui.generating = null;
+  }
+});
+
+$('gen-stop').addEventListener('click', () => ui?.generating?.abort());
+
+// ---------------------------------------------------------------- routing and polling
+
+function route() {
+  const m = /^#job=(.+)$/.exec(location.hash);
+  if (m) openJob(decodeURIComponent(m[1]));
+  else closeJob();
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('popstate', route);
+
+setInterval(() => {
+  if (document.hidden || keyWaiters.length > 0) return;
+  refreshList();
+  if (current && (!current.view || !TERMINAL.has(current.view.state))) refreshView(current);
+}, POLL_MS);
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) refreshList();
+});
+
+updateKeyButton();
+refreshList();
+route();

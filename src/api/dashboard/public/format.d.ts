@@ -1,0 +1,16 @@
+// Types of format.js (the browser module is plain JS; these let TypeScript tests import it).
+export function fmtPerplexity(n: unknown): string;
+export function fmtRate(n: unknown): string;
+export function fmtDuration(ms: unknown): string;
+export function fmtTime(iso: string | undefined, now?: Date): string;
+export function cleanText(s: string): string;
+export function splitSample(prefix: string, text: string): { prefix: string; continuation: string };
+export interface FormEntry {
+  path: string;
+  value: unknown;
+  type: 'int' | 'number' | 'string' | 'list';
+}
+export function buildBody(entries: FormEntry[]): Record<string, any>;
+export function setPath(obj: Record<string, any>, path: string, value: unknown): Record<string, any>;
+export function fieldFor(errorField: unknown, known: Set<string>): string | undefined;
+export const TERMINAL: Set<string>;

@@ -1,0 +1,106 @@
+// Pure helpers of the dashboard: number and time formats, spec building, error-to-field mapping.
+// No DOM here, so node:test can exercise it too.
+
+const dash = '–';
+
+export function fmtPerplexity(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return dash;
+  if (n >= 1000) return Math.round(n).toLocaleString('en-US');
+  if (n >= 10) return n.toFixed(2);
+  return n.toFixed(3);
+}
+
+export function fmtRate(n) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return dash;
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function fmtDuration(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return dash;
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s - m * 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const pad = (n) => String(n).padStart(2, '0');
+
+/** Local time: HH:MM:SS today, else YYYY-MM-DD HH:MM. */
+export function fmtTime(iso, now = new Date()) {
+  if (!iso) return dash;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return dash;
+  const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  if (d.toDateString() === now.toDateString()) return `${hm}:${pad(d.getSeconds())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
+}
+
+/** The corpus's cleaning rule (d2l): non-letters → one space, trimmed, lower case. */
+export function cleanText(s) {
+  return String(s).replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+}
+
+/**
+ * A sample's text is the cleaned prefix followed by the generated characters (predict_ch8);
+ * split it so the page can show the two in different styles.
+ */
+export function splitSample(prefix, text) {
+  const p = cleanText(prefix);
+  if (p && text.startsWith(p)) return { prefix: p, continuation: text.slice(p.length) };
+  return { prefix: '', continuation: text };
+}
+
+/**
+ * Builds a nested request body from form entries [{path, value, type}] where type is
+ * 'int' | 'number' | 'string' | 'list'. Blank values are left out (the server's default applies);
+ * a number that does not parse is sent as typed so the server's message names the field.
+ */
+export function buildBody(entries) {
+  const out = {};
+  for (const { path, value, type } of entries) {
+    const raw = typeof value === 'string' ? value.trim() : value;
+    if (raw === '' || raw === undefined || raw === null) continue;
+    let v = raw;
+    if (type === 'int' || type === 'number') {
+      const n = Number(raw);
+      v = Number.isFinite(n) ? n : raw;
+    } else if (type === 'list') {
+      v = String(raw)
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
+    }
+    setPath(out, path, v);
+  }
+  return out;
+}
+
+export function setPath(obj, path, value) {
+  const keys = path.split('.');
+  let o = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof o[k] !== 'object' || o[k] === null) o[k] = {};
+    o = o[k];
+  }
+  o[keys[keys.length - 1]] = value;
+  return obj;
+}
+
+/**
+ * The form field an error belongs to: the error's dotted path, or its nearest parent that is a
+ * field ('report.prefixes.0' → 'report.prefixes'); undefined when none (shown at form level).
+ */
+export function fieldFor(errorField, known) {
+  if (typeof errorField !== 'string' || errorField === '') return undefined;
+  const parts = errorField.split('.');
+  while (parts.length > 0) {
+    const p = parts.join('.');
+    if (known.has(p)) return p;
+    parts.pop();
+  }
+  return undefined;
+}
+
+export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
