@@ -1,0 +1,222 @@
+// LstmModel on the fused sequence op, for both kinds: the scratch kind's 14 tensors are viewed as
+// one fused layer (gate blocks concatenated in i, f, c, o order; autograd of the concat splits the
+// gradients back), the concise kind's layer layout is the fused layout already.
+import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../../text/data.js';
+import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
+import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
+import {
+  denseCrossEntropy,
+  gateConstants,
+  lstmCell,
+  lstmSequence,
+  scaleLayer,
+  type FinalState,
+  type FusedLstmParams,
+  type GateConstants,
+  type LayerInput,
+  type LayerState,
+  type ScaledLayer,
+} from './fusedLstm.js';
+import { paramRecord } from './scratch.js';
+
+export interface FusedView {
+  layers: FusedLstmParams[];
+  /** (H, V) */
+  Wq: tf.Tensor2D;
+  /** (V) */
+  bq: tf.Tensor1D;
+}
+
+/** The parameters of either kind (in `Weights` order) in the fused layout. */
+export function fusedView(config: ModelConfig, params: tf.Tensor[]): FusedView {
+  if (config.kind === 'scratch') {
+    const p = paramRecord(params);
+    return {
+      layers: [
+        {
+          Wx: tf.concat([p.W_xi, p.W_xf, p.W_xc, p.W_xo], 1) as tf.Tensor2D,
+          Wh: tf.concat([p.W_hi, p.W_hf, p.W_hc, p.W_ho], 1) as tf.Tensor2D,
+          b: tf.concat([p.b_i, p.b_f, p.b_c, p.b_o]) as tf.Tensor1D,
+        },
+      ],
+      Wq: p.W_hq as tf.Tensor2D,
+      bq: p.b_q as tf.Tensor1D,
+    };
+  }
+  const layers: FusedLstmParams[] = [];
+  for (let l = 0; l < config.numLayers; l++) {
+    const [Wx, Wh, b] = params.slice(3 * l, 3 * l + 3);
+    layers.push({ Wx: Wx as tf.Tensor2D, Wh: Wh as tf.Tensor2D, b: b as tf.Tensor1D });
+  }
+  const n = params.length;
+  return { layers, Wq: params[n - 2] as tf.Tensor2D, bq: params[n - 1] as tf.Tensor1D };
+}
+
+/** Mean CE of one minibatch through the fused ops; each layer's final (H, C) goes to `finals`. */
+export function fusedLoss(config: ModelConfig, params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants, finals: FinalState[]): tf.Scalar {
+  const { batchSize, numSteps } = batch;
+  const { layers, Wq, bq } = fusedView(config, params);
+  let input: LayerInput = { tokens: timeMajor(batch.X, batchSize, numSteps), vocabSize: config.vocabSize };
+  let Hs: tf.Tensor2D | undefined;
+  layers.forEach((layer, l) => {
+    Hs = lstmSequence(input, layer, state[l], numSteps, k, finals[l]);
+    input = { X: Hs };
+  });
+  return denseCrossEntropy(Hs!, Wq, bq, timeMajor(batch.Y, batchSize, numSteps));
+}
+
+export class FusedLstmModel implements LstmModel {
+  readonly engine = 'tfjs' as const;
+  readonly config: ModelConfig;
+  private readonly names: string[];
+  private params: tf.Tensor[];
+  private state: LayerState[] | null = null;
+  private readonly k: GateConstants;
+  /** Scaled layers for the generator, rebuilt after the weights change. */
+  private inference: ScaledLayer[] | null = null;
+
+  constructor(config: ModelConfig, weights: Weights, readonly backend: string) {
+    checkWeights(config, weights);
+    this.config = { ...config };
+    this.names = paramNames(config);
+    this.params = weightsToTensors(config, weights);
+    this.k = gateConstants(config.numHiddens);
+  }
+
+  async trainStep(batch: Batch, opts: StepOptions): Promise<StepResult> {
+    const state = this.stateFor(batch.batchSize, opts.resetState);
+    const finals: FinalState[] = state.map(() => ({}));
+    let stats: tf.Tensor1D;
+    let updated: tf.Tensor[];
+    try {
+      [stats, updated] = tf.tidy(() => {
+        const f = (...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, finals);
+        const { value, grads } = tf.valueAndGrads(f)(this.params);
+        const { grads: clipped, norm } = gradClipping(grads, opts.clipTheta);
+        return [tf.stack([value, norm]) as tf.Tensor1D, sgd(this.params, clipped, opts.lr)];
+      });
+    } catch (e) {
+      tf.dispose(finals.map((f) => f.state ?? []));
+      throw e;
+    }
+    this.replaceParams(updated);
+    this.replaceState(finals);
+    const [loss, gradNorm] = await stats.data();
+    stats.dispose();
+    return { loss, gradNorm };
+  }
+
+  async lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads> {
+    const state = this.stateFor(batch.batchSize, opts.resetState);
+    const finals: FinalState[] = state.map(() => ({}));
+    let value: tf.Scalar;
+    let grads: tf.Tensor[];
+    try {
+      ({ value, grads } = tf.valueAndGrads((...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, finals))(this.params));
+    } catch (e) {
+      tf.dispose(finals.map((f) => f.state ?? []));
+      throw e;
+    }
+    this.replaceState(finals);
+    try {
+      const [loss] = await value.data();
+      return { loss, grads: await readWeights(this.names, grads) };
+    } finally {
+      tf.dispose([value, grads]);
+    }
+  }
+
+  generator(): Generator {
+    const { numHiddens, numLayers } = this.config;
+    let state: LayerState[] | null = Array.from({ length: numLayers }, () => [tf.zeros([1, numHiddens]), tf.zeros([1, numHiddens])] as LayerState);
+    return {
+      feed: async (token: number) => {
+        if (!state) throw new Error('generator is disposed');
+        const layers = this.inferenceLayers();
+        const n = this.params.length;
+        const [Wq, bq] = [this.params[n - 2], this.params[n - 1]];
+        const prev: LayerState[] = state;
+        const [logits, next] = tf.tidy(() => {
+          const next: LayerState[] = [];
+          let H: tf.Tensor2D | undefined;
+          layers.forEach((layer, l) => {
+            // layer 0: the token's row of the scaled (W_x + b); above: the previous layer's H projected
+            const xw = l === 0 ? tf.gather(layer.Wx, [token]) : (tf.add(tf.matMul(H!, layer.Wx), layer.b) as tf.Tensor2D);
+            const step = lstmCell(xw, prev[l], layer.Wh, this.k);
+            next.push([step.H, step.C]);
+            H = step.H;
+          });
+          return [tf.add(tf.matMul(H!, Wq), bq), next] as [tf.Tensor, LayerState[]];
+        });
+        tf.dispose(prev);
+        state = next;
+        try {
+          return new Float32Array((await logits.data()) as Float32Array);
+        } finally {
+          logits.dispose();
+        }
+      },
+      dispose: () => {
+        if (state) tf.dispose(state);
+        state = null;
+      },
+    };
+  }
+
+  getWeights(): Weights {
+    return tensorsToWeights(this.names, this.params);
+  }
+
+  setWeights(weights: Weights): void {
+    checkWeights(this.config, weights);
+    this.replaceParams(weightsToTensors(this.config, weights));
+  }
+
+  dispose(): void {
+    tf.dispose(this.params);
+    this.params = [];
+    this.replaceState([]);
+    this.state = null;
+    this.invalidateInference();
+    tf.dispose([this.k.scale, this.k.offset, this.k.tanhMask]);
+  }
+
+  /** The state to start a minibatch from: zeros when reset, at first, or when the batch size changed. */
+  private stateFor(batchSize: number, resetState: boolean): LayerState[] {
+    if (this.state === null || needsFreshState(this.state[0], batchSize, resetState)) {
+      const H = this.config.numHiddens;
+      this.replaceState(this.config.numLayers > 0 ? Array.from({ length: this.config.numLayers }, () => ({ state: [tf.zeros([batchSize, H]), tf.zeros([batchSize, H])] as LayerState })) : []);
+    }
+    return this.state!;
+  }
+
+  private replaceState(finals: FinalState[]): void {
+    if (this.state) tf.dispose(this.state);
+    this.state = finals.map((f) => f.state!);
+  }
+
+  private replaceParams(params: tf.Tensor[]): void {
+    tf.dispose(this.params);
+    this.params = params;
+    this.invalidateInference();
+  }
+
+  private invalidateInference(): void {
+    if (this.inference) tf.dispose(this.inference.map((l) => [l.Wx, l.b, l.Wh]));
+    this.inference = null;
+  }
+
+  private inferenceLayers(): ScaledLayer[] {
+    if (!this.inference) {
+      const scaled = tf.tidy(() =>
+        fusedView(this.config, this.params).layers.map((layer, l) => {
+          const s = scaleLayer(layer, l === 0, this.k);
+          return [s.Wx, s.b, s.Wh];
+        }),
+      );
+      this.inference = scaled.map(([Wx, b, Wh]) => ({ Wx, b, Wh }) as ScaledLayer);
+    }
+    return this.inference;
+  }
+}
