@@ -15,7 +15,17 @@ export interface JobSummary {
 
 /** Events of a job's history (design §4); seq starts at 1 and increases by 1. */
 export type JobEvent =
-  | { seq: number; time: string; type: 'state'; state: JobState; summary?: JobSummary; error?: string; attempt?: number }
+  | {
+      seq: number;
+      time: string;
+      type: 'state';
+      state: JobState;
+      summary?: JobSummary;
+      error?: string;
+      attempt?: number;
+      /** Why the state changed when it is not obvious, e.g. 'worker shut down; resumes from epoch 7'. */
+      message?: string;
+    }
   | ({ seq: number; time: string; type: 'epoch' } & EpochEvent);
 
 export interface JobView {
@@ -35,6 +45,10 @@ export interface JobView {
   error?: string;
   /** Epoch of the latest stored checkpoint (generation is possible when set). */
   checkpointEpoch?: number;
+  /** Sequence number of the job's latest event (watch from here for only what comes next). */
+  lastSeq?: number;
+  /** Which try this is (1-based) while running or after; see JOB_ATTEMPTS. */
+  attempt?: number;
   /** The last few epoch events, newest last. */
   lastEpochs: EpochEvent[];
 }
@@ -61,4 +75,13 @@ export interface JobService {
   generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
   ready(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** Aggregate figures for /metrics (implemented by the Redis service; optional for other JobServices). */
+export interface ServiceStats {
+  jobsByState: Record<JobState, number>;
+  /** Epochs trained by all workers since the store began (a counter). */
+  epochsTrained: number;
+  /** Latest tokens/s of each running job. */
+  running: { id: string; tokensPerSec: number; engine?: string }[];
 }

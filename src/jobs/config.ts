@@ -1,0 +1,82 @@
+// Service configuration from the environment (design §6), validated once at start-up so a bad
+// value is one clear line, not a crash later.
+
+export interface ServiceConfig {
+  /** undefined: 127.0.0.1:6379, and `serve` may start its own redis-server. */
+  redisUrl?: string;
+  /** Prefix of every Redis key this service writes (BullMQ's and ours). */
+  prefix: string;
+  httpPort: number;
+  grpcPort: number;
+  host: string;
+  apiKeys: string[];
+  /** Checkpoint every K epochs (plus after epoch 1, at the end, on shutdown/cancel). */
+  checkpointEvery: number;
+  /** ...and at least this often in wall time, so a slow job loses little on a crash. */
+  checkpointSeconds: number;
+  workerConcurrency: number;
+  /** Tries per job (processor errors and worker losses); then the job fails with the reason. */
+  attempts: number;
+  /** BullMQ lock; a single minibatch must take less than this (the lock is renewed between them). */
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  /** Seconds a finished job (record, events, checkpoint) is kept; 0 = forever. */
+  retentionSeconds: number;
+  /** Submissions are refused (429) while this many jobs wait; 0 = no limit. */
+  maxQueued: number;
+  /** Concurrent text generations per API process (429 beyond). */
+  generateConcurrency: number;
+  /** Models kept loaded for generation per API process. */
+  modelCacheSize: number;
+  sseHeartbeatMs: number;
+  engine?: string;
+  /** HTTP request body limit in bytes. */
+  bodyLimit: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function intVar(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return def;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name}=${raw} is invalid: expected an integer between ${min} and ${max}`);
+  }
+  return n;
+}
+
+export function loadConfig(env: Env = process.env): ServiceConfig {
+  const prefix = (env.QUEUE_PREFIX ?? 'lstm').trim() || 'lstm';
+  if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new ConfigError(`QUEUE_PREFIX=${prefix} is invalid: use letters, digits, _ . -`);
+  const engine = env.ENGINE?.trim() || undefined;
+  if (engine && engine !== 'native' && engine !== 'tfjs') throw new ConfigError(`ENGINE=${engine} is invalid: expected native or tfjs`);
+  return {
+    redisUrl: env.REDIS_URL?.trim() || undefined,
+    prefix,
+    httpPort: intVar(env, 'HTTP_PORT', 8080, 0, 65535),
+    grpcPort: intVar(env, 'GRPC_PORT', 50051, 0, 65535),
+    host: env.HOST?.trim() || '127.0.0.1',
+    apiKeys: (env.API_KEYS ?? '')
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0),
+    checkpointEvery: intVar(env, 'CHECKPOINT_EVERY', 10, 1),
+    checkpointSeconds: intVar(env, 'CHECKPOINT_SECONDS', 300, 1),
+    workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 1, 1, 64),
+    attempts: intVar(env, 'JOB_ATTEMPTS', 3, 1, 100),
+    lockDurationMs: intVar(env, 'LOCK_DURATION_MS', 60_000, 1000),
+    stalledIntervalMs: intVar(env, 'STALLED_INTERVAL_MS', 30_000, 500),
+    retentionSeconds: intVar(env, 'JOB_RETENTION_SECONDS', 0, 0),
+    maxQueued: intVar(env, 'MAX_QUEUED_JOBS', 1000, 0),
+    generateConcurrency: intVar(env, 'GENERATE_CONCURRENCY', 4, 1, 1000),
+    modelCacheSize: intVar(env, 'MODEL_CACHE_SIZE', 4, 1, 1000),
+    sseHeartbeatMs: intVar(env, 'SSE_HEARTBEAT_MS', 15_000, 100),
+    engine,
+    bodyLimit: intVar(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
+  };
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';

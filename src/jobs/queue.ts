@@ -1,0 +1,58 @@
+// The BullMQ queue that delivers jobs to workers. BullMQ owns delivery (locks, stalled-job
+// detection, attempts); the job record and its history (store.ts, events.ts) own the state, so
+// the queue job carries only the id, under the same id.
+import { Queue, type JobsOptions } from 'bullmq';
+import { QUEUE_NAME, bullConnection } from './redis.js';
+
+export interface TrainJobData {
+  id: string;
+}
+
+export class TrainQueue {
+  readonly queue: Queue<TrainJobData>;
+
+  constructor(
+    redisUrl: string | undefined,
+    readonly prefix: string,
+    private readonly attempts: number,
+  ) {
+    this.queue = new Queue<TrainJobData>(QUEUE_NAME, {
+      connection: { ...bullConnection(redisUrl), maxRetriesPerRequest: 1, enableOfflineQueue: true },
+      prefix,
+    });
+    this.queue.on('error', () => {}); // reported through the calls that fail
+  }
+
+  /** Adds the job under its own id; adding an id that is already queued is a no-op. */
+  async add(id: string): Promise<void> {
+    const opts: JobsOptions = {
+      jobId: id,
+      attempts: this.attempts,
+      backoff: { type: 'exponential', delay: 2000 },
+      // the record and the history are the durable view; BullMQ's copy is only for delivery
+      removeOnComplete: true,
+      removeOnFail: { count: 1000 },
+    };
+    await this.queue.add('train', { id }, opts);
+  }
+
+  /**
+   * Removes a waiting job from the queue. Returns false when it is not there or locked by a
+   * worker (it is running: the worker sees the cancelled state and stops).
+   */
+  async remove(id: string): Promise<boolean> {
+    try {
+      return (await this.queue.remove(id)) === 1;
+    } catch {
+      return false;
+    }
+  }
+
+  async waitingCount(): Promise<number> {
+    return this.queue.getWaitingCount();
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

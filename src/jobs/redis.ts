@@ -1,0 +1,236 @@
+// Redis connections, the key layout, and the Lua scripts that make every state change atomic.
+//
+// Keys (P = QUEUE_PREFIX):
+//   P:train:*            BullMQ's queue "train" (delivery, locks, stalled detection, attempts)
+//   P:job:<id>           hash: the job record (spec, state, progress, owner token, lastSeq, lastEpoch…)
+//   P:job:<id>:events    stream: the job's history; entry id "<seq>-0", field d = event JSON
+//   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary)
+//   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
+//   P:jobs:<state>       zset: jobs by state
+//   P:idem:<sha256>      idempotencyKey → job id
+//   P:stats              hash: epochs (epochs trained, all jobs)
+//   channel P:notify     "<id>": the job's history grew (wakes SSE / gRPC watchers)
+//   channel P:cancel     "<id>": stop the job now (workers)
+import { createHash } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { JobState } from './types.js';
+import { DEFAULT_REDIS_URL } from './config.js';
+
+export const QUEUE_NAME = 'train';
+export const STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+export class Keys {
+  constructor(readonly prefix: string) {}
+  job(id: string): string {
+    return `${this.prefix}:job:${id}`;
+  }
+  events(id: string): string {
+    return `${this.prefix}:job:${id}:events`;
+  }
+  ckpt(id: string): string {
+    return `${this.prefix}:job:${id}:ckpt`;
+  }
+  /** BullMQ's lock of the queue job (held by the worker processing it). */
+  bullLock(id: string): string {
+    return `${this.prefix}:${QUEUE_NAME}:${id}:lock`;
+  }
+  get all(): string {
+    return `${this.prefix}:jobs`;
+  }
+  byState(state: JobState): string {
+    return `${this.prefix}:jobs:${state}`;
+  }
+  idem(key: string): string {
+    // hashed: the client's key may hold any characters and up to 200 of them
+    return `${this.prefix}:idem:${createHash('sha256').update(key).digest('hex')}`;
+  }
+  get stats(): string {
+    return `${this.prefix}:stats`;
+  }
+  get notifyChannel(): string {
+    return `${this.prefix}:notify`;
+  }
+  get cancelChannel(): string {
+    return `${this.prefix}:cancel`;
+  }
+}
+
+/**
+ * A connection for commands. `failFast`: commands fail after one reconnect try instead of
+ * queueing forever, so the API answers 503 while Redis is down (workers prefer to wait).
+ */
+export function connectRedis(url: string | undefined, opts: { failFast?: boolean; name?: string } = {}): Redis {
+  const options: RedisOptions = {
+    connectionName: opts.name,
+    maxRetriesPerRequest: opts.failFast ? 1 : null,
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    lazyConnect: false,
+  };
+  const redis = new Redis(url ?? DEFAULT_REDIS_URL, options);
+  // errors surface through commands; without a listener ioredis would print every reconnect failure
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Options for BullMQ's own connections (it requires maxRetriesPerRequest null for workers). */
+export function bullConnection(url: string | undefined): RedisOptions {
+  const u = new URL(url ?? DEFAULT_REDIS_URL);
+  const db = u.pathname && u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname || '127.0.0.1',
+    port: u.port ? Number(u.port) : 6379,
+    username: u.username ? decodeURIComponent(u.username) : undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    db: Number.isInteger(db) ? db : 0,
+    tls: u.protocol === 'rediss:' ? {} : undefined,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(times * 200, 2000),
+  };
+}
+
+/** True for errors that mean "Redis is not reachable" rather than a bug. */
+export function isRedisDown(e: unknown): boolean {
+  if (!(e instanceof Error)) return false;
+  const msg = e.message ?? '';
+  return (
+    e.name === 'MaxRetriesPerRequestError' ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(msg)
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lua scripts. Each is one atomic step of the job's life; see docs/service.md.
+
+/**
+ * Create a job (or return the one its idempotency key names).
+ * KEYS: job, events, all, byState(queued), idem
+ * ARGV: useIdem, jobKeyPrefix, maxQueued, queuedEventJson, notifyChannel, id, field, value, …
+ * → {1, id} created | {0, existingId} | {-1, ''} queue full
+ */
+const CREATE = `
+if ARGV[1] == '1' then
+  local existing = redis.call('GET', KEYS[5])
+  if existing and redis.call('EXISTS', ARGV[2] .. existing) == 1 then return {0, existing} end
+end
+local maxQ = tonumber(ARGV[3])
+if maxQ > 0 and redis.call('ZCARD', KEYS[4]) >= maxQ then return {-1, ''} end
+local id = ARGV[6]
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], 'state', 'queued', 'lastSeq', 1, 'lastEpoch', 0)
+redis.call('ZADD', KEYS[3], 0, id)
+redis.call('ZADD', KEYS[4], 0, id)
+redis.call('XADD', KEYS[2], '1-0', 'd', ARGV[4])
+if ARGV[1] == '1' then redis.call('SET', KEYS[5], id) end
+redis.call('PUBLISH', ARGV[5], id)
+return {1, id}
+`;
+
+/**
+ * Change state and append the state event, in one step.
+ * KEYS: job, events, queued, running, succeeded, failed, cancelled (zsets), bullLock, ckpt
+ * ARGV: newState, allowedFrom (comma list), requireOwner ('' = any), setOwner ('' keep, '-' clear),
+ *       ifLastSeq ('' = any), eventJson, notifyChannel, id, retentionSeconds, requireNoLock ('1'/'0'),
+ *       field, value, …
+ * → {seq, state} | {0, cur} not allowed from cur | {-1, cur} not the owner | {-2, cur} lastSeq moved |
+ *   {-3, ''} no such job | {-4, cur} someone holds the queue lock
+ */
+const TRANSITION = `
+local cur = redis.call('HGET', KEYS[1], 'state')
+if not cur then return {-3, ''} end
+local allowed = false
+for s in string.gmatch(ARGV[2], '[^,]+') do if s == cur then allowed = true end end
+if not allowed then return {0, cur} end
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[1], 'owner') ~= ARGV[3] then return {-1, cur} end
+if ARGV[5] ~= '' and redis.call('HGET', KEYS[1], 'lastSeq') ~= ARGV[5] then return {-2, cur} end
+if ARGV[10] == '1' and redis.call('EXISTS', KEYS[8]) == 1 then return {-4, cur} end
+local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
+redis.call('XADD', KEYS[2], seq .. '-0', 'd', ARGV[6])
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+if #ARGV >= 11 then redis.call('HSET', KEYS[1], unpack(ARGV, 11)) end
+if ARGV[4] == '-' then redis.call('HDEL', KEYS[1], 'owner') elseif ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'owner', ARGV[4]) end
+local idx = {queued = 3, running = 4, succeeded = 5, failed = 6, cancelled = 7}
+if cur ~= ARGV[1] then
+  redis.call('ZREM', KEYS[idx[cur]], ARGV[8])
+  redis.call('ZADD', KEYS[idx[ARGV[1]]], 0, ARGV[8])
+end
+local ttl = tonumber(ARGV[9])
+if ttl > 0 and (ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'cancelled') then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[9], ttl)
+  local ik = redis.call('HGET', KEYS[1], 'idemKey')
+  if ik then redis.call('EXPIRE', ik, ttl) end
+end
+redis.call('PUBLISH', ARGV[7], ARGV[8])
+return {seq, ARGV[1]}
+`;
+
+/**
+ * Append an epoch event: only by the job's current owner while running, and only the epoch right
+ * after the last one published — so a retried or resumed worker can never publish an epoch twice.
+ * KEYS: job, events, stats
+ * ARGV: token, epoch, eventJson, notifyChannel, id, field, value, …
+ * → seq | 0 already published | -1 not running / not the owner | -2 would leave a gap
+ */
+const APPEND_EPOCH = `
+if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return -1 end
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return -1 end
+local last = tonumber(redis.call('HGET', KEYS[1], 'lastEpoch') or '0')
+local e = tonumber(ARGV[2])
+if e <= last then return 0 end
+if e ~= last + 1 then return -2 end
+local seq = redis.call('HINCRBY', KEYS[1], 'lastSeq', 1)
+redis.call('XADD', KEYS[2], seq .. '-0', 'd', ARGV[3])
+redis.call('HSET', KEYS[1], 'lastEpoch', e)
+if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+redis.call('HINCRBY', KEYS[3], 'epochs', 1)
+redis.call('PUBLISH', ARGV[4], ARGV[5])
+return seq
+`;
+
+/**
+ * Store a checkpoint if it is newer than the stored one, and (when a job record is given and an
+ * owner token) only from the job's owner.
+ * KEYS: ckpt, job
+ * ARGV: epoch, data, token ('' = no fencing)
+ * → 1 stored | 0 not newer | -1 not the owner
+ */
+const PUT_CHECKPOINT = `
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'owner') ~= ARGV[3] then return -1 end
+local cur = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
+local e = tonumber(ARGV[1])
+if e <= cur then return 0 end
+redis.call('HSET', KEYS[1], 'epoch', e, 'data', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'checkpointEpoch', e) end
+return 1
+`;
+
+export interface ScriptedRedis extends Redis {
+  lstmCreate(...args: (string | number)[]): Promise<[number, string]>;
+  lstmTransition(...args: (string | number)[]): Promise<[number, string]>;
+  lstmAppendEpoch(...args: (string | number)[]): Promise<number>;
+  lstmPutCheckpoint(...args: (string | number | Buffer)[]): Promise<number>;
+}
+
+/** Registers the scripts (EVALSHA with automatic fallback to EVAL) on a connection. */
+export function withScripts(redis: Redis): ScriptedRedis {
+  const r = redis as ScriptedRedis;
+  if (typeof r.lstmCreate === 'function') return r;
+  redis.defineCommand('lstmCreate', { numberOfKeys: 5, lua: CREATE });
+  redis.defineCommand('lstmTransition', { numberOfKeys: 9, lua: TRANSITION });
+  redis.defineCommand('lstmAppendEpoch', { numberOfKeys: 3, lua: APPEND_EPOCH });
+  redis.defineCommand('lstmPutCheckpoint', { numberOfKeys: 2, lua: PUT_CHECKPOINT });
+  return r;
+}
+
+/** Deletes every key under a prefix (tests, and `lstm-trainer` maintenance). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<number> {
+  let cursor = '0';
+  let n = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+    cursor = next;
+    if (keys.length) n += await redis.del(...keys);
+  } while (cursor !== '0');
+  return n;
+}

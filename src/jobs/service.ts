@@ -1,0 +1,280 @@
+// JobService (types.ts) over Redis + BullMQ, for the API process (HTTP, gRPC, dashboard).
+import type { Redis } from 'ioredis';
+import type { EngineFactory, LstmModel } from '../model/engine.js';
+import { selectEngine } from '../model/engines.js';
+import type { Vocab } from '../text/corpus.js';
+import { deserializeCheckpoint, modelFromCheckpoint } from '../train/checkpoint.js';
+import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
+import { parseJobSpec, SpecError } from '../train/spec.js';
+import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
+import type { ServiceConfig } from './config.js';
+import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
+import { EventLog, Notifier } from './events.js';
+import { TrainQueue } from './queue.js';
+import { Keys, connectRedis, isRedisDown } from './redis.js';
+import { JobStore, RedisCheckpointStore, finiteOrUndefined, toView, type CheckpointStore, type JobRecord } from './store.js';
+import {
+  TERMINAL_STATES,
+  type GenerateRequest,
+  type JobEvent,
+  type JobService,
+  type JobState,
+  type JobView,
+  type ServiceStats,
+} from './types.js';
+
+const LAST_EPOCHS = 5;
+const MAX_GENERATE_CHARS = 100_000;
+
+interface LoadedModel {
+  model: LstmModel;
+  vocab: Vocab;
+  users: number;
+  evicted: boolean;
+}
+
+export interface RedisJobServiceOptions {
+  config: ServiceConfig;
+  /** Engine for generation; chosen lazily (selectEngine) on the first generate call. */
+  engine?: EngineFactory;
+  checkpoints?: CheckpointStore;
+}
+
+export class RedisJobService implements JobService {
+  readonly keys: Keys;
+  readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly store: JobStore;
+  private readonly events: EventLog;
+  private readonly ckpts: CheckpointStore;
+  private readonly queue: TrainQueue;
+  private readonly notifier: Notifier;
+  private readonly models = new Map<string, Promise<LoadedModel>>();
+  private generating = 0;
+  private engine?: Promise<EngineFactory>;
+
+  constructor(private readonly opts: RedisJobServiceOptions) {
+    const { config } = opts;
+    this.keys = new Keys(config.prefix);
+    this.redis = connectRedis(config.redisUrl, { failFast: true, name: 'lstm-api' });
+    this.sub = connectRedis(config.redisUrl, { name: 'lstm-api-sub' });
+    this.store = new JobStore(this.redis, this.keys);
+    this.events = new EventLog(this.redis, this.keys, config.retentionSeconds);
+    this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
+    this.queue = new TrainQueue(config.redisUrl, config.prefix, config.attempts);
+    this.notifier = new Notifier(this.sub, this.keys.notifyChannel);
+    if (opts.engine) this.engine = Promise.resolve(opts.engine);
+  }
+
+  async submit(input: unknown): Promise<{ job: JobView; created: boolean }> {
+    const spec = parseJobSpec(input);
+    corpusForSpec(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
+    return this.guard(async () => {
+      const { id, created } = await this.store.create(spec, { maxQueued: this.opts.config.maxQueued });
+      const rec = await this.mustGet(id);
+      // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
+      if (rec.state === 'queued') await this.queue.add(id);
+      return { job: await this.view(rec), created };
+    });
+  }
+
+  async get(id: string): Promise<JobView> {
+    return this.guard(async () => this.view(await this.mustGet(id)));
+  }
+
+  async list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ jobs: JobView[]; nextCursor?: string }> {
+    return this.guard(async () => {
+      const { records, nextCursor } = await this.store.list(q);
+      const jobs = await Promise.all(records.map((r) => this.view(r)));
+      return nextCursor ? { jobs, nextCursor } : { jobs };
+    });
+  }
+
+  async cancel(id: string): Promise<JobView> {
+    return this.guard(async () => {
+      for (let tries = 0; tries < 20; tries++) {
+        const rec = await this.mustGet(id);
+        if (TERMINAL_STATES.includes(rec.state)) throw new FailedPreconditionError(`job ${id} is already ${rec.state}`);
+        // the state changes here, atomically, and only if nothing was appended since we read it
+        // (so the summary is the job's last epoch); a running worker sees it within one minibatch
+        const r = await this.events.transition(id, 'cancelled', {
+          from: [rec.state],
+          ifLastSeq: rec.lastSeq,
+          summary: {
+            finalPerplexity: finiteOrUndefined(rec.perplexity) ?? null,
+            epochs: rec.lastEpoch,
+            totalMs: Math.round(rec.elapsedMs ?? 0),
+            engine: rec.engine ?? '',
+            backend: rec.backend ?? '',
+          },
+          message: rec.state === 'queued' ? 'cancelled while queued' : `cancelled at epoch ${rec.lastEpoch}`,
+        });
+        if (r.ok) {
+          if (rec.state === 'queued') await this.queue.remove(id);
+          else await this.redis.publish(this.keys.cancelChannel, id);
+          return this.view(await this.mustGet(id));
+        }
+        if (r.reason === 'missing') throw new NotFoundError(`job ${id} not found`);
+        // an epoch or a state change came in between: read again
+      }
+      throw new UnavailableError(`job ${id} changes too fast to cancel; try again`);
+    });
+  }
+
+  async *watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    try {
+      yield* this.events.watch(id, fromSeq, this.notifier, signal);
+    } catch (e) {
+      throw mapRedisError(e);
+    }
+  }
+
+  async epochs(id: string, after: number): Promise<EpochEvent[]> {
+    return this.guard(async () => {
+      await this.mustGet(id);
+      return this.events.epochs(id, after);
+    });
+  }
+
+  async *generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncGenerator<string> {
+    // the API layers validate with the GenerateRequest schema (api/schemas.ts); this guards the
+    // service itself against a caller that did not
+    const r = req;
+    if (!Number.isInteger(r.numChars) || r.numChars < 1 || r.numChars > MAX_GENERATE_CHARS) {
+      throw new SpecError([{ field: 'numChars', message: `numChars must be an integer between 1 and ${MAX_GENERATE_CHARS}` }]);
+    }
+    try {
+      cleanPrefix(r.prefix);
+    } catch (e) {
+      if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
+      throw e;
+    }
+    const rec = await this.guard(() => this.mustGet(id));
+    if (this.generating >= this.opts.config.generateConcurrency) {
+      throw new ResourceExhaustedError(`${this.generating} generations are running; try again shortly`);
+    }
+    this.generating++;
+    let loaded: LoadedModel | undefined;
+    try {
+      loaded = await this.model(id, rec);
+      for await (const ch of generateChars(r.prefix, r.numChars, loaded.model, loaded.vocab, {
+        temperature: r.temperature,
+        topK: r.topK,
+        seed: r.seed,
+      })) {
+        if (signal?.aborted) return;
+        yield ch;
+      }
+    } finally {
+      this.generating--;
+      if (loaded) this.release(loaded);
+    }
+  }
+
+  /** The model of the job's latest checkpoint, cached per (job, checkpoint epoch). */
+  private async model(id: string, rec: JobRecord): Promise<LoadedModel> {
+    const epoch = await this.guard(() => this.ckpts.latestEpoch(id));
+    if (epoch === null) {
+      throw new FailedPreconditionError(
+        rec.state === 'queued' || rec.state === 'running'
+          ? `job ${id} has no checkpoint yet (the first is written after epoch 1)`
+          : `job ${id} (${rec.state}) has no checkpoint`,
+      );
+    }
+    const key = `${id}@${epoch}`;
+    let p = this.models.get(key);
+    if (!p) {
+      p = this.loadModel(id);
+      this.models.set(key, p);
+      p.catch(() => this.models.delete(key));
+      this.evict();
+    } else {
+      // most recently used last
+      this.models.delete(key);
+      this.models.set(key, p);
+    }
+    const m = await p;
+    m.users++;
+    return m;
+  }
+
+  private async loadModel(id: string): Promise<LoadedModel> {
+    const stored = await this.guard(() => this.ckpts.get(id));
+    if (!stored) throw new FailedPreconditionError(`job ${id} has no checkpoint`);
+    this.engine ??= selectEngine(this.opts.config.engine);
+    const { model, vocab } = await modelFromCheckpoint(deserializeCheckpoint(stored.data), await this.engine);
+    return { model, vocab, users: 0, evicted: false };
+  }
+
+  private evict(): void {
+    while (this.models.size > this.opts.config.modelCacheSize) {
+      const [key, p] = this.models.entries().next().value as [string, Promise<LoadedModel>];
+      this.models.delete(key);
+      void p
+        .then((m) => {
+          m.evicted = true;
+          if (m.users === 0) m.model.dispose();
+        })
+        .catch(() => undefined);
+    }
+  }
+
+  private release(m: LoadedModel): void {
+    m.users--;
+    if (m.evicted && m.users === 0) m.model.dispose();
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      const pong = await Promise.race([this.redis.ping(), new Promise<string>((r) => setTimeout(() => r('timeout'), 1000).unref())]);
+      return pong === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async stats(): Promise<ServiceStats> {
+    return this.guard(async () => {
+      const [jobsByState, epochsTrained, runningIds] = await Promise.all([
+        this.store.countByState(),
+        this.store.epochsTrained(),
+        this.store.idsInState('running', 100),
+      ]);
+      const recs = await this.store.getMany(runningIds);
+      const running = recs
+        .filter((r): r is JobRecord => r !== null && r.state === 'running')
+        .map((r) => ({ id: r.id, tokensPerSec: finiteOrUndefined(r.tokensPerSec) ?? 0, engine: r.engine }));
+      return { jobsByState, epochsTrained, running };
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.notifier.close();
+    await this.queue.close().catch(() => undefined);
+    await this.redis.quit().catch(() => this.redis.disconnect());
+    for (const p of this.models.values()) void p.then((m) => m.model.dispose()).catch(() => undefined);
+    this.models.clear();
+  }
+
+  private async mustGet(id: string): Promise<JobRecord> {
+    const rec = await this.store.get(id);
+    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    return rec;
+  }
+
+  private async view(rec: JobRecord): Promise<JobView> {
+    return toView(rec, await this.events.lastEpochs(rec.id, LAST_EPOCHS));
+  }
+
+  private async guard<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw mapRedisError(e);
+    }
+  }
+}
+
+function mapRedisError(e: unknown): unknown {
+  return isRedisDown(e) ? new UnavailableError('the job store (Redis) is unreachable; try again shortly') : e;
+}

@@ -1,0 +1,256 @@
+// Job records and checkpoints. Records live in a Redis hash per job; checkpoints behind the
+// CheckpointStore interface (Redis by default, binary Buffers) so a file system or object store
+// can replace it — nothing here assumes the API and the workers share a host.
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { JobSpec } from '../train/spec.js';
+import type { EpochEvent } from '../train/trainer.js';
+import { ResourceExhaustedError } from './errors.js';
+import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
+import type { JobState, JobSummary, JobView } from './types.js';
+
+export interface StoredCheckpoint {
+  epoch: number;
+  data: Buffer;
+}
+
+export interface CheckpointStore {
+  /**
+   * Stores the checkpoint if it is newer than the stored one. With `ownerToken`, only while that
+   * token owns the job (a worker that lost its job cannot overwrite its successor's checkpoint).
+   * Returns whether it was stored.
+   */
+  put(jobId: string, epoch: number, data: Buffer, ownerToken?: string): Promise<boolean>;
+  get(jobId: string): Promise<StoredCheckpoint | null>;
+  /** The stored epoch, without reading the weights. */
+  latestEpoch(jobId: string): Promise<number | null>;
+  delete(jobId: string): Promise<void>;
+}
+
+export class RedisCheckpointStore implements CheckpointStore {
+  private readonly redis: ScriptedRedis;
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  async put(jobId: string, epoch: number, data: Buffer, ownerToken = ''): Promise<boolean> {
+    const r = await this.redis.lstmPutCheckpoint(this.keys.ckpt(jobId), this.keys.job(jobId), epoch, data, ownerToken);
+    return Number(r) === 1;
+  }
+
+  async get(jobId: string): Promise<StoredCheckpoint | null> {
+    const [epoch, data] = await this.redis.hmgetBuffer(this.keys.ckpt(jobId), 'epoch', 'data');
+    if (!epoch || !data) return null;
+    return { epoch: Number(epoch.toString()), data };
+  }
+
+  async latestEpoch(jobId: string): Promise<number | null> {
+    const e = await this.redis.hget(this.keys.ckpt(jobId), 'epoch');
+    return e === null ? null : Number(e);
+  }
+
+  async delete(jobId: string): Promise<void> {
+    await this.redis.del(this.keys.ckpt(jobId));
+  }
+}
+
+/** The job record as stored (a Redis hash of strings), decoded. */
+export interface JobRecord {
+  id: string;
+  name?: string;
+  spec: JobSpec;
+  state: JobState;
+  createdAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  epoch: number;
+  epochs: number;
+  perplexity?: number;
+  tokensPerSec?: number;
+  elapsedMs?: number;
+  engine?: string;
+  backend?: string;
+  summary?: JobSummary;
+  error?: string;
+  checkpointEpoch?: number;
+  lastSeq: number;
+  lastEpoch: number;
+  attempt?: number;
+  owner?: string;
+}
+
+/** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
+export function newJobId(now = Date.now()): string {
+  return `j${now.toString(36).padStart(9, '0')}${randomBytes(5).toString('hex')}`;
+}
+
+export function isJobId(id: string): boolean {
+  return /^j[0-9a-z]{9}[0-9a-f]{10}$/.test(id);
+}
+
+const num = (s: string | undefined): number | undefined => (s === undefined || s === '' ? undefined : Number(s));
+
+export function decodeRecord(h: Record<string, string>): JobRecord | null {
+  if (!h || !h.id || !h.state) return null;
+  return {
+    id: h.id,
+    name: h.name || undefined,
+    spec: JSON.parse(h.spec) as JobSpec,
+    state: h.state as JobState,
+    createdAt: h.createdAt,
+    startedAt: h.startedAt || undefined,
+    finishedAt: h.finishedAt || undefined,
+    epoch: num(h.epoch) ?? 0,
+    epochs: num(h.epochs) ?? 0,
+    perplexity: num(h.perplexity),
+    tokensPerSec: num(h.tokensPerSec),
+    elapsedMs: num(h.elapsedMs),
+    engine: h.engine || undefined,
+    backend: h.backend || undefined,
+    summary: h.summary ? (JSON.parse(h.summary) as JobSummary) : undefined,
+    error: h.error || undefined,
+    checkpointEpoch: num(h.checkpointEpoch),
+    lastSeq: num(h.lastSeq) ?? 0,
+    lastEpoch: num(h.lastEpoch) ?? 0,
+    attempt: num(h.attempt),
+    owner: h.owner || undefined,
+  };
+}
+
+/** JSON has no NaN/Infinity: a diverged perplexity is reported as null. */
+export function finiteOrUndefined(x: number | undefined): number | undefined {
+  return x !== undefined && Number.isFinite(x) ? x : undefined;
+}
+
+export function toView(rec: JobRecord, lastEpochs: EpochEvent[]): JobView {
+  const view: JobView = {
+    id: rec.id,
+    name: rec.name,
+    state: rec.state,
+    spec: rec.spec,
+    createdAt: rec.createdAt,
+    startedAt: rec.startedAt,
+    finishedAt: rec.finishedAt,
+    progress: { epoch: rec.lastEpoch, epochs: rec.epochs },
+    perplexity: finiteOrUndefined(rec.perplexity),
+    tokensPerSec: finiteOrUndefined(rec.tokensPerSec),
+    engine: rec.engine,
+    backend: rec.backend,
+    summary: rec.summary,
+    error: rec.error,
+    checkpointEpoch: rec.checkpointEpoch,
+    lastSeq: rec.lastSeq,
+    attempt: rec.attempt,
+    lastEpochs,
+  };
+  for (const k of Object.keys(view) as (keyof JobView)[]) if (view[k] === undefined) delete view[k];
+  return view;
+}
+
+export class JobStore {
+  readonly redis: ScriptedRedis;
+  constructor(
+    redis: Redis,
+    readonly keys: Keys,
+  ) {
+    this.redis = withScripts(redis);
+  }
+
+  /**
+   * Creates the record and its first event (`queued`) atomically; with an idempotency key, the
+   * existing job it names is returned instead (created=false). Throws ResourceExhaustedError when
+   * maxQueued jobs are already waiting.
+   */
+  async create(spec: JobSpec, opts: { maxQueued: number; now?: Date }): Promise<{ id: string; created: boolean }> {
+    const now = opts.now ?? new Date();
+    const id = newJobId(now.getTime());
+    const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey) : this.keys.idem('');
+    const fields: string[] = ['id', id, 'spec', JSON.stringify(spec), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
+    if (spec.name !== undefined) fields.push('name', spec.name);
+    if (spec.idempotencyKey) fields.push('idemKey', idemKey);
+    const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
+    const [code, jobId] = await this.redis.lstmCreate(
+      this.keys.job(id),
+      this.keys.events(id),
+      this.keys.all,
+      this.keys.byState('queued'),
+      idemKey,
+      spec.idempotencyKey ? '1' : '0',
+      `${this.keys.prefix}:job:`,
+      opts.maxQueued,
+      event,
+      this.keys.notifyChannel,
+      id,
+      ...fields,
+    );
+    if (Number(code) === -1) throw new ResourceExhaustedError(`the queue is full (${opts.maxQueued} jobs waiting); try again later`);
+    return { id: String(jobId), created: Number(code) === 1 };
+  }
+
+  async get(id: string): Promise<JobRecord | null> {
+    return decodeRecord(await this.redis.hgetall(this.keys.job(id)));
+  }
+
+  async getMany(ids: string[]): Promise<(JobRecord | null)[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hgetall(this.keys.job(id));
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, h]) => (err ? null : decodeRecord(h as Record<string, string>)));
+  }
+
+  /** Newest first; `cursor` is the last id of the previous page. */
+  async list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ records: JobRecord[]; nextCursor?: string }> {
+    const key = q.state ? this.keys.byState(q.state) : this.keys.all;
+    const records: JobRecord[] = [];
+    let cursor = q.cursor;
+    // a few rounds: ids of expired jobs (retention) are skipped and pruned
+    for (let round = 0; round < 5 && records.length < q.limit; round++) {
+      const want = q.limit - records.length + 1;
+      const max = cursor ? `(${cursor}` : '+';
+      const ids = (await this.redis.call('ZRANGE', key, max, '-', 'BYLEX', 'REV', 'LIMIT', '0', String(want))) as string[];
+      if (ids.length === 0) break;
+      const recs = await this.getMany(ids);
+      const stale: string[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        const r = recs[i];
+        if (!r) stale.push(ids[i]);
+        else if (!q.state || r.state === q.state) {
+          if (records.length === q.limit) return { records, nextCursor: records[records.length - 1].id };
+          records.push(r);
+        }
+        cursor = ids[i];
+      }
+      if (stale.length) await this.redis.zrem(key, ...stale);
+      if (ids.length < want) break;
+    }
+    return { records };
+  }
+
+  async countByState(): Promise<Record<JobState, number>> {
+    const pipe = this.redis.pipeline();
+    for (const s of STATES) pipe.zcard(this.keys.byState(s));
+    const res = (await pipe.exec()) ?? [];
+    const out = {} as Record<JobState, number>;
+    STATES.forEach((s, i) => (out[s] = Number(res[i]?.[1] ?? 0)));
+    return out;
+  }
+
+  async idsInState(state: JobState, limit = 1000): Promise<string[]> {
+    return (await this.redis.call('ZRANGE', this.keys.byState(state), '+', '-', 'BYLEX', 'REV', 'LIMIT', '0', String(limit))) as string[];
+  }
+
+  async epochsTrained(): Promise<number> {
+    return Number((await this.redis.hget(this.keys.stats, 'epochs')) ?? 0);
+  }
+
+  /** Record which engine/backend the job runs on (shown in the view, kept in the summary). */
+  async setFields(id: string, fields: Record<string, string | number>): Promise<void> {
+    const flat: (string | number)[] = [];
+    for (const [k, v] of Object.entries(fields)) flat.push(k, v);
+    if (flat.length) await this.redis.hset(this.keys.job(id), ...flat);
+  }
+}

@@ -1,0 +1,273 @@
+// The training worker: takes jobs from the BullMQ queue, trains them with the Trainer, publishes
+// one event per epoch, checkpoints, and stops on cancel (within one minibatch) or shutdown.
+//
+// Resume semantics (docs/service.md): a checkpoint is written right after its epoch's event is
+// published (after epoch 1, every CHECKPOINT_EVERY epochs, at least every CHECKPOINT_SECONDS, at
+// the end, on shutdown and on cancel), so the stored checkpoint is never ahead of the history. A
+// worker that takes over a job resumes from that checkpoint and re-trains the epochs between it
+// and the last published one without publishing them again (the append script only accepts
+// lastEpoch+1); from the next epoch on it publishes. So the history never repeats or skips an epoch.
+import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { EngineFactory } from '../model/engine.js';
+import { deserializeCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
+import { parseJobSpec, SpecError } from '../train/spec.js';
+import { AbortedError, Trainer } from '../train/trainer.js';
+import type { ServiceConfig } from './config.js';
+import { EventLog } from './events.js';
+import { QUEUE_NAME, Keys, bullConnection, connectRedis } from './redis.js';
+import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
+import type { TrainJobData } from './queue.js';
+import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
+
+type StopReason = 'cancel' | 'shutdown' | 'lost';
+
+interface ActiveJob {
+  controller: AbortController;
+  token: string;
+}
+
+export interface TrainWorkerOptions {
+  config: ServiceConfig;
+  engine: EngineFactory;
+  /** Defaults to the Redis store on the worker's connection. */
+  checkpoints?: CheckpointStore;
+  log?: (line: string) => void;
+}
+
+export class TrainWorker {
+  readonly worker: Worker<TrainJobData, string>;
+  private readonly redis: Redis;
+  private readonly sub: Redis;
+  private readonly store: JobStore;
+  private readonly events: EventLog;
+  private readonly ckpts: CheckpointStore;
+  private readonly active = new Map<string, ActiveJob>();
+  private readonly poll: NodeJS.Timeout;
+  private readonly log: (line: string) => void;
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: TrainWorkerOptions) {
+    const { config } = opts;
+    const keys = new Keys(config.prefix);
+    this.log = opts.log ?? ((l) => console.error(l));
+    this.redis = connectRedis(config.redisUrl, { name: 'lstm-worker' });
+    this.sub = connectRedis(config.redisUrl, { name: 'lstm-worker-sub' });
+    this.store = new JobStore(this.redis, keys);
+    this.events = new EventLog(this.redis, keys, config.retentionSeconds);
+    this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, keys);
+
+    // cancellation reaches the training loop between two minibatches: the API publishes the id,
+    // and (in case a message is lost while reconnecting) the record's state is polled every second
+    this.sub.on('message', (_ch: string, id: string) => this.active.get(id)?.controller.abort('cancel'));
+    void this.sub.subscribe(keys.cancelChannel).catch(() => undefined);
+    this.poll = setInterval(() => void this.pollCancelled(), 1000);
+    this.poll.unref();
+
+    this.worker = new Worker<TrainJobData, string>(QUEUE_NAME, (job, token) => this.process(job, token), {
+      connection: bullConnection(config.redisUrl),
+      prefix: config.prefix,
+      concurrency: config.workerConcurrency,
+      lockDuration: config.lockDurationMs,
+      stalledInterval: config.stalledIntervalMs,
+      // a job whose worker dies is given to another one up to attempts-1 times, then fails
+      maxStalledCount: Math.max(0, config.attempts - 1),
+    });
+    this.worker.on('error', (e) => this.log(`worker: ${e.message}`));
+    this.worker.on('lockRenewalFailed', (ids: string[]) => {
+      for (const id of ids) this.active.get(id)?.controller.abort('lost');
+    });
+    // the stalled checker (any worker) found a job whose worker is gone: show it as queued again,
+    // unless another worker already holds it
+    this.worker.on('stalled', (id: string) => {
+      void this.events
+        .transition(id, 'queued', { from: ['running'], requireNoLock: true, setOwner: '-', message: 'worker lost; waiting for another worker' })
+        .then((r) => r.ok && this.log(`worker: job ${id} stalled (its worker is gone); queued again`))
+        .catch(() => undefined);
+    });
+    // failures that never reached the processor (a job stalled more than allowed)
+    this.worker.on('failed', (job, err) => {
+      if (!job || err.name !== 'UnrecoverableError') return;
+      void this.events
+        .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: failureText(err.message, config.attempts) })
+        .catch(() => undefined);
+    });
+  }
+
+  async ready(): Promise<void> {
+    await this.worker.waitUntilReady();
+    await this.redis.ping();
+  }
+
+  private async pollCancelled(): Promise<void> {
+    if (this.active.size === 0) return;
+    const ids = [...this.active.keys()];
+    try {
+      const recs = await this.store.getMany(ids);
+      recs.forEach((r, i) => {
+        if (!r || TERMINAL_STATES.includes(r.state)) this.active.get(ids[i])?.controller.abort('cancel');
+      });
+    } catch {
+      // Redis unreachable: the next poll tries again
+    }
+  }
+
+  private async process(job: Job<TrainJobData>, token?: string): Promise<string> {
+    const id = job.data.id;
+    if (!token) throw new Error('BullMQ gave no lock token');
+    let rec = await this.store.get(id);
+    if (!rec) return 'gone';
+    if (TERMINAL_STATES.includes(rec.state)) return `already ${rec.state}`;
+    const attempt = job.attemptsMade + 1;
+
+    // takeover: the previous worker died without handing the job back (the stalled handler may
+    // not have run yet)
+    if (rec.state === 'running' && rec.owner !== token) {
+      const ck = await this.ckpts.latestEpoch(id);
+      await this.events.transition(id, 'queued', {
+        from: ['running'],
+        requireOwner: rec.owner ?? '',
+        setOwner: '-',
+        message: `worker lost; resuming from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
+      });
+    }
+
+    const stored = await this.ckpts.get(id);
+    const resume = stored ? deserializeCheckpoint(stored.data) : undefined;
+    const started = await this.events.transition(id, 'running', {
+      from: ['queued'],
+      setOwner: token,
+      attempt,
+      message: resume ? `resuming from the checkpoint at epoch ${resume.epoch}` : undefined,
+      fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
+    });
+    if (!started.ok) return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
+    rec = (await this.store.get(id)) ?? rec;
+    this.log(`worker: job ${id} running (attempt ${attempt}${resume ? `, resuming at epoch ${resume.epoch}` : ''})`);
+
+    const controller = new AbortController();
+    this.active.set(id, { controller, token });
+    let trainer: Trainer | undefined;
+    try {
+      const spec = parseJobSpec(rec.spec);
+      trainer = await Trainer.create(spec, this.opts.engine, resume);
+      let published = rec.lastEpoch;
+      let lastCkpt = { epoch: resume?.epoch ?? 0, at: Date.now() };
+      const { checkpointEvery, checkpointSeconds } = this.opts.config;
+      for await (const ev of trainer.run(controller.signal)) {
+        if (ev.epoch > published) {
+          const r = await this.events.appendEpoch(id, token, ev);
+          if (r === 'gap') throw new Error(`internal error: epoch ${ev.epoch} would leave a gap after epoch ${published}`);
+          if (r === 'fenced') {
+            // cancelled, or another worker owns the job now: stop before the next minibatch
+            const state = (await this.store.get(id))?.state;
+            controller.abort(state === 'cancelled' ? 'cancel' : 'lost');
+            continue;
+          }
+          published = ev.epoch;
+        }
+        const due =
+          ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
+        if (due && ev.epoch > lastCkpt.epoch) {
+          await this.saveCheckpoint(id, trainer, token);
+          lastCkpt = { epoch: ev.epoch, at: Date.now() };
+        }
+      }
+      const done = await this.events.transition(id, 'succeeded', {
+        from: ['running'],
+        requireOwner: token,
+        setOwner: '-',
+        summary: summaryOf(trainer),
+      });
+      this.log(`worker: job ${id} ${done.ok ? 'succeeded' : `finished but was ${done.current}`}`);
+      return done.ok ? 'succeeded' : String(done.current);
+    } catch (e) {
+      if (e instanceof AbortedError || controller.signal.aborted) {
+        return this.stopped(job, id, token, trainer, controller.signal.reason as StopReason);
+      }
+      const err = e as Error;
+      const final = e instanceof SpecError || e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
+      if (final) {
+        await this.events.transition(id, 'failed', {
+          from: ['running'],
+          requireOwner: token,
+          setOwner: '-',
+          error: err.message,
+          summary: trainer ? summaryOf(trainer) : undefined,
+        });
+        this.log(`worker: job ${id} failed: ${err.message}`);
+        throw new UnrecoverableError(err.message);
+      }
+      await this.events.transition(id, 'queued', {
+        from: ['running'],
+        requireOwner: token,
+        setOwner: '-',
+        message: `attempt ${attempt} failed (${err.message}); retrying`,
+      });
+      this.log(`worker: job ${id} attempt ${attempt} failed: ${err.message}; retrying`);
+      throw err;
+    } finally {
+      this.active.delete(id);
+      trainer?.dispose();
+    }
+  }
+
+  /** The training loop stopped between minibatches; trainer.epoch is the last completed epoch. */
+  private async stopped(job: Job<TrainJobData>, id: string, token: string, trainer: Trainer | undefined, reason: StopReason): Promise<string> {
+    const rec = await this.store.get(id);
+    // keep what was trained (only epochs already in the history, so a resume never skips one)
+    if (trainer && rec && trainer.epoch > 0 && trainer.epoch <= rec.lastEpoch) await this.saveCheckpoint(id, trainer, token);
+    if (reason === 'shutdown') {
+      const ck = await this.ckpts.latestEpoch(id);
+      await this.events.transition(id, 'queued', {
+        from: ['running'],
+        requireOwner: token,
+        setOwner: '-',
+        message: `worker shut down; resumes from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
+      });
+      // back to the queue without using up an attempt
+      await job.moveToWait(token);
+      this.log(`worker: job ${id} handed back to the queue at epoch ${trainer?.epoch ?? 0}`);
+      throw new WaitingError();
+    }
+    this.log(`worker: job ${id} stopped (${reason})`);
+    return reason === 'cancel' ? 'cancelled' : 'lost';
+  }
+
+  private async saveCheckpoint(id: string, trainer: Trainer, token: string): Promise<void> {
+    await this.ckpts.put(id, trainer.epoch, serializeCheckpoint(trainer.checkpoint()), token);
+  }
+
+  /**
+   * SIGTERM: running jobs stop at the end of their current minibatch, are checkpointed and handed
+   * back to the queue; then the worker closes.
+   */
+  shutdown(): Promise<void> {
+    if (!this.closing) {
+      this.closing = (async () => {
+        for (const a of this.active.values()) a.controller.abort('shutdown');
+        await this.worker.close();
+        clearInterval(this.poll);
+        this.sub.disconnect();
+        await this.redis.quit().catch(() => this.redis.disconnect());
+      })();
+    }
+    return this.closing;
+  }
+}
+
+function summaryOf(trainer: Trainer): JobSummary {
+  return {
+    finalPerplexity: finiteOrUndefined(trainer.perplexity) ?? null,
+    epochs: trainer.epoch,
+    totalMs: Math.round(trainer.elapsedMs),
+    engine: trainer.model.engine,
+    backend: trainer.model.backend,
+  };
+}
+
+function failureText(reason: string, attempts: number): string {
+  return reason === 'job stalled more than allowable limit' ? `its worker was lost ${attempts} times (${reason})` : reason;
+}
+
+
