@@ -1,0 +1,186 @@
+// Proto messages <-> the jobs layer's plain objects. Requests become exactly the JSON the HTTP API
+// would receive (unset fields left out), so the one zod schema validates both APIs alike.
+import type { JobEvent, JobState, JobSummary, JobView } from '../../jobs/types.js';
+import type { JobSpec } from '../../train/spec.js';
+import { SpecError } from '../../train/spec.js';
+import type { EpochEvent } from '../../train/trainer.js';
+import type {
+  JobStateName,
+  PEpochEvent,
+  PGenerateRequest,
+  PJob,
+  PJobEvent,
+  PJobSpec,
+  PJobSummary,
+  PListJobsRequest,
+} from './proto.js';
+
+type Plain = Record<string, unknown>;
+
+/** Copies the fields that are present, renamed; proto3 `optional` presence = "the user set it". */
+function present(src: object | undefined, names: Record<string, string>): Plain {
+  const out: Plain = {};
+  if (!src) return out;
+  for (const [from, to] of Object.entries(names)) {
+    const v = (src as Plain)[from];
+    if (v !== undefined && v !== null) out[to] = v;
+  }
+  return out;
+}
+
+/**
+ * An enum value as the zod schema's string: UNSPECIFIED (or unset) is left out so the default
+ * applies; a value this server does not know is passed through as is, so zod rejects it by name.
+ */
+function enumValue(v: string | number | undefined, prefix: string): unknown {
+  if (v === undefined || v === `${prefix}UNSPECIFIED` || v === 0) return undefined;
+  if (typeof v === 'string' && v.startsWith(prefix)) return v.slice(prefix.length).toLowerCase();
+  return v;
+}
+
+function put(obj: Plain, key: string, v: unknown): void {
+  if (v !== undefined) obj[key] = v;
+}
+
+/** A SubmitJobRequest.spec as the JSON body POST /v1/jobs would take. */
+export function specFromProto(p: PJobSpec | undefined): Plain {
+  const out: Plain = {};
+  if (!p) return out;
+  if (p.model) {
+    const m = present(p.model, { num_hiddens: 'numHiddens', num_layers: 'numLayers' });
+    put(m, 'kind', enumValue(p.model.kind, 'MODEL_KIND_'));
+    out.model = m;
+  }
+  if (p.data) {
+    const d = present(p.data, { max_tokens: 'maxTokens', batch_size: 'batchSize', num_steps: 'numSteps' });
+    put(d, 'sampling', enumValue(p.data.sampling, 'SAMPLING_'));
+    // oneof source: text given → custom corpus; timemachine or nothing → the book (the default).
+    if (p.data.corpus?.text !== undefined) d.corpus = { text: p.data.corpus.text };
+    out.data = d;
+  }
+  if (p.train) out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed' });
+  if (p.report) {
+    const r = present(p.report, { predict_every: 'predictEvery', num_preds: 'numPreds' });
+    // proto3 cannot tell an empty repeated field from an unset one: empty = the default prefixes.
+    if (p.report.prefixes && p.report.prefixes.length > 0) r.prefixes = p.report.prefixes;
+    out.report = r;
+  }
+  Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
+  return out;
+}
+
+/** A GenerateRequest (less job_id) as the JSON body POST /v1/jobs/:id/generate would take. */
+export function generateFromProto(p: PGenerateRequest): Plain {
+  const out = present(p, { num_chars: 'numChars', temperature: 'temperature', top_k: 'topK', seed: 'seed' });
+  out.prefix = p.prefix ?? ''; // a plain proto3 string: unset is ''; zod then says it needs a letter
+  return out;
+}
+
+/** ListJobsRequest as the HTTP query; field names in errors are mapped back by listIssueRename. */
+export function listQueryFromProto(p: PListJobsRequest): Plain {
+  const out: Plain = {};
+  put(out, 'state', enumValue(p.state, 'JOB_STATE_'));
+  if (p.page_size) out.limit = p.page_size; // 0 = unset = the default page size
+  if (p.page_token) out.cursor = p.page_token;
+  return out;
+}
+
+const LIST_FIELD_NAMES: Record<string, string> = { limit: 'pageSize', cursor: 'pageToken', state: 'state' };
+
+/** The HTTP query's field names (limit, cursor) as the proto's (pageSize, pageToken). */
+export function renameListIssues(e: SpecError): SpecError {
+  return new SpecError(
+    e.issues.map((i) => {
+      const to = LIST_FIELD_NAMES[i.field];
+      if (!to) return i;
+      const message = i.message.startsWith(i.field) ? to + i.message.slice(i.field.length) : i.message;
+      return { field: to, message };
+    }),
+  );
+}
+
+// ---- responses ----
+
+export function stateToProto(s: JobState): JobStateName {
+  return `JOB_STATE_${s.toUpperCase()}` as JobStateName;
+}
+
+export function summaryToProto(s: JobSummary | undefined): PJobSummary | undefined {
+  if (!s) return undefined;
+  const out: PJobSummary = { epochs: s.epochs, total_ms: s.totalMs, engine: s.engine, backend: s.backend };
+  if (s.finalPerplexity !== null && s.finalPerplexity !== undefined) out.final_perplexity = s.finalPerplexity;
+  return out;
+}
+
+export function epochToProto(e: EpochEvent): PEpochEvent {
+  const out: PEpochEvent = {
+    epoch: e.epoch,
+    epochs: e.epochs,
+    perplexity: e.perplexity,
+    tokens_per_sec: e.tokensPerSec,
+    elapsed_ms: e.elapsedMs,
+  };
+  if (e.samples) out.samples = e.samples.map((s) => ({ prefix: s.prefix, text: s.text }));
+  return out;
+}
+
+export function eventToProto(e: JobEvent): PJobEvent {
+  const out: PJobEvent = { seq: e.seq, time: e.time };
+  if (e.type === 'state') {
+    out.state = { state: stateToProto(e.state), summary: summaryToProto(e.summary) };
+    if (e.error !== undefined) out.state.error = e.error;
+    if (e.attempt !== undefined) out.state.attempt = e.attempt;
+  } else {
+    out.epoch = epochToProto(e);
+  }
+  return out;
+}
+
+/** The resolved spec, every field set; a custom corpus text only when includeText. */
+export function specToProto(s: JobSpec, includeText: boolean): PJobSpec {
+  const corpus = s.data.corpus === 'timemachine' ? { timemachine: true } : includeText ? { text: s.data.corpus.text } : {};
+  const out: PJobSpec = {
+    model: {
+      kind: s.model.kind === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE',
+      num_hiddens: s.model.numHiddens,
+      num_layers: s.model.numLayers,
+    },
+    data: {
+      corpus,
+      max_tokens: s.data.maxTokens,
+      batch_size: s.data.batchSize,
+      num_steps: s.data.numSteps,
+      sampling: s.data.sampling === 'random' ? 'SAMPLING_RANDOM' : 'SAMPLING_SEQUENTIAL',
+    },
+    train: { epochs: s.train.epochs, lr: s.train.lr, clip_theta: s.train.clipTheta },
+    report: { predict_every: s.report.predictEvery, prefixes: [...s.report.prefixes], num_preds: s.report.numPreds },
+  };
+  if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
+  if (s.name !== undefined) out.name = s.name;
+  if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
+  return out;
+}
+
+export function jobToProto(j: JobView, full = true): PJob {
+  const customText = typeof j.spec.data.corpus === 'object' ? j.spec.data.corpus.text : undefined;
+  const out: PJob = {
+    id: j.id,
+    state: stateToProto(j.state),
+    spec: specToProto(j.spec, full),
+    created_at: j.createdAt,
+    progress: { epoch: j.progress.epoch, epochs: j.progress.epochs },
+    summary: summaryToProto(j.summary),
+    last_epochs: j.lastEpochs.map(epochToProto),
+  };
+  if (j.name !== undefined) out.name = j.name;
+  if (j.startedAt !== undefined) out.started_at = j.startedAt;
+  if (j.finishedAt !== undefined) out.finished_at = j.finishedAt;
+  if (j.perplexity !== undefined) out.perplexity = j.perplexity;
+  if (j.tokensPerSec !== undefined) out.tokens_per_sec = j.tokensPerSec;
+  if (j.engine !== undefined) out.engine = j.engine;
+  if (j.backend !== undefined) out.backend = j.backend;
+  if (j.error !== undefined) out.error = j.error;
+  if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
+  if (!full && customText !== undefined) out.corpus_text_bytes = Buffer.byteLength(customText, 'utf8');
+  return out;
+}

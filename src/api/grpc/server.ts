@@ -1,0 +1,250 @@
+// The lstm_trainer.v1.LstmTrainer service over a JobService, plus grpc.health.v1.Health and server
+// reflection, on one @grpc/grpc-js server.
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import type { JobService } from '../../jobs/types.js';
+import { GenerateRequest, ListQuery, parseMessage } from '../schemas.js';
+import { SpecError } from '../../train/spec.js';
+import { ApiKeys, bearerToken } from './auth.js';
+import {
+  eventToProto,
+  generateFromProto,
+  jobToProto,
+  listQueryFromProto,
+  renameListIssues,
+  specFromProto,
+} from './convert.js';
+import { grpcError, invalidArgument, toGrpcError } from './errors.js';
+import { lstmTrainerService, packageDefinition, SERVICE_NAME } from './proto.js';
+import type {
+  PGenerateChunk,
+  PGenerateRequest,
+  PGenerateResponse,
+  PJob,
+  PJobEvent,
+  PJobIdRequest,
+  PListJobsRequest,
+  PListJobsResponse,
+  PSubmitJobRequest,
+  PSubmitJobResponse,
+  PWatchJobRequest,
+} from './proto.js';
+
+export interface GrpcServerOptions {
+  service: JobService;
+  host: string;
+  /** 0 = any free port (the bound one is returned). */
+  port: number;
+  /** When non-empty, every method but health needs `authorization: Bearer <key>`. */
+  apiKeys?: string[];
+  /** Errors that became INTERNAL (server faults); default: console.error. */
+  onInternalError?: (err: unknown, method: string) => void;
+}
+
+export interface GrpcServer {
+  port: number;
+  close(): Promise<void>;
+  /** Health status of the server ('') and of lstm_trainer.v1.LstmTrainer. */
+  setServing(serving: boolean): void;
+}
+
+const SHUTDOWN_GRACE_MS = 5000;
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
+
+/** job_id: present and shaped like an id, so garbage never reaches Redis keys. */
+function jobId(req: PJobIdRequest): string {
+  const id = req.job_id ?? '';
+  if (id === '') throw invalidArgument([{ field: 'jobId', message: 'jobId is required' }]);
+  if (!JOB_ID.test(id)) {
+    throw invalidArgument([{ field: 'jobId', message: 'jobId must be 1-200 characters of A-Z a-z 0-9 . _ : - (a job id)' }]);
+  }
+  return id;
+}
+
+/** Races an iterator against an abort, so a stream ends promptly even if the source is slow to notice. */
+async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const it = source[Symbol.asyncIterator]();
+  const aborted = new Promise<'aborted'>((resolve) => {
+    if (signal.aborted) resolve('aborted');
+    else signal.addEventListener('abort', () => resolve('aborted'), { once: true });
+  });
+  let finished = false;
+  try {
+    for (;;) {
+      const next = it.next();
+      next.catch(() => {}); // a rejection after we stopped listening must not go unhandled
+      const r = await Promise.race([next, aborted]);
+      if (r === 'aborted') return;
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    if (!finished) it.return?.()?.catch(() => {});
+  }
+}
+
+function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off('drain', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    call.once('drain', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
+  const { service } = opts;
+  const keys = new ApiKeys(opts.apiKeys ?? []);
+  const onInternal = opts.onInternalError ?? ((err, method) => console.error(`gRPC ${method}: internal error`, err));
+  const server = new grpc.Server({
+    interceptors: keys.enabled ? [keys.interceptor()] : [],
+    // WatchJob streams can idle for minutes between epochs: ping to notice clients that vanished.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+  });
+
+  /** Live server streams, aborted on close() so the server can shut down. */
+  const streams = new Set<AbortController>();
+
+  /** Per-client identity for the jobs layer's quotas: the key's fingerprint, else the peer's address. */
+  const clientId = (call: grpc.ServerUnaryCall<unknown, unknown>): string => {
+    const token = bearerToken(call.metadata);
+    if (keys.enabled && token) return ApiKeys.fingerprint(token);
+    return `peer:${call.getPeer().replace(/:\d+$/, '')}`;
+  };
+
+  function unary<Req, Res>(
+    method: string,
+    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>, signal: AbortSignal) => Promise<Res>,
+  ): grpc.handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const ac = new AbortController();
+      call.on('cancelled', () => ac.abort());
+      fn(call.request, call, ac.signal).then(
+        (res) => callback(null, res),
+        (err) => callback(toGrpcError(err, (e) => onInternal(e, method))),
+      );
+    };
+  }
+
+  function serverStream<Req, Res>(
+    method: string,
+    fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
+  ): grpc.handleServerStreamingCall<Req, Res> {
+    return (call) => {
+      const ac = new AbortController();
+      const onCancel = () => ac.abort();
+      call.on('cancelled', onCancel);
+      streams.add(ac);
+      void (async () => {
+        try {
+          for await (const msg of abortable(fn(call.request, ac.signal), ac.signal)) {
+            if (!call.write(msg)) await drained(call as grpc.ServerWritableStream<unknown, unknown>, ac.signal);
+            if (ac.signal.aborted) break;
+          }
+          if (call.cancelled) return; // the client left: there is no one to send a status to
+          if (ac.signal.aborted) {
+            // close(): tell the client to come back (WatchJob resumes from the last seq it saw).
+            call.emit('error', grpcError(grpc.status.UNAVAILABLE, 'server is shutting down; call again (WatchJob: from_seq = the last seq received)'));
+            return;
+          }
+          call.end();
+        } catch (err) {
+          if (!call.cancelled) call.emit('error', toGrpcError(err, (e) => onInternal(e, method)));
+        } finally {
+          streams.delete(ac);
+          call.off('cancelled', onCancel);
+        }
+      })();
+    };
+  }
+
+  const handlers: grpc.UntypedServiceImplementation = {
+    SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>('SubmitJob', async (req, call) => {
+      const { job, created } = await service.submit(specFromProto(req.spec), { clientId: clientId(call) });
+      return { job: jobToProto(job), created };
+    }),
+
+    GetJob: unary<PJobIdRequest, PJob>('GetJob', async (req) => jobToProto(await service.get(jobId(req)))),
+
+    ListJobs: unary<PListJobsRequest, PListJobsResponse>('ListJobs', async (req) => {
+      let q: ListQuery;
+      try {
+        q = parseMessage(ListQuery, listQueryFromProto(req));
+      } catch (e) {
+        throw e instanceof SpecError ? renameListIssues(e) : e;
+      }
+      const full = req.view === 'JOB_VIEW_FULL';
+      const { jobs, nextCursor } = await service.list(q);
+      return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
+    }),
+
+    CancelJob: unary<PJobIdRequest, PJob>('CancelJob', async (req) => jobToProto(await service.cancel(jobId(req)))),
+
+    WatchJob: serverStream<PWatchJobRequest, PJobEvent>('WatchJob', async function* (req, signal) {
+      const id = jobId(req);
+      const fromSeq = req.from_seq ?? 0;
+      if (!Number.isInteger(fromSeq) || fromSeq < 0) {
+        throw invalidArgument([{ field: 'fromSeq', message: 'fromSeq must be ≥ 0 (the last seq received; 0 = from the start)' }]);
+      }
+      for await (const ev of service.watch(id, fromSeq, signal)) yield eventToProto(ev);
+    }),
+
+    Generate: unary<PGenerateRequest, PGenerateResponse>('Generate', async (req, _call, signal) => {
+      const id = jobId(req);
+      const g = parseMessage(GenerateRequest, generateFromProto(req));
+      let text = '';
+      for await (const chars of service.generate(id, g, signal)) text += chars;
+      return { prefix: g.prefix, text };
+    }),
+
+    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>('GenerateStream', async function* (req, signal) {
+      const id = jobId(req);
+      const g = parseMessage(GenerateRequest, generateFromProto(req));
+      for await (const chars of service.generate(id, g, signal)) yield { text: chars };
+    }),
+  };
+
+  server.addService(lstmTrainerService(), handlers);
+
+  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  health.addToServer(server);
+  new ReflectionService(packageDefinition()).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+
+  const setServing = (serving: boolean) => {
+    const s: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
+    health.setStatus('', s);
+    health.setStatus(SERVICE_NAME, s);
+  };
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      setServing(false);
+      for (const ac of streams) ac.abort();
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, SHUTDOWN_GRACE_MS);
+        timer.unref();
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    })());
+
+  return { port, close, setServing };
+}
