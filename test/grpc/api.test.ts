@@ -157,6 +157,7 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.deepEqual(messages.map((m) => m.event), ['state', 'state', 'epoch', 'epoch', 'epoch', 'state']);
     assert.equal(messages[1].state.state, 'JOB_STATE_RUNNING');
     assert.equal(messages[1].state.attempt, 1);
+    assert.equal(messages[1].state.message, 'taken by worker w1');
     assert.deepEqual(
       { epoch: messages[3].epoch.epoch, epochs: messages[3].epoch.epochs, perplexity: messages[3].epoch.perplexity },
       { epoch: 2, epochs: 3, perplexity: 5.25 },
@@ -168,6 +169,14 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(last.summary.final_perplexity, 3.5);
     assert.equal(last.summary.epochs, 3);
     assert.ok(!Number.isNaN(Date.parse(messages[0].time)));
+
+    const view = await call(c, 'GetJob', { job_id: job.id });
+    assert.equal(view.last_seq, 6);
+    assert.equal(view.attempt, 1);
+    assert.equal(view.checkpoint_epoch, 3);
+    assert.deepEqual(view.last_epochs.map((e: { epoch: number }) => e.epoch), [1, 2, 3]);
+    assert.equal(view.summary.final_perplexity, 3.5);
+    assert.ok(view.started_at && view.finished_at);
 
     // Reconnect after seq 3: exactly 4, 5, 6 — no gap, no duplicate.
     const again = await collect(c.WatchJob({ job_id: job.id, from_seq: 3 }));

@@ -62,6 +62,7 @@ export class InMemoryJobService implements JobService {
   private emit(r: Rec, ev: EventBody): void {
     const full = { ...ev, seq: r.events.length + 1, time: new Date().toISOString() } as JobEvent;
     r.events.push(full);
+    r.view.lastSeq = full.seq;
     this.bus.emit(r.view.id);
   }
 
@@ -183,7 +184,8 @@ export class InMemoryJobService implements JobService {
     r.view.startedAt = new Date().toISOString();
     r.view.engine = 'native';
     r.view.backend = 'test';
-    this.emit(r, { type: 'state', state: 'running', attempt: 1 });
+    r.view.attempt = 1;
+    this.emit(r, { type: 'state', state: 'running', attempt: 1, message: 'taken by worker w1' });
   }
 
   epoch(id: string, perplexity: number, withSamples = false): EpochEvent {

@@ -130,6 +130,7 @@ export function eventToProto(e: JobEvent): PJobEvent {
     out.state = { state: stateToProto(e.state), summary: summaryToProto(e.summary) };
     if (e.error !== undefined) out.state.error = e.error;
     if (e.attempt !== undefined) out.state.attempt = e.attempt;
+    if (e.message !== undefined) out.state.message = e.message;
   } else {
     out.epoch = epochToProto(e);
   }
@@ -181,6 +182,8 @@ export function jobToProto(j: JobView, full = true): PJob {
   if (j.backend !== undefined) out.backend = j.backend;
   if (j.error !== undefined) out.error = j.error;
   if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
+  if (j.lastSeq !== undefined) out.last_seq = j.lastSeq;
+  if (j.attempt !== undefined) out.attempt = j.attempt;
   if (!full && customText !== undefined) out.corpus_text_bytes = Buffer.byteLength(customText, 'utf8');
   return out;
 }

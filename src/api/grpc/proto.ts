@@ -126,6 +126,7 @@ export interface PStateEvent {
   summary?: PJobSummary;
   error?: string;
   attempt?: number;
+  message?: string;
 }
 export interface PJobEvent {
   seq: number;
@@ -151,6 +152,8 @@ export interface PJob {
   checkpoint_epoch?: number;
   last_epochs?: PEpochEvent[];
   corpus_text_bytes?: number;
+  last_seq?: number;
+  attempt?: number;
 }
 export interface PSubmitJobRequest {
   spec?: PJobSpec;

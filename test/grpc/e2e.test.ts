@@ -1,0 +1,260 @@
+// The gRPC API end to end: a real @grpc/grpc-js client -> startGrpcServer -> the Redis-backed
+// JobService (RedisJobService) -> BullMQ -> a real `lstm-trainer worker` child process training
+// tiny jobs, under a Redis key prefix of its own (deleted afterwards).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
+import { loadConfig } from '../../src/jobs/config.js';
+import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
+import { RedisJobService } from '../../src/jobs/service.js';
+import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, type Client } from './client.js';
+
+const S = grpc.status;
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const KEY = 'grpc-e2e-key-91c2';
+
+async function redisReachable(): Promise<boolean> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+const skip = (await redisReachable()) ? false : `no Redis at ${REDIS_URL}`;
+
+function env(prefix: string): Record<string, string | undefined> {
+  return { ...process.env, REDIS_URL, QUEUE_PREFIX: prefix, CHECKPOINT_EVERY: '5', API_KEYS: '' };
+}
+
+function startWorker(prefix: string, log: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
+    cwd: ROOT,
+    env: env(prefix),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not ready after 60 s:\n${log.join('')}`)), 60_000);
+    const onData = (b: Buffer) => {
+      log.push(b.toString());
+      if (/worker ready/.test(log.join(''))) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}) before it was ready:\n${log.join('')}`));
+    });
+  });
+}
+
+/** A job that trains in well under a second on the native engine, and a longer one to cancel. */
+const TINY = {
+  model: { kind: 'MODEL_KIND_SCRATCH', num_hiddens: 16 },
+  data: { max_tokens: 2000, batch_size: 8, num_steps: 10 },
+  train: { epochs: 12, seed: 7 },
+  report: { predict_every: 4, prefixes: ['time traveller'], num_preds: 10 },
+  name: 'grpc-e2e-tiny',
+};
+
+/** Reads a stream until `n` messages arrived, then cancels it (a client that goes away). */
+function firstN<T>(stream: grpc.ClientReadableStream<T>, n: number): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const got: T[] = [];
+    stream.on('data', (m: T) => {
+      got.push(m);
+      if (got.length === n) {
+        stream.cancel();
+        resolve(got);
+      }
+    });
+    stream.on('error', (e: grpc.ServiceError) => {
+      if (e.code !== S.CANCELLED) reject(e);
+    });
+    stream.on('end', () => (got.length < n ? reject(new Error(`stream ended after ${got.length} messages`)) : undefined));
+  });
+}
+
+describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
+  const prefix = `grpctest-${process.pid}-${Date.now().toString(36)}`;
+  const workerLog: string[] = [];
+  let service: RedisJobService;
+  let open: GrpcServer;
+  let authed: GrpcServer;
+  let worker: ChildProcess | undefined;
+  let c: Client;
+  let tinyId = '';
+
+  before(async () => {
+    service = new RedisJobService({ config: loadConfig(env(prefix)) });
+    [open, authed, worker] = await Promise.all([
+      startGrpcServer({ service, host: '127.0.0.1', port: 0 }),
+      startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY] }),
+      startWorker(prefix, workerLog),
+    ]);
+    c = trainerClient(open.port);
+  });
+
+  after(async () => {
+    c?.close();
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      if (worker.exitCode === null) worker.kill('SIGKILL');
+    }
+    await Promise.allSettled([open?.close(), authed?.close()]);
+    await service?.close();
+    const r = new Redis(REDIS_URL);
+    try {
+      await deleteKeysWithPrefix(r, prefix);
+    } finally {
+      r.disconnect();
+    }
+  });
+
+  test('SubmitJob -> WatchJob streams every epoch to succeeded; a reconnect from a seq has no gap or duplicate', async () => {
+    const { job, created } = await call(c, 'SubmitJob', { spec: TINY });
+    assert.equal(created, true);
+    assert.equal(job.state, 'JOB_STATE_QUEUED');
+    assert.equal(job.spec.model.num_hiddens, 16);
+    assert.equal(job.spec.train.lr, 1, 'unset fields take the d2l default');
+    tinyId = job.id;
+
+    // Watch, drop the connection after 3 events, resume from the last seq seen.
+    const head = await firstN<{ seq: number }>(c.WatchJob({ job_id: job.id }), 3);
+    const rest = await collect(c.WatchJob({ job_id: job.id, from_seq: head.at(-1)!.seq }));
+    assert.equal(rest.error, undefined, String(rest.error?.details));
+    const all = [...head, ...rest.messages] as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.deepEqual(all.map((m) => m.seq), all.map((_, i) => i + 1), 'seq 1, 2, 3, ... across the reconnect');
+
+    const epochs = all.filter((m) => m.event === 'epoch').map((m) => m.epoch);
+    assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'each epoch exactly once');
+    for (const e of epochs) {
+      assert.equal(e.epochs, 12);
+      assert.ok(e.perplexity > 1 && e.perplexity < 40, `perplexity ${e.perplexity}`);
+      assert.ok(e.tokens_per_sec > 0);
+    }
+    assert.ok(epochs[11].perplexity < epochs[0].perplexity, 'training lowers perplexity');
+    assert.deepEqual(epochs.filter((e) => e.samples).map((e) => e.epoch), [4, 8, 12], 'samples every predict_every epochs');
+    assert.match(epochs[3].samples[0].text, /^time traveller.{10}$/);
+
+    const states = all.filter((m) => m.event === 'state').map((m) => m.state.state);
+    assert.equal(states[0], 'JOB_STATE_QUEUED');
+    assert.ok(states.includes('JOB_STATE_RUNNING'));
+    const last = all.at(-1);
+    assert.equal(last.state.state, 'JOB_STATE_SUCCEEDED');
+    assert.equal(last.state.summary.epochs, 12);
+    assert.equal(last.state.summary.final_perplexity, epochs[11].perplexity);
+
+    const view = await call(c, 'GetJob', { job_id: job.id });
+    assert.equal(view.state, 'JOB_STATE_SUCCEEDED');
+    assert.equal(view.checkpoint_epoch, 12);
+    assert.equal(view.last_seq, last.seq);
+    assert.ok(view.engine);
+    assert.deepEqual(view.last_epochs.at(-1).epoch, 12);
+  });
+
+  test('Generate and GenerateStream (greedy) give the same text from the checkpoint', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const unary = await call(c, 'Generate', { job_id: tinyId, prefix: 'time traveller', num_chars: 30, temperature: 0 });
+    assert.equal(unary.prefix, 'time traveller');
+    assert.equal(unary.text.length, 30);
+    assert.match(unary.text, /^[a-z ]+$/);
+    const streamed = await collect(c.GenerateStream({ job_id: tinyId, prefix: 'time traveller', num_chars: 30, temperature: 0 }));
+    assert.equal(streamed.error, undefined);
+    assert.ok(streamed.messages.length > 1, 'streamed in several chunks');
+    assert.equal(streamed.messages.map((m) => m.text).join(''), unary.text);
+  });
+
+  test('CancelJob stops a running job; the watch ends with cancelled; a second cancel is FAILED_PRECONDITION', async () => {
+    const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 5000, seed: 3 }, name: 'grpc-e2e-long' } });
+    const stream = c.WatchJob({ job_id: job.id });
+    const messages: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+      let err: grpc.ServiceError | undefined;
+      stream.on('error', (e: grpc.ServiceError) => (err = e));
+      stream.on('status', () => setImmediate(() => resolve(err)));
+    });
+    await new Promise<void>((resolve) =>
+      stream.on('data', (m) => {
+        messages.push(m);
+        if (m.event === 'epoch' && m.epoch.epoch === 2) resolve();
+      }),
+    );
+    const cancelled = await call(c, 'CancelJob', { job_id: job.id });
+    assert.equal(cancelled.state, 'JOB_STATE_CANCELLED');
+    assert.equal(await ended, undefined, 'the stream ends cleanly');
+    const last = messages.at(-1);
+    assert.equal(last.state?.state, 'JOB_STATE_CANCELLED');
+    assert.ok(last.state.summary.epochs >= 2 && last.state.summary.epochs < 5000);
+    assert.equal((await callError(c, 'CancelJob', { job_id: job.id })).code, S.FAILED_PRECONDITION);
+  });
+
+  test('errors: an invalid spec names the field; unknown jobs are NOT_FOUND', async () => {
+    const bad = await callError(c, 'SubmitJob', { spec: { data: { batch_size: 513 }, model: { kind: 'MODEL_KIND_SCRATCH', num_layers: 2 } } });
+    assert.equal(bad.code, S.INVALID_ARGUMENT);
+    assert.match(bad.details, /data\.batchSize/);
+    assert.match(bad.details, /model\.numLayers/);
+    // Too short a corpus for one minibatch is caught at submission, not as a failed job later.
+    const short = await callError(c, 'SubmitJob', { spec: { data: { max_tokens: 50 } } });
+    assert.equal(short.code, S.INVALID_ARGUMENT);
+    assert.match(short.details, /data\.maxTokens/);
+    assert.equal((await callError(c, 'GetJob', { job_id: 'j000000000aaaaaaaaaa' })).code, S.NOT_FOUND);
+    const w = await collect(c.WatchJob({ job_id: 'j000000000aaaaaaaaaa' }));
+    assert.equal(w.error?.code, S.NOT_FOUND);
+    assert.equal((await callError(c, 'Generate', { job_id: 'j000000000aaaaaaaaaa', prefix: 'a' })).code, S.NOT_FOUND);
+  });
+
+  test('ListJobs lists the jobs newest first', async () => {
+    const { jobs } = await call(c, 'ListJobs', { page_size: 10 });
+    assert.deepEqual(jobs.map((j: { name: string }) => j.name), ['grpc-e2e-long', 'grpc-e2e-tiny']);
+    const done = await call(c, 'ListJobs', { state: 'JOB_STATE_SUCCEEDED' });
+    assert.deepEqual(done.jobs.map((j: { id: string }) => j.id), [tinyId]);
+  });
+
+  test('auth: UNAUTHENTICATED without or with a wrong key, OK with the key; health open', async () => {
+    const a = trainerClient(authed.port);
+    const h = healthClient(authed.port);
+    try {
+      assert.equal((await callError(a, 'GetJob', { job_id: tinyId })).code, S.UNAUTHENTICATED);
+      assert.equal((await callError(a, 'GetJob', { job_id: tinyId }, bearer('nope'))).code, S.UNAUTHENTICATED);
+      assert.equal((await call(a, 'GetJob', { job_id: tinyId }, bearer(KEY))).state, 'JOB_STATE_SUCCEEDED');
+      assert.equal((await call(h, 'Check', { service: '' })).status, 'SERVING');
+      assert.equal((await call(h, 'Check', { service: 'lstm_trainer.v1.LstmTrainer' })).status, 'SERVING');
+    } finally {
+      a.close();
+      h.close();
+    }
+  });
+
+  test('reflection lists the service, and a client without the .proto reads the job', async () => {
+    const r = new ReflectionClient(open.port);
+    try {
+      assert.ok((await r.listServices()).includes('lstm_trainer.v1.LstmTrainer'));
+      const rc = await r.serviceClient('lstm_trainer.v1.LstmTrainer');
+      try {
+        const got = await call(rc, 'GetJob', { job_id: tinyId });
+        assert.equal(got.name, 'grpc-e2e-tiny');
+        assert.equal(got.state, 'JOB_STATE_SUCCEEDED');
+      } finally {
+        rc.close();
+      }
+    } finally {
+      r.close();
+    }
+  });
+});
