@@ -78,6 +78,13 @@ test('api.streamEvents: resumes with Last-Event-ID and applies each seq once', a
   assert.equal(header(calls[0], 'last-event-id'), '2');
   await api.streamEvents('j', 0, () => {});
   assert.equal(header(calls[1], 'last-event-id'), undefined);
+
+  // a stream the server cannot continue ends with an error event: a rejection, after the events before it
+  const broken = fakeFetch(() => new Response(sseBody([ev(1, 1), 'event: error\ndata: {"status":503,"title":"Service Unavailable","detail":"redis down"}\n\n']), { headers: { 'content-type': 'text/event-stream' } }));
+  const got: number[] = [];
+  const err = await createApi({ getKey: () => '', fetch: broken.f }).streamEvents('j', 0, (e) => got.push(e.seq)).catch((e: unknown) => e);
+  assert.deepEqual(got, [1]);
+  assert.ok(err instanceof ApiError && err.status === 503 && err.message === 'redis down');
 });
 
 test('api.generate: streamed chunks or one JSON answer', async () => {

@@ -178,6 +178,8 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
         } catch {
           continue; // not a job event (e.g. a keep-alive payload)
         }
+        // the server ends a stream it cannot continue with an `error` event carrying a problem
+        if (ev.event === 'error' && data && typeof data.status === 'number') throw new ApiError(data.status, data);
         if (!data || typeof data.seq !== 'number') continue;
         if (data.seq <= seq) continue; // never apply an event twice
         seq = data.seq;

@@ -165,8 +165,8 @@ function jobRow(job) {
     ...cells.map(([label, v]) => {
       const td = el('td', { 'data-label': label });
       td.append(v);
-      if (label === 'Started' && job.startedAt) td.title = job.startedAt;
-      if (label === 'Finished' && job.finishedAt) td.title = job.finishedAt;
+      const iso = label === 'Started' ? job.startedAt : label === 'Finished' ? job.finishedAt : undefined;
+      if (iso) td.title = iso;
       return td;
     }),
   );
@@ -260,6 +260,8 @@ function openJob(id) {
   $('generate-section').hidden = true;
   $('job-cancel').hidden = true;
   $('job-spec').textContent = '';
+  $('chart').dataset.points = '0';
+  $('chart-caption').textContent = 'Perplexity by epoch';
   createPlot(st);
   for (const tr of list.rows.values()) {
     const sel = tr.dataset.jobId === id;
@@ -474,7 +476,10 @@ function sampleItem({ epoch, perplexity, samples }) {
   li.append(el('p', { class: 'sample-head' }, el('strong', { text: `Epoch ${epoch}` }), ` · perplexity ${fmtPerplexity(perplexity)}`));
   for (const s of samples) {
     const { prefix, continuation } = splitSample(s.prefix, s.text);
-    li.append(el('p', { class: 'sample' }, el('span', { class: 'prefix', text: prefix }), el('span', { class: 'continuation', text: continuation })));
+    const p = el('p', { class: 'sample' }, el('span', { class: 'prefix', text: prefix }), el('span', { class: 'continuation', text: continuation }));
+    // an early model often predicts only spaces: say so, since they are invisible
+    if (continuation.length > 0 && continuation.trim() === '') p.append(el('span', { class: 'muted note', text: ` (${continuation.length} spaces)` }));
+    li.append(p);
   }
   return li;
 }

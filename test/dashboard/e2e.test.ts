@@ -1,0 +1,346 @@
+// The dashboard end to end: Chromium (Debian's, driven by playwright-core) against the real
+// service — the HTTP app of `lstm-trainer api` (startApi, with the dashboard plugin it loads),
+// Redis, and a `lstm-trainer worker` child process — under a queue prefix of its own.
+// Screenshots go to test/artifacts/ (ignored by git).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startApi, type ApiProcess } from '../../src/api/app.js';
+import { loadConfig } from '../../src/jobs/config.js';
+import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ARTIFACTS = path.join(ROOT, 'test/artifacts');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const KEY = 'dash-test-key-7f3a';
+
+async function redisReachable(): Promise<boolean> {
+  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : !(await redisReachable()) ? `no Redis at ${REDIS_URL}` : false;
+
+interface Stack {
+  prefix: string;
+  open: ApiProcess; // no API keys
+  authed: ApiProcess; // API_KEYS set; same Redis prefix, so the same jobs and worker
+  worker: ChildProcess;
+  workerLog: string[];
+}
+
+function env(prefix: string, apiKeys = ''): Record<string, string | undefined> {
+  return {
+    ...process.env,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    HTTP_PORT: '0',
+    GRPC_PORT: '0',
+    HOST: '127.0.0.1',
+    API_KEYS: apiKeys,
+    CHECKPOINT_EVERY: '5',
+    SSE_HEARTBEAT_MS: '2000',
+  };
+}
+
+/** `lstm-trainer worker` as a child process; resolves once it says it is ready. */
+function startWorker(prefix: string, log: string[]): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
+    cwd: ROOT,
+    env: env(prefix),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`worker not ready after 60 s:\n${log.join('')}`)), 60_000);
+    const onData = (b: Buffer) => {
+      log.push(b.toString());
+      if (/worker ready/.test(log.join(''))) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`worker exited (${code}) before it was ready:\n${log.join('')}`));
+    });
+  });
+}
+
+async function startStack(): Promise<Stack> {
+  const prefix = `dashtest-${process.pid}-${Date.now().toString(36)}`;
+  const quiet = () => {};
+  process.env.LOG_LEVEL ??= 'warn';
+  const workerLog: string[] = [];
+  const [open, authed, worker] = await Promise.all([
+    startApi(loadConfig(env(prefix)), quiet),
+    startApi(loadConfig(env(prefix, KEY)), quiet),
+    startWorker(prefix, workerLog),
+  ]);
+  return { prefix, open, authed, worker, workerLog };
+}
+
+async function stopStack(s: Stack): Promise<void> {
+  const exited = new Promise((r) => s.worker.once('exit', r));
+  s.worker.kill('SIGTERM');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  if (s.worker.exitCode === null) s.worker.kill('SIGKILL');
+  await Promise.allSettled([s.open.close(), s.authed.close()]);
+  const r = new Redis(REDIS_URL);
+  try {
+    await deleteKeysWithPrefix(r, s.prefix);
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** A page that records what it must not do: requests off the service's origin, script errors. */
+async function watchedPage(context: BrowserContext, base: string) {
+  const page = await context.newPage();
+  const origin = new URL(base).origin;
+  const external: string[] = [];
+  const errors: string[] = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).origin !== origin && !r.url().startsWith('data:')) external.push(r.url());
+  });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    // the browser logs each 4xx answer (the validation and 401 checks provoke some on purpose)
+    if (m.type() === 'error' && !/Failed to load resource: the server responded with a status of 40[019]/.test(m.text())) errors.push(m.text());
+  });
+  return { page, external, errors };
+}
+
+const points = (page: Page) => page.locator('#chart').getAttribute('data-points').then(Number);
+
+async function fillJob(page: Page, o: { name: string; epochs: number; seed?: number; hidden?: number; maxTokens?: number }) {
+  const form = page.getByRole('form', { name: 'New job' });
+  await form.getByLabel('Name', { exact: true }).fill(o.name);
+  await form.getByLabel('Model kind').selectOption('scratch');
+  await form.getByLabel('Hidden units').fill(String(o.hidden ?? 16));
+  await form.getByLabel('Epochs', { exact: true }).fill(String(o.epochs));
+  await form.getByLabel('Batch size').fill('8');
+  await form.getByLabel('Steps per sequence').fill('10');
+  const more = form.locator('details.more');
+  if (!(await more.evaluate((d) => (d as HTMLDetailsElement).open))) await more.locator('summary').click();
+  await form.getByLabel('Max tokens').fill(String(o.maxTokens ?? 2000));
+  await form.getByLabel('Sample every (epochs)').fill('5');
+  await form.getByLabel('Sample length').fill('20');
+  await form.getByLabel('Seed', { exact: true }).fill(String(o.seed ?? 1));
+}
+
+describe('dashboard in Chromium against the real service', { skip, timeout: 120_000 }, () => {
+  let stack: Stack;
+  let browser: Browser;
+
+  before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    [stack, browser] = await Promise.all([
+      startStack(),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+      }),
+    ]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (stack) await stopStack(stack);
+  });
+
+  test('submit through the form, watch the curve and samples, generate, cancel, see a validation message', async () => {
+    const base = stack.open.httpAddress;
+    const context = await browser.newContext({ viewport: { width: 1360, height: 1000 } });
+    const { page, external, errors } = await watchedPage(context, base);
+    try {
+      await page.goto(`${base}/`);
+      await assert.doesNotReject(page.getByRole('heading', { name: 'Jobs' }).waitFor());
+
+      // a value out of bounds: the server's message appears under that input, nothing is queued
+      await page.getByRole('form', { name: 'New job' }).getByLabel('Hidden units').fill('5000');
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      const fieldError = page.locator('#f-hiddens-error');
+      await fieldError.waitFor();
+      assert.equal(await fieldError.textContent(), 'model.numHiddens must be ≤ 1024');
+      assert.equal(await page.getByLabel('Hidden units').getAttribute('aria-invalid'), 'true');
+      assert.match((await page.getByLabel('Hidden units').getAttribute('aria-describedby')) ?? '', /f-hiddens-error/);
+      assert.equal(await fieldError.evaluate((p) => p.closest('.field')?.querySelector('#f-hiddens') !== null), true, 'the message sits in the input’s field');
+      assert.equal((await stack.open.service.list({ limit: 10 })).jobs.length, 0, 'an invalid spec queues nothing');
+
+      // the tiny job: the curve gets its points, samples appear, the job succeeds
+      await fillJob(page, { name: 'dash-tiny', epochs: 15 });
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.waitForURL(/#job=/);
+      assert.equal(await fieldError.count(), 0, 'the old message is gone after a valid submission');
+      const tinyId = decodeURIComponent(new URL(page.url()).hash.slice('#job='.length));
+      await page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
+      await page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) >= 1, null, { timeout: 45_000 });
+      await page.locator('#samples li').first().waitFor({ timeout: 45_000 });
+      await page.locator('#job-state .state-succeeded').waitFor({ timeout: 45_000 });
+      assert.equal(await points(page), 15);
+      assert.equal(await page.locator('#stat-epoch').textContent(), '15/15');
+      assert.equal(await page.locator('#chart canvas').count(), 1, 'uPlot drew its canvas');
+      // the epoch table mirrors the stream: epochs 1..15 once each, perplexity from the server
+      const rows = await page.locator('#epochs-body tr td:first-child').allTextContents();
+      assert.deepEqual(rows, Array.from({ length: 15 }, (_, i) => String(i + 1)));
+      const history = await stack.open.service.epochs(tinyId, 0);
+      const shownPpl = await page.locator('#epochs-body tr td:nth-child(2)').allTextContents();
+      assert.deepEqual(shownPpl, history.map((e) => (e.perplexity >= 10 ? e.perplexity.toFixed(2) : e.perplexity.toFixed(3))));
+      assert.ok(history[14].perplexity < history[0].perplexity, 'training lowered the perplexity');
+      // samples at epochs 5, 10, 15, newest first; the prefix styled apart from the continuation
+      assert.deepEqual(await page.locator('#samples .sample-head strong').allTextContents(), ['Epoch 15', 'Epoch 10', 'Epoch 5']);
+      const last = history[14].samples!;
+      const first = page.locator('#samples li').first().locator('.sample').first();
+      assert.equal(await first.locator('.prefix').textContent(), 'time traveller');
+      assert.equal(await first.locator('.continuation').textContent(), last[0].text.slice('time traveller'.length));
+      assert.equal((await first.locator('.continuation').textContent())!.length, 20);
+      assert.notEqual(await first.locator('.prefix').evaluate((e) => getComputedStyle(e).backgroundColor), await first.locator('.continuation').evaluate((e) => getComputedStyle(e).backgroundColor));
+      // the jobs table row shows the same job, finished
+      const row = page.locator(`tr[data-job-id="${tinyId}"]`);
+      await row.locator('.state-succeeded').waitFor({ timeout: 10_000 });
+      assert.equal(await row.locator('td[data-label="Epoch"]').textContent(), '15/15');
+      assert.equal(await row.locator('td[data-label="Kind"]').textContent(), 'scratch');
+
+      // generate from the checkpoint: streamed (text/event-stream), greedy, 40 characters
+      const gen = page.getByRole('region', { name: 'Generate text' });
+      await gen.waitFor();
+      const genForm = page.getByRole('form', { name: 'Generate text' });
+      await genForm.getByLabel('Prefix').fill('Time Traveller');
+      await genForm.getByLabel('Length (characters)').fill('40');
+      const streamed = page.waitForResponse((r) => r.url().endsWith(`/v1/jobs/${tinyId}/generate`));
+      await genForm.getByRole('button', { name: 'Generate', exact: true }).click();
+      assert.match((await streamed).headers()['content-type'] ?? '', /text\/event-stream/);
+      await page.waitForFunction(() => document.getElementById('gen-output')!.dataset.done === 'true', null, { timeout: 20_000 });
+      assert.equal(await page.locator('#gen-output .prefix').textContent(), 'time traveller');
+      const generated = (await page.locator('#gen-output .continuation').textContent()) ?? '';
+      assert.equal(generated.length, 40);
+      // greedy, so the service's own answer for the same request is the same text
+      let expected = '';
+      for await (const ch of stack.open.service.generate(tinyId, { prefix: 'Time Traveller', numChars: 40, temperature: 0 })) expected += ch;
+      assert.equal(generated, expected);
+
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-desktop.png'), fullPage: true });
+
+      // a long job: its curve grows while we watch; leave it and come back: the stream resumes
+      // after the last event seen (Last-Event-ID), no epoch twice; then cancel it with the button
+      await fillJob(page, { name: 'dash-long', epochs: 5000, seed: 2, hidden: 32, maxTokens: 10000 });
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.getByRole('heading', { name: 'Job dash-long' }).waitFor();
+      const longId = decodeURIComponent(new URL(page.url()).hash.slice('#job='.length));
+      assert.notEqual(longId, tinyId);
+      const grows = async (than: number) => page.waitForFunction((n) => Number(document.getElementById('chart')!.dataset.points) > n, than, { timeout: 45_000 });
+      await grows(1);
+      await grows(await points(page));
+      await page.locator(`tr[data-job-id="${tinyId}"] a`).click();
+      await page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
+      const resumed = page.waitForRequest((r) => r.url().endsWith(`/v1/jobs/${longId}/events`));
+      await page.locator(`tr[data-job-id="${longId}"] a`).click();
+      const lastEventId = Number((await resumed).headers()['last-event-id']);
+      assert.ok(Number.isInteger(lastEventId) && lastEventId > 2, `resumed with Last-Event-ID ${lastEventId}`);
+      await grows(await points(page));
+      const seen = (await page.locator('#epochs-body tr td:first-child').allTextContents()).map(Number);
+      assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i + 1), 'every epoch once, in order');
+      await page.getByRole('button', { name: 'Cancel job' }).click();
+      await page.locator('#job-state .state-cancelled').waitFor({ timeout: 20_000 });
+      assert.equal(await page.getByRole('button', { name: 'Cancel job' }).isHidden(), true);
+      await page.locator(`tr[data-job-id="${longId}"] .state-cancelled`).waitFor({ timeout: 10_000 });
+      const cancelled = await stack.open.service.get(longId);
+      assert.equal(cancelled.state, 'cancelled');
+      assert.ok(cancelled.progress.epoch < 5000);
+
+      // filter by state: only the cancelled job
+      await page.getByLabel('State', { exact: true }).selectOption('cancelled');
+      await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1, null, { timeout: 10_000 });
+      assert.equal(await page.locator('#jobs-body tr').getAttribute('data-job-id'), longId);
+      await page.getByLabel('State', { exact: true }).selectOption('');
+
+      // reopening the finished job draws its whole history again
+      await page.locator(`tr[data-job-id="${tinyId}"] a`).click();
+      await page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
+      await page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) === 15, null, { timeout: 10_000 });
+
+      // a phone-width screen: one column, the jobs table as cards, nothing wider than the screen
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.waitForTimeout(300);
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      assert.ok(overflow <= 0, `page is ${overflow}px wider than a phone screen`);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone.png'), fullPage: true });
+
+      // every input has a label
+      const unlabelled = await page.evaluate(() =>
+        [...document.querySelectorAll('input, select, textarea')].filter((i) => (i as HTMLInputElement).labels?.length === 0).map((i) => i.id),
+      );
+      assert.deepEqual(unlabelled, []);
+      assert.deepEqual(external, [], 'requests off the service');
+      assert.deepEqual(errors, []);
+    } catch (e) {
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-failure.png'), fullPage: true }).catch(() => {});
+      throw new Error(`${(e as Error).message}\nworker log:\n${stack.workerLog.join('').slice(-3000)}`, { cause: e });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('with API keys: the page asks for the key on the first 401, then works', async () => {
+    const base = stack.authed.httpAddress;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, external, errors } = await watchedPage(context, base);
+    try {
+      // the page itself needs no key; its first API call gets a 401 and the key prompt opens
+      const res = await page.goto(`${base}/`);
+      assert.equal(res?.status(), 200);
+      const prompt = page.getByRole('region', { name: 'API key' });
+      await prompt.waitFor();
+      assert.match((await page.locator('#auth-message').textContent()) ?? '', /needs an API key/);
+      assert.equal(await page.locator('#jobs-body tr').count(), 0);
+
+      // a wrong key is rejected and asked for again
+      await page.getByLabel('kept for this browser tab').fill('wrong-key');
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await page.waitForFunction(() => /rejected/.test(document.getElementById('auth-message')!.textContent ?? ''), null, { timeout: 10_000 });
+      assert.equal(await prompt.isVisible(), true);
+
+      // the right key: the prompt closes, the jobs of this service appear, submit works
+      await page.getByLabel('kept for this browser tab').fill(KEY);
+      await page.getByRole('button', { name: 'Use key' }).click();
+      await prompt.waitFor({ state: 'hidden' });
+      await page.locator('#jobs-body tr').first().waitFor({ timeout: 10_000 });
+      assert.equal(await page.evaluate(() => sessionStorage.getItem('lstm-trainer.apiKey')), KEY);
+
+      await fillJob(page, { name: 'dash-auth', epochs: 5, seed: 3 });
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.getByRole('heading', { name: 'Job dash-auth' }).waitFor();
+      await page.locator('#job-state .state-succeeded').waitFor({ timeout: 45_000 });
+      assert.equal(await points(page), 5);
+      assert.equal(await page.locator('#samples li').count(), 1);
+
+      // a reload keeps the key for this tab: no prompt
+      await page.reload();
+      await page.getByRole('heading', { name: 'Job dash-auth' }).waitFor();
+      await page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) === 5, null, { timeout: 10_000 });
+      assert.equal(await prompt.isHidden(), true);
+      assert.deepEqual(external, []);
+      assert.deepEqual(errors, []);
+    } catch (e) {
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-auth-failure.png'), fullPage: true }).catch(() => {});
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+});
