@@ -6,7 +6,8 @@
 // slicing one big tensor T times copies the whole tensor each time, so the loop works on small
 // per-step tensors and picks blocks out with tf.gather; the four gates are one (H, 4H) matrix.
 import * as tf from '@tensorflow/tfjs';
-import { oneHotColumns, oneHotRows } from './common.js';
+import { oneHotRows } from './common.js';
+import { splitColumns, splitRows } from './splitKernel.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -26,33 +27,35 @@ export type LayerState = [tf.Tensor2D, tf.Tensor2D];
 
 /**
  * The gates are computed with one sigmoid over all 4H pre-activations: tanh(z) = 2σ(2z) − 1, so the
- * candidate block's columns are scaled by 2 before σ and its activation mapped by 2s − 1 after.
+ * candidate block's columns are scaled by 2 before σ and its activation mapped by 2s − 1 after
+ * (the wasm Tanh kernel is also several times slower than its Sigmoid).
  */
 export interface GateConstants {
   /** (4H): 1 for i, f, o; 2 for c */
   scale: tf.Tensor1D;
-  /** (4H): 0 for i, f, o; −1 for c */
-  offset: tf.Tensor1D;
-  /** (4H): 0 for i, f, o; 1 for c, so that (1 − A)(A + m) is σ' = A(1 − A) or tanh' = 1 − A² */
-  tanhMask: tf.Tensor1D;
+  /** scale² (4H): the chain-rule factor of the scaling */
+  scale2: tf.Tensor1D;
+  one: tf.Scalar;
+  two: tf.Scalar;
 }
 
 export function gateConstants(numHiddens: number): GateConstants {
   const H = numHiddens;
   const scale = new Float32Array(4 * H).fill(1);
-  const offset = new Float32Array(4 * H);
-  const tanhMask = new Float32Array(4 * H);
   scale.fill(2, 2 * H, 3 * H);
-  offset.fill(-1, 2 * H, 3 * H);
-  tanhMask.fill(1, 2 * H, 3 * H);
-  return { scale: tf.tensor1d(scale), offset: tf.tensor1d(offset), tanhMask: tf.tensor1d(tanhMask) };
+  const scale2 = scale.map((x) => x * x);
+  return { scale: tf.tensor1d(scale), scale2: tf.tensor1d(scale2), one: tf.scalar(1), two: tf.scalar(2) };
+}
+
+export function disposeGateConstants(k: GateConstants): void {
+  tf.dispose([k.scale, k.scale2, k.one, k.two]);
 }
 
 /** Parameters prepared for the forward recurrence: columns pre-scaled for the one-sigmoid trick. */
 export interface ScaledLayer {
-  /** Layer 0: (V, 4H) rows of (Wx + b)·scale, gathered by token. Layer l > 0: Wx·scale (H, 4H). */
+  /** Layer 0: (V, 4H) rows of (Wx + b)·scale, one per token. Layer l > 0: Wx·scale (H, 4H). */
   Wx: tf.Tensor2D;
-  /** b·scale (4H); already folded into Wx for layer 0. */
+  /** b·scale (4H); already folded into Wx for layer 0 (a one-hot row picks exactly one row). */
   b: tf.Tensor1D;
   /** Wh·scale (H, 4H) */
   Wh: tf.Tensor2D;
@@ -66,8 +69,12 @@ export function scaleLayer(params: FusedLstmParams, tokenInput: boolean, k: Gate
 }
 
 export interface CellStep {
-  /** Gate activations [I, F, C̃, O] (B, 4H). */
-  A: tf.Tensor2D;
+  /** σ of the scaled pre-activations (B, 4H): [σ(z_i), σ(z_f), σ(2 z_c), σ(z_o)]. */
+  S: tf.Tensor2D;
+  I: tf.Tensor2D;
+  F: tf.Tensor2D;
+  C_tilda: tf.Tensor2D;
+  O: tf.Tensor2D;
   C: tf.Tensor2D;
   /** tanh(C) */
   tanhC: tf.Tensor2D;
@@ -76,125 +83,130 @@ export interface CellStep {
 
 /**
  * One time step, the seed's loop body on fused gates: I, F, O = σ(·), C̃ = tanh(·),
- * C = F⊙C + I⊙C̃, H = O⊙tanh(C). `xw` is the step's scaled input projection (bias included).
+ * C = F⊙C + I⊙C̃, H = O⊙tanh(C). `xw` is the step's scaled input projection (bias included),
+ * `Wh` the scaled recurrent matrix.
  */
 export function lstmCell(xw: tf.Tensor2D, state: LayerState, Wh: tf.Tensor2D, k: GateConstants): CellStep {
   const [Hprev, Cprev] = state;
-  const S = tf.sigmoid(tf.add(xw, tf.matMul(Hprev, Wh)));
-  const A = tf.add(tf.mul(S, k.scale), k.offset) as tf.Tensor2D;
-  const [I, F, C_tilda, O] = tf.split(A, 4, 1) as tf.Tensor2D[];
+  const S = tf.sigmoid(tf.add(xw, tf.matMul(Hprev, Wh))) as tf.Tensor2D;
+  const [I, F, Sc, O] = splitColumns(S, 4);
+  const C_tilda = tf.sub(tf.mul(Sc, k.two), k.one) as tf.Tensor2D; // tanh(z) = 2σ(2z) − 1
   const C = tf.add(tf.mul(F, Cprev), tf.mul(I, C_tilda)) as tf.Tensor2D;
   const tanhC = tf.tanh(C);
   const H = tf.mul(O, tanhC) as tf.Tensor2D;
-  return { A, C, tanhC, H };
-}
-
-/** Where the final (H, C) of a sequence op is handed out: kept tensors the caller must dispose. */
-export interface FinalState {
-  state?: LayerState;
+  return { S, I, F, C_tilda, O, C, tanhC, H };
 }
 
 /**
- * One LSTM layer over numSteps steps of a batch, from `state`, as a single differentiable op.
- * Returns the hidden states of every step (steps·batch, H), time-major. The final (H, C) is written
- * to `final` (detached: the loss of this minibatch reaches it only through the returned states).
+ * Backward of one step. With dH the total gradient reaching H_t and dCnext the one reaching C_t
+ * from step t+1: dC = dCnext + dH⊙O⊙(1 − tanh²C); dI = dC⊙C̃, dF = dC⊙C_{t−1}, dC̃ = dC⊙I,
+ * dO = dH⊙tanh C; then through the activations to the (unscaled) pre-activations:
+ * σ'(z) = σ(1 − σ) for i, f, o and tanh'(z) = 4σ(2z)(1 − σ(2z)) for c, i.e. S(1 − S)·scale².
+ * dC_{t−1} = dC⊙F.
  */
-export function lstmSequence(
-  input: LayerInput,
-  params: FusedLstmParams,
-  state: LayerState,
-  numSteps: number,
-  k: GateConstants,
-  final: FinalState = {},
-): tf.Tensor2D {
+export function lstmCellBackward(step: CellStep, Cprev: tf.Tensor2D, dH: tf.Tensor2D, dCnext: tf.Tensor2D | null, k: GateConstants): { dZ: tf.Tensor2D; dCprev: tf.Tensor2D } {
+  const { S, I, F, C_tilda, O, tanhC } = step;
+  const dCfromH = tf.mul(tf.mul(dH, O), tf.sub(k.one, tf.square(tanhC)));
+  const dC = (dCnext ? tf.add(dCnext, dCfromH) : dCfromH) as tf.Tensor2D;
+  // the four gate gradients side by side, as the gates are: [dC⊙C̃, dC⊙C_{t−1}, dC⊙I, dH⊙tanh C]
+  const dA = tf.mul(tf.concat([dC, dC, dC, dH], 1), tf.concat([C_tilda, Cprev, I, tanhC], 1));
+  const dZ = tf.mul(dA, tf.mul(tf.mul(S, tf.sub(k.one, S)), k.scale2)) as tf.Tensor2D;
+  return { dZ, dCprev: tf.mul(dC, F) as tf.Tensor2D };
+}
+
+/**
+ * What one sequence op hands out besides its value: the final (H, C), detached (the loss of this
+ * minibatch reaches it only through the returned hidden states), and the tensors its forward keeps
+ * for its backward. The backward frees those; `releaseTape` frees whatever is left (a forward whose
+ * backward never ran). The caller owns `state`.
+ */
+export interface SequenceTape {
+  state?: LayerState;
+  kept: tf.Tensor[];
+}
+
+export function newTape(): SequenceTape {
+  return { kept: [] };
+}
+
+export function releaseTape(tape: SequenceTape): void {
+  tf.dispose(tape.kept);
+  tape.kept = [];
+}
+
+/**
+ * One LSTM layer over numSteps steps of a batch, from `state`, as a single differentiable op with a
+ * hand-derived backward through time. Returns the hidden states of every step (steps·batch, H),
+ * time-major (row t·B + b).
+ */
+export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: LayerState, numSteps: number, k: GateConstants, tape: SequenceTape): tf.Tensor2D {
   const T = numSteps;
   const B = state[0].shape[0];
-  const H = state[0].shape[1];
   const op = tf.customGrad((...args: unknown[]) => {
     const inputs = args.slice(0, -1) as tf.Tensor[];
-    const save = args[args.length - 1] as (tensors: tf.Tensor[]) => void;
     const X = 'X' in input ? (inputs[0] as tf.Tensor2D) : null;
     const [Wx, b, Wh, H0, C0] = (X ? inputs.slice(1) : inputs) as [tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+    // tensors for the backward are kept (not cloned by save()): ~8 per step would otherwise be copied.
+    // Only tensors made here are kept; inputs may belong to the caller or die with its tidy.
+    const keep = <K extends tf.Tensor>(t: K): K => {
+      tape.kept.push(tf.keep(t));
+      return t;
+    };
 
     const scaled = scaleLayer({ Wx, b, Wh }, X === null, k);
-    // every step's scaled input projection: a row gather for tokens, one matMul for dense inputs
-    const xwAll = X ? tf.reshape(tf.add(tf.matMul(X, scaled.Wx), scaled.b), [T, B * 4 * H]) : null;
-    const xwStep = (t: number): tf.Tensor2D =>
-      xwAll
-        ? tf.reshape(tf.gather(xwAll, [t]), [B, 4 * H])
-        : tf.gather(scaled.Wx, tf.tensor1d((input as { tokens: Int32Array }).tokens.subarray(t * B, (t + 1) * B), 'int32'));
+    // the layer's input for all steps at once: one-hot token rows (layer 0) or the layer below's H
+    const Xin = keep(X ? tf.clone(X) : tf.tensor2d(oneHotRows((input as { tokens: Int32Array }).tokens, Wx.shape[0]), [T * B, Wx.shape[0]]));
+    // every step's scaled input projection in one matMul, then cut into steps (wasm: see splitKernel.ts).
+    // A one-hot matMul, not tf.gather: the wasm Gather kernel costs ~1 ms for a (32, 1024) result.
+    const xwAll = (X ? tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) : tf.matMul(Xin, scaled.Wx)) as tf.Tensor2D;
+    const xw = splitRows(xwAll, T);
 
     let s: LayerState = [H0, C0];
     const steps: CellStep[] = [];
+    const Cprev: tf.Tensor2D[] = [keep(tf.clone(C0))];
     for (let t = 0; t < T; t++) {
-      const step = lstmCell(xwStep(t), s, scaled.Wh, k);
+      const step = lstmCell(xw[t], s, scaled.Wh, k);
+      const { S, I, F, C_tilda, O, tanhC } = step;
+      [S, I, F, C_tilda, O, tanhC].forEach(keep);
+      if (t < T - 1) Cprev.push(keep(step.C));
       steps.push(step);
       s = [step.H, step.C];
     }
-    final.state = [tf.keep(s[0]), tf.keep(s[1])];
+    tape.state = [tf.keep(s[0]), tf.keep(s[1])];
     const Hs = tf.concat(steps.map((st) => st.H)) as tf.Tensor2D;
-    const Hprev = tf.concat([H0, ...steps.slice(0, -1).map((st) => st.H)]) as tf.Tensor2D;
-    // the backward may only use saved tensors: the inputs may be intermediates of a tidy that has ended.
-    // Per step: A_t, C_{t-1}, tanh(C_t).
-    const Cprev = [C0, ...steps.slice(0, -1).map((st) => st.C)];
-    save([Wx, Wh, Hprev, ...steps.map((st) => st.A), ...Cprev, ...steps.map((st) => st.tanhC), ...(X ? [X] : [])]);
+    const Hprev = keep(tf.concat([H0, ...steps.slice(0, -1).map((st) => st.H)]) as tf.Tensor2D);
+    // transposed once here so every backward matMul takes untransposed operands (XNNPACK)
+    const WhT = keep(tf.transpose(Wh));
+    const WxT = X ? keep(tf.transpose(Wx)) : null;
 
-    const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): tf.Tensor[] => {
-      const dHs = Array.isArray(dy) ? dy[0] : dy;
-      const [Wx, Wh, Hprev] = saved as tf.Tensor2D[];
-      const A = saved.slice(3, 3 + T) as tf.Tensor2D[];
-      const Cprev = saved.slice(3 + T, 3 + 2 * T) as tf.Tensor2D[];
-      const tanhC = saved.slice(3 + 2 * T, 3 + 3 * T) as tf.Tensor2D[];
-      const X = saved[3 + 3 * T] as tf.Tensor2D | undefined;
-      const dHsByStep = tf.reshape(dHs, [T, B * H]);
-      const WhT = tf.transpose(Wh);
-      let dHnext: tf.Tensor2D = tf.zeros([B, H]);
-      let dCnext: tf.Tensor2D = tf.zeros([B, H]);
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
+      const dHs = splitRows((Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D, T);
+      let dHnext: tf.Tensor2D | null = null;
+      let dCnext: tf.Tensor2D | null = null;
       const dZ: tf.Tensor2D[] = new Array(T);
       for (let t = T - 1; t >= 0; t--) {
-        const g = lstmCellBackward(A[t], Cprev[t], tanhC[t], tf.add(tf.reshape(tf.gather(dHsByStep, [t]), [B, H]), dHnext) as tf.Tensor2D, dCnext, k);
+        const dH = (dHnext ? tf.add(dHs[t], dHnext) : dHs[t]) as tf.Tensor2D;
+        const g = lstmCellBackward(steps[t], Cprev[t], dH, dCnext, k);
         dZ[t] = g.dZ;
         dCnext = g.dCprev;
-        dHnext = tf.matMul(g.dZ, WhT);
+        dHnext = tf.matMul(g.dZ, WhT) as tf.Tensor2D;
       }
-      // weight gradients summed over all steps at once: one matMul with K = steps·batch
+      // weight gradients summed over all steps in one matMul each (K = steps·batch), computed
+      // transposed so that the operand XNNPACK packs afresh is the small one
       const dZall = tf.concat(dZ) as tf.Tensor2D;
-      const dWh = tf.matMul(tf.transpose(Hprev), dZall);
+      const dZallT = tf.transpose(dZall);
+      const dWh = tf.transpose(tf.matMul(dZallT, Hprev));
+      const dWx = tf.transpose(tf.matMul(dZallT, Xin));
       const db = tf.sum(dZall, 0);
-      if (X) {
-        const dX = tf.matMul(dZall, tf.transpose(Wx));
-        const dWx = tf.matMul(tf.transpose(X), dZall);
-        return [dX, dWx, db, dWh, dHnext, dCnext];
-      }
-      const { tokens, vocabSize } = input as { tokens: Int32Array; vocabSize: number };
-      const dWx = tf.matMul(tf.tensor2d(oneHotColumns(tokens, vocabSize), [vocabSize, T * B]), dZall);
-      return [dWx, db, dWh, dHnext, dCnext];
+      const grads = [dWx, db, dWh, dHnext!, dCnext!];
+      if (X) grads.unshift(tf.matMul(dZall, WxT!)); // dX, for the layer below
+      releaseTape(tape);
+      return grads;
     };
     return { value: Hs, gradFunc };
   });
   const args = 'X' in input ? [input.X, params.Wx, params.b, params.Wh, state[0], state[1]] : [params.Wx, params.b, params.Wh, state[0], state[1]];
   return op(...args) as tf.Tensor2D;
-}
-
-/**
- * Backward of one step. With dH the total gradient reaching H_t and dC the one reaching C_t from t+1:
- * dO = dH⊙tanh(C), dC += dH⊙O⊙(1 − tanh²C), dI = dC⊙C̃, dF = dC⊙C_{t−1}, dC̃ = dC⊙I, dC_{t−1} = dC⊙F,
- * and the pre-activation gradient dZ = dA⊙σ' (i, f, o) or dA⊙tanh' (c).
- */
-export function lstmCellBackward(
-  A: tf.Tensor2D,
-  Cprev: tf.Tensor2D,
-  tanhC: tf.Tensor2D,
-  dH: tf.Tensor2D,
-  dCnext: tf.Tensor2D,
-  k: GateConstants,
-): { dZ: tf.Tensor2D; dCprev: tf.Tensor2D } {
-  const [I, F, C_tilda, O] = tf.split(A, 4, 1) as tf.Tensor2D[];
-  const dO = tf.mul(dH, tanhC);
-  const dC = tf.add(dCnext, tf.mul(tf.mul(dH, O), tf.sub(1, tf.square(tanhC))));
-  const dA = tf.concat([tf.mul(dC, C_tilda), tf.mul(dC, Cprev), tf.mul(dC, I), dO], 1);
-  const dZ = tf.mul(dA, tf.mul(tf.sub(1, A), tf.add(A, k.tanhMask))) as tf.Tensor2D;
-  return { dZ, dCprev: tf.mul(dC, F) as tf.Tensor2D };
 }
 
 /**

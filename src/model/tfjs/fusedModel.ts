@@ -7,11 +7,14 @@ import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, Step
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
 import {
   denseCrossEntropy,
+  disposeGateConstants,
   gateConstants,
   lstmCell,
   lstmSequence,
+  newTape,
+  releaseTape,
   scaleLayer,
-  type FinalState,
+  type SequenceTape,
   type FusedLstmParams,
   type GateConstants,
   type LayerInput,
@@ -53,14 +56,14 @@ export function fusedView(config: ModelConfig, params: tf.Tensor[]): FusedView {
   return { layers, Wq: params[n - 2] as tf.Tensor2D, bq: params[n - 1] as tf.Tensor1D };
 }
 
-/** Mean CE of one minibatch through the fused ops; each layer's final (H, C) goes to `finals`. */
-export function fusedLoss(config: ModelConfig, params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants, finals: FinalState[]): tf.Scalar {
+/** Mean CE of one minibatch through the fused ops; each layer's final (H, C) goes to its tape. */
+export function fusedLoss(config: ModelConfig, params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants, tapes: SequenceTape[]): tf.Scalar {
   const { batchSize, numSteps } = batch;
   const { layers, Wq, bq } = fusedView(config, params);
   let input: LayerInput = { tokens: timeMajor(batch.X, batchSize, numSteps), vocabSize: config.vocabSize };
   let Hs: tf.Tensor2D | undefined;
   layers.forEach((layer, l) => {
-    Hs = lstmSequence(input, layer, state[l], numSteps, k, finals[l]);
+    Hs = lstmSequence(input, layer, state[l], numSteps, k, tapes[l]);
     input = { X: Hs };
   });
   return denseCrossEntropy(Hs!, Wq, bq, timeMajor(batch.Y, batchSize, numSteps));
@@ -86,22 +89,24 @@ export class FusedLstmModel implements LstmModel {
 
   async trainStep(batch: Batch, opts: StepOptions): Promise<StepResult> {
     const state = this.stateFor(batch.batchSize, opts.resetState);
-    const finals: FinalState[] = state.map(() => ({}));
+    const tapes = state.map(newTape);
     let stats: tf.Tensor1D;
     let updated: tf.Tensor[];
     try {
       [stats, updated] = tf.tidy(() => {
-        const f = (...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, finals);
+        const f = (...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, tapes);
         const { value, grads } = tf.valueAndGrads(f)(this.params);
         const { grads: clipped, norm } = gradClipping(grads, opts.clipTheta);
         return [tf.stack([value, norm]) as tf.Tensor1D, sgd(this.params, clipped, opts.lr)];
       });
     } catch (e) {
-      tf.dispose(finals.map((f) => f.state ?? []));
+      tapes.forEach(releaseTape);
+      tf.dispose(tapes.map((t) => t.state ?? []));
       throw e;
     }
+    tapes.forEach(releaseTape);
     this.replaceParams(updated);
-    this.replaceState(finals);
+    this.replaceState(tapes);
     const [loss, gradNorm] = await stats.data();
     stats.dispose();
     return { loss, gradNorm };
@@ -109,16 +114,18 @@ export class FusedLstmModel implements LstmModel {
 
   async lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads> {
     const state = this.stateFor(batch.batchSize, opts.resetState);
-    const finals: FinalState[] = state.map(() => ({}));
+    const tapes = state.map(newTape);
     let value: tf.Scalar;
     let grads: tf.Tensor[];
     try {
-      ({ value, grads } = tf.valueAndGrads((...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, finals))(this.params));
+      ({ value, grads } = tf.valueAndGrads((...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, tapes))(this.params));
     } catch (e) {
-      tf.dispose(finals.map((f) => f.state ?? []));
+      tapes.forEach(releaseTape);
+      tf.dispose(tapes.map((t) => t.state ?? []));
       throw e;
     }
-    this.replaceState(finals);
+    tapes.forEach(releaseTape);
+    this.replaceState(tapes);
     try {
       const [loss] = await value.data();
       return { loss, grads: await readWeights(this.names, grads) };
@@ -179,7 +186,7 @@ export class FusedLstmModel implements LstmModel {
     this.replaceState([]);
     this.state = null;
     this.invalidateInference();
-    tf.dispose([this.k.scale, this.k.offset, this.k.tanhMask]);
+    disposeGateConstants(this.k);
   }
 
   /** The state to start a minibatch from: zeros when reset, at first, or when the batch size changed. */
@@ -191,9 +198,9 @@ export class FusedLstmModel implements LstmModel {
     return this.state!;
   }
 
-  private replaceState(finals: FinalState[]): void {
+  private replaceState(tapes: Array<{ state?: LayerState }>): void {
     if (this.state) tf.dispose(this.state);
-    this.state = finals.map((f) => f.state!);
+    this.state = tapes.map((t) => t.state!);
   }
 
   private replaceParams(params: tf.Tensor[]): void {
