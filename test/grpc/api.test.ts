@@ -216,15 +216,21 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(early.code, S.FAILED_PRECONDITION);
     svc.start(job.id);
     svc.epoch(job.id, 4);
-    const unary = await call(c, 'Generate', { job_id: job.id, prefix: 'time ', num_chars: 12, seed: 1 });
-    assert.equal(unary.prefix, 'time ');
-    assert.equal(unary.text, 'imetimetimet');
-    const streamed = await collect(c.GenerateStream({ job_id: job.id, prefix: 'time ', num_chars: 12, seed: 1 }));
+    const unary = await call(c, 'Generate', { job_id: job.id, prefix: 'Time, ', num_chars: 12, seed: 1 });
+    assert.equal(unary.prefix, 'time', 'cleaned as the corpus is');
+    assert.equal(unary.generated, 'imetimetimet');
+    assert.equal(unary.text, 'timeimetimetimet');
+    const streamed = await collect(c.GenerateStream({ job_id: job.id, prefix: 'Time, ', num_chars: 12, seed: 1 }));
     assert.equal(streamed.error, undefined);
-    assert.equal(streamed.messages.length, 12, 'one chunk per character');
+    assert.equal(streamed.messages.length, 13, 'the prefix, then one chunk per character');
+    assert.equal(streamed.messages[0].text, 'time');
     assert.equal(streamed.messages.map((m) => m.text).join(''), unary.text);
     const dflt = await call(c, 'Generate', { job_id: job.id, prefix: 'time' });
-    assert.equal(dflt.text.length, 50, 'num_chars defaults to 50');
+    assert.equal(dflt.generated.length, 50, 'num_chars defaults to 50');
+    // A stream that cannot start ends with a bare status, no prefix chunk first.
+    const missing = await collect(c.GenerateStream({ job_id: 'job-4040', prefix: 'time' }));
+    assert.equal(missing.error?.code, S.NOT_FOUND);
+    assert.equal(missing.messages.length, 0);
   });
 
   test('Generate validation: prefix needs a letter, an explicit num_chars 0 is rejected, unknown job NOT_FOUND', async () => {
@@ -255,6 +261,15 @@ describe('LstmTrainer over the in-memory service', () => {
     stream.cancel();
     await until(() => svc.openStreams === 0, 5000, 'generation to stop');
     assert.ok(n < 5000);
+
+    // Leaving right after the first (prefix) chunk ends the service's generator as well.
+    for (let i = 0; i < 5; i++) {
+      const s2 = c.GenerateStream({ job_id: job.id, prefix: 'abc', num_chars: 5000 });
+      s2.on('error', () => {});
+      await new Promise((resolve) => s2.once('data', resolve));
+      s2.cancel();
+      await until(() => svc.openStreams === 0, 5000, 'generation to stop after the prefix chunk');
+    }
   });
 
   test('backend errors: UNAVAILABLE, RESOURCE_EXHAUSTED; a server fault is INTERNAL without leaking it', async () => {
@@ -302,6 +317,30 @@ describe('LstmTrainer over the in-memory service', () => {
       assert.equal((await call(h, 'Check', { service: '' })).status, 'SERVING');
     } finally {
       h.close();
+    }
+  });
+
+  test('health follows the backend: NOT_SERVING while the JobService is not ready, back when it is', async () => {
+    const svc2 = new InMemoryJobService();
+    const s2 = await startGrpcServer({ service: svc2, host: '127.0.0.1', port: 0, readinessIntervalMs: 20 });
+    const h = healthClient(s2.port);
+    const statusOf = async () => (await call(h, 'Check', { service: 'lstm_trainer.v1.LstmTrainer' })).status;
+    const becomes = async (want: string) => {
+      for (let i = 0; i < 100 && (await statusOf()) !== want; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await statusOf(), want);
+    };
+    try {
+      assert.equal(await statusOf(), 'SERVING');
+      svc2.down = true;
+      await becomes('NOT_SERVING');
+      assert.equal((await call(h, 'Check', { service: '' })).status, 'NOT_SERVING');
+      svc2.down = false;
+      await becomes('SERVING');
+      s2.setServing(false);
+      assert.equal(await statusOf(), 'NOT_SERVING', 'the operator flag wins over a ready backend');
+    } finally {
+      h.close();
+      await s2.close();
     }
   });
 

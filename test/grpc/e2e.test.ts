@@ -172,8 +172,9 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.ok(tinyId, 'needs the first test');
     const unary = await call(c, 'Generate', { job_id: tinyId, prefix: 'time traveller', num_chars: 30, temperature: 0 });
     assert.equal(unary.prefix, 'time traveller');
-    assert.equal(unary.text.length, 30);
-    assert.match(unary.text, /^[a-z ]+$/);
+    assert.equal(unary.generated.length, 30);
+    assert.equal(unary.text, unary.prefix + unary.generated);
+    assert.match(unary.generated, /^[a-z ]+$/);
     const streamed = await collect(c.GenerateStream({ job_id: tinyId, prefix: 'time traveller', num_chars: 30, temperature: 0 }));
     assert.equal(streamed.error, undefined);
     assert.ok(streamed.messages.length > 1, 'streamed in several chunks');
@@ -190,9 +191,9 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
       stream.on('status', () => setImmediate(() => resolve(err)));
     });
     await new Promise<void>((resolve) =>
-      stream.on('data', (m) => {
+      stream.on('data', (m: { event: string; epoch?: { epoch: number } }) => {
         messages.push(m);
-        if (m.event === 'epoch' && m.epoch.epoch === 2) resolve();
+        if (m.event === 'epoch' && m.epoch!.epoch === 2) resolve();
       }),
     );
     const cancelled = await call(c, 'CancelJob', { job_id: job.id });

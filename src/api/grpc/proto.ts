@@ -189,6 +189,7 @@ export interface PGenerateRequest {
 }
 export interface PGenerateResponse {
   prefix: string;
+  generated: string;
   text: string;
 }
 export interface PGenerateChunk {

@@ -6,6 +6,7 @@ import { ReflectionService } from '@grpc/reflection';
 import type { JobService } from '../../jobs/types.js';
 import { GenerateRequest, ListQuery, parseMessage } from '../schemas.js';
 import { SpecError } from '../../train/spec.js';
+import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { ApiKeys, bearerToken } from './auth.js';
 import {
   eventToProto,
@@ -38,6 +39,11 @@ export interface GrpcServerOptions {
   port: number;
   /** When non-empty, every method but health needs `authorization: Bearer <key>`. */
   apiKeys?: string[];
+  /**
+   * How often health re-checks service.ready() (Redis reachable), so grpc.health.v1 means what
+   * /readyz means; default 5000, 0 = never (health then follows setServing alone).
+   */
+  readinessIntervalMs?: number;
   /** Errors that became INTERNAL (server faults); default: console.error. */
   onInternalError?: (err: unknown, method: string) => void;
 }
@@ -45,7 +51,10 @@ export interface GrpcServerOptions {
 export interface GrpcServer {
   port: number;
   close(): Promise<void>;
-  /** Health status of the server ('') and of lstm_trainer.v1.LstmTrainer. */
+  /**
+   * Health of the server ('') and of lstm_trainer.v1.LstmTrainer: SERVING when this is true (the
+   * default) and the JobService is ready; false (e.g. while shutting down) forces NOT_SERVING.
+   */
   setServing(serving: boolean): void;
 }
 
@@ -60,6 +69,18 @@ function jobId(req: PJobIdRequest): string {
     throw invalidArgument([{ field: 'jobId', message: 'jobId must be 1-200 characters of A-Z a-z 0-9 . _ : - (a job id)' }]);
   }
   return id;
+}
+
+/** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
+function generateArgs(req: PGenerateRequest): { id: string; g: GenerateRequest; prefix: string } {
+  const id = jobId(req);
+  const g = parseMessage(GenerateRequest, generateFromProto(req));
+  try {
+    return { id, g, prefix: cleanPrefix(g.prefix) };
+  } catch (e) {
+    if (e instanceof PrefixError) throw invalidArgument([{ field: 'prefix', message: e.message }]);
+    throw e;
+  }
 }
 
 /** Races an iterator against an abort, so a stream ends promptly even if the source is slow to notice. */
@@ -198,39 +219,82 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     }),
 
     Generate: unary<PGenerateRequest, PGenerateResponse>('Generate', async (req, _call, signal) => {
-      const id = jobId(req);
-      const g = parseMessage(GenerateRequest, generateFromProto(req));
-      let text = '';
-      for await (const chars of service.generate(id, g, signal)) text += chars;
-      return { prefix: g.prefix, text };
+      const { id, g, prefix } = generateArgs(req);
+      let generated = '';
+      for await (const chars of service.generate(id, g, signal)) generated += chars;
+      return { prefix, generated, text: prefix + generated };
     }),
 
     GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>('GenerateStream', async function* (req, signal) {
-      const id = jobId(req);
-      const g = parseMessage(GenerateRequest, generateFromProto(req));
-      for await (const chars of service.generate(id, g, signal)) yield { text: chars };
+      const { id, g, prefix } = generateArgs(req);
+      const it = service.generate(id, g, signal)[Symbol.asyncIterator]();
+      // The first character before anything is sent, so "not found" / "no checkpoint yet" end
+      // the call as a bare status rather than after a prefix chunk.
+      let r = await it.next();
+      try {
+        yield { text: prefix };
+        for (; !r.done; r = await it.next()) yield { text: r.value };
+      } finally {
+        // A client that left mid-stream: end the service's generator so it releases its model.
+        if (!r.done) await it.return?.(undefined);
+      }
     }),
   };
 
   server.addService(lstmTrainerService(), handlers);
 
-  const health = new HealthImplementation({ '': 'SERVING', [SERVICE_NAME]: 'SERVING' });
+  // Health = the operator's flag (setServing) AND the backend answering (service.ready()).
+  let wanted = true;
+  let ready = await service.ready().catch(() => false);
+  const status = (): ServingStatus => (wanted && ready ? 'SERVING' : 'NOT_SERVING');
+  const health = new HealthImplementation({ '': status(), [SERVICE_NAME]: status() });
+  const publish = () => {
+    health.setStatus('', status());
+    health.setStatus(SERVICE_NAME, status());
+  };
   health.addToServer(server);
+  const interval = opts.readinessIntervalMs ?? 5000;
+  let checking = false;
+  const readiness =
+    interval > 0
+      ? setInterval(() => {
+          if (checking) return;
+          checking = true;
+          service
+            .ready()
+            .catch(() => false)
+            .then((r) => {
+              checking = false;
+              if (r !== ready) {
+                ready = r;
+                publish();
+              }
+            });
+        }, interval)
+      : undefined;
+  readiness?.unref();
   new ReflectionService(packageDefinition()).addToServer(server);
 
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  let port: number;
+  try {
+    port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+  } catch (e) {
+    clearInterval(readiness);
+    server.forceShutdown();
+    throw e;
+  }
 
   const setServing = (serving: boolean) => {
-    const s: ServingStatus = serving ? 'SERVING' : 'NOT_SERVING';
-    health.setStatus('', s);
-    health.setStatus(SERVICE_NAME, s);
+    wanted = serving;
+    publish();
   };
 
   let closed: Promise<void> | undefined;
   const close = () =>
     (closed ??= (async () => {
+      clearInterval(readiness);
       setServing(false);
       for (const ac of streams) ac.abort();
       await new Promise<void>((resolve) => {
