@@ -314,6 +314,7 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.getByRole('button', { name: 'Use key' }).click();
       await page.waitForFunction(() => /rejected/.test(document.getElementById('auth-message')!.textContent ?? ''), null, { timeout: 10_000 });
       assert.equal(await prompt.isVisible(), true);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-auth-prompt.png') });
 
       // the right key: the prompt closes, the jobs of this service appear, submit works
       await page.getByLabel('kept for this browser tab').fill(KEY);
@@ -321,6 +322,8 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await prompt.waitFor({ state: 'hidden' });
       await page.locator('#jobs-body tr').first().waitFor({ timeout: 10_000 });
       assert.equal(await page.evaluate(() => sessionStorage.getItem('lstm-trainer.apiKey')), KEY);
+      await page.getByText('API key accepted').waitFor();
+      assert.equal(await page.locator('#auth-toggle').textContent(), 'API key ✓');
 
       await fillJob(page, { name: 'dash-auth', epochs: 5, seed: 3 });
       await page.getByRole('button', { name: 'Submit job' }).click();

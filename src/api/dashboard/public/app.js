@@ -68,13 +68,21 @@ function hideAuth() {
 }
 
 /** A 401: ask for the key; resolves once one is entered. */
+let checkingKey = false;
+
 function needKey() {
+  keyAccepted = false;
+  if (checkingKey) notice('');
+  checkingKey = false;
+  updateKeyButton();
   showAuth(memoryKey ? 'The service rejected this API key. Enter a valid one.' : 'This service needs an API key. Enter it to continue.');
   return new Promise((resolve) => keyWaiters.push(resolve));
 }
 
+/** 'API key ✓' once the service accepted the key this tab sends. */
+let keyAccepted = false;
 function updateKeyButton() {
-  $('auth-toggle').textContent = memoryKey ? 'API key ✓' : 'API key';
+  $('auth-toggle').textContent = memoryKey && keyAccepted ? 'API key ✓' : 'API key';
 }
 
 $('auth-form').addEventListener('submit', (e) => {
@@ -86,9 +94,11 @@ $('auth-form').addEventListener('submit', (e) => {
   }
   setKey(key);
   $('auth-key').value = '';
+  keyAccepted = false;
+  checkingKey = true;
   updateKeyButton();
   hideAuth();
-  notice('API key saved for this tab.');
+  notice('Checking the API key…');
   const waiters = keyWaiters;
   keyWaiters = [];
   for (const w of waiters) w();
@@ -98,6 +108,7 @@ $('auth-form').addEventListener('submit', (e) => {
 
 $('auth-forget').addEventListener('click', () => {
   setKey('');
+  keyAccepted = false;
   updateKeyButton();
   notice('API key forgotten.');
 });
@@ -143,33 +154,34 @@ function stateBadge(state) {
   return el('span', { class: `state state-${state}`, text: state });
 }
 
+const COLUMNS = ['Name', 'Kind', 'Engine', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started', 'Finished'];
+const setText = (e, text) => {
+  if (e.textContent !== text) e.textContent = text;
+};
+
+/** A job's row, created once and then updated in place (a focused link keeps its focus). */
 function jobRow(job) {
   let tr = list.rows.get(job.id);
   if (!tr) {
     tr = el('tr', { 'data-job-id': job.id });
+    for (const label of COLUMNS) tr.append(el('td', { 'data-label': label }));
+    tr.cells[0].append(el('a', { href: `#job=${encodeURIComponent(job.id)}` }));
+    tr.cells[3].append(el('span'));
     list.rows.set(job.id, tr);
   }
-  const link = el('a', { href: `#job=${encodeURIComponent(job.id)}`, text: jobLabel(job) });
-  const cells = [
-    ['Name', link],
-    ['Kind', job.spec?.model?.kind ?? '–'],
-    ['Engine', engineOf(job)],
-    ['State', stateBadge(job.state)],
-    ['Epoch', `${job.progress?.epoch ?? 0}/${job.progress?.epochs ?? job.spec?.train?.epochs ?? '?'}`],
-    ['Perplexity', fmtPerplexity(job.perplexity)],
-    ['Tokens/s', fmtRate(job.tokensPerSec)],
-    ['Started', fmtTime(job.startedAt)],
-    ['Finished', fmtTime(job.finishedAt)],
-  ];
-  tr.replaceChildren(
-    ...cells.map(([label, v]) => {
-      const td = el('td', { 'data-label': label });
-      td.append(v);
-      const iso = label === 'Started' ? job.startedAt : label === 'Finished' ? job.finishedAt : undefined;
-      if (iso) td.title = iso;
-      return td;
-    }),
-  );
+  const [name, kind, engine, state, epoch, ppl, tps, started, finished] = tr.cells;
+  setText(name.firstChild, jobLabel(job));
+  setText(kind, job.spec?.model?.kind ?? '–');
+  setText(engine, engineOf(job));
+  state.firstChild.className = `state state-${job.state}`;
+  setText(state.firstChild, job.state);
+  setText(epoch, `${job.progress?.epoch ?? 0}/${job.progress?.epochs ?? job.spec?.train?.epochs ?? '?'}`);
+  setText(ppl, fmtPerplexity(job.perplexity));
+  setText(tps, fmtRate(job.tokensPerSec));
+  setText(started, fmtTime(job.startedAt));
+  started.title = job.startedAt ?? '';
+  setText(finished, fmtTime(job.finishedAt));
+  finished.title = job.finishedAt ?? '';
   const selected = current?.id === job.id;
   tr.classList.toggle('selected', selected);
   if (selected) tr.setAttribute('aria-current', 'true');
@@ -181,7 +193,9 @@ function renderJobs(jobs) {
   const body = $('jobs-body');
   const keep = new Set(jobs.map((j) => j.id));
   for (const id of [...list.rows.keys()]) if (!keep.has(id)) list.rows.delete(id);
-  body.replaceChildren(...jobs.map(jobRow));
+  const rows = jobs.map(jobRow);
+  // reorder only when the order changed (moving a row would drop the focus inside it)
+  if (rows.length !== body.children.length || rows.some((r, i) => body.children[i] !== r)) body.replaceChildren(...rows);
   $('jobs-empty').hidden = jobs.length > 0;
   $('jobs-empty').textContent = list.state ? `No ${list.state} jobs.` : 'No jobs yet.';
   $('page-next').hidden = !list.nextCursor;
@@ -196,6 +210,12 @@ async function refreshList() {
     const r = await api.listJobs({ state: list.state || undefined, limit: PAGE_SIZE, cursor: list.cursors[list.page] });
     list.nextCursor = r.nextCursor;
     renderJobs(r.jobs ?? []);
+    if (memoryKey && !keyAccepted) {
+      keyAccepted = true;
+      updateKeyButton();
+      if (checkingKey) notice('API key accepted (kept for this tab).');
+      checkingKey = false;
+    }
     if ($('notice').dataset.kind === 'error' && /cannot reach/.test($('notice').textContent)) notice('');
   } catch (e) {
     reportError(e, 'Jobs');
@@ -251,6 +271,7 @@ function openJob(id) {
   ui = { st, controller, plot: null, shownEpochs: 0, shownSamples: 0, frame: 0, resize: null, generating: null };
 
   $('job-panel').hidden = false;
+  $('job-placeholder').hidden = true;
   $('job-title').textContent = `Job ${id.slice(0, 8)}`;
   $('job-error').hidden = true;
   $('epochs-body').replaceChildren();
@@ -286,6 +307,7 @@ function closeJob() {
   ui = null;
   current = null;
   $('job-panel').hidden = true;
+  $('job-placeholder').hidden = false;
   for (const tr of list.rows.values()) {
     tr.classList.remove('selected');
     tr.removeAttribute('aria-current');
