@@ -215,7 +215,7 @@ test('generator: logits equal the reference forward at the last step; state live
     const weights = spreadWeights(config, 13);
     for (const model of [await engine.createModel(config, weights), await createReferenceModel(config, weights)]) {
       const gen = model.generator();
-      let logits = new Float32Array(0);
+      let logits: Float32Array = new Float32Array(0);
       for (const t of tokens) logits = await gen.feed(t);
       assert.equal(logits.length, V);
       const want = referenceLastLogits(config, weights, tokens.slice());
