@@ -1,0 +1,339 @@
+// Node-API binding of the native LSTM engine. Training steps run as Napi::AsyncWorker on the
+// libuv thread pool (the event loop stays free during a minibatch); generation steps are cheap
+// (batch 1, no BLAS) and run synchronously. One model accepts one call at a time: a call while a
+// step is in flight is refused with an error (the TypeScript wrapper queues calls so this does
+// not happen in normal use).
+#include <napi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kernels.h"
+#include "lstm.h"
+
+extern "C" {
+// OpenBLAS extensions (declared here so that any cblas.h works)
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+int openblas_get_num_procs(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace {
+
+// A step runs on a team of `threads` OpenMP threads (each calling OpenBLAS single-threaded, and
+// OpenBLAS's thread count is process-wide): training steps of different models run one at a time
+// (on a CPU box they would only contend for the same cores anyway).
+std::mutex g_compute;
+
+struct Shared {
+  std::unique_ptr<lstm::Model> model;
+  bool busy = false;  // touched on the JS thread only
+  bool dispose_pending = false;
+};
+
+Napi::Error Err(Napi::Env env, const std::string& msg) { return Napi::Error::New(env, "native engine: " + msg); }
+
+class StepWorker : public Napi::AsyncWorker {
+ public:
+  StepWorker(Napi::Env env, std::shared_ptr<Shared> shared, std::vector<int32_t> X, std::vector<int32_t> Y, int B,
+             int T, bool reset, bool update, float lr, float theta)
+      : Napi::AsyncWorker(env, "lstm-native:step"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        shared_(std::move(shared)),
+        X_(std::move(X)),
+        Y_(std::move(Y)),
+        B_(B),
+        T_(T),
+        reset_(reset),
+        update_(update),
+        lr_(lr),
+        theta_(theta) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      std::lock_guard<std::mutex> lock(g_compute);
+      result_ = shared_->model->step(X_.data(), Y_.data(), B_, T_, reset_, update_, lr_, theta_);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    shared_->busy = false;
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("loss", result_.loss);
+    out.Set("gradNorm", result_.grad_norm);
+    if (!update_) {
+      Napi::Object grads = Napi::Object::New(env);
+      for (const lstm::View& v : shared_->model->views()) {
+        Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+        shared_->model->get_grad(v, a.Data());
+        grads.Set(v.name, a);
+      }
+      out.Set("grads", grads);
+    }
+    if (shared_->dispose_pending) shared_->model.reset();
+    deferred_.Resolve(out);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::HandleScope scope(Env());
+    shared_->busy = false;
+    if (shared_->dispose_pending) shared_->model.reset();
+    deferred_.Reject(Err(Env(), e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Shared> shared_;
+  std::vector<int32_t> X_, Y_;
+  int B_, T_;
+  bool reset_, update_;
+  float lr_, theta_;
+  lstm::StepResult result_{0, 0};
+};
+
+int DefaultThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 0 ? (int)n : 1;
+}
+
+class NativeModel : public Napi::ObjectWrap<NativeModel> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "NativeModel",
+                       {
+                           InstanceMethod<&NativeModel::ParamShapes>("paramShapes"),
+                           InstanceMethod<&NativeModel::SetWeights>("setWeights"),
+                           InstanceMethod<&NativeModel::GetWeights>("getWeights"),
+                           InstanceMethod<&NativeModel::TrainStep>("trainStep"),
+                           InstanceMethod<&NativeModel::LossAndGrads>("lossAndGrads"),
+                           InstanceMethod<&NativeModel::GenerateStep>("generateStep"),
+                           InstanceMethod<&NativeModel::ResetState>("resetState"),
+                           InstanceMethod<&NativeModel::Profile>("profile"),
+                           InstanceMethod<&NativeModel::ResetProfile>("resetProfile"),
+                           InstanceMethod<&NativeModel::Dispose>("dispose"),
+                           InstanceAccessor<&NativeModel::Busy>("busy"),
+                           InstanceAccessor<&NativeModel::Threads>("threads"),
+                       });
+  }
+
+  // new NativeModel({ kind, vocabSize, numHiddens, numLayers, threads? })
+  explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsObject()) throw Err(env, "NativeModel(config) needs a config object");
+    Napi::Object cfg = info[0].As<Napi::Object>();
+    auto num = [&](const char* key, double dflt) -> double {
+      Napi::Value v = cfg.Get(key);
+      if (v.IsUndefined()) return dflt;
+      if (!v.IsNumber()) throw Err(env, std::string(key) + " must be a number");
+      return v.As<Napi::Number>().DoubleValue();
+    };
+    std::string kind = cfg.Get("kind").IsString() ? cfg.Get("kind").As<Napi::String>().Utf8Value() : "";
+    if (kind != "scratch" && kind != "concise") throw Err(env, "kind must be 'scratch' or 'concise'");
+    lstm::Config c;
+    c.kind = kind == "scratch" ? lstm::Kind::Scratch : lstm::Kind::Concise;
+    double V = num("vocabSize", -1), H = num("numHiddens", -1), L = num("numLayers", 1);
+    double threads = num("threads", DefaultThreads());
+    if (!(V >= 1 && V <= 1e6) || !(H >= 1 && H <= 65536) || !(L >= 1 && L <= 64) || V != (int)V || H != (int)H || L != (int)L)
+      throw Err(env, "vocabSize, numHiddens, numLayers must be positive integers");
+    if (!(threads >= 1 && threads <= 1024)) throw Err(env, "threads must be >= 1");
+    c.vocab = (int)V;
+    c.hidden = (int)H;
+    c.layers = (int)L;
+    shared_ = std::make_shared<Shared>();
+    try {
+      shared_->model = std::make_unique<lstm::Model>(c, (int)threads);
+    } catch (const std::exception& e) {
+      throw Err(env, e.what());
+    }
+  }
+
+ private:
+  lstm::Model& Ready(Napi::Env env) {
+    if (!shared_->model || shared_->dispose_pending) throw Err(env, "model is disposed");
+    if (shared_->busy) throw Err(env, "model is busy (a training step is in flight)");
+    return *shared_->model;
+  }
+
+  Napi::Value ParamShapes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    Napi::Object out = Napi::Object::New(env);
+    for (const lstm::View& v : m.views()) {
+      Napi::Array shape = Napi::Array::New(env, v.shape.size());
+      for (size_t i = 0; i < v.shape.size(); i++) shape.Set((uint32_t)i, v.shape[i]);
+      out.Set(v.name, shape);
+    }
+    return out;
+  }
+
+  // setWeights({ name: Float32Array }) — every parameter, each of its exact size.
+  Napi::Value SetWeights(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    if (info.Length() < 1 || !info[0].IsObject()) throw Err(env, "setWeights needs an object of Float32Arrays");
+    Napi::Object w = info[0].As<Napi::Object>();
+    std::vector<std::pair<const lstm::View*, Napi::Float32Array>> todo;
+    for (const lstm::View& v : m.views()) {
+      Napi::Value a = w.Get(v.name);
+      if (!a.IsTypedArray() || a.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+        throw Err(env, "weight '" + v.name + "' is missing or not a Float32Array");
+      Napi::Float32Array f = a.As<Napi::Float32Array>();
+      if (f.ElementLength() != v.size())
+        throw Err(env, "weight '" + v.name + "' has " + std::to_string(f.ElementLength()) + " elements, expected " +
+                           std::to_string(v.size()));
+      todo.emplace_back(&v, f);
+    }
+    for (auto& [v, f] : todo) m.set_param(*v, f.Data());
+    return env.Undefined();
+  }
+
+  Napi::Value GetWeights(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    Napi::Object out = Napi::Object::New(env);
+    for (const lstm::View& v : m.views()) {
+      Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+      m.get_param(v, a.Data());
+      out.Set(v.name, a);
+    }
+    return out;
+  }
+
+  static std::vector<int32_t> Tokens(Napi::Env env, Napi::Value v, size_t n, const char* what) {
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      throw Err(env, std::string(what) + " must be an Int32Array");
+    Napi::Int32Array a = v.As<Napi::Int32Array>();
+    if (a.ElementLength() != n) throw Err(env, std::string(what) + " must have batchSize*numSteps elements");
+    return std::vector<int32_t>(a.Data(), a.Data() + n);
+  }
+
+  Napi::Value Step(const Napi::CallbackInfo& info, bool update) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    // (X, Y, batchSize, numSteps, resetState[, lr, clipTheta])
+    if (info.Length() < (update ? 7u : 5u)) throw Err(env, "wrong number of arguments");
+    if (!info[2].IsNumber() || !info[3].IsNumber()) throw Err(env, "batchSize and numSteps must be numbers");
+    int B = info[2].As<Napi::Number>().Int32Value(), T = info[3].As<Napi::Number>().Int32Value();
+    if (B < 1 || T < 1 || (double)B * T > 1e8) throw Err(env, "batchSize and numSteps must be positive");
+    size_t n = (size_t)B * T;
+    std::vector<int32_t> X = Tokens(env, info[0], n, "X"), Y = Tokens(env, info[1], n, "Y");
+    const int V = m.config().vocab;
+    for (size_t k = 0; k < n; k++)
+      if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V) throw Err(env, "token id out of range [0, vocabSize)");
+    bool reset = info[4].ToBoolean().Value();
+    float lr = 0, theta = 0;
+    if (update) {
+      if (!info[5].IsNumber() || !info[6].IsNumber()) throw Err(env, "lr and clipTheta must be numbers");
+      lr = info[5].As<Napi::Number>().FloatValue();
+      theta = info[6].As<Napi::Number>().FloatValue();
+    }
+    auto* w = new StepWorker(env, shared_, std::move(X), std::move(Y), B, T, reset, update, lr, theta);
+    Napi::Promise p = w->Promise();
+    shared_->busy = true;
+    w->Queue();
+    return p;
+  }
+
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, true); }
+  Napi::Value LossAndGrads(const Napi::CallbackInfo& info) { return Step(info, false); }
+
+  // generateStep(token, h: Float32Array(L·H), c: Float32Array(L·H)) → logits Float32Array(V); h, c updated
+  Napi::Value GenerateStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    const auto& c = m.config();
+    if (info.Length() < 3 || !info[0].IsNumber()) throw Err(env, "generateStep(token, h, c)");
+    int token = info[0].As<Napi::Number>().Int32Value();
+    if (token < 0 || token >= c.vocab) throw Err(env, "token id out of range [0, vocabSize)");
+    size_t n = (size_t)c.layers * c.hidden;
+    auto state = [&](Napi::Value v, const char* what) {
+      if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+          v.As<Napi::Float32Array>().ElementLength() != n)
+        throw Err(env, std::string(what) + " must be a Float32Array of numLayers*numHiddens");
+      return v.As<Napi::Float32Array>();
+    };
+    Napi::Float32Array h = state(info[1], "h"), cs = state(info[2], "c");
+    Napi::Float32Array logits = Napi::Float32Array::New(env, c.vocab);
+    m.generate_step(token, h.Data(), cs.Data(), logits.Data());
+    return logits;
+  }
+
+  Napi::Value ResetState(const Napi::CallbackInfo& info) {
+    Ready(info.Env()).reset_state();
+    return info.Env().Undefined();
+  }
+
+  // { steps, phasesMs: { gather: …, … } } accumulated since creation or resetProfile()
+  Napi::Value Profile(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("steps", (double)m.steps);
+    Napi::Object ph = Napi::Object::New(env);
+    for (int p = 0; p < lstm::kNumPhases; p++) ph.Set(lstm::phase_name(p), m.phase_ns[p] / 1e6);
+    out.Set("phasesMs", ph);
+    return out;
+  }
+
+  Napi::Value ResetProfile(const Napi::CallbackInfo& info) {
+    lstm::Model& m = Ready(info.Env());
+    m.phase_ns.fill(0);
+    m.steps = 0;
+    return info.Env().Undefined();
+  }
+
+  // Frees the native memory now, or when the step in flight ends.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (shared_->busy)
+      shared_->dispose_pending = true;
+    else
+      shared_->model.reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shared_->busy); }
+  Napi::Value Threads(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), shared_->model ? shared_->model->threads() : 0);
+  }
+
+  std::shared_ptr<Shared> shared_;
+};
+
+// info() → { blas, blasConfig, blasCorename, blasThreads, procs, defaultThreads, kernelIsa, gemmKernel, recurrentGemm }
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("blas", "openblas");
+  out.Set("blasConfig", openblas_get_config());
+  out.Set("blasCorename", openblas_get_corename());
+  out.Set("blasThreads", openblas_get_num_threads());
+  out.Set("procs", openblas_get_num_procs());
+  out.Set("defaultThreads", DefaultThreads());
+  out.Set("kernelIsa", lstm::kernel_isa());
+  out.Set("gemmKernel", lstm::gemm_kernel_name());
+  const char* rec = std::getenv("LSTM_NATIVE_RECURRENT");
+  out.Set("recurrentGemm", rec && std::string(rec) == "blas" ? "openblas" : "packed");
+  return out;
+}
+
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  exports.Set("NativeModel", NativeModel::Init(env));
+  exports.Set("info", Napi::Function::New(env, Info, "info"));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(lstm_native, InitModule)

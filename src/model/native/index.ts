@@ -1,0 +1,256 @@
+// The native engine (design §7): a Node-API addon (native/) with a fused LSTM forward/backward
+// through time on OpenBLAS, run off the event loop. This module loads the addon and wraps it as
+// the engine contract of model/engine.ts.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Batch } from '../../text/data.js';
+import type {
+  EngineFactory,
+  Generator,
+  LossAndGrads,
+  LstmModel,
+  ModelConfig,
+  StepOptions,
+  StepResult,
+  Weights,
+} from '../engine.js';
+import { paramShapes } from '../params.js';
+
+const ADDON_FILE = join('native', 'build', 'Release', 'lstm_native.node');
+
+/** What the addon's info() reports. */
+export interface NativeInfo {
+  blas: string;
+  /** openblas_get_config(), e.g. 'OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64'. */
+  blasConfig: string;
+  /** The kernel family OpenBLAS picked (OPENBLAS_CORETYPE overrides it). */
+  blasCorename: string;
+  blasThreads: number;
+  procs: number;
+  defaultThreads: number;
+  /** The clone of the elementwise kernels that runs on this CPU. */
+  kernelIsa: string;
+}
+
+/** Accumulated wall time per phase of the training step (see native/src/lstm.h). */
+export interface NativeProfile {
+  steps: number;
+  phasesMs: Record<string, number>;
+}
+
+interface NativeModelHandle {
+  paramShapes(): Record<string, number[]>;
+  setWeights(w: Record<string, Float32Array>): void;
+  getWeights(): Record<string, Float32Array>;
+  trainStep(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean, lr: number, clipTheta: number): Promise<StepResult>;
+  lossAndGrads(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean): Promise<StepResult & { grads: Record<string, Float32Array> }>;
+  generateStep(token: number, h: Float32Array, c: Float32Array): Float32Array;
+  resetState(): void;
+  profile(): NativeProfile;
+  resetProfile(): void;
+  dispose(): void;
+  readonly busy: boolean;
+  readonly threads: number;
+}
+
+interface NativeAddon {
+  NativeModel: new (config: { kind: string; vocabSize: number; numHiddens: number; numLayers: number; threads: number }) => NativeModelHandle;
+  info(): NativeInfo;
+}
+
+export interface NativeEngineOptions {
+  /** BLAS threads; default env NATIVE_THREADS, else the number of cores. */
+  threads?: number;
+  /** The .node file; default env LSTM_NATIVE_ADDON, else native/build/Release/lstm_native.node of this checkout. */
+  addonPath?: string;
+}
+
+/** The addon file: LSTM_NATIVE_ADDON, or native/build/Release/lstm_native.node above this module (src/ or dist/src/). */
+export function nativeAddonPath(): string {
+  const fromEnv = process.env.LSTM_NATIVE_ADDON;
+  if (fromEnv) return resolve(fromEnv);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  // the expected location in a source checkout, for the error message
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', ADDON_FILE);
+}
+
+/** Threads from the option, else NATIVE_THREADS, else the number of cores. */
+export function nativeThreads(threads?: number): number {
+  if (threads !== undefined) {
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`native engine: threads must be a positive integer, got ${threads}`);
+    return threads;
+  }
+  const env = process.env.NATIVE_THREADS;
+  if (env !== undefined && env.trim() !== '') {
+    const n = Number(env);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`NATIVE_THREADS must be a positive integer, got '${env}'`);
+    return n;
+  }
+  return os.availableParallelism();
+}
+
+const addons = new Map<string, NativeAddon>();
+
+function loadAddon(path: string): NativeAddon {
+  let addon = addons.get(path);
+  if (!addon) {
+    addon = createRequire(import.meta.url)(path) as NativeAddon;
+    addons.set(path, addon);
+  }
+  return addon;
+}
+
+/** The native engine, or why it cannot be used (addon not built, or it fails to load). */
+export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: EngineFactory } | { error: string } {
+  const path = opts.addonPath ? resolve(opts.addonPath) : nativeAddonPath();
+  if (!existsSync(path)) {
+    return { error: `addon not built: ${path} not found (run 'npm run build:native'; it needs g++ and libopenblas-dev)` };
+  }
+  let addon: NativeAddon;
+  let threads: number;
+  try {
+    addon = loadAddon(path);
+    threads = nativeThreads(opts.threads);
+  } catch (e) {
+    return { error: `addon ${path} failed to load: ${(e as Error).message}` };
+  }
+  const factory: EngineFactory & { info(): NativeInfo } = {
+    name: 'native',
+    backend: 'openblas',
+    info: () => addon.info(),
+    async createModel(config: ModelConfig, weights: Weights): Promise<LstmModel> {
+      return new NativeLstmModel(addon, config, weights, threads);
+    },
+  };
+  return { factory };
+}
+
+/** The LstmModel of the native engine. Calls on one model run one at a time, in call order. */
+export class NativeLstmModel implements LstmModel {
+  readonly engine = 'native' as const;
+  readonly backend = 'openblas';
+  readonly config: ModelConfig;
+  private readonly handle: NativeModelHandle;
+  private readonly shapes: Record<string, number[]>;
+  private tail: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  constructor(addon: NativeAddon, config: ModelConfig, weights: Weights, threads: number) {
+    if (config.kind === 'scratch' && config.numLayers !== 1) throw new Error(`native engine: the scratch kind has 1 layer, got numLayers ${config.numLayers}`);
+    this.config = { ...config };
+    this.shapes = paramShapes(config);
+    this.handle = new addon.NativeModel({
+      kind: config.kind,
+      vocabSize: config.vocabSize,
+      numHiddens: config.numHiddens,
+      numLayers: config.numLayers,
+      threads,
+    });
+    this.setWeights(weights);
+  }
+
+  get threads(): number {
+    return this.handle.threads;
+  }
+
+  /** Runs fn after every earlier call on this model has settled. */
+  private serial<T>(fn: () => Promise<T> | T): Promise<T> {
+    const run = this.tail.then(() => {
+      if (this.disposed) throw new Error('native engine: model is disposed');
+      return fn();
+    });
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private checkBatch(batch: Batch): void {
+    const n = batch.batchSize * batch.numSteps;
+    if (!Number.isInteger(batch.batchSize) || !Number.isInteger(batch.numSteps) || batch.batchSize < 1 || batch.numSteps < 1) {
+      throw new Error(`native engine: bad batch shape ${batch.batchSize}×${batch.numSteps}`);
+    }
+    if (batch.X.length !== n || batch.Y.length !== n) throw new Error(`native engine: X and Y must have batchSize·numSteps = ${n} tokens`);
+  }
+
+  trainStep(batch: Batch, opts: StepOptions): Promise<StepResult> {
+    return this.serial(async () => {
+      this.checkBatch(batch);
+      const r = await this.handle.trainStep(batch.X, batch.Y, batch.batchSize, batch.numSteps, opts.resetState, opts.lr, opts.clipTheta);
+      return { loss: r.loss, gradNorm: r.gradNorm };
+    });
+  }
+
+  lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads> {
+    return this.serial(async () => {
+      this.checkBatch(batch);
+      const r = await this.handle.lossAndGrads(batch.X, batch.Y, batch.batchSize, batch.numSteps, opts.resetState);
+      return { loss: r.loss, grads: this.named(r.grads) };
+    });
+  }
+
+  generator(): Generator {
+    const n = this.config.numLayers * this.config.numHiddens;
+    const h = new Float32Array(n);
+    const c = new Float32Array(n);
+    let disposed = false;
+    return {
+      feed: (token: number) =>
+        this.serial(() => {
+          if (disposed) throw new Error('native engine: generator is disposed');
+          return this.handle.generateStep(token, h, c);
+        }),
+      dispose: () => {
+        disposed = true;
+      },
+    };
+  }
+
+  getWeights(): Weights {
+    if (this.disposed) throw new Error('native engine: model is disposed');
+    return this.named(this.handle.getWeights());
+  }
+
+  setWeights(weights: Weights): void {
+    if (this.disposed) throw new Error('native engine: model is disposed');
+    const data: Record<string, Float32Array> = {};
+    for (const [name, shape] of Object.entries(this.shapes)) {
+      const t = weights[name];
+      if (!t) throw new Error(`native engine: weight '${name}' is missing`);
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+        throw new Error(`native engine: weight '${name}' has shape [${t.shape}], expected [${shape}]`);
+      }
+      data[name] = t.data;
+    }
+    this.handle.setWeights(data);
+  }
+
+  /** Wall time per phase of the training steps so far (for profiling). */
+  profile(): NativeProfile {
+    return this.handle.profile();
+  }
+
+  resetProfile(): void {
+    this.handle.resetProfile();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.handle.dispose();
+  }
+
+  private named(arrays: Record<string, Float32Array>): Weights {
+    const out: Weights = {};
+    for (const [name, shape] of Object.entries(this.shapes)) out[name] = { shape: [...shape], data: arrays[name] };
+    return out;
+  }
+}
