@@ -7,7 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { LOADER_OPTIONS, protoFilePath } from '../../src/api/grpc/index.js';
 
-type Any = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = any;
 export type Client = grpc.Client & Record<string, Any>;
 
 export function trainerClient(port: number): Client {

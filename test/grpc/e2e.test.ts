@@ -138,7 +138,7 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     const head = await firstN<{ seq: number }>(c.WatchJob({ job_id: job.id }), 3);
     const rest = await collect(c.WatchJob({ job_id: job.id, from_seq: head.at(-1)!.seq }));
     assert.equal(rest.error, undefined, String(rest.error?.details));
-    const all = [...head, ...rest.messages] as any[]; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const all = [...head, ...rest.messages] as any[];
     assert.deepEqual(all.map((m) => m.seq), all.map((_, i) => i + 1), 'seq 1, 2, 3, ... across the reconnect');
 
     const epochs = all.filter((m) => m.event === 'epoch').map((m) => m.epoch);
@@ -184,7 +184,7 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
   test('CancelJob stops a running job; the watch ends with cancelled; a second cancel is FAILED_PRECONDITION', async () => {
     const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 5000, seed: 3 }, name: 'grpc-e2e-long' } });
     const stream = c.WatchJob({ job_id: job.id });
-    const messages: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+    const messages: any[] = [];
     const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
       let err: grpc.ServiceError | undefined;
       stream.on('error', (e: grpc.ServiceError) => (err = e));
