@@ -7,7 +7,7 @@
 // per-step tensors and picks blocks out with tf.gather; the four gates are one (H, 4H) matrix.
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
-import { splitColumns, splitRows } from './splitKernel.js';
+import { gatherRowBlocks, splitColumns, splitRows } from './wasmKernels.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -105,8 +105,9 @@ export function lstmCell(xw: tf.Tensor2D, state: LayerState, Wh: tf.Tensor2D, k:
  * dC_{t−1} = dC⊙F.
  */
 export function lstmCellBackward(step: CellStep, Cprev: tf.Tensor2D, dH: tf.Tensor2D, dCnext: tf.Tensor2D | null, k: GateConstants): { dZ: tf.Tensor2D; dCprev: tf.Tensor2D } {
-  const { S, I, F, C_tilda, O, tanhC } = step;
-  const dCfromH = tf.mul(tf.mul(dH, O), tf.sub(k.one, tf.square(tanhC)));
+  const { S, I, F, C_tilda, O, tanhC, H } = step;
+  // O⊙(1 − tanh²C) = O − H⊙tanh C
+  const dCfromH = tf.mul(dH, tf.sub(O, tf.mul(H, tanhC)));
   const dC = (dCnext ? tf.add(dCnext, dCfromH) : dCfromH) as tf.Tensor2D;
   // the four gate gradients side by side, as the gates are: [dC⊙C̃, dC⊙C_{t−1}, dC⊙I, dH⊙tanh C]
   const dA = tf.mul(tf.concat([dC, dC, dC, dH], 1), tf.concat([C_tilda, Cprev, I, tanhC], 1));
@@ -154,25 +155,27 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
     };
 
     const scaled = scaleLayer({ Wx, b, Wh }, X === null, k);
-    // the layer's input for all steps at once: one-hot token rows (layer 0) or the layer below's H
-    const Xin = keep(X ? tf.clone(X) : tf.tensor2d(oneHotRows((input as { tokens: Int32Array }).tokens, Wx.shape[0]), [T * B, Wx.shape[0]]));
-    // every step's scaled input projection in one matMul, then cut into steps (wasm: see splitKernel.ts).
-    // A one-hot matMul, not tf.gather: the wasm Gather kernel costs ~1 ms for a (32, 1024) result.
-    const xwAll = (X ? tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) : tf.matMul(Xin, scaled.Wx)) as tf.Tensor2D;
-    const xw = splitRows(xwAll, T);
+    // the layer's input for all steps at once (for the input-kernel gradient): one-hot token rows
+    // (layer 0) or the layer below's H
+    const tokens = X ? null : (input as { tokens: Int32Array }).tokens;
+    const Xin = keep(X ? tf.clone(X) : tf.tensor2d(oneHotRows(tokens!, Wx.shape[0]), [T * B, Wx.shape[0]]));
+    // every step's scaled input projection: token rows of (Wx + b)·scale, or one matMul for the
+    // layer below's H, cut into steps (wasm: see wasmKernels.ts)
+    const xw = X ? splitRows(tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) as tf.Tensor2D, T) : gatherRowBlocks(scaled.Wx, tokens!, T);
 
     let s: LayerState = [H0, C0];
     const steps: CellStep[] = [];
     const Cprev: tf.Tensor2D[] = [keep(tf.clone(C0))];
     for (let t = 0; t < T; t++) {
       const step = lstmCell(xw[t], s, scaled.Wh, k);
-      const { S, I, F, C_tilda, O, tanhC } = step;
-      [S, I, F, C_tilda, O, tanhC].forEach(keep);
+      const { S, I, F, C_tilda, O, tanhC, H } = step;
+      [S, I, F, C_tilda, O, tanhC, H].forEach(keep);
       if (t < T - 1) Cprev.push(keep(step.C));
       steps.push(step);
       s = [step.H, step.C];
     }
-    tape.state = [tf.keep(s[0]), tf.keep(s[1])];
+    // copies: the caller owns the state, the tape owns the steps
+    tape.state = [tf.keep(tf.clone(s[0])), tf.keep(tf.clone(s[1]))];
     const Hs = tf.concat(steps.map((st) => st.H)) as tf.Tensor2D;
     const Hprev = keep(tf.concat([H0, ...steps.slice(0, -1).map((st) => st.H)]) as tf.Tensor2D);
     // transposed once here so every backward matMul takes untransposed operands (XNNPACK)
@@ -197,7 +200,7 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
       const dZallT = tf.transpose(dZall);
       const dWh = tf.transpose(tf.matMul(dZallT, Hprev));
       const dWx = tf.transpose(tf.matMul(dZallT, Xin));
-      const db = tf.sum(dZall, 0);
+      const db = tf.sum(dZallT, 1);
       const grads = [dWx, db, dWh, dHnext!, dCnext!];
       if (X) grads.unshift(tf.matMul(dZall, WxT!)); // dX, for the layer below
       releaseTape(tape);
@@ -207,6 +210,25 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
   });
   const args = 'X' in input ? [input.X, params.Wx, params.b, params.Wh, state[0], state[1]] : [params.Wx, params.b, params.Wh, state[0], state[1]];
   return op(...args) as tf.Tensor2D;
+}
+
+/**
+ * The four gate blocks side by side (i, f, c, o) along the last axis, e.g. the scratch kind's
+ * W_xi, W_xf, W_xc, W_xo → its fused (V, 4H) input kernel. The gradient is split back into the four
+ * blocks with splitColumns (autograd's concat gradient slices, which on wasm copies dy 4 times).
+ */
+export function concatGates(blocks: [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]): tf.Tensor {
+  const op = tf.customGrad((...args: unknown[]) => {
+    const parts = args.slice(0, 4) as tf.Tensor[];
+    const value = tf.concat(parts, -1);
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
+      const d = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor;
+      const d2 = (d.rank === 1 ? tf.reshape(d, [1, d.shape[0]]) : d) as tf.Tensor2D;
+      return splitColumns(d2, 4).map((g, i) => tf.reshape(g, parts[i].shape));
+    };
+    return { value, gradFunc };
+  });
+  return op(...blocks);
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
 import {
+  concatGates,
   denseCrossEntropy,
   disposeGateConstants,
   gateConstants,
@@ -38,9 +39,9 @@ export function fusedView(config: ModelConfig, params: tf.Tensor[]): FusedView {
     return {
       layers: [
         {
-          Wx: tf.concat([p.W_xi, p.W_xf, p.W_xc, p.W_xo], 1) as tf.Tensor2D,
-          Wh: tf.concat([p.W_hi, p.W_hf, p.W_hc, p.W_ho], 1) as tf.Tensor2D,
-          b: tf.concat([p.b_i, p.b_f, p.b_c, p.b_o]) as tf.Tensor1D,
+          Wx: concatGates([p.W_xi, p.W_xf, p.W_xc, p.W_xo]) as tf.Tensor2D,
+          Wh: concatGates([p.W_hi, p.W_hf, p.W_hc, p.W_ho]) as tf.Tensor2D,
+          b: concatGates([p.b_i, p.b_f, p.b_c, p.b_o]) as tf.Tensor1D,
         },
       ],
       Wq: p.W_hq as tf.Tensor2D,
