@@ -1,6 +1,361 @@
-// Subcommands of the service: serve, api, worker, submit, watch (owned by the service layer).
-import type { Command } from 'commander';
+// Subcommands of the service (design §6): serve (api + a worker child process), api, worker,
+// submit and watch (clients of a running service).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import { startApi } from '../api/app.js';
+import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
+import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
+import type { JobEvent, JobView } from '../jobs/types.js';
+import { TrainWorker } from '../jobs/worker.js';
+import { EngineUnavailableError, selectEngine } from '../model/engines.js';
+import { UserError } from './errors.js';
+import { authHeaders, followJob, HttpProblemError } from './sse-client.js';
+
+const log = (line: string) => console.error(line);
+
+function config(): ServiceConfig {
+  try {
+    return loadConfig();
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
+/** SIGTERM/SIGINT run `stop` once; a second signal more than a second later forces the exit. */
+function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
+  let first = 0;
+  const handler = (signal: NodeJS.Signals) => {
+    if (first) {
+      // Ctrl-C reaches the worker child twice (terminal + parent): only a later one forces
+      if (Date.now() - first > 1000) {
+        log(`lstm-trainer: ${signal} again; exiting now`);
+        process.exit(130);
+      }
+      return;
+    }
+    first = Date.now();
+    stop(signal).then(
+      () => process.exit(0),
+      (e) => {
+        log(`lstm-trainer: shutdown failed: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', handler);
+  process.on('SIGINT', handler);
+}
+
+export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
+  let engine;
+  try {
+    engine = await selectEngine(cfg.engine);
+  } catch (e) {
+    if (e instanceof EngineUnavailableError) throw new UserError(e.message);
+    throw e;
+  }
+  const worker = new TrainWorker({ config: cfg, engine });
+  await worker.ready();
+  log(
+    `lstm-trainer worker ready: engine ${engine.name}/${engine.backend}, queue prefix ${cfg.prefix}, concurrency ${cfg.workerConcurrency}, checkpoint every ${cfg.checkpointEvery} epochs`,
+  );
+  return worker;
+}
+
+async function workerCommand(): Promise<void> {
+  const cfg = config();
+  const worker = await runWorker(cfg);
+  onShutdownSignal(async (signal) => {
+    log(`lstm-trainer worker: ${signal}; stopping after the current minibatch and handing running jobs back`);
+    await worker.shutdown();
+  });
+}
+
+async function apiCommand(): Promise<void> {
+  const cfg = config();
+  const api = await startApi(cfg, log);
+  onShutdownSignal(async () => {
+    await api.close();
+  });
+}
+
+/** The worker of `serve`, as a child process (training never blocks the API's event loop). */
+function spawnWorkerChild(env: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [...process.execArgv, process.argv[1], 'worker'], { env, stdio: 'inherit' });
+}
+
+async function serveCommand(o: { workers: number }): Promise<void> {
+  const cfg0 = config();
+  let redis: LocalRedis | undefined;
+  if (!cfg0.redisUrl) {
+    try {
+      redis = await ensureLocalRedis({ log });
+    } catch (e) {
+      if (e instanceof RedisUnavailableError) throw new UserError(e.message);
+      throw e;
+    }
+  }
+  const env = { ...process.env, ...(redis ? { REDIS_URL: redis.url } : {}) };
+  const cfg = { ...cfg0, redisUrl: cfg0.redisUrl ?? redis?.url };
+  let api;
+  try {
+    api = await startApi(cfg, log);
+  } catch (e) {
+    await redis?.stop();
+    throw e;
+  }
+
+  let stopping = false;
+  const children = new Set<ChildProcess>();
+  const start = (slot: number, quickFailures = 0) => {
+    const startedAt = Date.now();
+    const child = spawnWorkerChild(env);
+    children.add(child);
+    child.on('exit', (code, signal) => {
+      children.delete(child);
+      if (stopping) return;
+      const quick = Date.now() - startedAt < 10_000 ? quickFailures + 1 : 0;
+      if (quick >= 3) {
+        log(`lstm-trainer serve: worker ${slot} keeps exiting (code ${code ?? signal}); not restarting it`);
+        return;
+      }
+      log(`lstm-trainer serve: worker ${slot} exited (code ${code ?? signal}); restarting it`);
+      setTimeout(() => !stopping && start(slot, quick), 1000 * (quick + 1));
+    });
+  };
+  for (let i = 0; i < o.workers; i++) start(i + 1);
+
+  onShutdownSignal(async (signal) => {
+    stopping = true;
+    log(`lstm-trainer serve: ${signal}; stopping (workers hand their jobs back to the queue)`);
+    const exits = [...children].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.exitCode !== null) return resolve();
+          c.once('exit', () => resolve());
+          c.kill('SIGTERM');
+          setTimeout(() => c.kill('SIGKILL'), 60_000).unref();
+        }),
+    );
+    await Promise.all([api.close(), ...exits]);
+    await redis?.stop();
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// client side
+
+interface ClientOptions {
+  url?: string;
+  apiKey?: string;
+}
+
+function baseUrl(o: ClientOptions): string {
+  const fromEnv = process.env.LSTM_TRAINER_URL;
+  const def = `http://${process.env.HOST?.trim() || '127.0.0.1'}:${process.env.HTTP_PORT?.trim() || '8080'}`;
+  return (o.url ?? fromEnv ?? def).replace(/\/+$/, '');
+}
+
+function apiKey(o: ClientOptions): string | undefined {
+  return o.apiKey ?? process.env.LSTM_TRAINER_API_KEY ?? process.env.API_KEYS?.split(',')[0]?.trim() ?? undefined;
+}
+
+function problemText(e: HttpProblemError): string {
+  const lines = [`HTTP ${e.status}: ${e.problem?.detail ?? e.problem?.title ?? 'request failed'}`];
+  for (const i of e.problem?.errors ?? []) if (i.field) lines.push(`  ${i.field}: ${i.message}`);
+  return lines.join('\n');
+}
+
+async function call<T>(url: string, init: RequestInit): Promise<{ status: number; body: T }> {
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (e) {
+    throw new UserError(`cannot reach ${new URL(url).origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
+  const body = await res.json().catch(() => undefined);
+  if (!res.ok) throw new UserError(problemText(new HttpProblemError(res.status, body)));
+  return { status: res.status, body: body as T };
+}
+
+interface SubmitOptions extends ClientOptions {
+  file?: string;
+  kind?: string;
+  epochs?: number;
+  hidden?: number;
+  layers?: number;
+  lr?: number;
+  clip?: number;
+  corpus?: string;
+  maxTokens?: number;
+  batchSize?: number;
+  numSteps?: number;
+  sampling?: string;
+  seed?: number;
+  predictEvery?: number;
+  prefix?: string[];
+  numPreds?: number;
+  name?: string;
+  idempotencyKey?: string;
+  watch?: boolean;
+  json?: boolean;
+}
+
+function readFile(file: string, what: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new UserError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+type Obj = Record<string, unknown>;
+function setIn(obj: Obj, path: string[], value: unknown): void {
+  if (value === undefined) return;
+  let o = obj;
+  for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Obj;
+  o[path[path.length - 1]] = value;
+}
+
+/** The spec: the JSON file (if any), then the flags on top. The server validates it. */
+export function specFromSubmitOptions(o: SubmitOptions): Obj {
+  let spec: Obj = {};
+  if (o.file) {
+    try {
+      spec = JSON.parse(readFile(o.file, 'spec file'));
+    } catch (e) {
+      if (e instanceof UserError) throw e;
+      throw new UserError(`${o.file} is not valid JSON: ${(e as Error).message}`);
+    }
+    if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new UserError(`${o.file} must hold a JSON object (the job spec)`);
+  }
+  setIn(spec, ['model', 'kind'], o.kind);
+  setIn(spec, ['model', 'numHiddens'], o.hidden);
+  setIn(spec, ['model', 'numLayers'], o.layers);
+  setIn(spec, ['data', 'corpus'], o.corpus ? { text: readFile(o.corpus, 'corpus') } : undefined);
+  setIn(spec, ['data', 'maxTokens'], o.maxTokens);
+  setIn(spec, ['data', 'batchSize'], o.batchSize);
+  setIn(spec, ['data', 'numSteps'], o.numSteps);
+  setIn(spec, ['data', 'sampling'], o.sampling);
+  setIn(spec, ['train', 'epochs'], o.epochs);
+  setIn(spec, ['train', 'lr'], o.lr);
+  setIn(spec, ['train', 'clipTheta'], o.clip);
+  setIn(spec, ['train', 'seed'], o.seed);
+  setIn(spec, ['report', 'predictEvery'], o.predictEvery);
+  setIn(spec, ['report', 'prefixes'], o.prefix);
+  setIn(spec, ['report', 'numPreds'], o.numPreds);
+  setIn(spec, ['name'], o.name);
+  setIn(spec, ['idempotencyKey'], o.idempotencyKey);
+  return spec;
+}
+
+async function submitCommand(o: SubmitOptions): Promise<void> {
+  const base = baseUrl(o);
+  const key = apiKey(o);
+  const { status, body: job } = await call<JobView>(`${base}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...authHeaders(key) },
+    body: JSON.stringify(specFromSubmitOptions(o)),
+  });
+  console.log(o.json ? JSON.stringify(job) : job.id);
+  if (!o.json) log(`lstm-trainer: job ${job.id} ${status === 201 ? 'queued' : `already exists (${job.state})`}: ${base}/v1/jobs/${job.id}`);
+  if (o.watch) await watchCommand(job.id, { url: o.url, apiKey: o.apiKey, json: o.json });
+}
+
+function printEvent(ev: JobEvent, json: boolean): void {
+  if (json) return console.log(JSON.stringify(ev));
+  if (ev.type === 'epoch') {
+    const ppl = ev.perplexity === null || !Number.isFinite(ev.perplexity) ? 'n/a' : ev.perplexity.toFixed(3);
+    console.log(`epoch ${ev.epoch}/${ev.epochs} perplexity ${ppl} ${Math.round(ev.tokensPerSec)} tokens/s ${(ev.elapsedMs / 1000).toFixed(1)} s`);
+    for (const s of ev.samples ?? []) console.log(`  [epoch ${ev.epoch}] ${s.text}`);
+    return;
+  }
+  let line = `state ${ev.state}`;
+  if (ev.attempt) line += ` (attempt ${ev.attempt})`;
+  if (ev.message) line += `: ${ev.message}`;
+  if (ev.error) line += `: ${ev.error}`;
+  if (ev.summary) {
+    const s = ev.summary;
+    line += ` — ${s.epochs} epochs, perplexity ${s.finalPerplexity?.toFixed(3) ?? 'n/a'}, ${(s.totalMs / 1000).toFixed(1)} s on ${s.engine}/${s.backend}`;
+  }
+  console.log(line);
+}
+
+async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; json?: boolean }): Promise<void> {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  let final: string | undefined;
+  try {
+    for await (const ev of followJob(id, { baseUrl: baseUrl(o), apiKey: apiKey(o), fromSeq: o.fromSeq, signal: ac.signal, retries: 30, retryMs: 2000 })) {
+      printEvent(ev, o.json ?? false);
+      if (ev.type === 'state') final = ev.state;
+    }
+  } catch (e) {
+    if (ac.signal.aborted) return;
+    if (e instanceof HttpProblemError) throw new UserError(problemText(e));
+    throw new UserError(`lost the event stream of job ${id}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+  }
+  if (final && final !== 'succeeded') process.exitCode = 1;
+}
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+  return n;
+};
+const num = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
+const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerServiceCommands(program: Command): void {
-  void program;
+  program
+    .command('serve')
+    .description('run the service on one machine: the API (HTTP + gRPC + dashboard) and a worker child process; starts redis-server when needed')
+    .option('--workers <n>', 'worker processes to run', int('--workers'), 1)
+    .action(serveCommand);
+
+  program.command('api').description('run the API process (HTTP, gRPC, dashboard) against REDIS_URL').action(apiCommand);
+
+  program.command('worker').description('run a training worker against REDIS_URL (one per GPU or CPU box)').action(workerCommand);
+
+  program
+    .command('submit')
+    .description('submit a training job to a running service; prints the job id')
+    .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+    .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)')
+    .option('-f, --file <spec.json>', "job spec as JSON ('-' = stdin); flags override its fields")
+    .option('--kind <kind>', 'scratch | concise')
+    .option('--epochs <n>', 'epochs', int('--epochs'))
+    .option('--hidden <n>', 'hidden units', int('--hidden'))
+    .option('--layers <n>', 'LSTM layers (concise)', int('--layers'))
+    .option('--lr <x>', 'learning rate', num('--lr'))
+    .option('--clip <x>', 'gradient clipping theta', num('--clip'))
+    .option('--corpus <file>', 'train on this text file (sent in the spec) instead of the Time Machine')
+    .option('--max-tokens <n>', 'cut the corpus to this many tokens', int('--max-tokens'))
+    .option('--batch-size <n>', 'minibatch size', int('--batch-size'))
+    .option('--num-steps <n>', 'time steps per minibatch', int('--num-steps'))
+    .option('--sampling <s>', 'sequential | random')
+    .option('--seed <n>', 'random seed', int('--seed'))
+    .option('--predict-every <n>', 'samples every N epochs', int('--predict-every'))
+    .option('--prefix <text>', 'a prefix to sample from (repeatable)', collect)
+    .option('--num-preds <n>', 'characters per sample', int('--num-preds'))
+    .option('--name <name>', 'job name')
+    .option('--idempotency-key <key>', 'submitting again with the same key returns the same job')
+    .option('--watch', 'then follow the job until it ends')
+    .option('--json', 'print the job (and with --watch, the events) as JSON')
+    .action(submitCommand);
+
+  program
+    .command('watch <jobId>')
+    .description("follow a job's events (epochs, samples, state) until it ends; exit code 0 if it succeeded")
+    .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+    .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)')
+    .option('--from-seq <n>', 'only events after this sequence number', int('--from-seq'))
+    .option('--json', 'one JSON event per line')
+    .action(watchCommand);
 }

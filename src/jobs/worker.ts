@@ -183,7 +183,8 @@ export class TrainWorker {
       return done.ok ? 'succeeded' : String(done.current);
     } catch (e) {
       if (e instanceof AbortedError || controller.signal.aborted) {
-        return this.stopped(job, id, token, trainer, controller.signal.reason as StopReason);
+        // awaited here, so `finally` disposes the trainer only after it is checkpointed
+        return await this.stopped(job, id, token, trainer, controller.signal.reason as StopReason);
       }
       const err = e as Error;
       const final = e instanceof SpecError || e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;

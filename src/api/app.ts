@@ -1,0 +1,88 @@
+// The api process (design §6): the JobService over Redis, the HTTP app (with the dashboard when
+// src/api/dashboard exports `dashboardRoutes`) and the gRPC server (when src/api/grpc exports
+// `startGrpcServer`). Those two modules are optional here, so each part can ship on its own.
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import type { ServiceConfig } from '../jobs/config.js';
+import { RedisJobService } from '../jobs/service.js';
+import type { JobService } from '../jobs/types.js';
+import { buildHttpApp } from './http/app.js';
+
+interface GrpcHandle {
+  port: number;
+  close(): Promise<void>;
+  setServing?(serving: boolean): void;
+}
+type StartGrpc = (o: { service: JobService; port: number; host: string; apiKeys: string[] }) => Promise<GrpcHandle>;
+
+/** Imports an optional sibling module; undefined only if that module itself is absent. */
+async function optionalModule<T>(specifier: string): Promise<T | undefined> {
+  try {
+    return (await import(specifier)) as T;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const absent = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(specifier.replace(/^\.\.?\//, '').replace(/\.js$/, ''));
+    if (absent) return undefined;
+    throw e;
+  }
+}
+
+export async function loadDashboard(): Promise<FastifyPluginAsync | undefined> {
+  // a variable specifier: the module may not exist when this file is type-checked
+  const spec = './dashboard/index.js';
+  const mod = await optionalModule<{ dashboardRoutes?: FastifyPluginAsync }>(spec);
+  return mod?.dashboardRoutes;
+}
+
+async function loadGrpc(): Promise<StartGrpc | undefined> {
+  const spec = './grpc/index.js';
+  const mod = await optionalModule<{ startGrpcServer?: StartGrpc }>(spec);
+  return mod?.startGrpcServer;
+}
+
+export interface ApiProcess {
+  service: RedisJobService;
+  http: FastifyInstance;
+  httpAddress: string;
+  grpcPort?: number;
+  close(): Promise<void>;
+}
+
+export async function startApi(config: ServiceConfig, log: (line: string) => void = (l) => console.error(l)): Promise<ApiProcess> {
+  const service = new RedisJobService({ config });
+  const http = await buildHttpApp({
+    service,
+    apiKeys: config.apiKeys,
+    bodyLimit: config.bodyLimit,
+    sseHeartbeatMs: config.sseHeartbeatMs,
+    dashboard: await loadDashboard(),
+    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  });
+  const httpAddress = await http.listen({ host: config.host, port: config.httpPort });
+  log(`lstm-trainer api: HTTP on ${httpAddress} (dashboard ${httpAddress}/, API docs ${httpAddress}/docs/openapi.json)${config.apiKeys.length ? ', API keys required' : ''}`);
+
+  let grpc: GrpcHandle | undefined;
+  const startGrpc = await loadGrpc();
+  if (startGrpc) {
+    try {
+      grpc = await startGrpc({ service, port: config.grpcPort, host: config.host, apiKeys: config.apiKeys });
+      log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);
+    } catch (e) {
+      await http.close();
+      await service.close();
+      throw e;
+    }
+  }
+  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisUrl ?? 'redis://127.0.0.1:6379'} is not answering yet (readyz says 503 until it does)`);
+
+  return {
+    service,
+    http,
+    httpAddress,
+    grpcPort: grpc?.port,
+    async close() {
+      grpc?.setServing?.(false);
+      await Promise.allSettled([http.close(), grpc?.close()]);
+      await service.close();
+    },
+  };
+}

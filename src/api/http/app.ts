@@ -1,0 +1,60 @@
+// The HTTP API (design §5) as a fastify app: routes as small plugins, problem+json errors,
+// bearer auth, Prometheus metrics, the OpenAPI document, and (when given) the dashboard.
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import type { JobService } from '../../jobs/types.js';
+import { registerAuth } from './auth.js';
+import { registerMetrics, type StatsSource } from './metrics.js';
+import { buildOpenApi } from './openapi.js';
+import { errorHandler, notFoundHandler } from './problem.js';
+import { eventRoutes } from './routes/events.js';
+import { generateRoutes } from './routes/generate.js';
+import { healthRoutes } from './routes/health.js';
+import { jobRoutes } from './routes/jobs.js';
+import { SpecError } from '../../train/spec.js';
+
+export interface HttpAppOptions {
+  service: JobService & Partial<StatsSource>;
+  /** Non-empty: every route but the public ones needs `Authorization: Bearer <key>`. */
+  apiKeys?: readonly string[];
+  /** fastify's logger option (pino); false for none. Headers (and so keys) are never logged. */
+  logger?: FastifyServerOptions['logger'];
+  bodyLimit?: number;
+  sseHeartbeatMs?: number;
+  /** The dashboard's fastify plugin (src/api/dashboard), registered at `/`. */
+  dashboard?: FastifyPluginAsync;
+}
+
+export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? 4 * 1024 * 1024;
+  const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
+  // forceCloseConnections: open event streams must not keep close() waiting
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, forceCloseConnections: true });
+
+  // our own JSON parser: an empty body is "no body" (POST /v1/jobs with nothing = all defaults),
+  // and malformed JSON is a 400 problem naming the position
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(new SpecError([{ field: '', message: `malformed JSON: ${(e as Error).message}` }]), undefined);
+    }
+  });
+
+  app.setErrorHandler(errorHandler(bodyLimit));
+  app.setNotFoundHandler(notFoundHandler);
+  registerAuth(app, opts.apiKeys ?? []);
+  registerMetrics(app, typeof opts.service.stats === 'function' ? (opts.service as StatsSource) : undefined);
+
+  const openapi = buildOpenApi({ auth: (opts.apiKeys ?? []).length > 0 });
+  app.get('/docs/openapi.json', { config: { public: true } }, async () => openapi);
+
+  await app.register(healthRoutes, { service: opts.service });
+  await app.register(jobRoutes, { service: opts.service });
+  await app.register(eventRoutes, { service: opts.service, heartbeatMs });
+  await app.register(generateRoutes, { service: opts.service, heartbeatMs });
+  if (opts.dashboard) await app.register(opts.dashboard);
+  return app;
+}

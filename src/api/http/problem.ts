@@ -1,0 +1,80 @@
+// Errors as RFC 9457 problem details (application/problem+json): user errors name the offending
+// fields; anything unexpected is a bare 500 (logged, never a stack trace to the client).
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { SpecError, type SpecIssue } from '../../train/spec.js';
+import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
+
+export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail?: string;
+  errors?: SpecIssue[];
+}
+
+export class UnauthorizedError extends Error {}
+
+const typeUri = (slug: string) => `urn:lstm-trainer:problem:${slug}`;
+
+function problem(status: number, slug: string, detail?: string, errors?: SpecIssue[]): Problem {
+  const p: Problem = { type: typeUri(slug), title: STATUS_CODES[status] ?? 'Error', status };
+  if (detail) p.detail = detail;
+  if (errors) p.errors = errors;
+  return p;
+}
+
+/** The problem for an error, and whether it is a server fault (to be logged). */
+export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem; fault: boolean; headers?: Record<string, string> } {
+  if (err instanceof SpecError) {
+    // the messages mostly name their field already; prefix those that do not
+    const detail = err.issues.map((i) => (!i.field || i.message.includes(i.field) ? i.message : `${i.field}: ${i.message}`)).join('; ');
+    return { problem: problem(400, 'invalid-request', detail, err.issues), fault: false };
+  }
+  if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
+  if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
+  if (err instanceof ResourceExhaustedError) {
+    return { problem: problem(429, 'resource-exhausted', err.message), fault: false, headers: { 'retry-after': '5' } };
+  }
+  if (err instanceof UnavailableError) return { problem: problem(503, 'unavailable', err.message), fault: false, headers: { 'retry-after': '5' } };
+  if (err instanceof UnauthorizedError) {
+    return { problem: problem(401, 'unauthorized', err.message), fault: false, headers: { 'www-authenticate': 'Bearer realm="lstm-trainer"' } };
+  }
+  const fe = err as FastifyError;
+  const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    switch (fe.code) {
+      case 'FST_ERR_CTP_BODY_TOO_LARGE':
+        return {
+          problem: problem(413, 'payload-too-large', `the request body is larger than ${bodyLimit ?? 'the limit of'} bytes`, [
+            { field: '', message: `request body must be at most ${bodyLimit ?? '?'} bytes` },
+          ]),
+          fault: false,
+        };
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+        return { problem: problem(415, 'unsupported-media-type', 'send the body as application/json'), fault: false };
+      default:
+        return { problem: problem(status, 'bad-request', fe.message), fault: false };
+    }
+  }
+  return { problem: problem(500, 'internal', 'an internal error occurred; it has been logged'), fault: true };
+}
+
+export function sendProblem(reply: FastifyReply, p: Problem, headers?: Record<string, string>): FastifyReply {
+  if (headers) reply.headers(headers);
+  return reply.code(p.status).type(PROBLEM_TYPE).send(p);
+}
+
+export function errorHandler(bodyLimit: number) {
+  return (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+    const { problem: p, fault, headers } = problemFor(err, bodyLimit);
+    if (fault) req.log.error({ err }, 'request failed');
+    return sendProblem(reply, p, headers);
+  };
+}
+
+export function notFoundHandler(req: FastifyRequest, reply: FastifyReply) {
+  return sendProblem(reply, problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`));
+}

@@ -1,0 +1,44 @@
+// GET /v1/jobs/:id/events — the job's history then its live events as Server-Sent Events.
+// `id:` is the event's seq, so a reconnecting EventSource sends Last-Event-ID and gets exactly
+// the events after it; `?fromSeq=N` does the same for clients that cannot set headers. The
+// stream ends after the terminal state event.
+import type { FastifyInstance } from 'fastify';
+import { parseMessage } from '../../schemas.js';
+import type { JobService } from '../../../jobs/types.js';
+import { SpecError } from '../../../train/spec.js';
+import { problemFor } from '../problem.js';
+import { EventsQuery, LastEventId } from '../schemas.js';
+import { SseStream } from '../sse.js';
+import { jobId } from './jobs.js';
+
+export async function eventRoutes(app: FastifyInstance, opts: { service: JobService; heartbeatMs: number }): Promise<void> {
+  const { service, heartbeatMs } = opts;
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/events', async (req, reply) => {
+    const id = jobId(req.params.id);
+    const q = parseMessage(EventsQuery, req.query);
+    let fromSeq = q.fromSeq ?? 0;
+    const header = req.headers['last-event-id'];
+    if (typeof header === 'string' && header.trim() !== '') {
+      const r = LastEventId.safeParse(header.trim());
+      if (!r.success) throw new SpecError([{ field: 'Last-Event-ID', message: 'Last-Event-ID must be a sequence number (integer ≥ 0)' }]);
+      fromSeq = Math.max(fromSeq, r.data);
+    }
+    await service.get(id); // 404 as a problem, before the stream starts
+
+    const sse = new SseStream(req, reply, heartbeatMs);
+    try {
+      for await (const ev of service.watch(id, fromSeq, sse.signal)) {
+        await sse.send({ id: ev.seq, event: ev.type, data: ev });
+      }
+    } catch (e) {
+      if (!sse.signal.aborted) {
+        const { problem, fault } = problemFor(e);
+        if (fault) req.log.error({ err: e }, 'event stream failed');
+        await sse.send({ event: 'error', data: problem });
+      }
+    } finally {
+      sse.end();
+    }
+  });
+}

@@ -1,0 +1,59 @@
+// POST /v1/jobs/:id/generate — text from the job's latest checkpoint (running or finished).
+// JSON {text} by default; with Accept: text/event-stream the characters stream as `chunk` events
+// ({text}), the first being the cleaned prefix, then one `done` event with the whole text.
+import type { FastifyInstance } from 'fastify';
+import { GenerateRequest, parseMessage } from '../../schemas.js';
+import type { JobService } from '../../../jobs/types.js';
+import { cleanPrefix, PrefixError } from '../../../train/predict.js';
+import { SpecError } from '../../../train/spec.js';
+import { problemFor } from '../problem.js';
+import { SseStream, wantsEventStream } from '../sse.js';
+import { jobId } from './jobs.js';
+
+export async function generateRoutes(app: FastifyInstance, opts: { service: JobService; heartbeatMs: number }): Promise<void> {
+  const { service, heartbeatMs } = opts;
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/generate', async (req, reply) => {
+    const id = jobId(req.params.id);
+    const body = parseMessage(GenerateRequest, req.body);
+    let prefix: string;
+    try {
+      prefix = cleanPrefix(body.prefix);
+    } catch (e) {
+      if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
+      throw e;
+    }
+    const controller = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) controller.abort('client disconnected');
+    });
+    const it = service.generate(id, body, controller.signal)[Symbol.asyncIterator]();
+    // the first character before answering, so "not found" / "no checkpoint yet" are problems
+    const first = await it.next();
+
+    if (!wantsEventStream(req)) {
+      let generated = first.done ? '' : first.value;
+      for (let r = await it.next(); !r.done; r = await it.next()) generated += r.value;
+      return { jobId: id, prefix, generated, text: prefix + generated };
+    }
+
+    const sse = new SseStream(req, reply, heartbeatMs);
+    let text = prefix;
+    try {
+      await sse.send({ event: 'chunk', data: { text: prefix } });
+      for (let r = first; !r.done; r = await it.next()) {
+        if (sse.signal.aborted) break;
+        text += r.value;
+        await sse.send({ event: 'chunk', data: { text: r.value } });
+      }
+      if (!sse.signal.aborted) await sse.send({ event: 'done', data: { jobId: id, prefix, generated: text.slice(prefix.length), text } });
+    } catch (e) {
+      const { problem, fault } = problemFor(e);
+      if (fault) req.log.error({ err: e }, 'generation failed');
+      await sse.send({ event: 'error', data: problem });
+    } finally {
+      await it.return?.(undefined);
+      sse.end();
+    }
+  });
+}

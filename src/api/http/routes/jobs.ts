@@ -1,0 +1,39 @@
+// POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/:id, GET /v1/jobs/:id/epochs, POST /v1/jobs/:id/cancel
+import type { FastifyInstance } from 'fastify';
+import { ListQuery, parseMessage } from '../../schemas.js';
+import { NotFoundError } from '../../../jobs/errors.js';
+import type { JobService } from '../../../jobs/types.js';
+import { EpochsQuery, JOB_ID_PATTERN } from '../schemas.js';
+
+export function jobId(raw: string): string {
+  if (!JOB_ID_PATTERN.test(raw)) throw new NotFoundError(`job ${raw.slice(0, 200)} not found`);
+  return raw;
+}
+
+export async function jobRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
+  const { service } = opts;
+
+  app.post('/v1/jobs', async (req, reply) => {
+    // an empty body is the all-defaults job, as `{}` is
+    const { job, created } = await service.submit(req.body === undefined ? {} : req.body);
+    return reply
+      .code(created ? 201 : 200)
+      .header('location', `/v1/jobs/${job.id}`)
+      .send(job);
+  });
+
+  app.get('/v1/jobs', async (req) => {
+    const q = parseMessage(ListQuery, req.query);
+    return service.list(q);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => service.get(jobId(req.params.id)));
+
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/epochs', async (req) => {
+    const { after } = parseMessage(EpochsQuery, req.query);
+    const id = jobId(req.params.id);
+    return { jobId: id, after, epochs: await service.epochs(id, after) };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => service.cancel(jobId(req.params.id)));
+}

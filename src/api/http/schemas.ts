@@ -1,0 +1,20 @@
+// Query/parameter schemas of the HTTP routes (the request bodies' schemas are shared with gRPC:
+// train/spec.ts and api/schemas.ts).
+import { z } from 'zod';
+
+const seqNumber = (name: string) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be an integer` })
+    .min(0, { error: `${name} must be ≥ 0` })
+    .max(Number.MAX_SAFE_INTEGER, { error: `${name} is too large` });
+
+export const EpochsQuery = z.object({ after: seqNumber('after').default(0) }).strict();
+
+/** `fromSeq`: resume after this sequence number (as the Last-Event-ID header does). */
+export const EventsQuery = z.object({ fromSeq: seqNumber('fromSeq').optional() }).strict();
+
+export const LastEventId = seqNumber('Last-Event-ID');
+
+/** Job ids are ours (store.ts newJobId) but any sane token is looked up (and 404s). */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;

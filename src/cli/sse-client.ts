@@ -1,0 +1,125 @@
+// A small Server-Sent Events client over fetch (Node 20), for `lstm-trainer watch` and the tests:
+// follows a job's event stream and reconnects with Last-Event-ID, so nothing is missed or repeated.
+import type { JobEvent } from '../jobs/types.js';
+
+export interface SseEvent {
+  id?: string;
+  event: string;
+  data: string;
+}
+
+/** Incremental text/event-stream parser (the WHATWG rules: fields, comments, blank-line dispatch). */
+export class SseParser {
+  private buf = '';
+  private data: string[] = [];
+  private event = '';
+  private id: string | undefined;
+
+  feed(chunk: string): SseEvent[] {
+    this.buf += chunk;
+    const out: SseEvent[] = [];
+    let nl: number;
+    while ((nl = this.buf.search(/\r\n|\r|\n/)) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + (this.buf[nl] === '\r' && this.buf[nl + 1] === '\n' ? 2 : 1));
+      if (line === '') {
+        if (this.data.length) out.push({ id: this.id, event: this.event || 'message', data: this.data.join('\n') });
+        this.data = [];
+        this.event = '';
+        continue;
+      }
+      if (line.startsWith(':')) continue;
+      const colon = line.indexOf(':');
+      const field = colon < 0 ? line : line.slice(0, colon);
+      let value = colon < 0 ? '' : line.slice(colon + 1);
+      if (value.startsWith(' ')) value = value.slice(1);
+      if (field === 'data') this.data.push(value);
+      else if (field === 'event') this.event = value;
+      else if (field === 'id') this.id = value;
+    }
+    return out;
+  }
+}
+
+export class HttpProblemError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: { title?: string; detail?: string; errors?: { field: string; message: string }[] } | undefined,
+  ) {
+    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`);
+  }
+}
+
+export function authHeaders(apiKey?: string): Record<string, string> {
+  return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
+}
+
+/** The events of one SSE response (until the server ends it or the signal aborts). */
+export async function* readSse(res: Response, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+  if (!res.body) return;
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  const reader = res.body.getReader();
+  const onAbort = () => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const ev of parser.feed(decoder.decode(value, { stream: true }))) yield ev;
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    reader.releaseLock?.();
+  }
+}
+
+export interface FollowOptions {
+  baseUrl: string;
+  apiKey?: string;
+  /** Resume after this seq (0: from the beginning). */
+  fromSeq?: number;
+  signal?: AbortSignal;
+  /** Reconnect tries after a dropped connection (each waits retryMs). */
+  retries?: number;
+  retryMs?: number;
+}
+
+/**
+ * A job's events from fromSeq to its final state event, across reconnects (Last-Event-ID is the
+ * last seq received, so the server sends exactly what came after it).
+ */
+export async function* followJob(jobId: string, o: FollowOptions): AsyncGenerator<JobEvent> {
+  let last = o.fromSeq ?? 0;
+  let retriesLeft = o.retries ?? 5;
+  for (;;) {
+    let res: Response;
+    try {
+      res = await fetch(`${o.baseUrl}/v1/jobs/${encodeURIComponent(jobId)}/events`, {
+        headers: { accept: 'text/event-stream', ...authHeaders(o.apiKey), ...(last > 0 ? { 'last-event-id': String(last) } : {}) },
+        signal: o.signal,
+      });
+    } catch (e) {
+      if (o.signal?.aborted || retriesLeft-- <= 0) throw e;
+      await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
+      continue;
+    }
+    if (!res.ok) throw new HttpProblemError(res.status, await res.json().catch(() => undefined));
+    try {
+      for await (const ev of readSse(res, o.signal)) {
+        if (ev.event === 'error') throw new HttpProblemError(500, JSON.parse(ev.data));
+        if (ev.event !== 'state' && ev.event !== 'epoch') continue;
+        const data = JSON.parse(ev.data) as JobEvent;
+        if (data.seq <= last) continue;
+        last = data.seq;
+        yield data;
+        if (data.type === 'state' && (data.state === 'succeeded' || data.state === 'failed' || data.state === 'cancelled')) return;
+      }
+    } catch (e) {
+      if (e instanceof HttpProblemError || o.signal?.aborted || retriesLeft-- <= 0) throw e;
+    }
+    if (o.signal?.aborted) return;
+    // the server ended the stream before the final state (restart, proxy timeout): resume
+    await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
+  }
+}
