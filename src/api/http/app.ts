@@ -32,7 +32,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   // our own JSON parser: an empty body is "no body" (POST /v1/jobs with nothing = all defaults),
   // and malformed JSON is a 400 problem naming the position
-  app.removeContentTypeParser('application/json');
+  app.removeContentTypeParser(['application/json', 'text/plain']); // JSON only: anything else is a 415
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);

@@ -1,0 +1,284 @@
+// The HTTP API against real Redis, without a worker: validation, idempotency, queued cancel,
+// listing, auth, health/readiness/metrics, the OpenAPI document. Nothing here trains.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { buildHttpApp } from '../../src/api/http/app.js';
+import { loadConfig } from '../../src/jobs/config.js';
+import { RedisJobService } from '../../src/jobs/service.js';
+import { LIMITS } from '../../src/train/spec.js';
+import { TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from './helpers.js';
+
+const env = testEnv({ MAX_QUEUED_JOBS: '50' });
+let api: TestApi;
+
+before(async () => {
+  api = await startTestApi(env);
+});
+after(async () => {
+  await api.close();
+  await deletePrefix(env.QUEUE_PREFIX);
+});
+
+const problemType = /^application\/problem\+json/;
+
+describe('validation: nothing invalid is queued', () => {
+  const cases: [string, unknown, string][] = [
+    ['numHiddens above its bound', { model: { numHiddens: LIMITS.numHiddens + 1 } }, 'model.numHiddens'],
+    ['numHiddens below its bound', { model: { numHiddens: 0 } }, 'model.numHiddens'],
+    ['numLayers above its bound', { model: { kind: 'concise', numLayers: LIMITS.numLayers + 1 } }, 'model.numLayers'],
+    ['layers > 1 for scratch', { model: { kind: 'scratch', numLayers: 2 } }, 'model.numLayers'],
+    ['epochs above its bound', { train: { epochs: LIMITS.epochs + 1 } }, 'train.epochs'],
+    ['epochs not an integer', { train: { epochs: 1.5 } }, 'train.epochs'],
+    ['lr ≤ 0', { train: { lr: 0 } }, 'train.lr'],
+    ['batchSize above its bound', { data: { batchSize: LIMITS.batchSize + 1 } }, 'data.batchSize'],
+    ['numSteps above its bound', { data: { numSteps: LIMITS.numSteps + 1 } }, 'data.numSteps'],
+    ['maxTokens above its bound', { data: { maxTokens: LIMITS.maxTokens + 1 } }, 'data.maxTokens'],
+    ['corpus too short for one minibatch', { data: { maxTokens: 50, batchSize: 32, numSteps: 35 } }, 'data.maxTokens'],
+    ['wrong type', { train: { epochs: 'ten' } }, 'train.epochs'],
+    ['wrong enum', { model: { kind: 'gru' } }, 'model.kind'],
+    ['unknown top-level field', { modle: {} }, 'modle'],
+    ['unknown nested field', { data: { corpus: 'timemachine', shuffle: true } }, 'data.shuffle'],
+    ['too many prefixes', { report: { prefixes: Array(LIMITS.prefixes + 1).fill('a') } }, 'report.prefixes'],
+    ['not an object', [1, 2], ''],
+  ];
+  for (const [name, body, field] of cases) {
+    test(`${name} → 400 naming ${field || 'the body'}`, async () => {
+      const res = await request(api.url).post('/v1/jobs').send(body as object);
+      assert.equal(res.status, 400, JSON.stringify(res.body));
+      assert.match(res.headers['content-type'], problemType);
+      assert.equal(res.body.status, 400);
+      assert.ok(res.body.title && res.body.type && res.body.detail);
+      assert.ok(
+        res.body.errors.some((e: { field: string }) => e.field === field),
+        `expected an error for ${field}: ${JSON.stringify(res.body.errors)}`,
+      );
+    });
+  }
+
+  test('corpus text over its byte bound → 400 (within the body limit)', async () => {
+    const res = await request(api.url)
+      .post('/v1/jobs')
+      .send({ data: { corpus: { text: 'a'.repeat(LIMITS.corpusTextBytes + 1) } } });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.errors[0].field, 'data.corpus.text');
+  });
+
+  test('a body over the limit → 413 problem', async () => {
+    const res = await request(api.url)
+      .post('/v1/jobs')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify({ data: { corpus: { text: 'a'.repeat(api.config.bodyLimit + 10) } } }));
+    assert.equal(res.status, 413);
+    assert.match(res.headers['content-type'], problemType);
+    assert.equal(res.body.status, 413);
+    assert.doesNotMatch(res.text, /at .*\.ts:\d+/); // no stack trace
+  });
+
+  test('malformed JSON → 400 problem', async () => {
+    const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json').send('{"model": {');
+    assert.equal(res.status, 400);
+    assert.match(res.headers['content-type'], problemType);
+    assert.match(res.body.detail, /malformed JSON/);
+  });
+
+  test('a non-JSON body → 415 problem', async () => {
+    const res = await request(api.url).post('/v1/jobs').set('content-type', 'text/plain').send('hello');
+    assert.equal(res.status, 415);
+    assert.match(res.headers['content-type'], problemType);
+  });
+
+  test('none of the invalid submissions reached the store or the queue', async () => {
+    const list = await request(api.url).get('/v1/jobs');
+    assert.equal(list.status, 200);
+    assert.deepEqual(list.body.jobs, []);
+    const counts = await queueCounts(env.QUEUE_PREFIX);
+    assert.equal(counts.wait + counts.active + counts.delayed + counts.prioritized + counts.paused, 0);
+  });
+});
+
+describe('jobs without a worker', () => {
+  test('submit → 201 with the job, defaults filled; same idempotencyKey → 200 and the same job', async () => {
+    const spec = { ...TINY, idempotencyKey: 'same-key-1', name: 'idem' };
+    const first = await request(api.url).post('/v1/jobs').send(spec);
+    assert.equal(first.status, 201);
+    assert.equal(first.body.state, 'queued');
+    assert.equal(first.headers.location, `/v1/jobs/${first.body.id}`);
+    assert.equal(first.body.spec.train.lr, 1); // a default
+    assert.equal(first.body.name, 'idem');
+    const again = await request(api.url).post('/v1/jobs').send(spec);
+    assert.equal(again.status, 200);
+    assert.equal(again.body.id, first.body.id);
+    const concurrent = await Promise.all([1, 2, 3, 4].map(() => request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'race-key' })));
+    assert.equal(new Set(concurrent.map((r) => r.body.id)).size, 1);
+    assert.deepEqual(concurrent.map((r) => r.status).sort(), [200, 200, 200, 201]);
+  });
+
+  test('an empty body is the all-defaults job', async () => {
+    const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json').send('');
+    assert.equal(res.status, 201);
+    assert.equal(res.body.spec.model.numHiddens, 256);
+    assert.equal(res.body.spec.train.epochs, 500);
+    await request(api.url).post(`/v1/jobs/${res.body.id}/cancel`).expect(200);
+  });
+
+  test('cancel a queued job: removed from the queue, state cancelled, history ends; cancel again → 409', async () => {
+    const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+    const before = await queueCounts(env.QUEUE_PREFIX);
+    const res = await request(api.url).post(`/v1/jobs/${job.id}/cancel`);
+    assert.equal(res.status, 200);
+    assert.equal(res.body.state, 'cancelled');
+    const afterCounts = await queueCounts(env.QUEUE_PREFIX);
+    assert.equal(afterCounts.wait, before.wait - 1);
+    const events = await streamEvents(api.url, job.id, { timeoutMs: 5000 });
+    assert.deepEqual(
+      events.map((e) => (e.type === 'state' ? e.state : e.type)),
+      ['queued', 'cancelled'],
+    );
+    const again = await request(api.url).post(`/v1/jobs/${job.id}/cancel`);
+    assert.equal(again.status, 409);
+    assert.match(again.headers['content-type'], problemType);
+  });
+
+  test('generate before any checkpoint → 409; epochs of a queued job → []', async () => {
+    const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+    const gen = await request(api.url).post(`/v1/jobs/${job.id}/generate`).send({ prefix: 'time', numChars: 5 });
+    assert.equal(gen.status, 409);
+    assert.match(gen.body.detail, /no checkpoint/);
+    const bad = await request(api.url).post(`/v1/jobs/${job.id}/generate`).send({ prefix: '1234', numChars: 0 });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['numChars', 'prefix']);
+    const epochs = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=0`).expect(200);
+    assert.deepEqual(epochs.body.epochs, []);
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+  });
+
+  test('unknown jobs → 404 problem on every job route', async () => {
+    for (const [method, path] of [
+      ['get', '/v1/jobs/j000000000deadbeef00'],
+      ['get', '/v1/jobs/nope/epochs'],
+      ['get', '/v1/jobs/nope/events'],
+      ['post', '/v1/jobs/nope/cancel'],
+      ['get', '/v1/nothing-here'],
+    ] as const) {
+      const res = await request(api.url)[method](path);
+      assert.equal(res.status, 404, `${method} ${path}`);
+      assert.match(res.headers['content-type'], problemType);
+    }
+    const gen = await request(api.url).post('/v1/jobs/nope/generate').send({ prefix: 'time', numChars: 3 });
+    assert.equal(gen.status, 404);
+  });
+
+  test('list: newest first, state filter, cursor pagination without overlap', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await request(api.url).post('/v1/jobs').send({ ...TINY, name: `page-${i}` }).expect(201)).body.id);
+    await request(api.url).post(`/v1/jobs/${ids[1]}/cancel`).expect(200);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const res = await request(api.url)
+        .get('/v1/jobs')
+        .query({ state: 'queued', limit: 2, ...(cursor ? { cursor } : {}) })
+        .expect(200);
+      assert.ok(res.body.jobs.length <= 2);
+      for (const j of res.body.jobs) assert.equal(j.state, 'queued');
+      seen.push(...res.body.jobs.map((j: { id: string }) => j.id));
+      cursor = res.body.nextCursor;
+    } while (cursor);
+    const mine = seen.filter((id) => ids.includes(id));
+    assert.deepEqual(mine, [ids[4], ids[3], ids[2], ids[0]]);
+    assert.equal(new Set(seen).size, seen.length);
+    const cancelled = await request(api.url).get('/v1/jobs?state=cancelled&limit=100').expect(200);
+    assert.ok(cancelled.body.jobs.some((j: { id: string }) => j.id === ids[1]));
+    const bad = await request(api.url).get('/v1/jobs?state=sleeping&limit=0');
+    assert.equal(bad.status, 400);
+    assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['limit', 'state']);
+    for (const id of ids) if (id !== ids[1]) await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
+  });
+
+  test('Last-Event-ID must be a sequence number', async () => {
+    const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+    const res = await request(api.url).get(`/v1/jobs/${job.id}/events`).set('last-event-id', 'abc');
+    assert.equal(res.status, 400);
+    assert.equal(res.body.errors[0].field, 'Last-Event-ID');
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+  });
+});
+
+describe('health, metrics, docs', () => {
+  test('healthz and readyz', async () => {
+    await request(api.url).get('/healthz').expect(200, { status: 'ok' });
+    await request(api.url).get('/readyz').expect(200, { status: 'ready' });
+  });
+
+  test('readyz → 503 and job routes → 503 problem when Redis is unreachable', async () => {
+    const config = loadConfig({ ...env, REDIS_URL: 'redis://127.0.0.1:1' });
+    const service = new RedisJobService({ config });
+    const app = await buildHttpApp({ service });
+    await app.ready();
+    try {
+      const ready = await request(app.server).get('/readyz');
+      assert.equal(ready.status, 503);
+      assert.match(ready.headers['content-type'], problemType);
+      await request(app.server).get('/healthz').expect(200);
+      const get = await request(app.server).get('/v1/jobs/j000000000deadbeef00');
+      assert.equal(get.status, 503);
+      assert.match(get.headers['content-type'], problemType);
+    } finally {
+      await app.close();
+      await service.close();
+    }
+  });
+
+  test('metrics: jobs by state, epochs counter, request latency histogram', async () => {
+    const res = await request(api.url).get('/metrics').expect(200);
+    assert.match(res.headers['content-type'], /^text\/plain/);
+    assert.match(res.text, /lstm_jobs\{state="queued"\} \d+/);
+    assert.match(res.text, /lstm_jobs\{state="cancelled"\} [1-9]\d*/);
+    assert.match(res.text, /# TYPE lstm_epochs_trained_total counter/);
+    assert.match(res.text, /# TYPE lstm_training_tokens_per_second gauge/);
+    assert.match(res.text, /http_request_duration_seconds_bucket\{.*route="\/v1\/jobs".*\}/);
+  });
+
+  test('openapi.json: every route, the JobSpec schema with its bounds', async () => {
+    const res = await request(api.url).get('/docs/openapi.json').expect(200);
+    assert.equal(res.body.openapi, '3.1.0');
+    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/epochs', '/v1/jobs/{id}/events', '/v1/jobs/{id}/cancel', '/v1/jobs/{id}/generate', '/healthz', '/readyz', '/metrics']) {
+      assert.ok(res.body.paths[p], `missing ${p}`);
+    }
+    const spec = res.body.components.schemas.JobSpec;
+    assert.equal(spec.properties.model.properties.numHiddens.maximum, LIMITS.numHiddens);
+    assert.equal(spec.additionalProperties, false);
+    assert.equal(res.body.components.schemas.GenerateRequest.properties.numChars.maximum, 5000);
+  });
+});
+
+describe('auth', () => {
+  test('with API keys: /v1 and /metrics need a valid bearer key; health and docs do not', async () => {
+    const keyed = await startTestApi(env, { apiKeys: ['k-one', 'k-two'] });
+    try {
+      const none = await request(keyed.url).get('/v1/jobs');
+      assert.equal(none.status, 401);
+      assert.match(none.headers['content-type'], problemType);
+      assert.match(none.headers['www-authenticate'], /^Bearer/);
+      assert.equal((await request(keyed.url).get('/v1/jobs').set('authorization', 'Bearer wrong')).status, 401);
+      assert.equal((await request(keyed.url).get('/v1/jobs').set('authorization', 'k-one')).status, 401);
+      assert.equal((await request(keyed.url).get('/v1/jobs').set('authorization', 'Bearer k-one')).status, 200);
+      assert.equal((await request(keyed.url).get('/v1/jobs').set('authorization', 'bearer k-two')).status, 200);
+      assert.equal((await request(keyed.url).post('/v1/jobs').send(TINY)).status, 401);
+      assert.equal((await request(keyed.url).get('/metrics')).status, 401);
+      assert.equal((await request(keyed.url).get('/metrics').set('authorization', 'Bearer k-two')).status, 200);
+      assert.equal((await request(keyed.url).get('/v1/jobs/x/events')).status, 401);
+      await request(keyed.url).get('/healthz').expect(200);
+      await request(keyed.url).get('/readyz').expect(200);
+      await request(keyed.url).get('/docs/openapi.json').expect(200);
+    } finally {
+      await keyed.close();
+    }
+  });
+
+  test('without keys (the default) every route is open', async () => {
+    await request(api.url).get('/v1/jobs').expect(200);
+    await request(api.url).get('/metrics').expect(200);
+  });
+});

@@ -1,0 +1,188 @@
+// Shared by the service tests: a private key prefix per test file (deleted at the end), the API
+// in-process (fastify + supertest / fetch), and real worker processes (`lstm-trainer worker`).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import { Queue } from 'bullmq';
+import { buildHttpApp } from '../../src/api/http/app.js';
+import { followJob } from '../../src/cli/sse-client.js';
+import { loadConfig, type ServiceConfig } from '../../src/jobs/config.js';
+import { QUEUE_NAME, bullConnection, connectRedis, deleteKeysWithPrefix } from '../../src/jobs/redis.js';
+import { RedisJobService } from '../../src/jobs/service.js';
+import type { JobEvent } from '../../src/jobs/types.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Settings that make worker loss visible in seconds rather than a minute. */
+export const FAST_RECOVERY = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };
+
+export function testEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    REDIS_URL,
+    QUEUE_PREFIX: `t${randomBytes(4).toString('hex')}`,
+    CHECKPOINT_EVERY: '3',
+    SSE_HEARTBEAT_MS: '200',
+    ...extra,
+  };
+}
+
+/** A tiny job: a few ms per epoch. */
+export const TINY = {
+  model: { kind: 'scratch', numHiddens: 8 },
+  data: { maxTokens: 2000, batchSize: 4, numSteps: 5 },
+  train: { epochs: 6, seed: 7 },
+  report: { predictEvery: 3, prefixes: ['time traveller'], numPreds: 10 },
+} as const;
+
+/** A job slow enough to act on mid-run (tens of ms per epoch on the native engine). */
+export function slowSpec(epochs: number, extra: Record<string, unknown> = {}) {
+  return {
+    model: { kind: 'scratch', numHiddens: 48 },
+    data: { maxTokens: 12000, batchSize: 8, numSteps: 10 },
+    train: { epochs, seed: 11 },
+    report: { predictEvery: 1000, prefixes: ['time traveller'], numPreds: 10 },
+    ...extra,
+  };
+}
+
+export interface TestApi {
+  config: ServiceConfig;
+  service: RedisJobService;
+  app: FastifyInstance;
+  /** http://127.0.0.1:<port> */
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(env: Record<string, string>, opts: { apiKeys?: string[] } = {}): Promise<TestApi> {
+  const config = loadConfig(env);
+  const service = new RedisJobService({ config });
+  const app = await buildHttpApp({
+    service,
+    apiKeys: opts.apiKeys ?? config.apiKeys,
+    bodyLimit: config.bodyLimit,
+    sseHeartbeatMs: config.sseHeartbeatMs,
+  });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    config,
+    service,
+    app,
+    url,
+    async close() {
+      await app.close();
+      await service.close();
+    },
+  };
+}
+
+export async function deletePrefix(prefix: string): Promise<void> {
+  const redis = connectRedis(REDIS_URL);
+  try {
+    await deleteKeysWithPrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** BullMQ's view of the queue (what a worker would take next). */
+export async function queueCounts(prefix: string): Promise<Record<string, number>> {
+  const q = new Queue(QUEUE_NAME, { connection: bullConnection(REDIS_URL), prefix });
+  try {
+    return await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
+  } finally {
+    await q.close();
+  }
+}
+
+/** A real worker process: `node --import tsx src/cli/main.ts worker`. */
+export class WorkerProcess {
+  readonly child: ChildProcess;
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly ready: Promise<void>;
+
+  constructor(env: Record<string, string>) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.ready = new Promise((resolve, reject) => {
+      const onData = (d: Buffer) => {
+        this.output += d.toString();
+        if (this.output.includes('worker ready')) resolve();
+      };
+      this.child.stdout!.on('data', onData);
+      this.child.stderr!.on('data', onData);
+      void this.exited.then(({ code, signal }) => reject(new Error(`worker exited (${code ?? signal}) before it was ready:\n${this.output}`)));
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  static async start(env: Record<string, string>): Promise<WorkerProcess> {
+    const w = new WorkerProcess(env);
+    await w.ready;
+    return w;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+  }
+
+  async stop(): Promise<void> {
+    this.kill('SIGTERM');
+    const t = setTimeout(() => this.kill('SIGKILL'), 15_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** Every event of a job over SSE until its final state (or `until` says stop). */
+export async function streamEvents(
+  url: string,
+  id: string,
+  o: { fromSeq?: number; apiKey?: string; until?: (ev: JobEvent) => boolean; timeoutMs?: number } = {},
+): Promise<JobEvent[]> {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), o.timeoutMs ?? 60_000);
+  const out: JobEvent[] = [];
+  try {
+    for await (const ev of followJob(id, { baseUrl: url, apiKey: o.apiKey, fromSeq: o.fromSeq, signal: ac.signal, retries: 0 })) {
+      out.push(ev);
+      if (o.until?.(ev)) break;
+    }
+  } catch (e) {
+    if (ac.signal.aborted) throw new Error(`timed out streaming job ${id}; got ${out.length} events: ${JSON.stringify(out.slice(-3))}`);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+    ac.abort();
+  }
+  return out;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The epochs of a history, checked to be exactly 1..n with none repeated or missing. */
+export function epochNumbers(events: JobEvent[]): number[] {
+  return events.filter((e) => e.type === 'epoch').map((e) => (e as { epoch: number }).epoch);
+}
+
+export function assertSeqs(events: JobEvent[], from = 1): void {
+  events.forEach((e, i) => {
+    if (e.seq !== from + i) throw new Error(`seq ${e.seq} at position ${i}, expected ${from + i}: ${JSON.stringify(events.map((x) => x.seq))}`);
+  });
+}
