@@ -149,8 +149,8 @@ export function refLossAndGrads(m: RefModel, batch: Batch, state: RefState): Ref
   const cache: Step[][] = Array.from({ length: L }, () => []);
   const hPrev0 = state.h.map((a) => Float64Array.from(a));
   const cPrev0 = state.c.map((a) => Float64Array.from(a));
-  const hCur = state.h.map((a) => Float64Array.from(a));
-  const cCur = state.c.map((a) => Float64Array.from(a));
+  const hCur: Float64Array[] = state.h.map((a) => Float64Array.from(a));
+  const cCur: Float64Array[] = state.c.map((a) => Float64Array.from(a));
   const logits: Float64Array[] = [];
   for (let t = 0; t < T; t++) {
     for (let l = 0; l < L; l++) {

@@ -33,6 +33,10 @@ export interface NativeInfo {
   defaultThreads: number;
   /** The clone of the elementwise kernels that runs on this CPU. */
   kernelIsa: string;
+  /** The per-step recurrent GEMM kernel for this CPU, e.g. 'avx512 8x32'. */
+  gemmKernel: string;
+  /** 'packed' (that kernel) or 'openblas' (LSTM_NATIVE_RECURRENT=blas). */
+  recurrentGemm: string;
 }
 
 /** Accumulated wall time per phase of the training step (see native/src/lstm.h). */
