@@ -105,6 +105,7 @@ export async function* followJob(jobId: string, o: FollowOptions): AsyncGenerato
       continue;
     }
     if (!res.ok) throw new HttpProblemError(res.status, await res.json().catch(() => undefined));
+    if (res.status === 204) return; // the job is finished and we have all its events
     try {
       for await (const ev of readSse(res, o.signal)) {
         if (ev.event === 'error') throw new HttpProblemError(500, JSON.parse(ev.data));

@@ -1,10 +1,11 @@
 // GET /v1/jobs/:id/events — the job's history then its live events as Server-Sent Events.
 // `id:` is the event's seq, so a reconnecting EventSource sends Last-Event-ID and gets exactly
 // the events after it; `?fromSeq=N` does the same for clients that cannot set headers. The
-// stream ends after the terminal state event.
+// stream ends after the terminal state event; asking a finished job for events after its last
+// one answers 204 (which also stops EventSource's reconnecting).
 import type { FastifyInstance } from 'fastify';
 import { parseMessage } from '../../schemas.js';
-import type { JobService } from '../../../jobs/types.js';
+import { TERMINAL_STATES, type JobService } from '../../../jobs/types.js';
 import { SpecError } from '../../../train/spec.js';
 import { problemFor } from '../problem.js';
 import { EventsQuery, LastEventId } from '../schemas.js';
@@ -24,7 +25,9 @@ export async function eventRoutes(app: FastifyInstance, opts: { service: JobServ
       if (!r.success) throw new SpecError([{ field: 'Last-Event-ID', message: 'Last-Event-ID must be a sequence number (integer ≥ 0)' }]);
       fromSeq = Math.max(fromSeq, r.data);
     }
-    await service.get(id); // 404 as a problem, before the stream starts
+    const job = await service.get(id); // 404 as a problem, before the stream starts
+    // a finished job whose every event the client has: 204 tells EventSource not to reconnect
+    if (TERMINAL_STATES.includes(job.state) && job.lastSeq !== undefined && fromSeq >= job.lastSeq) return reply.code(204).send();
 
     const sse = new SseStream(req, reply, heartbeatMs);
     try {
