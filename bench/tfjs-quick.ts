@@ -21,17 +21,25 @@ async function measure(label: string, model: LstmModel, n: number): Promise<void
   // warm-up: first steps compile wasm paths and pack XNNPACK weights
   for (let i = 0; i < 3; i++) await model.trainStep(batches[i % batches.length], { lr: 1, clipTheta: 1, resetState: i === 0 });
   const tensorsBefore = tf.memory().numTensors;
-  const t0 = performance.now();
+  const times: number[] = [];
   const cpu0 = process.cpuUsage();
   let loss = 0;
-  for (let i = 0; i < n; i++) ({ loss } = await model.trainStep(batches[i % batches.length], { lr: 1, clipTheta: 1, resetState: i % batches.length === 0 }));
-  const ms = (performance.now() - t0) / n;
-  // CPU time of this (single-threaded) process: less disturbed than wall time when the machine is shared
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    ({ loss } = await model.trainStep(batches[i % batches.length], { lr: 1, clipTheta: 1, resetState: i % batches.length === 0 }));
+    times.push(performance.now() - t0);
+  }
+  // CPU time of this (single-threaded) process, and the fastest step: both less disturbed than the
+  // mean wall time when the machine is shared
   const cpu = process.cpuUsage(cpu0);
   const cpuMs = (cpu.user + cpu.system) / 1000 / n;
+  const sorted = [...times].sort((a, b) => a - b);
+  const mean = times.reduce((a, b) => a + b, 0) / n;
+  const tps = (ms: number) => Math.round((32 * 35) / (ms / 1000));
   console.log(
-    `${label}: ${ms.toFixed(1)} ms/step, ${Math.round((32 * 35) / (ms / 1000))} tokens/s wall; ` +
-      `${cpuMs.toFixed(1)} CPU-ms/step, ${Math.round((32 * 35) / (cpuMs / 1000))} tokens/CPU-s (loss ${loss.toFixed(3)}, tensors ${tensorsBefore}→${tf.memory().numTensors})`,
+    `${label}: mean ${mean.toFixed(1)} ms/step = ${tps(mean)} tokens/s; median ${sorted[n >> 1].toFixed(1)} ms = ${tps(sorted[n >> 1])}; ` +
+      `min ${sorted[0].toFixed(1)} ms = ${tps(sorted[0])}; CPU ${cpuMs.toFixed(1)} ms = ${tps(cpuMs)} ` +
+      `(loss ${loss.toFixed(3)}, tensors ${tensorsBefore}→${tf.memory().numTensors})`,
   );
 }
 

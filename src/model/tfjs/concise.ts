@@ -16,11 +16,21 @@ export class RNNModel {
   constructor(readonly config: ModelConfig, weights: Weights) {
     const { vocabSize, numHiddens, numLayers } = config;
     for (let l = 0; l < numLayers; l++) {
-      // gates as nn.LSTM: logistic sigmoid (tfjs defaults to hard sigmoid), no forget-bias trick
-      const layer = tf.layers.lstm({ units: numHiddens, returnSequences: true, returnState: true, recurrentActivation: 'sigmoid', unitForgetBias: false });
+      // gates as nn.LSTM: logistic sigmoid (tfjs defaults to hard sigmoid), no forget-bias trick;
+      // zero initialisers since the weights are set right away (the default orthogonal one is slow)
+      const layer = tf.layers.lstm({
+        units: numHiddens,
+        returnSequences: true,
+        returnState: true,
+        recurrentActivation: 'sigmoid',
+        unitForgetBias: false,
+        kernelInitializer: 'zeros',
+        recurrentInitializer: 'zeros',
+        biasInitializer: 'zeros',
+      });
       this.rnn.push(layer);
     }
-    this.linear = tf.layers.dense({ units: vocabSize });
+    this.linear = tf.layers.dense({ units: vocabSize, kernelInitializer: 'zeros', biasInitializer: 'zeros' });
     // layers create their variables on the first call; make it now so the weights can be set
     tf.tidy(() => {
       this.forward(tf.zeros([1, 1], 'int32'), this.beginState(1));
