@@ -118,7 +118,9 @@ export class TrainWorker {
     let rec = await this.store.get(id);
     if (!rec) return 'gone';
     if (TERMINAL_STATES.includes(rec.state)) return `already ${rec.state}`;
-    const attempt = job.attemptsMade + 1;
+    // tries that used an attempt: failed ones and ones whose worker was lost (a hand-back on
+    // shutdown uses none)
+    const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
 
     // takeover: the previous worker died without handing the job back (the stalled handler may
     // not have run yet)
@@ -187,7 +189,8 @@ export class TrainWorker {
         return await this.stopped(job, id, token, trainer, controller.signal.reason as StopReason);
       }
       const err = e as Error;
-      const final = e instanceof SpecError || e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
+      // BullMQ retries on errors until attemptsMade reaches attempts
+      const final = e instanceof SpecError || e instanceof UnrecoverableError || job.attemptsMade + 1 >= this.opts.config.attempts;
       if (final) {
         await this.events.transition(id, 'failed', {
           from: ['running'],
