@@ -85,9 +85,10 @@ export class TrainWorker {
         .then((r) => r.ok && this.log(`worker: job ${id} stalled (its worker is gone); queued again`))
         .catch(() => undefined);
     });
-    // failures that never reached the processor (a job stalled more than allowed)
+    // final failures the processor did not record itself: a job stalled more than allowed (it
+    // never reaches the processor), or an error before training started (e.g. Redis hiccup)
     this.worker.on('failed', (job, err) => {
-      if (!job || err.name !== 'UnrecoverableError') return;
+      if (!job || !job.finishedOn) return; // finishedOn: no retry follows
       void this.events
         .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: failureText(err.message, config.attempts) })
         .catch(() => undefined);
@@ -134,23 +135,24 @@ export class TrainWorker {
       });
     }
 
-    const stored = await this.ckpts.get(id);
-    const resume = stored ? deserializeCheckpoint(stored.data) : undefined;
+    const ckptEpoch = await this.ckpts.latestEpoch(id);
     const started = await this.events.transition(id, 'running', {
       from: ['queued'],
       setOwner: token,
       attempt,
-      message: resume ? `resuming from the checkpoint at epoch ${resume.epoch}` : undefined,
+      message: ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : undefined,
       fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
     });
     if (!started.ok) return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
     rec = (await this.store.get(id)) ?? rec;
-    this.log(`worker: job ${id} running (attempt ${attempt}${resume ? `, resuming at epoch ${resume.epoch}` : ''})`);
+    this.log(`worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''})`);
 
     const controller = new AbortController();
     this.active.set(id, { controller, token });
     let trainer: Trainer | undefined;
     try {
+      const stored = await this.ckpts.get(id);
+      const resume = stored ? deserializeCheckpoint(stored.data) : undefined;
       const spec = parseJobSpec(rec.spec);
       trainer = await Trainer.create(spec, this.opts.engine, resume);
       let published = rec.lastEpoch;

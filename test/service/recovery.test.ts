@@ -5,8 +5,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { JobEvent } from '../../src/jobs/types.js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import {
   FAST_RECOVERY,
+  REDIS_URL,
   WorkerProcess,
   assertSeqs,
   deletePrefix,
@@ -19,7 +21,7 @@ import {
 } from './helpers.js';
 
 // checkpoints every 4 epochs, so a killed worker has usually published epochs past its checkpoint
-const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '4' });
+const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '4', JOB_ATTEMPTS: '2' });
 let api: TestApi;
 const workers: WorkerProcess[] = [];
 
@@ -108,4 +110,29 @@ test('SIGTERM mid-job: the worker checkpoints, hands the job back (queued) and e
   );
   assert.match(st[3].message ?? '', new RegExp(`resuming from the checkpoint at epoch ${waiting.progress.epoch}\\b`));
   assert.equal(st[3].attempt, 1); // a hand-back uses no attempt
+});
+
+test('a job that keeps failing is retried JOB_ATTEMPTS times, then fails with the reason', async () => {
+  // no worker while the job is prepared: its stored checkpoint is made unreadable
+  await Promise.all(workers.map((w) => w.stop()));
+  const { body: job } = await request(api.url).post('/v1/jobs').send(slowSpec(5)).expect(201);
+  const redis = connectRedis(REDIS_URL);
+  await redis.hset(new Keys(env.QUEUE_PREFIX).ckpt(job.id), 'epoch', 2, 'data', Buffer.from('not a checkpoint'));
+  redis.disconnect();
+  await startWorker();
+  const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
+  assertSeqs(events);
+  const st = stateEvents(events);
+  assert.deepEqual(
+    st.map((e) => e.state),
+    ['queued', 'running', 'queued', 'running', 'failed'],
+  );
+  assert.match(st[2].message ?? '', /attempt 1 failed \(.*bad magic.*\); retrying/);
+  assert.equal(st[3].attempt, 2);
+  assert.match(st[4].error ?? '', /bad magic/);
+  assert.deepEqual(epochNumbers(events), []);
+  const { body: failed } = await request(api.url).get(`/v1/jobs/${job.id}`).expect(200);
+  assert.equal(failed.state, 'failed');
+  assert.match(failed.error, /not an lstm-trainer checkpoint/);
+  await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(409);
 });
