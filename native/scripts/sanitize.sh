@@ -13,6 +13,9 @@ nodedir="${npm_config_nodedir:-/usr}"
   cat "$dir/build.log"
   exit 1
 }
+# the approximations of fastmath.h, instrumented too
+g++ -std=c++17 -O2 -fsanitize=address,undefined -fno-sanitize-recover=undefined native/test/fastmath_check.cc -o "$dir/fastmath_check"
+"$dir/fastmath_check"
 export LSTM_NATIVE_ADDON="$PWD/$dir/build/Release/lstm_native.node"
 # Node itself is not instrumented: the ASan runtime is preloaded; leaks of V8/Node at exit are not ours
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"

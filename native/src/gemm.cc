@@ -1,6 +1,7 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -14,15 +15,21 @@ namespace {
 
 enum class Isa { Portable, Avx2, Avx512 };
 
+// K is processed in chunks of this many rows of a panel (32 KB of an AVX-512 panel, within L1).
+constexpr int kKc = 256;
+
 Isa detect_isa() {
 #ifdef LSTM_X86
-  if (const char* force = std::getenv("LSTM_NATIVE_GEMM_ISA")) {  // for testing the other kernels
-    if (!std::strcmp(force, "portable")) return Isa::Portable;
-    if (!std::strcmp(force, "avx2")) return Isa::Avx2;
-  }
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // LSTM_NATIVE_GEMM_ISA=avx2|portable selects a lesser kernel (to test it); never a greater one
+  if (const char* force = std::getenv("LSTM_NATIVE_GEMM_ISA")) {
+    if (!std::strcmp(force, "portable")) return Isa::Portable;
+    if (!std::strcmp(force, "avx2") && avx2) return Isa::Avx2;
+  }
+  if (avx512) return Isa::Avx512;
+  if (avx2) return Isa::Avx2;
 #endif
   return Isa::Portable;
 }
@@ -65,22 +72,28 @@ __attribute__((target("avx512f"))) void gemm_avx512(int M, const float* A, ptrdi
                                                     const PackedB& P, int p0, int p1, float* C, int ldc,
                                                     bool accumulate) {
   for (int p = p0; p < p1; p++) {
-    const float* Bp = P.panel(p);
     const int ncols = std::min(32, P.N - p * 32);
     float* Cp = C + p * 32;
-    int r = 0;
-    for (; r + 8 <= M; r += 8) tile_avx512<8>(P.K, A + r * rs, rs, ks, Bp, Cp + (size_t)r * ldc, ldc, ncols, accumulate);
-    const float* Ar = A + r * rs;
-    float* Cr = Cp + (size_t)r * ldc;
-    switch (M - r) {
-      case 7: tile_avx512<7>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 6: tile_avx512<6>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 5: tile_avx512<5>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 4: tile_avx512<4>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 3: tile_avx512<3>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 2: tile_avx512<2>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 1: tile_avx512<1>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      default: break;
+    // K in chunks of kKc so that the chunk of the panel stays in L1 across the row tiles
+    for (int k0 = 0; k0 < P.K; k0 += kKc) {
+      const int kc = std::min(kKc, P.K - k0);
+      const float* Bk = P.panel(p) + (size_t)k0 * 32;
+      const float* Ak = A + k0 * ks;
+      const bool acc = accumulate || k0 > 0;
+      int r = 0;
+      for (; r + 8 <= M; r += 8) tile_avx512<8>(kc, Ak + r * rs, rs, ks, Bk, Cp + (size_t)r * ldc, ldc, ncols, acc);
+      const float* Ar = Ak + r * rs;
+      float* Cr = Cp + (size_t)r * ldc;
+      switch (M - r) {
+      case 7: tile_avx512<7>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 6: tile_avx512<6>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 5: tile_avx512<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 4: tile_avx512<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 3: tile_avx512<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 2: tile_avx512<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 1: tile_avx512<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+        default: break;
+      }
     }
   }
 }
@@ -116,23 +129,29 @@ __attribute__((target("avx2,fma"))) inline void tile_avx2(int K, const float* A,
 }
 
 __attribute__((target("avx2,fma"))) void gemm_avx2(int M, const float* A, ptrdiff_t rs, ptrdiff_t ks,
-                                                   const PackedB& P, int p0, int p1, float* C, int ldc,
-                                                   bool accumulate) {
+                                                    const PackedB& P, int p0, int p1, float* C, int ldc,
+                                                    bool accumulate) {
   for (int p = p0; p < p1; p++) {
-    const float* Bp = P.panel(p);
     const int ncols = std::min(16, P.N - p * 16);
     float* Cp = C + p * 16;
-    int r = 0;
-    for (; r + 6 <= M; r += 6) tile_avx2<6>(P.K, A + r * rs, rs, ks, Bp, Cp + (size_t)r * ldc, ldc, ncols, accumulate);
-    const float* Ar = A + r * rs;
-    float* Cr = Cp + (size_t)r * ldc;
-    switch (M - r) {
-      case 5: tile_avx2<5>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 4: tile_avx2<4>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 3: tile_avx2<3>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 2: tile_avx2<2>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      case 1: tile_avx2<1>(P.K, Ar, rs, ks, Bp, Cr, ldc, ncols, accumulate); break;
-      default: break;
+    // K in chunks of kKc so that the chunk of the panel stays in L1 across the row tiles
+    for (int k0 = 0; k0 < P.K; k0 += kKc) {
+      const int kc = std::min(kKc, P.K - k0);
+      const float* Bk = P.panel(p) + (size_t)k0 * 16;
+      const float* Ak = A + k0 * ks;
+      const bool acc = accumulate || k0 > 0;
+      int r = 0;
+      for (; r + 6 <= M; r += 6) tile_avx2<6>(kc, Ak + r * rs, rs, ks, Bk, Cp + (size_t)r * ldc, ldc, ncols, acc);
+      const float* Ar = Ak + r * rs;
+      float* Cr = Cp + (size_t)r * ldc;
+      switch (M - r) {
+      case 5: tile_avx2<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 4: tile_avx2<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 3: tile_avx2<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 2: tile_avx2<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+      case 1: tile_avx2<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
+        default: break;
+      }
     }
   }
 }
