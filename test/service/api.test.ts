@@ -7,7 +7,8 @@ import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import { LIMITS } from '../../src/train/spec.js';
-import { TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from './helpers.js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
+import { REDIS_URL, TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from './helpers.js';
 
 const env = testEnv({ MAX_QUEUED_JOBS: '50' });
 let api: TestApi;
@@ -201,6 +202,59 @@ describe('jobs without a worker', () => {
     const res = await request(api.url).get(`/v1/jobs/${job.id}/events`).set('last-event-id', 'abc');
     assert.equal(res.status, 400);
     assert.equal(res.body.errors[0].field, 'Last-Event-ID');
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+  });
+});
+
+describe('limits and retention', () => {
+  test('a full queue → 429 problem with Retry-After; nothing more is queued', async () => {
+    const small = testEnv({ MAX_QUEUED_JOBS: '2' });
+    const a = await startTestApi(small);
+    try {
+      await request(a.url).post('/v1/jobs').send(TINY).expect(201);
+      await request(a.url).post('/v1/jobs').send(TINY).expect(201);
+      const res = await request(a.url).post('/v1/jobs').send(TINY);
+      assert.equal(res.status, 429);
+      assert.match(res.headers['content-type'], problemType);
+      assert.equal(res.headers['retry-after'], '5');
+      assert.equal((await queueCounts(small.QUEUE_PREFIX)).wait, 2);
+    } finally {
+      await a.close();
+      await deletePrefix(small.QUEUE_PREFIX);
+    }
+  });
+
+  test('JOB_RETENTION_SECONDS: a finished job expires with its history and idempotency key', async () => {
+    const kept = testEnv({ JOB_RETENTION_SECONDS: '60' });
+    const a = await startTestApi(kept);
+    const redis = connectRedis(REDIS_URL);
+    try {
+      const { body: job } = await request(a.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'ttl' }).expect(201);
+      const keys = new Keys(kept.QUEUE_PREFIX);
+      assert.equal(await redis.ttl(keys.job(job.id)), -1); // no expiry while queued
+      await request(a.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+      for (const k of [keys.job(job.id), keys.events(job.id), keys.idem('ttl')]) {
+        const ttl = await redis.ttl(k);
+        assert.ok(ttl > 0 && ttl <= 60, `${k}: ttl ${ttl}`);
+      }
+    } finally {
+      redis.disconnect();
+      await a.close();
+      await deletePrefix(kept.QUEUE_PREFIX);
+    }
+  });
+
+  test('an event stream sends heartbeat comments while nothing happens', async () => {
+    const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+    const ac = new AbortController();
+    const res = await fetch(`${api.url}/v1/jobs/${job.id}/events`, { signal: ac.signal });
+    const reader = res.body!.getReader();
+    let text = '';
+    const until = Date.now() + 3000;
+    while (!text.includes(': heartbeat') && Date.now() < until) text += new TextDecoder().decode((await reader.read()).value);
+    ac.abort();
+    assert.match(text, /^id: 1\nevent: state\n/m);
+    assert.match(text, /^: heartbeat$/m);
     await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
   });
 });
