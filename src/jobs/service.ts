@@ -240,10 +240,12 @@ export class RedisJobService implements JobService {
         this.store.epochsTrained(),
         this.store.idsInState('running', 100),
       ]);
-      const recs = await this.store.getMany(runningIds);
-      const running = recs
-        .filter((r): r is JobRecord => r !== null && r.state === 'running')
-        .map((r) => ({ id: r.id, tokensPerSec: finiteOrUndefined(r.tokensPerSec) ?? 0, engine: r.engine }));
+      const recs = await this.store.fieldsOf(runningIds, ['state', 'tokensPerSec', 'engine'] as const);
+      const running: ServiceStats['running'] = [];
+      recs.forEach((r, i) => {
+        if (r?.state !== 'running') return;
+        running.push({ id: runningIds[i], tokensPerSec: finiteOrUndefined(Number(r.tokensPerSec ?? NaN)) ?? 0, engine: r.engine ?? undefined });
+      });
       return { jobsByState, epochsTrained, running };
     });
   }

@@ -202,6 +202,21 @@ export class JobStore {
     return res.map(([err, h]) => (err ? null : decodeRecord(h as Record<string, string>)));
   }
 
+  /** A few fields of many records (no spec: it may hold a 2 MB corpus). */
+  async fieldsOf<K extends string>(ids: string[], fields: readonly K[]): Promise<(Record<K, string | null> | null)[]> {
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hmget(this.keys.job(id), 'id', ...fields);
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([err, vals]) => {
+      const v = vals as (string | null)[] | null;
+      if (err || !v || v[0] === null) return null;
+      const out = {} as Record<K, string | null>;
+      fields.forEach((f, i) => (out[f] = v[i + 1]));
+      return out;
+    });
+  }
+
   /** Newest first; `cursor` is the last id of the previous page. */
   async list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ records: JobRecord[]; nextCursor?: string }> {
     const key = q.state ? this.keys.byState(q.state) : this.keys.all;

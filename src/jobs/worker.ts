@@ -104,9 +104,9 @@ export class TrainWorker {
     if (this.active.size === 0) return;
     const ids = [...this.active.keys()];
     try {
-      const recs = await this.store.getMany(ids);
+      const recs = await this.store.fieldsOf(ids, ['state'] as const);
       recs.forEach((r, i) => {
-        if (!r || TERMINAL_STATES.includes(r.state)) this.active.get(ids[i])?.controller.abort('cancel');
+        if (!r || TERMINAL_STATES.includes(r.state as JobState)) this.active.get(ids[i])?.controller.abort('cancel');
       });
     } catch {
       // Redis unreachable: the next poll tries again
@@ -116,6 +116,11 @@ export class TrainWorker {
   private async process(job: Job<TrainJobData>, token?: string): Promise<string> {
     const id = job.data.id;
     if (!token) throw new Error('BullMQ gave no lock token');
+    if (this.closing) {
+      // fetched just as the worker began to shut down: back to the queue untouched
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     let rec = await this.store.get(id);
     if (!rec) return 'gone';
     if (TERMINAL_STATES.includes(rec.state)) return `already ${rec.state}`;
@@ -149,6 +154,7 @@ export class TrainWorker {
 
     const controller = new AbortController();
     this.active.set(id, { controller, token });
+    if (this.closing) controller.abort('shutdown'); // SIGTERM came while the job was starting
     let trainer: Trainer | undefined;
     try {
       const stored = await this.ckpts.get(id);

@@ -33,8 +33,10 @@ export class SseStream {
       if (!raw.writableFinished) this.controller.abort('client disconnected');
       this.dispose();
     };
+    // the response's close also fires when the client goes away (no socket listener: sockets
+    // outlive a response under keep-alive)
     raw.on('close', gone);
-    req.raw.socket?.on('close', gone);
+    void req;
   }
 
   get signal(): AbortSignal {
