@@ -1,10 +1,14 @@
 // The fast path: one LSTM layer over a whole minibatch as a single op (tf.customGrad) whose backward
 // through time is derived by hand, and the output layer + mean cross-entropy as a second such op.
 //
-// Why it is written this way (notes/engine-findings.md): on the wasm backend a matMul runs on XNNPACK
-// only when neither operand is transposed, so the backward transposes explicitly and then multiplies;
-// slicing one big tensor T times copies the whole tensor each time, so the loop works on small
-// per-step tensors and picks blocks out with tf.gather; the four gates are one (H, 4H) matrix.
+// Why it is written this way (notes/engine-findings.md, and measured here): on the wasm backend a
+// matMul runs on XNNPACK only when neither operand is transposed, so the backward transposes
+// explicitly and then multiplies; autograd through per-step ops would not. The four gates are one
+// (H, 4H) matrix, so a step is one recurrent matMul each way. The loop works on small per-step
+// tensors: wasm's slice/split copy their whole input per call and its gather is slow, so per-step
+// blocks (input rows picked by token, the gates, the steps of a gradient) come from the kernels in
+// wasmKernels.ts. Weight gradients are summed over all steps in one matMul each (K = steps·batch).
+// The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
 import { gatherRowBlocks, splitColumns, splitRows } from './wasmKernels.js';
