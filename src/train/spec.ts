@@ -127,7 +127,7 @@ export interface SpecIssue {
 
 export class SpecError extends Error {
   constructor(readonly issues: SpecIssue[]) {
-    super(issues.map((i) => (i.field ? `${i.field}: ${i.message}` : i.message)).join('; '));
+    super(issues.map((i) => (!i.field || i.message.startsWith(i.field) ? i.message : `${i.field}: ${i.message}`)).join('; '));
     this.name = 'SpecError';
   }
 }
