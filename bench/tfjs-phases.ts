@@ -7,6 +7,7 @@ import type { ModelConfig } from '../src/model/engine.js';
 import { initParams } from '../src/model/params.js';
 import { initTfjsBackend } from '../src/model/tfjs/index.js';
 import { weightsToTensors } from '../src/model/tfjs/common.js';
+import { fusedConfig, toFusedLayout } from '../src/model/tfjs/fusedLayout.js';
 import { fusedLoss } from '../src/model/tfjs/fusedModel.js';
 import { gateConstants, newTape, releaseTape, type LayerState } from '../src/model/tfjs/fusedLstm.js';
 
@@ -16,7 +17,7 @@ await initTfjsBackend(() => {});
 const corpus = loadCorpus('timemachine', 10000);
 const batch = [...seqDataIterSequential(corpus.tokens, 32, 35, new Rng(1))][3];
 const config: ModelConfig = { kind, vocabSize: corpus.vocab.size, numHiddens: 256, numLayers: 1 };
-const params = weightsToTensors(config, initParams(config, new Rng(42)));
+const params = weightsToTensors(fusedConfig(config), toFusedLayout(config, initParams(config, new Rng(42))));
 const k = gateConstants(256);
 const state: LayerState[] = [[tf.zeros([32, 256]), tf.zeros([32, 256])]];
 
@@ -36,9 +37,9 @@ const withTapes = (g: (tapes: ReturnType<typeof newTape>[]) => void) => () => {
   tapes.forEach(releaseTape);
   tf.dispose(tapes.map((t) => t.state ?? []));
 };
-run('forward', withTapes((tapes) => tf.tidy(() => void fusedLoss(config, params, batch, state, k, tapes).dataSync())));
+run('forward', withTapes((tapes) => tf.tidy(() => void fusedLoss(params, batch, state, k, tapes).dataSync())));
 run('forward + backward', withTapes((tapes) => tf.tidy(() => {
-  const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(config, p, batch, state, k, tapes))(params);
+  const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(p, batch, state, k, tapes))(params);
   grads[0].dataSync();
 })));
 const H = tf.randomNormal([32, 256]);
@@ -58,7 +59,7 @@ if (process.env.PROFILE) {
     const tapes = [newTape()];
     const info = await tf.profile(() =>
       tf.tidy(() => {
-        const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(config, p, batch, state, k, tapes))(params);
+        const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(p, batch, state, k, tapes))(params);
         grads[0].dataSync();
       }),
     );

@@ -233,6 +233,18 @@ test('generator: logits equal the reference forward at the last step; state live
   }
 });
 
+test('getWeights/setWeights round-trip exactly (scratch: through the fused layout and back)', async () => {
+  for (const config of CONFIGS) {
+    const weights = spreadWeights(config, 19);
+    const model = await engine.createModel(config, weights);
+    assertWeightsClose(model.getWeights(), weights, 0, 0, `${label(config)}: created`);
+    const other = spreadWeights(config, 20);
+    model.setWeights(other);
+    assertWeightsClose(model.getWeights(), other, 0, 0, `${label(config)}: set`);
+    model.dispose();
+  }
+});
+
 test('getWeights returns copies; setWeights replaces and validates', async () => {
   const config = CONFIGS[1];
   const weights = spreadWeights(config, 17);

@@ -232,25 +232,6 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
 }
 
 /**
- * The four gate blocks side by side (i, f, c, o) along the last axis, e.g. the scratch kind's
- * W_xi, W_xf, W_xc, W_xo → its fused (V, 4H) input kernel. The gradient is split back into the four
- * blocks with splitColumns (autograd's concat gradient slices, which on wasm copies dy 4 times).
- */
-export function concatGates(blocks: [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]): tf.Tensor {
-  const op = tf.customGrad((...args: unknown[]) => {
-    const parts = args.slice(0, 4) as tf.Tensor[];
-    const value = tf.concat(parts, -1);
-    const gradFunc = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
-      const d = (Array.isArray(dy) ? dy[0] : dy) as tf.Tensor;
-      const d2 = (d.rank === 1 ? tf.reshape(d, [1, d.shape[0]]) : d) as tf.Tensor2D;
-      return splitColumns(d2, 4).map((g, i) => tf.reshape(g, parts[i].shape));
-    };
-    return { value, gradFunc };
-  });
-  return op(...blocks);
-}
-
-/**
  * The output layer and the loss as one op: Y = H W_hq + b_q on every step's hidden state (time-major
  * rows), then nn.CrossEntropyLoss (mean) against `labels` (time-major token ids).
  */

@@ -1,12 +1,12 @@
-// LstmModel on the fused sequence op, for both kinds: the scratch kind's 14 tensors are viewed as
-// one fused layer (gate blocks concatenated in i, f, c, o order; autograd of the concat splits the
-// gradients back), the concise kind's layer layout is the fused layout already.
+// LstmModel on the fused sequence op, for both kinds. The model holds its parameters in the fused
+// layout (fusedLayout.ts): the concise kind's own, and for the scratch kind its 14 tensors with the
+// gate blocks concatenated; weights and gradients are mapped back at the boundary.
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
+import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
 import {
-  concatGates,
   denseCrossEntropy,
   disposeGateConstants,
   gateConstants,
@@ -22,7 +22,6 @@ import {
   type LayerState,
   type ScaledLayer,
 } from './fusedLstm.js';
-import { paramRecord } from './scratch.js';
 
 export interface FusedView {
   layers: FusedLstmParams[];
@@ -32,36 +31,22 @@ export interface FusedView {
   bq: tf.Tensor1D;
 }
 
-/** The parameters of either kind (in `Weights` order) in the fused layout. */
-export function fusedView(config: ModelConfig, params: tf.Tensor[]): FusedView {
-  if (config.kind === 'scratch') {
-    const p = paramRecord(params);
-    return {
-      layers: [
-        {
-          Wx: concatGates([p.W_xi, p.W_xf, p.W_xc, p.W_xo]) as tf.Tensor2D,
-          Wh: concatGates([p.W_hi, p.W_hf, p.W_hc, p.W_ho]) as tf.Tensor2D,
-          b: concatGates([p.b_i, p.b_f, p.b_c, p.b_o]) as tf.Tensor1D,
-        },
-      ],
-      Wq: p.W_hq as tf.Tensor2D,
-      bq: p.b_q as tf.Tensor1D,
-    };
-  }
+/** Parameters in the fused layout (`paramNames(fusedConfig(…))` order) by role. */
+export function fusedView(params: tf.Tensor[]): FusedView {
+  const n = params.length;
   const layers: FusedLstmParams[] = [];
-  for (let l = 0; l < config.numLayers; l++) {
+  for (let l = 0; 3 * l + 3 <= n - 2; l++) {
     const [Wx, Wh, b] = params.slice(3 * l, 3 * l + 3);
     layers.push({ Wx: Wx as tf.Tensor2D, Wh: Wh as tf.Tensor2D, b: b as tf.Tensor1D });
   }
-  const n = params.length;
   return { layers, Wq: params[n - 2] as tf.Tensor2D, bq: params[n - 1] as tf.Tensor1D };
 }
 
 /** Mean CE of one minibatch through the fused ops; each layer's final (H, C) goes to its tape. */
-export function fusedLoss(config: ModelConfig, params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants, tapes: SequenceTape[]): tf.Scalar {
+export function fusedLoss(params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants, tapes: SequenceTape[]): tf.Scalar {
   const { batchSize, numSteps } = batch;
-  const { layers, Wq, bq } = fusedView(config, params);
-  let input: LayerInput = { tokens: timeMajor(batch.X, batchSize, numSteps), vocabSize: config.vocabSize };
+  const { layers, Wq, bq } = fusedView(params);
+  let input: LayerInput = { tokens: timeMajor(batch.X, batchSize, numSteps), vocabSize: Wq.shape[1] };
   let Hs: tf.Tensor2D | undefined;
   layers.forEach((layer, l) => {
     Hs = lstmSequence(input, layer, state[l], numSteps, k, tapes[l]);
@@ -73,6 +58,8 @@ export function fusedLoss(config: ModelConfig, params: tf.Tensor[], batch: Batch
 export class FusedLstmModel implements LstmModel {
   readonly engine = 'tfjs' as const;
   readonly config: ModelConfig;
+  /** The fused layout's config and parameter names (see fusedLayout.ts). */
+  private readonly fused: ModelConfig;
   private readonly names: string[];
   private params: tf.Tensor[];
   private state: LayerState[] | null = null;
@@ -83,8 +70,9 @@ export class FusedLstmModel implements LstmModel {
   constructor(config: ModelConfig, weights: Weights, readonly backend: string) {
     checkWeights(config, weights);
     this.config = { ...config };
-    this.names = paramNames(config);
-    this.params = weightsToTensors(config, weights);
+    this.fused = fusedConfig(config);
+    this.names = paramNames(this.fused);
+    this.params = weightsToTensors(this.fused, toFusedLayout(config, weights));
     this.k = gateConstants(config.numHiddens);
   }
 
@@ -95,7 +83,7 @@ export class FusedLstmModel implements LstmModel {
     let updated: tf.Tensor[];
     try {
       [stats, updated] = tf.tidy(() => {
-        const f = (...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, tapes);
+        const f = (...params: tf.Tensor[]) => fusedLoss(params, batch, state, this.k, tapes);
         const { value, grads } = tf.valueAndGrads(f)(this.params);
         const { grads: clipped, norm } = gradClipping(grads, opts.clipTheta);
         return [tf.stack([value, norm]) as tf.Tensor1D, sgd(this.params, clipped, opts.lr)];
@@ -119,7 +107,7 @@ export class FusedLstmModel implements LstmModel {
     let value: tf.Scalar;
     let grads: tf.Tensor[];
     try {
-      ({ value, grads } = tf.valueAndGrads((...params: tf.Tensor[]) => fusedLoss(this.config, params, batch, state, this.k, tapes))(this.params));
+      ({ value, grads } = tf.valueAndGrads((...params: tf.Tensor[]) => fusedLoss(params, batch, state, this.k, tapes))(this.params));
     } catch (e) {
       tapes.forEach(releaseTape);
       tf.dispose(tapes.map((t) => t.state ?? []));
@@ -129,7 +117,7 @@ export class FusedLstmModel implements LstmModel {
     this.replaceState(tapes);
     try {
       const [loss] = await value.data();
-      return { loss, grads: await readWeights(this.names, grads) };
+      return { loss, grads: fromFusedLayout(this.config, await readWeights(this.names, grads)) };
     } finally {
       tf.dispose([value, grads]);
     }
@@ -173,12 +161,12 @@ export class FusedLstmModel implements LstmModel {
   }
 
   getWeights(): Weights {
-    return tensorsToWeights(this.names, this.params);
+    return fromFusedLayout(this.config, tensorsToWeights(this.names, this.params));
   }
 
   setWeights(weights: Weights): void {
     checkWeights(this.config, weights);
-    this.replaceParams(weightsToTensors(this.config, weights));
+    this.replaceParams(weightsToTensors(this.fused, toFusedLayout(this.config, weights)));
   }
 
   dispose(): void {
@@ -218,7 +206,7 @@ export class FusedLstmModel implements LstmModel {
   private inferenceLayers(): ScaledLayer[] {
     if (!this.inference) {
       const scaled = tf.tidy(() =>
-        fusedView(this.config, this.params).layers.map((layer, l) => {
+        fusedView(this.params).layers.map((layer, l) => {
           const s = scaleLayer(layer, l === 0, this.k);
           return [s.Wx, s.b, s.Wh];
         }),
