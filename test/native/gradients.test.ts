@@ -78,7 +78,7 @@ function perturb(m: ReturnType<typeof refModel>, config: ModelConfig, name: stri
 }
 
 describe('native engine gradients', { skip: skipNative }, () => {
-  for (const threads of [1, 2]) {
+  for (const threads of [1, 2, 8]) {
     for (const config of configs(7, 40)) {
       it(`equal the float64 reference over 3 sequential minibatches: ${label(config)}, ${threads} thread(s)`, async () => {
         const engine = nativeWithThreads(threads);

@@ -28,7 +28,7 @@ function runWith(vars: Record<string, string>): { info: NativeInfo; output: stri
 }
 
 const loaded = loadNativeEngine();
-const info = 'factory' in loaded ? (loaded.factory as unknown as { info(): NativeInfo }).info() : undefined;
+const info = 'factory' in loaded ? loaded.factory.info() : undefined;
 
 describe('native engine code paths', { skip: skipNative }, () => {
   const variants: { name: string; env: Record<string, string>; expect: (i: NativeInfo) => boolean; skip?: string | false }[] = [

@@ -65,6 +65,11 @@ interface NativeAddon {
   info(): NativeInfo;
 }
 
+/** The native engine's factory, plus what the addon reports about BLAS and kernels. */
+export interface NativeEngineFactory extends EngineFactory {
+  info(): NativeInfo;
+}
+
 export interface NativeEngineOptions {
   /** BLAS threads; default env NATIVE_THREADS, else the number of cores. */
   threads?: number;
@@ -115,7 +120,7 @@ function loadAddon(path: string): NativeAddon {
 }
 
 /** The native engine, or why it cannot be used (addon not built, or it fails to load). */
-export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: EngineFactory } | { error: string } {
+export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: NativeEngineFactory } | { error: string } {
   const path = opts.addonPath ? resolve(opts.addonPath) : nativeAddonPath();
   if (!existsSync(path)) {
     return { error: `addon not built: ${path} not found (run 'npm run build:native'; it needs g++ and libopenblas-dev)` };
@@ -128,7 +133,7 @@ export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: Eng
   } catch (e) {
     return { error: `addon ${path} failed to load: ${(e as Error).message}` };
   }
-  const factory: EngineFactory & { info(): NativeInfo } = {
+  const factory: NativeEngineFactory = {
     name: 'native',
     backend: 'openblas',
     info: () => addon.info(),
