@@ -5,7 +5,9 @@
 // not happen in normal use).
 #include <napi.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -103,6 +105,59 @@ class StepWorker : public Napi::AsyncWorker {
   lstm::StepResult result_{0, 0};
 };
 
+// One batch-1 generation step off the event loop (for large models: ~8·L·H² multiply-adds).
+class GenerateWorker : public Napi::AsyncWorker {
+ public:
+  GenerateWorker(Napi::Env env, std::shared_ptr<Shared> shared, int token, Napi::Float32Array h, Napi::Float32Array c)
+      : Napi::AsyncWorker(env, "lstm-native:generate"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        shared_(std::move(shared)),
+        token_(token),
+        h_(h.Data(), h.Data() + h.ElementLength()),
+        c_(c.Data(), c.Data() + c.ElementLength()),
+        logits_(shared_->model->config().vocab),
+        hRef_(Napi::Persistent(h)),
+        cRef_(Napi::Persistent(c)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      shared_->model->generate_step(token_, h_.data(), c_.data(), logits_.data());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    shared_->busy = false;
+    // the state arrays are updated only when the step succeeded
+    Napi::Float32Array h = hRef_.Value(), c = cRef_.Value();
+    std::copy(h_.begin(), h_.end(), h.Data());
+    std::copy(c_.begin(), c_.end(), c.Data());
+    Napi::Float32Array logits = Napi::Float32Array::New(env, logits_.size());
+    std::copy(logits_.begin(), logits_.end(), logits.Data());
+    if (shared_->dispose_pending) shared_->model.reset();
+    deferred_.Resolve(logits);
+  }
+
+  void OnError(const Napi::Error& e) override {
+    Napi::HandleScope scope(Env());
+    shared_->busy = false;
+    if (shared_->dispose_pending) shared_->model.reset();
+    deferred_.Reject(Err(Env(), e.Message()).Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Shared> shared_;
+  int token_;
+  std::vector<float> h_, c_, logits_;
+  Napi::Reference<Napi::Float32Array> hRef_, cRef_;
+};
+
 int DefaultThreads() {
   unsigned n = std::thread::hardware_concurrency();
   return n > 0 ? (int)n : 1;
@@ -119,6 +174,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::TrainStep>("trainStep"),
                            InstanceMethod<&NativeModel::LossAndGrads>("lossAndGrads"),
                            InstanceMethod<&NativeModel::GenerateStep>("generateStep"),
+                           InstanceMethod<&NativeModel::GenerateStepAsync>("generateStepAsync"),
                            InstanceMethod<&NativeModel::ResetState>("resetState"),
                            InstanceMethod<&NativeModel::Profile>("profile"),
                            InstanceMethod<&NativeModel::ResetProfile>("resetProfile"),
@@ -249,14 +305,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, true); }
   Napi::Value LossAndGrads(const Napi::CallbackInfo& info) { return Step(info, false); }
 
-  // generateStep(token, h: Float32Array(L·H), c: Float32Array(L·H)) → logits Float32Array(V); h, c updated
-  Napi::Value GenerateStep(const Napi::CallbackInfo& info) {
+  // (token, h: Float32Array(L·H), c: Float32Array(L·H)), validated
+  std::tuple<int, Napi::Float32Array, Napi::Float32Array> GenerateArgs(const Napi::CallbackInfo& info, lstm::Model& m) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
     const auto& c = m.config();
     if (info.Length() < 3 || !info[0].IsNumber()) throw Err(env, "generateStep(token, h, c)");
-    int token = info[0].As<Napi::Number>().Int32Value();
-    if (token < 0 || token >= c.vocab) throw Err(env, "token id out of range [0, vocabSize)");
+    const double token = info[0].As<Napi::Number>().DoubleValue();
+    if (!(token >= 0 && token < c.vocab) || token != (int)token) throw Err(env, "token id out of range [0, vocabSize)");
     size_t n = (size_t)c.layers * c.hidden;
     auto state = [&](Napi::Value v, const char* what) {
       if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
@@ -264,10 +319,29 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
         throw Err(env, std::string(what) + " must be a Float32Array of numLayers*numHiddens");
       return v.As<Napi::Float32Array>();
     };
-    Napi::Float32Array h = state(info[1], "h"), cs = state(info[2], "c");
-    Napi::Float32Array logits = Napi::Float32Array::New(env, c.vocab);
-    m.generate_step(token, h.Data(), cs.Data(), logits.Data());
+    return {(int)token, state(info[1], "h"), state(info[2], "c")};
+  }
+
+  // generateStep(token, h, c) → logits Float32Array(V); h, c updated in place. Synchronous (small models).
+  Napi::Value GenerateStep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    auto [token, h, c] = GenerateArgs(info, m);
+    Napi::Float32Array logits = Napi::Float32Array::New(env, m.config().vocab);
+    m.generate_step(token, h.Data(), c.Data(), logits.Data());
     return logits;
+  }
+
+  // generateStepAsync(token, h, c) → Promise<logits>; h, c updated when it resolves. Off the event loop.
+  Napi::Value GenerateStepAsync(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::Model& m = Ready(env);
+    auto [token, h, c] = GenerateArgs(info, m);
+    auto* w = new GenerateWorker(env, shared_, token, h, c);
+    Napi::Promise p = w->Promise();
+    shared_->busy = true;
+    w->Queue();
+    return p;
   }
 
   Napi::Value ResetState(const Napi::CallbackInfo& info) {

@@ -2,13 +2,15 @@
 // its own state per generator, the model's current weights, and no effect on the training state.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { NativeLstmModel } from '../../src/model/native/index.js';
 import { Rng } from '../../src/text/rng.js';
 import { configs, label, native, refLogits, refModel, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
 
 describe('native engine generator', { skip: skipNative }, () => {
-  for (const config of configs(11, 40)) {
-    it(`gives the float64 reference's logits: ${label(config)}`, async () => {
+  for (const [config, offLoop] of configs(11, 40).flatMap((c) => [[c, false], [c, true]] as const)) {
+    it(`gives the float64 reference's logits: ${label(config)}${offLoop ? ', off the event loop' : ''}`, async () => {
       assert.ok(native);
+      NativeLstmModel.generateAsyncAbove = offLoop ? 0 : 1 << 20;
       const w = testWeights(config, 101);
       const m = await native.createModel(config, w);
       const rng = new Rng(102);
@@ -23,6 +25,7 @@ describe('native engine generator', { skip: skipNative }, () => {
       } finally {
         gen.dispose();
         m.dispose();
+        NativeLstmModel.generateAsyncAbove = 1 << 20;
       }
     });
   }

@@ -52,6 +52,7 @@ interface NativeModelHandle {
   trainStep(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean, lr: number, clipTheta: number): Promise<StepResult>;
   lossAndGrads(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean): Promise<StepResult & { grads: Record<string, Float32Array> }>;
   generateStep(token: number, h: Float32Array, c: Float32Array): Float32Array;
+  generateStepAsync(token: number, h: Float32Array, c: Float32Array): Promise<Float32Array>;
   resetState(): void;
   profile(): NativeProfile;
   resetProfile(): void;
@@ -146,6 +147,12 @@ export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: Nat
 
 /** The LstmModel of the native engine. Calls on one model run one at a time, in call order. */
 export class NativeLstmModel implements LstmModel {
+  /**
+   * Generation steps of more multiply-adds than this run off the event loop (an AsyncWorker);
+   * smaller ones (the default model: ≈ 0.5 M) run inline, which is faster than a thread hop.
+   */
+  static generateAsyncAbove = 1 << 20;
+
   readonly engine = 'native' as const;
   readonly backend = 'openblas';
   readonly config: ModelConfig;
@@ -207,15 +214,19 @@ export class NativeLstmModel implements LstmModel {
   }
 
   generator(): Generator {
-    const n = this.config.numLayers * this.config.numHiddens;
-    const h = new Float32Array(n);
-    const c = new Float32Array(n);
+    const { vocabSize: V, numHiddens: H, numLayers: L } = this.config;
+    const h = new Float32Array(L * H);
+    const c = new Float32Array(L * H);
+    // multiply-adds of one step: the gates of every layer, then the output layer
+    let work = H * V;
+    for (let l = 0; l < L; l++) work += 4 * H * ((l === 0 ? 1 : H) + H);
+    const inline = work <= NativeLstmModel.generateAsyncAbove;
     let disposed = false;
     return {
       feed: (token: number) =>
         this.serial(() => {
           if (disposed) throw new Error('native engine: generator is disposed');
-          return this.handle.generateStep(token, h, c);
+          return inline ? this.handle.generateStep(token, h, c) : this.handle.generateStepAsync(token, h, c);
         }),
       dispose: () => {
         disposed = true;
