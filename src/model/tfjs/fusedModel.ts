@@ -124,7 +124,7 @@ export class FusedLstmModel implements LstmModel {
   }
 
   generator(): Generator {
-    const { numHiddens, numLayers } = this.config;
+    const { numHiddens, numLayers } = this.fused;
     let state: LayerState[] | null = Array.from({ length: numLayers }, () => [tf.zeros([1, numHiddens]), tf.zeros([1, numHiddens])] as LayerState);
     return {
       feed: async (token: number) => {
@@ -182,7 +182,7 @@ export class FusedLstmModel implements LstmModel {
   private stateFor(batchSize: number, resetState: boolean): LayerState[] {
     if (this.state === null || needsFreshState(this.state[0], batchSize, resetState)) {
       const H = this.config.numHiddens;
-      this.replaceState(this.config.numLayers > 0 ? Array.from({ length: this.config.numLayers }, () => ({ state: [tf.zeros([batchSize, H]), tf.zeros([batchSize, H])] as LayerState })) : []);
+      this.replaceState(Array.from({ length: this.fused.numLayers }, () => ({ state: [tf.zeros([batchSize, H]), tf.zeros([batchSize, H])] as LayerState })));
     }
     return this.state!;
   }
