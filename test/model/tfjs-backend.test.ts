@@ -11,9 +11,11 @@ function choose(forced: string | undefined): { status: number | null; stdout: st
   const script = `
     const { initTfjsBackend } = await import('./src/model/tfjs/backend.ts');
     const lines = [];
+    const count = () => process.listeners('uncaughtException').length + process.listeners('unhandledRejection').length;
+    const before = count();
     try {
       const name = await initTfjsBackend((l) => lines.push(l));
-      console.log(JSON.stringify({ name, lines }));
+      console.log(JSON.stringify({ name, lines, addedListeners: count() - before }));
     } catch (e) {
       console.log(JSON.stringify({ error: e.message, lines }));
     }`;
@@ -24,7 +26,7 @@ function choose(forced: string | undefined): { status: number | null; stdout: st
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function result(forced: string | undefined): { name?: string; error?: string; lines: string[] } {
+function result(forced: string | undefined): { name?: string; error?: string; lines: string[]; addedListeners?: number } {
   const r = choose(forced);
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
@@ -37,11 +39,13 @@ test('default choice: a working backend, logged in one line', () => {
   assert.match(r.lines[0], new RegExp(`tfjs backend ${r.name}`));
 });
 
-test('TFJS_BACKEND forces wasm and cpu', () => {
+test('TFJS_BACKEND forces wasm and cpu; the process keeps its own exception handling', () => {
   for (const name of ['wasm', 'cpu']) {
     const r = result(name);
     assert.equal(r.name, name);
     assert.match(r.lines[0], /forced by TFJS_BACKEND/);
+    // the wasm loader's rethrowing uncaughtException/unhandledRejection handlers are removed
+    assert.equal(r.addedListeners, 0);
   }
 });
 

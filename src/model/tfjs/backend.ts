@@ -97,13 +97,29 @@ async function useNode(pkg: string): Promise<string | null> {
 }
 
 async function useWasm(): Promise<string | null> {
+  const before = processListeners();
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   // the .wasm binaries ship in the package's dist/; point the loader there so nothing is fetched
   const require = createRequire(import.meta.url);
   const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   if (!existsSync(join(dist, 'tfjs-backend-wasm-simd.wasm'))) return `no .wasm files in ${dist}`;
   wasm.setWasmPaths(dist + sep);
-  return (await tf.setBackend('wasm')) ? null : 'tf.setBackend(wasm) failed (see the warning above)';
+  const ok = await tf.setBackend('wasm');
+  // Emscripten's loader installs process handlers that rethrow every uncaught exception and
+  // rejection from inside its minified bundle, so a crash report prints that whole file; give the
+  // process back Node's own handling (and whatever handlers the service installs)
+  const emitter: NodeJS.EventEmitter = process;
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    const known: unknown[] = before[event];
+    for (const listener of emitter.listeners(event) as Array<(...args: unknown[]) => void>) {
+      if (!known.includes(listener)) emitter.removeListener(event, listener);
+    }
+  }
+  return ok ? null : 'tf.setBackend(wasm) failed (see the warning above)';
+}
+
+function processListeners() {
+  return { uncaughtException: process.listeners('uncaughtException'), unhandledRejection: process.listeners('unhandledRejection') };
 }
 
 /** A GPU the CUDA driver exposes, unless CUDA_VISIBLE_DEVICES hides them all. */

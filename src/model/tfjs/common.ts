@@ -18,13 +18,6 @@ export function oneHotRows(tokens: Int32Array, depth: number): Float32Array {
   return out;
 }
 
-/** The transposed one-hot matrix (depth, n): X_onehotᵀ, the left operand of the input-kernel gradient. */
-export function oneHotColumns(tokens: Int32Array, depth: number): Float32Array {
-  const out = new Float32Array(depth * tokens.length);
-  for (let i = 0; i < tokens.length; i++) out[tokens[i] * tokens.length + i] = 1;
-  return out;
-}
-
 /** nn.CrossEntropyLoss (mean) of logits (n, V) against integer labels (n). */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   const vocabSize = logits.shape[1];
