@@ -80,8 +80,18 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
     httpAddress,
     grpcPort: grpc?.port,
     async close() {
+      // 1. not ready (HTTP /readyz 503, gRPC health NOT_SERVING): load balancers stop sending,
+      //    while requests still get answers
       grpc?.setServing?.(false);
+      http.lifecycle.drain();
+      if (config.shutdownDrainMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainMs));
+      // 2. end event streams between two events (SSE: clean end; gRPC: UNAVAILABLE "call again");
+      //    both close() wait for requests in flight
+      http.lifecycle.endStreams();
+      const hard = setTimeout(() => http.server.closeAllConnections(), 15_000);
+      hard.unref();
       await Promise.allSettled([http.close(), grpc?.close()]);
+      clearTimeout(hard);
       await service.close();
     },
   };

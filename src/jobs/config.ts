@@ -32,6 +32,17 @@ export interface ServiceConfig {
   engine?: string;
   /** HTTP request body limit in bytes. */
   bodyLimit: number;
+  /** Per-job caps on the spec's estimated cost (src/jobs/limits.ts); 0 = no cap. */
+  maxJobMemoryMb: number;
+  maxJobTokenEpochs: number;
+  maxJobTeraflops: number;
+  /** Submissions per client (API key, else address) per window, across every api process; 0 = no limit. */
+  rateLimitSubmits: number;
+  rateLimitWindowSeconds: number;
+  /** Jobs one client may have waiting at once; 0 = no limit. */
+  maxQueuedPerClient: number;
+  /** On SIGTERM the api reports not-ready this long before it ends streams and stops listening. */
+  shutdownDrainMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -76,6 +87,13 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     sseHeartbeatMs: intVar(env, 'SSE_HEARTBEAT_MS', 15_000, 100),
     engine,
     bodyLimit: intVar(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
+    maxJobMemoryMb: intVar(env, 'MAX_JOB_MEMORY_MB', 4096, 0),
+    maxJobTokenEpochs: intVar(env, 'MAX_JOB_TOKEN_EPOCHS', 1_000_000_000, 0),
+    maxJobTeraflops: intVar(env, 'MAX_JOB_TFLOP', 0, 0),
+    rateLimitSubmits: intVar(env, 'RATE_LIMIT_SUBMITS', 60, 0),
+    rateLimitWindowSeconds: intVar(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
+    maxQueuedPerClient: intVar(env, 'MAX_QUEUED_PER_CLIENT', 100, 0),
+    shutdownDrainMs: intVar(env, 'SHUTDOWN_DRAIN_MS', 2000, 0, 120_000),
   };
 }
 

@@ -8,6 +8,13 @@ export class FailedPreconditionError extends Error {
 }
 export class ResourceExhaustedError extends Error {
   readonly code = 'RESOURCE_EXHAUSTED';
+  /** Seconds after which a retry may succeed (HTTP Retry-After, gRPC `retry-after` trailer). */
+  constructor(
+    message: string,
+    readonly retryAfterSeconds = 5,
+  ) {
+    super(message);
+  }
 }
 export class UnavailableError extends Error {
   readonly code = 'UNAVAILABLE';

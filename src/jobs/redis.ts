@@ -44,6 +44,14 @@ export class Keys {
     // hashed: the client's key may hold any characters and up to 200 of them
     return `${this.prefix}:idem:${createHash('sha256').update(key).digest('hex')}`;
   }
+  /** The waiting jobs of one client (API key fingerprint or address), for MAX_QUEUED_PER_CLIENT. */
+  clientQueued(client: string): string {
+    return `${this.prefix}:client:${client}:queued`;
+  }
+  /** The client's submissions in the current rate-limit window. */
+  rate(client: string): string {
+    return `${this.prefix}:rate:${client}`;
+  }
   get stats(): string {
     return `${this.prefix}:stats`;
   }
@@ -103,9 +111,10 @@ export function isRedisDown(e: unknown): boolean {
 
 /**
  * Create a job (or return the one its idempotency key names).
- * KEYS: job, events, all, byState(queued), idem
- * ARGV: useIdem, jobKeyPrefix, maxQueued, queuedEventJson, notifyChannel, id, field, value, …
- * → {1, id} created | {0, existingId} | {-1, ''} queue full
+ * KEYS: job, events, all, byState(queued), idem, clientQueued (zset of the client's waiting jobs)
+ * ARGV: useIdem, jobKeyPrefix, maxQueued, queuedEventJson, notifyChannel, maxQueuedPerClient, id,
+ *       field, value, …
+ * → {1, id} created | {0, existingId} | {-1, ''} queue full | {-2, ''} the client has too many waiting
  */
 const CREATE = `
 if ARGV[1] == '1' then
@@ -114,15 +123,37 @@ if ARGV[1] == '1' then
 end
 local maxQ = tonumber(ARGV[3])
 if maxQ > 0 and redis.call('ZCARD', KEYS[4]) >= maxQ then return {-1, ''} end
-local id = ARGV[6]
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+local maxC = tonumber(ARGV[6])
+if maxC > 0 then
+  -- the client's set holds only its waiting jobs: drop those that left the queued state
+  local n = 0
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+    if redis.call('HGET', ARGV[2] .. m, 'state') == 'queued' then n = n + 1 else redis.call('ZREM', KEYS[6], m) end
+  end
+  if n >= maxC then return {-2, ''} end
+end
+local id = ARGV[7]
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('HSET', KEYS[1], 'state', 'queued', 'lastSeq', 1, 'lastEpoch', 0)
 redis.call('ZADD', KEYS[3], 0, id)
 redis.call('ZADD', KEYS[4], 0, id)
 redis.call('XADD', KEYS[2], '1-0', 'd', ARGV[4])
 if ARGV[1] == '1' then redis.call('SET', KEYS[5], id) end
+if maxC > 0 then redis.call('ZADD', KEYS[6], 0, id) end
 redis.call('PUBLISH', ARGV[5], id)
 return {1, id}
+`;
+
+/**
+ * Fixed-window counter shared by every api process (HTTP and gRPC): one per client and window.
+ * KEYS: counter  ARGV: windowSeconds → {count, ttlSeconds}
+ */
+const RATE = `
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
 `;
 
 /**
@@ -210,13 +241,15 @@ export interface ScriptedRedis extends Redis {
   lstmTransition(...args: (string | number)[]): Promise<[number, string]>;
   lstmAppendEpoch(...args: (string | number)[]): Promise<number>;
   lstmPutCheckpoint(...args: (string | number | Buffer)[]): Promise<number>;
+  lstmRate(...args: (string | number)[]): Promise<[number, number]>;
 }
 
 /** Registers the scripts (EVALSHA with automatic fallback to EVAL) on a connection. */
 export function withScripts(redis: Redis): ScriptedRedis {
   const r = redis as ScriptedRedis;
   if (typeof r.lstmCreate === 'function') return r;
-  redis.defineCommand('lstmCreate', { numberOfKeys: 5, lua: CREATE });
+  redis.defineCommand('lstmCreate', { numberOfKeys: 6, lua: CREATE });
+  redis.defineCommand('lstmRate', { numberOfKeys: 1, lua: RATE });
   redis.defineCommand('lstmTransition', { numberOfKeys: 9, lua: TRANSITION });
   redis.defineCommand('lstmAppendEpoch', { numberOfKeys: 3, lua: APPEND_EPOCH });
   redis.defineCommand('lstmPutCheckpoint', { numberOfKeys: 2, lua: PUT_CHECKPOINT });

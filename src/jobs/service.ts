@@ -10,6 +10,7 @@ import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
 import { EventLog, Notifier } from './events.js';
+import { checkJobCaps, estimateJob } from './limits.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, toView, type CheckpointStore, type JobRecord } from './store.js';
@@ -66,11 +67,23 @@ export class RedisJobService implements JobService {
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
 
-  async submit(input: unknown): Promise<{ job: JobView; created: boolean }> {
+  async submit(input: unknown, opts: { clientId?: string } = {}): Promise<{ job: JobView; created: boolean }> {
+    const cfg = this.opts.config;
+    // every submission counts, valid or not (a client hammering with garbage is limited too)
+    if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
     const spec = parseJobSpec(input);
-    corpusForSpec(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
+    const corpus = corpusForSpec(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
+    checkJobCaps(spec, estimateJob(spec, corpus.tokens.length, corpus.vocab.size), {
+      maxMemoryMb: cfg.maxJobMemoryMb,
+      maxTokenEpochs: cfg.maxJobTokenEpochs,
+      maxTeraflops: cfg.maxJobTeraflops,
+    });
     return this.guard(async () => {
-      const { id, created } = await this.store.create(spec, { maxQueued: this.opts.config.maxQueued });
+      const { id, created } = await this.store.create(spec, {
+        maxQueued: cfg.maxQueued,
+        clientId: opts.clientId,
+        maxQueuedPerClient: cfg.maxQueuedPerClient,
+      });
       const rec = await this.mustGet(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await this.queue.add(id);

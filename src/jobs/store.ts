@@ -164,7 +164,10 @@ export class JobStore {
    * existing job it names is returned instead (created=false). Throws ResourceExhaustedError when
    * maxQueued jobs are already waiting.
    */
-  async create(spec: JobSpec, opts: { maxQueued: number; now?: Date }): Promise<{ id: string; created: boolean }> {
+  async create(
+    spec: JobSpec,
+    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; now?: Date },
+  ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
     const id = newJobId(now.getTime());
     const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey) : this.keys.idem('');
@@ -178,16 +181,37 @@ export class JobStore {
       this.keys.all,
       this.keys.byState('queued'),
       idemKey,
+      this.keys.clientQueued(opts.clientId ?? '-'),
       spec.idempotencyKey ? '1' : '0',
       `${this.keys.prefix}:job:`,
       opts.maxQueued,
       event,
       this.keys.notifyChannel,
+      opts.clientId ? (opts.maxQueuedPerClient ?? 0) : 0,
       id,
       ...fields,
     );
     if (Number(code) === -1) throw new ResourceExhaustedError(`the queue is full (${opts.maxQueued} jobs waiting); try again later`);
+    if (Number(code) === -2) {
+      throw new ResourceExhaustedError(
+        `this client already has ${opts.maxQueuedPerClient} jobs waiting (MAX_QUEUED_PER_CLIENT); try again when one has started`,
+        10,
+      );
+    }
     return { id: String(jobId), created: Number(code) === 1 };
+  }
+
+  /**
+   * Counts one submission of `client` in the current window; throws ResourceExhaustedError (with
+   * the seconds left in the window) beyond `limit`.
+   */
+  async rateLimit(client: string, limit: number, windowSeconds: number): Promise<void> {
+    if (limit <= 0) return;
+    const [n, ttl] = await this.redis.lstmRate(this.keys.rate(client), windowSeconds);
+    if (Number(n) > limit) {
+      const retry = Math.max(1, Number(ttl));
+      throw new ResourceExhaustedError(`rate limit: at most ${limit} submissions per ${windowSeconds} s per client; retry after ${retry} s`, retry);
+    }
   }
 
   async get(id: string): Promise<JobRecord | null> {

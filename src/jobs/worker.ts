@@ -22,6 +22,22 @@ import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
 
 type StopReason = 'cancel' | 'shutdown' | 'lost';
 
+// TEST-ONLY fault hook (test/faults/worker-faults.test.ts): LSTM_TEST_PAUSE_AT=epoch|checkpoint|final
+// makes the worker print a marker line and hang at that point — after publishing an epoch ≥
+// LSTM_TEST_PAUSE_EPOCH (default 1), just before writing a checkpoint of such an epoch, or just
+// before recording `succeeded` — once per process, so a test can SIGKILL it exactly there.
+// Unset (always, outside tests), it costs one comparison.
+type PausePoint = 'epoch' | 'checkpoint' | 'final';
+const PAUSE_AT = process.env.LSTM_TEST_PAUSE_AT as PausePoint | undefined;
+const PAUSE_EPOCH = Number(process.env.LSTM_TEST_PAUSE_EPOCH ?? 1);
+let paused = false;
+async function testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
+  if (PAUSE_AT !== point || paused || epoch < PAUSE_EPOCH) return;
+  paused = true;
+  console.error(`LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
+  await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
+}
+
 interface ActiveJob {
   controller: AbortController;
   token: string;
@@ -175,6 +191,7 @@ export class TrainWorker {
             continue;
           }
           published = ev.epoch;
+          if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
         }
         const due =
           ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
@@ -183,6 +200,7 @@ export class TrainWorker {
           lastCkpt = { epoch: ev.epoch, at: Date.now() };
         }
       }
+      if (PAUSE_AT) await testPause('final', id, trainer.epoch);
       const done = await this.events.transition(id, 'succeeded', {
         from: ['running'],
         requireOwner: token,
@@ -247,7 +265,9 @@ export class TrainWorker {
   }
 
   private async saveCheckpoint(id: string, trainer: Trainer, token: string): Promise<void> {
-    await this.ckpts.put(id, trainer.epoch, serializeCheckpoint(trainer.checkpoint()), token);
+    const data = serializeCheckpoint(trainer.checkpoint());
+    if (PAUSE_AT) await testPause('checkpoint', id, trainer.epoch);
+    await this.ckpts.put(id, trainer.epoch, data, token);
   }
 
   /**

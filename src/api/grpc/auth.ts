@@ -3,6 +3,7 @@
 // health"); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { keyFingerprint } from '../client-id.js';
 
 export const UNAUTHENTICATED_MESSAGE = 'missing or invalid API key: send metadata "authorization: Bearer <key>"';
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
@@ -42,7 +43,7 @@ export class ApiKeys {
 
   /** A short stable name for the key (for per-client accounting), never the key itself. */
   static fingerprint(token: string): string {
-    return `key:${digest(token).subarray(0, 6).toString('hex')}`;
+    return keyFingerprint(token);
   }
 
   interceptor(): grpc.ServerInterceptor {

@@ -57,7 +57,15 @@ export function toGrpcError(e: unknown, onInternal?: (e: unknown) => void): Grpc
   }
   if (e instanceof Error) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code in BY_CODE) return grpcError(BY_CODE[code], e.message);
+    if (typeof code === 'string' && code in BY_CODE) {
+      const retry = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+      if (code === 'RESOURCE_EXHAUSTED' && typeof retry === 'number') {
+        const md = new Metadata();
+        md.set('retry-after', String(retry)); // seconds, as HTTP's Retry-After
+        return grpcError(BY_CODE[code], e.message, md);
+      }
+      return grpcError(BY_CODE[code], e.message);
+    }
     if (looksUnavailable(e)) return grpcError(Status.UNAVAILABLE, `backend unavailable: ${e.message}`);
   }
   onInternal?.(e);

@@ -8,6 +8,7 @@ import { GenerateRequest, ListQuery, parseMessage } from '../schemas.js';
 import { SpecError } from '../../train/spec.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { ApiKeys, bearerToken } from './auth.js';
+import { clientIdOf } from '../client-id.js';
 import {
   eventToProto,
   generateFromProto,
@@ -135,11 +136,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const streams = new Set<AbortController>();
 
   /** Per-client identity for the jobs layer's quotas: the key's fingerprint, else the peer's address. */
-  const clientId = (call: grpc.ServerUnaryCall<unknown, unknown>): string => {
-    const token = bearerToken(call.metadata);
-    if (keys.enabled && token) return ApiKeys.fingerprint(token);
-    return `peer:${call.getPeer().replace(/:\d+$/, '')}`;
-  };
+  const clientId = (call: grpc.ServerUnaryCall<unknown, unknown>): string =>
+    clientIdOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata), address: call.getPeer() });
 
   function unary<Req, Res>(
     method: string,

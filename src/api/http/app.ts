@@ -24,11 +24,71 @@ export interface HttpAppOptions {
   dashboard?: FastifyPluginAsync;
 }
 
+/** Every route the app registered (method, url, and whether it is public), in registration order. */
+export interface RouteInfo {
+  method: string;
+  url: string;
+  public: boolean;
+}
+
+/**
+ * Shutdown in two steps: `drain()` turns /readyz to 503 and makes every response close its
+ * connection (load balancers stop sending), then `endStreams()` ends open event streams between
+ * two events (clients resume with Last-Event-ID); fastify's close() then waits for requests in flight.
+ */
+export interface HttpLifecycle {
+  readonly draining: boolean;
+  /** Aborted by endStreams(): event streams stop at the next event boundary. */
+  readonly streamsSignal: AbortSignal;
+  drain(): void;
+  endStreams(): void;
+}
+
+export function createLifecycle(): HttpLifecycle {
+  const ac = new AbortController();
+  let draining = false;
+  return {
+    get draining() {
+      return draining;
+    },
+    streamsSignal: ac.signal,
+    drain() {
+      draining = true;
+    },
+    endStreams() {
+      draining = true;
+      ac.abort('server shutting down');
+    },
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    lifecycle: HttpLifecycle;
+    routeList: RouteInfo[];
+  }
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 4 * 1024 * 1024;
   const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
-  // forceCloseConnections: open event streams must not keep close() waiting
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, forceCloseConnections: true });
+  // 'idle': close() closes idle keep-alive connections and waits for requests in flight; event
+  // streams are ended beforehand by lifecycle.endStreams()
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, forceCloseConnections: 'idle' });
+  const lifecycle = createLifecycle();
+  app.decorate('lifecycle', lifecycle);
+  const routes: RouteInfo[] = [];
+  app.decorate('routeList', routes);
+  app.addHook('onRoute', (r) => {
+    const methods = Array.isArray(r.method) ? r.method : [r.method];
+    const isPublic = Boolean((r.config as { public?: boolean } | undefined)?.public);
+    for (const m of methods) routes.push({ method: m, url: r.url, public: isPublic });
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
+  });
+  // close() without the two steps before it (tests, embedding) still ends streams cleanly first
+  app.addHook('preClose', async () => lifecycle.endStreams());
 
   // our own JSON parser: an empty body is "no body" (POST /v1/jobs with nothing = all defaults),
   // and malformed JSON is a 400 problem naming the position
@@ -51,9 +111,9 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const openapi = buildOpenApi({ auth: (opts.apiKeys ?? []).length > 0 });
   app.get('/docs/openapi.json', { config: { public: true } }, async () => openapi);
 
-  await app.register(healthRoutes, { service: opts.service });
-  await app.register(jobRoutes, { service: opts.service });
-  await app.register(eventRoutes, { service: opts.service, heartbeatMs });
+  await app.register(healthRoutes, { service: opts.service, lifecycle });
+  await app.register(jobRoutes, { service: opts.service, authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0) });
+  await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal });
   await app.register(generateRoutes, { service: opts.service, heartbeatMs });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;

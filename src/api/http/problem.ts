@@ -36,7 +36,7 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
   if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
   if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
   if (err instanceof ResourceExhaustedError) {
-    return { problem: problem(429, 'resource-exhausted', err.message), fault: false, headers: { 'retry-after': '5' } };
+    return { problem: problem(429, 'resource-exhausted', err.message), fault: false, headers: { 'retry-after': String(err.retryAfterSeconds) } };
   }
   if (err instanceof UnavailableError) return { problem: problem(503, 'unavailable', err.message), fault: false, headers: { 'retry-after': '5' } };
   if (err instanceof UnauthorizedError) {

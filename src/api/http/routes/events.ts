@@ -12,7 +12,10 @@ import { EventsQuery, LastEventId } from '../schemas.js';
 import { SseStream } from '../sse.js';
 import { jobId } from './jobs.js';
 
-export async function eventRoutes(app: FastifyInstance, opts: { service: JobService; heartbeatMs: number }): Promise<void> {
+export async function eventRoutes(
+  app: FastifyInstance,
+  opts: { service: JobService; heartbeatMs: number; streamsSignal?: AbortSignal },
+): Promise<void> {
   const { service, heartbeatMs } = opts;
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/events', async (req, reply) => {
@@ -30,18 +33,24 @@ export async function eventRoutes(app: FastifyInstance, opts: { service: JobServ
     if (TERMINAL_STATES.includes(job.state) && job.lastSeq !== undefined && fromSeq >= job.lastSeq) return reply.code(204).send();
 
     const sse = new SseStream(req, reply, heartbeatMs);
+    // the client leaving, or the server shutting down: either ends the stream between two events
+    const signal = opts.streamsSignal ? AbortSignal.any([sse.signal, opts.streamsSignal]) : sse.signal;
     try {
-      for await (const ev of service.watch(id, fromSeq, sse.signal)) {
+      for await (const ev of service.watch(id, fromSeq, signal)) {
         await sse.send({ id: ev.seq, event: ev.type, data: ev });
+        if (signal.aborted) break;
       }
+      // shutting down: the client reconnects (to another api process) with Last-Event-ID
+      if (opts.streamsSignal?.aborted && !sse.signal.aborted) sse.comment('server shutting down; reconnect with Last-Event-ID');
     } catch (e) {
-      if (!sse.signal.aborted) {
+      if (!signal.aborted) {
         const { problem, fault } = problemFor(e);
         if (fault) req.log.error({ err: e }, 'event stream failed');
         await sse.send({ event: 'error', data: problem });
       }
     } finally {
       sse.end();
+      if (opts.streamsSignal?.aborted) reply.raw.socket?.end(); // no keep-alive on a closing server
     }
   });
 }

@@ -4,18 +4,21 @@ import { ListQuery, parseMessage } from '../../schemas.js';
 import { NotFoundError } from '../../../jobs/errors.js';
 import type { JobService } from '../../../jobs/types.js';
 import { EpochsQuery, JOB_ID_PATTERN } from '../schemas.js';
+import { clientIdOf } from '../../client-id.js';
+import { bearerToken } from '../auth.js';
 
 export function jobId(raw: string): string {
   if (!JOB_ID_PATTERN.test(raw)) throw new NotFoundError(`job ${raw.slice(0, 200)} not found`);
   return raw;
 }
 
-export async function jobRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
+export async function jobRoutes(app: FastifyInstance, opts: { service: JobService; authEnabled?: boolean }): Promise<void> {
   const { service } = opts;
 
   app.post('/v1/jobs', async (req, reply) => {
+    const clientId = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
     // an empty body is the all-defaults job, as `{}` is
-    const { job, created } = await service.submit(req.body === undefined ? {} : req.body);
+    const { job, created } = await service.submit(req.body === undefined ? {} : req.body, { clientId });
     return reply
       .code(created ? 201 : 200)
       .header('location', `/v1/jobs/${job.id}`)

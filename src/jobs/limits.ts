@@ -1,0 +1,73 @@
+// What one job costs (estimated from its spec) and the per-worker caps that refuse a job at
+// submission instead of letting it exhaust a worker later. The figures are estimates, kept simple
+// and conservative, documented in docs/service.md ("Resource limits").
+import { SpecError, type JobSpec, type SpecIssue } from '../train/spec.js';
+
+export interface JobEstimate {
+  /** Trainable parameters (all layers + the output layer). */
+  params: number;
+  /** Tokens of the corpus after the maxTokens cut. */
+  tokens: number;
+  /** tokens × epochs: how much text the job reads. */
+  tokenEpochs: number;
+  /** Training FLOPs per token (forward + backward ≈ 3 × 2 × the multiply-adds). */
+  flopsPerToken: number;
+  /** tokenEpochs × flopsPerToken, in TFLOP. */
+  teraflops: number;
+  /** Peak worker memory for the job, MiB (weights, gradients, checkpoint copy, activations, corpus). */
+  memoryMb: number;
+}
+
+export function estimateJob(spec: JobSpec, tokens: number, vocabSize: number): JobEstimate {
+  const H = spec.model.numHiddens;
+  const L = spec.model.kind === 'concise' ? spec.model.numLayers : 1;
+  const V = vocabSize;
+  // per layer: 4 gates × (input × H + H × H + bias); the first layer's input is the one-hot V
+  let lstmParams = 0;
+  for (let l = 0; l < L; l++) lstmParams += 4 * H * ((l === 0 ? V : H) + H + 1) + (spec.model.kind === 'concise' ? 4 * H : 0);
+  const params = lstmParams + H * V + V;
+  const macsPerToken = lstmParams + H * V; // one multiply-add per weight per token
+  const flopsPerToken = 6 * macsPerToken;
+  const tokenEpochs = tokens * spec.train.epochs;
+  const B = spec.data.batchSize;
+  const T = spec.data.numSteps;
+  const floats =
+    4 * params + // weights, gradients, optimiser scratch, checkpoint copy
+    B * T * L * H * 12 + // kept activations per step: gates (4H), C, tanh(C), H, their gradients
+    3 * B * T * V + // inputs (one-hot), logits, softmax
+    tokens; // the corpus as token ids
+  const memoryMb = (floats * 4) / (1024 * 1024) + 64; // + a fixed allowance for the runtime
+  return { params, tokens, tokenEpochs, flopsPerToken, teraflops: (tokenEpochs * flopsPerToken) / 1e12, memoryMb };
+}
+
+export interface JobCaps {
+  /** MiB; 0 = no cap. */
+  maxMemoryMb: number;
+  /** tokens × epochs; 0 = no cap. */
+  maxTokenEpochs: number;
+  /** TFLOP of training; 0 = no cap. */
+  maxTeraflops: number;
+}
+
+const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
+
+/** Throws a SpecError naming the fields that drive each exceeded estimate. */
+export function checkJobCaps(spec: JobSpec, est: JobEstimate, caps: JobCaps): void {
+  const issues: SpecIssue[] = [];
+  const corpusField = spec.data.corpus === 'timemachine' || est.tokens === spec.data.maxTokens ? 'data.maxTokens' : 'data.corpus.text';
+  if (caps.maxMemoryMb > 0 && est.memoryMb > caps.maxMemoryMb) {
+    const why = `the job needs about ${fmt(est.memoryMb)} MiB of worker memory (MAX_JOB_MEMORY_MB = ${caps.maxMemoryMb})`;
+    const fields = ['model.numHiddens', ...(spec.model.numLayers > 1 ? ['model.numLayers'] : []), 'data.batchSize', 'data.numSteps'];
+    for (const f of fields) issues.push({ field: f, message: `${f}: ${why}; lower it` });
+  }
+  if (caps.maxTokenEpochs > 0 && est.tokenEpochs > caps.maxTokenEpochs) {
+    const why = `${est.tokens} tokens × ${spec.train.epochs} epochs = ${fmt(est.tokenEpochs)} exceeds MAX_JOB_TOKEN_EPOCHS = ${fmt(caps.maxTokenEpochs)}`;
+    for (const f of [corpusField, 'train.epochs']) issues.push({ field: f, message: `${f}: ${why}; lower it` });
+  }
+  if (caps.maxTeraflops > 0 && est.teraflops > caps.maxTeraflops) {
+    const why = `training needs about ${fmt(est.teraflops)} TFLOP (MAX_JOB_TFLOP = ${caps.maxTeraflops})`;
+    const fields = ['model.numHiddens', ...(spec.model.numLayers > 1 ? ['model.numLayers'] : []), corpusField, 'train.epochs'];
+    for (const f of fields) if (!issues.some((i) => i.field === f)) issues.push({ field: f, message: `${f}: ${why}; lower it` });
+  }
+  if (issues.length) throw new SpecError(issues);
+}
