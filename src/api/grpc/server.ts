@@ -60,6 +60,29 @@ export interface GrpcServer {
 }
 
 const SHUTDOWN_GRACE_MS = 5000;
+
+const UNDECODABLE = Symbol('undecodable request');
+
+/**
+ * grpc-js answers INTERNAL when a request's bytes do not decode; that is the client's fault, so the
+ * methods' decoders hand the handler a marker instead, which it answers with INVALID_ARGUMENT.
+ */
+function tolerantDecoding(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(def)) {
+    out[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return m.requestDeserialize(buf);
+        } catch (e) {
+          return { [UNDECODABLE]: (e as Error).message.slice(0, 200) };
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
 
 /** job_id: present and shaped like an id, so garbage never reaches Redis keys. */
@@ -139,6 +162,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const clientId = (call: grpc.ServerUnaryCall<unknown, unknown>): string =>
     clientIdOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata), address: call.getPeer() });
 
+  /** A request whose bytes did not decode (see tolerantDecoding): INVALID_ARGUMENT, not INTERNAL. */
+  const undecodable = (req: unknown): void => {
+    const bad = req && typeof req === 'object' ? (req as Record<symbol, unknown>)[UNDECODABLE] : undefined;
+    if (typeof bad === 'string') throw invalidArgument([{ field: 'request', message: `request: not a valid protobuf message of this method (${bad})` }]);
+  };
+
   function unary<Req, Res>(
     method: string,
     fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>, signal: AbortSignal) => Promise<Res>,
@@ -146,7 +175,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     return (call, callback) => {
       const ac = new AbortController();
       call.on('cancelled', () => ac.abort());
-      fn(call.request, call, ac.signal).then(
+      Promise.resolve()
+        .then(() => {
+          undecodable(call.request);
+          return fn(call.request, call, ac.signal);
+        })
+        .then(
         (res) => callback(null, res),
         (err) => callback(toGrpcError(err, (e) => onInternal(e, method))),
       );
@@ -164,6 +198,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       streams.add(ac);
       void (async () => {
         try {
+          undecodable(call.request);
           for await (const msg of abortable(fn(call.request, ac.signal), ac.signal)) {
             if (!call.write(msg)) await drained(call as grpc.ServerWritableStream<unknown, unknown>, ac.signal);
             if (ac.signal.aborted) break;
@@ -239,7 +274,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     }),
   };
 
-  server.addService(lstmTrainerService(), handlers);
+  server.addService(tolerantDecoding(lstmTrainerService()), handlers);
 
   // Health = the operator's flag (setServing) AND the backend answering (service.ready()).
   let wanted = true;

@@ -31,7 +31,9 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
   if (err instanceof SpecError) {
     // the messages mostly name their field already; prefix those that do not
     const detail = err.issues.map((i) => (!i.field || i.message.includes(i.field) ? i.message : `${i.field}: ${i.message}`)).join('; ');
-    return { problem: problem(400, 'invalid-request', detail, err.issues), fault: false };
+    // an issue with the whole body (malformed JSON, not an object) names the field "body"
+    const issues = err.issues.map((i) => (i.field ? i : { ...i, field: 'body' }));
+    return { problem: problem(400, 'invalid-request', detail, issues), fault: false };
   }
   if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
   if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
@@ -49,14 +51,19 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
       case 'FST_ERR_CTP_BODY_TOO_LARGE':
         return {
           problem: problem(413, 'payload-too-large', `the request body is larger than ${bodyLimit ?? 'the limit of'} bytes`, [
-            { field: '', message: `request body must be at most ${bodyLimit ?? '?'} bytes` },
+            { field: 'body', message: `request body must be at most ${bodyLimit ?? '?'} bytes` },
           ]),
           fault: false,
         };
       case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-        return { problem: problem(415, 'unsupported-media-type', 'send the body as application/json'), fault: false };
+        return {
+          problem: problem(415, 'unsupported-media-type', 'send the body as application/json', [
+            { field: 'content-type', message: 'content-type must be application/json' },
+          ]),
+          fault: false,
+        };
       default:
-        return { problem: problem(status, 'bad-request', fe.message), fault: false };
+        return { problem: problem(status, 'bad-request', fe.message, status === 400 ? [{ field: 'body', message: fe.message }] : undefined), fault: false };
     }
   }
   return { problem: problem(500, 'internal', 'an internal error occurred; it has been logged'), fault: true };
