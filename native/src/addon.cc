@@ -28,7 +28,7 @@ char* openblas_get_corename(void);
 
 namespace {
 
-// A step runs on a team of `threads` OpenMP threads (each calling OpenBLAS single-threaded, and
+// A step runs on `threads` threads of the process-wide pool (each calling OpenBLAS single-threaded, and
 // OpenBLAS's thread count is process-wide): training steps of different models run one at a time
 // (on a CPU box they would only contend for the same cores anyway).
 std::mutex g_compute;

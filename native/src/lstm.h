@@ -68,7 +68,7 @@ struct StepResult {
 };
 
 // How the per-step recurrent GEMMs are computed: the packed-panel kernel of gemm.h (default) or
-// OpenBLAS (cblas_sgemm on each thread's columns; LSTM_NATIVE_RECURRENT=blas), for comparison.
+// OpenBLAS (cblas_sgemm on each thread's sequences; LSTM_NATIVE_RECURRENT=blas), for comparison.
 enum class RecurrentGemm { Packed, Blas };
 
 class Model {
