@@ -29,6 +29,8 @@ export async function eventRoutes(
       fromSeq = Math.max(fromSeq, r.data);
     }
     const job = await service.get(id); // 404 as a problem, before the stream starts
+    // HEAD (fastify adds it for GET): the headers of a stream, never an open-ended response
+    if (req.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
     // a finished job whose every event the client has: 204 tells EventSource not to reconnect
     if (TERMINAL_STATES.includes(job.state) && job.lastSeq !== undefined && fromSeq >= job.lastSeq) return reply.code(204).send();
 

@@ -1,0 +1,191 @@
+// With API keys on, every HTTP route but the public ones and every gRPC method but health rejects a
+// missing or wrong key. Routes are enumerated from the fastify app itself (onRoute), methods from the
+// proto, so a route or method added later is covered without editing this file. The api runs as a
+// real process at LOG_LEVEL=trace; its whole output must not contain any key it was sent.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { loadDashboard } from '../../src/api/app.js';
+import { buildHttpApp, type RouteInfo } from '../../src/api/http/app.js';
+import { ApiKeyCheck } from '../../src/api/http/auth.js';
+import { ApiKeys } from '../../src/api/grpc/auth.js';
+import { lstmTrainerService } from '../../src/api/grpc/proto.js';
+import { loadConfig } from '../../src/jobs/config.js';
+import { RedisJobService } from '../../src/jobs/service.js';
+import { REDIS_URL, ROOT, TINY, deletePrefix, testEnv } from '../service/helpers.js';
+import { ReflectionClient, bearer, call, healthClient, trainerClient, type Client } from '../grpc/client.js';
+import { ApiProcess } from './helpers.js';
+
+const KEY = 'sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c1';
+const KEY2 = 'second-key-with-other-length';
+const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1), KEY + 'x', KEY.toUpperCase()];
+const env = testEnv({ REDIS_URL, API_KEYS: `${KEY},${KEY2}`, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0' });
+/** The routes that may be called without a key: health, the API document, the dashboard's static page. */
+const PUBLIC = ['GET /', 'GET /assets/:file', 'GET /docs/openapi.json', 'GET /healthz', 'GET /readyz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /docs/openapi.json', 'HEAD /healthz', 'HEAD /readyz'];
+
+let api: ApiProcess;
+let routes: RouteInfo[];
+let jobId: string;
+
+before(async () => {
+  // the route table, from an app built the way the api process builds it
+  const config = loadConfig(env);
+  const service = new RedisJobService({ config });
+  const app = await buildHttpApp({ service, apiKeys: config.apiKeys, dashboard: await loadDashboard() });
+  await app.ready();
+  routes = [...app.routeList];
+  await app.close();
+  await service.close();
+
+  api = await ApiProcess.start(env);
+  const res = await fetch(`${api.httpUrl}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(TINY),
+  });
+  assert.equal(res.status, 201);
+  jobId = ((await res.json()) as { id: string }).id;
+});
+after(async () => {
+  await api?.stop();
+  await deletePrefix(env.QUEUE_PREFIX);
+});
+
+const concrete = (url: string) => url.replace(':id', jobId).replace(':file', 'app.js').replace('*', 'app.js');
+
+async function callRoute(r: RouteInfo, authorization?: string): Promise<number> {
+  const headers: Record<string, string> = {};
+  if (authorization !== undefined) headers.authorization = authorization;
+  let body: string | undefined;
+  if (r.method === 'POST' || r.method === 'PUT' || r.method === 'PATCH') {
+    headers['content-type'] = 'application/json';
+    body = r.url.endsWith('/generate') ? '{"prefix":"the","numChars":1}' : r.url === '/v1/jobs' ? JSON.stringify(TINY) : '{}';
+  }
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 10_000); // no answer at all must fail the test, not hang it
+  try {
+    const res = await fetch(api.httpUrl + concrete(r.url), { method: r.method, headers, body, signal: ac.signal });
+    return res.status;
+  } catch (e) {
+    throw new Error(`${r.method} ${r.url}: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+    ac.abort(); // event streams: the status is enough
+  }
+}
+
+test('the route table is what we expect to protect: every non-public route of the app', () => {
+  assert.ok(routes.length >= 15, JSON.stringify(routes));
+  const publicRoutes = routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort();
+  assert.deepEqual(publicRoutes, [...PUBLIC].sort(), 'a route became public: add it to PUBLIC only if it holds no data');
+  for (const must of ['POST /v1/jobs', 'GET /v1/jobs', 'GET /v1/jobs/:id', 'GET /v1/jobs/:id/events', 'POST /v1/jobs/:id/cancel', 'POST /v1/jobs/:id/generate', 'GET /metrics']) {
+    assert.ok(routes.some((r) => `${r.method} ${r.url}` === must), `${must} not found in ${JSON.stringify(routes)}`);
+  }
+});
+
+test('HTTP: every non-public route answers 401 without a key, with a wrong key, or with a malformed header', async () => {
+  const bad = [undefined, '', 'Bearer', 'Bearer ', `Basic ${Buffer.from(`user:${KEY}`).toString('base64')}`, `Token ${KEY}`, ...WRONG.map((w) => `Bearer ${w}`), `Bearer ${KEY} extra`];
+  let checked = 0;
+  for (const r of routes.filter((x) => !x.public)) {
+    for (const h of bad) {
+      const status = await callRoute(r, h);
+      assert.equal(status, 401, `${r.method} ${r.url} with authorization ${JSON.stringify(h)} → ${status}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 100);
+});
+
+test('HTTP: with a valid key (either of two) no route answers 401; public routes need none', async () => {
+  for (const r of routes) {
+    if (r.url === '/v1/jobs/:id/cancel') continue; // keep the job for the other tests
+    for (const k of [KEY, KEY2]) {
+      const status = await callRoute(r, `Bearer ${k}`);
+      assert.notEqual(status, 401, `${r.method} ${r.url}`);
+    }
+    if (r.public) assert.notEqual(await callRoute(r), 401, `${r.method} ${r.url} (public)`);
+  }
+  assert.equal(await callRoute({ method: 'POST', url: '/v1/jobs/:id/cancel', public: false }, `bearer   ${KEY}`), 200); // scheme is case-insensitive
+});
+
+test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a key or with a wrong one; health is open', async () => {
+  const client = trainerClient(api.grpcPort);
+  const methods = Object.keys(lstmTrainerService());
+  assert.deepEqual([...methods].sort(), ['CancelJob', 'Generate', 'GenerateStream', 'GetJob', 'ListJobs', 'SubmitJob', 'WatchJob']);
+  const requests: Record<string, object> = {
+    SubmitJob: { spec: {} },
+    GetJob: { job_id: jobId },
+    ListJobs: {},
+    CancelJob: { job_id: jobId },
+    WatchJob: { job_id: jobId },
+    Generate: { job_id: jobId, prefix: 'the' },
+    GenerateStream: { job_id: jobId, prefix: 'the' },
+  };
+  const mds: grpc.Metadata[] = [new grpc.Metadata(), ...WRONG.map(bearer)];
+  const basic = new grpc.Metadata();
+  basic.set('authorization', `Basic ${KEY}`);
+  mds.push(basic);
+  try {
+    for (const m of methods) {
+      const def = lstmTrainerService()[m];
+      for (const md of mds) {
+        const code = await new Promise<number>((resolve) => {
+          if (def.responseStream) {
+            const s = client[m](requests[m], md);
+            s.on('data', () => {});
+            s.on('error', (e: grpc.ServiceError) => resolve(e.code));
+            s.on('end', () => resolve(grpc.status.OK));
+          } else client[m](requests[m], md, (e: grpc.ServiceError | null) => resolve(e ? e.code : grpc.status.OK));
+        });
+        assert.equal(grpc.status[code], 'UNAUTHENTICATED', `${m} with ${JSON.stringify(md.getMap())}`);
+      }
+    }
+    // with the key: through
+    const job = await call(client, 'GetJob', { job_id: jobId }, bearer(KEY2));
+    assert.equal(job.id, jobId);
+  } finally {
+    client.close();
+  }
+  const reflection = new ReflectionClient(api.grpcPort);
+  await assert.rejects(reflection.listServices(), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+  reflection.close();
+  const withKey = new ReflectionClient(api.grpcPort, bearer(KEY));
+  assert.ok((await withKey.listServices()).includes('lstm_trainer.v1.LstmTrainer'));
+  withKey.close();
+  const health = healthClient(api.grpcPort);
+  const res = await call(health, 'Check', { service: '' });
+  assert.equal(res.status, 'SERVING');
+  health.close();
+});
+
+test('keys never appear in the api process output (trace-level logs), right or wrong ones', async () => {
+  // a few more requests that log at warn/error level: a 404, a 415, a malformed JSON body
+  await fetch(`${api.httpUrl}/v1/nothing`, { headers: { authorization: `Bearer ${KEY}` } });
+  await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'text/plain' }, body: 'x' });
+  await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: '{' });
+  await new Promise((r) => setTimeout(r, 200)); // let the pipes flush
+  assert.ok(api.output.length > 10_000, `trace logging should have produced output (${api.output.length} chars)`);
+  assert.ok(api.output.includes('"url":"/v1/jobs'), 'requests are logged');
+  for (const k of [KEY, KEY2, ...WRONG.filter((w) => w.length > 5)]) {
+    assert.ok(!api.output.includes(k), `key ${k.slice(0, 6)}… found in the api output`);
+    assert.ok(!api.output.includes(Buffer.from(`user:${k}`).toString('base64')), 'base64 of a key found in the output');
+  }
+});
+
+test('keys are compared in constant time: SHA-256 digests (equal length) through timingSafeEqual, every key', () => {
+  for (const file of ['src/api/http/auth.ts', 'src/api/grpc/auth.ts']) {
+    const src = readFileSync(path.join(ROOT, file), 'utf8');
+    assert.match(src, /createHash\('sha256'\)/, file);
+    assert.match(src, /timingSafeEqual\(d, k\) \|\| ok/, `${file}: every key compared, no early exit`);
+    assert.doesNotMatch(src, /token\s*===|===\s*token|\.includes\(token\)/, `${file}: a plain comparison of the token`);
+  }
+  // digests make lengths equal: tokens of any length never make timingSafeEqual throw
+  const http = new ApiKeyCheck([KEY, KEY2]);
+  const g = new ApiKeys([KEY, KEY2]);
+  for (const t of ['', 'a', KEY, KEY2, 'x'.repeat(10_000), '🦀']) {
+    assert.equal(http.check(t), t === KEY || t === KEY2);
+    assert.equal(g.matches(t), t === KEY || t === KEY2);
+  }
+});
