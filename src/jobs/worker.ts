@@ -143,6 +143,14 @@ export class TrainWorker {
     // tries that used an attempt: failed ones and ones whose worker was lost (a hand-back on
     // shutdown uses none)
     const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
+    // BullMQ counts failed tries (attempts) and lost workers (maxStalledCount) separately, so a mix
+    // of both could exceed JOB_ATTEMPTS; the sum is what the limit means here
+    if (attempt > this.opts.config.attempts) {
+      const why = `gave up after ${attempt - 1} attempts (${job.attemptsMade} failed, its worker was lost ${job.stalledCounter ?? 0} times)`;
+      await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
+      this.log(`worker: job ${id} ${why}`);
+      throw new UnrecoverableError(why);
+    }
 
     // takeover: the previous worker died without handing the job back (the stalled handler may
     // not have run yet)
@@ -216,7 +224,7 @@ export class TrainWorker {
       }
       const err = e as Error;
       // BullMQ retries on errors until attemptsMade reaches attempts
-      const final = e instanceof SpecError || e instanceof UnrecoverableError || job.attemptsMade + 1 >= this.opts.config.attempts;
+      const final = e instanceof SpecError || e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
       if (final) {
         await this.events.transition(id, 'failed', {
           from: ['running'],
