@@ -104,11 +104,20 @@ export async function* followJob(jobId: string, o: FollowOptions): AsyncGenerato
       await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
       continue;
     }
+    if (res.status === 503 && retriesLeft-- > 0) {
+      // the service is up but its store (Redis) is not: try again shortly
+      await res.body?.cancel().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
+      continue;
+    }
     if (!res.ok) throw new HttpProblemError(res.status, await res.json().catch(() => undefined));
     if (res.status === 204) return; // the job is finished and we have all its events
     try {
       for await (const ev of readSse(res, o.signal)) {
-        if (ev.event === 'error') throw new HttpProblemError(500, JSON.parse(ev.data));
+        if (ev.event === 'error') {
+          const problem = JSON.parse(ev.data) as { status?: number; title?: string; detail?: string };
+          throw new HttpProblemError(problem.status ?? 500, problem);
+        }
         if (ev.event !== 'state' && ev.event !== 'epoch') continue;
         const data = JSON.parse(ev.data) as JobEvent;
         if (data.seq <= last) continue;
@@ -117,7 +126,9 @@ export async function* followJob(jobId: string, o: FollowOptions): AsyncGenerato
         if (data.type === 'state' && (data.state === 'succeeded' || data.state === 'failed' || data.state === 'cancelled')) return;
       }
     } catch (e) {
-      if (e instanceof HttpProblemError || o.signal?.aborted || retriesLeft-- <= 0) throw e;
+      // a 503 in the stream (Redis went away) is resumable like a dropped connection
+      const resumable = !(e instanceof HttpProblemError) || e.status === 503;
+      if (!resumable || o.signal?.aborted || retriesLeft-- <= 0) throw e;
     }
     if (o.signal?.aborted) return;
     // the server ended the stream before the final state (restart, proxy timeout): resume
