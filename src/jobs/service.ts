@@ -5,7 +5,7 @@ import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
 import { deserializeCheckpoint, modelFromCheckpoint } from '../train/checkpoint.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
-import { parseJobSpec, SpecError } from '../train/spec.js';
+import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
 import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
@@ -52,6 +52,7 @@ export class RedisJobService implements JobService {
   private readonly notifier: Notifier;
   private readonly models = new Map<string, Promise<LoadedModel>>();
   private generating = 0;
+  private readonly bookSizes = new Map<string, { tokens: number; vocabSize: number } | SpecError>();
   private engine?: Promise<EngineFactory>;
 
   constructor(private readonly opts: RedisJobServiceOptions) {
@@ -72,8 +73,8 @@ export class RedisJobService implements JobService {
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
     const spec = parseJobSpec(input);
-    const corpus = corpusForSpec(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
-    checkJobCaps(spec, estimateJob(spec, corpus.tokens.length, corpus.vocab.size), {
+    const corpus = this.corpusSize(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
+    checkJobCaps(spec, estimateJob(spec, corpus.tokens, corpus.vocabSize), {
       maxMemoryMb: cfg.maxJobMemoryMb,
       maxTokenEpochs: cfg.maxJobTokenEpochs,
       maxTeraflops: cfg.maxJobTeraflops,
@@ -89,6 +90,33 @@ export class RedisJobService implements JobService {
       if (rec.state === 'queued') await this.queue.add(id);
       return { job: await this.view(rec), created };
     });
+  }
+
+  /**
+   * Tokens and vocabulary size of a spec's corpus (validated: SpecError when too short). The book's
+   * figures depend only on maxTokens/batchSize/numSteps, so they are remembered (cleaning and
+   * tokenizing the book for every submission would dominate the submit path).
+   */
+  private corpusSize(spec: JobSpec): { tokens: number; vocabSize: number } {
+    if (spec.data.corpus !== 'timemachine') {
+      const c = corpusForSpec(spec);
+      return { tokens: c.tokens.length, vocabSize: c.vocab.size };
+    }
+    const key = `${spec.data.maxTokens}/${spec.data.batchSize}/${spec.data.numSteps}`;
+    let hit = this.bookSizes.get(key);
+    if (!hit) {
+      try {
+        const c = corpusForSpec(spec);
+        hit = { tokens: c.tokens.length, vocabSize: c.vocab.size };
+      } catch (e) {
+        if (!(e instanceof SpecError)) throw e;
+        hit = e;
+      }
+      if (this.bookSizes.size >= 256) this.bookSizes.delete(this.bookSizes.keys().next().value as string);
+      this.bookSizes.set(key, hit);
+    }
+    if (hit instanceof SpecError) throw hit;
+    return hit;
   }
 
   async get(id: string): Promise<JobView> {
