@@ -1,4 +1,4 @@
-// npx tsx bench/load.ts [--sse 500] [--grpc 500] [--epochs 300] [--seconds 5] [--json]
+// npx tsx bench/load.ts [--sse 500] [--grpc 500] [--epochs 300] [--hidden 16] [--seconds 5] [--json]
 // Load figures (a benchmark, not a test): an api process and a worker process on loopback against
 // REDIS_URL (default 127.0.0.1:6379, a private key prefix deleted at the end). N watchers (SSE and
 // gRPC WatchJob, mixed) follow one running job with many quick epochs; reported: the latency from
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     grpc: { type: 'string', default: '500' },
     epochs: { type: 'string', default: '300' },
     seconds: { type: 'string', default: '5' },
+    hidden: { type: 'string', default: '16' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -124,7 +125,7 @@ async function main() {
 
   // the job, queued before any worker runs, so every watcher sees it from its first epoch
   const spec = {
-    model: { kind: 'scratch', numHiddens: 16 },
+    model: { kind: 'scratch', numHiddens: Math.min(256, Number(args.hidden)) },
     data: { maxTokens: 3000, batchSize: 8, numSteps: 10 },
     train: { epochs: EPOCHS, seed: 1 },
     // no samples: the figures are about delivering epoch events
@@ -226,7 +227,7 @@ async function main() {
       expected: (N_SSE + N_GRPC) * EPOCHS,
       p50Ms: pct(latencies, 50),
       p99Ms: pct(latencies, 99),
-      maxMs: Math.max(...latencies),
+      maxMs: latencies.reduce((m, x) => Math.max(m, x), 0),
     },
     getJob: get,
     submit,
@@ -242,7 +243,7 @@ async function main() {
   else {
     console.log(`machine: ${result.machine}`);
     console.log(`watchers: ${N_SSE} SSE + ${N_GRPC} gRPC; connected ${connected}, ended cleanly ${finished}, failures ${failures}`);
-    console.log(`job: ${EPOCHS} epochs in ${result.job.trainSeconds} s`);
+    console.log(`job: ${EPOCHS} epochs (H=${spec.model.numHiddens}) in ${result.job.trainSeconds} s = ${(EPOCHS / result.job.trainSeconds).toFixed(1)} epochs/s → ${Math.round(((N_SSE + N_GRPC) * EPOCHS) / result.job.trainSeconds)} deliveries/s`);
     console.log(`epoch publication → receipt: p50 ${result.epochDelivery.p50Ms} ms, p99 ${result.epochDelivery.p99Ms} ms, max ${result.epochDelivery.maxMs} ms (${received}/${result.epochDelivery.expected} deliveries)`);
     console.log(`GET /v1/jobs/:id (32 concurrent, ${SECONDS} s): ${get.perSecond} req/s, p50 ${get.p50Ms} ms, p99 ${get.p99Ms} ms ${JSON.stringify(get.statuses)}`);
     console.log(`POST /v1/jobs (16 concurrent, ${SECONDS} s): ${submit.perSecond} req/s, p50 ${submit.p50Ms} ms, p99 ${submit.p99Ms} ms ${JSON.stringify(submit.statuses)}`);

@@ -112,6 +112,25 @@ export class EventLog {
     return r === 0 ? 'duplicate' : r === -1 ? 'fenced' : 'gap';
   }
 
+  private readonly reads = new Map<string, Promise<JobEvent[]>>();
+
+  /**
+   * history(), with concurrent identical reads shared: the watchers of one job wake together on
+   * each notification and mostly ask for the same range, so N watchers cost one XRANGE, not N.
+   * The events are shared between callers and must not be mutated.
+   */
+  sharedHistory(id: string, afterSeq: number, count: number): Promise<JobEvent[]> {
+    const key = `${id}|${afterSeq}|${count}`;
+    let p = this.reads.get(key);
+    if (!p) {
+      p = this.history(id, afterSeq, count);
+      this.reads.set(key, p);
+      const done = () => this.reads.delete(key);
+      p.then(done, done);
+    }
+    return p;
+  }
+
   /** Events with seq > afterSeq, oldest first (at most `count`). */
   async history(id: string, afterSeq: number, count?: number): Promise<JobEvent[]> {
     const args: (string | number)[] = [this.keys.events(id), `${Math.max(0, Math.floor(afterSeq)) + 1}-0`, '+'];
@@ -159,7 +178,7 @@ export class EventLog {
       const woken = notifier.waitFor(id, pollMs, signal);
       let events: JobEvent[];
       try {
-        events = await this.history(id, last, 500);
+        events = await this.sharedHistory(id, last, 500);
       } catch (e) {
         woken.cancel();
         throw e;
