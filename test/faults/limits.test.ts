@@ -158,3 +158,26 @@ test('(d) a client may have at most MAX_QUEUED_PER_CLIENT jobs waiting (429 / RE
   const res = await call(gb, 'SubmitJob', { spec: { train: { epochs: 3 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } }, bearer(K_QUEUE));
   assert.equal(res.created, true);
 });
+
+test('without API keys the client is its address: HTTP and gRPC from one host share the limit', async () => {
+  const open = { ...env, API_KEYS: '', RATE_LIMIT_SUBMITS: '3', QUEUE_PREFIX: `${env.QUEUE_PREFIX}ip` };
+  const c = await ApiProcess.start(open);
+  const g = trainerClient(c.grpcPort);
+  try {
+    const bad = { model: { numHiddens: 0 } };
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${c.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(bad) });
+      assert.equal(res.status, 400);
+    }
+    assert.equal(grpc.status[(await callError(g, 'SubmitJob', { spec: { model: { num_hiddens: 0 } } })).code], 'INVALID_ARGUMENT');
+    const e = await callError(g, 'SubmitJob', { spec: {} });
+    assert.equal(grpc.status[e.code], 'RESOURCE_EXHAUSTED', e.details);
+    const res = await fetch(`${c.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get('retry-after')) >= 1);
+  } finally {
+    g.close();
+    await c.stop();
+    await deletePrefix(open.QUEUE_PREFIX);
+  }
+});

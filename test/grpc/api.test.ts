@@ -299,9 +299,9 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(internal.length, 1, 'the fault is reported to the server log');
   });
 
-  test('SubmitJob passes a per-client id (the peer) to the service', async () => {
+  test('SubmitJob passes a per-client id (the peer address, as HTTP computes it) to the service', async () => {
     await call(c, 'SubmitJob', {});
-    assert.match(String(svc.clientIds.at(-1)), /^peer:(ipv4:)?127\.0\.0\.1$/);
+    assert.match(String(svc.clientIds.at(-1)), /^ip:127\.0\.0\.1$/);
   });
 
   test('health: SERVING overall and for the service; setServing(false) flips both', async () => {

@@ -41,10 +41,10 @@ describe('validation: nothing invalid is queued', () => {
     ['unknown top-level field', { modle: {} }, 'modle'],
     ['unknown nested field', { data: { corpus: 'timemachine', shuffle: true } }, 'data.shuffle'],
     ['too many prefixes', { report: { prefixes: Array(LIMITS.prefixes + 1).fill('a') } }, 'report.prefixes'],
-    ['not an object', [1, 2], ''],
+    ['not an object', [1, 2], 'body'],
   ];
   for (const [name, body, field] of cases) {
-    test(`${name} → 400 naming ${field || 'the body'}`, async () => {
+    test(`${name} → 400 naming ${field}`, async () => {
       const res = await request(api.url).post('/v1/jobs').send(body as object);
       assert.equal(res.status, 400, JSON.stringify(res.body));
       assert.match(res.headers['content-type'], problemType);
