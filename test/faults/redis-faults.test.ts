@@ -1,9 +1,9 @@
 // Redis restarts under a running job: a private redis-server (own port and data dir, AOF on), an
 // api process and a worker process against it, an SSE watcher and a gRPC WatchJob watcher. Redis
-// is shut down and started again on the same port and dir. /readyz answers 503 during the outage
+// is shut down (or SIGKILLed, with appendfsync always) and started again on the same port and dir. /readyz answers 503 during the outage
 // and 200 after; api and worker reconnect; the job finishes; both watchers resume from the last
 // sequence number they saw and end up with the whole history, with no gap and no duplicate.
-import { after, before, test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { followJob } from '../../src/cli/sse-client.js';
@@ -18,21 +18,23 @@ let worker: WorkerProcess;
 let client: Client;
 let env: Record<string, string>;
 
-before(async () => {
-  redis = new RedisServer(await freePort());
+async function setUp(extraRedisArgs: string[] = []): Promise<void> {
+  redis = new RedisServer(await freePort(), extraRedisArgs);
   await redis.start();
   env = testEnv({ REDIS_URL: redis.url, CHECKPOINT_EVERY: '5', LOG_LEVEL: 'warn', SHUTDOWN_DRAIN_MS: '0', LOCK_DURATION_MS: '30000' });
   api = await ApiProcess.start(env);
   worker = new WorkerProcess(env);
   await worker.ready;
   client = trainerClient(api.grpcPort);
-});
-after(async () => {
+}
+
+async function tearDown(): Promise<void> {
   client?.close();
   worker?.kill('SIGKILL');
   await api?.stop();
   await redis?.destroy();
-});
+}
+afterEach(tearDown);
 
 /** WatchJob, called again from the last seq after every UNAVAILABLE, until the final state. */
 async function grpcFollow(jobId: string, out: { seq: number; kind: string; epoch?: number; state?: string }[], reconnects: { n: number }): Promise<void> {
@@ -58,7 +60,17 @@ async function grpcFollow(jobId: string, out: { seq: number; kind: string; epoch
   throw new Error('WatchJob did not finish');
 }
 
-test('Redis restart mid-job: readyz 503 then 200, the job finishes, SSE and gRPC watchers resume with no gap or duplicate', async () => {
+test('Redis restart mid-job (SHUTDOWN): readyz 503 then 200, the job finishes, SSE and gRPC watchers resume with no gap or duplicate', async () => {
+  await setUp();
+  await outage(() => redis.stop());
+});
+
+test('Redis killed mid-job (SIGKILL, appendfsync always): the same', async () => {
+  await setUp(['--appendfsync', 'always']);
+  await outage(() => redis.kill());
+});
+
+async function outage(down: () => Promise<void>): Promise<void> {
   const EPOCHS = 40;
   const spec = {
     model: { kind: 'scratch', numHiddens: 32 },
@@ -81,8 +93,8 @@ test('Redis restart mid-job: readyz 503 then 200, the job finishes, SSE and gRPC
   // both watchers are following a running job
   await waitFor('epoch 3 on both watchers', async () => sse.some((e) => e.type === 'epoch' && e.epoch >= 3) && grpcEvents.some((e) => (e.epoch ?? 0) >= 3), 60_000);
 
-  // the outage: a clean SHUTDOWN (SIGTERM: AOF flushed), then the same port and dir again
-  await redis.stop();
+  // the outage, then the same port and dir again
+  await down();
   await waitFor('readyz 503', async () => (await fetch(`${api.httpUrl}/readyz`)).status === 503, 10_000);
   const during = await fetch(`${api.httpUrl}/v1/jobs/${job.id}`);
   assert.equal(during.status, 503);
@@ -121,4 +133,4 @@ test('Redis restart mid-job: readyz 503 then 200, the job finishes, SSE and gRPC
   assert.equal(final.state, 'succeeded');
   assert.equal(final.progress.epoch, EPOCHS);
   if (process.env.DEBUG_FAULTS) console.log(worker.output, JSON.stringify(sse.filter((e) => e.type === 'state')));
-});
+}
