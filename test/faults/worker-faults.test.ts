@@ -61,16 +61,26 @@ async function kill(w: WorkerProcess): Promise<void> {
 
 const states = (events: JobEvent[]) => events.filter((e): e is JobEvent & { type: 'state' } => e.type === 'state');
 
-test('SIGKILL after an epoch, during a checkpoint write and before the final state write: the job succeeds, every epoch once, loadable checkpoint', async () => {
+test('SIGKILL at a random moment, after an epoch, during a checkpoint write and before the final state write: the job succeeds, every epoch once, loadable checkpoint', async () => {
   const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '5' });
   prefixes.push(env.QUEUE_PREFIX);
   const api = await startTestApi(env);
   try {
-    const EPOCHS = 20;
+    const EPOCHS = 30;
     const { body: job } = await request(api.url).post('/v1/jobs').send(spec(EPOCHS)).expect(201);
 
-    // 1. after publishing a random epoch in 2..7 (usually between two checkpoints)
-    const e1 = 2 + Math.floor(r() * 6);
+    // 0. at a random moment while it trains (no hook: wherever the worker happens to be)
+    const w0 = new WorkerProcess(env);
+    workers.push(w0);
+    await w0.ready;
+    await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' && e.epoch >= 1 });
+    await new Promise((res) => setTimeout(res, Math.floor(r() * 40)));
+    await kill(w0);
+    const after0 = (await request(api.url).get(`/v1/jobs/${job.id}`).expect(200)).body;
+    assert.ok(after0.progress.epoch < EPOCHS - 6, JSON.stringify(after0.progress));
+
+    // 1. after publishing a random later epoch (usually between two checkpoints)
+    const e1 = after0.progress.epoch + 1 + Math.floor(r() * 4);
     const k1 = await pausedWorker(env, 'epoch', e1);
     assert.match(k1.marker, new RegExp(`at=epoch job=${job.id} epoch=${e1}$`));
     await kill(k1.w);
@@ -104,11 +114,11 @@ test('SIGKILL after an epoch, during a checkpoint write and before the final sta
     const st = states(events);
     assert.deepEqual(
       st.map((e) => e.state),
-      ['queued', 'running', 'queued', 'running', 'queued', 'running', 'queued', 'running', 'succeeded'],
+      ['queued', 'running', 'queued', 'running', 'queued', 'running', 'queued', 'running', 'queued', 'running', 'succeeded'],
     );
     assert.deepEqual(
       st.filter((e) => e.state === 'running').map((e) => e.attempt),
-      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5],
     );
     const last = st[st.length - 1];
     assert.equal(last.summary?.epochs, EPOCHS);
