@@ -1,6 +1,7 @@
 // lstm-trainer: train (one local run, no Redis), generate (from a checkpoint file), and the
 // service commands (serve, api, worker, submit, watch) registered by the service layer.
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
+import { int, num } from './options.js';
 import { registerServiceCommands } from './service-commands.js';
 import { generateCommand, trainCommand } from './train-commands.js';
 import { UserError } from './errors.js';
@@ -9,17 +10,6 @@ const program = new Command()
   .name('lstm-trainer')
   .description("Character-level LSTM language models, d2l's LSTM chapter as a service")
   .showHelpAfterError();
-
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
 
 program
   .command('train')

@@ -2,7 +2,8 @@
 // submit and watch (clients of a running service).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { int, num } from './options.js';
 import { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
 import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
@@ -300,16 +301,6 @@ async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; j
   if (final && final !== 'succeeded') process.exitCode = 1;
 }
 
-const int = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
-  return n;
-};
-const num = (name: string) => (v: string) => {
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
-  return n;
-};
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 export function registerServiceCommands(program: Command): void {
