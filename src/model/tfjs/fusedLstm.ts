@@ -11,7 +11,7 @@
 // The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
-import { gatherRowBlocks, splitColumns, splitRows } from './wasmKernels.js';
+import { cellKernelsFor, gatherRowBlocks, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transposeSteps } from './wasmKernels.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -80,10 +80,6 @@ export function tanh(x: tf.Tensor2D, k: GateConstants): tf.Tensor2D {
 export interface CellStep {
   /** σ of the scaled pre-activations (B, 4H): [σ(z_i), σ(z_f), σ(2 z_c), σ(z_o)]. */
   S: tf.Tensor2D;
-  I: tf.Tensor2D;
-  F: tf.Tensor2D;
-  C_tilda: tf.Tensor2D;
-  O: tf.Tensor2D;
   C: tf.Tensor2D;
   /** tanh(C) */
   tanhC: tf.Tensor2D;
@@ -93,30 +89,49 @@ export interface CellStep {
 /**
  * One time step, the seed's loop body on fused gates: I, F, O = σ(·), C̃ = tanh(·),
  * C = F⊙C + I⊙C̃, H = O⊙tanh(C). `xw` is the step's scaled input projection (bias included),
- * `Wh` the scaled recurrent matrix.
+ * `Wh` the scaled recurrent matrix. On wasm everything after the matMul is one SIMD kernel.
  */
 export function lstmCell(xw: tf.Tensor2D, state: LayerState, Wh: tf.Tensor2D, k: GateConstants): CellStep {
   const [Hprev, Cprev] = state;
-  const S = tf.sigmoid(tf.add(xw, tf.matMul(Hprev, Wh))) as tf.Tensor2D;
+  const P = tf.matMul(Hprev, Wh) as tf.Tensor2D;
+  const [S, C, tanhC, H] = cellKernelsFor(P) ? lstmCellForwardKernel(P, xw, Cprev) : lstmCellForward(P, xw, Cprev, k);
+  return { S, C, tanhC, H };
+}
+
+/** The cell after its matMul, as tfjs ops (the reference of the wasm kernel): [S, C, tanh C, H]. */
+export function lstmCellForward(P: tf.Tensor2D, xw: tf.Tensor2D, Cprev: tf.Tensor2D, k: GateConstants): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  const S = tf.sigmoid(tf.add(xw, P)) as tf.Tensor2D;
   const [I, F, Sc, O] = splitColumns(S, 4);
   const C_tilda = tf.sub(tf.mul(Sc, k.two), k.one) as tf.Tensor2D; // tanh(z) = 2σ(2z) − 1
   const C = tf.add(tf.mul(F, Cprev), tf.mul(I, C_tilda)) as tf.Tensor2D;
   const tanhC = tanh(C, k);
-  const H = tf.mul(O, tanhC) as tf.Tensor2D;
-  return { S, I, F, C_tilda, O, C, tanhC, H };
+  return [S, C, tanhC, tf.mul(O, tanhC) as tf.Tensor2D];
 }
 
 /**
- * Backward of one step. With dH the total gradient reaching H_t and dCnext the one reaching C_t
- * from step t+1: dC = dCnext + dH⊙O⊙(1 − tanh²C); dI = dC⊙C̃, dF = dC⊙C_{t−1}, dC̃ = dC⊙I,
- * dO = dH⊙tanh C; then through the activations to the (unscaled) pre-activations:
- * σ'(z) = σ(1 − σ) for i, f, o and tanh'(z) = 4σ(2z)(1 − σ(2z)) for c, i.e. S(1 − S)·scale².
- * dC_{t−1} = dC⊙F.
+ * Backward of one step. With dH the total gradient reaching H_t (the loss's, `dHout`, plus `dHnext`
+ * through step t+1) and dCnext the one reaching C_t from step t+1:
+ * dC = dCnext + dH⊙O⊙(1 − tanh²C); dI = dC⊙C̃, dF = dC⊙C_{t−1}, dC̃ = dC⊙I, dO = dH⊙tanh C;
+ * then through the activations to the (unscaled) pre-activations: σ'(z) = σ(1 − σ) for i, f, o and
+ * tanh'(z) = 4σ(2z)(1 − σ(2z)) for c, i.e. S(1 − S)·scale². dC_{t−1} = dC⊙F.
  */
-export function lstmCellBackward(step: CellStep, Cprev: tf.Tensor2D, dH: tf.Tensor2D, dCnext: tf.Tensor2D | null, k: GateConstants): { dZ: tf.Tensor2D; dCprev: tf.Tensor2D } {
-  const { S, I, F, C_tilda, O, tanhC, H } = step;
-  // O⊙(1 − tanh²C) = O − H⊙tanh C
-  const dCfromH = tf.mul(dH, tf.sub(O, tf.mul(H, tanhC)));
+export function lstmCellBackward(
+  step: CellStep,
+  Cprev: tf.Tensor2D,
+  dHout: tf.Tensor2D,
+  dHnext: tf.Tensor2D | null,
+  dCnext: tf.Tensor2D | null,
+  k: GateConstants,
+): { dZ: tf.Tensor2D; dCprev: tf.Tensor2D } {
+  const { S, tanhC } = step;
+  if (cellKernelsFor(S)) {
+    const [dZ, dCprev] = lstmCellBackwardKernel(S, Cprev, tanhC, dHout, dHnext, dCnext);
+    return { dZ, dCprev };
+  }
+  const [I, F, Sc, O] = splitColumns(S, 4);
+  const C_tilda = tf.sub(tf.mul(Sc, k.two), k.one);
+  const dH = dHnext ? tf.add(dHout, dHnext) : dHout;
+  const dCfromH = tf.mul(dH, tf.mul(O, tf.sub(k.one, tf.square(tanhC))));
   const dC = (dCnext ? tf.add(dCnext, dCfromH) : dCfromH) as tf.Tensor2D;
   // the four gate gradients side by side, as the gates are: [dC⊙C̃, dC⊙C_{t−1}, dC⊙I, dH⊙tanh C]
   const dA = tf.mul(tf.concat([dC, dC, dC, dH], 1), tf.concat([C_tilda, Cprev, I, tanhC], 1));
@@ -186,8 +201,7 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
     const Cprev: tf.Tensor2D[] = [keep(tf.clone(C0))];
     for (let t = 0; t < T; t++) {
       const step = lstmCell(xw[t], s, scaled.Wh, k);
-      const { S, I, F, C_tilda, O, tanhC, H } = step;
-      [S, I, F, C_tilda, O, tanhC, H].forEach(keep);
+      [step.S, step.tanhC, step.H].forEach(keep);
       if (t < T - 1) Cprev.push(keep(step.C));
       steps.push(step);
       s = [step.H, step.C];
@@ -206,8 +220,7 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
       let dCnext: tf.Tensor2D | null = null;
       const dZ: tf.Tensor2D[] = new Array(T);
       for (let t = T - 1; t >= 0; t--) {
-        const dH = (dHnext ? tf.add(dHs[t], dHnext) : dHs[t]) as tf.Tensor2D;
-        const g = lstmCellBackward(steps[t], Cprev[t], dH, dCnext, k);
+        const g = lstmCellBackward(steps[t], Cprev[t], dHs[t], dHnext, dCnext, k);
         dZ[t] = g.dZ;
         // nothing flows into the detached initial state
         if (t > 0) {
@@ -217,19 +230,16 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
       }
       // weight gradients summed over all steps in one op each: matMuls with K = steps·batch, computed
       // transposed so that the operand XNNPACK packs afresh is the small one
-      const dZall = tf.concat(dZ) as tf.Tensor2D;
-      const dZallT = tf.transpose(dZall);
+      const [dZallT, db] = transposeSteps(dZ);
       const dWh = transposeGateBlocks(tf.matMul(dZallT, Hprev) as tf.Tensor2D);
-      const db = tf.sum(dZallT, 1);
       let grads: tf.Tensor[];
       if (Xin) {
-        const dX = tf.matMul(dZall, WxT!); // for the layer below
+        const dX = tf.matMul(tf.concat(dZ), WxT!); // for the layer below
         grads = [dX, transposeGateBlocks(tf.matMul(dZallT, Xin) as tf.Tensor2D), db, dWh];
       } else {
-        // the gradient of a row gather: scatter-add each step's dZ row into its token's row
-        // (= one-hotᵀ·dZ, 3-4× faster on wasm than that matMul)
-        const dWx = tf.scatterND(tf.tensor2d(tokens!, [tokens!.length, 1], 'int32'), dZall, [Wx.shape[0], Wx.shape[1]]);
-        grads = [dWx, db, dWh];
+        // the gradient of a row gather: each step's dZ rows added into their tokens' rows
+        // (= one-hotᵀ·dZ, without the matMul)
+        grads = [scatterAddSteps(dZ, tokens!, Wx.shape[0]), db, dWh];
       }
       releaseTape(tape);
       return grads;

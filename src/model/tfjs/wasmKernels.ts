@@ -1,15 +1,27 @@
-// Two data-movement kernels for the wasm backend, where tfjs's own are the bottleneck of an LSTM step.
+// Kernels for the wasm backend, where tfjs's own ops are the bottleneck of an LSTM step.
 //
+// Data movement:
 // - Slice (and so Split/Unstack) first copies the WHOLE input out of the wasm heap for every slice it
 //   makes (readSync): splitting the (B, 4H) gate matrix costs 4 full copies per step, and splitting a
 //   (T·B, H) gradient into its T steps costs T full copies (measured: 24 ms for T = 35, H = 256).
 // - Gather walks its output element by element: ~1 ms for a (32, 1024) block of rows.
 // These kernels read the input in place (a view on the heap) and write each output once. On other
 // backends the functions fall back to tf.split / tf.gather, which do not have those costs.
+//
+// The LSTM cell's elementwise part, forward (with the gates' σ) and backward, as WebAssembly SIMD
+// (lstmCellKernels.as.ts; lstmCellForward / lstmCellBackward in fusedLstm.ts are the same equations as
+// tfjs ops, the reference these are tested against): as ops a step is ≈ 25 small kernels, each
+// ≈ 10–15 µs of dispatch and allocation for 8K elements, ≈ 20 ms of a d2l minibatch; one pass over
+// the cells does the same work in ≈ 20 µs. (The same pass in plain JS took ≈ 110 µs.)
+import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 
 const SPLIT = 'LstmTrainerSplitColumns';
 const GATHER = 'LstmTrainerGatherRowBlocks';
+const CELL_FORWARD = 'LstmTrainerLstmCellForward';
+const CELL_BACKWARD = 'LstmTrainerLstmCellBackward';
+const TRANSPOSE_STEPS = 'LstmTrainerTransposeSteps';
+const SCATTER_STEPS = 'LstmTrainerScatterAddSteps';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -56,14 +68,96 @@ function gatherRowBlocksWasm(args: KernelArgs): tf.TensorInfo[] {
   return outs;
 }
 
+/** The exports of lstmCellKernels.wasm (lstmCellKernels.as.ts): pointers are byte offsets in tfjs's heap. */
+interface CellKernels {
+  lstmCellForward(P: number, XW: number, Cprev: number, S: number, C: number, tanhC: number, Hout: number, B: number, H: number): void;
+  lstmCellBackward(S: number, Cprev: number, tanhC: number, dH: number, dHnext: number, dCnext: number, dZ: number, dCprev: number, B: number, H: number): void;
+  transposeStepInto(src: number, rows: number, cols: number, dst: number, ldDst: number, col0: number, sums: number): void;
+  scatterAddRows(src: number, rows: number, cols: number, tokens: number, dst: number): void;
+}
+
+let cellKernels: CellKernels | null = null;
+
+/** Instantiates the SIMD kernels on the wasm backend's own memory (imported, so tensors are used in place). */
+function loadCellKernels(backend: unknown): CellKernels {
+  const memory = (backend as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) throw new Error('the tfjs wasm backend does not expose its memory (tfjs-backend-wasm version changed?)');
+  const bytes = readFileSync(new URL('./lstmCellKernels.wasm', import.meta.url));
+  const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  return instance.exports as unknown as CellKernels;
+}
+
+/** Byte offset of a tensor's data in the wasm heap. */
+function heapOffset(backend: WasmBackendLike, x: tf.TensorInfo): number {
+  return backend.typedArrayFromHeap(x).byteOffset;
+}
+
+/** P, XW (B, 4H), Cprev (B, H) → S (B, 4H), C, tanh C, H (B, H): see lstmCellForward in lstmCellKernels.as.ts. */
+function lstmCellForwardWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackendLike;
+  const { P, XW, Cprev } = args.inputs as { P: tf.TensorInfo; XW: tf.TensorInfo; Cprev: tf.TensorInfo };
+  const [B, G] = P.shape;
+  const H = G / 4;
+  const outs = [backend.makeOutput([B, G], 'float32'), ...[0, 1, 2].map(() => backend.makeOutput([B, H], 'float32'))];
+  const at = (x: tf.TensorInfo) => heapOffset(backend, x);
+  cellKernels!.lstmCellForward(at(P), at(XW), at(Cprev), ...(outs.map(at) as [number, number, number, number]), B, H);
+  return outs;
+}
+
+/** S, Cprev, tanh C, dH, [dHnext, dCnext] → dZ (B, 4H), dCprev (B, H): see lstmCellBackward in lstmCellKernels.as.ts. */
+function lstmCellBackwardWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackendLike;
+  const inputs = args.inputs as Record<string, tf.TensorInfo | undefined>;
+  const [B, G] = inputs.S!.shape;
+  const H = G / 4;
+  const dZ = backend.makeOutput([B, G], 'float32');
+  const dCprev = backend.makeOutput([B, H], 'float32');
+  const at = (x: tf.TensorInfo | undefined) => (x ? heapOffset(backend, x) : 0);
+  const [S, Cprev, tanhC, dH, dHnext, dCnext] = ['S', 'Cprev', 'tanhC', 'dH', 'dHnext', 'dCnext'].map((n) => at(inputs[n]));
+  cellKernels!.lstmCellBackward(S, Cprev, tanhC, dH, dHnext, dCnext, at(dZ), at(dCprev), B, H);
+  return [dZ, dCprev];
+}
+
+/** Steps '0' … 'n−1', each (rows, cols) → (cols, n·rows) = the transpose of their row concatenation, and its row sums (cols). */
+function transposeStepsWasm(args: KernelArgs): tf.TensorInfo[] {
+  const backend = args.backend as WasmBackendLike;
+  const steps = Object.keys(args.inputs).sort((a, b) => Number(a) - Number(b)).map((k) => args.inputs[k] as tf.TensorInfo);
+  const [rows, cols] = steps[0].shape;
+  const n = steps.length * rows;
+  const out = backend.makeOutput([cols, n], 'float32');
+  const sums = backend.makeOutput([cols], 'float32');
+  backend.typedArrayFromHeap(sums).fill(0);
+  const [dst, sumsAt] = [out, sums].map((x) => heapOffset(backend, x));
+  steps.forEach((step, t) => cellKernels!.transposeStepInto(heapOffset(backend, step), rows, cols, dst, n, t * rows, sumsAt));
+  return [out, sums];
+}
+
+/** Steps '0' … 'n−1' (rows, cols), indices (n·rows) int32 → (numRows, cols): row r of step t added to row indices[t·rows + r]. */
+function scatterAddStepsWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { indices, ...rest } = args.inputs as Record<string, tf.TensorInfo>;
+  const steps = Object.keys(rest).sort((a, b) => Number(a) - Number(b)).map((k) => rest[k]);
+  const [rows, cols] = steps[0].shape;
+  const out = backend.makeOutput([(args.attrs as { numRows: number }).numRows, cols], 'float32');
+  backend.typedArrayFromHeap(out).fill(0);
+  const [dst, tokens] = [out, indices].map((x) => heapOffset(backend, x));
+  steps.forEach((step, t) => cellKernels!.scatterAddRows(heapOffset(backend, step), rows, cols, tokens + 4 * t * rows, dst));
+  return out;
+}
+
 let registered = false;
 
 function useWasmKernels(x: tf.Tensor): boolean {
   if (tf.getBackend() !== 'wasm' || x.dtype !== 'float32') return false;
   if (!registered) {
+    cellKernels = loadCellKernels(tf.backend());
     for (const [kernelName, kernelFunc] of [
       [SPLIT, splitColumnsWasm],
       [GATHER, gatherRowBlocksWasm],
+      [CELL_FORWARD, lstmCellForwardWasm],
+      [CELL_BACKWARD, lstmCellBackwardWasm],
+      [TRANSPOSE_STEPS, transposeStepsWasm],
+      [SCATTER_STEPS, scatterAddStepsWasm],
     ] as const) {
       if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
     }
@@ -96,4 +190,59 @@ export function gatherRowBlocks(table: tf.Tensor2D, indices: Int32Array, n: numb
   if (indices.length % n !== 0) throw new Error(`gatherRowBlocks: ${indices.length} indices do not split into ${n} blocks`);
   if (!useWasmKernels(table)) return splitRows(tf.gather(table, tf.tensor1d(indices, 'int32')), n);
   return tf.engine().runKernel(GATHER, { table }, { indices: indices as unknown as number[], numBlocks: n }) as unknown as tf.Tensor2D[];
+}
+
+/** Whether lstmCellForwardKernel / lstmCellBackwardKernel can run on gates like `gates` (B, 4H). */
+export function cellKernelsFor(gates: tf.Tensor2D): boolean {
+  return gates.shape[1] % 16 === 0 && useWasmKernels(gates);
+}
+
+/** The wasm kernel of lstmCellForward (fusedLstm.ts): [S, C, tanh C, H]. Only where cellKernelsFor(P). */
+export function lstmCellForwardKernel(P: tf.Tensor2D, XW: tf.Tensor2D, Cprev: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  return tf.engine().runKernel(CELL_FORWARD, { P, XW, Cprev }) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+}
+
+/** The wasm kernel of lstmCellBackward (fusedLstm.ts): [dZ, dCprev]. Only where cellKernelsFor(S). */
+export function lstmCellBackwardKernel(
+  S: tf.Tensor2D,
+  Cprev: tf.Tensor2D,
+  tanhC: tf.Tensor2D,
+  dH: tf.Tensor2D,
+  dHnext: tf.Tensor2D | null,
+  dCnext: tf.Tensor2D | null,
+): [tf.Tensor2D, tf.Tensor2D] {
+  const inputs: Record<string, tf.Tensor2D> = { S, Cprev, tanhC, dH };
+  if (dHnext) inputs.dHnext = dHnext;
+  if (dCnext) inputs.dCnext = dCnext;
+  return tf.engine().runKernel(CELL_BACKWARD, inputs) as unknown as [tf.Tensor2D, tf.Tensor2D];
+}
+
+/**
+ * Per-step gradients (each (rows, cols), time-major) → [the transpose of their concatenation
+ * (cols, steps·rows), its row sums (cols)]: dZallᵀ for the weight-gradient matMul and the bias gradient.
+ */
+export function transposeSteps(steps: tf.Tensor2D[]): [tf.Tensor2D, tf.Tensor1D] {
+  if (!cellKernelsFor(steps[0])) {
+    const t = tf.transpose(tf.concat(steps)) as tf.Tensor2D;
+    return [t, tf.sum(t, 1) as tf.Tensor1D];
+  }
+  return tf.engine().runKernel(TRANSPOSE_STEPS, namedSteps(steps)) as unknown as [tf.Tensor2D, tf.Tensor1D];
+}
+
+/**
+ * The gradient of gatherRowBlocks: per-step gradients (each (rows, cols)) scatter-added into a
+ * (numRows, cols) table at the rows picked by `indices` (time-major, as gathered).
+ */
+export function scatterAddSteps(steps: tf.Tensor2D[], indices: Int32Array, numRows: number): tf.Tensor2D {
+  const [rows, cols] = steps[0].shape;
+  if (indices.length !== steps.length * rows) throw new Error(`scatterAddSteps: ${indices.length} indices for ${steps.length} steps of ${rows} rows`);
+  for (const i of indices) if (i < 0 || i >= numRows) throw new Error(`scatterAddSteps: index ${i} is not in [0, ${numRows - 1}]`);
+  const index = tf.tensor1d(indices, 'int32');
+  if (!cellKernelsFor(steps[0])) return tf.scatterND(tf.reshape(index, [indices.length, 1]), tf.concat(steps), [numRows, cols]);
+  return tf.engine().runKernel(SCATTER_STEPS, { ...namedSteps(steps), indices: index }, { numRows }) as unknown as tf.Tensor2D;
+}
+
+/** Kernel inputs are named: steps become '0' … 'n−1'. */
+function namedSteps(steps: tf.Tensor2D[]): tf.NamedTensorMap {
+  return Object.fromEntries(steps.map((x, t) => [String(t), x]));
 }
