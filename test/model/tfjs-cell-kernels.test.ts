@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/text/rng.js';
 import { initTfjsBackend } from '../../src/model/tfjs/backend.js';
-import { gateConstants, lstmCell, lstmCellBackward, type CellStep } from '../../src/model/tfjs/fusedLstm.js';
-import { scatterAddSteps, transposeSteps } from '../../src/model/tfjs/wasmKernels.js';
+import { checkTokens, gateConstants, lstmCell, lstmCellBackward, type CellStep } from '../../src/model/tfjs/fusedLstm.js';
+import { scatterAddSteps, transpose2d, transposeSteps } from '../../src/model/tfjs/wasmKernels.js';
 
 process.env.TFJS_BACKEND = 'wasm';
 await initTfjsBackend(() => {});
@@ -81,6 +81,38 @@ test('cell forward: the kernel (σ of gates, C, tanh C, H) equals the ops, over 
   const wasm = await on('wasm', inputs, run);
   const ops = await on('cpu', inputs, run);
   ['S', 'C', 'tanhC', 'H'].forEach((name, i) => assertClose(wasm[i], ops[i], 2e-6, name));
+});
+
+test('cell forward, layer 0: the step input as rows of the token table (repeated tokens) equals the gathered matrix', async () => {
+  const rng = new Rng(9);
+  const V = 5;
+  const tokens = new Int32Array([3, 0, 3, 4, 1, 3]); // B rows
+  const inputs = [
+    { data: random(rng, H * G, 0.3), shape: [H, G] }, // Wh
+    { data: random(rng, V * G, 2), shape: [V, G] }, // table
+    { data: random(rng, B * H, 1), shape: [B, H] },
+    { data: random(rng, B * H, 1), shape: [B, H] },
+  ];
+  const run = (xs: tf.Tensor2D[]) => {
+    const [Wh, table, Hprev, Cprev] = xs;
+    const s = lstmCell({ table, rows: tf.tensor1d(tokens, 'int32') }, [Hprev, Cprev], Wh, gateConstants(H));
+    return [s.S, s.H];
+  };
+  const wasm = await on('wasm', inputs, run);
+  const ops = await on('cpu', inputs, run);
+  assertClose(wasm[0], ops[0], 2e-6, 'S');
+  assertClose(wasm[1], ops[1], 2e-6, 'H');
+  assert.throws(() => checkTokens(new Int32Array([0, V]), V), /token id 5 is not in \[0, 4\]/);
+});
+
+test('transpose2d: equals tf.transpose (row counts not a multiple of 4; columns not a multiple of 4 fall back)', async () => {
+  const rng = new Rng(10);
+  for (const shape of [[6, 8], [13, 32], [4, 6]]) {
+    const inputs = [{ data: random(rng, shape[0] * shape[1], 1), shape }];
+    const [wasm] = await on('wasm', inputs, (xs) => [transpose2d(xs[0])]);
+    const [ops] = await on('cpu', inputs, (xs) => [tf.transpose(xs[0])]);
+    assertClose(wasm, ops, 0, `transpose of ${shape}`);
+  }
 });
 
 test('cell forward: a NaN pre-activation stays NaN (divergence is not hidden by the clamps)', async () => {

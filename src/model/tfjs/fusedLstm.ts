@@ -4,14 +4,15 @@
 // Why it is written this way (notes/engine-findings.md, and measured here): on the wasm backend a
 // matMul runs on XNNPACK only when neither operand is transposed, so the backward transposes
 // explicitly and then multiplies; autograd through per-step ops would not. The four gates are one
-// (H, 4H) matrix, so a step is one recurrent matMul each way. The loop works on small per-step
-// tensors: wasm's slice/split copy their whole input per call and its gather is slow, so per-step
-// blocks (input rows picked by token, the gates, the steps of a gradient) come from the kernels in
-// wasmKernels.ts. Weight gradients are summed over all steps in one matMul each (K = steps·batch).
+// (H, 4H) matrix, so a step is one recurrent matMul each way. Everything else in a step is one
+// kernel on wasm (wasmKernels.ts: the cell forward reading layer 0's input rows from the token table,
+// the cell backward), since tfjs's per-op cost, not arithmetic, dominated the elementwise part; the
+// tfjs-op versions below are their reference and run on other backends. Weight gradients are summed
+// over all steps in one matMul each (K = steps·batch).
 // The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
-import { cellKernelsFor, gatherRowBlocks, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transposeSteps } from './wasmKernels.js';
+import { cellKernelsFor, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transpose2d, transposeSteps } from './wasmKernels.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -87,14 +88,25 @@ export interface CellStep {
 }
 
 /**
+ * A step's scaled input projection (bias included): a matrix (B, 4H), or for layer 0, whose inputs are
+ * one-hot tokens, the rows of the table (V, 4H) picked by the step's tokens (B int32).
+ */
+export type StepInput = tf.Tensor2D | { table: tf.Tensor2D; rows: tf.Tensor1D };
+
+/**
  * One time step, the seed's loop body on fused gates: I, F, O = σ(·), C̃ = tanh(·),
  * C = F⊙C + I⊙C̃, H = O⊙tanh(C). `xw` is the step's scaled input projection (bias included),
  * `Wh` the scaled recurrent matrix. On wasm everything after the matMul is one SIMD kernel.
  */
-export function lstmCell(xw: tf.Tensor2D, state: LayerState, Wh: tf.Tensor2D, k: GateConstants): CellStep {
+export function lstmCell(xw: StepInput, state: LayerState, Wh: tf.Tensor2D, k: GateConstants): CellStep {
   const [Hprev, Cprev] = state;
   const P = tf.matMul(Hprev, Wh) as tf.Tensor2D;
-  const [S, C, tanhC, H] = cellKernelsFor(P) ? lstmCellForwardKernel(P, xw, Cprev) : lstmCellForward(P, xw, Cprev, k);
+  let S: tf.Tensor2D, C: tf.Tensor2D, tanhC: tf.Tensor2D, H: tf.Tensor2D;
+  if (cellKernelsFor(P)) {
+    [S, C, tanhC, H] = 'table' in xw ? lstmCellForwardKernel(P, xw.table, xw.rows, Cprev) : lstmCellForwardKernel(P, xw, null, Cprev);
+  } else {
+    [S, C, tanhC, H] = lstmCellForward(P, 'table' in xw ? (tf.gather(xw.table, xw.rows) as tf.Tensor2D) : xw, Cprev, k);
+  }
   return { S, C, tanhC, H };
 }
 
@@ -140,16 +152,6 @@ export function lstmCellBackward(
 }
 
 /**
- * (4H, H) → (H, 4H): the transpose, as four (H, H) gate blocks transposed and set side by side.
- * The same values as tf.transpose, 3-4× faster on wasm, whose 2-D Transpose writes this shape
- * with a 4·4H-byte stride (cache-set aliasing at H = 256).
- */
-export function transposeGateBlocks(x: tf.Tensor2D): tf.Tensor2D {
-  const [fourH, H] = x.shape;
-  return tf.reshape(tf.transpose(tf.reshape(x, [4, fourH / 4, H]), [2, 0, 1]), [H, fourH]);
-}
-
-/**
  * What one sequence op hands out besides its value: the final (H, C), detached (the loss of this
  * minibatch reaches it only through the returned hidden states), and the tensors its forward keeps
  * for its backward. The backward frees those; `releaseTape` frees whatever is left (a forward whose
@@ -167,6 +169,11 @@ export function newTape(): SequenceTape {
 export function releaseTape(tape: SequenceTape): void {
   tf.dispose(tape.kept);
   tape.kept = [];
+}
+
+/** Token ids index rows of the input table (the kernels read those rows without a bounds check). */
+export function checkTokens(tokens: Int32Array | number[], vocabSize: number): void {
+  for (const i of tokens) if (!(Number.isInteger(i) && i >= 0 && i < vocabSize)) throw new Error(`token id ${i} is not in [0, ${vocabSize - 1}]`);
 }
 
 /**
@@ -193,8 +200,11 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
     // every step's scaled input projection: token rows of (Wx + b)·scale (layer 0), or one matMul
     // for the layer below's H, cut into steps (wasm: see wasmKernels.ts)
     const tokens = X ? null : (input as { tokens: Int32Array }).tokens;
+    if (tokens) checkTokens(tokens, Wx.shape[0]);
     const Xin = X ? keep(tf.clone(X)) : null;
-    const xw = Xin ? splitRows(tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) as tf.Tensor2D, T) : gatherRowBlocks(scaled.Wx, tokens!, T);
+    const xw: StepInput[] = Xin
+      ? splitRows(tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) as tf.Tensor2D, T)
+      : Array.from({ length: T }, (_, t) => ({ table: scaled.Wx, rows: tf.tensor1d(tokens!.subarray(t * H0.shape[0], (t + 1) * H0.shape[0]), 'int32') }));
 
     let s: LayerState = [H0, C0];
     const steps: CellStep[] = [];
@@ -211,8 +221,8 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
     const Hs = tf.concat(steps.map((st) => st.H)) as tf.Tensor2D;
     const Hprev = keep(tf.concat([H0, ...steps.slice(0, -1).map((st) => st.H)]) as tf.Tensor2D);
     // transposed once here so every backward matMul takes untransposed operands (XNNPACK)
-    const WhT = keep(tf.transpose(Wh));
-    const WxT = X ? keep(tf.transpose(Wx)) : null;
+    const WhT = keep(transpose2d(Wh));
+    const WxT = X ? keep(transpose2d(Wx)) : null;
 
     const gradFunc = (dy: tf.Tensor | tf.Tensor[]): tf.Tensor[] => {
       const dHs = splitRows((Array.isArray(dy) ? dy[0] : dy) as tf.Tensor2D, T);
@@ -231,11 +241,11 @@ export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: 
       // weight gradients summed over all steps in one op each: matMuls with K = steps·batch, computed
       // transposed so that the operand XNNPACK packs afresh is the small one
       const [dZallT, db] = transposeSteps(dZ);
-      const dWh = transposeGateBlocks(tf.matMul(dZallT, Hprev) as tf.Tensor2D);
+      const dWh = transpose2d(tf.matMul(dZallT, Hprev) as tf.Tensor2D);
       let grads: tf.Tensor[];
       if (Xin) {
         const dX = tf.matMul(tf.concat(dZ), WxT!); // for the layer below
-        grads = [dX, transposeGateBlocks(tf.matMul(dZallT, Xin) as tf.Tensor2D), db, dWh];
+        grads = [dX, transpose2d(tf.matMul(dZallT, Xin) as tf.Tensor2D), db, dWh];
       } else {
         // the gradient of a row gather: each step's dZ rows added into their tokens' rows
         // (= one-hotᵀ·dZ, without the matMul)
@@ -271,7 +281,7 @@ export function denseCrossEntropy(Hs: tf.Tensor2D, Wq: tf.Tensor2D, bq: tf.Tenso
       // d mean-CE / d logits = (softmax − onehot) / n
       const onehot = tf.tensor2d(oneHotRows(labels, vocabSize), [n, vocabSize]);
       const dY = tf.mul(tf.sub(P, onehot), tf.div(dLoss, n)) as tf.Tensor2D;
-      return [tf.matMul(dY, tf.transpose(Wq)), tf.matMul(tf.transpose(Hs), dY), tf.sum(dY, 0)];
+      return [tf.matMul(dY, tf.transpose(Wq)), tf.matMul(transpose2d(Hs), dY), tf.sum(dY, 0)];
     };
     return { value: loss, gradFunc };
   });

@@ -7,6 +7,7 @@ import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, Step
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
 import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
 import {
+  checkTokens,
   denseCrossEntropy,
   disposeGateConstants,
   gateConstants,
@@ -129,6 +130,7 @@ export class FusedLstmModel implements LstmModel {
     return {
       feed: async (token: number) => {
         if (!state) throw new Error('generator is disposed');
+        checkTokens([token], this.config.vocabSize);
         const layers = this.inferenceLayers();
         const n = this.params.length;
         const [Wq, bq] = [this.params[n - 2], this.params[n - 1]];
@@ -138,7 +140,7 @@ export class FusedLstmModel implements LstmModel {
           let H: tf.Tensor2D | undefined;
           layers.forEach((layer, l) => {
             // layer 0: the token's row of the scaled (W_x + b); above: the previous layer's H projected
-            const xw = l === 0 ? tf.gather(layer.Wx, [token]) : (tf.add(tf.matMul(H!, layer.Wx), layer.b) as tf.Tensor2D);
+            const xw = l === 0 ? { table: layer.Wx, rows: tf.tensor1d([token], 'int32') } : (tf.add(tf.matMul(H!, layer.Wx), layer.b) as tf.Tensor2D);
             const step = lstmCell(xw, prev[l], layer.Wh, this.k);
             next.push([step.H, step.C]);
             H = step.H;

@@ -37,26 +37,29 @@
 }
 
 /**
- * Forward of one step. In: P = H_{t−1}·W_h and XW = the step's input projection (bias included),
- * both (B, 4H) and scaled; Cprev (B, H). Out: S = σ(P + XW) (B, 4H) = [I, F, σ(2 z_c), O];
+ * Forward of one step. In: P = H_{t−1}·W_h (B, 4H); the step's input projection (bias included):
+ * XW (B, 4H), or with `tokens` (B int32) row tokens[b] of the table XW (V, 4H) for row b (layer 0,
+ * one-hot inputs); both scaled. Cprev (B, H). Out: S = σ(P + XW) (B, 4H) = [I, F, σ(2 z_c), O];
  * C̃ = 2σ(2 z_c) − 1 = tanh z_c; C = F⊙Cprev + I⊙C̃; tanhC = tanh C; Hout = O⊙tanh C (each (B, H)).
  */
-export function lstmCellForward(P: usize, XW: usize, Cprev: usize, S: usize, C: usize, tanhC: usize, Hout: usize, B: i32, H: i32): void {
+export function lstmCellForward(P: usize, XW: usize, tokens: usize, Cprev: usize, S: usize, C: usize, tanhC: usize, Hout: usize, B: i32, H: i32): void {
   const one = f32x4.splat(1);
   const two = f32x4.splat(2);
   const block = <usize>H << 2; // bytes per gate block of a row
   for (let b = 0; b < B; b++) {
     const g = <usize>(b * 4 * H) << 2;
     const r = <usize>(b * H) << 2;
+    const xw = tokens ? XW + <usize>load<i32>(tokens + (<usize>b << 2)) * 4 * block : XW + g;
     for (let j = 0; j < H; j += 4) {
       const gi = g + (<usize>j << 2);
       const gf = gi + block;
       const gc = gf + block;
       const go = gc + block;
-      const I = sigmoid4(f32x4.add(v128.load(P + gi), v128.load(XW + gi)));
-      const F = sigmoid4(f32x4.add(v128.load(P + gf), v128.load(XW + gf)));
-      const Sc = sigmoid4(f32x4.add(v128.load(P + gc), v128.load(XW + gc)));
-      const O = sigmoid4(f32x4.add(v128.load(P + go), v128.load(XW + go)));
+      const xi = xw + (<usize>j << 2);
+      const I = sigmoid4(f32x4.add(v128.load(P + gi), v128.load(xi)));
+      const F = sigmoid4(f32x4.add(v128.load(P + gf), v128.load(xi + block)));
+      const Sc = sigmoid4(f32x4.add(v128.load(P + gc), v128.load(xi + 2 * block)));
+      const O = sigmoid4(f32x4.add(v128.load(P + go), v128.load(xi + 3 * block)));
       v128.store(S + gi, I);
       v128.store(S + gf, F);
       v128.store(S + gc, Sc);
@@ -114,8 +117,9 @@ export function lstmCellBackward(S: usize, Cprev: usize, tanhC: usize, dH: usize
 
 /**
  * The weight-gradient side of the backward: a step's dZ (rows × cols) written transposed into the
- * columns [col0, col0 + rows) of dst (cols × ldDst), with its column sums added to sums (cols).
- * Called once per step, this builds dZallᵀ (4H, T·B) and the bias gradient in one pass.
+ * columns [col0, col0 + rows) of dst (cols × ldDst), with its column sums added to sums (cols; 0:
+ * none). Called once per step, this builds dZallᵀ (4H, T·B) and the bias gradient in one pass; called
+ * once with col0 = 0, ldDst = rows, it is a plain transpose. cols is a multiple of 4.
  */
 export function transposeStepInto(src: usize, rows: i32, cols: i32, dst: usize, ldDst: i32, col0: i32, sums: usize): void {
   const ld = <usize>ldDst << 2;
@@ -126,7 +130,7 @@ export function transposeStepInto(src: usize, rows: i32, cols: i32, dst: usize, 
   for (let c = 0; c < cols; c += 4) {
     const o = <usize>c << 2;
     const d0 = dst + <usize>c * ld + (<usize>col0 << 2);
-    let sum = v128.load(sums + o);
+    let sum = sums ? v128.load(sums + o) : f32x4.splat(0);
     for (let r = 0; r < rows4; r += 4) {
       const s0 = src + <usize>r * rowBytes + o;
       const a = v128.load(s0);
@@ -144,14 +148,14 @@ export function transposeStepInto(src: usize, rows: i32, cols: i32, dst: usize, 
       v128.store(d + 2 * ld, v128.shuffle<f32>(ab23, xy23, 0, 1, 4, 5));
       v128.store(d + 3 * ld, v128.shuffle<f32>(ab23, xy23, 2, 3, 6, 7));
     }
-    v128.store(sums + o, sum);
+    if (sums) v128.store(sums + o, sum);
   }
   let r = rows4;
   for (; r < rows; r++) {
     const s = src + <usize>r * rowBytes;
     for (let c = 0; c < cols; c++) {
       const v = load<f32>(s + (<usize>c << 2));
-      store<f32>(sums + (<usize>c << 2), load<f32>(sums + (<usize>c << 2)) + v);
+      if (sums) store<f32>(sums + (<usize>c << 2), load<f32>(sums + (<usize>c << 2)) + v);
       store<f32>(dst + <usize>c * ld + (<usize>(col0 + r) << 2), v);
     }
   }

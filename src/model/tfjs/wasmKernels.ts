@@ -1,27 +1,28 @@
-// Kernels for the wasm backend, where tfjs's own ops are the bottleneck of an LSTM step.
+// Kernels for the wasm backend, where tfjs's own ops are the bottleneck of an LSTM minibatch. Every
+// exported function falls back to tfjs ops on other backends (and those ops are what the tests
+// compare the kernels with: test/model/tfjs-cell-kernels.test.ts).
 //
-// Data movement:
-// - Slice (and so Split/Unstack) first copies the WHOLE input out of the wasm heap for every slice it
-//   makes (readSync): splitting the (B, 4H) gate matrix costs 4 full copies per step, and splitting a
-//   (T·B, H) gradient into its T steps costs T full copies (measured: 24 ms for T = 35, H = 256).
-// - Gather walks its output element by element: ~1 ms for a (32, 1024) block of rows.
-// These kernels read the input in place (a view on the heap) and write each output once. On other
-// backends the functions fall back to tf.split / tf.gather, which do not have those costs.
-//
-// The LSTM cell's elementwise part, forward (with the gates' σ) and backward, as WebAssembly SIMD
-// (lstmCellKernels.as.ts; lstmCellForward / lstmCellBackward in fusedLstm.ts are the same equations as
-// tfjs ops, the reference these are tested against): as ops a step is ≈ 25 small kernels, each
-// ≈ 10–15 µs of dispatch and allocation for 8K elements, ≈ 20 ms of a d2l minibatch; one pass over
-// the cells does the same work in ≈ 20 µs. (The same pass in plain JS took ≈ 110 µs.)
+// - The LSTM cell after its matMul, forward (the gates' σ included; layer 0's input rows read straight
+//   from the token table) and backward, as WebAssembly SIMD (lstmCellKernels.as.ts; lstmCellForward /
+//   lstmCellBackward in fusedLstm.ts are the same equations as ops): as ops a step is ≈ 25 small
+//   kernels, each ≈ 10–15 µs of dispatch and allocation for 8K elements, ≈ 20 ms of a d2l minibatch;
+//   the kernels do a step in ≈ 50–90 µs. (The same pass in plain JS took ≈ 110 µs per direction.)
+// - Data movement, where tfjs's wasm kernels are slow: Slice (and so Split/Unstack) copies the WHOLE
+//   input out of the heap for every slice (splitting a (T·B, H) gradient into its T steps: 24 ms at
+//   T = 35, H = 256); Gather walks its output element by element (≈ 1 ms for 32 rows of 1024);
+//   Transpose of (1120, 1024) takes ≈ 2.4 ms and its scatter-add gradient ≈ 1.5 ms. Here: splitColumns
+//   / splitRows (views, one copy per output), transposeSteps (dZ of every step → dZallᵀ and the bias
+//   gradient in one pass), transpose2d, scatterAddSteps.
+// The SIMD kernels import the backend's own WebAssembly.Memory, so they read and write tensors in place.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 
 const SPLIT = 'LstmTrainerSplitColumns';
-const GATHER = 'LstmTrainerGatherRowBlocks';
 const CELL_FORWARD = 'LstmTrainerLstmCellForward';
 const CELL_BACKWARD = 'LstmTrainerLstmCellBackward';
 const TRANSPOSE_STEPS = 'LstmTrainerTransposeSteps';
 const SCATTER_STEPS = 'LstmTrainerScatterAddSteps';
+const TRANSPOSE = 'LstmTrainerTranspose';
 
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -48,29 +49,9 @@ function splitColumnsWasm(args: KernelArgs): tf.TensorInfo[] {
   return outs;
 }
 
-/** table (V, N), indices (n·rows) → n × (rows, N): block j holds table rows indices[j·rows … (j+1)·rows). */
-function gatherRowBlocksWasm(args: KernelArgs): tf.TensorInfo[] {
-  const table = args.inputs.table as tf.TensorInfo;
-  const backend = args.backend as WasmBackendLike;
-  const { indices, numBlocks } = args.attrs as unknown as { indices: Int32Array; numBlocks: number };
-  const [V, N] = table.shape;
-  const rows = indices.length / numBlocks;
-  for (const i of indices) if (i < 0 || i >= V) throw new Error(`gatherRowBlocks: index ${i} is not in [0, ${V - 1}]`);
-  const outs = Array.from({ length: numBlocks }, () => backend.makeOutput([rows, N], 'float32'));
-  const src = backend.typedArrayFromHeap(table);
-  outs.forEach((out, j) => {
-    const dst = backend.typedArrayFromHeap(out);
-    for (let r = 0; r < rows; r++) {
-      const i = indices[j * rows + r];
-      dst.set(src.subarray(i * N, (i + 1) * N), r * N);
-    }
-  });
-  return outs;
-}
-
 /** The exports of lstmCellKernels.wasm (lstmCellKernels.as.ts): pointers are byte offsets in tfjs's heap. */
 interface CellKernels {
-  lstmCellForward(P: number, XW: number, Cprev: number, S: number, C: number, tanhC: number, Hout: number, B: number, H: number): void;
+  lstmCellForward(P: number, XW: number, tokens: number, Cprev: number, S: number, C: number, tanhC: number, Hout: number, B: number, H: number): void;
   lstmCellBackward(S: number, Cprev: number, tanhC: number, dH: number, dHnext: number, dCnext: number, dZ: number, dCprev: number, B: number, H: number): void;
   transposeStepInto(src: number, rows: number, cols: number, dst: number, ldDst: number, col0: number, sums: number): void;
   scatterAddRows(src: number, rows: number, cols: number, tokens: number, dst: number): void;
@@ -92,15 +73,18 @@ function heapOffset(backend: WasmBackendLike, x: tf.TensorInfo): number {
   return backend.typedArrayFromHeap(x).byteOffset;
 }
 
-/** P, XW (B, 4H), Cprev (B, H) → S (B, 4H), C, tanh C, H (B, H): see lstmCellForward in lstmCellKernels.as.ts. */
+/**
+ * P (B, 4H), XW (B, 4H) or a table (V, 4H) with `tokens` (B int32), Cprev (B, H) → S (B, 4H), C, tanh C,
+ * H (B, H): see lstmCellForward in lstmCellKernels.as.ts.
+ */
 function lstmCellForwardWasm(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as WasmBackendLike;
-  const { P, XW, Cprev } = args.inputs as { P: tf.TensorInfo; XW: tf.TensorInfo; Cprev: tf.TensorInfo };
+  const { P, XW, tokens, Cprev } = args.inputs as { P: tf.TensorInfo; XW: tf.TensorInfo; tokens?: tf.TensorInfo; Cprev: tf.TensorInfo };
   const [B, G] = P.shape;
   const H = G / 4;
   const outs = [backend.makeOutput([B, G], 'float32'), ...[0, 1, 2].map(() => backend.makeOutput([B, H], 'float32'))];
-  const at = (x: tf.TensorInfo) => heapOffset(backend, x);
-  cellKernels!.lstmCellForward(at(P), at(XW), at(Cprev), ...(outs.map(at) as [number, number, number, number]), B, H);
+  const at = (x: tf.TensorInfo | undefined) => (x ? heapOffset(backend, x) : 0);
+  cellKernels!.lstmCellForward(at(P), at(XW), at(tokens), at(Cprev), ...(outs.map(at) as [number, number, number, number]), B, H);
   return outs;
 }
 
@@ -145,6 +129,16 @@ function scatterAddStepsWasm(args: KernelArgs): tf.TensorInfo {
   return out;
 }
 
+/** x (rows, cols) → its transpose (cols, rows); cols a multiple of 4. */
+function transposeWasm(args: KernelArgs): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const x = args.inputs.x as tf.TensorInfo;
+  const [rows, cols] = x.shape;
+  const out = backend.makeOutput([cols, rows], 'float32');
+  cellKernels!.transposeStepInto(heapOffset(backend, x), rows, cols, heapOffset(backend, out), rows, 0, 0);
+  return out;
+}
+
 let registered = false;
 
 function useWasmKernels(x: tf.Tensor): boolean {
@@ -153,11 +147,11 @@ function useWasmKernels(x: tf.Tensor): boolean {
     cellKernels = loadCellKernels(tf.backend());
     for (const [kernelName, kernelFunc] of [
       [SPLIT, splitColumnsWasm],
-      [GATHER, gatherRowBlocksWasm],
       [CELL_FORWARD, lstmCellForwardWasm],
       [CELL_BACKWARD, lstmCellBackwardWasm],
       [TRANSPOSE_STEPS, transposeStepsWasm],
       [SCATTER_STEPS, scatterAddStepsWasm],
+      [TRANSPOSE, transposeWasm],
     ] as const) {
       if (!tf.getKernel(kernelName, 'wasm')) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: kernelFunc as unknown as tf.KernelFunc });
     }
@@ -182,24 +176,28 @@ export function splitRows(x: tf.Tensor2D, n: number): tf.Tensor2D[] {
   return splitColumns(tf.reshape(x, [1, total * cols]), n).map((part) => tf.reshape(part, [rows, cols]));
 }
 
-/**
- * Rows of `table` picked by `indices`, cut into `n` consecutive blocks: with time-major token ids,
- * block t is step t's rows (a row gather = the product of one-hot inputs with `table`). Not differentiable.
- */
-export function gatherRowBlocks(table: tf.Tensor2D, indices: Int32Array, n: number): tf.Tensor2D[] {
-  if (indices.length % n !== 0) throw new Error(`gatherRowBlocks: ${indices.length} indices do not split into ${n} blocks`);
-  if (!useWasmKernels(table)) return splitRows(tf.gather(table, tf.tensor1d(indices, 'int32')), n);
-  return tf.engine().runKernel(GATHER, { table }, { indices: indices as unknown as number[], numBlocks: n }) as unknown as tf.Tensor2D[];
-}
-
 /** Whether lstmCellForwardKernel / lstmCellBackwardKernel can run on gates like `gates` (B, 4H). */
 export function cellKernelsFor(gates: tf.Tensor2D): boolean {
   return gates.shape[1] % 16 === 0 && useWasmKernels(gates);
 }
 
-/** The wasm kernel of lstmCellForward (fusedLstm.ts): [S, C, tanh C, H]. Only where cellKernelsFor(P). */
-export function lstmCellForwardKernel(P: tf.Tensor2D, XW: tf.Tensor2D, Cprev: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
-  return tf.engine().runKernel(CELL_FORWARD, { P, XW, Cprev }) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+/**
+ * The wasm kernel of lstmCellForward (fusedLstm.ts): [S, C, tanh C, H]. The step's input projection is
+ * `XW` (B, 4H), or with `tokens` (B int32) the rows of the table `XW` picked by them. Only where
+ * cellKernelsFor(P).
+ */
+export function lstmCellForwardKernel(P: tf.Tensor2D, XW: tf.Tensor2D, tokens: tf.Tensor1D | null, Cprev: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+  const inputs: tf.NamedTensorMap = tokens ? { P, XW, tokens, Cprev } : { P, XW, Cprev };
+  return tf.engine().runKernel(CELL_FORWARD, inputs) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
+}
+
+/**
+ * tf.transpose of a matrix. On wasm, by 4×4 SIMD blocks: tfjs's 2-D Transpose there is ≈ 4× slower
+ * (and slower still for (4H, H), whose rows alias in cache at H = 256).
+ */
+export function transpose2d(x: tf.Tensor2D): tf.Tensor2D {
+  if (x.shape[1] % 4 !== 0 || !useWasmKernels(x)) return tf.transpose(x);
+  return tf.engine().runKernel(TRANSPOSE, { x }) as unknown as tf.Tensor2D;
 }
 
 /** The wasm kernel of lstmCellBackward (fusedLstm.ts): [dZ, dCprev]. Only where cellKernelsFor(S). */
@@ -230,7 +228,7 @@ export function transposeSteps(steps: tf.Tensor2D[]): [tf.Tensor2D, tf.Tensor1D]
 }
 
 /**
- * The gradient of gatherRowBlocks: per-step gradients (each (rows, cols)) scatter-added into a
+ * The gradient of a row gather (layer 0's step inputs, StepInput in fusedLstm.ts): per-step gradients (each (rows, cols)) scatter-added into a
  * (numRows, cols) table at the rows picked by `indices` (time-major, as gathered).
  */
 export function scatterAddSteps(steps: tf.Tensor2D[], indices: Int32Array, numRows: number): tf.Tensor2D {
