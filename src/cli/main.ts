@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { int, num } from './options.js';
 import { registerServiceCommands } from './service-commands.js';
+import { addSpecFlags } from './spec-flags.js';
 import { generateCommand, trainCommand } from './train-commands.js';
 import { UserError } from './errors.js';
 
@@ -11,22 +12,10 @@ const program = new Command()
   .description("Character-level LSTM language models, d2l's LSTM chapter as a service")
   .showHelpAfterError();
 
-program
-  .command('train')
-  .description('train one model locally (no Redis), printing perplexity per epoch and the samples')
-  .option('--kind <kind>', 'scratch | concise', 'scratch')
-  .option('--epochs <n>', 'epochs', int('--epochs'))
-  .option('--hidden <n>', 'hidden units', int('--hidden'))
-  .option('--layers <n>', 'LSTM layers (concise)', int('--layers'))
-  .option('--lr <x>', 'learning rate', num('--lr'))
-  .option('--clip <x>', 'gradient clipping theta', num('--clip'))
-  .option('--corpus <file>', 'train on this text file instead of the Time Machine')
-  .option('--max-tokens <n>', 'cut the corpus to this many tokens', int('--max-tokens'))
-  .option('--batch-size <n>', 'minibatch size', int('--batch-size'))
-  .option('--num-steps <n>', 'time steps per minibatch', int('--num-steps'))
-  .option('--sampling <s>', 'sequential | random')
-  .option('--seed <n>', 'random seed', int('--seed'))
-  .option('--predict-every <n>', 'print samples every N epochs', int('--predict-every'))
+addSpecFlags(
+  program.command('train').description('train one model locally (no Redis), printing perplexity per epoch and the samples'),
+  { kindDefault: 'scratch', corpusHelp: 'train on this text file instead of the Time Machine', predictEveryHelp: 'print samples every N epochs' },
+)
   .option('--engine <name>', 'native | tfjs (default: ENGINE, else native where it loads)')
   .option('--save <file>', 'write the final checkpoint here')
   .option('--json', 'one JSON line per epoch instead of the progress bar')

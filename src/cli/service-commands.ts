@@ -1,9 +1,9 @@
 // Subcommands of the service (design §6): serve (api + a worker child process), api, worker,
 // submit and watch (clients of a running service).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { int, num } from './options.js';
+import { int } from './options.js';
+import { addSpecFlags, applySpecFlags, readTextFile, setIn, type Obj, type SpecFlags } from './spec-flags.js';
 import { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
 import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
@@ -181,21 +181,8 @@ async function call<T>(url: string, init: RequestInit): Promise<{ status: number
   return { status: res.status, body: body as T };
 }
 
-interface SubmitOptions extends ClientOptions {
+interface SubmitOptions extends ClientOptions, SpecFlags {
   file?: string;
-  kind?: string;
-  epochs?: number;
-  hidden?: number;
-  layers?: number;
-  lr?: number;
-  clip?: number;
-  corpus?: string;
-  maxTokens?: number;
-  batchSize?: number;
-  numSteps?: number;
-  sampling?: string;
-  seed?: number;
-  predictEvery?: number;
   prefix?: string[];
   numPreds?: number;
   name?: string;
@@ -204,47 +191,19 @@ interface SubmitOptions extends ClientOptions {
   json?: boolean;
 }
 
-function readFile(file: string, what: string): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new UserError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-type Obj = Record<string, unknown>;
-function setIn(obj: Obj, path: string[], value: unknown): void {
-  if (value === undefined) return;
-  let o = obj;
-  for (const k of path.slice(0, -1)) o = (o[k] ??= {}) as Obj;
-  o[path[path.length - 1]] = value;
-}
-
 /** The spec: the JSON file (if any), then the flags on top. The server validates it. */
 export function specFromSubmitOptions(o: SubmitOptions): Obj {
   let spec: Obj = {};
   if (o.file) {
     try {
-      spec = JSON.parse(readFile(o.file, 'spec file'));
+      spec = JSON.parse(readTextFile(o.file, 'spec file', true));
     } catch (e) {
       if (e instanceof UserError) throw e;
       throw new UserError(`${o.file} is not valid JSON: ${(e as Error).message}`);
     }
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new UserError(`${o.file} must hold a JSON object (the job spec)`);
   }
-  setIn(spec, ['model', 'kind'], o.kind);
-  setIn(spec, ['model', 'numHiddens'], o.hidden);
-  setIn(spec, ['model', 'numLayers'], o.layers);
-  setIn(spec, ['data', 'corpus'], o.corpus ? { text: readFile(o.corpus, 'corpus') } : undefined);
-  setIn(spec, ['data', 'maxTokens'], o.maxTokens);
-  setIn(spec, ['data', 'batchSize'], o.batchSize);
-  setIn(spec, ['data', 'numSteps'], o.numSteps);
-  setIn(spec, ['data', 'sampling'], o.sampling);
-  setIn(spec, ['train', 'epochs'], o.epochs);
-  setIn(spec, ['train', 'lr'], o.lr);
-  setIn(spec, ['train', 'clipTheta'], o.clip);
-  setIn(spec, ['train', 'seed'], o.seed);
-  setIn(spec, ['report', 'predictEvery'], o.predictEvery);
+  applySpecFlags(spec, o, { corpusDashIsStdin: true });
   setIn(spec, ['report', 'prefixes'], o.prefix);
   setIn(spec, ['report', 'numPreds'], o.numPreds);
   setIn(spec, ['name'], o.name);
@@ -314,25 +273,15 @@ export function registerServiceCommands(program: Command): void {
 
   program.command('worker').description('run a training worker against REDIS_URL (one per GPU or CPU box)').action(workerCommand);
 
-  program
-    .command('submit')
-    .description('submit a training job to a running service; prints the job id')
-    .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
-    .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)')
-    .option('-f, --file <spec.json>', "job spec as JSON ('-' = stdin); flags override its fields")
-    .option('--kind <kind>', 'scratch | concise')
-    .option('--epochs <n>', 'epochs', int('--epochs'))
-    .option('--hidden <n>', 'hidden units', int('--hidden'))
-    .option('--layers <n>', 'LSTM layers (concise)', int('--layers'))
-    .option('--lr <x>', 'learning rate', num('--lr'))
-    .option('--clip <x>', 'gradient clipping theta', num('--clip'))
-    .option('--corpus <file>', 'train on this text file (sent in the spec) instead of the Time Machine')
-    .option('--max-tokens <n>', 'cut the corpus to this many tokens', int('--max-tokens'))
-    .option('--batch-size <n>', 'minibatch size', int('--batch-size'))
-    .option('--num-steps <n>', 'time steps per minibatch', int('--num-steps'))
-    .option('--sampling <s>', 'sequential | random')
-    .option('--seed <n>', 'random seed', int('--seed'))
-    .option('--predict-every <n>', 'samples every N epochs', int('--predict-every'))
+  addSpecFlags(
+    program
+      .command('submit')
+      .description('submit a training job to a running service; prints the job id')
+      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)')
+      .option('-f, --file <spec.json>', "job spec as JSON ('-' = stdin); flags override its fields"),
+    { corpusHelp: 'train on this text file (sent in the spec) instead of the Time Machine', predictEveryHelp: 'samples every N epochs' },
+  )
     .option('--prefix <text>', 'a prefix to sample from (repeatable)', collect)
     .option('--num-preds <n>', 'characters per sample', int('--num-preds'))
     .option('--name <name>', 'job name')

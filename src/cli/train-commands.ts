@@ -4,52 +4,21 @@ import cliProgress from 'cli-progress';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
 import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
-import { parseJobSpec, SpecError, type JobSpecInput } from '../train/spec.js';
+import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
 import { UserError } from './errors.js';
+import { applySpecFlags, type SpecFlags } from './spec-flags.js';
 
-interface TrainOptions {
+interface TrainOptions extends SpecFlags {
   kind: string;
-  epochs?: number;
-  hidden?: number;
-  layers?: number;
-  lr?: number;
-  clip?: number;
-  corpus?: string;
-  maxTokens?: number;
-  batchSize?: number;
-  numSteps?: number;
-  sampling?: string;
-  seed?: number;
-  predictEvery?: number;
   engine?: string;
   save?: string;
   json?: boolean;
 }
 
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new UserError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** Flags → the same job spec the service takes, validated by the same schema. */
 function specFromFlags(o: TrainOptions) {
-  const input: JobSpecInput = {
-    model: { kind: o.kind as 'scratch', numHiddens: o.hidden, numLayers: o.layers },
-    data: {
-      corpus: o.corpus ? { text: readText(o.corpus, 'corpus') } : 'timemachine',
-      maxTokens: o.maxTokens,
-      batchSize: o.batchSize,
-      numSteps: o.numSteps,
-      sampling: o.sampling as 'sequential',
-    },
-    train: { epochs: o.epochs, lr: o.lr, clipTheta: o.clip, seed: o.seed },
-    report: { predictEvery: o.predictEvery },
-  };
-  return parseJobSpec(JSON.parse(JSON.stringify(input))); // drop undefined → defaults
+  return parseJobSpec(applySpecFlags({}, o)); // flags left out → defaults
 }
 
 async function engineOrExit(name?: string) {
