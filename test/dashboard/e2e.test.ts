@@ -4,42 +4,26 @@
 // Screenshots go to test/artifacts/ (ignored by git).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startApi, type ApiProcess } from '../../src/api/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
+import { REDIS_URL, ROOT, WorkerProcess, redisReachable } from '../support/processes.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEY = 'dash-test-key-7f3a';
 
-async function redisReachable(): Promise<boolean> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
-const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : !(await redisReachable()) ? `no Redis at ${REDIS_URL}` : false;
+const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : !(await redisReachable(REDIS_URL)) ? `no Redis at ${REDIS_URL}` : false;
 
 interface Stack {
   prefix: string;
   open: ApiProcess; // no API keys
   authed: ApiProcess; // API_KEYS set; same Redis prefix, so the same jobs and worker
-  worker: ChildProcess;
-  workerLog: string[];
+  worker: WorkerProcess; // its output: worker.output
 }
 
 function env(prefix: string, apiKeys = ''): Record<string, string | undefined> {
@@ -56,49 +40,20 @@ function env(prefix: string, apiKeys = ''): Record<string, string | undefined> {
   };
 }
 
-/** `lstm-trainer worker` as a child process; resolves once it says it is ready. */
-function startWorker(prefix: string, log: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
-    cwd: ROOT,
-    env: env(prefix),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready after 60 s:\n${log.join('')}`)), 60_000);
-    const onData = (b: Buffer) => {
-      log.push(b.toString());
-      if (/worker ready/.test(log.join(''))) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code}) before it was ready:\n${log.join('')}`));
-    });
-  });
-}
-
 async function startStack(): Promise<Stack> {
   const prefix = `dashtest-${process.pid}-${Date.now().toString(36)}`;
   const quiet = () => {};
   process.env.LOG_LEVEL ??= 'warn';
-  const workerLog: string[] = [];
   const [open, authed, worker] = await Promise.all([
     startApi(loadConfig(env(prefix)), quiet),
     startApi(loadConfig(env(prefix, KEY)), quiet),
-    startWorker(prefix, workerLog),
+    WorkerProcess.start(env(prefix), { readyTimeoutMs: 60_000 }),
   ]);
-  return { prefix, open, authed, worker, workerLog };
+  return { prefix, open, authed, worker };
 }
 
 async function stopStack(s: Stack): Promise<void> {
-  const exited = new Promise((r) => s.worker.once('exit', r));
-  s.worker.kill('SIGTERM');
-  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-  if (s.worker.exitCode === null) s.worker.kill('SIGKILL');
+  await s.worker.stop(10_000);
   await Promise.allSettled([s.open.close(), s.authed.close()]);
   const r = new Redis(REDIS_URL);
   try {
@@ -290,7 +245,7 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.deepEqual(errors, []);
     } catch (e) {
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-failure.png'), fullPage: true }).catch(() => {});
-      throw new Error(`${(e as Error).message}\nworker log:\n${stack.workerLog.join('').slice(-3000)}`, { cause: e });
+      throw new Error(`${(e as Error).message}\nworker log:\n${stack.worker.output.slice(-3000)}`, { cause: e });
     } finally {
       await context.close();
     }

@@ -5,63 +5,34 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { ROOT } from '../service/helpers.js';
+import { CliProcess } from '../support/processes.js';
 
-export { ROOT };
+export { ROOT } from '../support/processes.js';
 
-/** `lstm-trainer api` as a child process; `output` holds everything it printed. */
-export class ApiProcess {
-  readonly child: ChildProcess;
-  output = '';
+/** `lstm-trainer api` as a child process (ports chosen by the OS); `output` holds everything it printed. */
+export class ApiProcess extends CliProcess {
   httpUrl = '';
   grpcPort = 0;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly ready: Promise<void>;
 
   constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'api'], {
-      cwd: ROOT,
-      env: { ...process.env, HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.ready = new Promise((resolve, reject) => {
-      const onData = (d: Buffer) => {
-        this.output += d.toString();
-        const h = /HTTP on (http:\/\/[0-9.]+:\d+)/.exec(this.output);
-        const g = /gRPC on [0-9.]+:(\d+)/.exec(this.output);
-        if (h && g && !this.httpUrl) {
-          this.httpUrl = h[1];
-          this.grpcPort = Number(g[1]);
-          resolve();
-        }
-      };
-      this.child.stdout!.on('data', onData);
-      this.child.stderr!.on('data', onData);
-      void this.exited.then(({ code, signal }) => reject(new Error(`api exited (${code ?? signal}) before it was ready:\n${this.output}`)));
-    });
-    this.ready.catch(() => undefined);
+    super('api', { env: { HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env }, killAfterMs: 20_000 });
+  }
+
+  /** Ready once it printed both addresses (kept in httpUrl and grpcPort). */
+  protected isReady(output: string): boolean {
+    if (this.httpUrl) return true;
+    const h = /HTTP on (http:\/\/[0-9.]+:\d+)/.exec(output);
+    const g = /gRPC on [0-9.]+:(\d+)/.exec(output);
+    if (!h || !g) return false;
+    this.httpUrl = h[1];
+    this.grpcPort = Number(g[1]);
+    return true;
   }
 
   static async start(env: Record<string, string>): Promise<ApiProcess> {
     const a = new ApiProcess(env);
     await a.ready;
     return a;
-  }
-
-  get alive(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.alive) this.child.kill(signal);
-  }
-
-  async stop(): Promise<void> {
-    this.kill('SIGTERM');
-    const t = setTimeout(() => this.kill('SIGKILL'), 20_000);
-    await this.exited;
-    clearTimeout(t);
   }
 }
 

@@ -3,62 +3,22 @@
 // tiny jobs, under a Redis key prefix of its own (deleted afterwards).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
+import { REDIS_URL, WorkerProcess, redisReachable } from '../support/processes.js';
 import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, type Client } from './client.js';
 
 const S = grpc.status;
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const KEY = 'grpc-e2e-key-91c2';
 
-async function redisReachable(): Promise<boolean> {
-  const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
-
-const skip = (await redisReachable()) ? false : `no Redis at ${REDIS_URL}`;
+const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
 
 function env(prefix: string): Record<string, string | undefined> {
   return { ...process.env, REDIS_URL, QUEUE_PREFIX: prefix, CHECKPOINT_EVERY: '5', API_KEYS: '' };
-}
-
-function startWorker(prefix: string, log: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
-    cwd: ROOT,
-    env: env(prefix),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready after 60 s:\n${log.join('')}`)), 60_000);
-    const onData = (b: Buffer) => {
-      log.push(b.toString());
-      if (/worker ready/.test(log.join(''))) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code}) before it was ready:\n${log.join('')}`));
-    });
-  });
 }
 
 /** A job that trains in well under a second on the native engine, and a longer one to cancel. */
@@ -90,11 +50,10 @@ function firstN<T>(stream: grpc.ClientReadableStream<T>, n: number): Promise<T[]
 
 describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
   const prefix = `grpctest-${process.pid}-${Date.now().toString(36)}`;
-  const workerLog: string[] = [];
   let service: RedisJobService;
   let open: GrpcServer;
   let authed: GrpcServer;
-  let worker: ChildProcess | undefined;
+  let worker: WorkerProcess | undefined;
   let c: Client;
   let tinyId = '';
 
@@ -103,19 +62,14 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     [open, authed, worker] = await Promise.all([
       startGrpcServer({ service, host: '127.0.0.1', port: 0 }),
       startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY] }),
-      startWorker(prefix, workerLog),
+      WorkerProcess.start(env(prefix), { readyTimeoutMs: 60_000 }),
     ]);
     c = trainerClient(open.port);
   });
 
   after(async () => {
     c?.close();
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (worker.exitCode === null) worker.kill('SIGKILL');
-    }
+    await worker?.stop(10_000);
     await Promise.allSettled([open?.close(), authed?.close()]);
     await service?.close();
     const r = new Redis(REDIS_URL);

@@ -1,9 +1,7 @@
 // Shared by the service tests: a private key prefix per test file (deleted at the end), the API
-// in-process (fastify + supertest / fetch), and real worker processes (`lstm-trainer worker`).
-import { spawn, type ChildProcess } from 'node:child_process';
+// in-process (fastify + supertest / fetch), and real worker processes (`lstm-trainer worker`,
+// from test/support/processes.ts).
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { Queue } from 'bullmq';
 import { buildHttpApp } from '../../src/api/http/app.js';
@@ -12,9 +10,10 @@ import { loadConfig, type ServiceConfig } from '../../src/jobs/config.js';
 import { QUEUE_NAME, bullConnection, connectRedis, deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import type { JobEvent } from '../../src/jobs/types.js';
+import { REDIS_URL } from '../support/processes.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+// defined in test/support/processes.ts; the service and fault tests take them from here
+export { REDIS_URL, ROOT, WorkerProcess } from '../support/processes.js';
 
 /** Settings that make worker loss visible in seconds rather than a minute. */
 export const FAST_RECOVERY = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };
@@ -95,50 +94,6 @@ export async function queueCounts(prefix: string): Promise<Record<string, number
     return await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
   } finally {
     await q.close();
-  }
-}
-
-/** A real worker process: `node --import tsx src/cli/main.ts worker`. */
-export class WorkerProcess {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  readonly ready: Promise<void>;
-
-  constructor(env: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
-    this.ready = new Promise((resolve, reject) => {
-      const onData = (d: Buffer) => {
-        this.output += d.toString();
-        if (this.output.includes('worker ready')) resolve();
-      };
-      this.child.stdout!.on('data', onData);
-      this.child.stderr!.on('data', onData);
-      void this.exited.then(({ code, signal }) => reject(new Error(`worker exited (${code ?? signal}) before it was ready:\n${this.output}`)));
-    });
-    this.ready.catch(() => undefined);
-  }
-
-  static async start(env: Record<string, string>): Promise<WorkerProcess> {
-    const w = new WorkerProcess(env);
-    await w.ready;
-    return w;
-  }
-
-  kill(signal: NodeJS.Signals): void {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-  }
-
-  async stop(): Promise<void> {
-    this.kill('SIGTERM');
-    const t = setTimeout(() => this.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(t);
   }
 }
 

@@ -1,0 +1,105 @@
+// Shared by the tests that run the service for real: the repository root, the Redis they use (and
+// whether it answers), and `lstm-trainer <command>` as a child process (`node --import tsx
+// src/cli/main.ts <command>`) whose output is captured and whose readiness is read from it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** Whether a Redis server answers PING at `url` (one try, within about a second). */
+export async function redisReachable(url: string): Promise<boolean> {
+  const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
+}
+
+export interface CliProcessOptions {
+  /** Laid over process.env. */
+  env: Record<string, string | undefined>;
+  /** Reject `ready` when the process has not said it is ready by then (default: wait as long as it runs). */
+  readyTimeoutMs?: number;
+  /** How long stop() waits after SIGTERM before it sends SIGKILL. */
+  killAfterMs: number;
+}
+
+/** `lstm-trainer <command>` as a child process; `output` holds everything it printed. */
+export abstract class CliProcess {
+  readonly child: ChildProcess;
+  output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Resolves once isReady() accepts the output; rejects if the process exits (or times out) first. */
+  readonly ready: Promise<void>;
+  private readonly killAfterMs: number;
+
+  constructor(command: string, o: CliProcessOptions) {
+    this.killAfterMs = o.killAfterMs;
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', command], {
+      cwd: ROOT,
+      env: { ...process.env, ...o.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    this.ready = new Promise((resolve, reject) => {
+      const timer = o.readyTimeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`${command} not ready after ${o.readyTimeoutMs! / 1000} s:\n${this.output}`)), o.readyTimeoutMs);
+      const onData = (d: Buffer) => {
+        this.output += d.toString();
+        if (this.isReady(this.output)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      this.child.stdout!.on('data', onData);
+      this.child.stderr!.on('data', onData);
+      void this.exited.then(({ code, signal }) => {
+        clearTimeout(timer);
+        reject(new Error(`${command} exited (${code ?? signal}) before it was ready:\n${this.output}`));
+      });
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  /** Whether the output so far says the process is ready (called on each chunk of output). */
+  protected abstract isReady(output: string): boolean;
+
+  get alive(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    if (this.alive) this.child.kill(signal);
+  }
+
+  /** SIGTERM, then SIGKILL if it is still running after `killAfterMs`; resolves once it exited. */
+  async stop(killAfterMs = this.killAfterMs): Promise<void> {
+    this.kill('SIGTERM');
+    const t = setTimeout(() => this.kill('SIGKILL'), killAfterMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** A real worker process: `lstm-trainer worker`, ready once it prints "worker ready". */
+export class WorkerProcess extends CliProcess {
+  constructor(env: Record<string, string | undefined>, o: { readyTimeoutMs?: number } = {}) {
+    super('worker', { env, readyTimeoutMs: o.readyTimeoutMs, killAfterMs: 15_000 });
+  }
+
+  protected isReady(output: string): boolean {
+    return output.includes('worker ready');
+  }
+
+  static async start(env: Record<string, string | undefined>, o: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {
+    const w = new WorkerProcess(env, o);
+    await w.ready;
+    return w;
+  }
+}
