@@ -1,7 +1,8 @@
 // Pieces of d2l's train_ch8 shared by the fused path and the reference models: data layout,
-// mean cross-entropy, grad_clipping, sgd, and moving weights between tensors and `Weights`.
+// mean cross-entropy, grad_clipping, sgd, moving weights between tensors and `Weights`, and the
+// generator loop.
 import * as tf from '@tensorflow/tfjs';
-import type { ModelConfig, Weights } from '../engine.js';
+import type { Generator, ModelConfig, Weights } from '../engine.js';
 import { paramShapes } from '../params.js';
 
 /** d2l's `X.T.reshape(-1)`: a (batchSize, numSteps) row-major batch as time-major rows t·B + b. */
@@ -93,4 +94,30 @@ export async function readWeights(names: string[], tensors: tf.Tensor[]): Promis
 /** The state a trainStep starts from: carried (detached) unless reset or the batch size changed. */
 export function needsFreshState(state: tf.Tensor[] | null, batchSize: number, resetState: boolean): boolean {
   return resetState || state === null || state[0].shape[0] !== batchSize;
+}
+
+/**
+ * The engine's Generator over a one-token step function: `step(token, state)` returns the logits and
+ * the next state (run inside a tidy, so it may make intermediates freely); the generator owns the state.
+ */
+export function stepGenerator<S extends tf.TensorContainer>(initial: S, step: (token: number, state: S) => [tf.Tensor, S]): Generator {
+  let state: S | null = initial;
+  return {
+    feed: async (token: number) => {
+      if (!state) throw new Error('generator is disposed');
+      const prev = state;
+      const [logits, next] = tf.tidy(() => step(token, prev));
+      tf.dispose(prev);
+      state = next;
+      try {
+        return new Float32Array((await logits.data()) as Float32Array);
+      } finally {
+        logits.dispose();
+      }
+    },
+    dispose: () => {
+      if (state) tf.dispose(state);
+      state = null;
+    },
+  };
 }

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
-import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
+import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
 import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
 import {
   checkTokens,
@@ -126,40 +126,23 @@ export class FusedLstmModel implements LstmModel {
 
   generator(): Generator {
     const { numHiddens, numLayers } = this.fused;
-    let state: LayerState[] | null = Array.from({ length: numLayers }, () => [tf.zeros([1, numHiddens]), tf.zeros([1, numHiddens])] as LayerState);
-    return {
-      feed: async (token: number) => {
-        if (!state) throw new Error('generator is disposed');
-        checkTokens([token], this.config.vocabSize);
-        const layers = this.inferenceLayers();
-        const n = this.params.length;
-        const [Wq, bq] = [this.params[n - 2], this.params[n - 1]];
-        const prev: LayerState[] = state;
-        const [logits, next] = tf.tidy(() => {
-          const next: LayerState[] = [];
-          let H: tf.Tensor2D | undefined;
-          layers.forEach((layer, l) => {
-            // layer 0: the token's row of the scaled (W_x + b); above: the previous layer's H projected
-            const xw = l === 0 ? { table: layer.Wx, rows: tf.tensor1d([token], 'int32') } : (tf.add(tf.matMul(H!, layer.Wx), layer.b) as tf.Tensor2D);
-            const step = lstmCell(xw, prev[l], layer.Wh, this.k);
-            next.push([step.H, step.C]);
-            H = step.H;
-          });
-          return [tf.add(tf.matMul(H!, Wq), bq), next] as [tf.Tensor, LayerState[]];
-        });
-        tf.dispose(prev);
-        state = next;
-        try {
-          return new Float32Array((await logits.data()) as Float32Array);
-        } finally {
-          logits.dispose();
-        }
-      },
-      dispose: () => {
-        if (state) tf.dispose(state);
-        state = null;
-      },
-    };
+    const zeros = Array.from({ length: numLayers }, () => [tf.zeros([1, numHiddens]), tf.zeros([1, numHiddens])] as LayerState);
+    return stepGenerator(zeros, (token, prev) => {
+      checkTokens([token], this.config.vocabSize);
+      const layers = this.inferenceLayers();
+      const n = this.params.length;
+      const [Wq, bq] = [this.params[n - 2], this.params[n - 1]];
+      const next: LayerState[] = [];
+      let H: tf.Tensor2D | undefined;
+      layers.forEach((layer, l) => {
+        // layer 0: the token's row of the scaled (W_x + b); above: the previous layer's H projected
+        const xw = l === 0 ? { table: layer.Wx, rows: tf.tensor1d([token], 'int32') } : (tf.add(tf.matMul(H!, layer.Wx), layer.b) as tf.Tensor2D);
+        const step = lstmCell(xw, prev[l], layer.Wh, this.k);
+        next.push([step.H, step.C]);
+        H = step.H;
+      });
+      return [tf.add(tf.matMul(H!, Wq), bq), next];
+    });
   }
 
   getWeights(): Weights {
@@ -213,7 +196,8 @@ export class FusedLstmModel implements LstmModel {
           return [s.Wx, s.b, s.Wh];
         }),
       );
-      this.inference = scaled.map(([Wx, b, Wh]) => ({ Wx, b, Wh }) as ScaledLayer);
+      // kept: this may run inside a generator step's tidy, and the cache outlives it
+      this.inference = scaled.map(([Wx, b, Wh]) => ({ Wx: tf.keep(Wx), b: tf.keep(b), Wh: tf.keep(Wh) }) as ScaledLayer);
     }
     return this.inference;
   }

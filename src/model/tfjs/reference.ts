@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
-import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, tensorsToWeights } from './common.js';
+import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights } from './common.js';
 import { RNNModel, conciseLossAndGrads, type RnnState } from './concise.js';
 import { getLstmParams, initLstmState, lstm, paramList, paramRecord, scratchLossAndGrads, type LstmParams } from './scratch.js';
 
@@ -124,25 +124,7 @@ export class ReferenceModel implements LstmModel {
   }
 
   generator(): Generator {
-    let state: tf.Tensor2D[] | null = this.net.beginState(1);
-    return {
-      feed: async (token: number) => {
-        if (!state) throw new Error('generator is disposed');
-        const prev = state;
-        const [logits, next] = tf.tidy(() => this.net.step(token, prev));
-        tf.dispose(prev);
-        state = next;
-        try {
-          return new Float32Array((await logits.data()) as Float32Array);
-        } finally {
-          logits.dispose();
-        }
-      },
-      dispose: () => {
-        if (state) tf.dispose(state);
-        state = null;
-      },
-    };
+    return stepGenerator(this.net.beginState(1), (token, state) => this.net.step(token, state));
   }
 
   getWeights(): Weights {
