@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { ApiError, SseParser, createApi } from '../../src/api/dashboard/public/api.js';
-import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, splitSample } from '../../src/api/dashboard/public/format.js';
+import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
 import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 
 test('SseParser: events split across chunks, CRLF, comments, ids kept until changed', () => {
@@ -129,6 +129,16 @@ test('format: spec body from form entries, error field mapping, sample split, nu
   assert.equal(fmtPerplexity(NaN), '–');
   assert.equal(fmtRate(15432.6), '15,433');
   assert.equal(fmtDuration(65_000), '1 min 5 s');
+});
+
+test('stateNotice: grammatical, by the label given, with a failed job\'s error', () => {
+  assert.equal(stateNotice('d2l default (scratch)', 'succeeded'), 'Job d2l default (scratch) succeeded.');
+  assert.equal(stateNotice('tiny', 'running'), 'Job tiny is running.');
+  assert.equal(stateNotice('tiny', 'queued', 'worker shut down; resumes from epoch 7'), 'Job tiny is queued (worker shut down; resumes from epoch 7).');
+  assert.equal(stateNotice('tiny', 'cancelled', 'cancelled at epoch 3'), 'Job tiny was cancelled.');
+  assert.equal(stateNotice('tiny', 'failed', 'perplexity is NaN at epoch 4'), 'Job tiny failed: perplexity is NaN at epoch 4.');
+  assert.equal(stateNotice('tiny', 'failed', 'out of memory.'), 'Job tiny failed: out of memory.');
+  assert.equal(stateNotice('tiny', 'failed'), 'Job tiny failed.');
 });
 
 test('dashboardRoutes: page and assets with their content types, a strict CSP, nothing external', async () => {

@@ -82,6 +82,14 @@ async function watchedPage(context: BrowserContext, base: string) {
 
 const points = (page: Page) => page.locator('#chart').getAttribute('data-points').then(Number);
 
+/** Every text the notice area (`#notice`) shows, in order, from the page's start: `noticesOf(page)`. */
+const RECORD_NOTICES = `window.__notices = [];
+document.addEventListener('DOMContentLoaded', () => {
+  const n = document.getElementById('notice');
+  new MutationObserver(() => window.__notices.push(n.textContent)).observe(n, { childList: true, characterData: true, subtree: true });
+});`;
+const noticesOf = (page: Page) => page.evaluate('window.__notices') as Promise<string[]>;
+
 async function fillJob(page: Page, o: { name: string; epochs: number; seed?: number; hidden?: number; maxTokens?: number }) {
   const form = page.getByRole('form', { name: 'New job' });
   await form.getByLabel('Name', { exact: true }).fill(o.name);
@@ -191,6 +199,27 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
 
       await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-desktop.png'), fullPage: true });
 
+      // the finished job opened afresh: its history is replayed (queued → running → succeeded),
+      // which is no news — the notice area stays empty (it used to say "Job <id> is running.")
+      {
+        const fresh = await watchedPage(context, base);
+        try {
+          await fresh.page.addInitScript({ content: RECORD_NOTICES });
+          await fresh.page.goto(`${base}/#job=${encodeURIComponent(tinyId)}`);
+          await fresh.page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
+          await fresh.page.locator('#job-state .state-succeeded').waitFor({ timeout: 10_000 });
+          await fresh.page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) === 15, null, { timeout: 10_000 });
+          await fresh.page.waitForFunction(() => document.querySelectorAll('#samples li').length === 3, null, { timeout: 10_000 });
+          await fresh.page.waitForTimeout(500);
+          assert.deepEqual(await noticesOf(fresh.page), [], 'no notice for the replayed history');
+          assert.equal(await fresh.page.locator('#notice').textContent(), '');
+          assert.deepEqual(fresh.external, []);
+          assert.deepEqual(fresh.errors, []);
+        } finally {
+          await fresh.page.close();
+        }
+      }
+
       // a long job: its curve grows while we watch; leave it and come back: the stream resumes
       // after the last event seen (Last-Event-ID), no epoch twice; then cancel it with the button
       await fillJob(page, { name: 'dash-long', epochs: 5000, seed: 2, hidden: 32, maxTokens: 10000 });
@@ -210,8 +239,32 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await grows(await points(page));
       const seen = (await page.locator('#epochs-body tr td:first-child').allTextContents()).map(Number);
       assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i + 1), 'every epoch once, in order');
+
+      // a job queued behind dash-long, watched on a second page: its changes arrive live and are told
+      const next = (
+        await stack.open.service.submit({
+          name: 'dash-next',
+          model: { kind: 'scratch', numHiddens: 16 },
+          data: { corpus: 'timemachine', maxTokens: 2000, batchSize: 8, numSteps: 10 },
+          train: { epochs: 3, seed: 4 },
+          report: { predictEvery: 5, numPreds: 20 },
+        })
+      ).job;
+      const watcher = await watchedPage(context, base);
+      await watcher.page.addInitScript({ content: RECORD_NOTICES });
+      await watcher.page.goto(`${base}/#job=${encodeURIComponent(next.id)}`);
+      await watcher.page.getByRole('heading', { name: 'Job dash-next' }).waitFor();
+      await watcher.page.locator('#job-state .state-queued').waitFor();
+
       await page.getByRole('button', { name: 'Cancel job' }).click();
       await page.locator('#job-state .state-cancelled').waitFor({ timeout: 20_000 });
+      assert.equal(await page.locator('#notice').textContent(), 'Job dash-long was cancelled.');
+      // with dash-long gone the worker takes dash-next: running, then succeeded, told by name
+      await watcher.page.waitForFunction(() => document.getElementById('notice')!.textContent === 'Job dash-next succeeded.', null, { timeout: 45_000 });
+      assert.deepEqual(await noticesOf(watcher.page), ['Job dash-next is running.', 'Job dash-next succeeded.']);
+      assert.deepEqual(watcher.external, []);
+      assert.deepEqual(watcher.errors, []);
+      await watcher.page.close();
       assert.equal(await page.getByRole('button', { name: 'Cancel job' }).isHidden(), true);
       await page.locator(`tr[data-job-id="${longId}"] .state-cancelled`).waitFor({ timeout: 10_000 });
       const cancelled = await stack.open.service.get(longId);

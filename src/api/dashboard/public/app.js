@@ -2,7 +2,7 @@
 // cancel), submit form with the server's validation messages next to the fields, API key.
 import uPlot from './uPlot.esm.js';
 import { ApiError, createApi } from './api.js';
-import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, splitSample } from './format.js';
+import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, splitSample, stateNotice } from './format.js';
 
 const KEY_STORE = 'lstm-trainer.apiKey';
 const POLL_MS = 3000;
@@ -122,6 +122,7 @@ $('auth-toggle').addEventListener('click', () => {
 
 function notice(text, kind = 'info') {
   const n = $('notice');
+  if (n.textContent === text && n.dataset.kind === kind) return; // not read out twice
   n.textContent = text;
   n.dataset.kind = kind;
 }
@@ -268,7 +269,9 @@ function openJob(id) {
   while (cache.size > CACHE_JOBS) cache.delete(cache.keys().next().value);
   current = st;
   const controller = new AbortController();
-  ui = { st, controller, plot: null, shownEpochs: 0, shownSamples: 0, frame: 0, resize: null, generating: null };
+  // liveAfter: the job's lastSeq when this view opened (from its first GET); events up to it are
+  // history being replayed and raise no notice. pending: a state change that came before that GET.
+  ui = { st, controller, plot: null, shownEpochs: 0, shownSamples: 0, frame: 0, resize: null, generating: null, liveAfter: undefined, pending: null };
 
   $('job-panel').hidden = false;
   $('job-placeholder').hidden = true;
@@ -325,6 +328,12 @@ async function refreshView(st) {
     st.view = view;
     if (!st.state || TERMINAL.has(view.state) || !TERMINAL.has(st.state)) st.state = view.state;
     if (view.error && !st.error) st.error = view.error;
+    if (ui?.st === st && ui.liveAfter === undefined) {
+      ui.liveAfter = view.lastSeq ?? Infinity; // no lastSeq: no way to tell history from news
+      const pending = ui.pending;
+      ui.pending = null;
+      if (pending && pending.seq > ui.liveAfter) announce(st, pending);
+    }
     if (current === st) render();
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
@@ -372,18 +381,26 @@ function applyEvent(st, ev) {
     if (!last || ev.epoch > last.epoch) st.epochs.push(ev);
     if (Array.isArray(ev.samples) && ev.samples.length > 0) st.samples.push({ epoch: ev.epoch, perplexity: ev.perplexity, samples: ev.samples });
   } else if (ev.type === 'state') {
-    const before = st.state;
     st.state = ev.state;
     if (ev.summary) st.summary = ev.summary;
     if (ev.error) st.error = ev.error;
     if (TERMINAL.has(ev.state)) st.terminal = true;
-    if (current === st && before && before !== ev.state) {
-      notice(`Job ${jobLabelOf(st)} is ${ev.state}.`);
-      refreshView(st);
-      refreshList();
+    // a notice only for a change that happened while this view was open, not for the replay of
+    // the job's history (opening a finished job replays queued → running → succeeded)
+    if (current === st && ui) {
+      if (ui.liveAfter === undefined) ui.pending = ev; // decided when the job's GET answers
+      else if (ev.seq > ui.liveAfter) announce(st, ev);
     }
   }
   if (current === st) scheduleRender();
+}
+
+/** Tells of a live state change, and refreshes what depends on it. */
+function announce(st, ev) {
+  const detail = ev.state === 'failed' ? (ev.error ?? st.error) : ev.message;
+  notice(stateNotice(jobLabelOf(st), ev.state, detail), ev.state === 'failed' ? 'error' : 'info');
+  refreshView(st);
+  refreshList();
 }
 
 function jobLabelOf(st) {
@@ -515,7 +532,7 @@ $('job-cancel').addEventListener('click', async () => {
     const view = await api.cancel(st.id);
     st.view = view;
     st.state = view.state;
-    notice(`Cancel requested for job ${jobLabel(view)}.`);
+    notice(TERMINAL.has(view.state) ? stateNotice(jobLabel(view), view.state) : `Cancel requested for job ${jobLabel(view)}.`);
     render();
     refreshList();
   } catch (e) {

@@ -14,3 +14,4 @@ export function buildBody(entries: FormEntry[]): Record<string, any>;
 export function setPath(obj: Record<string, any>, path: string, value: unknown): Record<string, any>;
 export function fieldFor(errorField: unknown, known: Set<string>): string | undefined;
 export const TERMINAL: Set<string>;
+export function stateNotice(label: string, state: string, detail?: unknown): string;

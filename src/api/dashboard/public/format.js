@@ -104,3 +104,25 @@ export function fieldFor(errorField, known) {
 }
 
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+/**
+ * The notice for a job reaching `state` (label: its name, else a short id); detail: a failed
+ * job's error, or why a job is queued or running again (a state event's message).
+ */
+export function stateNotice(label, state, detail) {
+  const job = `Job ${label}`;
+  const why = typeof detail === 'string' ? detail.trim() : '';
+  switch (state) {
+    case 'succeeded':
+      return `${job} succeeded.`;
+    case 'failed':
+      return why ? `${job} failed: ${why}${/[.!?]$/.test(why) ? '' : '.'}` : `${job} failed.`;
+    case 'cancelled':
+      return `${job} was cancelled.`;
+    case 'running':
+    case 'queued':
+      return `${job} is ${state}${why ? ` (${why})` : ''}.`;
+    default:
+      return `${job}: ${state}.`;
+  }
+}
