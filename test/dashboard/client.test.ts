@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { ApiError, SseParser, createApi } from '../../src/api/dashboard/public/api.js';
-import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
+import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
 import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 
 test('SseParser: events split across chunks, CRLF, comments, ids kept until changed', () => {
@@ -129,6 +129,12 @@ test('format: spec body from form entries, error field mapping, sample split, nu
   assert.equal(fmtPerplexity(NaN), '–');
   assert.equal(fmtRate(15432.6), '15,433');
   assert.equal(fmtDuration(65_000), '1 min 5 s');
+  // the jobs table's compact times (local): today, this year, before
+  const now = new Date(2025, 5, 14, 12, 0, 0);
+  assert.equal(fmtWhen(new Date(2025, 5, 14, 9, 5, 7).toISOString(), now), '09:05:07');
+  assert.equal(fmtWhen(new Date(2025, 2, 5, 14, 3).toISOString(), now), '5 Mar 14:03');
+  assert.equal(fmtWhen(new Date(2024, 11, 31, 23, 59).toISOString(), now), '2024-12-31');
+  assert.equal(fmtWhen(undefined, now), '–');
 });
 
 test('stateNotice: grammatical, by the label given, with a failed job\'s error', () => {

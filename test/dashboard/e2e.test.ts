@@ -177,7 +177,8 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       const row = page.locator(`tr[data-job-id="${tinyId}"]`);
       await row.locator('.state-succeeded').waitFor({ timeout: 10_000 });
       assert.equal(await row.locator('td[data-label="Epoch"]').textContent(), '15/15');
-      assert.equal(await row.locator('td[data-label="Kind"]').textContent(), 'scratch');
+      assert.match((await row.locator('.job-meta').textContent()) ?? '', /^scratch · \w+/, 'kind · engine under the name');
+      assert.match((await row.locator('time.finished').textContent()) ?? '', /^\d\d:\d\d:\d\d$/);
 
       // generate from the checkpoint: streamed (text/event-stream), greedy, 40 characters
       const gen = page.getByRole('region', { name: 'Generate text' });
@@ -276,6 +277,20 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.waitForFunction(() => document.querySelectorAll('#jobs-body tr').length === 1, null, { timeout: 10_000 });
       assert.equal(await page.locator('#jobs-body tr').getAttribute('data-job-id'), longId);
       await page.getByLabel('State', { exact: true }).selectOption('');
+
+      // the jobs table fits its panel at desktop widths: no column cut off or reached by scrolling
+      // sideways (three finished rows, started and finished times filled in)
+      await page.locator(`tr[data-job-id="${next.id}"] .state-succeeded`).waitFor({ timeout: 10_000 });
+      assert.equal(await page.locator('#jobs-body tr').count(), 3);
+      for (const width of [1360, 1100]) {
+        await page.setViewportSize({ width, height: 1000 });
+        await page.waitForTimeout(200);
+        const [table, wrap, panel] = await page
+          .locator('#jobs-table')
+          .evaluate((t) => [t.scrollWidth, t.parentElement!.scrollWidth, t.parentElement!.clientWidth]);
+        assert.ok(table <= panel && wrap <= panel, `at ${width} px the jobs table is ${table} px wide (scrolls ${wrap}) in a ${panel} px panel`);
+      }
+      await page.setViewportSize({ width: 1360, height: 1000 });
 
       // reopening the finished job draws its whole history again
       await page.locator(`tr[data-job-id="${tinyId}"] a`).click();

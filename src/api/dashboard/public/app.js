@@ -2,7 +2,7 @@
 // cancel), submit form with the server's validation messages next to the fields, API key.
 import uPlot from './uPlot.esm.js';
 import { ApiError, createApi } from './api.js';
-import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, splitSample, stateNotice } from './format.js';
+import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, fmtWhen, splitSample, stateNotice } from './format.js';
 
 const KEY_STORE = 'lstm-trainer.apiKey';
 const POLL_MS = 3000;
@@ -155,7 +155,8 @@ function stateBadge(state) {
   return el('span', { class: `state state-${state}`, text: state });
 }
 
-const COLUMNS = ['Name', 'Kind', 'Engine', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started', 'Finished'];
+/** data-label of each cell: what a phone's card shows before the value. */
+const COLUMNS = ['Name', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started / finished'];
 const setText = (e, text) => {
   if (e.textContent !== text) e.textContent = text;
 };
@@ -166,23 +167,31 @@ function jobRow(job) {
   if (!tr) {
     tr = el('tr', { 'data-job-id': job.id });
     for (const label of COLUMNS) tr.append(el('td', { 'data-label': label }));
-    tr.cells[0].append(el('a', { href: `#job=${encodeURIComponent(job.id)}` }));
-    tr.cells[3].append(el('span'));
+    // the name (two lines at most), and under it the model kind and the engine
+    tr.cells[0].append(el('a', { class: 'job-name', href: `#job=${encodeURIComponent(job.id)}` }), el('span', { class: 'job-meta' }));
+    tr.cells[1].append(el('span'));
+    tr.cells[5].append(el('time', { class: 'started' }), el('time', { class: 'finished' }));
     list.rows.set(job.id, tr);
   }
-  const [name, kind, engine, state, epoch, ppl, tps, started, finished] = tr.cells;
-  setText(name.firstChild, jobLabel(job));
-  setText(kind, job.spec?.model?.kind ?? '–');
-  setText(engine, engineOf(job));
+  const [name, state, epoch, ppl, tps, when] = tr.cells;
+  const label = jobLabel(job);
+  setText(name.firstChild, label);
+  name.firstChild.title = label;
+  const kind = job.spec?.model?.kind;
+  setText(name.lastChild, [kind, job.engine || job.backend ? engineOf(job) : ''].filter(Boolean).join(' · '));
   state.firstChild.className = `state state-${job.state}`;
   setText(state.firstChild, job.state);
   setText(epoch, `${job.progress?.epoch ?? 0}/${job.progress?.epochs ?? job.spec?.train?.epochs ?? '?'}`);
   setText(ppl, fmtPerplexity(job.perplexity));
   setText(tps, fmtRate(job.tokensPerSec));
-  setText(started, fmtTime(job.startedAt));
-  started.title = job.startedAt ?? '';
-  setText(finished, fmtTime(job.finishedAt));
-  finished.title = job.finishedAt ?? '';
+  // started, and finished under it (compact; the full timestamps on hover)
+  const [started, finished] = when.children;
+  setText(started, fmtWhen(job.startedAt));
+  started.dateTime = job.startedAt ?? '';
+  setText(finished, job.finishedAt ? fmtWhen(job.finishedAt) : '');
+  finished.dateTime = job.finishedAt ?? '';
+  const title = [job.startedAt && `started ${job.startedAt}`, job.finishedAt && `finished ${job.finishedAt}`].filter(Boolean).join('\n');
+  if (when.title !== title) when.title = title;
   const selected = current?.id === job.id;
   tr.classList.toggle('selected', selected);
   if (selected) tr.setAttribute('aria-current', 'true');

@@ -3,6 +3,7 @@ export function fmtPerplexity(n: unknown): string;
 export function fmtRate(n: unknown): string;
 export function fmtDuration(ms: unknown): string;
 export function fmtTime(iso: string | undefined, now?: Date): string;
+export function fmtWhen(iso: string | undefined, now?: Date): string;
 export function cleanText(s: string): string;
 export function splitSample(prefix: string, text: string): { prefix: string; continuation: string };
 export interface FormEntry {

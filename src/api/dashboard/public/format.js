@@ -37,6 +37,18 @@ export function fmtTime(iso, now = new Date()) {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${hm}`;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Compact local time for the jobs table: HH:MM:SS today, '5 Mar 14:03' this year, else YYYY-MM-DD. */
+export function fmtWhen(iso, now = new Date()) {
+  if (!iso) return dash;
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return dash;
+  if (d.toDateString() === now.toDateString()) return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  if (d.getFullYear() === now.getFullYear()) return `${d.getDate()} ${MONTHS[d.getMonth()]} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 /** The corpus's cleaning rule (d2l): non-letters → one space, trimmed, lower case. */
 export function cleanText(s) {
   return String(s).replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
