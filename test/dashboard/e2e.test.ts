@@ -184,6 +184,9 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       const gen = page.getByRole('region', { name: 'Generate text' });
       await gen.waitFor();
       const genForm = page.getByRole('form', { name: 'Generate text' });
+      // its inputs line up (a label that wraps used to push its input down)
+      const tops = await page.evaluate(() => ['g-chars', 'g-temp', 'g-topk'].map((id) => document.getElementById(id)!.getBoundingClientRect().top));
+      assert.equal(new Set(tops).size, 1, `generate inputs at ${tops.join(', ')} px`);
       await genForm.getByLabel('Prefix').fill('Time Traveller');
       await genForm.getByLabel('Length (characters)').fill('40');
       const streamed = page.waitForResponse((r) => r.url().endsWith(`/v1/jobs/${tinyId}/generate`));
