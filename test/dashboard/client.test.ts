@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { ApiError, SseParser, createApi } from '../../src/api/dashboard/public/api.js';
-import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
+import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, logTicks, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
 import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 
 test('SseParser: events split across chunks, CRLF, comments, ids kept until changed', () => {
@@ -135,6 +135,15 @@ test('format: spec body from form entries, error field mapping, sample split, nu
   assert.equal(fmtWhen(new Date(2025, 2, 5, 14, 3).toISOString(), now), '5 Mar 14:03');
   assert.equal(fmtWhen(new Date(2024, 11, 31, 23, 59).toISOString(), now), '2024-12-31');
   assert.equal(fmtWhen(undefined, now), '–');
+});
+
+test('logTicks: the perplexity axis from 1 — 1, 2, 5, 10, 20 for a d2l run, finer for a short range, coarser for a long one', () => {
+  assert.deepEqual(logTicks(1, 28.9), [1, 2, 5, 10, 20]);
+  assert.deepEqual(logTicks(1, 2.3), [1, 1.5, 2]);
+  assert.deepEqual(logTicks(1, 1.35), [1, 1.1, 1.2, 1.3]);
+  assert.deepEqual(logTicks(1, 1500), [1, 3, 10, 30, 100, 300, 1000]);
+  assert.deepEqual(logTicks(1, 1500, 4), [1, 10, 100, 1000]);
+  assert.deepEqual(logTicks(0, 10), []);
 });
 
 test('stateNotice: grammatical, by the label given, with a failed job\'s error', () => {

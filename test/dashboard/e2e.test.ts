@@ -158,6 +158,9 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.equal(await points(page), 15);
       assert.equal(await page.locator('#stat-epoch').textContent(), '15/15');
       assert.equal(await page.locator('#chart canvas').count(), 1, 'uPlot drew its canvas');
+      // the mouse is not over the chart: its legend shows the latest epoch (it used to read "--", "–")
+      await page.mouse.move(1, 1);
+      assert.deepEqual(await page.locator('#chart .u-legend .u-value').allTextContents(), ['15', await page.locator('#stat-ppl').textContent(), await page.locator('#stat-tps').textContent()]);
       // the epoch table mirrors the stream: epochs 1..15 once each, perplexity from the server
       const rows = await page.locator('#epochs-body tr td:first-child').allTextContents();
       assert.deepEqual(rows, Array.from({ length: 15 }, (_, i) => String(i + 1)));

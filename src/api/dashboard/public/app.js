@@ -2,7 +2,7 @@
 // cancel), submit form with the server's validation messages next to the fields, API key.
 import uPlot from './uPlot.esm.js';
 import { ApiError, createApi } from './api.js';
-import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, fmtWhen, splitSample, stateNotice } from './format.js';
+import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, fmtWhen, logTicks, splitSample, stateNotice } from './format.js';
 
 const KEY_STORE = 'lstm-trainer.apiKey';
 const POLL_MS = 3000;
@@ -435,7 +435,8 @@ function createPlot(st) {
     cursor: { drag: { x: false, y: false } },
     scales: {
       x: { time: false, range: (_u, min, max) => [1, Math.max(max || 1, ui?.st.view?.spec?.train?.epochs ?? ui?.st.epochs[0]?.epochs ?? 2)] },
-      ppl: { auto: true, range: (_u, min, max) => [Math.max(0, Math.floor(Math.min(min, 1))), Math.ceil(max * 1.05 || 2)] },
+      // perplexity ≥ 1, on a log scale from 1: the start (≈ 25) and a converged end (≈ 1.1) both readable
+      ppl: { distr: 3, log: 10, auto: true, range: (_u, min, max) => pplRange(min, max) },
       tps: { auto: true, range: (_u, _min, max) => [0, Math.ceil((max || 1) * 1.1)] },
     },
     series: [
@@ -445,9 +446,16 @@ function createPlot(st) {
     ],
     axes: [
       { label: 'epoch' },
-      { scale: 'ppl', label: 'perplexity', size: 50 },
+      {
+        scale: 'ppl',
+        label: 'perplexity (log scale)',
+        size: 50,
+        splits: (u, _i, min, max) => logTicks(min, max, Math.max(2, Math.floor(u.bbox.height / devicePixelRatio / 28))),
+        values: (_u, ticks) => ticks.map((t) => (t == null ? '' : String(t))),
+      },
       { scale: 'tps', side: 1, label: 'tokens/s', grid: { show: false }, size: 60, values: (_u, ticks) => ticks.map((t) => (t >= 1000 ? `${t / 1000}k` : String(t))) },
     ],
+    hooks: { setLegend: [(u) => u.legend.idx == null && legendLatest(u)] },
   };
   ui.plot = new uPlot(opts, [[], [], []], box);
   ui.resize = new ResizeObserver(() => {
@@ -455,6 +463,19 @@ function createPlot(st) {
     if (ui?.plot && Math.abs(ui.plot.width - w) > 2) ui.plot.setSize({ width: w, height: 260 });
   });
   ui.resize.observe(box);
+}
+
+/** Away from the chart the legend shows the latest epoch (uPlot would show "--" for no point). */
+function legendLatest(u) {
+  const n = u.data[0]?.length ?? 0;
+  if (n > 0 && !(u.cursor.left >= 0)) u.setLegend({ idx: n - 1 }, false);
+}
+
+/** The perplexity scale: from 1 (its least possible value) to a little above the highest value. */
+function pplRange(min, max) {
+  const lo = Number.isFinite(min) && min > 0 && min < 1 ? 10 ** Math.floor(Math.log10(min)) : 1;
+  const hi = Number.isFinite(max) && max > lo ? max * 1.15 : lo * 2;
+  return [lo, hi];
 }
 
 function render() {
@@ -501,7 +522,9 @@ function render() {
     }
     $('epochs-body').append(...rows);
     ui.shownEpochs = st.epochs.length;
-    ui.plot.setData([st.epochs.map((e) => e.epoch), st.epochs.map((e) => e.perplexity), st.epochs.map((e) => e.tokensPerSec)]);
+    const finite = (v, above) => (typeof v === 'number' && Number.isFinite(v) && v > above ? v : null); // a log scale takes no 0, NaN or ∞
+    ui.plot.setData([st.epochs.map((e) => e.epoch), st.epochs.map((e) => finite(e.perplexity, 0)), st.epochs.map((e) => finite(e.tokensPerSec, -1))]);
+    legendLatest(ui.plot);
     $('chart').dataset.points = String(st.epochs.length);
     $('chart-caption').textContent = last ? `Perplexity by epoch (epoch ${last.epoch}: ${fmtPerplexity(last.perplexity)})` : 'Perplexity by epoch';
   }

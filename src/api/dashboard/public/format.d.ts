@@ -16,3 +16,4 @@ export function setPath(obj: Record<string, any>, path: string, value: unknown):
 export function fieldFor(errorField: unknown, known: Set<string>): string | undefined;
 export const TERMINAL: Set<string>;
 export function stateNotice(label: string, state: string, detail?: unknown): string;
+export function logTicks(min: number, max: number, most?: number): number[];

@@ -115,6 +115,28 @@ export function fieldFor(errorField, known) {
   return undefined;
 }
 
+/**
+ * Ticks of the perplexity axis (a log scale) within [min, max]: 1, 2, 5, 10, 20, … — the finest of
+ * the series 1–10–100, 1–3–10, 1–2–5, 1–1.5–2–3–5–7, 1–1.1–1.2… that gives at most `most` ticks.
+ */
+export function logTicks(min, max, most = 7) {
+  if (!(min > 0) || !(max >= min)) return [];
+  const series = [[1], [1, 3], [1, 2, 5], [1, 1.5, 2, 3, 5, 7], [1, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2, 2.5, 3, 4, 5, 6, 7, 8, 9]];
+  let best = [];
+  for (const mantissas of series) {
+    const ticks = [];
+    for (let p = Math.floor(Math.log10(min)); 10 ** p <= max; p++) {
+      for (const m of mantissas) {
+        const v = Number((m * 10 ** p).toPrecision(6));
+        if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) ticks.push(v);
+      }
+    }
+    if (best.length > 0 && ticks.length > most) break;
+    best = ticks;
+  }
+  return best;
+}
+
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 /**
