@@ -10,10 +10,9 @@
 //   <out>/dashboard-d2l-desktop.png   (the page down to the newest --samples samples)
 //   <out>/dashboard-d2l-phone.png     (the job view, from its title down to the two newest samples)
 // then stops everything and deletes its Redis keys. Engine: ENGINE, else native where it loads.
-import { spawn, type ChildProcess } from 'node:child_process';
+// The worker child process is the tests' WorkerProcess (test/support/processes.ts).
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -21,8 +20,8 @@ import { startApi, type ApiProcess } from '../src/api/app.js';
 import { loadConfig } from '../src/jobs/config.js';
 import { deleteKeysWithPrefix } from '../src/jobs/redis.js';
 import type { JobView } from '../src/jobs/types.js';
+import { REDIS_URL, ROOT, WorkerProcess, redisReachable } from '../test/support/processes.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: args } = parseArgs({
   options: {
     out: { type: 'string', default: path.join(ROOT, 'docs/img') },
@@ -33,7 +32,6 @@ const { values: args } = parseArgs({
   },
 });
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PREFIX = `shot-${process.pid}-${Date.now().toString(36)}`;
 const SAMPLES_SHOWN = Math.max(1, Number(args.samples));
 const DEADLINE = Date.now() + Number(args['timeout-min']) * 60_000;
@@ -43,31 +41,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function env(): Record<string, string | undefined> {
   return { ...process.env, REDIS_URL, QUEUE_PREFIX: PREFIX, HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', API_KEYS: '' };
-}
-
-/** `lstm-trainer worker` as a child process; resolves once it says it is ready. */
-function startWorker(out: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], { cwd: ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let isReady = false;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`worker not ready after 60 s:\n${out.join('')}`)), 60_000);
-    const onData = (b: Buffer) => {
-      out.push(b.toString()); // kept draining after ready, so the pipe never fills
-      const ready = isReady ? null : /lstm-trainer worker ready[^\n]*/.exec(out.join(''));
-      if (ready) {
-        isReady = true;
-        clearTimeout(timer);
-        log(ready[0]);
-        resolve(child);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`worker exited (${code}) before it was ready:\n${out.join('')}`));
-    });
-  });
 }
 
 async function http<T>(base: string, route: string, body?: unknown): Promise<T> {
@@ -167,14 +140,16 @@ async function shoot(page: Page, file: string, clip: { x: number; y: number; wid
 
 async function main(): Promise<void> {
   if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (set CHROMIUM_PATH)`);
+  if (!(await redisReachable(REDIS_URL))) throw new Error(`no Redis at ${REDIS_URL} (set REDIS_URL)`);
   mkdirSync(args.out, { recursive: true });
   process.env.LOG_LEVEL ??= 'warn';
-  const workerOut: string[] = [];
   let api: ApiProcess | undefined;
-  let worker: ChildProcess | undefined;
+  let worker: WorkerProcess | undefined;
   let browser: Browser | undefined;
   try {
-    [api, worker] = await Promise.all([startApi(loadConfig(env()), log), startWorker(workerOut)]);
+    worker = new WorkerProcess(env(), { readyTimeoutMs: 60_000 });
+    [api] = await Promise.all([startApi(loadConfig(env()), log), worker.ready]);
+    log(/lstm-trainer worker ready[^\n]*/.exec(worker.output)?.[0] ?? 'worker ready');
     const base = api.httpAddress;
 
     // the concise job first, so both have finished when the scratch one has
@@ -226,16 +201,11 @@ async function main(): Promise<void> {
 
     console.log(JSON.stringify({ jobId: scratch.id, desktop: deskView, phone: phoneView, pageErrors: errors }, null, 2));
   } catch (e) {
-    if (workerOut.length) log(`worker output (tail):\n${workerOut.join('').slice(-3000)}`);
+    if (worker?.output) log(`worker output (tail):\n${worker.output.slice(-3000)}`);
     throw e;
   } finally {
     await browser?.close().catch(() => {});
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGTERM');
-      await Promise.race([exited, sleep(10_000)]);
-      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
-    }
+    await worker?.stop(10_000); // SIGTERM, SIGKILL after 10 s
     await api?.close().catch(() => {});
     const r = new Redis(REDIS_URL);
     try {
