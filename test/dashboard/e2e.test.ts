@@ -86,7 +86,10 @@ const points = (page: Page) => page.locator('#chart').getAttribute('data-points'
 const RECORD_NOTICES = `window.__notices = [];
 document.addEventListener('DOMContentLoaded', () => {
   const n = document.getElementById('notice');
-  new MutationObserver(() => window.__notices.push(n.textContent)).observe(n, { childList: true, characterData: true, subtree: true });
+  // each notice() puts a new text node in: its text, even when several come in one batch of records
+  new MutationObserver((records) => {
+    for (const r of records) for (const node of r.addedNodes) window.__notices.push(node.textContent);
+  }).observe(n, { childList: true });
 });`;
 const noticesOf = (page: Page) => page.evaluate('window.__notices') as Promise<string[]>;
 
