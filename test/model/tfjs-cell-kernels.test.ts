@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../src/text/rng.js';
 import { initTfjsBackend } from '../../src/model/tfjs/backend.js';
-import { checkTokens, gateConstants, lstmCell, lstmCellBackward, type CellStep } from '../../src/model/tfjs/fusedLstm.js';
-import { scatterAddSteps, transpose2d, transposeSteps } from '../../src/model/tfjs/wasmKernels.js';
+import { gateConstants, lstmCell, lstmCellBackward, type CellStep } from '../../src/model/tfjs/fusedLstm.js';
+import { checkTokens, scatterAddSteps, transpose2d, transposeSteps } from '../../src/model/tfjs/wasmKernels.js';
 
 process.env.TFJS_BACKEND = 'wasm';
 await initTfjsBackend(() => {});
@@ -177,7 +177,7 @@ test('scatterAddSteps: rows added into their tokens’ rows, repeated tokens sum
   assert.ok(await tf.setBackend('wasm'));
   tf.tidy(() => {
     const step = tf.zeros([1, G]) as tf.Tensor2D;
-    assert.throws(() => scatterAddSteps([step], new Int32Array([V]), V), /index 10 is not in \[0, 9\]/);
+    assert.throws(() => scatterAddSteps([step], new Int32Array([V]), V), /token id 10 is not in \[0, 9\]/);
     assert.throws(() => scatterAddSteps([step], new Int32Array([1, 2]), V), /2 indices for 1 steps of 1 rows/);
   });
 });

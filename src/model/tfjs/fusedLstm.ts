@@ -12,7 +12,7 @@
 // The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
-import { cellKernelsFor, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transpose2d, transposeSteps } from './wasmKernels.js';
+import { cellKernelsFor, checkTokens, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transpose2d, transposeSteps } from './wasmKernels.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -169,11 +169,6 @@ export function newTape(): SequenceTape {
 export function releaseTape(tape: SequenceTape): void {
   tf.dispose(tape.kept);
   tape.kept = [];
-}
-
-/** Token ids index rows of the input table (the kernels read those rows without a bounds check). */
-export function checkTokens(tokens: Int32Array | number[], vocabSize: number): void {
-  for (const i of tokens) if (!(Number.isInteger(i) && i >= 0 && i < vocabSize)) throw new Error(`token id ${i} is not in [0, ${vocabSize - 1}]`);
 }
 
 /**

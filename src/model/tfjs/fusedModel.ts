@@ -6,8 +6,8 @@ import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
 import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
+import { checkTokens } from './wasmKernels.js';
 import {
-  checkTokens,
   denseCrossEntropy,
   disposeGateConstants,
   gateConstants,

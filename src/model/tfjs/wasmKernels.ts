@@ -176,6 +176,11 @@ export function splitRows(x: tf.Tensor2D, n: number): tf.Tensor2D[] {
   return splitColumns(tf.reshape(x, [1, total * cols]), n).map((part) => tf.reshape(part, [rows, cols]));
 }
 
+/** Token ids index rows of a table (V rows); the kernels read and write those rows without a bounds check. */
+export function checkTokens(tokens: Int32Array | number[], vocabSize: number): void {
+  for (const i of tokens) if (!(Number.isInteger(i) && i >= 0 && i < vocabSize)) throw new Error(`token id ${i} is not in [0, ${vocabSize - 1}]`);
+}
+
 /** Whether lstmCellForwardKernel / lstmCellBackwardKernel can run on gates like `gates` (B, 4H). */
 export function cellKernelsFor(gates: tf.Tensor2D): boolean {
   return gates.shape[1] % 16 === 0 && useWasmKernels(gates);
@@ -234,7 +239,7 @@ export function transposeSteps(steps: tf.Tensor2D[]): [tf.Tensor2D, tf.Tensor1D]
 export function scatterAddSteps(steps: tf.Tensor2D[], indices: Int32Array, numRows: number): tf.Tensor2D {
   const [rows, cols] = steps[0].shape;
   if (indices.length !== steps.length * rows) throw new Error(`scatterAddSteps: ${indices.length} indices for ${steps.length} steps of ${rows} rows`);
-  for (const i of indices) if (i < 0 || i >= numRows) throw new Error(`scatterAddSteps: index ${i} is not in [0, ${numRows - 1}]`);
+  checkTokens(indices, numRows);
   const index = tf.tensor1d(indices, 'int32');
   if (!cellKernelsFor(steps[0])) return tf.scatterND(tf.reshape(index, [indices.length, 1]), tf.concat(steps), [numRows, cols]);
   return tf.engine().runKernel(SCATTER_STEPS, { ...namedSteps(steps), indices: index }, { numRows }) as unknown as tf.Tensor2D;
