@@ -1,6 +1,25 @@
 // Request messages other than the job spec (train/spec.ts), one zod schema each, shared by HTTP and gRPC.
 import { z } from 'zod';
-import { specErrorFrom } from '../train/spec.js';
+import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/store.js';
+import { SpecError, specErrorFrom } from '../train/spec.js';
+
+/**
+ * A job id, the one rule for every entry point (HTTP path `:id`, gRPC `job_id`): exactly the shape
+ * src/jobs makes (store.ts newJobId): "j" and 19 characters of 0-9 a-z, 20 in all. A malformed id
+ * is a 400 / INVALID_ARGUMENT naming the field; a well-formed id of no job is 404 / NOT_FOUND.
+ */
+export const JobId = z.string().regex(JOB_ID_RE);
+
+/** The message of a malformed job id (also for ids the HTTP router refuses before any schema runs). */
+export const jobIdMessage = (field: string) => `${field} must be a job id as submit returns it: ${JOB_ID_LENGTH} characters, "j" then 0-9 a-z`;
+
+/** A job id checked with JobId; a SpecError naming `field` (`id` over HTTP, `jobId` over gRPC) otherwise. */
+export function parseJobId(raw: unknown, field: string): string {
+  const r = JobId.safeParse(raw);
+  if (r.success) return r.data;
+  const message = raw === undefined || raw === '' ? `${field} is required` : jobIdMessage(field);
+  throw new SpecError([{ field, message }]);
+}
 
 export const GENERATE_LIMITS = { prefixChars: 1000, numChars: 5000, topK: 1000, temperature: 100 } as const;
 

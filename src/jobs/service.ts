@@ -13,7 +13,7 @@ import { EventLog, Notifier } from './events.js';
 import { checkJobCaps, estimateJob } from './limits.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
-import { JobStore, RedisCheckpointStore, finiteOrUndefined, toView, type CheckpointStore, type JobRecord } from './store.js';
+import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
 import {
   TERMINAL_STATES,
   type GenerateRequest,
@@ -120,6 +120,7 @@ export class RedisJobService implements JobService {
   }
 
   async get(id: string): Promise<JobView> {
+    checkId(id);
     return this.guard(async () => this.view(await this.mustGet(id)));
   }
 
@@ -132,6 +133,7 @@ export class RedisJobService implements JobService {
   }
 
   async cancel(id: string): Promise<JobView> {
+    checkId(id);
     return this.guard(async () => {
       for (let tries = 0; tries < 20; tries++) {
         const rec = await this.mustGet(id);
@@ -163,6 +165,7 @@ export class RedisJobService implements JobService {
   }
 
   async *watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+    checkId(id);
     try {
       yield* this.events.watch(id, fromSeq, this.notifier, signal);
     } catch (e) {
@@ -171,6 +174,7 @@ export class RedisJobService implements JobService {
   }
 
   async epochs(id: string, after: number): Promise<EpochEvent[]> {
+    checkId(id);
     return this.guard(async () => {
       await this.mustGet(id);
       return this.events.epochs(id, after);
@@ -180,6 +184,7 @@ export class RedisJobService implements JobService {
   async *generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncGenerator<string> {
     // the API layers validate with the GenerateRequest schema (api/schemas.ts); this guards the
     // service itself against a caller that did not
+    checkId(id);
     const r = req;
     if (!Number.isInteger(r.numChars) || r.numChars < 1 || r.numChars > MAX_GENERATE_CHARS) {
       throw new SpecError([{ field: 'numChars', message: `numChars must be an integer between 1 and ${MAX_GENERATE_CHARS}` }]);
@@ -316,6 +321,14 @@ export class RedisJobService implements JobService {
       throw mapRedisError(e);
     }
   }
+}
+
+/**
+ * The APIs check ids with the JobId schema (400 / INVALID_ARGUMENT); this guards the service itself:
+ * anything not shaped like a job id names no job, and never reaches a Redis key (`<id>:events`…).
+ */
+function checkId(id: string): void {
+  if (!isJobId(id)) throw new NotFoundError(`job ${String(id).slice(0, 40)} not found`);
 }
 
 function mapRedisError(e: unknown): unknown {

@@ -87,8 +87,16 @@ export function newJobId(now = Date.now()): string {
   return `j${now.toString(36).padStart(9, '0')}${randomBytes(5).toString('hex')}`;
 }
 
-export function isJobId(id: string): boolean {
-  return /^j[0-9a-z]{9}[0-9a-f]{10}$/.test(id);
+/**
+ * The shape of every id newJobId makes: "j", 9 base-36 digits of the creation time, 10 hex digits.
+ * The one job-id rule: the APIs check it (api/schemas.ts JobId) before any Redis access, and the
+ * service refuses anything else, so no id can name another key (`<id>:events`, `<id>:ckpt`).
+ */
+export const JOB_ID_RE = /^j[0-9a-z]{9}[0-9a-f]{10}$/;
+export const JOB_ID_LENGTH = 20;
+
+export function isJobId(id: unknown): id is string {
+  return typeof id === 'string' && JOB_ID_RE.test(id);
 }
 
 const num = (s: string | undefined): number | undefined => (s === undefined || s === '' ? undefined : Number(s));

@@ -25,10 +25,15 @@ const env = testEnv({
 });
 let api: ApiProcess;
 let client: Client;
+/** A real job's id: its Redis key suffixes (`:events`, `:ckpt`) are the ids that once answered 500. */
+let existing = '';
+const suffixIds = () => [`${existing}:events`, `${existing}:ckpt`, `${existing}:`, `${existing}:events:x`];
 
 before(async () => {
   api = await ApiProcess.start(env);
   client = trainerClient(api.grpcPort);
+  const res = await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"fuzz-existing","train":{"epochs":1}}' });
+  existing = ((await res.json()) as { id: string }).id;
 });
 after(async () => {
   client?.close();
@@ -87,6 +92,8 @@ interface HttpCase {
   path: string;
   headers?: Record<string, string>;
   body?: string | Buffer;
+  /** The exact answer this case must get (beyond "no 5xx"): a status and the field errors[] names. */
+  expect?: { status: number; field?: string };
 }
 
 const BAD_IDS = ['', 'x', '..%2F..%2Fetc%2Fpasswd', '%00', 'j' + 'z'.repeat(300), '%F0%9F%A6%80', 'job%20id', 'j000000000zzzzzzzzzz', '%E2%80%AE', "'%3B--"];
@@ -140,9 +147,18 @@ function httpCase(i: number): HttpCase {
       return { what: `list ?${q.slice(0, 40)}`, method: 'GET', path: `/v1/jobs?${q}` };
     }
     case 8: {
-      const id = pick(BAD_IDS);
-      const sub = pick(['', '/epochs', '/cancel', '/events']);
-      return { what: `bad id ${id.slice(0, 20)}${sub}`, method: sub === '/cancel' ? 'POST' : 'GET', path: `/v1/jobs/${id}${sub}` };
+      const suffixed = r() < 0.5;
+      const id = suffixed ? pick(suffixIds()) : pick(BAD_IDS);
+      const sub = pick(['', '/epochs', '/cancel', '/events', '/generate']);
+      const post = sub === '/cancel' || sub === '/generate';
+      return {
+        what: `${suffixed ? 'suffix' : 'bad'} id ${id.slice(0, 30)}${sub}`,
+        method: post ? 'POST' : 'GET',
+        path: `/v1/jobs/${id}${sub}`,
+        headers: sub === '/generate' ? { 'content-type': 'application/json' } : undefined,
+        body: sub === '/generate' ? '{"prefix":"time"}' : undefined,
+        expect: suffixed ? { status: 400, field: 'id' } : undefined,
+      };
     }
     case 9: {
       const v = pick(['-1', 'abc', '1e999', 'NaN', '1.5', '99999999999999999999', ' ', '0x10', '١٢', '\u00001']);
@@ -216,6 +232,10 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
     const text = res.text;
     statuses[res.status] = (statuses[res.status] ?? 0) + 1;
     assert.ok(res.status < 500, `case ${i} (${c.what}): ${res.status} ${text.slice(0, 300)}`);
+    if (c.expect) {
+      assert.equal(res.status, c.expect.status, `case ${i} (${c.what}): ${text.slice(0, 300)}`);
+      if (c.expect.field) assert.ok(JSON.parse(text).errors.some((e: { field: string }) => e.field === c.expect!.field), `case ${i} (${c.what}): ${text.slice(0, 300)}`);
+    }
     if (res.status === 400) {
       assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what})`);
       const p = JSON.parse(text) as { errors?: { field: unknown; message: unknown }[] };
@@ -256,8 +276,8 @@ function grpcSpec(): Record<string, unknown> {
   }
 }
 
-function grpcCase(i: number): { what: string; method: string; req: Record<string, unknown> } {
-  const badId = () => pick(['', ' ', '../x', '🦀', 'a'.repeat(201), '\u0000', '-x', 'j000000000aaaaaaaaaa\n']);
+function grpcCase(i: number): { what: string; method: string; req: Record<string, unknown>; expect?: grpc.status } {
+  const badId = () => pick(['', ' ', '../x', '🦀', 'a'.repeat(201), '\u0000', '-x', 'j000000000aaaaaaaaaa\n', ...suffixIds()]);
   switch (i % 7) {
     case 0:
     case 1: {
@@ -265,7 +285,7 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
       return { what: `SubmitJob ${JSON.stringify(spec).slice(0, 80)}`, method: 'SubmitJob', req: { spec } };
     }
     case 2:
-      return { what: 'GetJob bad id', method: pick(['GetJob', 'CancelJob']), req: { job_id: badId() } };
+      return { what: 'GetJob bad id', method: pick(['GetJob', 'CancelJob']), req: { job_id: badId() }, expect: grpc.status.INVALID_ARGUMENT };
     case 3:
       return {
         what: 'ListJobs',
@@ -273,7 +293,9 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
         req: pick([{ page_size: -1 }, { page_size: 101 }, { page_size: 2 ** 31 - 1 }, { state: 99 }, { page_token: 'x'.repeat(500) }, { view: 42 }]),
       };
     case 4:
-      return { what: 'WatchJob', method: 'WatchJob', req: pick([{ job_id: badId() }, { job_id: 'j000000000aaaaaaaaaa', from_seq: pick([-1, -(2 ** 40)]) }]) };
+      if (r() < 0.5) return { what: 'WatchJob from_seq', method: 'WatchJob', req: { job_id: 'j000000000aaaaaaaaaa', from_seq: pick([-1, -(2 ** 40)]) } };
+      // a bad id: once OK with no events for `<id>:ckpt`, INTERNAL for `<id>:events`
+      return { what: 'WatchJob bad id', method: 'WatchJob', req: { job_id: badId() }, expect: grpc.status.INVALID_ARGUMENT };
     default: {
       const req: Record<string, unknown> = { job_id: 'j000000000aaaaaaaaaa', prefix: 'the' };
       const f = pick(['prefix', 'num_chars', 'temperature', 'top_k', 'seed', 'job_id']);
@@ -283,7 +305,7 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
       if (f === 'top_k') req.top_k = pick([-1, 1001, 2 ** 31 - 1]);
       if (f === 'seed') req.seed = pick([-1, 2 ** 33]);
       if (f === 'job_id') req.job_id = badId();
-      return { what: `Generate ${f}`, method: pick(['Generate', 'GenerateStream']), req };
+      return { what: `Generate ${f} ${JSON.stringify(req[f]).slice(0, 40)}`, method: pick(['Generate', 'GenerateStream']), req, expect: f === 'job_id' ? grpc.status.INVALID_ARGUMENT : undefined };
     }
   }
 }
@@ -316,6 +338,7 @@ test(`gRPC: ${GRPC_CASES} hostile requests (seed ${SEED}): no INTERNAL/UNKNOWN, 
     }
     const code = err ? grpc.status[err.code] : 'OK';
     codes[code] = (codes[code] ?? 0) + 1;
+    if (c.expect !== undefined) assert.equal(code, grpc.status[c.expect], `case ${i} (${c.what}): ${err?.details}`);
     assert.ok(
       !err || ![grpc.status.INTERNAL, grpc.status.UNKNOWN, grpc.status.UNAVAILABLE, grpc.status.DATA_LOSS].includes(err.code),
       `case ${i} (${c.what}): ${code} ${err?.details}`,

@@ -4,7 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcServer, ERRORS_TRAILER, STATUS_DETAILS_TRAILER, type GrpcServer } from '../../src/api/grpc/index.js';
-import { InMemoryJobService } from './in-memory-job-service.js';
+import { InMemoryJobService, memId } from './in-memory-job-service.js';
 import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, until, type Client } from './client.js';
 
 const S = grpc.status;
@@ -29,7 +29,7 @@ describe('LstmTrainer over the in-memory service', () => {
     const res = await call(c, 'SubmitJob', {});
     assert.equal(res.created, true);
     const j = res.job;
-    assert.match(j.id, /^job-\d+$/);
+    assert.match(j.id, /^j[0-9a-z]{9}0{10}$/);
     assert.equal(j.state, 'JOB_STATE_QUEUED');
     assert.deepEqual(j.progress, { epoch: 0, epochs: 500 });
     assert.equal(j.spec.model.kind, 'MODEL_KIND_SCRATCH');
@@ -106,7 +106,7 @@ describe('LstmTrainer over the in-memory service', () => {
   });
 
   test('GetJob: unknown id NOT_FOUND; missing or malformed id INVALID_ARGUMENT', async () => {
-    assert.equal((await callError(c, 'GetJob', { job_id: 'job-999' })).code, S.NOT_FOUND);
+    assert.equal((await callError(c, 'GetJob', { job_id: memId(999) })).code, S.NOT_FOUND);
     const missing = await callError(c, 'GetJob', {});
     assert.equal(missing.code, S.INVALID_ARGUMENT);
     assert.match(missing.details, /jobId/);
@@ -121,7 +121,7 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.ok(cancelled.finished_at);
     const again = await callError(c, 'CancelJob', { job_id: job.id });
     assert.equal(again.code, S.FAILED_PRECONDITION);
-    assert.equal((await callError(c, 'CancelJob', { job_id: 'job-404' })).code, S.NOT_FOUND);
+    assert.equal((await callError(c, 'CancelJob', { job_id: memId(404) })).code, S.NOT_FOUND);
   });
 
   test('ListJobs: newest first, filter by state, pages; a bad page_size names pageSize', async () => {
@@ -191,7 +191,7 @@ describe('LstmTrainer over the in-memory service', () => {
     const neg = await collect(c.WatchJob({ job_id: job.id, from_seq: -1 }));
     assert.equal(neg.error?.code, S.INVALID_ARGUMENT);
     assert.match(neg.error!.details, /fromSeq/);
-    const missing = await collect(c.WatchJob({ job_id: 'job-31337' }));
+    const missing = await collect(c.WatchJob({ job_id: memId(31337) }));
     assert.equal(missing.error?.code, S.NOT_FOUND);
     const noId = await collect(c.WatchJob({}));
     assert.equal(noId.error?.code, S.INVALID_ARGUMENT);
@@ -228,7 +228,7 @@ describe('LstmTrainer over the in-memory service', () => {
     const dflt = await call(c, 'Generate', { job_id: job.id, prefix: 'time' });
     assert.equal(dflt.generated.length, 50, 'num_chars defaults to 50');
     // A stream that cannot start ends with a bare status, no prefix chunk first.
-    const missing = await collect(c.GenerateStream({ job_id: 'job-4040', prefix: 'time' }));
+    const missing = await collect(c.GenerateStream({ job_id: memId(4040), prefix: 'time' }));
     assert.equal(missing.error?.code, S.NOT_FOUND);
     assert.equal(missing.messages.length, 0);
   });
@@ -244,7 +244,7 @@ describe('LstmTrainer over the in-memory service', () => {
     const streamBad = await collect(c.GenerateStream({ job_id: job.id, prefix: 'a', top_k: 0 }));
     assert.equal(streamBad.error?.code, S.INVALID_ARGUMENT);
     assert.match(streamBad.error!.details, /topK/);
-    assert.equal((await callError(c, 'Generate', { job_id: 'job-777', prefix: 'a' })).code, S.NOT_FOUND);
+    assert.equal((await callError(c, 'Generate', { job_id: memId(777), prefix: 'a' })).code, S.NOT_FOUND);
   });
 
   test('a client cancelling GenerateStream stops generation', async () => {
@@ -275,16 +275,16 @@ describe('LstmTrainer over the in-memory service', () => {
   test('backend errors: UNAVAILABLE, RESOURCE_EXHAUSTED; a server fault is INTERNAL without leaking it', async () => {
     svc.down = true;
     try {
-      assert.equal((await callError(c, 'GetJob', { job_id: 'job-1' })).code, S.UNAVAILABLE);
+      assert.equal((await callError(c, 'GetJob', { job_id: memId(1) })).code, S.UNAVAILABLE);
       assert.equal((await callError(c, 'SubmitJob', {})).code, S.UNAVAILABLE);
-      const w = await collect(c.WatchJob({ job_id: 'job-1' }));
+      const w = await collect(c.WatchJob({ job_id: memId(1) }));
       assert.equal(w.error?.code, S.UNAVAILABLE);
     } finally {
       svc.down = false;
     }
     // An ioredis error that escaped the jobs layer unwrapped is still UNAVAILABLE.
     svc.failNext = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:6379'), { code: 'ECONNREFUSED' });
-    assert.equal((await callError(c, 'GetJob', { job_id: 'job-1' })).code, S.UNAVAILABLE);
+    assert.equal((await callError(c, 'GetJob', { job_id: memId(1) })).code, S.UNAVAILABLE);
 
     svc.maxQueued = 0;
     try {
@@ -293,7 +293,7 @@ describe('LstmTrainer over the in-memory service', () => {
       svc.maxQueued = Infinity;
     }
     svc.failNext = new TypeError("Cannot read properties of undefined (reading 'secret')");
-    const e = await callError(c, 'GetJob', { job_id: 'job-1' });
+    const e = await callError(c, 'GetJob', { job_id: memId(1) });
     assert.equal(e.code, S.INTERNAL);
     assert.doesNotMatch(e.details, /secret/);
     assert.equal(internal.length, 1, 'the fault is reported to the server log');

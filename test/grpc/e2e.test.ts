@@ -174,6 +174,22 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal((await callError(c, 'Generate', { job_id: 'j000000000aaaaaaaaaa', prefix: 'a' })).code, S.NOT_FOUND);
   });
 
+  test('job ids with a Redis key suffix are INVALID_ARGUMENT naming jobId on every method (never INTERNAL, never an empty OK)', async () => {
+    for (const id of [`${tinyId}:events`, `${tinyId}:ckpt`, `${tinyId} `, tinyId.toUpperCase(), 'j'.repeat(150)]) {
+      for (const m of ['GetJob', 'CancelJob', 'Generate']) {
+        const e = await callError(c, m, { job_id: id, prefix: 'time' });
+        assert.equal(e.code, S.INVALID_ARGUMENT, `${m} ${id}: ${e.details}`);
+        assert.match(e.details, /jobId/);
+      }
+      for (const m of ['WatchJob', 'GenerateStream']) {
+        const w = await collect(c[m]({ job_id: id, prefix: 'time' }));
+        assert.equal(w.error?.code, S.INVALID_ARGUMENT, `${m} ${id}: ${w.messages.length} messages, ${w.error?.details}`);
+        assert.equal(w.messages.length, 0);
+      }
+    }
+    assert.equal((await call(c, 'GetJob', { job_id: tinyId })).state, 'JOB_STATE_SUCCEEDED');
+  });
+
   test('ListJobs lists the jobs newest first', async () => {
     const { jobs } = await call(c, 'ListJobs', { page_size: 10 });
     assert.deepEqual(jobs.map((j: { name: string }) => j.name), ['grpc-e2e-long', 'grpc-e2e-tiny']);

@@ -16,6 +16,9 @@ import {
 import { parseJobSpec } from '../../src/train/spec.js';
 import type { EpochEvent } from '../../src/train/trainer.js';
 
+/** The id of the n-th job: shaped like the real ones (JobId), so the gRPC layer accepts it. */
+export const memId = (n: number): string => `j${n.toString(36).padStart(9, '0')}0000000000`;
+
 /** A JobEvent before the service numbers and stamps it (Omit distributed over the union). */
 type EventBody = JobEvent extends infer E ? (E extends JobEvent ? Omit<E, 'seq' | 'time'> : never) : never;
 
@@ -76,7 +79,7 @@ export class InMemoryJobService implements JobService {
     }
     const queued = [...this.jobs.values()].filter((r) => r.view.state === 'queued').length;
     if (queued >= this.maxQueued) throw new ResourceExhaustedError(`at most ${this.maxQueued} queued jobs`);
-    const id = `job-${this.next++}`;
+    const id = memId(this.next++);
     const view: JobView = {
       id,
       name: s.name,

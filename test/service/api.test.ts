@@ -157,17 +157,40 @@ describe('jobs without a worker', () => {
   test('unknown jobs → 404 problem on every job route', async () => {
     for (const [method, path] of [
       ['get', '/v1/jobs/j000000000deadbeef00'],
-      ['get', '/v1/jobs/nope/epochs'],
-      ['get', '/v1/jobs/nope/events'],
-      ['post', '/v1/jobs/nope/cancel'],
+      ['get', '/v1/jobs/j000000000deadbeef00/epochs'],
+      ['get', '/v1/jobs/j000000000deadbeef00/events'],
+      ['post', '/v1/jobs/j000000000deadbeef00/cancel'],
       ['get', '/v1/nothing-here'],
     ] as const) {
       const res = await request(api.url)[method](path);
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.match(res.headers['content-type'], problemType);
     }
-    const gen = await request(api.url).post('/v1/jobs/nope/generate').send({ prefix: 'time', numChars: 3 });
+    const gen = await request(api.url).post('/v1/jobs/j000000000deadbeef00/generate').send({ prefix: 'time', numChars: 3 });
     assert.equal(gen.status, 404);
+  });
+
+  test('malformed job ids → 400 problem naming `id` on every job route, before any Redis access', async () => {
+    const { id } = (await request(api.url).post('/v1/jobs').send({ ...TINY, name: 'suffix-ids' }).expect(201)).body;
+    // the Redis keys beside a job's record: once 500 (WRONGTYPE) or a look-up of another key
+    const bad = [`${id}:events`, `${id}:ckpt`, `${id}:x`, 'nope', id.toUpperCase(), `${id}0`, id.slice(0, -1), 'j'.repeat(99)];
+    for (const b of bad) {
+      for (const [method, path] of [
+        ['get', ''],
+        ['get', '/epochs'],
+        ['get', '/events'],
+        ['post', '/cancel'],
+        ['post', '/generate'],
+      ] as const) {
+        const res = await request(api.url)[method](`/v1/jobs/${encodeURIComponent(b)}${path}`).send(method === 'post' ? { prefix: 'time' } : undefined);
+        assert.equal(res.status, 400, `${method} ${b}${path}: ${res.status} ${res.text}`);
+        assert.match(res.headers['content-type'], problemType);
+        assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), ['id'], `${b}${path}`);
+      }
+    }
+    // the job itself is untouched (the :cancel with a suffix did not cancel it)
+    assert.equal((await request(api.url).get(`/v1/jobs/${id}`).expect(200)).body.state, 'queued');
+    await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
   });
 
   test('list: newest first, state filter, cursor pagination without overlap', async () => {

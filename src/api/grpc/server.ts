@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { JobService } from '../../jobs/types.js';
-import { GenerateRequest, ListQuery, parseMessage } from '../schemas.js';
+import { GenerateRequest, ListQuery, parseJobId, parseMessage } from '../schemas.js';
 import { SpecError } from '../../train/spec.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { ApiKeys, bearerToken } from './auth.js';
@@ -83,16 +83,9 @@ function tolerantDecoding(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   }
   return out as grpc.ServiceDefinition;
 }
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$/;
-
-/** job_id: present and shaped like an id, so garbage never reaches Redis keys. */
+/** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
 function jobId(req: PJobIdRequest): string {
-  const id = req.job_id ?? '';
-  if (id === '') throw invalidArgument([{ field: 'jobId', message: 'jobId is required' }]);
-  if (!JOB_ID.test(id)) {
-    throw invalidArgument([{ field: 'jobId', message: 'jobId must be 1-200 characters of A-Z a-z 0-9 . _ : - (a job id)' }]);
-  }
-  return id;
+  return parseJobId(req.job_id ?? '', 'jobId');
 }
 
 /** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */

@@ -15,6 +15,3 @@ export const EpochsQuery = z.object({ after: seqNumber('after').default(0) }).st
 export const EventsQuery = z.object({ fromSeq: seqNumber('fromSeq').optional() }).strict();
 
 export const LastEventId = seqNumber('Last-Event-ID');
-
-/** Job ids are ours (store.ts newJobId) but any sane token is looked up (and 404s). */
-export const JOB_ID_PATTERN = /^[A-Za-z0-9._:-]{1,200}$/;
