@@ -20,7 +20,20 @@ export function cleanPrefix(prefix: string): string {
   return cleaned;
 }
 
-/** Yields the numPreds characters that follow the (cleaned) prefix, one at a time. */
+/**
+ * Token ids that generation never emits: the reserved `<unk>` (d2l's Vocab puts it first), and any
+ * other token that is not exactly one character, so every generated token is one character and
+ * `numPreds` characters are exactly what comes out.
+ */
+export function reservedTokens(vocab: Vocab): Set<number> {
+  const out = new Set<number>();
+  vocab.idxToToken.forEach((t, i) => {
+    if (t.length !== 1) out.add(i);
+  });
+  return out;
+}
+
+/** Yields the numPreds characters that follow the (cleaned) prefix, one at a time (never `<unk>`). */
 export async function* generateChars(
   prefix: string,
   numPreds: number,
@@ -30,12 +43,13 @@ export async function* generateChars(
 ): AsyncGenerator<string> {
   const warm = vocab.encode(cleanPrefix(prefix));
   const rng = new Rng(opts.seed ?? 0);
+  const excluded = reservedTokens(vocab);
   const gen = model.generator();
   try {
     let logits: Float32Array = new Float32Array(0);
     for (const token of warm) logits = await gen.feed(token); // warm-up: outputs before the last are ignored
     for (let i = 0; i < numPreds; i++) {
-      const next = pickToken(logits, opts, rng);
+      const next = pickToken(logits, opts, rng, excluded);
       yield vocab.idxToToken[next];
       if (i + 1 < numPreds) logits = await gen.feed(next);
     }
@@ -51,16 +65,25 @@ export async function predict(prefix: string, numPreds: number, model: LstmModel
   return out;
 }
 
-export function pickToken(logits: Float32Array, opts: SamplingOptions, rng: Rng): number {
+/**
+ * The next token: argmax (greedy), or a draw from softmax(logits / temperature) over the topK most
+ * likely. Tokens in `excluded` are never picked, whatever their logits; a NaN logit (a diverged
+ * model) counts as -Infinity, so the pick is always an allowed token.
+ */
+export function pickToken(logits: Float32Array, opts: SamplingOptions, rng: Rng, excluded: ReadonlySet<number> = new Set()): number {
+  const value = (i: number) => (Number.isNaN(logits[i]) ? -Infinity : logits[i]);
+  let order: number[] = [];
+  for (let i = 0; i < logits.length; i++) if (!excluded.has(i)) order.push(i);
+  if (order.length === 0) throw new Error('no token may be generated: every token of the vocabulary is reserved');
   const greedy = !opts.temperature || opts.temperature <= 0;
-  if (greedy) return argmax(logits);
-  let order = Array.from(logits.keys());
-  if (opts.topK && opts.topK > 0 && opts.topK < logits.length) {
-    order = order.sort((a, b) => logits[b] - logits[a]).slice(0, opts.topK);
+  if (greedy) return argmax(order, value);
+  if (opts.topK && opts.topK > 0 && opts.topK < order.length) {
+    order = order.sort((a, b) => value(b) - value(a) || a - b).slice(0, opts.topK);
   }
   let max = -Infinity;
-  for (const i of order) max = Math.max(max, logits[i]);
-  const weights = order.map((i) => Math.exp((logits[i] - max) / opts.temperature!));
+  for (const i of order) max = Math.max(max, value(i));
+  if (max === -Infinity || max === Infinity) return argmax(order, value); // nothing to weigh: the first best
+  const weights = order.map((i) => Math.exp((value(i) - max) / opts.temperature!));
   const total = weights.reduce((a, b) => a + b, 0);
   let r = rng.random() * total;
   for (let j = 0; j < order.length; j++) {
@@ -70,8 +93,8 @@ export function pickToken(logits: Float32Array, opts: SamplingOptions, rng: Rng)
   return order[order.length - 1];
 }
 
-function argmax(a: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < a.length; i++) if (a[i] > a[best]) best = i;
+function argmax(order: readonly number[], value: (i: number) => number): number {
+  let best = order[0];
+  for (const i of order) if (value(i) > value(best)) best = i;
   return best;
 }

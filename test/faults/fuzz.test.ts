@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { ERRORS_TRAILER } from '../../src/api/grpc/index.js';
-import { REDIS_URL, deletePrefix, testEnv } from '../service/helpers.js';
+import { REDIS_URL, WorkerProcess, deletePrefix, testEnv, waitFor } from '../service/helpers.js';
 import { trainerClient, type Client } from '../grpc/client.js';
 import { ApiProcess, rng } from './helpers.js';
 
@@ -25,15 +25,31 @@ const env = testEnv({
 });
 let api: ApiProcess;
 let client: Client;
-/** A real job's id: its Redis key suffixes (`:events`, `:ckpt`) are the ids that once answered 500. */
+/**
+ * A real, trained job (a worker trains it in before(), then stops, so nothing else trains): its Redis
+ * key suffixes (`:events`, `:ckpt`) are the ids that once answered 500, and it serves the sampling cases.
+ */
 let existing = '';
 const suffixIds = () => [`${existing}:events`, `${existing}:ckpt`, `${existing}:`, `${existing}:events:x`];
 
 before(async () => {
   api = await ApiProcess.start(env);
   client = trainerClient(api.grpcPort);
-  const res = await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"fuzz-existing","train":{"epochs":1}}' });
+  const spec = {
+    name: 'fuzz-existing',
+    model: { numHiddens: 16 },
+    data: { maxTokens: 3000, batchSize: 8, numSteps: 10 },
+    train: { epochs: 2, seed: 3 },
+    report: { predictEvery: 100 },
+  };
+  const res = await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec) });
   existing = ((await res.json()) as { id: string }).id;
+  const worker = await WorkerProcess.start(env, { readyTimeoutMs: 60_000 });
+  try {
+    await waitFor('the job to succeed', async () => ((await (await fetch(`${api.httpUrl}/v1/jobs/${existing}`)).json()) as { state: string }).state === 'succeeded', 120_000, 200);
+  } finally {
+    await worker.stop();
+  }
 });
 after(async () => {
   client?.close();
@@ -354,6 +370,35 @@ test(`gRPC: ${GRPC_CASES} hostile requests (seed ${SEED}): no INTERNAL/UNKNOWN, 
   assert.ok(api.alive, api.output.slice(-2000));
   assert.ok((codes.INVALID_ARGUMENT ?? 0) > GRPC_CASES / 3, JSON.stringify(codes));
   console.log(`# gRPC codes: ${JSON.stringify(codes)}`);
+});
+
+test(`generate: 80 seeded sampling requests (HTTP and gRPC) against a trained job: exactly numChars characters, never <unk>`, async () => {
+  const letters = 'abcdefghijklmnopqrstuvwxyz ';
+  for (let i = 0; i < 80; i++) {
+    const req: Record<string, unknown> = {
+      prefix: 't' + Array.from({ length: int(0, 30) }, () => pick([...letters])).join(''),
+      numChars: pick([1, 2, int(1, 100), int(100, 5000), 5000]),
+      temperature: pick([undefined, 0, 1e-6, 0.5, 1, 5, 20, 100]),
+      topK: pick([undefined, 1, 2, 3, int(1, 1000), 1000]),
+      seed: pick([undefined, 0, int(0, 2 ** 32 - 1)]),
+    };
+    for (const k of Object.keys(req)) if (req[k] === undefined) delete req[k];
+    const what = `case ${i} ${JSON.stringify(req)}`;
+    let generated: string;
+    if (i % 4 === 3) {
+      const res = await new Promise<{ generated: string }>((resolve, reject) =>
+        client.Generate({ job_id: existing, prefix: req.prefix, num_chars: req.numChars, temperature: req.temperature, top_k: req.topK, seed: req.seed }, (e: grpc.ServiceError | null, r: { generated: string }) => (e ? reject(e) : resolve(r))),
+      );
+      generated = res.generated;
+    } else {
+      const res = await fetch(`${api.httpUrl}/v1/jobs/${existing}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+      assert.equal(res.status, 200, `${what}: ${res.status}`);
+      generated = ((await res.json()) as { generated: string }).generated;
+    }
+    assert.equal(generated.length, req.numChars, what);
+    assert.ok(!generated.includes('<unk>'), `${what}: ${generated.slice(0, 200)}`);
+    assert.match(generated, /^[a-z ]*$/, what);
+  }
 });
 
 test('gRPC: garbage bytes where a request message belongs are INVALID_ARGUMENT, not INTERNAL', async () => {
