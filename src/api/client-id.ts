@@ -23,3 +23,12 @@ export function clientIdOf(o: { authEnabled: boolean; token?: string; address?: 
   if (o.authEnabled && o.token) return keyFingerprint(o.token);
   return `ip:${normalizeAddress(o.address)}`;
 }
+
+/**
+ * The scope of a client's idempotency keys: with API keys on, the submitting key's full SHA-256
+ * (never the key), so two clients' equal keys never meet; with auth off, none — keys are global.
+ */
+export function idempotencyScopeOf(o: { authEnabled: boolean; token?: string }): string | undefined {
+  if (!o.authEnabled || !o.token) return undefined;
+  return `key:${createHash('sha256').update(o.token, 'utf8').digest('hex')}`;
+}

@@ -7,7 +7,7 @@
 //   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary)
 //   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
 //   P:jobs:<state>       zset: jobs by state
-//   P:idem:<sha256>      idempotencyKey → job id
+//   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
 //   P:stats              hash: epochs (epochs trained, all jobs)
 //   channel P:notify     "<id>": the job's history grew (wakes SSE / gRPC watchers)
 //   channel P:cancel     "<id>": stop the job now (workers)
@@ -40,9 +40,14 @@ export class Keys {
   byState(state: JobState): string {
     return `${this.prefix}:jobs:${state}`;
   }
-  idem(key: string): string {
-    // hashed: the client's key may hold any characters and up to 200 of them
-    return `${this.prefix}:idem:${createHash('sha256').update(key).digest('hex')}`;
+  /**
+   * An idempotency key's record, within `scope` (the submitting API key's fingerprint when keys are
+   * on; none = global). Hashed: the client's key may hold any characters and up to 200 of them.
+   */
+  idem(key: string, scope?: string): string {
+    const h = createHash('sha256');
+    if (scope) h.update(`${scope}\n`);
+    return `${this.prefix}:idem:${h.update(key).digest('hex')}`;
   }
   /** The waiting jobs of one client (API key fingerprint or address), for MAX_QUEUED_PER_CLIENT. */
   clientQueued(client: string): string {
@@ -110,16 +115,20 @@ export function isRedisDown(e: unknown): boolean {
 // Lua scripts. Each is one atomic step of the job's life; see docs/service.md.
 
 /**
- * Create a job (or return the one its idempotency key names).
+ * Create a job (or return the one its idempotency key names, if its spec is the same).
  * KEYS: job, events, all, byState(queued), idem, clientQueued (zset of the client's waiting jobs)
  * ARGV: useIdem, jobKeyPrefix, maxQueued, queuedEventJson, notifyChannel, maxQueuedPerClient, id,
- *       field, value, …
- * → {1, id} created | {0, existingId} | {-1, ''} queue full | {-2, ''} the client has too many waiting
+ *       specJson, field, value, …
+ * → {1, id} created | {0, existingId} | {-1, ''} queue full | {-2, ''} the client has too many waiting |
+ *   {-3, existingId} the key names a job with another spec
  */
 const CREATE = `
 if ARGV[1] == '1' then
   local existing = redis.call('GET', KEYS[5])
-  if existing and redis.call('EXISTS', ARGV[2] .. existing) == 1 then return {0, existing} end
+  if existing and redis.call('EXISTS', ARGV[2] .. existing) == 1 then
+    if redis.call('HGET', ARGV[2] .. existing, 'spec') ~= ARGV[8] then return {-3, existing} end
+    return {0, existing}
+  end
 end
 local maxQ = tonumber(ARGV[3])
 if maxQ > 0 and redis.call('ZCARD', KEYS[4]) >= maxQ then return {-1, ''} end
@@ -133,7 +142,7 @@ if maxC > 0 then
   if n >= maxC then return {-2, ''} end
 end
 local id = ARGV[7]
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('HSET', KEYS[1], 'state', 'queued', 'lastSeq', 1, 'lastEpoch', 0)
 redis.call('ZADD', KEYS[3], 0, id)
 redis.call('ZADD', KEYS[4], 0, id)

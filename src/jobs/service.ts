@@ -68,7 +68,7 @@ export class RedisJobService implements JobService {
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
 
-  async submit(input: unknown, opts: { clientId?: string } = {}): Promise<{ job: JobView; created: boolean }> {
+  async submit(input: unknown, opts: { clientId?: string; idempotencyScope?: string } = {}): Promise<{ job: JobView; created: boolean }> {
     const cfg = this.opts.config;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
@@ -84,6 +84,7 @@ export class RedisJobService implements JobService {
         maxQueued: cfg.maxQueued,
         clientId: opts.clientId,
         maxQueuedPerClient: cfg.maxQueuedPerClient,
+        idempotencyScope: opts.idempotencyScope,
       });
       const rec = await this.mustGet(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
-import { ResourceExhaustedError } from './errors.js';
+import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
 import type { JobState, JobSummary, JobView } from './types.js';
 
@@ -169,17 +169,20 @@ export class JobStore {
 
   /**
    * Creates the record and its first event (`queued`) atomically; with an idempotency key, the
-   * existing job it names is returned instead (created=false). Throws ResourceExhaustedError when
-   * maxQueued jobs are already waiting.
+   * existing job it names (within `idempotencyScope`, else globally) is returned instead
+   * (created=false) if its spec is the same, and AlreadyExistsError (field idempotencyKey) thrown
+   * if it is not. Throws ResourceExhaustedError when maxQueued jobs are already waiting.
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; now?: Date },
+    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
     const id = newJobId(now.getTime());
-    const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey) : this.keys.idem('');
-    const fields: string[] = ['id', id, 'spec', JSON.stringify(spec), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
+    const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey, opts.idempotencyScope) : this.keys.idem('');
+    // the spec with every default filled in: the same key with the same spec is the same job
+    const specJson = JSON.stringify(spec);
+    const fields: string[] = ['id', id, 'spec', specJson, 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
@@ -197,6 +200,7 @@ export class JobStore {
       this.keys.notifyChannel,
       opts.clientId ? (opts.maxQueuedPerClient ?? 0) : 0,
       id,
+      specJson,
       ...fields,
     );
     if (Number(code) === -1) throw new ResourceExhaustedError(`the queue is full (${opts.maxQueued} jobs waiting); try again later`);
@@ -204,6 +208,13 @@ export class JobStore {
       throw new ResourceExhaustedError(
         `this client already has ${opts.maxQueuedPerClient} jobs waiting (MAX_QUEUED_PER_CLIENT); try again when one has started`,
         10,
+      );
+    }
+    if (Number(code) === -3) {
+      throw new AlreadyExistsError(
+        `idempotencyKey ${JSON.stringify(spec.idempotencyKey)} already names job ${jobId}, submitted with another spec; use a new key, or the same spec to get that job`,
+        'idempotencyKey',
+        String(jobId),
       );
     }
     return { id: String(jobId), created: Number(code) === 1 };

@@ -62,8 +62,12 @@ export interface GenerateRequest {
 }
 
 export interface JobService {
-  /** Validates (SpecError), then queues; the same idempotencyKey returns the same job with created=false. */
-  submit(spec: unknown, opts?: { clientId?: string }): Promise<{ job: JobView; created: boolean }>;
+  /**
+   * Validates (SpecError), then queues. The same idempotencyKey (within `idempotencyScope`: the
+   * submitting API key's fingerprint when auth is on; none = global) with the same spec returns
+   * the same job with created=false; with another spec, AlreadyExistsError (field idempotencyKey).
+   */
+  submit(spec: unknown, opts?: { clientId?: string; idempotencyScope?: string }): Promise<{ job: JobView; created: boolean }>;
   get(id: string): Promise<JobView>; // NotFoundError
   list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ jobs: JobView[]; nextCursor?: string }>;
   /** queued → removed from the queue, state cancelled; running → stops within one minibatch. */

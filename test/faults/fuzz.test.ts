@@ -10,6 +10,7 @@ import { ERRORS_TRAILER } from '../../src/api/grpc/index.js';
 import { REDIS_URL, WorkerProcess, deletePrefix, testEnv, waitFor } from '../service/helpers.js';
 import { trainerClient, type Client } from '../grpc/client.js';
 import { ApiProcess, rng } from './helpers.js';
+import { parseJobSpec } from '../../src/train/spec.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);
 const HTTP_CASES = 400;
@@ -102,6 +103,27 @@ function setPath(path: string, valueJson: string): string {
   return out;
 }
 
+/**
+ * Idempotency: a few keys, submitted over HTTP and gRPC (one global namespace: auth is off) with
+ * specs that are sometimes the same once defaulted and sometimes not. The expected answer follows
+ * from what each key was first submitted with: new → created, same spec → that job, else a conflict.
+ */
+const idemFirst = new Map<string, string>();
+function idemSubmission(): { spec: Record<string, unknown>; outcome: 'created' | 'same' | 'conflict' } {
+  const key = pick(['fz-a', 'fz-b', 'fz-c', 'fz-d']);
+  const spec: Record<string, unknown> = {
+    idempotencyKey: key,
+    model: { numHiddens: pick([8, 16]) },
+    data: { maxTokens: 2000, batchSize: 4, numSteps: 5 },
+    train: pick([{ epochs: 1 }, { epochs: 1, lr: 1 }, { epochs: 2 }]),
+  };
+  if (r() < 0.2) spec.name = pick(['n1', 'n2']);
+  const canonical = JSON.stringify(parseJobSpec(spec));
+  const first = idemFirst.get(key);
+  if (first === undefined) idemFirst.set(key, canonical);
+  return { spec, outcome: first === undefined ? 'created' : first === canonical ? 'same' : 'conflict' };
+}
+
 interface HttpCase {
   what: string;
   method: string;
@@ -116,8 +138,13 @@ const BAD_IDS = ['', 'x', '..%2F..%2Fetc%2Fpasswd', '%00', 'j' + 'z'.repeat(300)
 
 function httpCase(i: number): HttpCase {
   const json = { 'content-type': 'application/json' };
-  const kind = i % 12;
+  const kind = i % 13;
   switch (kind) {
+    case 12: {
+      const { spec, outcome } = idemSubmission();
+      const expect = { created: { status: 201 }, same: { status: 200 }, conflict: { status: 409, field: 'idempotencyKey' } }[outcome];
+      return { what: `idempotency ${outcome} ${JSON.stringify(spec)}`, method: 'POST', path: '/v1/jobs', headers: json, body: JSON.stringify(spec), expect };
+    }
     case 0:
     case 1:
     case 2: {
@@ -251,6 +278,7 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
     if (c.expect) {
       assert.equal(res.status, c.expect.status, `case ${i} (${c.what}): ${text.slice(0, 300)}`);
       if (c.expect.field) assert.ok(JSON.parse(text).errors.some((e: { field: string }) => e.field === c.expect!.field), `case ${i} (${c.what}): ${text.slice(0, 300)}`);
+      if (c.expect.status >= 400) assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what})`);
     }
     if (res.status === 400) {
       assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what})`);
@@ -267,6 +295,7 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
   // the generator reached the interesting answers, not only 404s
   assert.ok((statuses[400] ?? 0) > HTTP_CASES / 3, JSON.stringify(statuses));
   assert.ok((statuses[413] ?? 0) + (statuses[415] ?? 0) > 0, JSON.stringify(statuses));
+  assert.ok((statuses[409] ?? 0) > 0 && (statuses[200] ?? 0) > 0, `idempotency conflicts and repeats reached: ${JSON.stringify(statuses)}`);
   const health = await fetch(api.httpUrl + '/readyz');
   assert.equal(health.status, 200);
   console.log(`# HTTP statuses: ${JSON.stringify(statuses)}`);
@@ -294,7 +323,21 @@ function grpcSpec(): Record<string, unknown> {
 
 function grpcCase(i: number): { what: string; method: string; req: Record<string, unknown>; expect?: grpc.status } {
   const badId = () => pick(['', ' ', '../x', '🦀', 'a'.repeat(201), '\u0000', '-x', 'j000000000aaaaaaaaaa\n', ...suffixIds()]);
-  switch (i % 7) {
+  switch (i % 8) {
+    case 7: {
+      const { spec, outcome } = idemSubmission();
+      const p = spec as { idempotencyKey: string; model: { numHiddens: number }; data: { maxTokens: number; batchSize: number; numSteps: number }; train: { epochs: number; lr?: number }; name?: string };
+      const req = {
+        spec: {
+          idempotency_key: p.idempotencyKey,
+          name: p.name,
+          model: { num_hiddens: p.model.numHiddens },
+          data: { max_tokens: p.data.maxTokens, batch_size: p.data.batchSize, num_steps: p.data.numSteps },
+          train: { epochs: p.train.epochs, lr: p.train.lr },
+        },
+      };
+      return { what: `SubmitJob idempotency ${outcome} ${JSON.stringify(spec)}`, method: 'SubmitJob', req, expect: outcome === 'conflict' ? grpc.status.ALREADY_EXISTS : grpc.status.OK };
+    }
     case 0:
     case 1: {
       const spec = grpcSpec();

@@ -83,6 +83,17 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(b.job.id, a.job.id);
   });
 
+  test('the same idempotency key with another spec is ALREADY_EXISTS naming idempotencyKey; the first job is untouched', async () => {
+    const a = await call(c, 'SubmitJob', { spec: { idempotency_key: 'k-conflict', train: { epochs: 2 } } });
+    const e = await callError(c, 'SubmitJob', { spec: { idempotency_key: 'k-conflict', train: { epochs: 3 } } });
+    assert.equal(e.code, S.ALREADY_EXISTS);
+    assert.match(e.details, /idempotencyKey/);
+    assert.equal((await call(c, 'GetJob', { job_id: a.job.id })).spec.train.epochs, 2);
+    const again = await call(c, 'SubmitJob', { spec: { idempotency_key: 'k-conflict', train: { epochs: 2 } } });
+    assert.equal(again.job.id, a.job.id);
+    assert.equal(again.created, false);
+  });
+
   test('an invalid spec is INVALID_ARGUMENT naming every field, with the issues in trailers', async () => {
     const err = await callError(c, 'SubmitJob', {
       spec: { model: { num_hiddens: 5000, num_layers: 2 }, train: { epochs: 0 }, data: { corpus: { text: '' } } },

@@ -4,7 +4,7 @@
 // first, watch = history after fromSeq then live, ends after the terminal event, honours abort).
 // The end-to-end test (e2e.test.ts) runs the same API against the real Redis-backed service.
 import { EventEmitter } from 'node:events';
-import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../src/jobs/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../src/jobs/errors.js';
 import {
   TERMINAL_STATES,
   type GenerateRequest,
@@ -69,12 +69,16 @@ export class InMemoryJobService implements JobService {
     this.bus.emit(r.view.id);
   }
 
-  async submit(spec: unknown, opts?: { clientId?: string }) {
+  async submit(spec: unknown, opts?: { clientId?: string; idempotencyScope?: string }) {
     this.check();
     const s = parseJobSpec(spec);
     this.clientIds.push(opts?.clientId);
-    if (s.idempotencyKey) {
-      const same = [...this.jobs.values()].find((r) => r.key === s.idempotencyKey);
+    const key = s.idempotencyKey ? `${opts?.idempotencyScope ?? ''}\n${s.idempotencyKey}` : undefined;
+    if (key) {
+      const same = [...this.jobs.values()].find((r) => r.key === key);
+      if (same && JSON.stringify(same.view.spec) !== JSON.stringify(s)) {
+        throw new AlreadyExistsError(`idempotencyKey already names job ${same.view.id}, submitted with another spec`, 'idempotencyKey', same.view.id);
+      }
       if (same) return { job: structuredClone(same.view), created: false };
     }
     const queued = [...this.jobs.values()].filter((r) => r.view.state === 'queued').length;
@@ -90,7 +94,7 @@ export class InMemoryJobService implements JobService {
       lastEpochs: [],
     };
     if (view.name === undefined) delete view.name;
-    const r: Rec = { view, events: [], key: s.idempotencyKey };
+    const r: Rec = { view, events: [], key };
     this.jobs.set(id, r);
     this.order.push(id);
     this.emit(r, { type: 'state', state: 'queued' });

@@ -115,6 +115,28 @@ describe('jobs without a worker', () => {
     assert.deepEqual(concurrent.map((r) => r.status).sort(), [200, 200, 200, 201]);
   });
 
+  test('the same idempotencyKey with another spec → 409 problem naming idempotencyKey; the same spec (after defaults) → the same job', async () => {
+    const spec = { ...TINY, idempotencyKey: 'conflict-key' };
+    const first = await request(api.url).post('/v1/jobs').send(spec).expect(201);
+    for (const other of [
+      { ...spec, train: { ...TINY.train, epochs: 7 } },
+      { ...spec, name: 'another name' },
+      { ...spec, model: { kind: 'concise', numHiddens: 8 } },
+    ]) {
+      const res = await request(api.url).post('/v1/jobs').send(other);
+      assert.equal(res.status, 409, JSON.stringify(other));
+      assert.match(res.headers['content-type'], problemType);
+      assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), ['idempotencyKey']);
+      assert.match(res.body.detail, new RegExp(first.body.id));
+    }
+    // written differently but the same once defaulted (key order, a default spelled out): the same job
+    const same = { idempotencyKey: 'conflict-key', report: { ...TINY.report }, train: { seed: 7, epochs: 6, lr: 1 }, data: { ...TINY.data, sampling: 'sequential' }, model: { numHiddens: 8 } };
+    const again = await request(api.url).post('/v1/jobs').send(same).expect(200);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal((await request(api.url).get(`/v1/jobs/${first.body.id}`).expect(200)).body.spec.train.epochs, 6);
+    await request(api.url).post(`/v1/jobs/${first.body.id}/cancel`).expect(200);
+  });
+
   test('an empty body is the all-defaults job', async () => {
     const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json').send('');
     assert.equal(res.status, 201);
@@ -352,6 +374,35 @@ describe('auth', () => {
     } finally {
       await keyed.close();
     }
+  });
+
+  test('with API keys, idempotency keys are scoped to the submitting key; without keys they are global', async () => {
+    const keyed = await startTestApi(env, { apiKeys: ['k-one', 'k-two'] });
+    try {
+      const post = (key: string, body: object) => request(keyed.url).post('/v1/jobs').set('authorization', `Bearer ${key}`).send(body);
+      const a = await post('k-one', { ...TINY, idempotencyKey: 'scoped' }).expect(201);
+      // another client's equal key is another job, whatever its spec
+      const b = await post('k-two', { ...TINY, idempotencyKey: 'scoped', train: { ...TINY.train, epochs: 9 } }).expect(201);
+      assert.notEqual(a.body.id, b.body.id);
+      assert.equal((await post('k-one', { ...TINY, idempotencyKey: 'scoped' }).expect(200)).body.id, a.body.id);
+      assert.equal((await post('k-two', { ...TINY, idempotencyKey: 'scoped', train: { ...TINY.train, epochs: 9 } }).expect(200)).body.id, b.body.id);
+      assert.equal((await post('k-one', { ...TINY, idempotencyKey: 'scoped', train: { ...TINY.train, epochs: 9 } })).status, 409);
+      // the key itself is nowhere in Redis: the idempotency records are digests
+      const redis = connectRedis(REDIS_URL);
+      try {
+        const keys = await redis.keys(`${env.QUEUE_PREFIX}:idem:*`);
+        assert.ok(keys.length >= 2 && keys.every((k) => !k.includes('k-one') && !k.includes('k-two')), keys.join(' '));
+      } finally {
+        redis.disconnect();
+      }
+      for (const id of [a.body.id, b.body.id]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).set('authorization', 'Bearer k-one').expect(200);
+    } finally {
+      await keyed.close();
+    }
+    // auth off: one global namespace (the keyed clients' 'scoped' keys are not in it)
+    const g = await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(201);
+    assert.equal((await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(200)).body.id, g.body.id);
+    await request(api.url).post(`/v1/jobs/${g.body.id}/cancel`).expect(200);
   });
 
   test('without keys (the default) every route is open', async () => {

@@ -28,6 +28,7 @@ export function isGrpcError(e: unknown): e is GrpcError {
 const BY_CODE: Record<string, Status> = {
   NOT_FOUND: Status.NOT_FOUND,
   FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
+  ALREADY_EXISTS: Status.ALREADY_EXISTS,
   RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: Status.UNAVAILABLE,
 };

@@ -8,7 +8,7 @@ import { GenerateRequest, ListQuery, parseJobId, parseMessage } from '../schemas
 import { SpecError } from '../../train/spec.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { ApiKeys, bearerToken } from './auth.js';
-import { clientIdOf } from '../client-id.js';
+import { clientIdOf, idempotencyScopeOf } from '../client-id.js';
 import {
   eventToProto,
   generateFromProto,
@@ -215,7 +215,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
   const handlers: grpc.UntypedServiceImplementation = {
     SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>('SubmitJob', async (req, call) => {
-      const { job, created } = await service.submit(specFromProto(req.spec), { clientId: clientId(call) });
+      const idempotencyScope = idempotencyScopeOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata) });
+      const { job, created } = await service.submit(specFromProto(req.spec), { clientId: clientId(call), idempotencyScope });
       return { job: jobToProto(job), created };
     }),
 

@@ -3,7 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SpecError, type SpecIssue } from '../../train/spec.js';
-import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
 
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -37,6 +37,9 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
   }
   if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
   if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
+  if (err instanceof AlreadyExistsError) {
+    return { problem: problem(409, 'conflict', err.message, [{ field: err.field, message: err.message }]), fault: false };
+  }
   if (err instanceof ResourceExhaustedError) {
     return { problem: problem(429, 'resource-exhausted', err.message), fault: false, headers: { 'retry-after': String(err.retryAfterSeconds) } };
   }

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { ListQuery, parseJobId, parseMessage } from '../../schemas.js';
 import type { JobService } from '../../../jobs/types.js';
 import { EpochsQuery } from '../schemas.js';
-import { clientIdOf } from '../../client-id.js';
+import { clientIdOf, idempotencyScopeOf } from '../../client-id.js';
 import { bearerToken } from '../auth.js';
 
 /** The path's `:id`, checked with the shared JobId rule (400 naming `id` when malformed) before any Redis access. */
@@ -15,9 +15,12 @@ export async function jobRoutes(app: FastifyInstance, opts: { service: JobServic
   const { service } = opts;
 
   app.post('/v1/jobs', async (req, reply) => {
-    const clientId = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
+    const authEnabled = opts.authEnabled ?? false;
+    const token = bearerToken(req);
+    const clientId = clientIdOf({ authEnabled, token, address: req.socket.remoteAddress });
+    const idempotencyScope = idempotencyScopeOf({ authEnabled, token });
     // an empty body is the all-defaults job, as `{}` is
-    const { job, created } = await service.submit(req.body === undefined ? {} : req.body, { clientId });
+    const { job, created } = await service.submit(req.body === undefined ? {} : req.body, { clientId, idempotencyScope });
     return reply
       .code(created ? 201 : 200)
       .header('location', `/v1/jobs/${job.id}`)
