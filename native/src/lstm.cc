@@ -60,33 +60,17 @@ const char* phase_name(int phase) {
 // ---------------------------------------------------------------------------------------------
 // layout
 
-Model::Model(const Config& config, int threads) : cfg_(config), threads_(threads), recurrent_(recurrent_from_env()) {
-  if (cfg_.vocab < 1 || cfg_.hidden < 1 || cfg_.layers < 1) throw std::invalid_argument("vocab, hidden and layers must be >= 1");
-  if (cfg_.kind == Kind::Scratch && cfg_.layers != 1) throw std::invalid_argument("the scratch kind has exactly 1 layer");
+Model::Model(const Config& config, int threads)
+    : cfg_(config), threads_(threads), recurrent_(recurrent_from_env()), layout_(make_layout(config)) {
   if (threads_ < 1) throw std::invalid_argument("threads must be >= 1");
   build_layout();
 }
 
+// Buffers and GEMM panels for the layout.
 void Model::build_layout() {
-  const int V = cfg_.vocab, H = cfg_.hidden, G = 4 * H;
-  size_t off = 0;
-  for (int l = 0; l < cfg_.layers; l++) {
-    LayerOffsets lo;
-    lo.inputs = l == 0 ? V : H;
-    lo.Wx = off;
-    off += (size_t)lo.inputs * G;
-    lo.Wh = off;
-    off += (size_t)H * G;
-    lo.b = off;
-    off += G;
-    layer_.push_back(lo);
-  }
-  Wq_ = off;
-  off += (size_t)H * V;
-  bq_ = off;
-  off += V;
-  params_.resize(off);
-  grads_.resize(off);
+  const int H = cfg_.hidden, G = 4 * H;
+  params_.resize(layout_.size);
+  grads_.resize(layout_.size);
 
   state_h_.resize(cfg_.layers);
   state_c_.resize(cfg_.layers);
@@ -103,39 +87,6 @@ void Model::build_layout() {
       }
     }
   }
-
-  if (cfg_.kind == Kind::Scratch) {
-    // scratch names are in i, f, o, c order; internal column blocks are i, f, g(=c), o
-    const LayerOffsets& L0 = layer_[0];
-    const struct {
-      const char* g;
-      int block;
-    } gates[] = {{"i", 0}, {"f", 1}, {"o", 3}, {"c", 2}};
-    for (const auto& gate : gates) {
-      const size_t col = (size_t)gate.block * H;
-      views_.push_back({std::string("W_x") + gate.g, {V, H}, L0.Wx + col, V, H, G});
-      views_.push_back({std::string("W_h") + gate.g, {H, H}, L0.Wh + col, H, H, G});
-      views_.push_back({std::string("b_") + gate.g, {H}, L0.b + col, 1, H, H});
-    }
-    views_.push_back({"W_hq", {H, V}, Wq_, H, V, V});
-    views_.push_back({"b_q", {V}, bq_, 1, V, V});
-  } else {
-    for (int l = 0; l < cfg_.layers; l++) {
-      const LayerOffsets& L = layer_[l];
-      const std::string p = "lstm_l" + std::to_string(l) + "/";
-      views_.push_back({p + "kernel", {L.inputs, G}, L.Wx, L.inputs, G, G});
-      views_.push_back({p + "recurrent_kernel", {H, G}, L.Wh, H, G, G});
-      views_.push_back({p + "bias", {G}, L.b, 1, G, G});
-    }
-    views_.push_back({"dense/kernel", {H, V}, Wq_, H, V, V});
-    views_.push_back({"dense/bias", {V}, bq_, 1, V, V});
-  }
-}
-
-const View* Model::find_view(const std::string& name) const {
-  for (const View& v : views_)
-    if (v.name == name) return &v;
-  return nullptr;
 }
 
 void Model::set_param(const View& v, const float* src) {
@@ -273,7 +224,7 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
   // initial state of this thread's sequences
   timer.last = kPack;
   for (int l = 0; l < L && packed; l++) {
-    const LayerOffsets& lo = layer_[l];
+    const LayerOffsets& lo = layout_.layers[l];
     LayerPacks& pk = packs_[l];
     for (int g = 0; g < 4; g++) pack_panels(pk.Wh[g], P + lo.Wh + (size_t)g * H, G, false, s.p0, s.p1);
     pack_panels(pk.WhT, P + lo.Wh, G, true, s.p0, s.p1);  // WhT[k][n] = Wh[n][k]
@@ -290,7 +241,7 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
 
   // --- forward through time: each thread runs its own sequences through all layers
   for (int l = 0; l < L; l++) {
-    const LayerOffsets& lo = layer_[l];
+    const LayerOffsets& lo = layout_.layers[l];
     const LayerPacks& pk = packs_[l];
     LayerActs& a = acts_[l];
     const float* Wx = P + lo.Wx;
@@ -324,10 +275,10 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
 
   // --- output layer Y = H·W_hq + b_q and softmax cross-entropy, on rows [r0, r1)
   const float* hs = acts_[L - 1].h.data() + BH;  // H_1 … H_T of the top layer, (N, H)
-  const float* Wq = P + Wq_;
+  const float* Wq = P + layout_.Wq;
   float* dY = logits_.data();
   const int nr = s.r1 - s.r0;
-  broadcast_rows(nr, V, P + bq_, dY + (size_t)s.r0 * V, V);
+  broadcast_rows(nr, V, P + layout_.bq, dY + (size_t)s.r0 * V, V);
   gemm(false, false, nr, V, H, 1.0f, hs + (size_t)s.r0 * H, H, Wq, V, 1.0f, dY + (size_t)s.r0 * V, V);
   // logits := dlogits = (softmax − onehot) / N (the mean is over all N rows)
   loss_part_[(size_t)p * 8] =
@@ -335,14 +286,14 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
   gemm(false, true, nr, H, V, 1.0f, dY + (size_t)s.r0 * V, V, Wq, V, 0.0f, dH_.data() + (size_t)s.r0 * H, H);  // dH = dY·W_hqᵀ
   timer.last = kOutputForward;
   barrier();  // dY and dH of every row
-  gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + Wq_ + (size_t)s.u0 * V, V);  // dW_hq = Hᵀ·dY
-  if (p == 0) column_sums(N, V, dY, V, D + bq_);                                                 // db_q
+  gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + layout_.Wq + (size_t)s.u0 * V, V);  // dW_hq = Hᵀ·dY
+  if (p == 0) column_sums(N, V, dY, V, D + layout_.bq);                                                 // db_q
   timer.lap(kOutputBackward);
 
   // --- backward through time, top layer first. dH_ holds ∂L/∂H_t from above; the recurrent
   // product of step t adds the path through H_{t−1}·Wh into row block t−1.
   for (int l = L - 1; l >= 0; l--) {
-    const LayerOffsets& lo = layer_[l];
+    const LayerOffsets& lo = layout_.layers[l];
     const LayerPacks& pk = packs_[l];
     LayerActs& a = acts_[l];
     const float* Wh = P + lo.Wh;
@@ -408,7 +359,7 @@ void Model::generate_step(int32_t token, float* h, float* c, float* logits) cons
   if (token < 0 || token >= V) throw std::invalid_argument("token id out of range [0, vocabSize)");
   std::vector<float> gates(G), c_new(H), tanh_c(H), h_new(H);
   for (int l = 0; l < cfg_.layers; l++) {
-    const LayerOffsets& L = layer_[l];
+    const LayerOffsets& L = layout_.layers[l];
     const float* Wx = params_.data() + L.Wx;
     std::memcpy(gates.data(), params_.data() + L.b, G * sizeof(float));
     if (l == 0)
@@ -422,8 +373,8 @@ void Model::generate_step(int32_t token, float* h, float* c, float* logits) cons
     std::memcpy(hl, h_new.data(), H * sizeof(float));
     std::memcpy(cl, c_new.data(), H * sizeof(float));
   }
-  std::memcpy(logits, params_.data() + bq_, V * sizeof(float));
-  vec_mat_accumulate(H, V, h + (size_t)(cfg_.layers - 1) * H, params_.data() + Wq_, logits);
+  std::memcpy(logits, params_.data() + layout_.bq, V * sizeof(float));
+  vec_mat_accumulate(H, V, h + (size_t)(cfg_.layers - 1) * H, params_.data() + layout_.Wq, logits);
 }
 
 }  // namespace lstm

@@ -1,15 +1,6 @@
-// The native LSTM language model: parameters, fused forward/backward through time on BLAS,
+// The native LSTM language model on the CPU: fused forward/backward through time on BLAS,
 // clipping and SGD, batch-1 generation. Plain C++ (no Node-API), so it can be tested alone.
-//
-// Internal layout, for every layer l (scratch: exactly one layer):
-//   Wx[l] (I_l, 4H)  input kernel, I_0 = V (one-hot inputs: the projection is a row gather)
-//   Wh[l] (H, 4H)    recurrent kernel — one (B,H)·(H,4H) GEMM per time step for all four gates
-//   b[l]  (4H)
-// then Wq (H, V), bq (V). Gate column blocks are i | f | g | o (g = candidate cell C~), i.e.
-// tfjs's LSTM layer order, so the concise kind maps 1:1; the scratch kind's 14 tensors
-// (W_xi, W_hi, b_i, W_xf, … in i, f, o, c order) are column blocks of these (see Model::views()).
-// All parameters live in one contiguous buffer (grads likewise) so that the global norm,
-// clipping and the SGD update are single passes.
+// The parameter layout and the ModelApi contract are in model_api.h (shared with the CUDA model).
 #pragma once
 #include <array>
 #include <cstddef>
@@ -20,28 +11,10 @@
 
 #include "gemm.h"
 #include "lstm_buffer.h"
+#include "model_api.h"
 #include "thread_pool.h"
 
 namespace lstm {
-
-enum class Kind { Scratch, Concise };
-
-struct Config {
-  Kind kind = Kind::Scratch;
-  int vocab = 0;
-  int hidden = 0;
-  int layers = 1;
-};
-
-// One interface tensor (a name of model/params.ts) as a strided block of the flat parameter buffer:
-// rows × cols floats starting at `offset`, consecutive rows `ld` floats apart.
-struct View {
-  std::string name;
-  std::vector<int> shape;
-  size_t offset;
-  int rows, cols, ld;
-  size_t size() const { return (size_t)rows * cols; }
-};
 
 // Wall time per phase of a step, accumulated by thread 0 (nanoseconds; includes its waits at the
 // barriers that end a phase), for profiling.
@@ -62,53 +35,41 @@ enum Phase {
 };
 const char* phase_name(int phase);
 
-struct StepResult {
-  double loss;       // mean cross-entropy
-  double grad_norm;  // global L2 norm of the raw gradient
-};
-
 // How the per-step recurrent GEMMs are computed: the packed-panel kernel of gemm.h (default) or
 // OpenBLAS (cblas_sgemm on each thread's sequences; LSTM_NATIVE_RECURRENT=blas), for comparison.
 enum class RecurrentGemm { Packed, Blas };
 
-class Model {
+class Model : public ModelApi {
  public:
   // threads: how many threads run a step (thread_pool.h); OpenBLAS itself is kept at 1 thread.
   Model(const Config& config, int threads);
-  const Config& config() const { return cfg_; }
-  int threads() const { return threads_; }
+  const Config& config() const override { return cfg_; }
+  int threads() const override { return threads_; }
+  const char* device() const override { return "cpu"; }
+  Model* as_cpu_model() override { return this; }
   RecurrentGemm recurrent_gemm() const { return recurrent_; }
 
-  // Interface tensors, in the order of model/params.ts paramShapes().
-  const std::vector<View>& views() const { return views_; }
-  const View* find_view(const std::string& name) const;
-  // Copy an interface tensor into / out of the parameter (or gradient) buffer.
-  void set_param(const View& v, const float* src);
-  void get_param(const View& v, float* dst) const;
-  void get_grad(const View& v, float* dst) const;
+  const std::vector<View>& views() const override { return layout_.views; }
+  void set_param(const View& v, const float* src) override;
+  void get_param(const View& v, float* dst) const override;
+  void get_grad(const View& v, float* dst) const override;
   size_t num_params() const { return params_.size(); }
+  // The flat parameter / gradient buffers (model_api.h's layout).
+  float* params() { return params_.data(); }
+  const float* grads() const { return grads_.data(); }
 
-  // One minibatch: forward, mean cross-entropy, backward through time; with update, also d2l's
-  // grad_clipping(θ) (g *= θ/‖g‖ if ‖g‖ > θ) and sgd(lr, batch_size=1) (p −= lr·g). X, Y are
-  // (B, T) row-major token ids in [0, V). Starts from zero state if reset or if B differs from the
-  // last call; the final (H, C) of every layer becomes the carried (detached) state. Without
-  // update the raw gradient stays readable with get_grad().
-  StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr, float theta);
-  // Forget the carried state.
-  void reset_state();
+  StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
+                  float theta) override;
+  void reset_state() override;
 
-  // Batch-1 generation step: h, c are this generator's state (layers × H each), updated in place;
-  // logits (V) of the next token. Uses no BLAS and no threads.
-  void generate_step(int32_t token, float* h, float* c, float* logits) const;
+  // Uses no BLAS and no threads.
+  void generate_step(int32_t token, float* h, float* c, float* logits) const override;
 
   std::array<double, kNumPhases> phase_ns{};
   uint64_t steps = 0;
 
  private:
-  struct LayerOffsets {
-    size_t Wx, Wh, b;
-    int inputs;
-  };
+  using LayerOffsets = Layout::Layer;
   // The recurrent kernel packed per gate block (K = H, N = H), its transpose (K = 4H, N = H) for
   // the backward product, and the same for the input kernel of layers > 0.
   struct LayerPacks {
@@ -130,10 +91,8 @@ class Model {
   Config cfg_;
   int threads_;
   RecurrentGemm recurrent_;
-  std::vector<LayerOffsets> layer_;
-  size_t Wq_ = 0, bq_ = 0;
+  Layout layout_;
   Buffer params_, grads_;
-  std::vector<View> views_;
   std::vector<LayerPacks> packs_;
 
   // workspace for a (B, T) minibatch
