@@ -1,8 +1,9 @@
-// Node-API binding of the native LSTM engine. Training steps run as Napi::AsyncWorker on the
-// libuv thread pool (the event loop stays free during a minibatch); generation steps are cheap
-// (batch 1, no BLAS) and run synchronously. One model accepts one call at a time: a call while a
-// step is in flight is refused with an error (the TypeScript wrapper queues calls so this does
-// not happen in normal use).
+// Node-API binding of the native LSTM engine: the CPU model (lstm.h) and, in a build with
+// LSTM_CUDA, the CUDA model (native/cuda/lstm_cuda.h), both behind ModelApi. Training steps run as
+// Napi::AsyncWorker on the libuv thread pool (the event loop stays free during a minibatch);
+// generation steps run inline for small models and as an AsyncWorker for large ones. One model
+// accepts one call at a time: a call while a step is in flight is refused with an error (the
+// TypeScript wrapper queues calls so this does not happen in normal use).
 #include <napi.h>
 
 #include <algorithm>
@@ -16,6 +17,10 @@
 
 #include "kernels.h"
 #include "lstm.h"
+#include "model_api.h"
+#ifdef LSTM_CUDA
+#include "../cuda/lstm_cuda.h"
+#endif
 
 extern "C" {
 // OpenBLAS extensions (declared here so that any cblas.h works)
@@ -28,23 +33,25 @@ char* openblas_get_corename(void);
 
 namespace {
 
-// A step runs on `threads` threads of the process-wide pool (each calling OpenBLAS single-threaded, and
-// OpenBLAS's thread count is process-wide): training steps of different models run one at a time
-// (on a CPU box they would only contend for the same cores anyway).
+// A CPU step runs on `threads` threads of the process-wide pool (each calling OpenBLAS
+// single-threaded, and OpenBLAS's thread count is process-wide): CPU training steps of different
+// models run one at a time (on a CPU box they would only contend for the same cores anyway). CUDA
+// models each have their own stream and run concurrently.
 std::mutex g_compute;
 
 struct Shared {
-  std::unique_ptr<lstm::Model> model;
+  std::unique_ptr<lstm::ModelApi> model;
   bool busy = false;  // touched on the JS thread only
   bool dispose_pending = false;
 };
 
 Napi::Error Err(Napi::Env env, const std::string& msg) { return Napi::Error::New(env, "native engine: " + msg); }
 
+// One training step (or `batches` of them: train_batches) off the event loop.
 class StepWorker : public Napi::AsyncWorker {
  public:
   StepWorker(Napi::Env env, std::shared_ptr<Shared> shared, std::vector<int32_t> X, std::vector<int32_t> Y, int B,
-             int T, bool reset, bool update, float lr, float theta)
+             int T, bool reset, bool update, float lr, float theta, int batches = 0, bool reset_each = false)
       : Napi::AsyncWorker(env, "lstm-native:step"),
         deferred_(Napi::Promise::Deferred::New(env)),
         shared_(std::move(shared)),
@@ -55,14 +62,21 @@ class StepWorker : public Napi::AsyncWorker {
         reset_(reset),
         update_(update),
         lr_(lr),
-        theta_(theta) {}
+        theta_(theta),
+        batches_(batches),
+        reset_each_(reset_each) {}
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     try {
-      std::lock_guard<std::mutex> lock(g_compute);
-      result_ = shared_->model->step(X_.data(), Y_.data(), B_, T_, reset_, update_, lr_, theta_);
+      lstm::ModelApi& m = *shared_->model;
+      std::unique_lock<std::mutex> lock(g_compute, std::defer_lock);
+      if (std::string(m.device()) == "cpu") lock.lock();
+      if (batches_ > 0)
+        result_.loss = m.train_batches(X_.data(), Y_.data(), batches_, B_, T_, reset_, reset_each_, lr_, theta_);
+      else
+        result_ = m.step(X_.data(), Y_.data(), B_, T_, reset_, update_, lr_, theta_);
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -74,7 +88,7 @@ class StepWorker : public Napi::AsyncWorker {
     shared_->busy = false;
     Napi::Object out = Napi::Object::New(env);
     out.Set("loss", result_.loss);
-    out.Set("gradNorm", result_.grad_norm);
+    if (batches_ == 0) out.Set("gradNorm", result_.grad_norm);
     if (!update_) {
       Napi::Object grads = Napi::Object::New(env);
       for (const lstm::View& v : shared_->model->views()) {
@@ -102,6 +116,8 @@ class StepWorker : public Napi::AsyncWorker {
   int B_, T_;
   bool reset_, update_;
   float lr_, theta_;
+  int batches_;
+  bool reset_each_;
   lstm::StepResult result_{0, 0};
 };
 
@@ -173,6 +189,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::GetWeights>("getWeights"),
                            InstanceMethod<&NativeModel::TrainStep>("trainStep"),
                            InstanceMethod<&NativeModel::LossAndGrads>("lossAndGrads"),
+                           InstanceMethod<&NativeModel::TrainBatches>("trainBatches"),
                            InstanceMethod<&NativeModel::GenerateStep>("generateStep"),
                            InstanceMethod<&NativeModel::GenerateStepAsync>("generateStepAsync"),
                            InstanceMethod<&NativeModel::ResetState>("resetState"),
@@ -181,10 +198,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::Dispose>("dispose"),
                            InstanceAccessor<&NativeModel::Busy>("busy"),
                            InstanceAccessor<&NativeModel::Threads>("threads"),
+                           InstanceAccessor<&NativeModel::Device>("device"),
                        });
   }
 
-  // new NativeModel({ kind, vocabSize, numHiddens, numLayers, threads? })
+  // new NativeModel({ kind, vocabSize, numHiddens, numLayers, threads?, device?: 'cpu' | 'cuda', cudaDevice? })
   explicit NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsObject()) throw Err(env, "NativeModel(config) needs a config object");
@@ -207,16 +225,28 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     c.vocab = (int)V;
     c.hidden = (int)H;
     c.layers = (int)L;
+    std::string device = cfg.Get("device").IsString() ? cfg.Get("device").As<Napi::String>().Utf8Value() : "cpu";
+    if (device != "cpu" && device != "cuda") throw Err(env, "device must be 'cpu' or 'cuda'");
+    double cudaDevice = num("cudaDevice", 0);
     shared_ = std::make_shared<Shared>();
     try {
-      shared_->model = std::make_unique<lstm::Model>(c, (int)threads);
+      if (device == "cuda") {
+#ifdef LSTM_CUDA
+        shared_->model = std::make_unique<lstm::cuda::CudaModel>(c, (int)cudaDevice);
+#else
+        (void)cudaDevice;
+        throw std::runtime_error("this build of the addon has no CUDA support (built without nvcc)");
+#endif
+      } else {
+        shared_->model = std::make_unique<lstm::Model>(c, (int)threads);
+      }
     } catch (const std::exception& e) {
       throw Err(env, e.what());
     }
   }
 
  private:
-  lstm::Model& Ready(Napi::Env env) {
+  lstm::ModelApi& Ready(Napi::Env env) {
     if (!shared_->model || shared_->dispose_pending) throw Err(env, "model is disposed");
     if (shared_->busy) throw Err(env, "model is busy (a training step is in flight)");
     return *shared_->model;
@@ -224,7 +254,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   Napi::Value ParamShapes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     Napi::Object out = Napi::Object::New(env);
     for (const lstm::View& v : m.views()) {
       Napi::Array shape = Napi::Array::New(env, v.shape.size());
@@ -237,7 +267,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // setWeights({ name: Float32Array }) — every parameter, each of its exact size.
   Napi::Value SetWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     if (info.Length() < 1 || !info[0].IsObject()) throw Err(env, "setWeights needs an object of Float32Arrays");
     Napi::Object w = info[0].As<Napi::Object>();
     std::vector<std::pair<const lstm::View*, Napi::Float32Array>> todo;
@@ -257,7 +287,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
 
   Napi::Value GetWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     Napi::Object out = Napi::Object::New(env);
     for (const lstm::View& v : m.views()) {
       Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
@@ -275,9 +305,15 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return std::vector<int32_t>(a.Data(), a.Data() + n);
   }
 
+  // Token ids index weight rows (on the GPU without bounds checks): every one is checked here.
+  static void CheckTokens(Napi::Env env, const std::vector<int32_t>& X, const std::vector<int32_t>& Y, int V) {
+    for (size_t k = 0; k < X.size(); k++)
+      if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V) throw Err(env, "token id out of range [0, vocabSize)");
+  }
+
   Napi::Value Step(const Napi::CallbackInfo& info, bool update) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     // (X, Y, batchSize, numSteps, resetState[, lr, clipTheta])
     if (info.Length() < (update ? 7u : 5u)) throw Err(env, "wrong number of arguments");
     if (!info[2].IsNumber() || !info[3].IsNumber()) throw Err(env, "batchSize and numSteps must be numbers");
@@ -285,9 +321,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     if (B < 1 || T < 1 || (double)B * T > 1e8) throw Err(env, "batchSize and numSteps must be positive");
     size_t n = (size_t)B * T;
     std::vector<int32_t> X = Tokens(env, info[0], n, "X"), Y = Tokens(env, info[1], n, "Y");
-    const int V = m.config().vocab;
-    for (size_t k = 0; k < n; k++)
-      if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V) throw Err(env, "token id out of range [0, vocabSize)");
+    CheckTokens(env, X, Y, m.config().vocab);
     bool reset = info[4].ToBoolean().Value();
     float lr = 0, theta = 0;
     if (update) {
@@ -305,8 +339,32 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, true); }
   Napi::Value LossAndGrads(const Napi::CallbackInfo& info) { return Step(info, false); }
 
+  // trainBatches(X, Y, batches, batchSize, numSteps, resetFirst, resetEach, lr, clipTheta) →
+  // Promise<{ loss }>: `batches` consecutive (batchSize, numSteps) minibatches of X and Y, the
+  // mean loss over all of them (ModelApi::train_batches).
+  Napi::Value TrainBatches(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    lstm::ModelApi& m = Ready(env);
+    if (info.Length() < 9) throw Err(env, "wrong number of arguments");
+    for (int k : {2, 3, 4, 7, 8})
+      if (!info[k].IsNumber()) throw Err(env, "batches, batchSize, numSteps, lr and clipTheta must be numbers");
+    const int nb = info[2].As<Napi::Number>().Int32Value(), B = info[3].As<Napi::Number>().Int32Value(),
+              T = info[4].As<Napi::Number>().Int32Value();
+    if (nb < 1 || B < 1 || T < 1 || (double)nb * B * T > 1e8) throw Err(env, "batches, batchSize and numSteps must be positive");
+    const size_t n = (size_t)nb * B * T;
+    std::vector<int32_t> X = Tokens(env, info[0], n, "X"), Y = Tokens(env, info[1], n, "Y");
+    CheckTokens(env, X, Y, m.config().vocab);
+    auto* w = new StepWorker(env, shared_, std::move(X), std::move(Y), B, T, info[5].ToBoolean().Value(), true,
+                             info[7].As<Napi::Number>().FloatValue(), info[8].As<Napi::Number>().FloatValue(), nb,
+                             info[6].ToBoolean().Value());
+    Napi::Promise p = w->Promise();
+    shared_->busy = true;
+    w->Queue();
+    return p;
+  }
+
   // (token, h: Float32Array(L·H), c: Float32Array(L·H)), validated
-  std::tuple<int, Napi::Float32Array, Napi::Float32Array> GenerateArgs(const Napi::CallbackInfo& info, lstm::Model& m) {
+  std::tuple<int, Napi::Float32Array, Napi::Float32Array> GenerateArgs(const Napi::CallbackInfo& info, lstm::ModelApi& m) {
     Napi::Env env = info.Env();
     const auto& c = m.config();
     if (info.Length() < 3 || !info[0].IsNumber()) throw Err(env, "generateStep(token, h, c)");
@@ -325,7 +383,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // generateStep(token, h, c) → logits Float32Array(V); h, c updated in place. Synchronous (small models).
   Napi::Value GenerateStep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     auto [token, h, c] = GenerateArgs(info, m);
     Napi::Float32Array logits = Napi::Float32Array::New(env, m.config().vocab);
     m.generate_step(token, h.Data(), c.Data(), logits.Data());
@@ -335,7 +393,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // generateStepAsync(token, h, c) → Promise<logits>; h, c updated when it resolves. Off the event loop.
   Napi::Value GenerateStepAsync(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
+    lstm::ModelApi& m = Ready(env);
     auto [token, h, c] = GenerateArgs(info, m);
     auto* w = new GenerateWorker(env, shared_, token, h, c);
     Napi::Promise p = w->Promise();
@@ -349,11 +407,18 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     return info.Env().Undefined();
   }
 
-  // { steps, phasesMs: { gather: …, … } } accumulated since creation or resetProfile()
+  // { steps, phasesMs: { gather: …, … } } accumulated since creation or resetProfile() (CPU models;
+  // a CUDA model reports no phases)
   Napi::Value Profile(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    lstm::Model& m = Ready(env);
     Napi::Object out = Napi::Object::New(env);
+    auto* cpu = Ready(env).as_cpu_model();
+    if (!cpu) {
+      out.Set("steps", 0);
+      out.Set("phasesMs", Napi::Object::New(env));
+      return out;
+    }
+    lstm::Model& m = *cpu;
     out.Set("steps", (double)m.steps);
     Napi::Object ph = Napi::Object::New(env);
     for (int p = 0; p < lstm::kNumPhases; p++) ph.Set(lstm::phase_name(p), m.phase_ns[p] / 1e6);
@@ -362,9 +427,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value ResetProfile(const Napi::CallbackInfo& info) {
-    lstm::Model& m = Ready(info.Env());
-    m.phase_ns.fill(0);
-    m.steps = 0;
+    auto* m = Ready(info.Env()).as_cpu_model();
+    if (m) {
+      m->phase_ns.fill(0);
+      m->steps = 0;
+    }
     return info.Env().Undefined();
   }
 
@@ -378,6 +445,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shared_->busy); }
+  Napi::Value Device(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), shared_->model ? shared_->model->device() : "disposed");
+  }
   Napi::Value Threads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), shared_->model ? shared_->model->threads() : 0);
   }
@@ -385,7 +455,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::shared_ptr<Shared> shared_;
 };
 
-// info() → { blas, blasConfig, blasCorename, blasThreads, procs, defaultThreads, kernelIsa, gemmKernel, recurrentGemm }
+// info() → { blas, blasConfig, blasCorename, blasThreads, procs, defaultThreads, kernelIsa, gemmKernel, recurrentGemm, cuda: { built, devices, error?, name?, capability?, driverVersion, runtimeVersion } }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);
@@ -399,6 +469,24 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   out.Set("gemmKernel", lstm::gemm_kernel_name());
   const char* rec = std::getenv("LSTM_NATIVE_RECURRENT");
   out.Set("recurrentGemm", rec && std::string(rec) == "blas" ? "openblas" : "packed");
+  Napi::Object cuda = Napi::Object::New(env);
+#ifdef LSTM_CUDA
+  const lstm::cuda::DeviceInfo d = lstm::cuda::device_info();
+  cuda.Set("built", true);
+  cuda.Set("devices", d.count);
+  if (!d.error.empty()) cuda.Set("error", d.error);
+  if (d.count > 0) {
+    cuda.Set("name", d.name);
+    cuda.Set("capability", std::to_string(d.major) + "." + std::to_string(d.minor));
+  }
+  cuda.Set("driverVersion", d.driver);
+  cuda.Set("runtimeVersion", d.runtime);
+#else
+  cuda.Set("built", false);
+  cuda.Set("devices", 0);
+  cuda.Set("error", "the addon was built without nvcc");
+#endif
+  out.Set("cuda", cuda);
   return out;
 }
 
