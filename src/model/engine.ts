@@ -29,6 +29,16 @@ export interface StepOptions {
   resetState: boolean;
 }
 
+/** Several minibatches in one call (LstmModel.trainBatches). */
+export interface BatchesOptions {
+  lr: number;
+  clipTheta: number;
+  /** The first minibatch starts from zero state (the first of an epoch). */
+  resetFirst: boolean;
+  /** Every later minibatch starts from zero state (random sampling). */
+  resetEach: boolean;
+}
+
 export interface StepResult {
   /** Mean cross-entropy over the batchSize·numSteps predictions, before the update. */
   loss: number;
@@ -60,6 +70,12 @@ export interface LstmModel {
    * global-norm clipping; SGD. The final (H, C) is kept as the next step's state.
    */
   trainStep(batch: Batch, opts: StepOptions): Promise<StepResult>;
+  /**
+   * Optional: trainStep over several minibatches of one shape in one call, returning their mean
+   * loss. A GPU engine offers it so that the loss is read back once per call, not per minibatch
+   * (each read is a host–device synchronisation).
+   */
+  trainBatches?(batches: Batch[], opts: BatchesOptions): Promise<{ loss: number }>;
   /** As trainStep, but returns the raw gradients and does not update the weights (the state does advance). */
   lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads>;
   generator(): Generator;

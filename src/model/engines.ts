@@ -1,4 +1,6 @@
-// Engine selection (design §7): ENGINE=native|tfjs; the default is native where the addon loads.
+// Engine selection: ENGINE=native|tfjs; the default is native where the addon loads. The native
+// engine trains on a GPU when its addon was built with CUDA and one is visible; DEVICE=cpu|cuda
+// overrides (DEVICE=cuda without a usable GPU is an error, never a silent fallback).
 import type { EngineFactory, EngineName } from './engine.js';
 
 export class EngineUnavailableError extends Error {}
@@ -21,13 +23,20 @@ async function chooseEngine(requested: string | undefined, log: Logger): Promise
     throw new EngineUnavailableError(`unknown engine '${requested}' (ENGINE must be 'native' or 'tfjs')`);
   }
   if (name !== 'tfjs') {
-    const { loadNativeEngine } = await import('./native/index.js');
+    const { loadNativeEngine, requestedDevice } = await import('./native/index.js');
+    let device;
+    try {
+      device = requestedDevice();
+    } catch (e) {
+      throw new EngineUnavailableError((e as Error).message);
+    }
     const native = loadNativeEngine();
     if ('factory' in native) {
       log(`lstm-trainer: engine native (backend ${native.factory.backend})`);
       return native.factory;
     }
-    if (name === 'native') throw new EngineUnavailableError(`ENGINE=native but the native addon is unavailable: ${native.error}`);
+    if (name === 'native') throw new EngineUnavailableError(`ENGINE=native but the native engine is unavailable: ${native.error}`);
+    if (device === 'cuda') throw new EngineUnavailableError(`DEVICE=cuda but the native engine is unavailable: ${native.error}`);
     log(`lstm-trainer: native engine unavailable (${native.error}); using tfjs`);
   }
   const { tfjsEngine } = await import('./tfjs/index.js');

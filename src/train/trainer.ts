@@ -1,7 +1,7 @@
 // d2l's train_ch8 / train_epoch_ch8 over an engine's LstmModel, as an async iterator of epoch
 // events, resumable from a checkpoint at an epoch boundary.
 import { loadCorpus, Vocab, type Corpus } from '../text/corpus.js';
-import { minCorpusTokens, seqDataIter } from '../text/data.js';
+import { minCorpusTokens, seqDataIter, type Batch } from '../text/data.js';
 import { Rng } from '../text/rng.js';
 import type { EngineFactory, LstmModel, ModelConfig } from '../model/engine.js';
 import { initParams } from '../model/params.js';
@@ -50,6 +50,12 @@ export function modelConfig(spec: JobSpec, vocabSize: number): ModelConfig {
   return { kind: spec.model.kind, vocabSize, numHiddens: spec.model.numHiddens, numLayers: spec.model.numLayers };
 }
 
+/**
+ * Minibatches per trainBatches call on engines that offer it (GPU): the d2l recipe's 8 per epoch
+ * are one call; a cancel waits for at most this many minibatches (milliseconds on a GPU).
+ */
+export const BATCHES_PER_CALL = 64;
+
 export class AbortedError extends Error {
   constructor(readonly reason: unknown) {
     super('training aborted');
@@ -94,19 +100,39 @@ export class Trainer {
     const { batchSize, numSteps, sampling } = this.spec.data;
     const { lr, clipTheta } = this.spec.train;
     const start = performance.now();
+    const n = batchSize * numSteps;
     let lossSum = 0;
     let tokens = 0;
+    // state: zeros at the first minibatch of an epoch, and at every minibatch when sampling randomly
     let first = true;
-    for (const batch of seqDataIter(sampling, this.corpus, batchSize, numSteps, this.rng)) {
-      if (signal?.aborted) throw new AbortedError(signal.reason);
-      // state: zeros at the first minibatch of an epoch, and at every minibatch when sampling randomly
-      const { loss } = await this.model.trainStep(batch, { lr, clipTheta, resetState: first || sampling === 'random' });
-      first = false;
-      const n = batchSize * numSteps;
-      lossSum += loss * n;
-      tokens += n;
-      // let lock renewal, cancellation and event publishing run between minibatches
-      await new Promise<void>((resolve) => setImmediate(resolve));
+    const random = sampling === 'random';
+    const batches = seqDataIter(sampling, this.corpus, batchSize, numSteps, this.rng);
+    if (this.model.trainBatches) {
+      // a GPU engine: up to BATCHES_PER_CALL minibatches per call, the loss read back once per call
+      let chunk: Batch[] = [];
+      const trainChunk = async () => {
+        if (signal?.aborted) throw new AbortedError(signal.reason);
+        const { loss } = await this.model.trainBatches!(chunk, { lr, clipTheta, resetFirst: first || random, resetEach: random });
+        first = false;
+        lossSum += loss * n * chunk.length;
+        tokens += n * chunk.length;
+        chunk = [];
+      };
+      for (const batch of batches) {
+        chunk.push(batch);
+        if (chunk.length === BATCHES_PER_CALL) await trainChunk();
+      }
+      if (chunk.length > 0) await trainChunk();
+    } else {
+      for (const batch of batches) {
+        if (signal?.aborted) throw new AbortedError(signal.reason);
+        const { loss } = await this.model.trainStep(batch, { lr, clipTheta, resetState: first || random });
+        first = false;
+        lossSum += loss * n;
+        tokens += n;
+        // let lock renewal, cancellation and event publishing run between minibatches
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     const ms = performance.now() - start;
     return { perplexity: Math.exp(lossSum / tokens), tokensPerSec: tokens / (ms / 1000), ms };

@@ -1,6 +1,7 @@
-// The native engine (design §7): a Node-API addon (native/) with a fused LSTM forward/backward
-// through time on OpenBLAS, run off the event loop. This module loads the addon and wraps it as
-// the engine contract of model/engine.ts.
+// The native engine: a Node-API addon (native/) with a fused LSTM forward/backward through time,
+// on the CPU (OpenBLAS) or, in an addon built with nvcc, on a GPU (native/cuda/), run off the
+// event loop. This module loads the addon, picks the device (DEVICE=cpu|cuda; by default a GPU
+// when one is visible) and wraps it as the engine contract of model/engine.ts.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -8,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Batch } from '../../text/data.js';
 import type {
+  BatchesOptions,
   EngineFactory,
   Generator,
   LossAndGrads,
@@ -37,7 +39,24 @@ export interface NativeInfo {
   gemmKernel: string;
   /** 'packed' (that kernel) or 'openblas' (LSTM_NATIVE_RECURRENT=blas). */
   recurrentGemm: string;
+  /** The CUDA engine: whether the addon was built with it, and what GPUs it sees. */
+  cuda: CudaInfo;
 }
+
+export interface CudaInfo {
+  built: boolean;
+  /** Visible GPUs (0 when none can be used; `error` says why). */
+  devices: number;
+  error?: string;
+  /** Device 0's name and compute capability, e.g. 'NVIDIA H200', '9.0'. */
+  name?: string;
+  capability?: string;
+  driverVersion?: number;
+  runtimeVersion?: number;
+}
+
+/** Where the native engine trains: the CPU (OpenBLAS) or a GPU (the CUDA engine). */
+export type NativeDevice = 'cpu' | 'cuda';
 
 /** Accumulated wall time per phase of the training step (see native/src/lstm.h). */
 export interface NativeProfile {
@@ -51,6 +70,7 @@ interface NativeModelHandle {
   getWeights(): Record<string, Float32Array>;
   trainStep(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean, lr: number, clipTheta: number): Promise<StepResult>;
   lossAndGrads(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean): Promise<StepResult & { grads: Record<string, Float32Array> }>;
+  trainBatches(X: Int32Array, Y: Int32Array, batches: number, batchSize: number, numSteps: number, resetFirst: boolean, resetEach: boolean, lr: number, clipTheta: number): Promise<{ loss: number }>;
   generateStep(token: number, h: Float32Array, c: Float32Array): Float32Array;
   generateStepAsync(token: number, h: Float32Array, c: Float32Array): Promise<Float32Array>;
   resetState(): void;
@@ -59,15 +79,17 @@ interface NativeModelHandle {
   dispose(): void;
   readonly busy: boolean;
   readonly threads: number;
+  readonly device: string;
 }
 
 interface NativeAddon {
-  NativeModel: new (config: { kind: string; vocabSize: number; numHiddens: number; numLayers: number; threads: number }) => NativeModelHandle;
+  NativeModel: new (config: { kind: string; vocabSize: number; numHiddens: number; numLayers: number; threads: number; device: NativeDevice }) => NativeModelHandle;
   info(): NativeInfo;
 }
 
-/** The native engine's factory, plus what the addon reports about BLAS and kernels. */
+/** The native engine's factory, plus what the addon reports about BLAS, kernels and GPUs. */
 export interface NativeEngineFactory extends EngineFactory {
+  readonly device: NativeDevice;
   info(): NativeInfo;
 }
 
@@ -76,6 +98,13 @@ export interface NativeEngineOptions {
   threads?: number;
   /** The .node file; default env LSTM_NATIVE_ADDON, else native/build/Release/lstm_native.node of this checkout. */
   addonPath?: string;
+  /** 'cpu', 'cuda', or 'auto' (a GPU when one is visible); default env DEVICE, else 'auto'. */
+  device?: NativeDevice | 'auto';
+  /**
+   * Offer trainBatches (several minibatches per call, loss read once per call). Default: on a GPU
+   * only. On the CPU it computes exactly what per-minibatch steps compute (tests use that).
+   */
+  batchedCalls?: boolean;
 }
 
 /** The addon file: LSTM_NATIVE_ADDON, or native/build/Release/lstm_native.node above this module (src/ or dist/src/). */
@@ -109,6 +138,14 @@ export function nativeThreads(threads?: number): number {
   return os.availableParallelism();
 }
 
+/** The device from the option, else DEVICE, else 'auto'; an unknown value throws. */
+export function requestedDevice(device?: string): NativeDevice | 'auto' {
+  const v = (device ?? process.env.DEVICE ?? '').trim().toLowerCase();
+  if (v === '' || v === 'auto') return 'auto';
+  if (v === 'cpu' || v === 'cuda') return v;
+  throw new Error(`DEVICE must be 'cpu', 'cuda' or 'auto', got '${device ?? process.env.DEVICE}'`);
+}
+
 const addons = new Map<string, NativeAddon>();
 
 function loadAddon(path: string): NativeAddon {
@@ -128,21 +165,34 @@ export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: Nat
   }
   let addon: NativeAddon;
   let threads: number;
+  let requested: NativeDevice | 'auto';
   try {
+    requested = requestedDevice(opts.device);
     addon = loadAddon(path);
     threads = nativeThreads(opts.threads);
   } catch (e) {
     return { error: `addon ${path} failed to load: ${(e as Error).message}` };
   }
+  const cuda = addon.info().cuda;
+  if (requested === 'cuda' && cuda.devices === 0) {
+    return { error: `DEVICE=cuda but no GPU can be used: ${cuda.error ?? 'none visible'}${cuda.built ? '' : " (rebuild with nvcc on the PATH: 'npm run build:native')"}` };
+  }
+  const device: NativeDevice = requested === 'auto' ? (cuda.devices > 0 ? 'cuda' : 'cpu') : requested;
   const factory: NativeEngineFactory = {
     name: 'native',
-    backend: 'openblas',
+    backend: deviceBackend(device),
+    device,
     info: () => addon.info(),
     async createModel(config: ModelConfig, weights: Weights): Promise<LstmModel> {
-      return new NativeLstmModel(addon, config, weights, threads);
+      return new NativeLstmModel(addon, config, weights, threads, device, opts.batchedCalls ?? device === 'cuda');
     },
   };
   return { factory };
+}
+
+/** The backend name a job records: 'openblas' (CPU) or 'cuda'. */
+function deviceBackend(device: NativeDevice): string {
+  return device === 'cuda' ? 'cuda' : 'openblas';
 }
 
 /** The LstmModel of the native engine. Calls on one model run one at a time, in call order. */
@@ -154,25 +204,38 @@ export class NativeLstmModel implements LstmModel {
   static generateAsyncAbove = 1 << 20;
 
   readonly engine = 'native' as const;
-  readonly backend = 'openblas';
+  readonly backend: string;
   readonly config: ModelConfig;
+  /**
+   * GPU models train several minibatches per call (loss read back once per call); CPU models
+   * leave it undefined, so the trainer steps them one minibatch at a time.
+   */
+  readonly trainBatches?: (batches: Batch[], opts: BatchesOptions) => Promise<{ loss: number }>;
   private readonly handle: NativeModelHandle;
   private readonly shapes: Record<string, number[]>;
   private tail: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
-  constructor(addon: NativeAddon, config: ModelConfig, weights: Weights, threads: number) {
+  constructor(addon: NativeAddon, config: ModelConfig, weights: Weights, threads: number, device: NativeDevice = 'cpu', batchedCalls = device === 'cuda') {
     if (config.kind === 'scratch' && config.numLayers !== 1) throw new Error(`native engine: the scratch kind has 1 layer, got numLayers ${config.numLayers}`);
     this.config = { ...config };
     this.shapes = paramShapes(config);
+    this.backend = deviceBackend(device);
     this.handle = new addon.NativeModel({
       kind: config.kind,
       vocabSize: config.vocabSize,
       numHiddens: config.numHiddens,
       numLayers: config.numLayers,
       threads,
+      device,
     });
+    if (batchedCalls) this.trainBatches = (batches, opts) => this.trainBatchesInOneCall(batches, opts);
     this.setWeights(weights);
+  }
+
+  /** 'cpu' or 'cuda'. */
+  get device(): NativeDevice {
+    return this.handle.device as NativeDevice;
   }
 
   get threads(): number {
@@ -202,6 +265,24 @@ export class NativeLstmModel implements LstmModel {
       this.checkBatch(batch);
       const r = await this.handle.trainStep(batch.X, batch.Y, batch.batchSize, batch.numSteps, opts.resetState, opts.lr, opts.clipTheta);
       return { loss: r.loss, gradNorm: r.gradNorm };
+    });
+  }
+
+  private trainBatchesInOneCall(batches: Batch[], opts: BatchesOptions): Promise<{ loss: number }> {
+    return this.serial(async () => {
+      if (batches.length === 0) throw new Error('native engine: trainBatches needs at least one minibatch');
+      const { batchSize, numSteps } = batches[0];
+      const n = batchSize * numSteps;
+      const X = new Int32Array(n * batches.length);
+      const Y = new Int32Array(n * batches.length);
+      batches.forEach((b, k) => {
+        this.checkBatch(b);
+        if (b.batchSize !== batchSize || b.numSteps !== numSteps) throw new Error('native engine: trainBatches needs minibatches of one shape');
+        X.set(b.X, k * n);
+        Y.set(b.Y, k * n);
+      });
+      const r = await this.handle.trainBatches(X, Y, batches.length, batchSize, numSteps, opts.resetFirst, opts.resetEach, opts.lr, opts.clipTheta);
+      return { loss: r.loss };
     });
   }
 
