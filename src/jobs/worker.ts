@@ -10,7 +10,7 @@
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
-import { deserializeCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
+import { deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { AbortedError, Trainer } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
@@ -180,6 +180,11 @@ export class TrainWorker {
     this.active.set(id, { controller, token });
     if (this.closing) controller.abort('shutdown'); // SIGTERM came while the job was starting
     let trainer: Trainer | undefined;
+    // The state at the last published epoch while no checkpoint of that epoch is stored. A cancel
+    // that lands after the trainer finished the next epoch but before its event was appended (the
+    // append is then refused) leaves the trainer one epoch ahead of the history; this is what the
+    // stop keeps instead, so the checkpoint is the last published epoch, not an older periodic one.
+    let atPublished: Checkpoint | undefined;
     try {
       const stored = await this.ckpts.get(id);
       const resume = stored ? deserializeCheckpoint(stored.data) : undefined;
@@ -204,9 +209,11 @@ export class TrainWorker {
         const due =
           ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
         if (due && ev.epoch > lastCkpt.epoch) {
-          await this.saveCheckpoint(id, trainer, token);
+          await this.saveCheckpoint(id, trainer.checkpoint(), token);
           lastCkpt = { epoch: ev.epoch, at: Date.now() };
         }
+        // (a copy of the weights per epoch that is not checkpointed; the memory estimate counts it)
+        atPublished = ev.epoch === published && lastCkpt.epoch !== ev.epoch ? trainer.checkpoint() : undefined;
       }
       if (PAUSE_AT) await testPause('final', id, trainer.epoch);
       const done = await this.events.transition(id, 'succeeded', {
@@ -220,7 +227,7 @@ export class TrainWorker {
     } catch (e) {
       if (e instanceof AbortedError || controller.signal.aborted) {
         // awaited here, so `finally` disposes the trainer only after it is checkpointed
-        return await this.stopped(job, id, token, trainer, controller.signal.reason as StopReason);
+        return await this.stopped(job, id, token, trainer, controller.signal.reason as StopReason, atPublished);
       }
       const err = e as Error;
       // BullMQ retries on errors until attemptsMade reaches attempts
@@ -250,11 +257,25 @@ export class TrainWorker {
     }
   }
 
-  /** The training loop stopped between minibatches; trainer.epoch is the last completed epoch. */
-  private async stopped(job: Job<TrainJobData>, id: string, token: string, trainer: Trainer | undefined, reason: StopReason): Promise<string> {
+  /**
+   * The training loop stopped between minibatches; trainer.epoch is the last completed epoch, which
+   * may be one past the last published one (its append was refused: cancelled meanwhile).
+   */
+  private async stopped(
+    job: Job<TrainJobData>,
+    id: string,
+    token: string,
+    trainer: Trainer | undefined,
+    reason: StopReason,
+    atPublished?: Checkpoint,
+  ): Promise<string> {
     const rec = await this.store.get(id);
-    // keep what was trained (only epochs already in the history, so a resume never skips one)
-    if (trainer && rec && trainer.epoch > 0 && trainer.epoch <= rec.lastEpoch) await this.saveCheckpoint(id, trainer, token);
+    // keep what was trained, up to the last published epoch (never an epoch the history lacks, so a
+    // resume never skips one and generation after a cancel uses the model of the epoch reported)
+    if (trainer && rec) {
+      if (trainer.epoch > 0 && trainer.epoch <= rec.lastEpoch) await this.saveCheckpoint(id, trainer.checkpoint(), token);
+      else if (atPublished && atPublished.epoch === rec.lastEpoch) await this.saveCheckpoint(id, atPublished, token);
+    }
     if (reason === 'shutdown') {
       const ck = await this.ckpts.latestEpoch(id);
       await this.events.transition(id, 'queued', {
@@ -272,10 +293,10 @@ export class TrainWorker {
     return reason === 'cancel' ? 'cancelled' : 'lost';
   }
 
-  private async saveCheckpoint(id: string, trainer: Trainer, token: string): Promise<void> {
-    const data = serializeCheckpoint(trainer.checkpoint());
-    if (PAUSE_AT) await testPause('checkpoint', id, trainer.epoch);
-    await this.ckpts.put(id, trainer.epoch, data, token);
+  private async saveCheckpoint(id: string, ck: Checkpoint, token: string): Promise<void> {
+    const data = serializeCheckpoint(ck);
+    if (PAUSE_AT) await testPause('checkpoint', id, ck.epoch);
+    await this.ckpts.put(id, ck.epoch, data, token);
   }
 
   /**
