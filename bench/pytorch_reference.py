@@ -11,6 +11,10 @@ OpenBLAS (see docs/native-engine.md):
     /usr/bin/python3 bench/pytorch_reference.py --kind scratch --steps 60 --json
     /usr/bin/python3 bench/pytorch_reference.py --kind concise --epochs 500
 
+On a GPU (bench/gpu/check.sh): --device cuda. The loop stays d2l's, host syncs included
+(grad_clipping's `if norm > theta`, the loss read every minibatch): it is the yardstick as users
+run it; nn.LSTM then runs cuDNN.
+
 --steps N times N minibatches (after a short warm-up) and reports tokens/s and the perplexity
 of those minibatches; --epochs N trains N whole epochs as train_ch8 does and reports the
 tokens/s over all of them and the last epoch's perplexity.
@@ -42,6 +46,7 @@ parser.add_argument('--blas-threads', type=int, default=None,
                     help='OpenBLAS threads (OPENBLAS_NUM_THREADS; default: the environment, else 2)')
 parser.add_argument('--seed', type=int, default=0)
 parser.add_argument('--data', default=os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'timemachine.txt'))
+parser.add_argument('--device', default='cpu', help="torch device: 'cpu' (default) or 'cuda'")
 parser.add_argument('--json', action='store_true', help='print one JSON object instead of text')
 parser.add_argument('--quiet', action='store_true', help='no per-epoch lines')
 args = parser.parse_args()
@@ -224,6 +229,7 @@ def sgd(params, lr, batch_size):
 
 def train_minibatch(net, X, Y, state, loss, updater):
     """The body of d2l's train_epoch_ch8 loop for one minibatch; returns (loss, new state)."""
+    X, Y = X.to(args.device), Y.to(args.device)
     y = Y.T.reshape(-1)
     y_hat, state = net(X, state)
     l = loss(y_hat, y.long()).mean()
@@ -279,7 +285,7 @@ def main():
     random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
-    device = torch.device('cpu')
+    device = torch.device(args.device)
     corpus, vocab = load_corpus_time_machine(args.data, args.max_tokens)
     V, H = len(vocab), args.num_hiddens
     if args.kind == 'scratch':
@@ -295,8 +301,11 @@ def main():
     result = {
         'engine': 'pytorch', 'torch': torch.__version__, 'kind': args.kind, 'numHiddens': H, 'numLayers': args.num_layers,
         'batchSize': args.batch_size, 'numSteps': args.num_steps, 'vocabSize': V, 'torchThreads': torch.get_num_threads(),
-        'blasThreads': os.environ.get('OPENBLAS_NUM_THREADS'), 'blas': blas_in_use(),
+        'blasThreads': os.environ.get('OPENBLAS_NUM_THREADS'), 'blas': blas_in_use(), 'device': args.device,
     }
+    if device.type == 'cuda':
+        result['deviceName'] = torch.cuda.get_device_name(device)
+        result['cudnn'] = torch.backends.cudnn.version()
 
     def step():
         nonlocal state
@@ -344,7 +353,7 @@ def main():
                 print(f'epoch {epoch + 1}: perplexity {ppl:.2f}, {n / (total_time / (epoch + 1)):.0f} tokens/s', flush=True)
         result.update(epochs=args.epochs, seconds=total_time, tokensPerSec=total_tokens / total_time, perplexity=ppl)
 
-    if not any('openblas' in p for p in result['blas']):
+    if device.type == 'cpu' and not any('openblas' in p for p in result['blas']):
         print('warning: PyTorch is not using OpenBLAS (libblas.so.3 -> %s); see docs/native-engine.md'
               % ', '.join(result['blas']) if result['blas'] else 'warning: no BLAS library found in the process maps',
               file=sys.stderr)
