@@ -215,6 +215,27 @@ describe('jobs without a worker', () => {
     await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
   });
 
+  test('router errors are problems too: over-long ids (any length) and undecodable paths answer as the JobId rule does', async () => {
+    const idProblems: string[] = [];
+    const paths: [string, string][] = [];
+    for (const n of [21, 99, 100, 101, 150, 200, 1000]) for (const sub of ['', '/epochs', '/events', '/cancel', '/generate']) paths.push([sub === '/cancel' || sub === '/generate' ? 'POST' : 'GET', `/v1/jobs/${'j'.repeat(n)}${sub}`]);
+    for (const sub of ['', '/epochs', '/events', '/cancel']) paths.push([sub === '/cancel' ? 'POST' : 'GET', `/v1/jobs/%ff${sub}`], ['GET', `/v1/jobs/j0mwy3g8821106b38b%c0${sub}`]);
+    for (const [method, path] of paths) {
+      const res = await fetch(api.url + path, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{"prefix":"time"}' : undefined });
+      const text = await res.text();
+      assert.equal(res.status, 400, `${method} ${path.slice(0, 60)}: ${text.slice(0, 200)}`);
+      assert.match(res.headers.get('content-type') ?? '', problemType, path.slice(0, 60));
+      const body = JSON.parse(text);
+      assert.deepEqual(body.errors.map((e: { field: string }) => e.field), ['id']);
+      idProblems.push(body.errors[0].message);
+    }
+    assert.equal(new Set(idProblems).size, 1, 'one message for every malformed id, whatever its length');
+    const other = await fetch(`${api.url}/v1/%ff`);
+    assert.equal(other.status, 400);
+    assert.match(other.headers.get('content-type') ?? '', problemType);
+    assert.deepEqual(((await other.json()) as { errors: { field: string }[] }).errors.map((e) => e.field), ['path']);
+  });
+
   test('list: newest first, state filter, cursor pagination without overlap', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await request(api.url).post('/v1/jobs').send({ ...TINY, name: `page-${i}` }).expect(201)).body.id);

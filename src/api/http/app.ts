@@ -5,7 +5,7 @@ import type { JobService } from '../../jobs/types.js';
 import { registerAuth } from './auth.js';
 import { registerMetrics, type StatsSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
-import { errorHandler, notFoundHandler } from './problem.js';
+import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { generateRoutes } from './routes/generate.js';
 import { healthRoutes } from './routes/health.js';
@@ -74,7 +74,14 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
   // 'idle': close() closes idle keep-alive connections and waits for requests in flight; event
   // streams are ended beforehand by lifecycle.endStreams()
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit, forceCloseConnections: 'idle' });
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    forceCloseConnections: 'idle',
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // the router's own errors (a too-long parameter, a path that does not decode) as problems too
+    frameworkErrors: routerErrorHandler,
+  });
   const lifecycle = createLifecycle();
   app.decorate('lifecycle', lifecycle);
   const routes: RouteInfo[] = [];

@@ -3,6 +3,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SpecError, type SpecIssue } from '../../train/spec.js';
+import { jobIdMessage } from '../schemas.js';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
 
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
@@ -83,6 +84,45 @@ export function errorHandler(bodyLimit: number) {
     if (fault) req.log.error({ err }, 'request failed');
     return sendProblem(reply, p, headers);
   };
+}
+
+/** The router's parameter limit (fastify's default): longer path parameters never reach a route. */
+export const MAX_PARAM_LENGTH = 100;
+
+/**
+ * Errors fastify's router raises before any route runs (its `frameworkErrors`), as problems: a path
+ * parameter over MAX_PARAM_LENGTH characters (fastify: a bare 414) and a path that is not valid
+ * percent-encoded UTF-8 such as `%ff` (fastify: a plain 400). Under /v1/jobs/ the parameter is a job
+ * id, so both answer exactly what the JobId rule answers for any other malformed id: 400 naming `id`.
+ */
+export function routerErrorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  const path = (req.raw.url ?? '').split('?')[0];
+  const jobSegment = /^\/v1\/jobs\/([^/]*)/.exec(path)?.[1];
+  const idIsBad = jobSegment !== undefined && (err.code === 'FST_ERR_MAX_PARAM_LENGTH' || !decodes(jobSegment));
+  if (idIsBad) {
+    const message = jobIdMessage('id');
+    return sendProblem(reply, problem(400, 'invalid-request', message, [{ field: 'id', message }]));
+  }
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return sendProblem(reply, problem(414, 'uri-too-long', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`, [
+      { field: 'path', message: `path segments must be at most ${MAX_PARAM_LENGTH} characters` },
+    ]));
+  }
+  if (err.code === 'FST_ERR_BAD_URL') {
+    const message = 'path must be valid percent-encoded UTF-8';
+    return sendProblem(reply, problem(400, 'invalid-request', message, [{ field: 'path', message }]));
+  }
+  req.log.error({ err }, 'router error');
+  return sendProblem(reply, problem(500, 'internal', 'an internal error occurred; it has been logged'));
+}
+
+function decodes(segment: string): boolean {
+  try {
+    decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function notFoundHandler(req: FastifyRequest, reply: FastifyReply) {
