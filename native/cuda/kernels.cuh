@@ -101,7 +101,25 @@ struct InputGemm {
   }
 };
 
-// One time step of one layer, thread (b, j): the four gate pre-activations of hidden unit j,
+// The threads of the per-step cell kernels, thread (b, j): a block of 256 threads is 8 batch rows ×
+// 32 consecutive hidden units, a warp one row's 32 units. So a warp reads 32 consecutive weights
+// (coalesced) and one broadcast input, and the 8 warps of a block read the same weight columns —
+// each block brings its (·, 4 × 32) column slice into L1 once per step for 8 rows, not once per row.
+struct CellGrid {
+  static constexpr int kUnits = 32, kRows = 8;
+  int B, H;
+  LSTM_HD size_t unit_tiles() const { return ((size_t)H + kUnits - 1) / kUnits; }
+  LSTM_HD size_t threads() const { return (((size_t)B + kRows - 1) / kRows) * unit_tiles() * kUnits * kRows; }
+  // thread i → (b, j); false for the guard threads past B or H
+  LSTM_HD bool cell(size_t i, size_t& b, size_t& j) const {
+    const size_t block = i / (kUnits * kRows), in_block = i % (kUnits * kRows);
+    j = (block % unit_tiles()) * kUnits + in_block % kUnits;
+    b = (block / unit_tiles()) * kRows + in_block / kUnits;
+    return b < (size_t)B && j < (size_t)H;
+  }
+};
+
+// One time step of one layer, thread (b, j) of CellGrid: the four gate pre-activations of hidden unit j,
 // z = (X_t·Wx + b)[b] + H_{t−1}[b]·Wh (the recurrent product fused in), then d2l's cell:
 //   I, F, O = σ(z_i, z_f, z_o), C~ = tanh(z_g), C = F⊙C_{t−1} + I⊙C~, H = O⊙tanh(C).
 // gates (B, 4H) holds the pre-activations on entry and the activations I, F, C~, O on exit.
@@ -109,9 +127,11 @@ struct CellForward {
   int B, H;
   const float *Wh, *h_prev, *c_prev;
   float *gates, *c, *tanh_c, *h;
-  LSTM_HD size_t threads() const { return (size_t)B * H; }
-  LSTM_HD void operator()(size_t i) const {
-    const size_t b = i / H, j = i % H, G = 4 * (size_t)H;
+  LSTM_HD size_t threads() const { return CellGrid{B, H}.threads(); }
+  LSTM_HD void operator()(size_t t) const {
+    size_t b, j;
+    if (!CellGrid{B, H}.cell(t, b, j)) return;
+    const size_t i = b * H + j, G = 4 * (size_t)H;
     float* z = gates + b * G + j;
     float zi = z[0], zf = z[H], zg = z[2 * H], zo = z[3 * H];
     const float* hp = h_prev + b * H;
@@ -227,7 +247,7 @@ struct Transpose {
   }
 };
 
-// Backward of one time step of one layer, thread (b, j). ∂L/∂H_t = dH_above[t] (from the output
+// Backward of one time step of one layer, thread (b, j) of CellGrid. ∂L/∂H_t = dH_above[t] (from the output
 // layer or the layer above) + dA_{t+1}·Whᵀ (the path through step t+1, absent at the last step);
 // dc carries ∂L/∂C from step t+1 (zero at the last step). Writes dA_t = ∂L/∂(pre-activations)
 // and dc := ∂L/∂C_{t−1}. The state entering the minibatch is detached: step 0 sends nothing back.
@@ -240,9 +260,11 @@ struct CellBackward {
   const float *c_prev, *tanh_c, *dH_above;  // (B, H)
   float* dc;                // (B, H), carried
   float* dA;                // dA_t (B, 4H)
-  LSTM_HD size_t threads() const { return (size_t)B * H; }
-  LSTM_HD void operator()(size_t i) const {
-    const size_t b = i / H, j = i % H, G = 4 * (size_t)H;
+  LSTM_HD size_t threads() const { return CellGrid{B, H}.threads(); }
+  LSTM_HD void operator()(size_t t) const {
+    size_t b, j;
+    if (!CellGrid{B, H}.cell(t, b, j)) return;
+    const size_t i = b * H + j, G = 4 * (size_t)H;
     float dh = dH_above[i];
     float dc_next = 0.0f;
     if (has_next) {
