@@ -59,6 +59,10 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
   }
   const worker = new TrainWorker({ config: cfg, engine });
   await worker.ready();
+  const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  if (engine.backend === 'cuda' && pool < cfg.workerConcurrency + 1) {
+    log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`);
+  }
   log(
     `lstm-trainer worker ready: engine ${engine.name}/${engine.backend}, queue prefix ${cfg.prefix}, concurrency ${cfg.workerConcurrency}, checkpoint every ${cfg.checkpointEvery} epochs`,
   );
@@ -84,7 +88,17 @@ async function apiCommand(): Promise<void> {
 
 /** The worker of `serve`, as a child process (training never blocks the API's event loop). */
 function spawnWorkerChild(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, process.argv[1], 'worker'], { env, stdio: 'inherit' });
+  return spawn(process.execPath, [...process.execArgv, process.argv[1], 'worker'], { env: { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? threadPoolFor(env) }, stdio: 'inherit' });
+}
+
+/**
+ * libuv's pool size for a worker: a GPU job's training call holds one pool thread while its stream
+ * runs, so WORKER_CONCURRENCY jobs need that many threads and a few for everything else. Node reads
+ * UV_THREADPOOL_SIZE before any code of ours runs, so it is set for the child, not in it.
+ */
+export function threadPoolFor(env: NodeJS.ProcessEnv): string {
+  const jobs = Number(env.WORKER_CONCURRENCY ?? 1);
+  return String(Math.min(1024, Math.max(4, (Number.isInteger(jobs) ? jobs : 1) + 2)));
 }
 
 async function serveCommand(o: { workers: number }): Promise<void> {
