@@ -72,6 +72,12 @@ export const ListQuery = z
   .strict();
 export type ListQuery = z.output<typeof ListQuery>;
 
+/**
+ * gRPC ListJobs' `view` (JobView less its JOB_VIEW_ prefix; unset / UNSPECIFIED = basic). A value
+ * this server does not know is refused (INVALID_ARGUMENT naming `view`), as every other enum is.
+ */
+export const ListView = z.enum(['basic', 'full'], { error: 'view must be JOB_VIEW_BASIC or JOB_VIEW_FULL (or unset)' }).default('basic');
+
 /** Parse with a schema; a failure becomes a SpecError naming each field. */
 export function parseMessage<T extends z.ZodType>(schema: T, input: unknown): z.output<T> {
   const r = schema.safeParse(input ?? {});

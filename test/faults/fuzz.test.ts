@@ -173,6 +173,13 @@ function httpCase(i: number): HttpCase {
       return { what: 'huge corpus / arrays', method: 'POST', path: '/v1/jobs', headers: json, body: pick(variants)() };
     }
     case 5: {
+      if (r() < 0.3) {
+        // not UTF-8: once decoded with U+FFFD in place of the bad bytes, and accepted
+        const bad = pick([[0xff], [0xc0, 0xaf], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]]);
+        const [head, tail] = pick([['{"name":"', '"}'], ['{"report":{"prefixes":["time ', '"]}}'], ['{"data":{"corpus":{"text":"', '"}}}']]);
+        const body = Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from(tail)]);
+        return { what: `invalid UTF-8 ${Buffer.from(bad).toString('hex')}`, method: 'POST', path: pick(['/v1/jobs', '/v1/jobs/j000000000aaaaaaaaaa/generate']), headers: json, body, expect: { status: 400, field: 'body' } };
+      }
       const bodies = ['{', '{"a":}', 'nul', '"just a string"', '[]', '42', 'null', '\u0000', '{"model":{"kind":"scratch"}}}', '\uFEFF{}', '{"a":1,"a":2,}'];
       return { what: 'malformed JSON', method: 'POST', path: '/v1/jobs', headers: json, body: pick(bodies) };
     }
@@ -354,7 +361,8 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
       return {
         what: 'ListJobs',
         method: 'ListJobs',
-        req: pick([{ page_size: -1 }, { page_size: 101 }, { page_size: 2 ** 31 - 1 }, { state: 99 }, { page_token: 'x'.repeat(500) }, { view: 42 }]),
+        req: pick([{ page_size: -1 }, { page_size: 101 }, { page_size: 2 ** 31 - 1 }, { state: 99 }, { page_token: 'x'.repeat(500) }, { view: 42 }, { view: -1 }]),
+        expect: grpc.status.INVALID_ARGUMENT, // an unknown view was once accepted
       };
     case 4:
       if (r() < 0.5) return { what: 'WatchJob from_seq', method: 'WatchJob', req: { job_id: 'j000000000aaaaaaaaaa', from_seq: pick([-1, -(2 ** 40)]) } };
@@ -446,6 +454,32 @@ test(`generate: 80 seeded sampling requests (HTTP and gRPC) against a trained jo
     assert.equal(generated.length, req.numChars, what);
     assert.ok(!generated.includes('<unk>'), `${what}: ${generated.slice(0, 200)}`);
     assert.match(generated, /^[a-z ]*$/, what);
+  }
+});
+
+test('gRPC: strings that are not UTF-8 are INVALID_ARGUMENT naming the field (a real U+FFFD is kept)', async () => {
+  const raw = new grpc.Client(`127.0.0.1:${api.grpcPort}`, grpc.credentials.createInsecure());
+  const send = (method: string, bytes: Buffer) =>
+    new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) =>
+      raw.makeUnaryRequest(`/lstm_trainer.v1.LstmTrainer/${method}`, (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) => resolve({ err, res })),
+    );
+  const field = (no: number, payload: Buffer) => Buffer.concat([Buffer.from([(no << 3) | 2, payload.length]), payload]);
+  const tiny = field(2, Buffer.from([0x10, 0xd0, 0x0f, 0x18, 4, 0x20, 5])); // data {max_tokens 2000, batch_size 4, num_steps 5}
+  try {
+    for (const bad of [[0xff], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const name = Buffer.concat([Buffer.from('x'), Buffer.from(bad), Buffer.from(' y')]);
+      const submit = await send('SubmitJob', field(1, Buffer.concat([tiny, field(5, name)]))); // spec {data, name}
+      assert.equal(submit.err && grpc.status[submit.err.code], 'INVALID_ARGUMENT', `name ${Buffer.from(bad).toString('hex')}`);
+      assert.deepEqual(JSON.parse(submit.err!.metadata.get(ERRORS_TRAILER)[0].toString()).map((x: { field: string }) => x.field), ['name']);
+      const gen = await send('Generate', Buffer.concat([field(1, Buffer.from(existing)), field(2, Buffer.concat([Buffer.from('time'), Buffer.from(bad)]))]));
+      assert.equal(gen.err && grpc.status[gen.err.code], 'INVALID_ARGUMENT');
+      assert.match(gen.err!.details, /prefix/);
+    }
+    // a U+FFFD that was sent as such is text like any other
+    const ok = await send('SubmitJob', field(1, Buffer.concat([tiny, field(5, Buffer.from('x \uFFFD y'))])));
+    assert.equal(ok.err, null, ok.err?.details);
+  } finally {
+    raw.close();
   }
 });
 

@@ -116,6 +116,19 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.match(err.details, /model\.kind/);
   });
 
+  test('ListJobs: an unknown view is INVALID_ARGUMENT naming view; BASIC, FULL and unset are accepted', async () => {
+    for (const view of [7, 99, -1]) {
+      const e = await callError(c, 'ListJobs', { view });
+      assert.equal(e.code, S.INVALID_ARGUMENT, `view ${view}`);
+      assert.match(e.details, /view/);
+    }
+    // together with another bad field: both named
+    const both = await callError(c, 'ListJobs', { view: 5, page_size: 101 });
+    assert.match(both.details, /view/);
+    assert.match(both.details, /pageSize/);
+    for (const view of [undefined, 'JOB_VIEW_UNSPECIFIED', 'JOB_VIEW_BASIC', 'JOB_VIEW_FULL']) await call(c, 'ListJobs', view === undefined ? {} : { view });
+  });
+
   test('GetJob: unknown id NOT_FOUND; missing or malformed id INVALID_ARGUMENT', async () => {
     assert.equal((await callError(c, 'GetJob', { job_id: memId(999) })).code, S.NOT_FOUND);
     const missing = await callError(c, 'GetJob', {});

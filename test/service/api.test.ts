@@ -137,6 +137,26 @@ describe('jobs without a worker', () => {
     await request(api.url).post(`/v1/jobs/${first.body.id}/cancel`).expect(200);
   });
 
+  test('a body that is not UTF-8 → 400 problem naming body; valid non-ASCII text is kept as sent', async () => {
+    for (const bad of [[0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+      const body = Buffer.concat([Buffer.from('{"name":"x'), Buffer.from(bad), Buffer.from('"}')]);
+      for (const path of ['/v1/jobs', '/v1/jobs/j000000000deadbeef00/generate']) {
+        const res = await fetch(api.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        assert.equal(res.status, 400, `${path} ${Buffer.from(bad).toString('hex')}`);
+        assert.match(res.headers.get('content-type') ?? '', problemType);
+        const p = (await res.json()) as { errors: { field: string; message: string }[] };
+        assert.deepEqual(p.errors.map((e) => e.field), ['body']);
+        assert.match(p.errors[0].message, /UTF-8/);
+      }
+    }
+    const ok = await request(api.url).post('/v1/jobs').send({ ...TINY, name: 'zeitreisender ü 时间 🦀' }).expect(201);
+    assert.equal(ok.body.name, 'zeitreisender ü 时间 🦀');
+    await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).expect(200);
+    // a BOM is not JSON (as before)
+    const bom = await fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('\uFEFF{}') });
+    assert.equal(bom.status, 400);
+  });
+
   test('an empty body is the all-defaults job', async () => {
     const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json').send('');
     assert.equal(res.status, 201);

@@ -1,44 +1,48 @@
 // API-key auth for every method but the standard health service (probes and load balancers call
 // it without credentials). Server reflection needs the key too (design §5: "every gRPC method but
 // health"); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { ApiKeyCheck, parseBearer } from '../auth.js';
 import { keyFingerprint } from '../client-id.js';
 
 export const UNAUTHENTICATED_MESSAGE = 'missing or invalid API key: send metadata "authorization: Bearer <key>"';
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+/**
+ * grpc-js logs a metadata entry it refuses with its value ("Failed to add metadata entry
+ * authorization: Bearer\t<key>. … illegal characters" — a tab, say), which would print an API key
+ * to stderr. Its logger (grpc-js' own format: "E …" / "I …" / "D …" on stderr) is replaced once per
+ * process by one that redacts any `authorization` value; everything else is printed as before.
+ */
+let redacting = false;
+export function redactGrpcLogs(): void {
+  if (redacting) return;
+  redacting = true;
+  const redact = (m: unknown) => (typeof m === 'string' ? m.replace(/(\bauthorization\b\s*[:=]\s*)[^\r\n]*/gi, '$1<redacted>') : m);
+  const to = (tag: string) => (message?: unknown, ...rest: unknown[]) => console.error(`${tag} ${redact(message)}`, ...rest.map(redact));
+  grpc.setLogger({ error: to('E'), info: to('I'), debug: to('D') });
+}
 
-/** The bearer token of `authorization` metadata, or undefined. */
+/** The bearer token of `authorization` metadata, by the rule HTTP uses too (src/api/auth.ts parseBearer). */
 export function bearerToken(md: grpc.Metadata): string | undefined {
-  const v = md.get('authorization')[0];
-  if (typeof v !== 'string') return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(v.trim());
-  return m ? m[1].trim() : undefined;
+  return parseBearer(md.get('authorization')[0]);
 }
 
 export class ApiKeys {
-  private readonly digests: Buffer[];
+  private readonly check: ApiKeyCheck;
 
   constructor(keys: readonly string[]) {
     if (keys.some((k) => typeof k !== 'string' || k.trim() === '')) throw new Error('API keys must be non-empty strings');
-    this.digests = keys.map(digest);
+    this.check = new ApiKeyCheck(keys);
   }
 
   get enabled(): boolean {
-    return this.digests.length > 0;
+    return this.check.enabled;
   }
 
-  /**
-   * Constant time in the key's content: both sides are hashed to 32 bytes (so lengths never
-   * differ) and every configured key is compared, without stopping at the first match.
-   */
+  /** The shared constant-time check (SHA-256 digests, every key compared). */
   matches(token: string | undefined): boolean {
-    const d = digest(token ?? '');
-    let ok = false;
-    for (const k of this.digests) ok = timingSafeEqual(d, k) || ok;
-    return ok && token !== undefined;
+    return this.check.check(token);
   }
 
   /** A short stable name for the key (for per-client accounting), never the key itself. */

@@ -76,6 +76,11 @@ export function generateFromProto(p: PGenerateRequest): Plain {
   return out;
 }
 
+/** ListJobsRequest.view as the ListView schema's string (unset / UNSPECIFIED → undefined: the default). */
+export function listViewFromProto(p: PListJobsRequest): unknown {
+  return enumValue(p.view, 'JOB_VIEW_');
+}
+
 /** ListJobsRequest as the HTTP query; field names in errors are mapped back by listIssueRename. */
 export function listQueryFromProto(p: PListJobsRequest): Plain {
   const out: Plain = {};

@@ -4,16 +4,17 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { JobService } from '../../jobs/types.js';
-import { GenerateRequest, ListQuery, parseJobId, parseMessage } from '../schemas.js';
+import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { SpecError } from '../../train/spec.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
-import { ApiKeys, bearerToken } from './auth.js';
+import { ApiKeys, bearerToken, redactGrpcLogs } from './auth.js';
 import { clientIdOf, idempotencyScopeOf } from '../client-id.js';
 import {
   eventToProto,
   generateFromProto,
   jobToProto,
   listQueryFromProto,
+  listViewFromProto,
   renameListIssues,
   specFromProto,
 } from './convert.js';
@@ -62,10 +63,26 @@ export interface GrpcServer {
 const SHUTDOWN_GRACE_MS = 5000;
 
 const UNDECODABLE = Symbol('undecodable request');
+const NOT_UTF8 = Symbol('string fields that are not UTF-8');
+const REPLACEMENT_UTF8 = Buffer.from('\uFFFD', 'utf8');
+
+/** The JSON names (lowerCamelCase, without the request's `spec.`) of the string fields holding U+FFFD. */
+function replacedStrings(v: unknown, path: string[] = [], out: string[] = []): string[] {
+  if (typeof v === 'string') {
+    if (v.includes('\uFFFD')) out.push(path.filter((p, i) => !(i === 0 && p === 'spec') && !/^\d+$/.test(p)).join('.') || 'request');
+  } else if (Array.isArray(v)) v.forEach((x, i) => replacedStrings(x, [...path, String(i)], out));
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) replacedStrings(x, [...path, k.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase())], out);
+  }
+  return out;
+}
 
 /**
  * grpc-js answers INTERNAL when a request's bytes do not decode; that is the client's fault, so the
  * methods' decoders hand the handler a marker instead, which it answers with INVALID_ARGUMENT.
+ * Strings that are not UTF-8 (proto3 requires it) decode with U+FFFD in place of the bad bytes; a
+ * request whose decoded strings hold U+FFFD that its bytes do not (no EF BF BD in them) had such
+ * a string, and is refused the same way, naming the fields (as the HTTP API refuses such a body).
  */
 function tolerantDecoding(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -73,11 +90,17 @@ function tolerantDecoding(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
     out[name] = {
       ...m,
       requestDeserialize: (buf: Buffer) => {
+        let msg: unknown;
         try {
-          return m.requestDeserialize(buf);
+          msg = m.requestDeserialize(buf);
         } catch (e) {
           return { [UNDECODABLE]: (e as Error).message.slice(0, 200) };
         }
+        if (!buf.includes(REPLACEMENT_UTF8)) {
+          const fields = replacedStrings(msg);
+          if (fields.length) return { [NOT_UTF8]: [...new Set(fields)] };
+        }
+        return msg;
       },
     };
   }
@@ -86,6 +109,35 @@ function tolerantDecoding(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
 /** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
 function jobId(req: PJobIdRequest): string {
   return parseJobId(req.job_id ?? '', 'jobId');
+}
+
+/**
+ * grpc-js answers a method it has no handler for with UNIMPLEMENTED before any interceptor runs, so
+ * with API keys on, a caller without a key could still learn which methods exist. This makes an
+ * unknown path get a handler that goes through the interceptors — the auth check first — and then
+ * answers UNIMPLEMENTED with grpc-js's own message. grpc-js has no public hook for it: its handler
+ * table is the private `handlers` Map (grpc-js pinned at 1.14.7), looked up with get(path) per
+ * call. If that Map is not there (another grpc-js), nothing changes and unknown methods stay
+ * UNIMPLEMENTED before auth; test/faults/auth.test.ts checks the order, so such an upgrade fails there.
+ */
+function authBeforeUnimplemented(server: grpc.Server): boolean {
+  const handlers = (server as unknown as { handlers?: unknown }).handlers;
+  if (!(handlers instanceof Map)) return false;
+  const lookup = handlers.get.bind(handlers) as (path: string) => unknown;
+  const unknownMethod = (path: string) => ({
+    // bidi: the handler runs as soon as the metadata passed the interceptors, whatever the call's shape
+    type: 'bidi',
+    path,
+    serialize: (b: Buffer) => b,
+    deserialize: (b: Buffer) => b,
+    func: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', () => {});
+      call.on('error', () => {});
+      call.emit('error', grpcError(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`));
+    },
+  });
+  handlers.get = (path: string) => lookup(path) ?? (typeof path === 'string' && path.startsWith('/') ? unknownMethod(path) : undefined);
+  return true;
 }
 
 /** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
@@ -140,6 +192,7 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: Abor
 export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServer> {
   const { service } = opts;
   const keys = new ApiKeys(opts.apiKeys ?? []);
+  redactGrpcLogs(); // grpc-js would log a refused `authorization` value, key and all
   const onInternal = opts.onInternalError ?? ((err, method) => console.error(`gRPC ${method}: internal error`, err));
   const server = new grpc.Server({
     interceptors: keys.enabled ? [keys.interceptor()] : [],
@@ -147,6 +200,9 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
   });
+
+  // with keys on, an unknown method is UNAUTHENTICATED without a key, UNIMPLEMENTED with one
+  if (keys.enabled) authBeforeUnimplemented(server);
 
   /** Live server streams, aborted on close() so the server can shut down. */
   const streams = new Set<AbortController>();
@@ -159,6 +215,8 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   const undecodable = (req: unknown): void => {
     const bad = req && typeof req === 'object' ? (req as Record<symbol, unknown>)[UNDECODABLE] : undefined;
     if (typeof bad === 'string') throw invalidArgument([{ field: 'request', message: `request: not a valid protobuf message of this method (${bad})` }]);
+    const notUtf8 = req && typeof req === 'object' ? (req as Record<symbol, unknown>)[NOT_UTF8] : undefined;
+    if (Array.isArray(notUtf8)) throw invalidArgument(notUtf8.map((field: string) => ({ field, message: `${field} must be valid UTF-8 (a protobuf string): it holds a byte sequence that is not` })));
   };
 
   function unary<Req, Res>(
@@ -224,13 +282,18 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
     ListJobs: unary<PListJobsRequest, PListJobsResponse>('ListJobs', async (req) => {
       let q: ListQuery;
+      const issues: SpecError['issues'] = [];
       try {
         q = parseMessage(ListQuery, listQueryFromProto(req));
       } catch (e) {
-        throw e instanceof SpecError ? renameListIssues(e) : e;
+        if (!(e instanceof SpecError)) throw e;
+        issues.push(...renameListIssues(e).issues);
       }
-      const full = req.view === 'JOB_VIEW_FULL';
-      const { jobs, nextCursor } = await service.list(q);
+      const view = ListView.safeParse(listViewFromProto(req));
+      if (!view.success) issues.push({ field: 'view', message: view.error.issues[0].message });
+      if (issues.length) throw new SpecError(issues);
+      const full = view.data === 'full';
+      const { jobs, nextCursor } = await service.list(q!);
       return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
     }),
 

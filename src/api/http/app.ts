@@ -98,10 +98,17 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.addHook('preClose', async () => lifecycle.endStreams());
 
   // our own JSON parser: an empty body is "no body" (POST /v1/jobs with nothing = all defaults),
-  // and malformed JSON is a 400 problem naming the position
+  // a body that is not UTF-8 (RFC 8259 §8.1) is a 400 problem naming `body` (decoding it would put
+  // U+FFFD in the job's text), and malformed JSON is a 400 problem naming the position
   app.removeContentTypeParser(['application/json', 'text/plain']); // JSON only: anything else is a 415
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_req, body, done) => {
-    const text = String(body);
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }); // a BOM stays (and is malformed JSON)
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      return done(new SpecError([{ field: 'body', message: 'body must be valid UTF-8 (RFC 8259): it holds a byte sequence that is not' }]), undefined);
+    }
     if (text.trim() === '') return done(null, undefined);
     try {
       done(null, JSON.parse(text));

@@ -1,34 +1,16 @@
 // Bearer-token auth (design §5): off when no keys are configured; otherwise every route needs a
 // key except those marked `config: { public: true }` (health, the API document, the dashboard's
-// static page — the page's own API calls carry the key). Keys are compared in constant time
-// (SHA-256 digests of equal length, every key compared) and never logged.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// static page — the page's own API calls carry the key). Parsing and the constant-time key check
+// are shared with gRPC (src/api/auth.ts); keys are never logged.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { ApiKeyCheck, parseBearer } from '../auth.js';
 import { UnauthorizedError } from './problem.js';
 
-const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
+export { ApiKeyCheck } from '../auth.js';
 
-export class ApiKeyCheck {
-  private readonly digests: Buffer[];
-  constructor(keys: readonly string[]) {
-    this.digests = keys.filter((k) => k.length > 0).map(digest);
-  }
-  get enabled(): boolean {
-    return this.digests.length > 0;
-  }
-  check(token: string): boolean {
-    const d = digest(token);
-    let ok = false;
-    for (const k of this.digests) ok = timingSafeEqual(d, k) || ok; // no early exit
-    return ok;
-  }
-}
-
+/** The request's bearer token by the rule gRPC uses too (src/api/auth.ts parseBearer). */
 export function bearerToken(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (typeof h !== 'string') return undefined;
-  const m = /^Bearer[ ]+([^\s]+)\s*$/i.exec(h);
-  return m?.[1];
+  return parseBearer(req.headers.authorization);
 }
 
 export function registerAuth(app: FastifyInstance, keys: readonly string[]): void {
