@@ -4,14 +4,14 @@
 // PyTorch's figures (measured by check.sh just before, passed as JSON files).
 //
 //   node check.mjs [--epochs 500] [--concurrency 1,4,8] [--concurrency-epochs 50] [--torch a.json,b.json]
-//                  [--out results.json] [--cpu]
+//                  [--out results.json] [--recurrence steps,persistent] [--cpu]
 // Without a GPU it says so and exits 3; --cpu runs every part with the CPU engine in the GPU's place
 // (a dry run of the script itself: `npx tsx bench/gpu/check.ts --cpu --epochs 3 --concurrency 1,2
 // --concurrency-epochs 1`).
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import type { LstmModel, ModelConfig, Weights } from '../../src/model/engine.js';
-import { loadNativeEngine, type NativeEngineFactory } from '../../src/model/native/index.js';
+import { loadNativeEngine, NativeLstmModel, type NativeEngineFactory } from '../../src/model/native/index.js';
 import { initParams } from '../../src/model/params.js';
 import { Rng } from '../../src/text/rng.js';
 import type { Batch } from '../../src/text/data.js';
@@ -27,6 +27,7 @@ const CONCURRENCY = arg('concurrency', '1,4,8').split(',').map(Number);
 const CONCURRENCY_EPOCHS = Number(arg('concurrency-epochs', '50'));
 const TORCH = arg('torch', '').split(',').filter((f) => f && existsSync(f));
 const OUT = arg('out', '');
+const MODES = arg('recurrence', 'steps,persistent').split(',');
 /** The device under test: the GPU, or the CPU for a dry run of this script. */
 const TESTED: 'cpu' | 'cuda' = process.argv.includes('--cpu') ? 'cpu' : 'cuda';
 
@@ -76,7 +77,7 @@ function rel(a: Float32Array, b: Float32Array): number {
   return den === 0 ? num : num / den;
 }
 
-async function gradientCheck(): Promise<{ name: string; worst: number; ok: boolean }[]> {
+async function gradientCheck(): Promise<{ name: string; worst: number; ok: boolean; path: string }[]> {
   const cases: { name: string; config: ModelConfig; B: number; T: number }[] = [
     { name: 'scratch d2l', config: { kind: 'scratch', vocabSize: 28, numHiddens: 256, numLayers: 1 }, B: 32, T: 35 },
     { name: 'concise d2l', config: { kind: 'concise', vocabSize: 28, numHiddens: 256, numLayers: 1 }, B: 32, T: 35 },
@@ -90,6 +91,7 @@ async function gradientCheck(): Promise<{ name: string; worst: number; ok: boole
     const gpu = await engine(TESTED).createModel(c.config, w);
     const cpu = await engine('cpu').createModel(c.config, w);
     let worst = 0;
+    let path = '?';
     try {
       const bs = batches(c.config.vocabSize, c.B, c.T, 4, 8);
       for (let k = 0; k < 3; k++) {
@@ -103,12 +105,13 @@ async function gradientCheck(): Promise<{ name: string; worst: number; ok: boole
       const wg = gpu.getWeights();
       const wc = cpu.getWeights();
       for (const name of Object.keys(wc)) worst = Math.max(worst, rel(wg[name].data, wc[name].data));
+      if (gpu instanceof NativeLstmModel) path = gpu.path;
     } finally {
       gpu.dispose();
       cpu.dispose();
     }
-    out.push({ name: c.name, worst, ok: worst <= 1e-4 });
-    log(`gradient check ${c.name}: max rel diff ${worst.toExponential(2)} ${worst <= 1e-4 ? 'ok' : 'FAIL'}`);
+    out.push({ name: c.name, worst, ok: worst <= 1e-4, path });
+    log(`gradient check ${c.name} (ran as ${path}): max rel diff ${worst.toExponential(2)} ${worst <= 1e-4 ? 'ok' : 'FAIL'}`);
   }
   return out;
 }
@@ -118,6 +121,7 @@ async function gradientCheck(): Promise<{ name: string; worst: number; ok: boole
 
 interface RunResult {
   kind: string;
+  path: string;
   epochs: number;
   perplexity: number;
   tokensPerSec: number;
@@ -131,11 +135,13 @@ async function d2lRun(kind: 'scratch' | 'concise', epochs: number, quiet = false
   const trainer = await Trainer.create(spec, engine(TESTED));
   const t0 = performance.now();
   let last: EpochEvent | undefined;
+  let path = '?';
   try {
     for await (const e of trainer.run()) {
       last = e;
       if (!quiet && (e.epoch % 100 === 0 || e.epoch === 1)) log(`  ${kind} epoch ${e.epoch}: perplexity ${e.perplexity.toFixed(3)}, ${Math.round(e.tokensPerSec)} tokens/s`);
     }
+    if (trainer.model instanceof NativeLstmModel) path = trainer.model.path;
   } finally {
     trainer.dispose();
   }
@@ -146,6 +152,7 @@ async function d2lRun(kind: 'scratch' | 'concise', epochs: number, quiet = false
   const trainSeconds = last.elapsedMs / 1000;
   return {
     kind,
+    path,
     epochs,
     perplexity: last.perplexity,
     tokensPerSec: (tokensPerEpoch * epochs) / trainSeconds,
@@ -199,22 +206,30 @@ async function main(): Promise<void> {
     process.exitCode = 3;
     return;
   }
-  const grads = await gradientCheck();
+  // both recurrences of the CUDA engine: per-step kernels (default) and persistent kernels
+  const grads: { mode: string; name: string; worst: number; ok: boolean }[] = [];
+  const runs: (RunResult & { mode: string })[] = [];
+  const conc: { mode: string; jobs: number; totalTokensPerSec: number; wallSeconds: number }[] = [];
+  for (const mode of MODES) {
+    process.env.LSTM_CUDA_RECURRENT = mode;
+    log(`== recurrence: ${mode}`);
+    for (const g of await gradientCheck()) grads.push({ mode, ...g });
+    // warm-up (CUDA context, graph capture) then the measured runs
+    await d2lRun('concise', 2, true);
+    for (const kind of ['scratch', 'concise'] as const) {
+      log(`d2l recipe, ${kind}, ${EPOCHS} epochs:`);
+      const r = await d2lRun(kind, EPOCHS);
+      log(`  ran as ${r.path}: perplexity ${r.perplexity.toFixed(3)}, ${Math.round(r.tokensPerSec)} tokens/s, ${r.trainSeconds.toFixed(2)} s training`);
+      runs.push({ mode, ...r });
+    }
+    for (const n of CONCURRENCY) {
+      const r = await concurrent(n, CONCURRENCY_EPOCHS);
+      log(`${n} concurrent concise jobs × ${CONCURRENCY_EPOCHS} epochs: ${Math.round(r.totalTokensPerSec)} tokens/s total, ${r.wallSeconds.toFixed(1)} s`);
+      conc.push({ mode, ...r });
+    }
+  }
   results.gradientCheck = grads;
-  // warm-up (graph capture, CUDA context) then the measured runs
-  await d2lRun('concise', 2, true);
-  const runs: RunResult[] = [];
-  for (const kind of ['scratch', 'concise'] as const) {
-    log(`d2l recipe, ${kind}, ${EPOCHS} epochs:`);
-    runs.push(await d2lRun(kind, EPOCHS));
-  }
   results.runs = runs;
-  const conc = [];
-  for (const n of CONCURRENCY) {
-    const r = await concurrent(n, CONCURRENCY_EPOCHS);
-    log(`${n} concurrent concise jobs × ${CONCURRENCY_EPOCHS} epochs: ${Math.round(r.totalTokensPerSec)} tokens/s total, ${r.wallSeconds.toFixed(1)} s`);
-    conc.push(r);
-  }
   results.concurrency = conc;
   const torch = TORCH.map((f) => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop() ?? '{}') as { kind: string; tokensPerSec: number; perplexity: number; epochs: number; deviceName?: string; torch?: string; cudnn?: number });
   results.torch = torch;
@@ -223,16 +238,20 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push('');
   lines.push(`GPU: ${info.cuda.name} (sm ${info.cuda.capability}), driver ${info.cuda.driverVersion}, runtime ${info.cuda.runtimeVersion}; PyTorch ${torch[0]?.torch ?? '?'} cuDNN ${torch[0]?.cudnn ?? '?'}`);
-  lines.push(`gradient check (CUDA vs CPU engine, 3 clipped SGD steps + raw gradients, max rel diff): ${grads.map((g) => `${g.name} ${g.worst.toExponential(1)}${g.ok ? '' : ' FAIL'}`).join('; ')}`);
-  lines.push('| kind | epochs | ours tokens/s | PyTorch tokens/s (epochs) | ratio | ours final ppl | PyTorch ppl | ours train s | sample |');
-  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  for (const mode of MODES) {
+    lines.push(`gradient check, ${mode} (CUDA vs CPU engine, 3 clipped SGD steps + raw gradients, max rel diff): ${grads.filter((g) => g.mode === mode).map((g) => `${g.name} ${g.worst.toExponential(1)}${g.ok ? '' : ' FAIL'}`).join('; ')}`);
+  }
+  lines.push('| kind | recurrence (ran as) | epochs | ours tokens/s | PyTorch tokens/s (epochs) | ratio | ours final ppl | PyTorch ppl | ours train s | sample |');
+  lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of runs) {
     const t = torch.find((x) => x.kind === r.kind);
     lines.push(
-      `| ${r.kind} | ${r.epochs} | ${Math.round(r.tokensPerSec)} | ${t ? `${Math.round(t.tokensPerSec)} (${t.epochs})` : '—'} | ${t ? (r.tokensPerSec / t.tokensPerSec).toFixed(2) + '×' : '—'} | ${r.perplexity.toFixed(3)} | ${t ? t.perplexity.toFixed(3) : '—'} | ${r.trainSeconds.toFixed(2)} | ${JSON.stringify(r.sample)} |`,
+      `| ${r.kind} | ${r.mode} (${r.path}) | ${r.epochs} | ${Math.round(r.tokensPerSec)} | ${t ? `${Math.round(t.tokensPerSec)} (${t.epochs})` : '—'} | ${t ? (r.tokensPerSec / t.tokensPerSec).toFixed(2) + '×' : '—'} | ${r.perplexity.toFixed(3)} | ${t ? t.perplexity.toFixed(3) : '—'} | ${r.trainSeconds.toFixed(2)} | ${JSON.stringify(r.sample)} |`,
     );
   }
-  lines.push(`concurrent concise jobs (${CONCURRENCY_EPOCHS} epochs each), total tokens/s: ${conc.map((c) => `${c.jobs}: ${Math.round(c.totalTokensPerSec)}`).join(', ')}`);
+  for (const mode of MODES) {
+    lines.push(`concurrent concise jobs (${CONCURRENCY_EPOCHS} epochs each), ${mode}, total tokens/s: ${conc.filter((c) => c.mode === mode).map((c) => `${c.jobs}: ${Math.round(c.totalTokensPerSec)}`).join(', ')}`);
+  }
   for (const l of lines) log(l);
   if (OUT) writeFileSync(OUT, JSON.stringify(results, null, 2));
   if (grads.some((g) => !g.ok)) process.exitCode = 1;

@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "kernels.cuh"
+#include "persistent.cuh"
 
 namespace lstm::cuda {
 
@@ -42,6 +44,28 @@ struct HostExec {
     graph_runs++;
   }
   void forget_graphs() {}
+
+  // A persistent kernel: each phase for every thread of every block before the next phase — what
+  // the device's __syncthreads and grid barrier guarantee — with a shared-memory array per block.
+  template <class K>
+  bool persistent_fits(const K&) const {
+    return true;
+  }
+  template <class K>
+  void launch_persistent(const K& k) {
+    const int nb = k.blocks(), nt = k.block_threads();
+    std::vector<std::vector<float>> smem(nb, std::vector<float>(k.smem_floats()));
+    for (int r = 0; r < nb; r++)
+      for (int tid = 0; tid < nt; tid++) k.load_weights(r, tid, smem[r].data());
+    for (int s = 0; s < k.steps(); s++) {
+      const int t = k.time_of(s);
+      for (int r = 0; r < nb; r++)
+        for (int tid = 0; tid < nt; tid++) k.load_state(r, tid, t, smem[r].data());
+      for (int r = 0; r < nb; r++)
+        for (int tid = 0; tid < nt; tid++) k.step(r, tid, t, smem[r].data());
+    }
+    launches++;
+  }
 };
 
 }  // namespace lstm::cuda

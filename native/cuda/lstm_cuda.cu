@@ -6,6 +6,10 @@
 // minibatch one device-to-device copy of its tokens into place and one graph launch, then one read
 // of the loss sum — no host synchronisation between minibatches (clipping is a device-side factor).
 // LSTM_CUDA_GRAPHS=0 launches the kernels one by one instead (to measure what the graph saves).
+// LSTM_CUDA_RECURRENT=persistent runs each layer's recurrence as one persistent cooperative launch
+// per direction (persistent.cuh) where it fits; the per-step kernels are the default until the
+// persistent ones have been measured on a GPU.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <cstdlib>
@@ -31,6 +35,28 @@ template <class K>
 __global__ void __launch_bounds__(kBlockThreads) run_kernel(K k) {
   const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i < k.threads()) k(i);
+}
+
+// A persistent kernel (persistent.cuh): its phases, with the block barrier and the grid barrier
+// between them. Needs a cooperative launch (all blocks resident at once).
+template <class K>
+__global__ void __launch_bounds__(1024) run_persistent(K k) {
+  extern __shared__ float smem[];
+  cooperative_groups::grid_group grid = cooperative_groups::this_grid();
+  k.load_weights(blockIdx.x, threadIdx.x, smem);
+  for (int s = 0; s < k.steps(); s++) {
+    const int t = k.time_of(s);
+    __syncthreads();  // the previous step's reads of shared memory are done
+    k.load_state(blockIdx.x, threadIdx.x, t, smem);
+    __syncthreads();
+    k.step(blockIdx.x, threadIdx.x, t, smem);
+    grid.sync();  // every block's step t is written before any block reads it
+  }
+}
+
+Recurrence recurrence_from_env() {
+  const char* e = std::getenv("LSTM_CUDA_RECURRENT");
+  return e && std::strcmp(e, "persistent") == 0 ? Recurrence::Persistent : Recurrence::Steps;
 }
 
 bool graphs_from_env() {
@@ -118,6 +144,33 @@ struct DeviceExec {
     for (auto& kv : graphs) cudaGraphExecDestroy(kv.second);
     graphs.clear();
   }
+
+  // All of the kernel's blocks must fit on the device at once (with the dynamic shared memory it
+  // asks for); otherwise the grid barrier could never be reached, and the per-step kernels run.
+  template <class K>
+  bool persistent_fits(const K& k) {
+    int coop = 0, sms = 0, per_sm = 0;
+    check(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device), "attribute");
+    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "attribute");
+    const size_t bytes = k.smem_floats() * sizeof(float);
+    check(cudaFuncSetAttribute(run_persistent<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), "smem attribute");
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, run_persistent<K>, k.block_threads(), bytes), "occupancy");
+    return coop != 0 && (long)per_sm * sms >= k.blocks();
+  }
+  template <class K>
+  void launch_persistent(const K& k) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3((unsigned)k.blocks());
+    cfg.blockDim = dim3((unsigned)k.block_threads());
+    cfg.dynamicSmemBytes = k.smem_floats() * sizeof(float);
+    cfg.stream = stream;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributeCooperative;
+    attr[0].val.cooperative = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    check(cudaLaunchKernelEx(&cfg, run_persistent<K>, k), "persistent launch");
+  }
 };
 
 DeviceInfo device_info() {
@@ -155,7 +208,7 @@ struct CudaModel::Impl {
   bool device_newer = false;
   std::vector<float> grads;
 
-  Impl(const Config& cfg, int device) : ex(device), model(cfg, ex), host(cfg, 1) {}
+  Impl(const Config& cfg, int device) : ex(device), model(cfg, ex, recurrence_from_env()), host(cfg, 1) {}
 
   void to_device() {
     ex.activate();
@@ -219,6 +272,8 @@ double CudaModel::train_batches(const int32_t* X, const int32_t* Y, int batches,
 }
 
 void CudaModel::reset_state() { impl_->model.reset_state(); }
+
+const char* CudaModel::path() const { return impl_->model.ran_persistent() ? "cuda-persistent" : "cuda-steps"; }
 
 void CudaModel::generate_step(int32_t token, float* h, float* c, float* logits) const {
   impl_->to_host();

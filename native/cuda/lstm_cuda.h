@@ -43,6 +43,7 @@ class CudaModel : public ModelApi {
   void generate_step(int32_t token, float* h, float* c, float* logits) const override;
   int threads() const override { return 1; }
   const char* device() const override { return "cuda"; }
+  const char* path() const override;
 
  private:
   struct Impl;

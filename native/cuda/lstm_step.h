@@ -17,6 +17,9 @@
 //   template <class F> void replay(uint64_t key, F enqueue)   runs enqueue() (the device captures
 //                                                    it as graph `key` the first time, then replays)
 //   void forget_graphs()                             buffers moved: captured graphs are stale
+//   template <class K> bool persistent_fits(const K&)  whether a persistent kernel's blocks can all
+//                                                    be resident at once (persistent.cuh)
+//   template <class K> void launch_persistent(const K&)  run it: its phases with the barriers between
 #pragma once
 #include <algorithm>
 #include <cstdint>
@@ -25,13 +28,19 @@
 
 #include "../src/model_api.h"
 #include "kernels.cuh"
+#include "persistent.cuh"
 
 namespace lstm::cuda {
+
+// How a layer's recurrence runs: one CellForward / CellBackward launch per time step (default), or
+// one persistent launch per layer and direction where the shapes fit (persistent.cuh).
+enum class Recurrence { Steps, Persistent };
 
 template <class Exec>
 class StepModel {
  public:
-  StepModel(const Config& cfg, Exec& ex) : cfg_(cfg), lo_(make_layout(cfg)), ex_(ex) {
+  StepModel(const Config& cfg, Exec& ex, Recurrence recurrence = Recurrence::Steps)
+      : cfg_(cfg), lo_(make_layout(cfg)), ex_(ex), recurrence_(recurrence) {
     params_ = alloc<float>(lo_.size);
     grads_ = alloc<float>(lo_.size);
     hyper_ = alloc<float>(2);
@@ -49,6 +58,9 @@ class StepModel {
 
   const Config& config() const { return cfg_; }
   const Layout& layout() const { return lo_; }
+  Recurrence recurrence() const { return recurrence_; }
+  // Whether the last minibatch ran its recurrences as persistent kernels.
+  bool ran_persistent() const { return ran_persistent_; }
   size_t size() const { return lo_.size; }
 
   void upload_params(const float* flat) { ex_.upload(params_, flat, lo_.size * sizeof(float)); }
@@ -211,10 +223,15 @@ class StepModel {
       ex_.launch(EmbedGather{N, G, tok_, params_ + L.Wx, params_ + L.b, a.gates});
     else
       ex_.launch(InputGemm{N, H, G, layers_[l - 1].h + BH, params_ + L.Wx, params_ + L.b, a.gates});
-    for (int t = 0; t < T_; t++) {
-      const size_t s = (size_t)t * BH;  // slot t = H_{t−1}
-      ex_.launch(CellForward{B_, H, params_ + L.Wh, a.h + s, a.c + s, a.gates + (size_t)t * B_ * G, a.c + s + BH,
-                             a.tanh_c + s, a.h + s + BH});
+    const RecurrentForward rec{B_, H, T_, params_ + L.Wh, a.gates, a.h, a.c, a.tanh_c};
+    if (persistent(rec)) {
+      ex_.launch_persistent(rec);
+    } else {
+      for (int t = 0; t < T_; t++) {
+        const size_t s = (size_t)t * BH;  // slot t = H_{t−1}
+        ex_.launch(CellForward{B_, H, params_ + L.Wh, a.h + s, a.c + s, a.gates + (size_t)t * B_ * G, a.c + s + BH,
+                               a.tanh_c + s, a.h + s + BH});
+      }
     }
     ex_.launch(Copy{BH, a.h + (size_t)T_ * BH, a.carried_h});
     ex_.launch(Copy{BH, a.c + (size_t)T_ * BH, a.carried_c});
@@ -237,12 +254,17 @@ class StepModel {
     const size_t BH = (size_t)B_ * H;
     const Layout::Layer& L = lo_.layers[l];
     LayerBuffers& a = layers_[l];
-    ex_.launch(Transpose{H, G, params_ + L.Wh, a.WhT});
-    for (int t = T_ - 1; t >= 0; t--) {
-      const size_t row = (size_t)t * B_;
-      const bool has_next = t < T_ - 1;
-      ex_.launch(CellBackward{B_, H, has_next, a.WhT, has_next ? dA_ + (row + B_) * G : dA_, a.gates + row * G,
-                              a.c + row * H, a.tanh_c + row * H, dH_ + row * H, dc_, dA_ + row * G});
+    const RecurrentBackward rec{B_, H, T_, params_ + L.Wh, a.gates, a.c, a.tanh_c, dH_, dc_, dA_};
+    if (persistent(rec)) {
+      ex_.launch_persistent(rec);
+    } else {
+      ex_.launch(Transpose{H, G, params_ + L.Wh, a.WhT});
+      for (int t = T_ - 1; t >= 0; t--) {
+        const size_t row = (size_t)t * B_;
+        const bool has_next = t < T_ - 1;
+        ex_.launch(CellBackward{B_, H, has_next, a.WhT, has_next ? dA_ + (row + B_) * G : dA_, a.gates + row * G,
+                                a.c + row * H, a.tanh_c + row * H, dH_ + row * H, dc_, dA_ + row * G});
+      }
     }
     ex_.launch(WeightGrad{N, H, G, a.h, dA_, grads_ + L.Wh, grads_ + L.b});  // Σ_t H_{t−1}ᵀ·dA_t, db
     if (l == 0) {
@@ -255,6 +277,13 @@ class StepModel {
     }
   }
 
+  template <class K>
+  bool persistent(const K& k) {
+    const bool use = recurrence_ == Recurrence::Persistent && persistent_fits(B_, cfg_.hidden, T_) && ex_.persistent_fits(k);
+    ran_persistent_ = use;
+    return use;
+  }
+
   void clip_and_update(bool update) {
     ex_.launch(PartialSums<float>{lo_.size, kPartials, true, grads_, part_});
     ex_.launch(ClipScale{kPartials, part_, hyper_, clip_});
@@ -264,6 +293,8 @@ class StepModel {
   Config cfg_;
   Layout lo_;
   Exec& ex_;
+  Recurrence recurrence_;
+  bool ran_persistent_ = false;
   float *params_, *grads_, *hyper_;
   double *loss_, *clip_, *part_;  // loss_: [mean loss of the last minibatch, loss sum since begin()]
   float hyper_host_[2] = {0, 0};

@@ -199,6 +199,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceAccessor<&NativeModel::Busy>("busy"),
                            InstanceAccessor<&NativeModel::Threads>("threads"),
                            InstanceAccessor<&NativeModel::Device>("device"),
+                           InstanceAccessor<&NativeModel::Path>("path"),
                        });
   }
 
@@ -447,6 +448,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   Napi::Value Busy(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), shared_->busy); }
   Napi::Value Device(const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), shared_->model ? shared_->model->device() : "disposed");
+  }
+  Napi::Value Path(const Napi::CallbackInfo& info) {
+    return Napi::String::New(info.Env(), shared_->model ? shared_->model->path() : "disposed");
   }
   Napi::Value Threads(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), shared_->model ? shared_->model->threads() : 0);

@@ -91,6 +91,9 @@ class ModelApi {
   virtual int threads() const = 0;
   // "cpu" or "cuda"
   virtual const char* device() const = 0;
+  // How the last training step ran: "cpu", "cuda-steps" (a launch per time step) or
+  // "cuda-persistent" (a persistent launch per layer and direction).
+  virtual const char* path() const { return device(); }
   // The CPU model itself (for its phase profile), else null. (The addon builds without RTTI.)
   virtual Model* as_cpu_model() { return nullptr; }
 };

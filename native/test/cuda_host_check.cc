@@ -7,7 +7,8 @@
 //   - clipping and SGD: the parameters after several updates;
 //   - state: sequential sampling (state carried across minibatches, reset at the first) and random
 //     sampling (reset every minibatch);
-//   - train_batches (the GPU path: several minibatches, loss read once) against per-minibatch steps.
+//   - train_batches (the GPU path: several minibatches, loss read once) against per-minibatch steps;
+//   - both recurrences: the per-step cell kernels and the persistent kernels (persistent.cuh).
 // Tolerance: max |cuda − cpu| ≤ 1e-4 · max |cpu| per tensor (float32; the two engines sum in
 // different orders and the CPU engine uses its own exp/tanh approximations).
 //
@@ -30,6 +31,7 @@ using lstm::Config;
 using lstm::Kind;
 using lstm::Model;
 using lstm::cuda::HostExec;
+using lstm::cuda::Recurrence;
 using lstm::cuda::StepModel;
 
 namespace {
@@ -76,7 +78,7 @@ struct Check {
   }
 };
 
-bool run_case(const Case& c) {
+bool run_case(const Case& c, Recurrence recurrence) {
   Config cfg;
   cfg.kind = c.kind;
   cfg.vocab = c.V;
@@ -84,7 +86,7 @@ bool run_case(const Case& c) {
   cfg.layers = c.L;
   Model cpu(cfg, 2);
   HostExec ex;
-  StepModel<HostExec> dev(cfg, ex);
+  StepModel<HostExec> dev(cfg, ex, recurrence);
   const size_t P = dev.size();
   if (P != cpu.num_params()) {
     std::printf("FAIL %s: %zu parameters vs the CPU engine's %zu\n", c.name, P, cpu.num_params());
@@ -162,10 +164,13 @@ bool run_case(const Case& c) {
   dev.download_params(pa.data());
   batches.add(rel_diff(pa.data(), cpu.params(), P));
 
-  const bool ok = loss.ok && norm.ok && grads.ok && params.ok && batches.ok;
-  std::printf("%s %s: kind=%s V=%d H=%d L=%d B=%d T=%d sampling=%s steps=%d | rel loss %.2e, grad norm %.2e, "
+  // the persistent kernels must really have run (every harness shape fits them)
+  const bool path_ok = dev.ran_persistent() == (recurrence == Recurrence::Persistent);
+  const bool ok = loss.ok && norm.ok && grads.ok && params.ok && batches.ok && path_ok;
+  std::printf("%s %s/%s: kind=%s V=%d H=%d L=%d B=%d T=%d sampling=%s steps=%d | rel loss %.2e, grad norm %.2e, "
               "gradients %.2e (worst %s), parameters %.2e, train_batches %.2e | %zu kernel launches\n",
-              ok ? "ok" : "FAIL", c.name, c.kind == Kind::Scratch ? "scratch" : "concise", c.V, c.H, c.L, c.B, c.T,
+              ok ? "ok" : "FAIL", c.name, recurrence == Recurrence::Persistent ? "persistent" : "steps",
+              c.kind == Kind::Scratch ? "scratch" : "concise", c.V, c.H, c.L, c.B, c.T,
               c.random_sampling ? "random" : "sequential", c.steps, loss.worst, norm.worst, grads.worst,
               worst_view.c_str(), params.worst, batches.worst, ex.launches);
   return ok;
@@ -187,11 +192,12 @@ int main(int argc, char** argv) {
   // optional filter: run only the cases whose name contains argv[1]
   const char* only = argc > 1 ? argv[1] : nullptr;
   int failed = 0, run = 0;
-  for (const Case& c : cases) {
-    if (only && !std::strstr(c.name, only)) continue;
-    run++;
-    if (!run_case(c)) failed++;
-  }
+  for (const Recurrence r : {Recurrence::Steps, Recurrence::Persistent})
+    for (const Case& c : cases) {
+      if (only && !std::strstr(c.name, only)) continue;
+      run++;
+      if (!run_case(c, r)) failed++;
+    }
   std::printf("%d passed, %d failed\n", run - failed, failed);
   return failed ? 1 : 0;
 }

@@ -1,8 +1,8 @@
 // The CUDA engine without a GPU: its kernels' arithmetic and its training-step schedule, run on the
 // CPU by the host harness (native/test/cuda_host_check.cc: every kernel's full grid, thread by
 // thread) and compared with the CPU engine — both kinds, 1–3 layers, odd shapes, sequential and
-// random sampling, clipping, SGD and the several-minibatches call. See docs/gpu-engine.md for what
-// only a GPU can check.
+// random sampling, clipping, SGD and the several-minibatches call; the recurrence as per-step cell
+// kernels and as persistent kernels. See docs/gpu-engine.md for what only a GPU can check.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -36,9 +36,12 @@ describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine',
     const lines = output.split('\n').filter((l) => /^(ok|FAIL) /.test(l));
     for (const l of lines) console.log(l);
     assert.equal(r.status, 0, `harness failed:\n${output}\n${r.stderr}`);
-    // the cases the harness must cover: both kinds, multi-layer, odd shapes, both samplings, d2l size
+    // the cases the harness must cover: both kinds, multi-layer, odd shapes, both samplings, d2l
+    // size — each with the per-step cell kernels and with the persistent kernels
     for (const name of ['scratch-small-seq', 'scratch-odd-random', 'concise-odd-seq', 'concise-2layer-seq', 'concise-3layer-random', 'scratch-d2l', 'concise-d2l-2layer']) {
-      assert.ok(lines.some((l) => l.startsWith(`ok ${name}:`)), `case ${name} ran and passed`);
+      for (const recurrence of ['steps', 'persistent']) {
+        assert.ok(lines.some((l) => l.startsWith(`ok ${name}/${recurrence}:`)), `case ${name}/${recurrence} ran and passed`);
+      }
     }
     assert.ok(!lines.some((l) => l.startsWith('FAIL')));
   });

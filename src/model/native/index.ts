@@ -80,6 +80,7 @@ interface NativeModelHandle {
   readonly busy: boolean;
   readonly threads: number;
   readonly device: string;
+  readonly path: string;
 }
 
 interface NativeAddon {
@@ -236,6 +237,11 @@ export class NativeLstmModel implements LstmModel {
   /** 'cpu' or 'cuda'. */
   get device(): NativeDevice {
     return this.handle.device as NativeDevice;
+  }
+
+  /** How the last training step ran: 'cpu', 'cuda-steps' or 'cuda-persistent' (docs/gpu-engine.md). */
+  get path(): string {
+    return this.handle.path;
   }
 
   get threads(): number {
