@@ -1,5 +1,6 @@
 // lstm-trainer: train (one local run, no Redis), generate (from a checkpoint file), and the
 // service commands (serve, api, worker, submit, watch) registered by the service layer.
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { int, num } from './options.js';
 import { registerServiceCommands } from './service-commands.js';
@@ -7,9 +8,12 @@ import { addSpecFlags } from './spec-flags.js';
 import { generateCommand, trainCommand } from './train-commands.js';
 import { UserError } from './errors.js';
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
 const program = new Command()
   .name('lstm-trainer')
   .description("Character-level LSTM language models, d2l's LSTM chapter as a service")
+  .version(version, '-V, --version', 'print the version')
   .showHelpAfterError();
 
 addSpecFlags(

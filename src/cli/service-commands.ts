@@ -78,9 +78,25 @@ async function workerCommand(): Promise<void> {
   });
 }
 
+/** startApi, with a port already in use as one line naming the port and the variable to change. */
+async function startApiOrExplain(cfg: ServiceConfig): Promise<Awaited<ReturnType<typeof startApi>>> {
+  try {
+    return await startApi(cfg, log);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException & { port?: number };
+    if (err.code === 'EADDRINUSE' && err.syscall === 'listen') {
+      throw new UserError(`HTTP port ${err.port ?? cfg.httpPort} on ${cfg.host} is already in use: stop what is listening there or set HTTP_PORT`);
+    }
+    if (/EADDRINUSE/.test(err.message ?? '')) {
+      throw new UserError(`gRPC port ${cfg.grpcPort} on ${cfg.host} is already in use: stop what is listening there or set GRPC_PORT`);
+    }
+    throw e;
+  }
+}
+
 async function apiCommand(): Promise<void> {
   const cfg = config();
-  const api = await startApi(cfg, log);
+  const api = await startApiOrExplain(cfg);
   onShutdownSignal(async () => {
     await api.close();
   });
@@ -116,7 +132,7 @@ async function serveCommand(o: { workers: number }): Promise<void> {
   const cfg = { ...cfg0, redisUrl: cfg0.redisUrl ?? redis?.url };
   let api;
   try {
-    api = await startApi(cfg, log);
+    api = await startApiOrExplain(cfg);
   } catch (e) {
     await redis?.stop();
     throw e;

@@ -2,6 +2,7 @@
 // their declarations, and how their values become fields of a job spec (JobSpecInput).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { parseJobSpec, SpecError } from '../train/spec.js';
 import { int, num } from './options.js';
 import { UserError } from './errors.js';
 
@@ -29,22 +30,54 @@ export interface SpecFlagTexts {
   predictEveryHelp: string;
 }
 
-/** Declares the shared flags on `cmd`, in this order, after the options it already has. */
+/** Each shared flag and the job-spec field it sets (one table: declarations, mapping and errors). */
+const FLAG_FIELDS: { flag: string; key: keyof SpecFlags; field: string }[] = [
+  { flag: '--kind', key: 'kind', field: 'model.kind' },
+  { flag: '--epochs', key: 'epochs', field: 'train.epochs' },
+  { flag: '--hidden', key: 'hidden', field: 'model.numHiddens' },
+  { flag: '--layers', key: 'layers', field: 'model.numLayers' },
+  { flag: '--lr', key: 'lr', field: 'train.lr' },
+  { flag: '--clip', key: 'clip', field: 'train.clipTheta' },
+  { flag: '--corpus', key: 'corpus', field: 'data.corpus' },
+  { flag: '--max-tokens', key: 'maxTokens', field: 'data.maxTokens' },
+  { flag: '--batch-size', key: 'batchSize', field: 'data.batchSize' },
+  { flag: '--num-steps', key: 'numSteps', field: 'data.numSteps' },
+  { flag: '--sampling', key: 'sampling', field: 'data.sampling' },
+  { flag: '--seed', key: 'seed', field: 'train.seed' },
+  { flag: '--predict-every', key: 'predictEvery', field: 'report.predictEvery' },
+];
+
+/** Declares the shared flags on `cmd`, in this order, after the options it already has; the help shows d2l's defaults. */
 export function addSpecFlags(cmd: Command, t: SpecFlagTexts): Command {
+  const d = parseJobSpec({});
+  const dflt = (v: unknown) => ` (default ${v})`;
   return cmd
     .option('--kind <kind>', 'scratch | concise', t.kindDefault)
-    .option('--epochs <n>', 'epochs', int('--epochs'))
-    .option('--hidden <n>', 'hidden units', int('--hidden'))
-    .option('--layers <n>', 'LSTM layers (concise)', int('--layers'))
-    .option('--lr <x>', 'learning rate', num('--lr'))
-    .option('--clip <x>', 'gradient clipping theta', num('--clip'))
-    .option('--corpus <file>', t.corpusHelp)
-    .option('--max-tokens <n>', 'cut the corpus to this many tokens', int('--max-tokens'))
-    .option('--batch-size <n>', 'minibatch size', int('--batch-size'))
-    .option('--num-steps <n>', 'time steps per minibatch', int('--num-steps'))
-    .option('--sampling <s>', 'sequential | random')
-    .option('--seed <n>', 'random seed', int('--seed'))
-    .option('--predict-every <n>', t.predictEveryHelp, int('--predict-every'));
+    .option('--epochs <n>', `epochs${dflt(d.train.epochs)}`, int('--epochs'))
+    .option('--hidden <n>', `hidden units${dflt(d.model.numHiddens)}`, int('--hidden'))
+    .option('--layers <n>', `LSTM layers (concise)${dflt(d.model.numLayers)}`, int('--layers'))
+    .option('--lr <x>', `learning rate${dflt(d.train.lr)}`, num('--lr'))
+    .option('--clip <x>', `gradient clipping theta${dflt(d.train.clipTheta)}`, num('--clip'))
+    .option('--corpus <file>', `${t.corpusHelp} (default: the Time Machine)`)
+    .option('--max-tokens <n>', `cut the corpus to this many tokens${dflt(d.data.maxTokens)}`, int('--max-tokens'))
+    .option('--batch-size <n>', `minibatch size${dflt(d.data.batchSize)}`, int('--batch-size'))
+    .option('--num-steps <n>', `time steps per minibatch${dflt(d.data.numSteps)}`, int('--num-steps'))
+    .option('--sampling <s>', `sequential | random${dflt(d.data.sampling)}`)
+    .option('--seed <n>', 'random seed (default: a random one)', int('--seed'))
+    .option('--predict-every <n>', `${t.predictEveryHelp}${dflt(d.report.predictEvery)}`, int('--predict-every'));
+}
+
+/**
+ * A spec error in the words of the flags that set the offending fields: `train.epochs must be ≥ 1`
+ * → `--epochs must be ≥ 1`. Fields no given flag set (defaults, a spec file) keep their names.
+ */
+export function flagError(e: SpecError, given: SpecFlags): UserError {
+  const parts = e.issues.map((i) => {
+    const f = FLAG_FIELDS.find((x) => given[x.key] !== undefined && (i.field === x.field || i.field.startsWith(`${x.field}.`)));
+    if (!f) return !i.field || i.message.startsWith(i.field) ? i.message : `${i.field}: ${i.message}`;
+    return i.message.startsWith(i.field) ? `${f.flag}${i.message.slice(i.field.length)}` : `${f.flag}: ${i.message}`;
+  });
+  return new UserError(parts.join('; '));
 }
 
 /** A text file's contents; with `dashIsStdin`, '-' reads standard input. A failure is a UserError. */
@@ -72,18 +105,9 @@ export function setIn(obj: Obj, path: string[], value: unknown): void {
  * job-spec schema, locally or on the server).
  */
 export function applySpecFlags(spec: Obj, o: SpecFlags, opts: { corpusDashIsStdin?: boolean } = {}): Obj {
-  setIn(spec, ['model', 'kind'], o.kind);
-  setIn(spec, ['model', 'numHiddens'], o.hidden);
-  setIn(spec, ['model', 'numLayers'], o.layers);
-  setIn(spec, ['data', 'corpus'], o.corpus ? { text: readTextFile(o.corpus, 'corpus', opts.corpusDashIsStdin) } : undefined);
-  setIn(spec, ['data', 'maxTokens'], o.maxTokens);
-  setIn(spec, ['data', 'batchSize'], o.batchSize);
-  setIn(spec, ['data', 'numSteps'], o.numSteps);
-  setIn(spec, ['data', 'sampling'], o.sampling);
-  setIn(spec, ['train', 'epochs'], o.epochs);
-  setIn(spec, ['train', 'lr'], o.lr);
-  setIn(spec, ['train', 'clipTheta'], o.clip);
-  setIn(spec, ['train', 'seed'], o.seed);
-  setIn(spec, ['report', 'predictEvery'], o.predictEvery);
+  for (const { key, field } of FLAG_FIELDS) {
+    const value = key === 'corpus' ? (o.corpus ? { text: readTextFile(o.corpus, 'corpus', opts.corpusDashIsStdin) } : undefined) : o[key];
+    setIn(spec, field.split('.'), value);
+  }
   return spec;
 }

@@ -1,5 +1,6 @@
 // `lstm-trainer train` and `lstm-trainer generate`: the local, Redis-free path through the core.
-import { readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
@@ -7,7 +8,7 @@ import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
 import { UserError } from './errors.js';
-import { applySpecFlags, type SpecFlags } from './spec-flags.js';
+import { applySpecFlags, flagError, type SpecFlags } from './spec-flags.js';
 
 interface TrainOptions extends SpecFlags {
   kind: string;
@@ -30,6 +31,29 @@ async function engineOrExit(name?: string) {
   }
 }
 
+/** Refuses, before any training, a --save path whose checkpoint could not be written at the end. */
+function checkSavePath(file: string): void {
+  const path = resolve(file);
+  const dir = dirname(path);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new UserError(`--save ${file}: directory ${dir} does not exist`);
+  }
+  if (!isDir) throw new UserError(`--save ${file}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK);
+  } catch {
+    throw new UserError(`--save ${file}: directory ${dir} is not writable`);
+  }
+  try {
+    if (statSync(path).isDirectory()) throw new UserError(`--save ${file}: is a directory`);
+  } catch (e) {
+    if (e instanceof UserError) throw e; // else it does not exist yet: fine
+  }
+}
+
 function writeAtomically(file: string, data: Buffer): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
@@ -42,12 +66,13 @@ function writeAtomically(file: string, data: Buffer): void {
 
 export async function trainCommand(o: TrainOptions): Promise<void> {
   let trainer: Trainer;
+  if (o.save) checkSavePath(o.save);
   try {
     const spec = specFromFlags(o);
     const engine = await engineOrExit(o.engine);
     trainer = await Trainer.create(spec, engine);
   } catch (e) {
-    if (e instanceof SpecError) throw new UserError(e.message);
+    if (e instanceof SpecError) throw flagError(e, o);
     throw e;
   }
   const { spec, model } = trainer;

@@ -39,8 +39,14 @@ async function chooseEngine(requested: string | undefined, log: Logger): Promise
     if (device === 'cuda') throw new EngineUnavailableError(`DEVICE=cuda but the native engine is unavailable: ${native.error}`);
     log(`lstm-trainer: native engine unavailable (${native.error}); using tfjs`);
   }
-  const { tfjsEngine } = await import('./tfjs/index.js');
-  const tfjs = await tfjsEngine();
+  const { tfjsEngine, TfjsBackendUnavailableError } = await import('./tfjs/index.js');
+  let tfjs;
+  try {
+    tfjs = await tfjsEngine();
+  } catch (e) {
+    if (e instanceof TfjsBackendUnavailableError) throw new EngineUnavailableError(e.message);
+    throw e;
+  }
   log(`lstm-trainer: engine tfjs (backend ${tfjs.backend})`);
   return tfjs;
 }

@@ -44,7 +44,10 @@ async function chooseBackend(forced: string | undefined, log: Logger): Promise<T
       throw new TfjsBackendUnavailableError(`unknown TFJS_BACKEND '${forced}' (use tensorflow-gpu, tensorflow, wasm or cpu)`);
     }
     const error = await tryBackend(name);
-    if (error !== null) throw new TfjsBackendUnavailableError(`TFJS_BACKEND=${forced} but backend ${name} is unavailable: ${error}`);
+    if (error !== null) {
+      const fix = name === 'tensorflow-gpu' || name === 'tensorflow' ? `install ${name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1)'}, or ` : '';
+      throw new TfjsBackendUnavailableError(`TFJS_BACKEND=${forced} but backend ${name} is unavailable: ${error} (${fix}unset TFJS_BACKEND to choose automatically)`);
+    }
     log(`lstm-trainer: tfjs backend ${name} (forced by TFJS_BACKEND)`);
     return name;
   }
