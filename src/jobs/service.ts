@@ -19,6 +19,7 @@ import {
   type GenerateRequest,
   type JobEvent,
   type JobService,
+  type JobSpecView,
   type JobState,
   type JobView,
   type ServiceStats,
@@ -86,7 +87,7 @@ export class RedisJobService implements JobService {
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
       });
-      const rec = await this.mustGet(id);
+      const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await this.queue.add(id);
       return { job: await this.view(rec), created };
@@ -120,14 +121,14 @@ export class RedisJobService implements JobService {
     return hit;
   }
 
-  async get(id: string): Promise<JobView> {
+  async get(id: string, opts: { includeCorpus?: boolean } = {}): Promise<JobView> {
     checkId(id);
-    return this.guard(async () => this.view(await this.mustGet(id)));
+    return this.guard(async () => this.view(opts.includeCorpus ? await this.mustGet(id) : await this.mustGetView(id)));
   }
 
-  async list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ jobs: JobView[]; nextCursor?: string }> {
+  async list(q: { state?: JobState; limit: number; cursor?: string }, opts: { includeCorpus?: boolean } = {}): Promise<{ jobs: JobView[]; nextCursor?: string }> {
     return this.guard(async () => {
-      const { records, nextCursor } = await this.store.list(q);
+      const { records, nextCursor } = await this.store.list(q, opts.includeCorpus);
       const jobs = await Promise.all(records.map((r) => this.view(r)));
       return nextCursor ? { jobs, nextCursor } : { jobs };
     });
@@ -137,7 +138,7 @@ export class RedisJobService implements JobService {
     checkId(id);
     return this.guard(async () => {
       for (let tries = 0; tries < 20; tries++) {
-        const rec = await this.mustGet(id);
+        const rec = await this.mustGetView(id);
         if (TERMINAL_STATES.includes(rec.state)) throw new FailedPreconditionError(`job ${id} is already ${rec.state}`);
         // the state changes here, atomically, and only if nothing was appended since we read it
         // (so the summary is the job's last epoch); a running worker sees it within one minibatch
@@ -156,7 +157,7 @@ export class RedisJobService implements JobService {
         if (r.ok) {
           if (rec.state === 'queued') await this.queue.remove(id);
           else await this.redis.publish(this.keys.cancelChannel, id);
-          return this.view(await this.mustGet(id));
+          return this.view(await this.mustGetView(id));
         }
         if (r.reason === 'missing') throw new NotFoundError(`job ${id} not found`);
         // an epoch or a state change came in between: read again
@@ -177,7 +178,7 @@ export class RedisJobService implements JobService {
   async epochs(id: string, after: number): Promise<EpochEvent[]> {
     checkId(id);
     return this.guard(async () => {
-      await this.mustGet(id);
+      await this.mustGetView(id);
       return this.events.epochs(id, after);
     });
   }
@@ -196,7 +197,7 @@ export class RedisJobService implements JobService {
       if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
       throw e;
     }
-    const rec = await this.guard(() => this.mustGet(id));
+    const rec = await this.guard(() => this.mustGetView(id));
     if (this.generating >= this.opts.config.generateConcurrency) {
       throw new ResourceExhaustedError(`${this.generating} generations are running; try again shortly`);
     }
@@ -219,7 +220,7 @@ export class RedisJobService implements JobService {
   }
 
   /** The model of the job's latest checkpoint, cached per (job, checkpoint epoch). */
-  private async model(id: string, rec: JobRecord): Promise<LoadedModel> {
+  private async model(id: string, rec: JobRecord<JobSpecView>): Promise<LoadedModel> {
     const epoch = await this.guard(() => this.ckpts.latestEpoch(id));
     if (epoch === null) {
       throw new FailedPreconditionError(
@@ -311,7 +312,14 @@ export class RedisJobService implements JobService {
     return rec;
   }
 
-  private async view(rec: JobRecord): Promise<JobView> {
+  /** The record without the corpus text (views never carry it unless asked). */
+  private async mustGetView(id: string): Promise<JobRecord<JobSpecView>> {
+    const [rec] = await this.store.getViews([id]);
+    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    return rec;
+  }
+
+  private async view(rec: JobRecord<JobSpecView>): Promise<JobView> {
     return toView(rec, await this.events.lastEpochs(rec.id, LAST_EPOCHS));
   }
 

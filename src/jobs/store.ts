@@ -1,13 +1,13 @@
 // Job records and checkpoints. Records live in a Redis hash per job; checkpoints behind the
 // CheckpointStore interface (Redis by default, binary Buffers) so a file system or object store
 // can replace it — nothing here assumes the API and the workers share a host.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
-import type { JobState, JobSummary, JobView } from './types.js';
+import type { JobSpecView, JobState, JobSummary, JobView } from './types.js';
 
 export interface StoredCheckpoint {
   epoch: number;
@@ -58,10 +58,10 @@ export class RedisCheckpointStore implements CheckpointStore {
 }
 
 /** The job record as stored (a Redis hash of strings), decoded. */
-export interface JobRecord {
+export interface JobRecord<S extends JobSpecView = JobSpec> {
   id: string;
   name?: string;
-  spec: JobSpec;
+  spec: S;
   state: JobState;
   createdAt: string;
   startedAt?: string;
@@ -101,12 +101,35 @@ export function isJobId(id: unknown): id is string {
 
 const num = (s: string | undefined): number | undefined => (s === undefined || s === '' ? undefined : Number(s));
 
+/**
+ * The spec as views show it: a custom corpus text replaced by its size in UTF-8 bytes and its
+ * SHA-256 (hex). Stored next to the spec at creation (`specView`), so views never read the text.
+ */
+export function specViewOf(spec: JobSpec): JobSpecView {
+  const c = spec.data.corpus;
+  if (c === 'timemachine') return spec;
+  return {
+    ...spec,
+    data: { ...spec.data, corpus: { bytes: Buffer.byteLength(c.text, 'utf8'), sha256: createHash('sha256').update(c.text, 'utf8').digest('hex') } },
+  };
+}
+
+/** Every record field a view needs: all but `spec` (which may hold a 2 MB corpus text). */
+const VIEW_FIELDS = [
+  'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
+  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt',
+] as const;
+
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
   if (!h || !h.id || !h.state) return null;
+  return decodeFields(h, JSON.parse(h.spec) as JobSpec);
+}
+
+function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S): JobRecord<S> {
   return {
     id: h.id,
     name: h.name || undefined,
-    spec: JSON.parse(h.spec) as JobSpec,
+    spec,
     state: h.state as JobState,
     createdAt: h.createdAt,
     startedAt: h.startedAt || undefined,
@@ -133,7 +156,7 @@ export function finiteOrUndefined(x: number | undefined): number | undefined {
   return x !== undefined && Number.isFinite(x) ? x : undefined;
 }
 
-export function toView(rec: JobRecord, lastEpochs: EpochEvent[]): JobView {
+export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): JobView {
   const view: JobView = {
     id: rec.id,
     name: rec.name,
@@ -182,7 +205,7 @@ export class JobStore {
     const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey, opts.idempotencyScope) : this.keys.idem('');
     // the spec with every default filled in: the same key with the same spec is the same job
     const specJson = JSON.stringify(spec);
-    const fields: string[] = ['id', id, 'spec', specJson, 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
+    const fields: string[] = ['id', id, 'spec', specJson, 'specView', JSON.stringify(specViewOf(spec)), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
@@ -237,6 +260,33 @@ export class JobStore {
     return decodeRecord(await this.redis.hgetall(this.keys.job(id)));
   }
 
+  /**
+   * Records for views: every field but the full spec (`specView` instead: the corpus text left
+   * out), unless includeCorpus. A record written before `specView` existed is read in full once.
+   */
+  async getViews(ids: string[], includeCorpus = false): Promise<(JobRecord<JobSpecView> | null)[]> {
+    if (includeCorpus) return this.getMany(ids);
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hmget(this.keys.job(id), ...VIEW_FIELDS);
+    const res = (await pipe.exec()) ?? [];
+    return Promise.all(
+      res.map(async ([err, vals], i) => {
+        if (err) throw err; // Redis unreachable: the caller answers 503, not "no such job"
+        const v = vals as (string | null)[] | null;
+        if (!v || v[0] === null) return null;
+        const h: Record<string, string> = {};
+        VIEW_FIELDS.forEach((f, k) => {
+          if (v[k] !== null) h[f] = v[k]!;
+        });
+        if (!h.state) return null;
+        if (h.specView) return decodeFields(h, JSON.parse(h.specView) as JobSpecView);
+        const full = await this.redis.hget(this.keys.job(ids[i]), 'spec');
+        return full === null ? null : decodeFields(h, specViewOf(JSON.parse(full) as JobSpec));
+      }),
+    );
+  }
+
   async getMany(ids: string[]): Promise<(JobRecord | null)[]> {
     if (ids.length === 0) return [];
     const pipe = this.redis.pipeline();
@@ -261,9 +311,9 @@ export class JobStore {
   }
 
   /** Newest first; `cursor` is the last id of the previous page. */
-  async list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ records: JobRecord[]; nextCursor?: string }> {
+  async list(q: { state?: JobState; limit: number; cursor?: string }, includeCorpus = false): Promise<{ records: JobRecord<JobSpecView>[]; nextCursor?: string }> {
     const key = q.state ? this.keys.byState(q.state) : this.keys.all;
-    const records: JobRecord[] = [];
+    const records: JobRecord<JobSpecView>[] = [];
     let cursor = q.cursor;
     // a few rounds: ids of expired jobs (retention) are skipped and pruned
     for (let round = 0; round < 5 && records.length < q.limit; round++) {
@@ -271,7 +321,7 @@ export class JobStore {
       const max = cursor ? `(${cursor}` : '+';
       const ids = (await this.redis.call('ZRANGE', key, max, '-', 'BYLEX', 'REV', 'LIMIT', '0', String(want))) as string[];
       if (ids.length === 0) break;
-      const recs = await this.getMany(ids);
+      const recs = await this.getViews(ids, includeCorpus);
       const stale: string[] = [];
       for (let i = 0; i < ids.length; i++) {
         const r = recs[i];

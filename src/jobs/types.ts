@@ -28,11 +28,21 @@ export type JobEvent =
     }
   | ({ seq: number; time: string; type: 'epoch' } & EpochEvent);
 
+/**
+ * A custom corpus as views show it: by default its size and SHA-256 digest (a text can be 2 MB,
+ * and lists, the dashboard's polling and submit answers must not carry it); the text itself only
+ * where a caller asks for it (HTTP `GET /v1/jobs/:id?include=corpus`, gRPC `view: JOB_VIEW_FULL`).
+ */
+export type CorpusView = JobSpec['data']['corpus'] | { bytes: number; sha256: string };
+
+/** The resolved spec as views show it (the corpus text left out unless asked for). */
+export type JobSpecView = Omit<JobSpec, 'data'> & { data: Omit<JobSpec['data'], 'corpus'> & { corpus: CorpusView } };
+
 export interface JobView {
   id: string;
   name?: string;
   state: JobState;
-  spec: JobSpec;
+  spec: JobSpecView;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -68,8 +78,9 @@ export interface JobService {
    * the same job with created=false; with another spec, AlreadyExistsError (field idempotencyKey).
    */
   submit(spec: unknown, opts?: { clientId?: string; idempotencyScope?: string }): Promise<{ job: JobView; created: boolean }>;
-  get(id: string): Promise<JobView>; // NotFoundError
-  list(q: { state?: JobState; limit: number; cursor?: string }): Promise<{ jobs: JobView[]; nextCursor?: string }>;
+  /** The corpus text is in the view only with includeCorpus (else its size and digest). */
+  get(id: string, opts?: { includeCorpus?: boolean }): Promise<JobView>; // NotFoundError
+  list(q: { state?: JobState; limit: number; cursor?: string }, opts?: { includeCorpus?: boolean }): Promise<{ jobs: JobView[]; nextCursor?: string }>;
   /** queued → removed from the queue, state cancelled; running → stops within one minibatch. */
   cancel(id: string): Promise<JobView>; // NotFoundError, FailedPreconditionError when already terminal
   /** History after fromSeq, then live events; ends after the terminal state event or when signal aborts. */

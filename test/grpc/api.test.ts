@@ -2,6 +2,7 @@
 // quickly); e2e.test.ts runs it against the real Redis-backed service and a worker.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcServer, ERRORS_TRAILER, STATUS_DETAILS_TRAILER, type GrpcServer } from '../../src/api/grpc/index.js';
 import { InMemoryJobService, memId } from './in-memory-job-service.js';
@@ -57,22 +58,34 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(job.spec.model.kind, 'MODEL_KIND_CONCISE');
     assert.equal(job.spec.model.num_layers, 2);
     assert.equal(job.spec.data.sampling, 'SAMPLING_RANDOM');
-    assert.equal(job.spec.data.corpus.text, spec.data.corpus.text);
+    // the submit answer never echoes the corpus text: its size and SHA-256 instead
+    const bytes = Buffer.byteLength(spec.data.corpus.text);
+    const sha256 = createHash('sha256').update(spec.data.corpus.text).digest('hex');
+    assert.equal(job.spec.data.corpus.text, undefined);
+    assert.equal(job.corpus_text_bytes, bytes);
+    assert.equal(job.corpus_text_sha256, sha256);
     assert.equal(job.spec.train.seed, 4_000_000_000, 'uint32 seed above 2^31 survives');
     assert.equal(job.spec.train.lr, 0.5);
     assert.equal(job.spec.report.num_preds, 0, 'an explicit 0 is not the default 50');
     assert.equal(job.spec.report.predict_every, 10);
     assert.deepEqual(job.spec.report.prefixes, ['the']);
 
-    // GetJob has the corpus text; ListJobs' default (BASIC) view leaves it out and gives its size.
-    const got = await call(c, 'GetJob', { job_id: job.id });
-    assert.equal(got.spec.data.corpus.text, spec.data.corpus.text);
-    const basic = (await call(c, 'ListJobs', {})).jobs.find((j: { id: string }) => j.id === job.id);
-    assert.equal(basic.spec.data.corpus.text, undefined);
-    assert.equal(basic.corpus_text_bytes, Buffer.byteLength(spec.data.corpus.text));
+    // GetJob and ListJobs leave the text out by default (BASIC: its size and digest); FULL has it
+    for (const view of [undefined, 'JOB_VIEW_BASIC']) {
+      const got = await call(c, 'GetJob', view ? { job_id: job.id, view } : { job_id: job.id });
+      assert.equal(got.spec.data.corpus.text, undefined);
+      assert.deepEqual([got.corpus_text_bytes, got.corpus_text_sha256], [bytes, sha256]);
+      const basic = (await call(c, 'ListJobs', view ? { view } : {})).jobs.find((j: { id: string }) => j.id === job.id);
+      assert.equal(basic.spec.data.corpus.text, undefined);
+      assert.deepEqual([basic.corpus_text_bytes, basic.corpus_text_sha256], [bytes, sha256]);
+    }
+    const gotFull = await call(c, 'GetJob', { job_id: job.id, view: 'JOB_VIEW_FULL' });
+    assert.equal(gotFull.spec.data.corpus.text, spec.data.corpus.text);
+    assert.equal(gotFull.corpus_text_bytes, undefined);
     const full = (await call(c, 'ListJobs', { view: 'JOB_VIEW_FULL' })).jobs.find((j: { id: string }) => j.id === job.id);
     assert.equal(full.spec.data.corpus.text, spec.data.corpus.text);
     assert.equal(full.corpus_text_bytes, undefined);
+    assert.equal((await callError(c, 'GetJob', { job_id: job.id, view: 7 })).code, grpc.status.INVALID_ARGUMENT);
   });
 
   test('the same idempotency key returns the same job, created = false', async () => {

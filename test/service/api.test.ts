@@ -2,6 +2,7 @@
 // listing, auth, health/readiness/metrics, the OpenAPI document. Nothing here trains.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import request from 'supertest';
 import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
@@ -281,6 +282,49 @@ describe('jobs without a worker', () => {
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['limit', 'state']);
     for (const id of ids) if (id !== ids[1]) await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
+  });
+
+  test('views never carry a corpus text (size and SHA-256 instead): submit, list, get, cancel, events; ?include=corpus has it', async () => {
+    const text = 'the time traveller for so it will be convenient to speak of him '.repeat(8000); // 520 kB
+    const bytes = Buffer.byteLength(text);
+    const sha256 = createHash('sha256').update(text).digest('hex');
+    const spec = { ...TINY, data: { ...TINY.data, corpus: { text } }, name: 'big corpus' };
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...spec, idempotencyKey: `corpus-${i}` }) });
+      const raw = await res.text();
+      assert.equal(res.status, 201, raw.slice(0, 300));
+      assert.ok(raw.length < 10_000 && !raw.includes('traveller for so'), `the submit answer echoes the text (${raw.length} bytes)`);
+      const job = JSON.parse(raw);
+      assert.deepEqual(job.spec.data.corpus, { bytes, sha256 });
+      ids.push(job.id);
+    }
+    const list = await fetch(api.url + '/v1/jobs?limit=100');
+    const listRaw = await list.text();
+    assert.ok(listRaw.length < 100_000 && !listRaw.includes('traveller for so'), `a list of 3 jobs with 520 kB corpora is ${listRaw.length} bytes`);
+    for (const j of JSON.parse(listRaw).jobs.filter((x: { id: string }) => ids.includes(x.id))) assert.deepEqual(j.spec.data.corpus, { bytes, sha256 });
+    const one = await fetch(`${api.url}/v1/jobs/${ids[0]}`);
+    const oneRaw = await one.text();
+    assert.ok(!oneRaw.includes('traveller for so'), 'GET /v1/jobs/:id embeds the text');
+    assert.deepEqual(JSON.parse(oneRaw).spec.data.corpus, { bytes, sha256 });
+    // the text only when asked for
+    const full = await request(api.url).get(`/v1/jobs/${ids[0]}?include=corpus`).expect(200);
+    assert.equal(full.body.spec.data.corpus.text, text);
+    const bad = await request(api.url).get(`/v1/jobs/${ids[0]}?include=everything`).expect(400);
+    assert.equal(bad.body.errors[0].field, 'include');
+    // the same key with the same text is still the same job (compared with the full spec)
+    const again = await request(api.url).post('/v1/jobs').send({ ...spec, idempotencyKey: 'corpus-0' }).expect(200);
+    assert.equal(again.body.id, ids[0]);
+    assert.deepEqual(again.body.spec.data.corpus, { bytes, sha256 });
+    for (const id of ids) {
+      const c = await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).expect(200);
+      assert.deepEqual(c.body.spec.data.corpus, { bytes, sha256 });
+    }
+    // event streams carry events, never the spec
+    const sse = await fetch(`${api.url}/v1/jobs/${ids[0]}/events`, { headers: { accept: 'text/event-stream' } });
+    const sseRaw = await sse.text();
+    assert.match(sseRaw, /cancelled/);
+    assert.ok(!sseRaw.includes('traveller for so'));
   });
 
   test('Last-Event-ID must be a sequence number', async () => {

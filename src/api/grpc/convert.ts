@@ -1,7 +1,7 @@
 // Proto messages <-> the jobs layer's plain objects. Requests become exactly the JSON the HTTP API
 // would receive (unset fields left out), so the one zod schema validates both APIs alike.
-import type { JobEvent, JobState, JobSummary, JobView } from '../../jobs/types.js';
-import type { JobSpec } from '../../train/spec.js';
+import { createHash } from 'node:crypto';
+import type { JobEvent, JobSpecView, JobState, JobSummary, JobView } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import type { EpochEvent } from '../../train/trainer.js';
 import type {
@@ -76,8 +76,8 @@ export function generateFromProto(p: PGenerateRequest): Plain {
   return out;
 }
 
-/** ListJobsRequest.view as the ListView schema's string (unset / UNSPECIFIED → undefined: the default). */
-export function listViewFromProto(p: PListJobsRequest): unknown {
+/** ListJobsRequest.view / GetJobRequest.view as the ListView schema's string (unset / UNSPECIFIED → undefined: the default). */
+export function listViewFromProto(p: { view?: PListJobsRequest['view'] }): unknown {
   return enumValue(p.view, 'JOB_VIEW_');
 }
 
@@ -142,9 +142,10 @@ export function eventToProto(e: JobEvent): PJobEvent {
   return out;
 }
 
-/** The resolved spec, every field set; a custom corpus text only when includeText. */
-export function specToProto(s: JobSpec, includeText: boolean): PJobSpec {
-  const corpus = s.data.corpus === 'timemachine' ? { timemachine: true } : includeText ? { text: s.data.corpus.text } : {};
+/** The resolved spec, every field set; a custom corpus text only when the view has it and includeText. */
+export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
+  const c = s.data.corpus;
+  const corpus = c === 'timemachine' ? { timemachine: true } : includeText && 'text' in c ? { text: c.text } : {};
   const out: PJobSpec = {
     model: {
       kind: s.model.kind === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE',
@@ -167,8 +168,9 @@ export function specToProto(s: JobSpec, includeText: boolean): PJobSpec {
   return out;
 }
 
-export function jobToProto(j: JobView, full = true): PJob {
-  const customText = typeof j.spec.data.corpus === 'object' ? j.spec.data.corpus.text : undefined;
+/** A job as the proto's Job; `full` keeps a custom corpus text if the view has it (else its size and digest). */
+export function jobToProto(j: JobView, full = false): PJob {
+  const c = j.spec.data.corpus;
   const out: PJob = {
     id: j.id,
     state: stateToProto(j.state),
@@ -189,6 +191,14 @@ export function jobToProto(j: JobView, full = true): PJob {
   if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
   if (j.lastSeq !== undefined) out.last_seq = j.lastSeq;
   if (j.attempt !== undefined) out.attempt = j.attempt;
-  if (!full && customText !== undefined) out.corpus_text_bytes = Buffer.byteLength(customText, 'utf8');
+  if (c !== 'timemachine' && !(full && 'text' in c)) {
+    if ('text' in c) {
+      out.corpus_text_bytes = Buffer.byteLength(c.text, 'utf8');
+      out.corpus_text_sha256 = createHash('sha256').update(c.text, 'utf8').digest('hex');
+    } else {
+      out.corpus_text_bytes = c.bytes;
+      out.corpus_text_sha256 = c.sha256;
+    }
+  }
   return out;
 }

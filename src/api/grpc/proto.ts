@@ -152,6 +152,7 @@ export interface PJob {
   checkpoint_epoch?: number;
   last_epochs?: PEpochEvent[];
   corpus_text_bytes?: number;
+  corpus_text_sha256?: string;
   last_seq?: number;
   attempt?: number;
 }
@@ -164,6 +165,9 @@ export interface PSubmitJobResponse {
 }
 export interface PJobIdRequest {
   job_id?: string;
+}
+export interface PGetJobRequest extends PJobIdRequest {
+  view?: Enum<JobViewName>;
 }
 export interface PListJobsRequest {
   state?: Enum<JobStateName>;

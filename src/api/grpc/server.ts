@@ -24,6 +24,7 @@ import type {
   PGenerateChunk,
   PGenerateRequest,
   PGenerateResponse,
+  PGetJobRequest,
   PJob,
   PJobEvent,
   PJobIdRequest,
@@ -278,7 +279,14 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       return { job: jobToProto(job), created };
     }),
 
-    GetJob: unary<PJobIdRequest, PJob>('GetJob', async (req) => jobToProto(await service.get(jobId(req)))),
+    // a custom corpus text only with view FULL (the default view carries its size and digest)
+    GetJob: unary<PGetJobRequest, PJob>('GetJob', async (req) => {
+      const id = jobId(req);
+      const view = ListView.safeParse(listViewFromProto(req));
+      if (!view.success) throw new SpecError([{ field: 'view', message: view.error.issues[0].message }]);
+      const full = view.data === 'full';
+      return jobToProto(await service.get(id, { includeCorpus: full }), full);
+    }),
 
     ListJobs: unary<PListJobsRequest, PListJobsResponse>('ListJobs', async (req) => {
       let q: ListQuery;
@@ -293,7 +301,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       if (!view.success) issues.push({ field: 'view', message: view.error.issues[0].message });
       if (issues.length) throw new SpecError(issues);
       const full = view.data === 'full';
-      const { jobs, nextCursor } = await service.list(q!);
+      const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full });
       return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
     }),
 

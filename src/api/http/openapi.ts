@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
-import { EpochsQuery, EventsQuery } from './schemas.js';
+import { EpochsQuery, EventsQuery, JobQuery } from './schemas.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -38,7 +38,11 @@ const JobView = z.object({
   id: z.string(),
   name: z.string().optional(),
   state: JobState,
-  spec: z.unknown().describe('the job spec with every default filled in (see JobSpec)'),
+  spec: z
+    .unknown()
+    .describe(
+      'the job spec with every default filled in (see JobSpec); a custom corpus text is shown as data.corpus = {bytes, sha256} (its UTF-8 size and SHA-256), the text itself only in GET /v1/jobs/{id}?include=corpus',
+    ),
   createdAt: z.string(),
   startedAt: z.string().optional(),
   finishedAt: z.string().optional(),
@@ -131,7 +135,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         },
       },
       '/v1/jobs/{id}': {
-        get: { summary: 'A job', parameters: [idParam], responses: { '200': { description: 'the job', content: json('JobView') }, '404': problem('no such job'), ...errors } },
+        get: { summary: 'A job (?include=corpus adds a custom corpus text)', parameters: [idParam, ...queryParams(JobQuery)], responses: { '200': { description: 'the job', content: json('JobView') }, '404': problem('no such job'), ...errors } },
       },
       '/v1/jobs/{id}/epochs': {
         get: {

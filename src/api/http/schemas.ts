@@ -15,3 +15,6 @@ export const EpochsQuery = z.object({ after: seqNumber('after').default(0) }).st
 export const EventsQuery = z.object({ fromSeq: seqNumber('fromSeq').optional() }).strict();
 
 export const LastEventId = seqNumber('Last-Event-ID');
+
+/** GET /v1/jobs/:id: `include=corpus` adds a custom corpus text (left out by default: it can be 2 MB). */
+export const JobQuery = z.object({ include: z.enum(['corpus'], { error: "include must be 'corpus'" }).optional() }).strict();

@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ListQuery, parseJobId, parseMessage } from '../../schemas.js';
 import type { JobService } from '../../../jobs/types.js';
-import { EpochsQuery } from '../schemas.js';
+import { EpochsQuery, JobQuery } from '../schemas.js';
 import { clientIdOf, idempotencyScopeOf } from '../../client-id.js';
 import { bearerToken } from '../auth.js';
 
@@ -32,7 +32,12 @@ export async function jobRoutes(app: FastifyInstance, opts: { service: JobServic
     return service.list(q);
   });
 
-  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => service.get(jobId(req.params.id)));
+  // the corpus text only when asked for (?include=corpus); by default its size and digest
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
+    const id = jobId(req.params.id);
+    const { include } = parseMessage(JobQuery, req.query);
+    return service.get(id, { includeCorpus: include === 'corpus' });
+  });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/epochs', async (req) => {
     const { after } = parseMessage(EpochsQuery, req.query);
