@@ -268,26 +268,55 @@ function printEvent(ev: JobEvent, json: boolean): void {
   if (ev.error) line += `: ${ev.error}`;
   if (ev.summary) {
     const s = ev.summary;
-    line += ` — ${s.epochs} epochs, perplexity ${s.finalPerplexity?.toFixed(3) ?? 'n/a'}, ${(s.totalMs / 1000).toFixed(1)} s on ${s.engine}/${s.backend}`;
+    // a job cancelled (or failed) while queued never trained: no epochs, no engine
+    if (s.epochs > 0) {
+      line += ` — ${s.epochs} epochs, perplexity ${s.finalPerplexity?.toFixed(3) ?? 'n/a'}, ${(s.totalMs / 1000).toFixed(1)} s`;
+      if (s.engine) line += ` on ${s.engine}${s.backend ? `/${s.backend}` : ''}`;
+    } else {
+      line += ' — before any epoch was trained';
+    }
   }
   console.log(line);
 }
 
+const WATCH_RETRIES = 30;
+const WATCH_RETRY_MS = 2000;
+
 async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; json?: boolean }): Promise<void> {
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
+  const base = baseUrl(o);
   let final: string | undefined;
+  let told = false;
+  // a server that does not answer is said at once (then retried: it may be restarting)
+  const onRetry = (reason: string, left: number) => {
+    if (told) return;
+    told = true;
+    log(`lstm-trainer watch: ${base}: ${reason}; retrying every ${WATCH_RETRY_MS / 1000} s for up to ${Math.round(((left + 1) * WATCH_RETRY_MS) / 1000)} s (Ctrl-C to stop)`);
+  };
   try {
-    for await (const ev of followJob(id, { baseUrl: baseUrl(o), apiKey: apiKey(o), fromSeq: o.fromSeq, signal: ac.signal, retries: 30, retryMs: 2000 })) {
+    for await (const ev of followJob(id, { baseUrl: base, apiKey: apiKey(o), fromSeq: o.fromSeq, signal: ac.signal, retries: WATCH_RETRIES, retryMs: WATCH_RETRY_MS, onRetry })) {
+      if (told) {
+        told = false;
+        log('lstm-trainer watch: connected');
+      }
       printEvent(ev, o.json ?? false);
       if (ev.type === 'state') final = ev.state;
     }
   } catch (e) {
     if (ac.signal.aborted) return;
     if (e instanceof HttpProblemError) throw new UserError(problemText(e));
-    throw new UserError(`lost the event stream of job ${id}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
+    throw new UserError(`lost the event stream of job ${id} at ${base}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
   }
-  if (final && final !== 'succeeded') process.exitCode = 1;
+  if (ac.signal.aborted) return;
+  if (!final) {
+    // the stream ended with nothing to show (--from-seq past the job's last event): the job's state says how it ended
+    const { body: job } = await call<JobView>(`${base}/v1/jobs/${encodeURIComponent(id)}`, { headers: authHeaders(apiKey(o)) });
+    final = job.state;
+    if (o.json) console.log(JSON.stringify({ type: 'job', id: job.id, state: job.state }));
+    else console.log(`job ${id} is ${job.state} (no events after seq ${o.fromSeq ?? 0})`);
+  }
+  if (final !== 'succeeded') process.exitCode = 1;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];

@@ -83,6 +83,8 @@ export interface FollowOptions {
   /** Reconnect tries after a dropped connection (each waits retryMs). */
   retries?: number;
   retryMs?: number;
+  /** Told before each wait for a retry: why, and how many tries are left after this one. */
+  onRetry?: (reason: string, retriesLeft: number) => void;
 }
 
 /**
@@ -101,12 +103,14 @@ export async function* followJob(jobId: string, o: FollowOptions): AsyncGenerato
       });
     } catch (e) {
       if (o.signal?.aborted || retriesLeft-- <= 0) throw e;
+      o.onRetry?.((e as Error & { cause?: Error }).cause?.message ?? (e as Error).message, retriesLeft);
       await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
       continue;
     }
     if (res.status === 503 && retriesLeft-- > 0) {
       // the service is up but its store (Redis) is not: try again shortly
       await res.body?.cancel().catch(() => undefined);
+      o.onRetry?.('the service answers 503 (its Redis is not reachable)', retriesLeft);
       await new Promise((r) => setTimeout(r, o.retryMs ?? 1000));
       continue;
     }

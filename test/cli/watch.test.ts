@@ -1,0 +1,77 @@
+// `lstm-trainer watch` as a user runs it, against a real API over Redis (no worker: jobs stay
+// queued until cancelled): how a job that never trained ends, an event stream with nothing left
+// to show, and a server that does not answer.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { redisReachable, REDIS_URL, ROOT } from '../support/processes.js';
+import { startTestApi, testEnv, TINY, type TestApi } from '../service/helpers.js';
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `lstm-trainer watch …`; with killAfterMs, interrupts it (SIGINT) then. */
+function watch(args: string[], killAfterMs?: number): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'watch', ...args], { cwd: ROOT, env: { ...process.env, API_KEYS: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = killAfterMs ? setTimeout(() => child.kill('SIGINT'), killAfterMs) : undefined;
+    child.on('exit', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
+
+describe('CLI watch', { skip }, () => {
+  let api: TestApi;
+  let cancelledId: string;
+
+  before(async () => {
+    api = await startTestApi(testEnv());
+    const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TINY) });
+    cancelledId = ((await res.json()) as { id: string }).id;
+    const c = await fetch(`${api.url}/v1/jobs/${cancelledId}/cancel`, { method: 'POST' });
+    assert.equal(c.status, 200);
+  });
+
+  after(async () => {
+    await api?.close();
+  });
+
+  it('a job cancelled while queued: its history, "before any epoch was trained", exit 1', async () => {
+    const r = await watch([cancelledId, '--url', api.url]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stdout, /^state queued$/m);
+    assert.match(r.stdout, /^state cancelled.* — before any epoch was trained$/m);
+    assert.doesNotMatch(r.stdout, / on \/$/m);
+  });
+
+  it('--from-seq past the last event: says how the job ended, exit 1 (0 only when it succeeded)', async () => {
+    const r = await watch([cancelledId, '--url', api.url, '--from-seq', '5']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout.trim(), `job ${cancelledId} is cancelled (no events after seq 5)`);
+  });
+
+  it('a server that does not answer is said at once, not after a minute of silence', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const r = await watch([cancelledId, '--url', `http://127.0.0.1:${port}`], 8000);
+    assert.match(r.stderr, new RegExp(`^lstm-trainer watch: http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*; retrying every 2 s for up to 60 s \\(Ctrl-C to stop\\)$`, 'm'));
+    assert.equal(r.stderr.match(/retrying every/g)?.length, 1, 'said once');
+  });
+});
