@@ -149,7 +149,14 @@ async function serveCommand(o: { workers: number }): Promise<void> {
       if (stopping) return;
       const quick = Date.now() - startedAt < 10_000 ? quickFailures + 1 : 0;
       if (quick >= 3) {
-        log(`lstm-trainer serve: worker ${slot} keeps exiting (code ${code ?? signal}); not restarting it`);
+        // a worker that cannot start (engine, device, Redis settings) would leave jobs queued
+        // forever behind a service that looks healthy: stop the whole service instead
+        log(`lstm-trainer serve: worker ${slot} exited ${quick} times within seconds of starting (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`);
+        stopping = true;
+        stopAll().then(
+          () => process.exit(1),
+          () => process.exit(1),
+        );
         return;
       }
       log(`lstm-trainer serve: worker ${slot} exited (code ${code ?? signal}); restarting it`);
@@ -161,6 +168,10 @@ async function serveCommand(o: { workers: number }): Promise<void> {
   onShutdownSignal(async (signal) => {
     stopping = true;
     log(`lstm-trainer serve: ${signal}; stopping (workers hand their jobs back to the queue)`);
+    await stopAll();
+  });
+
+  async function stopAll(): Promise<void> {
     const exits = [...children].map(
       (c) =>
         new Promise<void>((resolve) => {
@@ -170,9 +181,9 @@ async function serveCommand(o: { workers: number }): Promise<void> {
           setTimeout(() => c.kill('SIGKILL'), 60_000).unref();
         }),
     );
-    await Promise.all([api.close(), ...exits]);
+    await Promise.all([api!.close(), ...exits]);
     await redis?.stop();
-  });
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../support/processes.js';
+import { redisReachable, REDIS_URL, ROOT } from '../support/processes.js';
 
 interface Run {
   code: number | null;
@@ -65,6 +65,8 @@ const tfjsNodeInstalled = (() => {
     return false;
   }
 })();
+
+const noRedis = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
 
 describe('CLI clean failures', () => {
   it('--version prints the package version', async () => {
@@ -133,5 +135,12 @@ describe('CLI clean failures', () => {
     } finally {
       await busy.close();
     }
+  });
+
+  it('serve whose worker cannot start gives up after three quick exits and exits non-zero', { skip: noRedis }, async () => {
+    const r = await cli(['serve'], { REDIS_URL, HTTP_PORT: String(await freePort()), GRPC_PORT: String(await freePort()), DEVICE: 'gpu' }, 90_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr.match(/DEVICE must be 'cpu', 'cuda' or 'auto', got 'gpu'/g)?.length, 3, "the worker's reason, once per try");
+    assert.match(r.stderr, /worker 1 exited 3 times within seconds of starting \(last: code 2; its reason is above\); giving up and stopping the service/);
   });
 });
