@@ -6,11 +6,12 @@ import type { Vocab } from '../text/corpus.js';
 import { deserializeCheckpoint, modelFromCheckpoint } from '../train/checkpoint.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
+import { minCorpusTokens } from '../text/data.js';
 import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
 import { EventLog, Notifier } from './events.js';
-import { checkJobCaps, estimateJob } from './limits.js';
+import { checkJobCaps, estimateJob, textCorpusFigures } from './limits.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
@@ -95,14 +96,22 @@ export class RedisJobService implements JobService {
   }
 
   /**
-   * Tokens and vocabulary size of a spec's corpus (validated: SpecError when too short). The book's
-   * figures depend only on maxTokens/batchSize/numSteps, so they are remembered (cleaning and
-   * tokenizing the book for every submission would dominate the submit path).
+   * Tokens and vocabulary size of a spec's corpus (validated: SpecError when too short), without
+   * tokenising on the event loop. A pasted text is measured by one allocation-free scan
+   * (textCorpusFigures: the same figures as the d2l pipeline the worker runs); the book's figures
+   * depend only on maxTokens/batchSize/numSteps, so they are computed once and remembered.
    */
   private corpusSize(spec: JobSpec): { tokens: number; vocabSize: number } {
     if (spec.data.corpus !== 'timemachine') {
-      const c = corpusForSpec(spec);
-      return { tokens: c.tokens.length, vocabSize: c.vocab.size };
+      const c = textCorpusFigures(spec.data.corpus.text, spec.data.maxTokens);
+      const need = minCorpusTokens(spec.data.batchSize, spec.data.numSteps);
+      if (c.tokens < need) {
+        const field = c.tokens === spec.data.maxTokens ? 'data.maxTokens' : 'data.corpus.text';
+        throw new SpecError([
+          { field, message: `corpus has ${c.tokens} tokens; batchSize ${spec.data.batchSize} × numSteps ${spec.data.numSteps} needs at least ${need} for one minibatch` },
+        ]);
+      }
+      return c;
     }
     const key = `${spec.data.maxTokens}/${spec.data.batchSize}/${spec.data.numSteps}`;
     let hit = this.bookSizes.get(key);

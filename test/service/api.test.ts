@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import request from 'supertest';
 import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
@@ -325,6 +326,25 @@ describe('jobs without a worker', () => {
     const sseRaw = await sse.text();
     assert.match(sseRaw, /cancelled/);
     assert.ok(!sseRaw.includes('traveller for so'));
+  });
+
+  test('8 concurrent 2 MB pasted corpora: the size and cost checks never block the event loop for long', async () => {
+    const text = 'the time traveller for so it will be convenient to speak of him '.repeat(31_000).slice(0, 1_990_000);
+    // valid, then refused by the token-epochs cap: the whole check path runs, nothing is queued
+    const body = JSON.stringify({ data: { corpus: { text }, maxTokens: 2_000_000 }, train: { epochs: 5000 } });
+    const h = monitorEventLoopDelay({ resolution: 5 });
+    h.enable();
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => [r.status, await r.json()] as const)),
+    );
+    h.disable();
+    for (const [status, p] of answers) {
+      assert.equal(status, 400);
+      assert.ok(p.errors.some((e: { field: string }) => e.field === 'data.corpus.text'), JSON.stringify(p.errors));
+    }
+    // tokenising such a text on the loop (the d2l pipeline) blocks it 0.3–0.5 s per request
+    const maxMs = h.max / 1e6;
+    assert.ok(maxMs < 200, `the event loop was blocked for ${maxMs.toFixed(0)} ms`);
   });
 
   test('Last-Event-ID must be a sequence number', async () => {
