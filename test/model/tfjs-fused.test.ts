@@ -1,5 +1,6 @@
 // The tfjs engine's fast path (fused sequence op, hand-derived BPTT) against the seed-like references
-// (scratch: the 14 tensors and per-step equations; concise: tf.layers.lstm), by autograd.
+// (scratch: the 14 tensors and per-step equations; concise: tf.layers.lstm), by autograd, and
+// against the project's float64 reference (src/model/reference.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
@@ -7,6 +8,7 @@ import type { Batch } from '../../src/text/data.js';
 import { Rng } from '../../src/text/rng.js';
 import type { LstmModel, ModelConfig, Weights } from '../../src/model/engine.js';
 import { initParams } from '../../src/model/params.js';
+import { lossAndGradsReference, referenceModel, zeroState } from '../../src/model/reference.js';
 import { createReferenceModel, tfjsEngine } from '../../src/model/tfjs/index.js';
 import { RNNModel } from '../../src/model/tfjs/concise.js';
 import { getLstmParams, initLstmState, paramList, rnnModelScratch } from '../../src/model/tfjs/scratch.js';
@@ -109,6 +111,27 @@ for (const config of CONFIGS) {
     assert.notEqual(again.loss, losses[1]);
     fast.dispose();
     ref.dispose();
+  });
+}
+
+for (const config of CONFIGS) {
+  test(`${label(config)}: loss and every gradient equal the float64 reference over 3 sequential minibatches`, async () => {
+    const weights = spreadWeights(config, 17);
+    const fast = await engine.createModel(config, weights);
+    const ref = referenceModel(config, weights);
+    const rng = new Rng(19);
+    let state = zeroState(config, 4);
+    for (let i = 0; i < 3; i++) {
+      const batch = randomBatch(rng, 4, 6);
+      const a = await fast.lossAndGrads(batch, { resetState: i === 0 });
+      const want = lossAndGradsReference(ref, batch, state);
+      state = want.state;
+      assert.ok(Math.abs(a.loss - want.loss) <= 1e-5 * want.loss, `minibatch ${i}: loss ${a.loss} vs reference ${want.loss}`);
+      const expected: Weights = {};
+      for (const [name, g] of Object.entries(want.grads)) expected[name] = { shape: a.grads[name].shape, data: Float32Array.from(g) };
+      assertWeightsClose(a.grads, expected, 1e-4, 1e-7, `minibatch ${i}`);
+    }
+    fast.dispose();
   });
 }
 

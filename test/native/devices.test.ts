@@ -7,9 +7,10 @@ import { describe, it } from 'node:test';
 import type { ModelConfig } from '../../src/model/engine.js';
 import { selectEngine } from '../../src/model/engines.js';
 import { loadNativeEngine, requestedDevice, type NativeEngineFactory } from '../../src/model/native/index.js';
+import { lossAndGradsReference, referenceModel, zeroState } from '../../src/model/reference.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import { Trainer } from '../../src/train/trainer.js';
-import { assertRelClose, label, native, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
+import { assertGradsClose, assertRelClose, label, native, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
 
 const nvcc = spawnSync(process.env.NVCC ?? 'nvcc', ['--version']).status === 0;
 const info = native ? (native as NativeEngineFactory).info() : undefined;
@@ -121,4 +122,23 @@ describe('CUDA model vs CPU model on a GPU', { skip: skipNative || (gpus === 0 ?
       }
     });
   }
+
+  it('gradients equal the float64 reference (src/model/reference.ts) over 2 sequential minibatches', async () => {
+    const config: ModelConfig = { kind: 'concise', vocabSize: 11, numHiddens: 20, numLayers: 2 };
+    const w = testWeights(config, 9);
+    const gpu = await engine({ device: 'cuda' }).createModel(config, w);
+    try {
+      const ref = referenceModel(config, w);
+      let state = zeroState(config, 5);
+      for (const [k, b] of sequentialBatches(config.vocabSize, 5, 7, 2, 10).entries()) {
+        const got = await gpu.lossAndGrads(b, { resetState: k === 0 });
+        const want = lossAndGradsReference(ref, b, state);
+        state = want.state;
+        assertRelClose(got.loss, want.loss, 1e-5, `loss ${k}`);
+        assertGradsClose(got.grads, want.grads, config, 1e-4, `minibatch ${k}`);
+      }
+    } finally {
+      gpu.dispose();
+    }
+  });
 });

@@ -6,14 +6,13 @@
 import { after, before, describe, it } from 'node:test';
 import type { EngineFactory, LstmModel, ModelConfig } from '../../src/model/engine.js';
 import { createReferenceModel, tfjsEngine } from '../../src/model/tfjs/index.js';
+import { logitsReference, referenceModel } from '../../src/model/reference.js';
 import {
   assertGradsClose,
   assertRelClose,
   configs,
   label,
   native,
-  refLogits,
-  refModel,
   relError,
   sequentialBatches,
   skipNative,
@@ -83,7 +82,7 @@ describe('native engine vs tfjs engine', { skip: skipNative }, () => {
 
     it(`same generator logits: ${label(config)}`, async () => {
       const tokens = [1, 4, 0, 8, 2, 2, 7];
-      const want = refLogits(refModel(config, testWeights(config, 95)), tokens);
+      const want = logitsReference(referenceModel(config, testWeights(config, 95)), tokens);
       for (const which of ['native', 'tfjs', 'reference'] as const) {
         const m = await create(which, config, 95);
         const gen = m.generator();

@@ -4,7 +4,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NativeLstmModel } from '../../src/model/native/index.js';
 import { Rng } from '../../src/text/rng.js';
-import { configs, label, native, refLogits, refModel, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
+import { logitsReference, referenceModel } from '../../src/model/reference.js';
+import {
+  configs,
+  label,
+  native,
+  relError,
+  sequentialBatches,
+  skipNative,
+  testWeights,
+} from './helpers.js';
 
 describe('native engine generator', { skip: skipNative }, () => {
   for (const [config, offLoop] of configs(11, 40).flatMap((c) => [[c, false], [c, true]] as const)) {
@@ -15,7 +24,7 @@ describe('native engine generator', { skip: skipNative }, () => {
       const m = await native.createModel(config, w);
       const rng = new Rng(102);
       const tokens = Array.from({ length: 12 }, () => rng.randint(0, 10));
-      const want = refLogits(refModel(config, w), tokens);
+      const want = logitsReference(referenceModel(config, w), tokens);
       const gen = m.generator();
       try {
         for (const [i, tok] of tokens.entries()) {
@@ -54,7 +63,7 @@ describe('native engine generator', { skip: skipNative }, () => {
       const step = m.trainStep(b0, { lr: 1, clipTheta: 1, resetState: true });
       const afterStep = g3.feed(3);
       await step;
-      const want = refLogits(refModel(config, m.getWeights()), [3])[0];
+      const want = logitsReference(referenceModel(config, m.getWeights()), [3])[0];
       assert.ok(relError(await afterStep, want) < 1e-5);
       assert.notDeepEqual(await afterStep, a1);
       g1.dispose();

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { ModelConfig, Weights } from '../../src/model/engine.js';
 import { cloneWeights } from '../../src/model/params.js';
 import { Rng } from '../../src/text/rng.js';
+import { lossAndGradsReference, referenceModel, zeroState } from '../../src/model/reference.js';
 import {
   assertGradsClose,
   assertRelClose,
@@ -15,12 +16,9 @@ import {
   native,
   nativeWithThreads,
   randomBatch,
-  refLossAndGrads,
-  refModel,
   sequentialBatches,
   skipNative,
   testWeights,
-  zeroState,
 } from './helpers.js';
 
 describe('float64 reference (the oracle of these tests)', () => {
@@ -32,18 +30,18 @@ describe('float64 reference (the oracle of these tests)', () => {
       // a non-zero entering state, as after a previous minibatch
       state.h.forEach((a, l) => a.forEach((_, i) => (a[i] = Math.sin(i + l))));
       state.c.forEach((a, l) => a.forEach((_, i) => (a[i] = Math.cos(3 * i + l))));
-      const { grads } = refLossAndGrads(refModel(config, w), batch, state);
+      const { grads } = lossAndGradsReference(referenceModel(config, w), batch, state);
       const eps = 1e-6;
       const rng = new Rng(5);
       for (const name of Object.keys(w)) {
         for (let n = 0; n < 3; n++) {
           const i = rng.randint(0, w[name].data.length - 1);
           const loss = (delta: number) => {
-            const m = refModel(config, w);
+            const m = referenceModel(config, w);
             const key = name as keyof typeof w;
             // perturb the float64 copy directly (a float32 perturbation would round)
             perturb(m, config, key as string, i, delta);
-            return refLossAndGrads(m, batch, state).loss;
+            return lossAndGradsReference(m, batch, state).loss;
           };
           const fd = (loss(eps) - loss(-eps)) / (2 * eps);
           assert.ok(Math.abs(fd - grads[name][i]) <= 1e-6 + 1e-5 * Math.abs(fd), `${name}[${i}]: fd ${fd} vs ${grads[name][i]}`);
@@ -53,8 +51,8 @@ describe('float64 reference (the oracle of these tests)', () => {
   }
 });
 
-/** Adds delta to element i of interface tensor `name` inside a float64 RefModel. */
-function perturb(m: ReturnType<typeof refModel>, config: ModelConfig, name: string, i: number, delta: number): void {
+/** Adds delta to element i of interface tensor `name` inside a float64 ReferenceModel. */
+function perturb(m: ReturnType<typeof referenceModel>, config: ModelConfig, name: string, i: number, delta: number): void {
   const H = config.numHiddens;
   const scratchGate = /^(W_x|W_h|b_)([ifoc])$/.exec(name);
   if (scratchGate) {
@@ -84,12 +82,12 @@ describe('native engine gradients', { skip: skipNative }, () => {
         const engine = nativeWithThreads(threads);
         const w = testWeights(config, 11);
         const model = await engine.createModel(config, w);
-        const ref = refModel(config, w);
+        const ref = referenceModel(config, w);
         let state = zeroState(config, 5);
         try {
           for (const [k, batch] of sequentialBatches(7, 5, 6, 3, 12).entries()) {
             const got = await model.lossAndGrads(batch, { resetState: k === 0 });
-            const want = refLossAndGrads(ref, batch, state);
+            const want = lossAndGradsReference(ref, batch, state);
             state = want.state;
             assertRelClose(got.loss, want.loss, 1e-5, `${label(config)} minibatch ${k} loss`);
             assertGradsClose(got.grads, want.grads, config, 1e-4, `${label(config)} minibatch ${k}`);

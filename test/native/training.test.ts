@@ -8,19 +8,17 @@ import { cloneWeights, initParams } from '../../src/model/params.js';
 import { loadCorpus } from '../../src/text/corpus.js';
 import { seqDataIterSequential } from '../../src/text/data.js';
 import { Rng } from '../../src/text/rng.js';
+import { lossAndGradsReference, referenceModel, zeroState } from '../../src/model/reference.js';
 import {
   assertRelClose,
   configs,
   label,
   native,
   randomBatch,
-  refLossAndGrads,
-  refModel,
   relError,
   sequentialBatches,
   skipNative,
   testWeights,
-  zeroState,
 } from './helpers.js';
 
 describe('native engine training step', { skip: skipNative }, () => {
@@ -44,9 +42,9 @@ describe('native engine training step', { skip: skipNative }, () => {
           assert.equal(r.loss, loss);
           // the float64 reference's norm of the same gradient
           let state = zeroState(config, 4);
-          const ref = refModel(config, w);
-          state = refLossAndGrads(ref, batches[0], state).state;
-          const want = refLossAndGrads(ref, batches[1], state);
+          const ref = referenceModel(config, w);
+          state = lossAndGradsReference(ref, batches[0], state).state;
+          const want = lossAndGradsReference(ref, batches[1], state);
           const norm = Math.sqrt(Object.values(want.grads).reduce((s, g) => s + g.reduce((t, x) => t + x * x, 0), 0));
           assertRelClose(r.gradNorm, norm, 1e-4, 'gradNorm');
           const scale = norm > theta ? theta / norm : 1;

@@ -1,7 +1,7 @@
 // The fast path: one LSTM layer over a whole minibatch as a single op (tf.customGrad) whose backward
 // through time is derived by hand, and the output layer + mean cross-entropy as a second such op.
 //
-// Why it is written this way (notes/engine-findings.md, and measured here): on the wasm backend a
+// Why it is written this way (measured; docs/tfjs-engine.md): on the wasm backend a
 // matMul runs on XNNPACK only when neither operand is transposed, so the backward transposes
 // explicitly and then multiplies; autograd through per-step ops would not. The four gates are one
 // (H, 4H) matrix, so a step is one recurrent matMul each way. Everything else in a step is one
