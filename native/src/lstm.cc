@@ -184,46 +184,65 @@ StepResult Model::step(const int32_t* X, const int32_t* Y, int B, int T, bool re
   return {loss_sum / ((double)B * T), std::sqrt(sq)};
 }
 
-// One thread's share of a training step. Every thread passes the same sequence of barriers.
-void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, float lr, float theta) {
-  const int V = cfg_.vocab, H = cfg_.hidden, G = 4 * H, L = cfg_.layers;
-  const int N = T * B;
-  const size_t BH = (size_t)B * H;
-  const Slice s = slice(p, np, B, T);
-  const bool packed = recurrent_ == RecurrentGemm::Packed;
-  const int all = packed ? packs_[0].Wh[0].panels : 0;  // every panel of a gate block
-  float* P = params_.data();
-  float* D = grads_.data();
-  PhaseTimer timer{p == 0 ? &phase_ns : nullptr};
-  auto barrier = [&] {
+// One thread's view of a training step: its slice of the work, the phase timer, and the team it
+// meets at the barriers between phases. Every thread passes the same sequence of barriers.
+struct Model::ThreadStep {
+  int p, np;
+  Team& team;
+  int B, T;
+  Slice s;
+  PhaseTimer timer;
+  void barrier() {
     timer.lap(timer.last);
     team.barrier();
     timer.lap(kSync);
-  };
+  }
+};
 
-  // (B, H)·(H, 4H) for this thread's sequences: out += in · W, W (K, 4H) given packed per gate
-  // block (Wp) and as the plain matrix (for the OpenBLAS path)
-  auto gates_gemm = [&](const float* in, int K, const PackedB* Wp, const float* W, float* out) {
-    if (s.nb == 0) return;
-    if (packed) {
-      for (int g = 0; g < 4; g++) gemm_packed(s.nb, in, K, 1, Wp[g], 0, all, out + (size_t)g * H, G, true);
-    } else {
-      gemm(false, false, s.nb, G, K, 1.0f, in, K, W, G, 1.0f, out, G);
-    }
-  };
-  // (B, 4H)·(4H, H) for this thread's sequences: out (+)= dA · Wᵀ, W (K, 4H)
-  auto transposed_gemm = [&](const float* dA, const PackedB& WTp, const float* W, float* out, bool accumulate) {
-    if (s.nb == 0) return;
-    if (packed)
-      gemm_packed(s.nb, dA, G, 1, WTp, 0, all, out, H, accumulate);
-    else
-      gemm(false, true, s.nb, H, G, 1.0f, dA, G, W, G, accumulate ? 1.0f : 0.0f, out, H);
-  };
+void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, float lr, float theta) {
+  ThreadStep x{p, np, team, B, T, slice(p, np, B, T), PhaseTimer{p == 0 ? &phase_ns : nullptr}};
+  pack_weights(x);
+  x.barrier();  // every thread reads every panel
+  for (int l = 0; l < cfg_.layers; l++) forward_layer(x, l);
+  x.timer.last = kGateForward;
+  x.barrier();  // H of every sequence, for the output layer's row split
+  output_loss(x);
+  for (int l = cfg_.layers - 1; l >= 0; l--) backward_layer(x, l);
+  clip_and_update(x, update, lr, theta);
+}
 
-  // --- pack this thread's share of the panels of the recurrent (and upper input) kernels;
-  // initial state of this thread's sequences
-  timer.last = kPack;
-  for (int l = 0; l < L && packed; l++) {
+// (nb, H)·(H, 4H) for this thread's sequences: out += in · W, W (K, 4H) given packed per gate
+// block (Wp) and as the plain matrix (for the OpenBLAS path)
+void Model::gates_gemm(const ThreadStep& x, const float* in, int K, const PackedB* Wp, const float* W, float* out) const {
+  const int H = cfg_.hidden, G = 4 * H;
+  if (x.s.nb == 0) return;
+  if (recurrent_ == RecurrentGemm::Packed) {
+    const int all = packs_[0].Wh[0].panels;  // every panel of a gate block
+    for (int g = 0; g < 4; g++) gemm_packed(x.s.nb, in, K, 1, Wp[g], 0, all, out + (size_t)g * H, G, true);
+  } else {
+    gemm(false, false, x.s.nb, G, K, 1.0f, in, K, W, G, 1.0f, out, G);
+  }
+}
+
+// (nb, 4H)·(4H, H) for this thread's sequences: out (+)= dA · Wᵀ, W (K, 4H)
+void Model::transposed_gemm(const ThreadStep& x, const float* dA, const PackedB& WTp, const float* W, float* out,
+                            bool accumulate) const {
+  const int H = cfg_.hidden, G = 4 * H;
+  if (x.s.nb == 0) return;
+  if (recurrent_ == RecurrentGemm::Packed)
+    gemm_packed(x.s.nb, dA, G, 1, WTp, 0, WTp.panels, out, H, accumulate);
+  else
+    gemm(false, true, x.s.nb, H, G, 1.0f, dA, G, W, G, accumulate ? 1.0f : 0.0f, out, H);
+}
+
+// This thread's share of the panels of the recurrent (and upper input) kernels; the initial state
+// of this thread's sequences.
+void Model::pack_weights(ThreadStep& x) {
+  const int H = cfg_.hidden, G = 4 * H, L = cfg_.layers;
+  const Slice& s = x.s;
+  const float* P = params_.data();
+  x.timer.last = kPack;
+  for (int l = 0; l < L && recurrent_ == RecurrentGemm::Packed; l++) {
     const LayerOffsets& lo = layout_.layers[l];
     LayerPacks& pk = packs_[l];
     for (int g = 0; g < 4; g++) pack_panels(pk.Wh[g], P + lo.Wh + (size_t)g * H, G, false, s.p0, s.p1);
@@ -237,43 +256,52 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
     copy_block(s.nb, H, state_h_[l].data() + (size_t)s.b0 * H, H, acts_[l].h.data() + (size_t)s.b0 * H, H);
     copy_block(s.nb, H, state_c_[l].data() + (size_t)s.b0 * H, H, acts_[l].c.data() + (size_t)s.b0 * H, H);
   }
-  barrier();  // every thread reads every panel
+}
 
-  // --- forward through time: each thread runs its own sequences through all layers
-  for (int l = 0; l < L; l++) {
-    const LayerOffsets& lo = layout_.layers[l];
-    const LayerPacks& pk = packs_[l];
-    LayerActs& a = acts_[l];
-    const float* Wx = P + lo.Wx;
-    const float* Wh = P + lo.Wh;
-    const float* bias = P + lo.b;
-    for (int t = 0; t < T && s.nb > 0; t++) {
-      const size_t row = (size_t)t * B + s.b0;  // first row of this thread's sequences at step t
-      float* gates_t = a.gates.data() + row * G;
-      // input projection X_t·Wx + b
-      if (l == 0) {
-        embed_gather(s.nb, G, tok_.data() + row, Wx, G, bias, gates_t, G);  // one-hot X_t · Wx = rows of Wx
-        timer.lap(kGather);
-      } else {
-        broadcast_rows(s.nb, G, bias, gates_t, G);
-        gates_gemm(acts_[l - 1].h.data() + BH + row * H, H, pk.Wx, Wx, gates_t);  // H_t of the layer below
-        timer.lap(kInputGemm);
-      }
-      // + H_{t−1}·Wh: all four gates in one (nb, H)·(H, 4H) product
-      gates_gemm(a.h.data() + row * H, H, pk.Wh, Wh, gates_t);
-      timer.lap(kRecurrentGemm);
-      lstm_cell_forward(s.nb, H, gates_t, G, H, a.c.data() + row * H, a.c.data() + BH + row * H,
-                        a.tanh_c.data() + row * H, a.h.data() + BH + row * H, H);
-      timer.lap(kGateForward);
+// Forward through time of layer l: each thread runs its own sequences (no barrier inside).
+void Model::forward_layer(ThreadStep& x, int l) {
+  const int H = cfg_.hidden, G = 4 * H, B = x.B, T = x.T;
+  const size_t BH = (size_t)B * H;
+  const Slice& s = x.s;
+  const LayerOffsets& lo = layout_.layers[l];
+  const LayerPacks& pk = packs_[l];
+  LayerActs& a = acts_[l];
+  const float* P = params_.data();
+  const float* Wx = P + lo.Wx;
+  const float* Wh = P + lo.Wh;
+  const float* bias = P + lo.b;
+  for (int t = 0; t < T && s.nb > 0; t++) {
+    const size_t row = (size_t)t * B + s.b0;  // first row of this thread's sequences at step t
+    float* gates_t = a.gates.data() + row * G;
+    // input projection X_t·Wx + b
+    if (l == 0) {
+      embed_gather(s.nb, G, tok_.data() + row, Wx, G, bias, gates_t, G);  // one-hot X_t · Wx = rows of Wx
+      x.timer.lap(kGather);
+    } else {
+      broadcast_rows(s.nb, G, bias, gates_t, G);
+      gates_gemm(x, acts_[l - 1].h.data() + BH + row * H, H, pk.Wx, Wx, gates_t);  // H_t of the layer below
+      x.timer.lap(kInputGemm);
     }
-    // the final state is the next minibatch's initial state (detached)
-    copy_block(s.nb, H, a.h.data() + T * BH + (size_t)s.b0 * H, H, state_h_[l].data() + (size_t)s.b0 * H, H);
-    copy_block(s.nb, H, a.c.data() + T * BH + (size_t)s.b0 * H, H, state_c_[l].data() + (size_t)s.b0 * H, H);
+    // + H_{t−1}·Wh: all four gates in one (nb, H)·(H, 4H) product
+    gates_gemm(x, a.h.data() + row * H, H, pk.Wh, Wh, gates_t);
+    x.timer.lap(kRecurrentGemm);
+    lstm_cell_forward(s.nb, H, gates_t, G, H, a.c.data() + row * H, a.c.data() + BH + row * H,
+                      a.tanh_c.data() + row * H, a.h.data() + BH + row * H, H);
+    x.timer.lap(kGateForward);
   }
-  timer.last = kGateForward;
-  barrier();  // H of every sequence, for the output layer's row split
+  // the final state is the next minibatch's initial state (detached)
+  copy_block(s.nb, H, a.h.data() + T * BH + (size_t)s.b0 * H, H, state_h_[l].data() + (size_t)s.b0 * H, H);
+  copy_block(s.nb, H, a.c.data() + T * BH + (size_t)s.b0 * H, H, state_c_[l].data() + (size_t)s.b0 * H, H);
+}
 
-  // --- output layer Y = H·W_hq + b_q and softmax cross-entropy, on rows [r0, r1)
+// Output layer Y = H·W_hq + b_q and softmax cross-entropy on rows [r0, r1); dH = dY·W_hqᵀ; then
+// dW_hq (this thread's hidden units) and db_q.
+void Model::output_loss(ThreadStep& x) {
+  const int V = cfg_.vocab, H = cfg_.hidden, L = cfg_.layers, N = x.T * x.B;
+  const size_t BH = (size_t)x.B * H;
+  const Slice& s = x.s;
+  const float* P = params_.data();
+  float* D = grads_.data();
   const float* hs = acts_[L - 1].h.data() + BH;  // H_1 … H_T of the top layer, (N, H)
   const float* Wq = P + layout_.Wq;
   float* dY = logits_.data();
@@ -281,74 +309,85 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
   broadcast_rows(nr, V, P + layout_.bq, dY + (size_t)s.r0 * V, V);
   gemm(false, false, nr, V, H, 1.0f, hs + (size_t)s.r0 * H, H, Wq, V, 1.0f, dY + (size_t)s.r0 * V, V);
   // logits := dlogits = (softmax − onehot) / N (the mean is over all N rows)
-  loss_part_[(size_t)p * 8] =
+  loss_part_[(size_t)x.p * 8] =
       softmax_cross_entropy(nr, V, dY + (size_t)s.r0 * V, tgt_.data() + s.r0, dY + (size_t)s.r0 * V, 1.0f / (float)N);
   gemm(false, true, nr, H, V, 1.0f, dY + (size_t)s.r0 * V, V, Wq, V, 0.0f, dH_.data() + (size_t)s.r0 * H, H);  // dH = dY·W_hqᵀ
-  timer.last = kOutputForward;
-  barrier();  // dY and dH of every row
+  x.timer.last = kOutputForward;
+  x.barrier();  // dY and dH of every row
   gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + layout_.Wq + (size_t)s.u0 * V, V);  // dW_hq = Hᵀ·dY
-  if (p == 0) column_sums(N, V, dY, V, D + layout_.bq);                                                 // db_q
-  timer.lap(kOutputBackward);
+  if (x.p == 0) column_sums(N, V, dY, V, D + layout_.bq);                                                     // db_q
+  x.timer.lap(kOutputBackward);
+}
 
-  // --- backward through time, top layer first. dH_ holds ∂L/∂H_t from above; the recurrent
-  // product of step t adds the path through H_{t−1}·Wh into row block t−1.
-  for (int l = L - 1; l >= 0; l--) {
-    const LayerOffsets& lo = layout_.layers[l];
-    const LayerPacks& pk = packs_[l];
-    LayerActs& a = acts_[l];
-    const float* Wh = P + lo.Wh;
-    float* dA = dA_.data();
-    float* dH = dH_.data();
-    std::memset(dc_.data() + (size_t)s.b0 * H, 0, (size_t)s.nb * H * sizeof(float));
-    for (int t = T - 1; t >= 0 && s.nb > 0; t--) {
-      const size_t row = (size_t)t * B + s.b0;
-      float* dA_t = dA + row * G;
-      lstm_cell_backward(s.nb, H, a.gates.data() + row * G, dA_t, G, H, a.c.data() + row * H,
-                         a.tanh_c.data() + row * H, dH + row * H, dc_.data() + (size_t)s.b0 * H, H);
-      timer.lap(kGateBackward);
-      // ∂L/∂H_{t−1} += dA_t · Whᵀ; the state entering the minibatch is detached: no t = 0 term
-      if (t > 0) transposed_gemm(dA_t, pk.WhT, Wh, dH + (row - B) * H, true);
-      timer.lap(kRecurrentBackwardGemm);
-    }
-    if (l > 0) {
-      // ∂L/∂H of the layer below (its outputs are this layer's inputs) = dA · Wxᵀ, own sequences
-      for (int t = 0; t < T && s.nb > 0; t++) {
-        const size_t row = (size_t)t * B + s.b0;
-        transposed_gemm(dA + row * G, pk.WxT, P + lo.Wx, dH + row * H, false);
-      }
-    }
-    timer.last = kRecurrentBackwardGemm;
-    barrier();  // dA of every sequence
-    // weight gradients of own gate columns, as single GEMMs over all T steps and sequences
-    float* dWx = D + lo.Wx;
-    for (int g = 0; g < 4 && s.nu > 0; g++) {
-      const size_t col = (size_t)g * H + s.u0;
-      gemm(true, false, H, s.nu, N, 1.0f, a.h.data(), H, dA + col, G, 0.0f, D + lo.Wh + col, G);  // Σ_t H_{t−1}ᵀ·dA_t
-      column_sums(N, s.nu, dA + col, G, D + lo.b + col);                                          // db
-      if (l == 0) {
-        for (int v = 0; v < lo.inputs; v++) std::memset(dWx + (size_t)v * G + col, 0, s.nu * sizeof(float));
-        embed_scatter_add(N, s.nu, tok_.data(), dA + col, G, dWx + col, G);  // one-hot Xᵀ·dA
-      } else {
-        gemm(true, false, H, s.nu, N, 1.0f, acts_[l - 1].h.data() + BH, H, dA + col, G, 0.0f, dWx + col, G);
-      }
-    }
-    timer.last = kWeightGradGemm;
-    if (l > 0) barrier();  // every read of dA done before the layer below overwrites it
+// Backward through time of layer l (top layer first). dH_ holds ∂L/∂H_t from above; the recurrent
+// product of step t adds the path through H_{t−1}·Wh into row block t−1. Then the weight gradients
+// of this thread's gate columns, and for l > 0 ∂L/∂H of the layer below (into dH_).
+void Model::backward_layer(ThreadStep& x, int l) {
+  const int H = cfg_.hidden, G = 4 * H, B = x.B, T = x.T, N = T * B;
+  const size_t BH = (size_t)B * H;
+  const Slice& s = x.s;
+  const LayerOffsets& lo = layout_.layers[l];
+  const LayerPacks& pk = packs_[l];
+  LayerActs& a = acts_[l];
+  const float* P = params_.data();
+  float* D = grads_.data();
+  const float* Wh = P + lo.Wh;
+  float* dA = dA_.data();
+  float* dH = dH_.data();
+  std::memset(dc_.data() + (size_t)s.b0 * H, 0, (size_t)s.nb * H * sizeof(float));
+  for (int t = T - 1; t >= 0 && s.nb > 0; t--) {
+    const size_t row = (size_t)t * B + s.b0;
+    float* dA_t = dA + row * G;
+    lstm_cell_backward(s.nb, H, a.gates.data() + row * G, dA_t, G, H, a.c.data() + row * H,
+                       a.tanh_c.data() + row * H, dH + row * H, dc_.data() + (size_t)s.b0 * H, H);
+    x.timer.lap(kGateBackward);
+    // ∂L/∂H_{t−1} += dA_t · Whᵀ; the state entering the minibatch is detached: no t = 0 term
+    if (t > 0) transposed_gemm(x, dA_t, pk.WhT, Wh, dH + (row - B) * H, true);
+    x.timer.lap(kRecurrentBackwardGemm);
   }
+  if (l > 0) {
+    // ∂L/∂H of the layer below (its outputs are this layer's inputs) = dA · Wxᵀ, own sequences
+    for (int t = 0; t < T && s.nb > 0; t++) {
+      const size_t row = (size_t)t * B + s.b0;
+      transposed_gemm(x, dA + row * G, pk.WxT, P + lo.Wx, dH + row * H, false);
+    }
+  }
+  x.timer.last = kRecurrentBackwardGemm;
+  x.barrier();  // dA of every sequence
+  // weight gradients of own gate columns, as single GEMMs over all T steps and sequences
+  float* dWx = D + lo.Wx;
+  for (int g = 0; g < 4 && s.nu > 0; g++) {
+    const size_t col = (size_t)g * H + s.u0;
+    gemm(true, false, H, s.nu, N, 1.0f, a.h.data(), H, dA + col, G, 0.0f, D + lo.Wh + col, G);  // Σ_t H_{t−1}ᵀ·dA_t
+    column_sums(N, s.nu, dA + col, G, D + lo.b + col);                                          // db
+    if (l == 0) {
+      for (int v = 0; v < lo.inputs; v++) std::memset(dWx + (size_t)v * G + col, 0, s.nu * sizeof(float));
+      embed_scatter_add(N, s.nu, tok_.data(), dA + col, G, dWx + col, G);  // one-hot Xᵀ·dA
+    } else {
+      gemm(true, false, H, s.nu, N, 1.0f, acts_[l - 1].h.data() + BH, H, dA + col, G, 0.0f, dWx + col, G);
+    }
+  }
+  x.timer.last = kWeightGradGemm;
+  if (l > 0) x.barrier();  // every read of dA done before the layer below overwrites it
+}
 
-  // --- global norm, clipping, SGD (each thread on its range of the flat buffers)
-  barrier();  // gradient complete
-  sq_part_[(size_t)p * 8] = sum_squares(s.f1 - s.f0, D + s.f0);
+// Global norm, d2l's grad_clipping(θ) and sgd, each thread on its range of the flat buffers.
+void Model::clip_and_update(ThreadStep& x, bool update, float lr, float theta) {
+  const Slice& s = x.s;
+  float* P = params_.data();
+  float* D = grads_.data();
+  x.barrier();  // gradient complete
+  sq_part_[(size_t)x.p * 8] = sum_squares(s.f1 - s.f0, D + s.f0);
   if (update) {
-    timer.last = kUpdate;
-    barrier();
+    x.timer.last = kUpdate;
+    x.barrier();
     double sq = 0.0;
-    for (int q = 0; q < np; q++) sq += sq_part_[(size_t)q * 8];
+    for (int q = 0; q < x.np; q++) sq += sq_part_[(size_t)q * 8];
     const double norm = std::sqrt(sq);
     if (norm > theta) scale_inplace(s.f1 - s.f0, D + s.f0, (float)(theta / norm));
     axpy(s.f1 - s.f0, -lr, D + s.f0, P + s.f0);
   }
-  timer.lap(kUpdate);
+  x.timer.lap(kUpdate);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -86,7 +86,17 @@ class Model : public ModelApi {
   Slice slice(int p, int np, int B, int T) const;
   void build_layout();
   void ensure_workspace(int B, int T);
+  // The training step, on each thread of the team, in named phases (lstm.cc).
+  struct ThreadStep;
   void step_thread(int p, int np, Team& team, int B, int T, bool update, float lr, float theta);
+  void pack_weights(ThreadStep& x);
+  void forward_layer(ThreadStep& x, int l);
+  void output_loss(ThreadStep& x);
+  void backward_layer(ThreadStep& x, int l);
+  void clip_and_update(ThreadStep& x, bool update, float lr, float theta);
+  void gates_gemm(const ThreadStep& x, const float* in, int K, const PackedB* Wp, const float* W, float* out) const;
+  void transposed_gemm(const ThreadStep& x, const float* dA, const PackedB& WTp, const float* W, float* out,
+                       bool accumulate) const;
 
   Config cfg_;
   int threads_;
