@@ -17,14 +17,18 @@ const tiny = (over: object = {}) =>
     ...over,
   });
 
-async function engines(): Promise<EngineFactory[]> {
-  const out: EngineFactory[] = [await selectEngine('tfjs', () => {})];
+// every test runs on each engine; an engine that is unavailable here is a skipped test, with the reason
+const ENGINES: { name: string; engine?: EngineFactory; skip: string | false }[] = [];
+for (const name of ['tfjs', 'native']) {
   try {
-    out.push(await selectEngine('native', () => {}));
+    ENGINES.push({ name, engine: await selectEngine(name, () => {}), skip: false });
   } catch (e) {
-    console.log(`native engine not tested here: ${(e as Error).message}`);
+    ENGINES.push({ name, skip: `${name} engine unavailable: ${(e as Error).message}` });
   }
-  return out;
+}
+
+function eachEngine(title: string, fn: (engine: EngineFactory) => Promise<void>): void {
+  for (const { name, engine, skip } of ENGINES) test(`${name}: ${title}`, { skip }, () => fn(engine!));
 }
 
 async function collect(it: AsyncIterable<EpochEvent>): Promise<EpochEvent[]> {
@@ -33,85 +37,77 @@ async function collect(it: AsyncIterable<EpochEvent>): Promise<EpochEvent[]> {
   return out;
 }
 
-test('perplexity is exp(Σ loss·tokens / Σ tokens) of the epoch; samples every predictEvery epochs', async () => {
-  for (const engine of await engines()) {
-    const trainer = await Trainer.create(tiny(), engine);
-    const losses: number[] = [];
-    const model = trainer.model as LstmModel;
-    const step = model.trainStep.bind(model);
-    model.trainStep = async (b, o) => {
-      const r = await step(b, o);
-      losses.push(r.loss);
-      return r;
-    };
-    const events: EpochEvent[] = [];
-    for await (const e of trainer.run()) {
-      // minibatches have equal size, so the token-weighted mean is the plain mean of this epoch's losses
-      const expected = Math.exp(losses.reduce((a, b) => a + b, 0) / losses.length);
-      assert.ok(Math.abs(e.perplexity - expected) / expected < 1e-6, `${engine.name}: ${e.perplexity} vs ${expected}`);
-      losses.length = 0;
-      events.push(e);
-    }
-    assert.deepEqual(events.map((e) => e.epoch), [1, 2, 3, 4]);
-    assert.deepEqual(events.map((e) => !!e.samples), [false, true, false, true]);
-    assert.ok(events[3].perplexity < events[0].perplexity, `${engine.name}: training lowers perplexity`);
-    assert.ok(events.every((e) => e.tokensPerSec > 0 && e.elapsedMs >= 0));
-    assert.match(events[1].samples![0].text, /^time traveller.{10}$/);
-    trainer.dispose();
+eachEngine('perplexity is exp(Σ loss·tokens / Σ tokens) of the epoch; samples every predictEvery epochs', async (engine) => {
+  const trainer = await Trainer.create(tiny(), engine);
+  const losses: number[] = [];
+  const model = trainer.model as LstmModel;
+  const step = model.trainStep.bind(model);
+  model.trainStep = async (b, o) => {
+    const r = await step(b, o);
+    losses.push(r.loss);
+    return r;
+  };
+  const events: EpochEvent[] = [];
+  for await (const e of trainer.run()) {
+    // minibatches have equal size, so the token-weighted mean is the plain mean of this epoch's losses
+    const expected = Math.exp(losses.reduce((a, b) => a + b, 0) / losses.length);
+    assert.ok(Math.abs(e.perplexity - expected) / expected < 1e-6, `${engine.name}: ${e.perplexity} vs ${expected}`);
+    losses.length = 0;
+    events.push(e);
   }
+  assert.deepEqual(events.map((e) => e.epoch), [1, 2, 3, 4]);
+  assert.deepEqual(events.map((e) => !!e.samples), [false, true, false, true]);
+  assert.ok(events[3].perplexity < events[0].perplexity, `${engine.name}: training lowers perplexity`);
+  assert.ok(events.every((e) => e.tokensPerSec > 0 && e.elapsedMs >= 0));
+  assert.match(events[1].samples![0].text, /^time traveller.{10}$/);
+  trainer.dispose();
 });
 
-test('a run resumed from a checkpoint continues exactly as an uninterrupted one', async () => {
-  for (const engine of await engines()) {
-    const full = await Trainer.create(tiny(), engine);
-    const straight = await collect(full.run());
-    const first = await Trainer.create(tiny({ train: { epochs: 2, lr: 1, seed: 11 } }), engine);
-    await collect(first.run());
-    const ckpt = deserializeCheckpoint(serializeCheckpoint(first.checkpoint()));
-    const resumed = await Trainer.create(tiny(), engine, ckpt);
-    const rest = await collect(resumed.run());
-    assert.deepEqual(rest.map((e) => e.epoch), [3, 4]);
-    for (const [i, e] of rest.entries()) {
-      assert.ok(Math.abs(e.perplexity - straight[i + 2].perplexity) < 1e-4 * straight[i + 2].perplexity, `${engine.name} epoch ${e.epoch}: ${e.perplexity} vs ${straight[i + 2].perplexity}`);
-    }
-    for (const t of [full, first, resumed]) t.dispose();
+eachEngine('a run resumed from a checkpoint continues exactly as an uninterrupted one', async (engine) => {
+  const full = await Trainer.create(tiny(), engine);
+  const straight = await collect(full.run());
+  const first = await Trainer.create(tiny({ train: { epochs: 2, lr: 1, seed: 11 } }), engine);
+  await collect(first.run());
+  const ckpt = deserializeCheckpoint(serializeCheckpoint(first.checkpoint()));
+  const resumed = await Trainer.create(tiny(), engine, ckpt);
+  const rest = await collect(resumed.run());
+  assert.deepEqual(rest.map((e) => e.epoch), [3, 4]);
+  for (const [i, e] of rest.entries()) {
+    assert.ok(Math.abs(e.perplexity - straight[i + 2].perplexity) < 1e-4 * straight[i + 2].perplexity, `${engine.name} epoch ${e.epoch}: ${e.perplexity} vs ${straight[i + 2].perplexity}`);
   }
+  for (const t of [full, first, resumed]) t.dispose();
 });
 
-test('an aborted run stops within one minibatch', async () => {
-  for (const engine of await engines()) {
-    const trainer = await Trainer.create(tiny({ train: { epochs: 50, seed: 1 } }), engine);
-    const controller = new AbortController();
-    let steps = 0;
-    const step = trainer.model.trainStep.bind(trainer.model);
-    trainer.model.trainStep = async (b, o) => {
-      steps += 1;
-      if (steps === 3) controller.abort('cancel');
-      return step(b, o);
-    };
-    await assert.rejects(collect(trainer.run(controller.signal)), (e: unknown) => e instanceof AbortedError && e.reason === 'cancel');
-    assert.equal(steps, 3);
-    trainer.dispose();
-  }
+eachEngine('an aborted run stops within one minibatch', async (engine) => {
+  const trainer = await Trainer.create(tiny({ train: { epochs: 50, seed: 1 } }), engine);
+  const controller = new AbortController();
+  let steps = 0;
+  const step = trainer.model.trainStep.bind(trainer.model);
+  trainer.model.trainStep = async (b, o) => {
+    steps += 1;
+    if (steps === 3) controller.abort('cancel');
+    return step(b, o);
+  };
+  await assert.rejects(collect(trainer.run(controller.signal)), (e: unknown) => e instanceof AbortedError && e.reason === 'cancel');
+  assert.equal(steps, 3);
+  trainer.dispose();
 });
 
-test('generation: greedy is predict_ch8, sampling is reproducible with a seed, a loaded checkpoint generates the same text', async () => {
-  for (const engine of await engines()) {
-    const trainer = await Trainer.create(tiny(), engine);
-    await collect(trainer.run());
-    const { model, vocab } = trainer;
-    const greedy = await predict('Time Traveller!', 30, model, vocab);
-    assert.match(greedy, /^time traveller[a-z <unk>]*$/);
-    assert.equal(await predict('time traveller', 30, model, vocab), greedy, 'prefix cleaned with the corpus rules');
-    const s1 = await predict('the', 40, model, vocab, { temperature: 1, seed: 5 });
-    assert.equal(await predict('the', 40, model, vocab, { temperature: 1, seed: 5 }), s1);
-    const others = await Promise.all([6, 7, 8].map((seed) => predict('the', 40, model, vocab, { temperature: 1, seed })));
-    assert.ok(others.some((o) => o !== s1), 'other seeds give other samples');
-    const topOne = await predict('the', 20, model, vocab, { temperature: 2, topK: 1, seed: 3 });
-    assert.equal(topOne, await predict('the', 20, model, vocab), 'top-1 sampling is greedy');
-    const loaded = await modelFromCheckpoint(deserializeCheckpoint(serializeCheckpoint(trainer.checkpoint())), engine);
-    assert.equal(await predict('Time Traveller!', 30, loaded.model, loaded.vocab), greedy);
-    loaded.model.dispose();
-    trainer.dispose();
-  }
+eachEngine('generation: greedy is predict_ch8, sampling is reproducible with a seed, a loaded checkpoint generates the same text', async (engine) => {
+  const trainer = await Trainer.create(tiny(), engine);
+  await collect(trainer.run());
+  const { model, vocab } = trainer;
+  const greedy = await predict('Time Traveller!', 30, model, vocab);
+  assert.match(greedy, /^time traveller[a-z <unk>]*$/);
+  assert.equal(await predict('time traveller', 30, model, vocab), greedy, 'prefix cleaned with the corpus rules');
+  const s1 = await predict('the', 40, model, vocab, { temperature: 1, seed: 5 });
+  assert.equal(await predict('the', 40, model, vocab, { temperature: 1, seed: 5 }), s1);
+  const others = await Promise.all([6, 7, 8].map((seed) => predict('the', 40, model, vocab, { temperature: 1, seed })));
+  assert.ok(others.some((o) => o !== s1), 'other seeds give other samples');
+  const topOne = await predict('the', 20, model, vocab, { temperature: 2, topK: 1, seed: 3 });
+  assert.equal(topOne, await predict('the', 20, model, vocab), 'top-1 sampling is greedy');
+  const loaded = await modelFromCheckpoint(deserializeCheckpoint(serializeCheckpoint(trainer.checkpoint())), engine);
+  assert.equal(await predict('Time Traveller!', 30, loaded.model, loaded.vocab), greedy);
+  loaded.model.dispose();
+  trainer.dispose();
 });
