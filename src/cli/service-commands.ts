@@ -1,4 +1,4 @@
-// Subcommands of the service (design §6): serve (api + a worker child process), api, worker,
+// Subcommands of the service (docs/architecture.md, "Processes"): serve (api + a worker child process), api, worker,
 // submit and watch (clients of a running service).
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';

@@ -1,4 +1,4 @@
-// The job specification (design §3): one zod schema, shared by the CLI, REST and gRPC.
+// The job specification (docs/service.md): one zod schema, shared by the CLI, REST and gRPC.
 // Every field defaults to d2l's value, so `{}` is a valid job; every number is bounded so one
 // job cannot exhaust a worker, and every error names the field and the bound.
 import { z } from 'zod';

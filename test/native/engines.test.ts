@@ -1,4 +1,4 @@
-// The two engines must agree (design §7): on the same weights and minibatches the native engine's
+// The two engines must agree (docs/architecture.md, "Engines"): on the same weights and minibatches the native engine's
 // loss and every gradient equal those of the tfjs engine (its fused path with the hand-derived
 // backward, and the seed-like reference implementations through tfjs autograd) to float32
 // tolerance, with the state carried over sequential minibatches; training steps leave the same

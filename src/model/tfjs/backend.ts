@@ -1,4 +1,4 @@
-// Chooses the TensorFlow.js backend once per process (design §7): tfjs-node-gpu when installed and a
+// Chooses the TensorFlow.js backend once per process (docs/tfjs-engine.md): tfjs-node-gpu when installed and a
 // GPU is visible, tfjs-node when installed, else WebAssembly, else the plain-JS CPU backend.
 // TFJS_BACKEND forces one. tfjs-node(-gpu) are optional dependencies, so they are loaded by name at
 // run time and their absence is normal.

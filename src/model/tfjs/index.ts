@@ -1,4 +1,4 @@
-// The tfjs engine (design §7): both kinds train through the fused sequence op with a hand-derived
+// The tfjs engine (docs/tfjs-engine.md): both kinds train through the fused sequence op with a hand-derived
 // backward; the seed-like reference implementations stay available for tests and benchmarks.
 import type { EngineFactory, LstmModel, ModelConfig, Weights } from '../engine.js';
 import { initTfjsBackend, type Logger } from './backend.js';
