@@ -55,6 +55,9 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
     bodyLimit: config.bodyLimit,
     sseHeartbeatMs: config.sseHeartbeatMs,
     dashboard: await loadDashboard(),
+    allowedHosts: config.allowedHosts,
+    allowedOrigins: config.allowedOrigins,
+    listenHost: config.host,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
   const httpAddress = await http.listen({ host: config.host, port: config.httpPort });

@@ -10,6 +10,10 @@ export interface ServiceConfig {
   grpcPort: number;
   host: string;
   apiKeys: string[];
+  /** With API keys off: Host names accepted besides IP literals, localhost and HOST ('*' = any). */
+  allowedHosts: string[];
+  /** With API keys off: Origins accepted besides the server's own ('*' = any). */
+  allowedOrigins: string[];
   /** Checkpoint every K epochs (plus after epoch 1, at the end, on shutdown/cancel). */
   checkpointEvery: number;
   /** ...and at least this often in wall time, so a slow job loses little on a crash. */
@@ -59,6 +63,13 @@ function intVar(env: Env, name: string, def: number, min: number, max = Number.M
   return n;
 }
 
+function listVar(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k.length > 0);
+}
+
 export function loadConfig(env: Env = process.env): ServiceConfig {
   const prefix = (env.QUEUE_PREFIX ?? 'lstm').trim() || 'lstm';
   if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new ConfigError(`QUEUE_PREFIX=${prefix} is invalid: use letters, digits, _ . -`);
@@ -74,6 +85,8 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
       .split(',')
       .map((k) => k.trim())
       .filter((k) => k.length > 0),
+    allowedHosts: listVar(env, 'ALLOWED_HOSTS'),
+    allowedOrigins: listVar(env, 'ALLOWED_ORIGINS'),
     checkpointEvery: intVar(env, 'CHECKPOINT_EVERY', 10, 1),
     checkpointSeconds: intVar(env, 'CHECKPOINT_SECONDS', 300, 1),
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 1, 1, 64),

@@ -141,6 +141,6 @@ test('SIGTERM: not ready first, then streams end cleanly between events, request
     if (more.length >= 3) break;
   }
   assertSeqs(more, lastSeq + 1);
-  await fetch(`${api2.httpUrl}/v1/jobs/${job.id}/cancel`, { method: 'POST' });
+  await fetch(`${api2.httpUrl}/v1/jobs/${job.id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   await api2.stop();
 });

@@ -1,5 +1,6 @@
 // Hostile input, generated from a seed (FUZZ_SEED to replay): ≥ 500 malformed requests over HTTP
-// and gRPC against a real api process. Nothing may crash it, nothing may be a 5xx / INTERNAL,
+// and gRPC against a real api process (auth off, the default: writes without JSON and
+// cross-origin or DNS-rebound writes must be refused without queuing anything). Nothing may crash it, nothing may be a 5xx / INTERNAL,
 // and every 400 / INVALID_ARGUMENT names the offending field (problem+json errors[].field; gRPC:
 // the lstm-trainer-errors-bin trailer).
 import { after, before, test } from 'node:test';
@@ -138,10 +139,40 @@ const BAD_IDS = ['', 'x', '..%2F..%2Fetc%2Fpasswd', '%00', 'j' + 'z'.repeat(300)
 /** Ids the router itself refused before (fastify's 414 body for 101–200 characters, a plain 400 for `%ff`): now 400 problems naming `id`. */
 const ROUTER_BAD_IDS = () => ['j'.repeat(int(101, 200)), 'j'.repeat(int(21, 100)), '%ff', '%c0%af', `j0mwy3g8821106b38b1c%ff`, '%'];
 
+/** Write routes for the cases below: the real job's (a valid write there would be a 409 or a generation). */
+const writePaths = () => ['/v1/jobs', `/v1/jobs/${existing}/cancel`, `/v1/jobs/${existing}/generate`];
+/** Origins and Hosts a web page elsewhere (or a DNS-rebound name) would send. */
+const FOREIGN_ORIGINS = ['http://evil.example', 'https://evil.example', 'null', 'http://127.0.0.1.evil.example', 'http://localhost.evil.example:8080', 'file://', 'chrome-extension://abc'];
+const FOREIGN_HOSTS = ['evil.example', 'evil.example:8080', '127.0.0.1.nip.io', 'localhost.evil.example', 'xn--80ak6aa92e.com'];
+const CROSS_NAME = 'fz-cross-origin';
+
 function httpCase(i: number): HttpCase {
   const json = { 'content-type': 'application/json' };
-  const kind = i % 13;
+  const kind = i % 15;
   switch (kind) {
+    case 13: {
+      // a write without JSON: what a page can send cross-origin without a preflight (no-cors
+      // fetch, a form, text/plain), and an empty body — never a job, whatever the route
+      const path = pick(writePaths());
+      const v = pick<{ headers: Record<string, string>; body?: string; status: number; field: string }>([
+        { headers: {}, body: undefined, status: 415, field: 'content-type' },
+        { headers: {}, body: '{}', status: 415, field: 'content-type' },
+        { headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ name: CROSS_NAME }), status: 415, field: 'content-type' },
+        { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `name=${CROSS_NAME}`, status: 415, field: 'content-type' },
+        { headers: { 'content-type': 'multipart/form-data; boundary=x' }, body: '--x--', status: 415, field: 'content-type' },
+        { headers: { 'content-type': 'application/json' }, body: undefined, status: 400, field: 'body' },
+        { headers: { 'content-type': 'application/json' }, body: '   ', status: 400, field: 'body' },
+      ]);
+      return { what: `write without JSON ${JSON.stringify(v.headers)} ${JSON.stringify(v.body)} ${path}`, method: 'POST', path, headers: v.headers, body: v.body, expect: { status: v.status, field: v.field } };
+    }
+    case 14: {
+      // a cross-origin (or DNS-rebound) write with auth off: refused before anything is queued
+      const host = r() < 0.3;
+      const headers: Record<string, string> = { 'content-type': 'application/json', ...(host ? { host: pick(FOREIGN_HOSTS) } : { origin: pick(FOREIGN_ORIGINS) }) };
+      const path = pick(writePaths());
+      const body = path === '/v1/jobs' ? JSON.stringify({ name: CROSS_NAME, model: { numHiddens: 8 }, data: { maxTokens: 2000, batchSize: 4, numSteps: 5 }, train: { epochs: 1 } }) : path.endsWith('/generate') ? '{"prefix":"time"}' : '{}';
+      return { what: `cross-origin write ${JSON.stringify(headers)} ${path}`, method: 'POST', path, headers, body, expect: { status: 403, field: host ? 'host' : 'origin' } };
+    }
     case 12: {
       const { spec, outcome } = idemSubmission();
       const expect = { created: { status: 201 }, same: { status: 200 }, conflict: { status: 409, field: 'idempotencyKey' } }[outcome];
@@ -209,8 +240,8 @@ function httpCase(i: number): HttpCase {
         what: `${suffixed ? 'suffix' : 'bad'} id ${id.slice(0, 30)}${sub}`,
         method: post ? 'POST' : 'GET',
         path: `/v1/jobs/${id}${sub}`,
-        headers: sub === '/generate' ? { 'content-type': 'application/json' } : undefined,
-        body: sub === '/generate' ? '{"prefix":"time"}' : undefined,
+        headers: post ? { 'content-type': 'application/json' } : undefined,
+        body: sub === '/generate' ? '{"prefix":"time"}' : sub === '/cancel' ? '{}' : undefined,
         expect: suffixed || routerBad ? { status: 400, field: 'id' } : undefined,
       };
     }
@@ -308,6 +339,11 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
   assert.ok((statuses[400] ?? 0) > HTTP_CASES / 3, JSON.stringify(statuses));
   assert.ok((statuses[413] ?? 0) + (statuses[415] ?? 0) > 0, JSON.stringify(statuses));
   assert.ok((statuses[409] ?? 0) > 0 && (statuses[200] ?? 0) > 0, `idempotency conflicts and repeats reached: ${JSON.stringify(statuses)}`);
+  assert.ok((statuses[403] ?? 0) > 0 && (statuses[415] ?? 0) > 0, `cross-origin writes and writes without JSON reached: ${JSON.stringify(statuses)}`);
+  // no write without JSON and no cross-origin write queued a job, or cancelled or touched the real one
+  const listed = (await (await fetch(`${api.httpUrl}/v1/jobs?limit=100`)).json()) as { jobs: { name?: string }[] };
+  assert.equal(listed.jobs.filter((j) => j.name === CROSS_NAME).length, 0);
+  assert.equal(((await (await fetch(`${api.httpUrl}/v1/jobs/${existing}`)).json()) as { state: string }).state, 'succeeded');
   const health = await fetch(api.httpUrl + '/readyz');
   assert.equal(health.status, 200);
   console.log(`# HTTP statuses: ${JSON.stringify(statuses)}`);

@@ -153,7 +153,7 @@ test('(d) a client may have at most MAX_QUEUED_PER_CLIENT jobs waiting (429 / RE
   assert.equal(again.status, 200);
   assert.equal(again.body.id, ids[1]);
   // cancelling one frees a place
-  const c = await fetch(`${b.httpUrl}/v1/jobs/${ids[0]}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${K_QUEUE}` } });
+  const c = await fetch(`${b.httpUrl}/v1/jobs/${ids[0]}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${K_QUEUE}`, 'content-type': 'application/json' }, body: '{}' });
   assert.equal(c.status, 200);
   const res = await call(gb, 'SubmitJob', { spec: { train: { epochs: 3 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } }, bearer(K_QUEUE));
   assert.equal(res.created, true);

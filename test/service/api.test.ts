@@ -136,7 +136,7 @@ describe('jobs without a worker', () => {
     const again = await request(api.url).post('/v1/jobs').send(same).expect(200);
     assert.equal(again.body.id, first.body.id);
     assert.equal((await request(api.url).get(`/v1/jobs/${first.body.id}`).expect(200)).body.spec.train.epochs, 6);
-    await request(api.url).post(`/v1/jobs/${first.body.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${first.body.id}/cancel`).send({}).expect(200);
   });
 
   test('a body that is not UTF-8 → 400 problem naming body; valid non-ASCII text is kept as sent', async () => {
@@ -153,24 +153,79 @@ describe('jobs without a worker', () => {
     }
     const ok = await request(api.url).post('/v1/jobs').send({ ...TINY, name: 'zeitreisender ü 时间 🦀' }).expect(201);
     assert.equal(ok.body.name, 'zeitreisender ü 时间 🦀');
-    await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).send({}).expect(200);
     // a BOM is not JSON (as before)
     const bom = await fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('\uFEFF{}') });
     assert.equal(bom.status, 400);
   });
 
-  test('an empty body is the all-defaults job', async () => {
-    const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json').send('');
+  test('writes take JSON only: no content type, a non-JSON type or no body → 415 / 400 problem; {} is the all-defaults job', async () => {
+    const before = (await api.service.list({ limit: 100 })).jobs.length;
+    const { body: queued } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+    for (const path of ['/v1/jobs', `/v1/jobs/${queued.id}/cancel`, `/v1/jobs/${queued.id}/generate`]) {
+      // what a web page can send cross-origin without a preflight (fetch no-cors, forms, text/plain)
+      const none = await fetch(api.url + path, { method: 'POST' });
+      assert.equal(none.status, 415, path);
+      assert.match(none.headers.get('content-type') ?? '', problemType);
+      assert.equal(((await none.json()) as { errors: { field: string }[] }).errors[0].field, 'content-type');
+      for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const res = await fetch(api.url + path, { method: 'POST', headers: { 'content-type': type }, body: '{}' });
+        assert.equal(res.status, 415, `${path} ${type}`);
+      }
+      const empty = await fetch(api.url + path, { method: 'POST', headers: { 'content-type': 'application/json' } });
+      assert.equal(empty.status, 400, path);
+      assert.equal(((await empty.json()) as { errors: { field: string }[] }).errors[0].field, 'body');
+    }
+    assert.equal((await api.service.list({ limit: 100 })).jobs.length, before + 1, 'none of them queued a job');
+    const res = await request(api.url).post('/v1/jobs').set('content-type', 'application/json; charset=utf-8').send('{}');
     assert.equal(res.status, 201);
     assert.equal(res.body.spec.model.numHiddens, 256);
     assert.equal(res.body.spec.train.epochs, 500);
-    await request(api.url).post(`/v1/jobs/${res.body.id}/cancel`).expect(200);
+    for (const id of [res.body.id, queued.id]) await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).expect(200);
+  });
+
+  test('auth off: a foreign Origin (writes and reads) or Host (DNS rebinding) → 403 problem; same origin, IP literals and localhost pass', async () => {
+    const port = new URL(api.url).port;
+    const refused: [string, string, Record<string, string>, string][] = [
+      ['POST', '/v1/jobs', { origin: 'http://evil.example' }, 'origin'],
+      ['POST', '/v1/jobs', { origin: 'null' }, 'origin'],
+      ['POST', '/v1/jobs', { origin: `http://127.0.0.1:${Number(port) + 1}` }, 'origin'],
+      ['GET', '/v1/jobs', { origin: 'https://evil.example' }, 'origin'],
+      ['GET', '/v1/jobs', { host: `evil.example:${port}` }, 'host'],
+      ['GET', '/v1/jobs', { host: 'rebind.127.0.0.1.nip.io' }, 'host'],
+      ['POST', '/v1/jobs', { host: `evil.example:${port}`, origin: `http://evil.example:${port}` }, 'host'],
+    ];
+    const before = (await api.service.list({ limit: 100 })).jobs.length;
+    for (const [method, path, headers, field] of refused) {
+      const res = await request(api.url)[method === 'POST' ? 'post' : 'get'](path).set(headers).send(method === 'POST' ? TINY : undefined);
+      assert.equal(res.status, 403, `${method} ${path} ${JSON.stringify(headers)}: ${res.status}`);
+      assert.match(res.headers['content-type'], problemType);
+      assert.equal(res.body.errors[0].field, field);
+    }
+    assert.equal((await api.service.list({ limit: 100 })).jobs.length, before, 'a refused write queued a job');
+    for (const headers of [{ origin: `http://127.0.0.1:${port}` }, { host: `localhost:${port}`, origin: `http://localhost:${port}` }, { host: `[::1]:${port}` }, { host: `10.1.2.3:${port}` }, {}]) {
+      await request(api.url).get('/v1/jobs').set(headers).expect(200);
+    }
+    const same = await request(api.url).post('/v1/jobs').set({ origin: `http://127.0.0.1:${port}` }).send(TINY).expect(201);
+    await request(api.url).post(`/v1/jobs/${same.body.id}/cancel`).set({ origin: `http://127.0.0.1:${port}` }).send({}).expect(200);
+    // the allow-lists, and auth on (a page cannot send the key): no Host/Origin check
+    const listed = await startTestApi({ ...env, ALLOWED_HOSTS: 'trainer.lan', ALLOWED_ORIGINS: 'https://ui.example' });
+    const keyed = await startTestApi(env, { apiKeys: ['k-h'] });
+    try {
+      await request(listed.url).get('/v1/jobs').set({ host: 'trainer.lan:8080', origin: 'https://ui.example' }).expect(200);
+      await request(listed.url).get('/v1/jobs').set({ host: 'other.lan' }).expect(403);
+      await request(listed.url).get('/v1/jobs').set({ origin: 'https://ui.example.evil' }).expect(403);
+      await request(keyed.url).get('/v1/jobs').set({ host: 'evil.example', origin: 'http://evil.example', authorization: 'Bearer k-h' }).expect(200);
+    } finally {
+      await listed.close();
+      await keyed.close();
+    }
   });
 
   test('cancel a queued job: removed from the queue, state cancelled, history ends; cancel again → 409', async () => {
     const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
     const before = await queueCounts(env.QUEUE_PREFIX);
-    const res = await request(api.url).post(`/v1/jobs/${job.id}/cancel`);
+    const res = await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({});
     assert.equal(res.status, 200);
     assert.equal(res.body.state, 'cancelled');
     const afterCounts = await queueCounts(env.QUEUE_PREFIX);
@@ -180,7 +235,7 @@ describe('jobs without a worker', () => {
       events.map((e) => (e.type === 'state' ? e.state : e.type)),
       ['queued', 'cancelled'],
     );
-    const again = await request(api.url).post(`/v1/jobs/${job.id}/cancel`);
+    const again = await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({});
     assert.equal(again.status, 409);
     assert.match(again.headers['content-type'], problemType);
   });
@@ -195,7 +250,7 @@ describe('jobs without a worker', () => {
     assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['numChars', 'prefix']);
     const epochs = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=0`).expect(200);
     assert.deepEqual(epochs.body.epochs, []);
-    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
   });
 
   test('unknown jobs → 404 problem on every job route', async () => {
@@ -206,7 +261,7 @@ describe('jobs without a worker', () => {
       ['post', '/v1/jobs/j000000000deadbeef00/cancel'],
       ['get', '/v1/nothing-here'],
     ] as const) {
-      const res = await request(api.url)[method](path);
+      const res = await request(api.url)[method](path).send(method === 'post' ? {} : undefined);
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.match(res.headers['content-type'], problemType);
     }
@@ -234,7 +289,7 @@ describe('jobs without a worker', () => {
     }
     // the job itself is untouched (the :cancel with a suffix did not cancel it)
     assert.equal((await request(api.url).get(`/v1/jobs/${id}`).expect(200)).body.state, 'queued');
-    await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).expect(200);
   });
 
   test('router errors are problems too: over-long ids (any length) and undecodable paths answer as the JobId rule does', async () => {
@@ -261,7 +316,7 @@ describe('jobs without a worker', () => {
   test('list: newest first, state filter, cursor pagination without overlap', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push((await request(api.url).post('/v1/jobs').send({ ...TINY, name: `page-${i}` }).expect(201)).body.id);
-    await request(api.url).post(`/v1/jobs/${ids[1]}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${ids[1]}/cancel`).send({}).expect(200);
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
@@ -282,7 +337,7 @@ describe('jobs without a worker', () => {
     const bad = await request(api.url).get('/v1/jobs?state=sleeping&limit=0');
     assert.equal(bad.status, 400);
     assert.deepEqual(bad.body.errors.map((e: { field: string }) => e.field).sort(), ['limit', 'state']);
-    for (const id of ids) if (id !== ids[1]) await request(api.url).post(`/v1/jobs/${id}/cancel`).expect(200);
+    for (const id of ids) if (id !== ids[1]) await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).expect(200);
   });
 
   test('views never carry a corpus text (size and SHA-256 instead): submit, list, get, cancel, events; ?include=corpus has it', async () => {
@@ -318,7 +373,7 @@ describe('jobs without a worker', () => {
     assert.equal(again.body.id, ids[0]);
     assert.deepEqual(again.body.spec.data.corpus, { bytes, sha256 });
     for (const id of ids) {
-      const c = await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).expect(200);
+      const c = await request(api.url).post(`/v1/jobs/${id}/cancel`).send({}).send({}).expect(200);
       assert.deepEqual(c.body.spec.data.corpus, { bytes, sha256 });
     }
     // event streams carry events, never the spec
@@ -352,7 +407,7 @@ describe('jobs without a worker', () => {
     const res = await request(api.url).get(`/v1/jobs/${job.id}/events`).set('last-event-id', 'abc');
     assert.equal(res.status, 400);
     assert.equal(res.body.errors[0].field, 'Last-Event-ID');
-    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
   });
 });
 
@@ -382,7 +437,7 @@ describe('limits and retention', () => {
       const { body: job } = await request(a.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'ttl' }).expect(201);
       const keys = new Keys(kept.QUEUE_PREFIX);
       assert.equal(await redis.ttl(keys.job(job.id)), -1); // no expiry while queued
-      await request(a.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+      await request(a.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
       for (const k of [keys.job(job.id), keys.events(job.id), keys.idem('ttl')]) {
         const ttl = await redis.ttl(k);
         assert.ok(ttl > 0 && ttl <= 60, `${k}: ttl ${ttl}`);
@@ -405,7 +460,7 @@ describe('limits and retention', () => {
     ac.abort();
     assert.match(text, /^id: 1\nevent: state\n/m);
     assert.match(text, /^: heartbeat$/m);
-    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
   });
 });
 
@@ -500,14 +555,14 @@ describe('auth', () => {
       } finally {
         redis.disconnect();
       }
-      for (const id of [a.body.id, b.body.id]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).set('authorization', 'Bearer k-one').expect(200);
+      for (const id of [a.body.id, b.body.id]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).send({}).set('authorization', 'Bearer k-one').expect(200);
     } finally {
       await keyed.close();
     }
     // auth off: one global namespace (the keyed clients' 'scoped' keys are not in it)
     const g = await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(201);
     assert.equal((await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(200)).body.id, g.body.id);
-    await request(api.url).post(`/v1/jobs/${g.body.id}/cancel`).expect(200);
+    await request(api.url).post(`/v1/jobs/${g.body.id}/cancel`).send({}).expect(200);
   });
 
   test('without keys (the default) every route is open', async () => {

@@ -49,7 +49,7 @@ test('cancel a running job at several points between two epochs: checkpointEpoch
     const gap = (arrivals[5] - arrivals[3]) / 2;
     const stream = streamEvents(api.url, id, { fromSeq: 0, timeoutMs: 120_000 });
     await new Promise((r) => setTimeout(r, Math.round(gap * fraction)));
-    const cancelled = await post(`/v1/jobs/${id}/cancel`);
+    const cancelled = await post(`/v1/jobs/${id}/cancel`, {});
     assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
     const events: JobEvent[] = await stream;
     const lastEpoch = events.filter((e) => e.type === 'epoch').at(-1) as JobEvent & { type: 'epoch' };

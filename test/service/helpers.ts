@@ -64,6 +64,8 @@ export async function startTestApi(env: Record<string, string>, opts: { apiKeys?
     apiKeys: opts.apiKeys ?? config.apiKeys,
     bodyLimit: config.bodyLimit,
     sseHeartbeatMs: config.sseHeartbeatMs,
+    allowedHosts: config.allowedHosts,
+    allowedOrigins: config.allowedOrigins,
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   return {

@@ -149,7 +149,7 @@ test('generate from a running job, then cancel it: it stops within a minibatch a
   const { body: running } = await request(api.url).get(`/v1/jobs/${job.id}`).expect(200);
   assert.equal(running.state, 'running');
 
-  const cancelled = await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(200);
+  const cancelled = await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
   assert.equal(cancelled.body.state, 'cancelled');
   const atCancel = cancelled.body.progress.epoch;
   assert.ok(atCancel < 2000);

@@ -134,5 +134,5 @@ test('a job that keeps failing is retried JOB_ATTEMPTS times, then fails with th
   const { body: failed } = await request(api.url).get(`/v1/jobs/${job.id}`).expect(200);
   assert.equal(failed.state, 'failed');
   assert.match(failed.error, /not an lstm-trainer checkpoint/);
-  await request(api.url).post(`/v1/jobs/${job.id}/cancel`).expect(409);
+  await request(api.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(409);
 });

@@ -3,6 +3,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type { JobService } from '../../jobs/types.js';
 import { registerAuth } from './auth.js';
+import { registerGuards } from './guards.js';
 import { registerMetrics, type StatsSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } from './problem.js';
@@ -22,6 +23,11 @@ export interface HttpAppOptions {
   sseHeartbeatMs?: number;
   /** The dashboard's fastify plugin (src/api/dashboard), registered at `/`. */
   dashboard?: FastifyPluginAsync;
+  /** With API keys off: Host names and Origins accepted besides the defaults (src/api/http/guards.ts). */
+  allowedHosts?: readonly string[];
+  allowedOrigins?: readonly string[];
+  /** The listen host (HOST), accepted as a Host name. */
+  listenHost?: string;
 }
 
 /** Every route the app registered (method, url, and whether it is public), in registration order. */
@@ -97,7 +103,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   // close() without the two steps before it (tests, embedding) still ends streams cleanly first
   app.addHook('preClose', async () => lifecycle.endStreams());
 
-  // our own JSON parser: an empty body is "no body" (POST /v1/jobs with nothing = all defaults),
+  // our own JSON parser: an empty body is "no body" (which every POST refuses: guards.ts),
   // a body that is not UTF-8 (RFC 8259 §8.1) is a 400 problem naming `body` (decoding it would put
   // U+FFFD in the job's text), and malformed JSON is a 400 problem naming the position
   app.removeContentTypeParser(['application/json', 'text/plain']); // JSON only: anything else is a 415
@@ -120,6 +126,12 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.setErrorHandler(errorHandler(bodyLimit));
   app.setNotFoundHandler(notFoundHandler);
   registerAuth(app, opts.apiKeys ?? []);
+  registerGuards(app, {
+    authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0),
+    allowedHosts: opts.allowedHosts,
+    allowedOrigins: opts.allowedOrigins,
+    listenHost: opts.listenHost,
+  });
   registerMetrics(app, typeof opts.service.stats === 'function' ? (opts.service as StatsSource) : undefined);
 
   const openapi = buildOpenApi({ auth: (opts.apiKeys ?? []).length > 0 });

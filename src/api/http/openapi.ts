@@ -88,6 +88,7 @@ const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'strin
 const errors = {
   '400': problem('invalid request (the fields are named in errors[])'),
   '401': problem('missing or wrong API key (when API_KEYS is set)'),
+  '403': problem('with API keys off: a Host or Origin this server does not answer to (another site, DNS rebinding)'),
   '503': problem('the job store (Redis) is unreachable'),
 };
 
@@ -119,12 +120,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
       '/v1/jobs': {
         post: {
           summary: 'Submit a training job',
-          requestBody: { required: false, content: json('JobSpec') },
+          requestBody: { required: true, description: 'a JSON object; {} = every default', content: json('JobSpec') },
           responses: {
             '201': { description: 'queued', content: json('JobView') },
             '200': { description: 'an existing job with the same idempotencyKey', content: json('JobView') },
             ...errors,
             '413': problem('body larger than the limit'),
+            '415': problem('the body is not application/json'),
             '429': problem('the queue is full'),
           },
         },
@@ -157,6 +159,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         post: {
           summary: 'Cancel (queued: removed; running: stops within one minibatch)',
           parameters: [idParam],
+          requestBody: { required: true, description: '{} (every write takes a JSON body)', content: { 'application/json': { schema: { type: 'object' } } } },
           responses: { '200': { description: 'the cancelled job', content: json('JobView') }, '404': problem('no such job'), '409': problem('already finished'), ...errors },
         },
       },

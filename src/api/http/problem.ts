@@ -18,6 +18,17 @@ export interface Problem {
 
 export class UnauthorizedError extends Error {}
 
+/** 403: a request this server refuses whoever sends it (a foreign Host or Origin with auth off). */
+export class ForbiddenError extends Error {
+  constructor(
+    message: string,
+    /** The header at fault (problem errors[].field). */
+    readonly field: string,
+  ) {
+    super(message);
+  }
+}
+
 const typeUri = (slug: string) => `urn:lstm-trainer:problem:${slug}`;
 
 function problem(status: number, slug: string, detail?: string, errors?: SpecIssue[]): Problem {
@@ -48,6 +59,7 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
   if (err instanceof UnauthorizedError) {
     return { problem: problem(401, 'unauthorized', err.message), fault: false, headers: { 'www-authenticate': 'Bearer realm="lstm-trainer"' } };
   }
+  if (err instanceof ForbiddenError) return { problem: problem(403, 'forbidden', err.message, [{ field: err.field, message: err.message }]), fault: false };
   const fe = err as FastifyError;
   const status = typeof fe?.statusCode === 'number' ? fe.statusCode : 500;
   if (status >= 400 && status < 500) {
