@@ -51,6 +51,14 @@ export interface ServiceConfig {
 
 export class ConfigError extends Error {}
 
+/**
+ * The default cap on a job's estimated training work (src/jobs/limits.ts), in TFLOP: about what one
+ * two-core CPU worker trains in 15 hours (the native engine's ≈ 100,000 tokens/s on the d2l recipe
+ * are ≈ 0.18 TFLOP/s by the estimate's own count, ≈ 650 TFLOP an hour), 1,100 × the d2l recipe
+ * (9 TFLOP). Deployments with bigger workers or GPUs raise it; 0 turns it off.
+ */
+export const DEFAULT_MAX_JOB_TFLOP = 10_000;
+
 type Env = Record<string, string | undefined>;
 
 function intVar(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -102,7 +110,7 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     bodyLimit: intVar(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
     maxJobMemoryMb: intVar(env, 'MAX_JOB_MEMORY_MB', 4096, 0),
     maxJobTokenEpochs: intVar(env, 'MAX_JOB_TOKEN_EPOCHS', 1_000_000_000, 0),
-    maxJobTeraflops: intVar(env, 'MAX_JOB_TFLOP', 0, 0),
+    maxJobTeraflops: intVar(env, 'MAX_JOB_TFLOP', DEFAULT_MAX_JOB_TFLOP, 0),
     rateLimitSubmits: intVar(env, 'RATE_LIMIT_SUBMITS', 60, 0),
     rateLimitWindowSeconds: intVar(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
     maxQueuedPerClient: intVar(env, 'MAX_QUEUED_PER_CLIENT', 100, 0),

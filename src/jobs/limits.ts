@@ -2,6 +2,7 @@
 // submission instead of letting it exhaust a worker later. The figures are estimates, kept simple
 // and conservative, documented in docs/service.md ("Resource limits").
 import { SpecError, type JobSpec, type SpecIssue } from '../train/spec.js';
+import type { CostEstimate } from './types.js';
 
 /**
  * Tokens (after the maxTokens cut) and vocabulary size of a pasted corpus, exactly as the d2l
@@ -79,6 +80,11 @@ export function estimateJob(spec: JobSpec, tokens: number, vocabSize: number): J
     tokens; // the corpus as token ids
   const memoryMb = (floats * 4) / (1024 * 1024) + 64; // + a fixed allowance for the runtime
   return { params, tokens, tokenEpochs, flopsPerToken, teraflops: (tokenEpochs * flopsPerToken) / 1e12, memoryMb };
+}
+
+/** The figures a job view and the submit answer show. */
+export function costEstimate(e: JobEstimate): CostEstimate {
+  return { params: e.params, tokens: e.tokens, tokenEpochs: e.tokenEpochs, teraflops: Number(e.teraflops.toPrecision(3)), memoryMb: Math.ceil(e.memoryMb) };
 }
 
 export interface JobCaps {

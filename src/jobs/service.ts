@@ -11,7 +11,7 @@ import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
 import { EventLog, Notifier } from './events.js';
-import { checkJobCaps, estimateJob, textCorpusFigures } from './limits.js';
+import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
@@ -76,7 +76,8 @@ export class RedisJobService implements JobService {
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
     const spec = parseJobSpec(input);
     const corpus = this.corpusSize(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
-    checkJobCaps(spec, estimateJob(spec, corpus.tokens, corpus.vocabSize), {
+    const estimate = estimateJob(spec, corpus.tokens, corpus.vocabSize);
+    checkJobCaps(spec, estimate, {
       maxMemoryMb: cfg.maxJobMemoryMb,
       maxTokenEpochs: cfg.maxJobTokenEpochs,
       maxTeraflops: cfg.maxJobTeraflops,
@@ -87,6 +88,7 @@ export class RedisJobService implements JobService {
         clientId: opts.clientId,
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
+        estimate: costEstimate(estimate),
       });
       const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add

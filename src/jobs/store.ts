@@ -7,7 +7,7 @@ import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
-import type { JobSpecView, JobState, JobSummary, JobView } from './types.js';
+import type { CostEstimate, JobSpecView, JobState, JobSummary, JobView } from './types.js';
 
 export interface StoredCheckpoint {
   epoch: number;
@@ -80,6 +80,7 @@ export interface JobRecord<S extends JobSpecView = JobSpec> {
   lastEpoch: number;
   attempt?: number;
   owner?: string;
+  estimate?: CostEstimate;
 }
 
 /** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
@@ -117,7 +118,7 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 /** Every record field a view needs: all but `spec` (which may hold a 2 MB corpus text). */
 const VIEW_FIELDS = [
   'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
-  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt',
+  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -148,6 +149,7 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     lastEpoch: num(h.lastEpoch) ?? 0,
     attempt: num(h.attempt),
     owner: h.owner || undefined,
+    estimate: h.estimate ? (JSON.parse(h.estimate) as CostEstimate) : undefined,
   };
 }
 
@@ -176,6 +178,7 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
     lastSeq: rec.lastSeq,
     attempt: rec.attempt,
     lastEpochs,
+    estimate: rec.estimate,
   };
   for (const k of Object.keys(view) as (keyof JobView)[]) if (view[k] === undefined) delete view[k];
   return view;
@@ -198,7 +201,7 @@ export class JobStore {
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date },
+    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
     const id = newJobId(now.getTime());
@@ -207,6 +210,7 @@ export class JobStore {
     const specJson = JSON.stringify(spec);
     const fields: string[] = ['id', id, 'spec', specJson, 'specView', JSON.stringify(specViewOf(spec)), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
     if (spec.name !== undefined) fields.push('name', spec.name);
+    if (opts.estimate) fields.push('estimate', JSON.stringify(opts.estimate));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
     const [code, jobId] = await this.redis.lstmCreate(

@@ -61,6 +61,21 @@ export interface JobView {
   attempt?: number;
   /** The last few epoch events, newest last. */
   lastEpochs: EpochEvent[];
+  /** What the job was estimated to cost at submission (src/jobs/limits.ts; the caps judge these). */
+  estimate?: CostEstimate;
+}
+
+export interface CostEstimate {
+  /** Trainable parameters. */
+  params: number;
+  /** Corpus tokens after the maxTokens cut. */
+  tokens: number;
+  /** tokens × epochs. */
+  tokenEpochs: number;
+  /** Training work, TFLOP (3 significant digits). */
+  teraflops: number;
+  /** Peak worker memory, MiB (rounded up). */
+  memoryMb: number;
 }
 
 export interface GenerateRequest {

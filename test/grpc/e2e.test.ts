@@ -86,6 +86,8 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(job.state, 'JOB_STATE_QUEUED');
     assert.equal(job.spec.model.num_hiddens, 16);
     assert.equal(job.spec.train.lr, 1, 'unset fields take the d2l default');
+    // the cost estimate the caps judged, in the answer
+    assert.ok(job.estimate && job.estimate.teraflops > 0 && job.estimate.token_epochs === job.estimate.tokens * job.spec.train.epochs && job.estimate.memory_mb > 64, JSON.stringify(job.estimate));
     tinyId = job.id;
 
     // Watch, drop the connection after 3 events, resume from the last seq seen.
@@ -168,6 +170,10 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     const short = await callError(c, 'SubmitJob', { spec: { data: { max_tokens: 50 } } });
     assert.equal(short.code, S.INVALID_ARGUMENT);
     assert.match(short.details, /data\.maxTokens/);
+    // no MAX_JOB_TFLOP set: the default cap refuses weeks of CPU (≈ 1.5×10⁵ TFLOP)
+    const huge = await callError(c, 'SubmitJob', { spec: { model: { kind: 'MODEL_KIND_CONCISE', num_hiddens: 1024, num_layers: 4 }, data: { max_tokens: 200000 }, train: { epochs: 5000 } } });
+    assert.equal(huge.code, S.INVALID_ARGUMENT);
+    assert.match(huge.details, /MAX_JOB_TFLOP = 10000/);
     assert.equal((await callError(c, 'GetJob', { job_id: 'j000000000aaaaaaaaaa' })).code, S.NOT_FOUND);
     const w = await collect(c.WatchJob({ job_id: 'j000000000aaaaaaaaaa' }));
     assert.equal(w.error?.code, S.NOT_FOUND);

@@ -8,7 +8,8 @@ import request from 'supertest';
 import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
-import { LIMITS } from '../../src/train/spec.js';
+import { LIMITS, parseJobSpec } from '../../src/train/spec.js';
+import { costEstimate, estimateJob } from '../../src/jobs/limits.js';
 import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import { REDIS_URL, TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from './helpers.js';
 
@@ -400,6 +401,23 @@ describe('jobs without a worker', () => {
     // tokenising such a text on the loop (the d2l pipeline) blocks it 0.3–0.5 s per request
     const maxMs = h.max / 1e6;
     assert.ok(maxMs < 200, `the event loop was blocked for ${maxMs.toFixed(0)} ms`);
+  });
+
+  test('a default compute cap (MAX_JOB_TFLOP unset = 10,000 TFLOP) refuses weeks of CPU; the submit answer and views show the estimate', async () => {
+    assert.equal(loadConfig({}).maxJobTeraflops, 10_000);
+    assert.equal(api.config.maxJobTeraflops, 10_000);
+    // the adversarial test's job: 1024 × 4 concise, 200k tokens, 5,000 epochs ≈ 1.5×10⁵ TFLOP
+    const huge = { model: { kind: 'concise', numHiddens: 1024, numLayers: 4 }, data: { maxTokens: 200_000 }, train: { epochs: 5000 } };
+    const refused = await request(api.url).post('/v1/jobs').send(huge).expect(400);
+    assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field).sort(), ['data.maxTokens', 'model.numHiddens', 'model.numLayers', 'train.epochs']);
+    assert.match(refused.body.detail, /training needs about [\d,]+ TFLOP \(MAX_JOB_TFLOP = 10000\)/);
+    // the d2l recipe passes, and its answer carries the estimate the caps judged
+    const ok = await request(api.url).post('/v1/jobs').send({}).expect(201);
+    const est = costEstimate(estimateJob(parseJobSpec({}), 10_000, 28));
+    assert.deepEqual(ok.body.estimate, est);
+    assert.ok(est.teraflops > 5 && est.teraflops < 20, JSON.stringify(est));
+    assert.deepEqual((await request(api.url).get(`/v1/jobs/${ok.body.id}`).expect(200)).body.estimate, est);
+    await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).send({}).expect(200);
   });
 
   test('Last-Event-ID must be a sequence number', async () => {

@@ -191,6 +191,10 @@ export function jobToProto(j: JobView, full = false): PJob {
   if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
   if (j.lastSeq !== undefined) out.last_seq = j.lastSeq;
   if (j.attempt !== undefined) out.attempt = j.attempt;
+  if (j.estimate) {
+    const e = j.estimate;
+    out.estimate = { params: e.params, tokens: e.tokens, token_epochs: e.tokenEpochs, teraflops: e.teraflops, memory_mb: e.memoryMb };
+  }
   if (c !== 'timemachine' && !(full && 'text' in c)) {
     if ('text' in c) {
       out.corpus_text_bytes = Buffer.byteLength(c.text, 'utf8');

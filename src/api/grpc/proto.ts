@@ -155,6 +155,14 @@ export interface PJob {
   corpus_text_sha256?: string;
   last_seq?: number;
   attempt?: number;
+  estimate?: PJobEstimate;
+}
+export interface PJobEstimate {
+  params: number;
+  tokens: number;
+  token_epochs: number;
+  teraflops: number;
+  memory_mb: number;
 }
 export interface PSubmitJobRequest {
   spec?: PJobSpec;

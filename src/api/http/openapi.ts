@@ -57,6 +57,10 @@ const JobView = z.object({
   lastSeq: z.number().int().optional(),
   attempt: z.number().int().optional(),
   lastEpochs: z.array(EpochEvent),
+  estimate: z
+    .object({ params: z.number().int(), tokens: z.number().int(), tokenEpochs: z.number().int(), teraflops: z.number(), memoryMb: z.number() })
+    .optional()
+    .describe('the cost estimated at submission, which the caps (MAX_JOB_TFLOP, MAX_JOB_MEMORY_MB, MAX_JOB_TOKEN_EPOCHS) judge'),
 });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
 const Epochs = z.object({ jobId: z.string(), after: z.number().int(), epochs: z.array(EpochEvent) });
