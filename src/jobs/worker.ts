@@ -15,7 +15,7 @@ import { parseJobSpec, SpecError } from '../train/spec.js';
 import { AbortedError, Trainer } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
-import { QUEUE_NAME, Keys, bullConnection, connectRedis } from './redis.js';
+import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
 import type { TrainJobData } from './queue.js';
 import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
@@ -89,7 +89,27 @@ export class TrainWorker {
       // a job whose worker dies is given to another one up to attempts-1 times, then fails
       maxStalledCount: Math.max(0, config.attempts - 1),
     });
-    this.worker.on('error', (e) => this.log(`worker: ${e.message}`));
+    // Redis unreachable: said once, then how long every 30 s, and once when it answers again
+    // (BullMQ reports every reconnect attempt, once a second)
+    const url = redactedRedisUrl(config.redisUrl);
+    let downSince = 0;
+    let lastSaid = 0;
+    this.worker.on('error', (e) => {
+      if (!isRedisDown(e)) return this.log(`worker: ${e.message}`);
+      const now = Date.now();
+      if (!downSince) {
+        downSince = lastSaid = now;
+        this.log(`worker: waiting for Redis at ${url} (${e.message})`);
+      } else if (now - lastSaid >= 30_000) {
+        lastSaid = now;
+        this.log(`worker: still waiting for Redis at ${url} (${Math.round((now - downSince) / 1000)} s)`);
+      }
+    });
+    this.redis.on('ready', () => {
+      if (!downSince) return;
+      this.log(`worker: Redis at ${url} answers again (after ${Math.round((Date.now() - downSince) / 1000)} s)`);
+      downSince = 0;
+    });
     this.worker.on('lockRenewalFailed', (ids: string[]) => {
       for (const id of ids) this.active.get(id)?.controller.abort('lost');
     });
@@ -331,4 +351,14 @@ function failureText(reason: string, attempts: number): string {
   return reason === 'job stalled more than allowable limit' ? `its worker was lost ${attempts} times (${reason})` : reason;
 }
 
-
+/** The Redis URL for logs: the password, if any, replaced. */
+function redactedRedisUrl(url: string | undefined): string {
+  if (!url) return 'redis://127.0.0.1:6379';
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}

@@ -1,7 +1,9 @@
 // The CLI's clean failures: a bad setting or path is one line naming the problem and the fix, exit
 // code 2, no stack trace — and it is found before any training starts.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
@@ -143,4 +145,45 @@ describe('CLI clean failures', () => {
     assert.equal(r.stderr.match(/DEVICE must be 'cpu', 'cuda' or 'auto', got 'gpu'/g)?.length, 3, "the worker's reason, once per try");
     assert.match(r.stderr, /worker 1 exited 3 times within seconds of starting \(last: code 2; its reason is above\); giving up and stopping the service/);
   });
+
+  it('worker without Redis says once that it waits (not a line a second), and says when Redis answers', { skip: spawnSyncOk('redis-server') ? false : 'redis-server not installed' }, async () => {
+    const port = await freePort();
+    const worker = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: `tcliw${process.pid}` },
+    });
+    let err = '';
+    worker.stderr.on('data', (d) => (err += d));
+    let redis: ChildProcess | undefined;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'lstm-redis-'));
+    try {
+      await waitFor(() => /waiting for Redis/.test(err), 30_000, () => err);
+      await new Promise((r) => setTimeout(r, 4000)); // BullMQ retries every second or two meanwhile
+      assert.equal(err.match(/waiting for Redis/g)?.length, 1, err);
+      assert.match(err, new RegExp(`^worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`, 'm'));
+      assert.doesNotMatch(err, /^worker: connect ECONNREFUSED/m);
+      redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+      await waitFor(() => /Redis at .* answers again/.test(err), 30_000, () => err);
+    } finally {
+      worker.kill('SIGKILL');
+      redis?.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+
+function spawnSyncOk(cmd: string): boolean {
+  try {
+    return spawnSync(cmd, ['--version']).status === 0;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(cond: () => boolean, ms: number, what: () => string): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out; output so far:\n${what()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
