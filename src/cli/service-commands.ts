@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
 import { int } from './options.js';
+import { EpochProgress } from './progress.js';
 import { addSpecFlags, applySpecFlags, readTextFile, setIn, type Obj, type SpecFlags } from './spec-flags.js';
 import { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
@@ -265,8 +266,10 @@ async function submitCommand(o: SubmitOptions): Promise<void> {
   if (o.watch) await watchCommand(job.id, { url: o.url, apiKey: o.apiKey, json: o.json });
 }
 
-function printEvent(ev: JobEvent, json: boolean): void {
+function printEvent(ev: JobEvent, json: boolean, bar?: EpochProgress): void {
   if (json) return console.log(JSON.stringify(ev));
+  if (ev.type === 'epoch' && bar) return bar.update(ev);
+  bar?.stop();
   if (ev.type === 'epoch') {
     const ppl = ev.perplexity === null || !Number.isFinite(ev.perplexity) ? 'n/a' : ev.perplexity.toFixed(3);
     console.log(`epoch ${ev.epoch}/${ev.epochs} perplexity ${ppl} ${Math.round(ev.tokensPerSec)} tokens/s ${(ev.elapsedMs / 1000).toFixed(1)} s`);
@@ -299,6 +302,7 @@ async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; j
   const base = baseUrl(o);
   let final: string | undefined;
   let told = false;
+  const bar = EpochProgress.onTerminal(!o.json);
   // a server that does not answer is said at once (then retried: it may be restarting)
   const onRetry = (reason: string, left: number) => {
     if (told) return;
@@ -309,12 +313,14 @@ async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; j
     for await (const ev of followJob(id, { baseUrl: base, apiKey: apiKey(o), fromSeq: o.fromSeq, signal: ac.signal, retries: WATCH_RETRIES, retryMs: WATCH_RETRY_MS, onRetry })) {
       if (told) {
         told = false;
+        bar?.stop();
         log('lstm-trainer watch: connected');
       }
-      printEvent(ev, o.json ?? false);
+      printEvent(ev, o.json ?? false, bar);
       if (ev.type === 'state') final = ev.state;
     }
   } catch (e) {
+    bar?.stop();
     if (ac.signal.aborted) return;
     if (e instanceof HttpProblemError) throw new UserError(problemText(e));
     throw new UserError(`lost the event stream of job ${id} at ${base}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);

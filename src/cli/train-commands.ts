@@ -1,13 +1,13 @@
 // `lstm-trainer train` and `lstm-trainer generate`: the local, Redis-free path through the core.
 import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import cliProgress from 'cli-progress';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
 import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
 import { UserError } from './errors.js';
+import { EpochProgress } from './progress.js';
 import { applySpecFlags, flagError, type SpecFlags } from './spec-flags.js';
 
 interface TrainOptions extends SpecFlags {
@@ -79,16 +79,9 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort('interrupted'));
   const header = `${spec.model.kind} LSTM, ${spec.model.numHiddens} hidden, engine ${model.engine}/${model.backend}, vocab ${trainer.vocab.size}`;
-  const bar =
-    !o.json && process.stderr.isTTY
-      ? new cliProgress.SingleBar(
-          { format: 'epoch {value}/{total} |{bar}| perplexity {ppl} | {speed} tokens/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
+  const bar = EpochProgress.onTerminal(!o.json);
   if (o.json) console.log(JSON.stringify({ type: 'start', kind: spec.model.kind, engine: model.engine, backend: model.backend, spec }));
   else console.error(header);
-  bar?.start(spec.train.epochs, 0, { ppl: '-', speed: '-' });
   let last: EpochEvent | undefined;
   let speedSum = 0;
   try {
@@ -97,14 +90,11 @@ export async function trainCommand(o: TrainOptions): Promise<void> {
       speedSum += ev.tokensPerSec;
       if (o.json) {
         console.log(JSON.stringify({ type: 'epoch', ...ev }));
-        continue;
-      }
-      bar?.update(ev.epoch, { ppl: ev.perplexity.toFixed(2), speed: Math.round(ev.tokensPerSec) });
-      if (!bar) console.log(`epoch ${ev.epoch}/${ev.epochs} perplexity ${ev.perplexity.toFixed(3)} ${Math.round(ev.tokensPerSec)} tokens/s`);
-      if (ev.samples) {
-        bar?.stop();
-        for (const s of ev.samples) console.log(`  [epoch ${ev.epoch}] ${s.text}`);
-        if (bar && ev.epoch < ev.epochs) bar.start(spec.train.epochs, ev.epoch, { ppl: ev.perplexity.toFixed(2), speed: Math.round(ev.tokensPerSec) });
+      } else if (bar) {
+        bar.update(ev);
+      } else {
+        console.log(`epoch ${ev.epoch}/${ev.epochs} perplexity ${ev.perplexity.toFixed(3)} ${Math.round(ev.tokensPerSec)} tokens/s`);
+        for (const s of ev.samples ?? []) console.log(`  [epoch ${ev.epoch}] ${s.text}`);
       }
     }
   } finally {
