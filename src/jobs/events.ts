@@ -152,17 +152,26 @@ export class EventLog {
     return out.reverse();
   }
 
-  async epochs(id: string, after: number): Promise<EpochEvent[]> {
+  /**
+   * Up to `limit` epoch events with epoch > after, oldest first. An epoch's seq is at least epoch + 1
+   * (the `queued` event comes first), so the read starts at seq after + 1 and skips only the few
+   * state events in between, never the history before `after`.
+   */
+  async epochs(id: string, after: number, limit: number): Promise<EpochEvent[]> {
     const out: EpochEvent[] = [];
-    let seq = 0;
-    // paged so a 5000-epoch history is not one huge reply
+    let seq = Math.max(0, Math.floor(after));
+    const page = Math.min(1000, limit + 16);
     for (;;) {
-      const page = await this.history(id, seq, 1000);
-      for (const ev of page) if (ev.type === 'epoch' && ev.epoch > after) out.push(stripEpoch(ev));
-      if (page.length < 1000) break;
-      seq = page[page.length - 1].seq;
+      const events = await this.history(id, seq, page);
+      for (const ev of events) {
+        if (ev.type === 'epoch' && ev.epoch > after) {
+          out.push(stripEpoch(ev));
+          if (out.length === limit) return out;
+        }
+      }
+      if (events.length < page) return out;
+      seq = events[events.length - 1].seq;
     }
-    return out;
   }
 
   /**

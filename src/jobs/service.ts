@@ -28,6 +28,8 @@ import {
 
 const LAST_EPOCHS = 5;
 const MAX_GENERATE_CHARS = 100_000;
+/** The most epoch events one epochs() page holds (GET /v1/jobs/:id/epochs?limit=). */
+const EPOCHS_PAGE_MAX = 1000;
 
 interface LoadedModel {
   model: LstmModel;
@@ -186,11 +188,11 @@ export class RedisJobService implements JobService {
     }
   }
 
-  async epochs(id: string, after: number): Promise<EpochEvent[]> {
+  async epochs(id: string, after: number, limit = EPOCHS_PAGE_MAX): Promise<EpochEvent[]> {
     checkId(id);
     return this.guard(async () => {
       await this.mustGetView(id);
-      return this.events.epochs(id, after);
+      return this.events.epochs(id, after, Math.max(1, Math.min(limit, EPOCHS_PAGE_MAX)));
     });
   }
 

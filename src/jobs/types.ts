@@ -100,7 +100,8 @@ export interface JobService {
   cancel(id: string): Promise<JobView>; // NotFoundError, FailedPreconditionError when already terminal
   /** History after fromSeq, then live events; ends after the terminal state event or when signal aborts. */
   watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncIterable<JobEvent>; // NotFoundError
-  epochs(id: string, after: number): Promise<EpochEvent[]>;
+  /** Up to `limit` epoch events with epoch > after, oldest first (a page; the caller asks again after the last). */
+  epochs(id: string, after: number, limit?: number): Promise<EpochEvent[]>;
   /** Characters as they are generated, from the job's latest checkpoint. */
   generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
   ready(): Promise<boolean>;

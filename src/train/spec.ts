@@ -19,7 +19,16 @@ export const LIMITS = {
   numPreds: 2000,
   nameChars: 200,
   idempotencyKeyChars: 200,
+  /** Σ over the prefixes of (prefix length + numPreds): the characters of one epoch's samples. */
+  sampleCharsPerEpoch: 4000,
+  /** The same over every sampled epoch of the job (every predictEvery epochs and the last). */
+  sampleCharsPerJob: 1_000_000,
 } as const;
+
+/** How many epochs of a job carry samples: every predictEvery epochs, and the last one. */
+export function sampledEpochs(epochs: number, predictEvery: number): number {
+  return Math.floor(epochs / predictEvery) + (epochs % predictEvery === 0 ? 0 : 1);
+}
 
 const int = (name: string, min: number, max: number) =>
   z
@@ -114,7 +123,23 @@ export const JobSpec = z
       .max(LIMITS.idempotencyKeyChars, { error: `idempotencyKey must be at most ${LIMITS.idempotencyKeyChars} characters` })
       .optional(),
   })
-  .strict();
+  .strict()
+  // the job's history budget: samples are the only part of an epoch event whose size the spec sets
+  .superRefine((spec, ctx) => {
+    const { prefixes, numPreds, predictEvery } = spec.report;
+    const perEpoch = prefixes.reduce((n, p) => n + p.length + numPreds, 0);
+    if (perEpoch > LIMITS.sampleCharsPerEpoch) {
+      const why = `${prefixes.length} prefixes × (their length + numPreds ${numPreds}) = ${perEpoch} sample characters per epoch; at most ${LIMITS.sampleCharsPerEpoch}`;
+      ctx.addIssue({ code: 'custom', path: ['report', 'numPreds'], message: `report.numPreds: ${why}` });
+      ctx.addIssue({ code: 'custom', path: ['report', 'prefixes'], message: `report.prefixes: ${why}` });
+      return;
+    }
+    const total = perEpoch * sampledEpochs(spec.train.epochs, predictEvery);
+    if (total > LIMITS.sampleCharsPerJob) {
+      const why = `${perEpoch} sample characters × ${sampledEpochs(spec.train.epochs, predictEvery)} sampled epochs = ${total}; at most ${LIMITS.sampleCharsPerJob} per job`;
+      for (const f of ['predictEvery', 'numPreds'] as const) ctx.addIssue({ code: 'custom', path: ['report', f], message: `report.${f}: ${why}` });
+    }
+  });
 
 export type JobSpecInput = z.input<typeof JobSpec>;
 export type JobSpec = z.output<typeof JobSpec>;

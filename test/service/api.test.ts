@@ -13,7 +13,7 @@ import { costEstimate, estimateJob } from '../../src/jobs/limits.js';
 import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import { REDIS_URL, TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from './helpers.js';
 
-const env = testEnv({ MAX_QUEUED_JOBS: '50' });
+const env = testEnv({ MAX_QUEUED_JOBS: '50', RATE_LIMIT_SUBMITS: '1000' }); // (this file submits more than the default 60 a minute; limits.test.ts covers the rate limit)
 let api: TestApi;
 
 before(async () => {
@@ -44,6 +44,9 @@ describe('validation: nothing invalid is queued', () => {
     ['unknown top-level field', { modle: {} }, 'modle'],
     ['unknown nested field', { data: { corpus: 'timemachine', shuffle: true } }, 'data.shuffle'],
     ['too many prefixes', { report: { prefixes: Array(LIMITS.prefixes + 1).fill('a') } }, 'report.prefixes'],
+    // the history budget: 8 × (200 + 2000) sample characters per epoch (the adversarial test's 6 MB history)
+    ['samples per epoch over budget', { train: { epochs: 300 }, report: { predictEvery: 1, numPreds: 2000, prefixes: Array(8).fill('t'.repeat(200)) } }, 'report.numPreds'],
+    ['samples per job over budget', { train: { epochs: 5000 }, report: { predictEvery: 1, numPreds: 500, prefixes: ['time traveller'] } }, 'report.predictEvery'],
     ['not an object', [1, 2], 'body'],
   ];
   for (const [name, body, field] of cases) {

@@ -66,6 +66,21 @@ test('submit → epochs stream over SSE → succeeded; the poll API and the job 
     later.body.epochs.map((e: { epoch: number }) => e.epoch),
     [5, 6],
   );
+  // paged: a full page says where the next starts (nextAfter); the pages add up to the history
+  const pages: number[][] = [];
+  for (let after: number | undefined = 0; after !== undefined; ) {
+    const page: { body: { epochs: { epoch: number }[]; nextAfter?: number } } = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=${after}&limit=4`).expect(200);
+    pages.push(page.body.epochs.map((e: { epoch: number }) => e.epoch));
+    assert.ok(page.body.epochs.length <= 4);
+    after = page.body.nextAfter;
+  }
+  assert.deepEqual(pages, [[1, 2, 3, 4], [5, 6]]);
+  const full = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=2&limit=4`).expect(200);
+  assert.deepEqual([full.body.epochs.map((e: { epoch: number }) => e.epoch), full.body.nextAfter], [[3, 4, 5, 6], 6]);
+  for (const bad of ['limit=0', 'limit=1001', 'limit=x']) {
+    const res = await request(api.url).get(`/v1/jobs/${job.id}/epochs?${bad}`).expect(400);
+    assert.equal(res.body.errors[0].field, 'limit');
+  }
 
   const { body: view } = await request(api.url).get(`/v1/jobs/${job.id}`).expect(200);
   assert.equal(view.state, 'succeeded');

@@ -63,7 +63,12 @@ const JobView = z.object({
     .describe('the cost estimated at submission, which the caps (MAX_JOB_TFLOP, MAX_JOB_MEMORY_MB, MAX_JOB_TOKEN_EPOCHS) judge'),
 });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
-const Epochs = z.object({ jobId: z.string(), after: z.number().int(), epochs: z.array(EpochEvent) });
+const Epochs = z.object({
+  jobId: z.string(),
+  after: z.number().int(),
+  epochs: z.array(EpochEvent),
+  nextAfter: z.number().int().optional().describe('set when the page is full: ask again with after = nextAfter'),
+});
 const GenerateResponse = z.object({ jobId: z.string(), prefix: z.string(), generated: z.string(), text: z.string() });
 const Problem = z.object({
   type: z.string(),
@@ -145,7 +150,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
       },
       '/v1/jobs/{id}/epochs': {
         get: {
-          summary: 'Epoch history (for pollers)',
+          summary: 'Epoch history (for pollers), a page at a time (limit ≤ 1000; nextAfter when more may follow)',
           parameters: [idParam, ...queryParams(EpochsQuery)],
           responses: { '200': { description: 'epochs > after', content: json('Epochs') }, '404': problem('no such job'), ...errors },
         },

@@ -9,7 +9,19 @@ const seqNumber = (name: string) =>
     .min(0, { error: `${name} must be ≥ 0` })
     .max(Number.MAX_SAFE_INTEGER, { error: `${name} is too large` });
 
-export const EpochsQuery = z.object({ after: seqNumber('after').default(0) }).strict();
+/** GET /v1/jobs/:id/epochs: epochs > after, at most `limit` (1–1000, default 100) per page. */
+export const EPOCHS_PAGE = { default: 100, max: 1000 } as const;
+export const EpochsQuery = z
+  .object({
+    after: seqNumber('after').default(0),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be ≥ 1' })
+      .max(EPOCHS_PAGE.max, { error: `limit must be ≤ ${EPOCHS_PAGE.max}` })
+      .default(EPOCHS_PAGE.default),
+  })
+  .strict();
 
 /** `fromSeq`: resume after this sequence number (as the Last-Event-ID header does). */
 export const EventsQuery = z.object({ fromSeq: seqNumber('fromSeq').optional() }).strict();

@@ -40,9 +40,11 @@ export async function jobRoutes(app: FastifyInstance, opts: { service: JobServic
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/epochs', async (req) => {
-    const { after } = parseMessage(EpochsQuery, req.query);
+    const { after, limit } = parseMessage(EpochsQuery, req.query);
     const id = jobId(req.params.id);
-    return { jobId: id, after, epochs: await service.epochs(id, after) };
+    const epochs = await service.epochs(id, after, limit);
+    // a full page may have more after it: ask again with after = nextAfter
+    return epochs.length === limit ? { jobId: id, after, epochs, nextAfter: epochs[epochs.length - 1].epoch } : { jobId: id, after, epochs };
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => service.cancel(jobId(req.params.id)));
