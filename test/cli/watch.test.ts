@@ -43,7 +43,7 @@ describe('CLI watch', { skip }, () => {
     api = await startTestApi(testEnv());
     const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TINY) });
     cancelledId = ((await res.json()) as { id: string }).id;
-    const c = await fetch(`${api.url}/v1/jobs/${cancelledId}/cancel`, { method: 'POST' });
+    const c = await fetch(`${api.url}/v1/jobs/${cancelledId}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(c.status, 200);
   });
 
