@@ -85,19 +85,20 @@ struct EmbedGather {
   }
 };
 
-// Input projection of a layer > 0 for all N rows: gates = in · Wx + b, in (N, K) = H_1…H_T of the
-// layer below.
-struct InputGemm {
-  int N, K, G;
-  const float *in, *Wx, *bias;
-  float* gates;
-  LSTM_HD size_t threads() const { return (size_t)N * G; }
+// out (N, M) = in (N, K) · W (K, M) + bias: the input projection of a layer > 0 for all N rows
+// (in = H_1…H_T of the layer below, W = Wx, M = 4H), and the output layer (in = the top layer's
+// H, W = Wq, M = V).
+struct Affine {
+  int N, K, M;
+  const float *in, *W, *bias;
+  float* out;
+  LSTM_HD size_t threads() const { return (size_t)N * M; }
   LSTM_HD void operator()(size_t i) const {
-    const size_t r = i / G, n = i % G;
+    const size_t r = i / M, m = i % M;
     const float* x = in + r * K;
-    float acc = bias[n];
-    for (int k = 0; k < K; k++) acc += x[k] * Wx[(size_t)k * G + n];
-    gates[i] = acc;
+    float acc = bias[m];
+    for (int k = 0; k < K; k++) acc += x[k] * W[(size_t)k * M + m];
+    out[i] = acc;
   }
 };
 
@@ -153,21 +154,6 @@ struct CellForward {
     c[i] = C;
     tanh_c[i] = tc;
     h[i] = O * tc;
-  }
-};
-
-// Output layer Y = H·Wq + bq for all N rows of the top layer.
-struct OutputLogits {
-  int N, H, V;
-  const float *hs, *Wq, *bq;
-  float* logits;  // (N, V)
-  LSTM_HD size_t threads() const { return (size_t)N * V; }
-  LSTM_HD void operator()(size_t i) const {
-    const size_t r = i / V, v = i % V;
-    const float* x = hs + r * H;
-    float acc = bq[v];
-    for (int k = 0; k < H; k++) acc += x[k] * Wq[(size_t)k * V + v];
-    logits[i] = acc;
   }
 };
 

@@ -222,7 +222,7 @@ class StepModel {
     if (l == 0)
       ex_.launch(EmbedGather{N, G, tok_, params_ + L.Wx, params_ + L.b, a.gates});
     else
-      ex_.launch(InputGemm{N, H, G, layers_[l - 1].h + BH, params_ + L.Wx, params_ + L.b, a.gates});
+      ex_.launch(Affine{N, H, G, layers_[l - 1].h + BH, params_ + L.Wx, params_ + L.b, a.gates});
     const RecurrentForward rec{B_, H, T_, params_ + L.Wh, a.gates, a.h, a.c, a.tanh_c};
     if (persistent(rec)) {
       ex_.launch_persistent(rec);
@@ -241,7 +241,7 @@ class StepModel {
     const int H = cfg_.hidden, V = cfg_.vocab, N = B_ * T_;
     const float* hs = layers_[cfg_.layers - 1].h + (size_t)B_ * H;  // H_1 … H_T of the top layer
     const float* Wq = params_ + lo_.Wq;
-    ex_.launch(OutputLogits{N, H, V, hs, Wq, params_ + lo_.bq, logits_});
+    ex_.launch(Affine{N, H, V, hs, Wq, params_ + lo_.bq, logits_});  // Y = H·Wq + bq
     ex_.launch(SoftmaxCrossEntropy{N, V, tgt_, 1.0f / (float)N, logits_, row_loss_});  // logits_ := dY
     ex_.launch(PartialSums<double>{(size_t)N, kPartials, false, row_loss_, part_});
     ex_.launch(FinishLoss{kPartials, 1.0 / N, part_, loss_});

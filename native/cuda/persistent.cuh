@@ -37,7 +37,7 @@ constexpr int kPersistentUnits = 8;          // hidden units per block
 constexpr size_t kPersistentSmemBytes = 96 * 1024;  // at most, so two blocks fit an SM
 
 // Forward through time of one layer. On entry gates[t] holds the input projection X_t·Wx + b of
-// every step (EmbedGather / InputGemm) and h, c slot 0 the initial state; on exit gates holds the
+// every step (EmbedGather / Affine) and h, c slot 0 the initial state; on exit gates holds the
 // activations, c and h slots 1…T and tanh_c as CellForward leaves them.
 struct RecurrentForward {
   static constexpr int U = kPersistentUnits;
