@@ -6,13 +6,22 @@ import type { ServiceConfig } from '../jobs/config.js';
 import { RedisJobService } from '../jobs/service.js';
 import type { JobService } from '../jobs/types.js';
 import { buildHttpApp } from './http/app.js';
+import { AuthThrottle } from './auth.js';
+import { StreamLimiter } from './streams.js';
 
 interface GrpcHandle {
   port: number;
   close(): Promise<void>;
   setServing?(serving: boolean): void;
 }
-type StartGrpc = (o: { service: JobService; port: number; host: string; apiKeys: string[] }) => Promise<GrpcHandle>;
+type StartGrpc = (o: {
+  service: JobService;
+  port: number;
+  host: string;
+  apiKeys: string[];
+  streams?: StreamLimiter;
+  authThrottle?: AuthThrottle;
+}) => Promise<GrpcHandle>;
 
 /** Imports an optional sibling module; undefined only if that module itself is absent. */
 async function optionalModule<T>(specifier: string): Promise<T | undefined> {
@@ -49,6 +58,9 @@ export interface ApiProcess {
 
 export async function startApi(config: ServiceConfig, log: (line: string) => void = (l) => console.error(l)): Promise<ApiProcess> {
   const service = new RedisJobService({ config });
+  // one count of open streams per client and one of failed authentications per address, for HTTP and gRPC together
+  const streams = new StreamLimiter(config.maxStreamsPerClient);
+  const authThrottle = new AuthThrottle(config.authFailLimit, config.authFailWindowSeconds);
   const http = await buildHttpApp({
     service,
     apiKeys: config.apiKeys,
@@ -58,6 +70,10 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
     allowedHosts: config.allowedHosts,
     allowedOrigins: config.allowedOrigins,
     listenHost: config.host,
+    requestTimeoutMs: config.requestTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+    streams,
+    authThrottle,
     logger: { level: process.env.LOG_LEVEL ?? 'info' },
   });
   const httpAddress = await http.listen({ host: config.host, port: config.httpPort });
@@ -67,7 +83,7 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
   const startGrpc = await loadGrpc();
   if (startGrpc) {
     try {
-      grpc = await startGrpc({ service, port: config.grpcPort, host: config.host, apiKeys: config.apiKeys });
+      grpc = await startGrpc({ service, port: config.grpcPort, host: config.host, apiKeys: config.apiKeys, streams, authThrottle });
       log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);
     } catch (e) {
       await http.close();

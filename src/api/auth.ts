@@ -39,3 +39,51 @@ export class ApiKeyCheck {
     return ok && token !== undefined;
   }
 }
+
+/**
+ * Failed authentications per client address (HTTP and gRPC alike, one instance per api process):
+ * after `limit` failures within a fixed window of `windowSeconds`, every authenticated request from
+ * that address is refused until the window ends — 429 with Retry-After / RESOURCE_EXHAUSTED with a
+ * retry-after trailer — valid key or not, so a guess cannot be confirmed while throttled. Other
+ * addresses are unaffected. `limit` 0 turns it off. At most `maxAddresses` addresses are tracked
+ * (the oldest windows are dropped first).
+ */
+export class AuthThrottle {
+  private readonly windows = new Map<string, { failures: number; endsAt: number }>();
+
+  constructor(
+    readonly limit: number,
+    readonly windowSeconds: number,
+    private readonly maxAddresses = 100_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Seconds until the address may try again; 0 when it is not throttled. */
+  blockedFor(address: string): number {
+    if (this.limit <= 0) return 0;
+    const w = this.windows.get(address);
+    if (!w) return 0;
+    const left = w.endsAt - this.now();
+    if (left <= 0) {
+      this.windows.delete(address);
+      return 0;
+    }
+    return w.failures >= this.limit ? Math.ceil(left / 1000) : 0;
+  }
+
+  /** Counts one failed authentication of the address. */
+  fail(address: string): void {
+    if (this.limit <= 0) return;
+    const t = this.now();
+    let w = this.windows.get(address);
+    if (!w || w.endsAt <= t) {
+      if (w) this.windows.delete(address);
+      w = { failures: 0, endsAt: t + this.windowSeconds * 1000 };
+      this.windows.set(address, w);
+      if (this.windows.size > this.maxAddresses) this.windows.delete(this.windows.keys().next().value as string);
+    }
+    w.failures++;
+  }
+}
+
+export const authThrottledMessage = (seconds: number) => `too many failed authentications from this address; retry after ${seconds} s`;

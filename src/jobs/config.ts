@@ -47,6 +47,15 @@ export interface ServiceConfig {
   maxQueuedPerClient: number;
   /** On SIGTERM the api reports not-ready this long before it ends streams and stops listening. */
   shutdownDrainMs: number;
+  /** HTTP: the whole request (headers and body) must arrive within this (408 otherwise); 0 = no limit. */
+  requestTimeoutMs: number;
+  /** HTTP: a connection with no traffic either way this long is closed (above the SSE heartbeat). */
+  idleTimeoutMs: number;
+  /** Open event streams (SSE and gRPC) per client per api process; 0 = no cap. */
+  maxStreamsPerClient: number;
+  /** Failed authentications per address per window before the address is refused (429); 0 = off. */
+  authFailLimit: number;
+  authFailWindowSeconds: number;
 }
 
 export class ConfigError extends Error {}
@@ -115,6 +124,11 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     rateLimitWindowSeconds: intVar(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
     maxQueuedPerClient: intVar(env, 'MAX_QUEUED_PER_CLIENT', 100, 0),
     shutdownDrainMs: intVar(env, 'SHUTDOWN_DRAIN_MS', 2000, 0, 120_000),
+    requestTimeoutMs: intVar(env, 'REQUEST_TIMEOUT_MS', 30_000, 0),
+    idleTimeoutMs: intVar(env, 'IDLE_TIMEOUT_MS', 120_000, 0),
+    maxStreamsPerClient: intVar(env, 'MAX_STREAMS_PER_CLIENT', 32, 0),
+    authFailLimit: intVar(env, 'AUTH_FAIL_LIMIT', 10, 0),
+    authFailWindowSeconds: intVar(env, 'AUTH_FAIL_WINDOW_SECONDS', 60, 1, 86_400),
   };
 }
 

@@ -2,7 +2,8 @@
 // after the worker finished training epoch N+1 (and its samples) but before N+1's event is appended
 // — the append is refused, the trainer is one epoch ahead of the history, and the worker used to
 // keep no checkpoint at all then (the stored one stayed at the last periodic epoch: 30 vs 37).
-// Epochs here are mostly sampling (predictEvery 1, 2 × 2000 characters), so a cancel sent part-way
+// Epochs here are mostly sampling (predictEvery 1, 2 × 1980 characters: the most the history budget
+// allows per epoch, for at most 250 epochs — src/train/spec.ts), so a cancel sent part-way
 // between two epoch events lands in that window; periodic checkpoints are rare (CHECKPOINT_EVERY 1000).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -25,8 +26,8 @@ after(async () => {
 const spec = (seed: number) => ({
   model: { kind: 'scratch', numHiddens: 16 },
   data: { maxTokens: 2000, batchSize: 8, numSteps: 10 },
-  train: { epochs: 2000, seed },
-  report: { predictEvery: 1, numPreds: 2000, prefixes: ['time traveller', 'the'] },
+  train: { epochs: 250, seed },
+  report: { predictEvery: 1, numPreds: 1980, prefixes: ['time traveller', 'the'] },
 });
 
 async function post(path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {

@@ -2,8 +2,8 @@
 // it without credentials). Server reflection needs the key too (design §5: "every gRPC method but
 // health"); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
 import * as grpc from '@grpc/grpc-js';
-import { ApiKeyCheck, parseBearer } from '../auth.js';
-import { keyFingerprint } from '../client-id.js';
+import { ApiKeyCheck, authThrottledMessage, parseBearer, type AuthThrottle } from '../auth.js';
+import { keyFingerprint, normalizeAddress } from '../client-id.js';
 
 export const UNAUTHENTICATED_MESSAGE = 'missing or invalid API key: send metadata "authorization: Bearer <key>"';
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
@@ -50,13 +50,23 @@ export class ApiKeys {
     return keyFingerprint(token);
   }
 
-  interceptor(): grpc.ServerInterceptor {
+  /** `throttle`: failed authentications per peer address (shared with HTTP in the api process). */
+  interceptor(throttle?: AuthThrottle): grpc.ServerInterceptor {
     return (method, call) => {
       const open = OPEN_PREFIXES.some((p) => method.path.startsWith(p));
       const listener = new grpc.ServerListenerBuilder()
         .withOnReceiveMetadata((metadata, next) => {
-          if (open || this.matches(bearerToken(metadata))) next(metadata);
-          else call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE, metadata: new grpc.Metadata() });
+          if (open) return next(metadata);
+          const address = normalizeAddress(call.getPeer());
+          const wait = throttle?.blockedFor(address) ?? 0;
+          if (wait > 0) {
+            const md = new grpc.Metadata();
+            md.set('retry-after', String(wait));
+            return call.sendStatus({ code: grpc.status.RESOURCE_EXHAUSTED, details: authThrottledMessage(wait), metadata: md });
+          }
+          if (this.matches(bearerToken(metadata))) return next(metadata);
+          throttle?.fail(address);
+          call.sendStatus({ code: grpc.status.UNAUTHENTICATED, details: UNAUTHENTICATED_MESSAGE, metadata: new grpc.Metadata() });
         })
         .build();
       const responder = new grpc.ResponderBuilder().withStart((next) => next(listener)).build();

@@ -9,6 +9,8 @@ import { SpecError } from '../../train/spec.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { ApiKeys, bearerToken, redactGrpcLogs } from './auth.js';
 import { clientIdOf, idempotencyScopeOf } from '../client-id.js';
+import { AuthThrottle } from '../auth.js';
+import { StreamLimiter } from '../streams.js';
 import {
   eventToProto,
   generateFromProto,
@@ -49,6 +51,10 @@ export interface GrpcServerOptions {
   readinessIntervalMs?: number;
   /** Errors that became INTERNAL (server faults); default: console.error. */
   onInternalError?: (err: unknown, method: string) => void;
+  /** Open streams per client (WatchJob, GenerateStream; shared with HTTP SSE in the api process); default 32. */
+  streams?: StreamLimiter;
+  /** Failed authentications per address (shared with HTTP); default 10 per 60 s. */
+  authThrottle?: AuthThrottle;
 }
 
 export interface GrpcServer {
@@ -196,7 +202,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
   redactGrpcLogs(); // grpc-js would log a refused `authorization` value, key and all
   const onInternal = opts.onInternalError ?? ((err, method) => console.error(`gRPC ${method}: internal error`, err));
   const server = new grpc.Server({
-    interceptors: keys.enabled ? [keys.interceptor()] : [],
+    interceptors: keys.enabled ? [keys.interceptor(opts.authThrottle ?? new AuthThrottle(10, 60))] : [],
     // WatchJob streams can idle for minutes between epochs: ping to notice clients that vanished.
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
@@ -207,6 +213,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
 
   /** Live server streams, aborted on close() so the server can shut down. */
   const streams = new Set<AbortController>();
+  const perClient = opts.streams ?? new StreamLimiter(32);
 
   /** Per-client identity for the jobs layer's quotas: the key's fingerprint, else the peer's address. */
   const clientId = (call: grpc.ServerUnaryCall<unknown, unknown>): string =>
@@ -248,9 +255,12 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
       const onCancel = () => ac.abort();
       call.on('cancelled', onCancel);
       streams.add(ac);
+      let release = () => {};
       void (async () => {
         try {
           undecodable(call.request);
+          // a place among the client's open streams (RESOURCE_EXHAUSTED beyond MAX_STREAMS_PER_CLIENT)
+          release = perClient.acquire(clientId(call as unknown as grpc.ServerUnaryCall<unknown, unknown>));
           for await (const msg of abortable(fn(call.request, ac.signal), ac.signal)) {
             if (!call.write(msg)) await drained(call as grpc.ServerWritableStream<unknown, unknown>, ac.signal);
             if (ac.signal.aborted) break;
@@ -265,6 +275,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         } catch (err) {
           if (!call.cancelled) call.emit('error', toGrpcError(err, (e) => onInternal(e, method)));
         } finally {
+          release();
           streams.delete(ac);
           call.off('cancelled', onCancel);
         }

@@ -4,6 +4,8 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifySer
 import type { JobService } from '../../jobs/types.js';
 import { registerAuth } from './auth.js';
 import { registerGuards } from './guards.js';
+import { AuthThrottle } from '../auth.js';
+import { StreamLimiter } from '../streams.js';
 import { registerMetrics, type StatsSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
 import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } from './problem.js';
@@ -28,6 +30,14 @@ export interface HttpAppOptions {
   allowedOrigins?: readonly string[];
   /** The listen host (HOST), accepted as a Host name. */
   listenHost?: string;
+  /** The whole request must arrive within this many ms (408 otherwise; default 30 s; 0 = none). */
+  requestTimeoutMs?: number;
+  /** Close a connection idle this long (default 120 s, never below 4 SSE heartbeats; 0 = never). */
+  idleTimeoutMs?: number;
+  /** Open event streams per client (shared with gRPC in the api process); default: 32 per app. */
+  streams?: StreamLimiter;
+  /** Failed authentications per address (shared with gRPC); default: 10 per 60 s per app. */
+  authThrottle?: AuthThrottle;
 }
 
 /** Every route the app registered (method, url, and whether it is public), in registration order. */
@@ -80,14 +90,24 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
   // 'idle': close() closes idle keep-alive connections and waits for requests in flight; event
   // streams are ended beforehand by lifecycle.endStreams()
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const idle = opts.idleTimeoutMs ?? 120_000;
   const app = Fastify({
     logger: opts.logger ?? false,
     bodyLimit,
+    // a body trickled byte by byte must not hold a connection (and its buffered body) for ever: the
+    // whole request within requestTimeout (Node answers 408 and closes), checked every second
+    requestTimeout,
+    http: { connectionsCheckingInterval: requestTimeout > 0 ? Math.min(1000, requestTimeout) : 30_000 },
+    // no traffic either way this long: closed (event streams send heartbeats well within it)
+    connectionTimeout: idle > 0 ? Math.max(idle, 4 * heartbeatMs) : 0,
     forceCloseConnections: 'idle',
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // the router's own errors (a too-long parameter, a path that does not decode) as problems too
     frameworkErrors: routerErrorHandler,
   });
+  // Node checks requestTimeout only when headersTimeout (60 s) is not above it
+  if (requestTimeout > 0) app.server.headersTimeout = Math.min(app.server.headersTimeout, requestTimeout);
   const lifecycle = createLifecycle();
   app.decorate('lifecycle', lifecycle);
   const routes: RouteInfo[] = [];
@@ -125,7 +145,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   app.setErrorHandler(errorHandler(bodyLimit));
   app.setNotFoundHandler(notFoundHandler);
-  registerAuth(app, opts.apiKeys ?? []);
+  const streams = opts.streams ?? new StreamLimiter(32);
+  registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60));
   registerGuards(app, {
     authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0),
     allowedHosts: opts.allowedHosts,
@@ -138,9 +159,10 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.get('/docs/openapi.json', { config: { public: true } }, async () => openapi);
 
   await app.register(healthRoutes, { service: opts.service, lifecycle });
-  await app.register(jobRoutes, { service: opts.service, authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0) });
-  await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal });
-  await app.register(generateRoutes, { service: opts.service, heartbeatMs });
+  const authEnabled = (opts.apiKeys ?? []).some((k) => k.length > 0);
+  await app.register(jobRoutes, { service: opts.service, authEnabled });
+  await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal, streams, authEnabled });
+  await app.register(generateRoutes, { service: opts.service, heartbeatMs, streams, authEnabled });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }

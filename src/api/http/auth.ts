@@ -3,7 +3,9 @@
 // static page — the page's own API calls carry the key). Parsing and the constant-time key check
 // are shared with gRPC (src/api/auth.ts); keys are never logged.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiKeyCheck, parseBearer } from '../auth.js';
+import { ApiKeyCheck, AuthThrottle, authThrottledMessage, parseBearer } from '../auth.js';
+import { normalizeAddress } from '../client-id.js';
+import { ResourceExhaustedError } from '../../jobs/errors.js';
 import { UnauthorizedError } from './problem.js';
 
 export { ApiKeyCheck } from '../auth.js';
@@ -13,13 +15,19 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return parseBearer(req.headers.authorization);
 }
 
-export function registerAuth(app: FastifyInstance, keys: readonly string[]): void {
+/** `throttle`: failed authentications per address (shared with gRPC in the api process). */
+export function registerAuth(app: FastifyInstance, keys: readonly string[], throttle?: AuthThrottle): void {
   const check = new ApiKeyCheck(keys);
   if (!check.enabled) return;
   app.addHook('onRequest', async (req) => {
     if ((req.routeOptions.config as { public?: boolean } | undefined)?.public) return;
+    const address = normalizeAddress(req.socket.remoteAddress);
+    const wait = throttle?.blockedFor(address) ?? 0;
+    if (wait > 0) throw new ResourceExhaustedError(authThrottledMessage(wait), wait);
     const token = bearerToken(req);
-    if (!token) throw new UnauthorizedError('this route needs an API key: Authorization: Bearer <key>');
-    if (!check.check(token)) throw new UnauthorizedError('the API key is not valid');
+    const ok = token !== undefined && check.check(token);
+    if (ok) return;
+    throttle?.fail(address);
+    throw new UnauthorizedError(token ? 'the API key is not valid' : 'this route needs an API key: Authorization: Bearer <key>');
   });
 }

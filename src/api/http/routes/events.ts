@@ -11,10 +11,13 @@ import { problemFor } from '../problem.js';
 import { EventsQuery, LastEventId } from '../schemas.js';
 import { SseStream } from '../sse.js';
 import { jobId } from './jobs.js';
+import { clientIdOf } from '../../client-id.js';
+import type { StreamLimiter } from '../../streams.js';
+import { bearerToken } from '../auth.js';
 
 export async function eventRoutes(
   app: FastifyInstance,
-  opts: { service: JobService; heartbeatMs: number; streamsSignal?: AbortSignal },
+  opts: { service: JobService; heartbeatMs: number; streamsSignal?: AbortSignal; streams?: StreamLimiter; authEnabled?: boolean },
 ): Promise<void> {
   const { service, heartbeatMs } = opts;
 
@@ -34,6 +37,8 @@ export async function eventRoutes(
     // a finished job whose every event the client has: 204 tells EventSource not to reconnect
     if (TERMINAL_STATES.includes(job.state) && job.lastSeq !== undefined && fromSeq >= job.lastSeq) return reply.code(204).send();
 
+    // a place among the client's open streams (429 beyond MAX_STREAMS_PER_CLIENT), given back at the end
+    const release = opts.streams?.acquire(clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress })) ?? (() => {});
     const sse = new SseStream(req, reply, heartbeatMs);
     // the client leaving, or the server shutting down: either ends the stream between two events
     const signal = opts.streamsSignal ? AbortSignal.any([sse.signal, opts.streamsSignal]) : sse.signal;
@@ -51,6 +56,7 @@ export async function eventRoutes(
         await sse.send({ event: 'error', data: problem });
       }
     } finally {
+      release();
       sse.end();
       if (opts.streamsSignal?.aborted) reply.raw.socket?.end(); // no keep-alive on a closing server
     }

@@ -9,8 +9,14 @@ import { SpecError } from '../../../train/spec.js';
 import { problemFor } from '../problem.js';
 import { SseStream, wantsEventStream } from '../sse.js';
 import { jobId } from './jobs.js';
+import { clientIdOf } from '../../client-id.js';
+import type { StreamLimiter } from '../../streams.js';
+import { bearerToken } from '../auth.js';
 
-export async function generateRoutes(app: FastifyInstance, opts: { service: JobService; heartbeatMs: number }): Promise<void> {
+export async function generateRoutes(
+  app: FastifyInstance,
+  opts: { service: JobService; heartbeatMs: number; streams?: StreamLimiter; authEnabled?: boolean },
+): Promise<void> {
   const { service, heartbeatMs } = opts;
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/generate', async (req, reply) => {
@@ -37,6 +43,13 @@ export async function generateRoutes(app: FastifyInstance, opts: { service: JobS
       return { jobId: id, prefix, generated, text: prefix + generated };
     }
 
+    let release: () => void;
+    try {
+      release = opts.streams?.acquire(clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress })) ?? (() => {});
+    } catch (e) {
+      await it.return?.(undefined);
+      throw e;
+    }
     const sse = new SseStream(req, reply, heartbeatMs);
     let text = prefix;
     try {
@@ -52,6 +65,7 @@ export async function generateRoutes(app: FastifyInstance, opts: { service: JobS
       if (fault) req.log.error({ err: e }, 'generation failed');
       await sse.send({ event: 'error', data: problem });
     } finally {
+      release();
       await it.return?.(undefined);
       sse.end();
     }
