@@ -4,7 +4,7 @@
 //   P:train:*            BullMQ's queue "train" (delivery, locks, stalled detection, attempts)
 //   P:job:<id>           hash: the job record (spec, state, progress, owner token, lastSeq, lastEpoch…)
 //   P:job:<id>:events    stream: the job's history; entry id "<seq>-0", field d = event JSON
-//   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary)
+//   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary), {prevEpoch, prevData} the one before
 //   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
 //   P:jobs:<state>       zset: jobs by state
 //   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
@@ -230,7 +230,7 @@ return seq
 
 /**
  * Store a checkpoint if it is newer than the stored one, and (when a job record is given and an
- * owner token) only from the job's owner.
+ * owner token) only from the job's owner. The replaced one is kept as the previous checkpoint.
  * KEYS: ckpt, job
  * ARGV: epoch, data, token ('' = no fencing)
  * → 1 stored | 0 not newer | -1 not the owner
@@ -240,12 +240,40 @@ if ARGV[3] ~= '' and redis.call('HGET', KEYS[2], 'owner') ~= ARGV[3] then return
 local cur = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '-1')
 local e = tonumber(ARGV[1])
 if e <= cur then return 0 end
+if cur >= 0 then
+  redis.call('HSET', KEYS[1], 'prevEpoch', cur, 'prevData', redis.call('HGET', KEYS[1], 'data'))
+end
 redis.call('HSET', KEYS[1], 'epoch', e, 'data', ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'checkpointEpoch', e) end
 return 1
 `;
 
+/**
+ * Set aside a damaged latest checkpoint: if the latest is still of epoch ARGV[1], the previous one
+ * becomes the latest (or, without one, the key goes), and the job record's checkpointEpoch follows.
+ * KEYS: ckpt, job  ARGV: epoch → the latest epoch afterwards, -1 when none is left
+ */
+const DISCARD_CHECKPOINT = `
+local cur = redis.call('HGET', KEYS[1], 'epoch')
+if cur and tonumber(cur) == tonumber(ARGV[1]) then
+  local pe = redis.call('HGET', KEYS[1], 'prevEpoch')
+  if pe then
+    redis.call('HSET', KEYS[1], 'epoch', pe, 'data', redis.call('HGET', KEYS[1], 'prevData'))
+    redis.call('HDEL', KEYS[1], 'prevEpoch', 'prevData')
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+local now = redis.call('HGET', KEYS[1], 'epoch')
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if now then redis.call('HSET', KEYS[2], 'checkpointEpoch', now) else redis.call('HDEL', KEYS[2], 'checkpointEpoch') end
+end
+if now then return tonumber(now) end
+return -1
+`;
+
 export interface ScriptedRedis extends Redis {
+  lstmDiscardCheckpoint(...args: (string | number)[]): Promise<number>;
   lstmCreate(...args: (string | number)[]): Promise<[number, string]>;
   lstmTransition(...args: (string | number)[]): Promise<[number, string]>;
   lstmAppendEpoch(...args: (string | number)[]): Promise<number>;
@@ -262,6 +290,7 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('lstmTransition', { numberOfKeys: 9, lua: TRANSITION });
   redis.defineCommand('lstmAppendEpoch', { numberOfKeys: 3, lua: APPEND_EPOCH });
   redis.defineCommand('lstmPutCheckpoint', { numberOfKeys: 2, lua: PUT_CHECKPOINT });
+  redis.defineCommand('lstmDiscardCheckpoint', { numberOfKeys: 2, lua: DISCARD_CHECKPOINT });
   return r;
 }
 

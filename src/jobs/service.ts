@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { EngineFactory, LstmModel } from '../model/engine.js';
 import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
-import { deserializeCheckpoint, modelFromCheckpoint } from '../train/checkpoint.js';
+import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
 import { minCorpusTokens } from '../text/data.js';
@@ -262,8 +262,21 @@ export class RedisJobService implements JobService {
   private async loadModel(id: string): Promise<LoadedModel> {
     const stored = await this.guard(() => this.ckpts.get(id));
     if (!stored) throw new FailedPreconditionError(`job ${id} has no checkpoint`);
+    let ckpt: Checkpoint;
+    try {
+      ckpt = deserializeCheckpoint(stored.data);
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      // a damaged checkpoint is set aside (the previous one becomes the latest, for generation and
+      // for the worker that resumes the job), and the caller is told what happened — not a 500
+      const now = await this.guard(() => this.ckpts.discard(id, stored.epoch));
+      throw new FailedPreconditionError(
+        `checkpoint of job ${id} at epoch ${stored.epoch} is damaged (${e.message}); it was set aside: ` +
+          (now === null ? 'the job has no other checkpoint' : `the previous checkpoint (epoch ${now}) is the job's latest now; generate again to use it, and a resumed job continues from it`),
+      );
+    }
     this.engine ??= selectEngine(this.opts.config.engine);
-    const { model, vocab } = await modelFromCheckpoint(deserializeCheckpoint(stored.data), await this.engine);
+    const { model, vocab } = await modelFromCheckpoint(ckpt, await this.engine);
     return { model, vocab, users: 0, evicted: false };
   }
 

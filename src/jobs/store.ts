@@ -21,9 +21,17 @@ export interface CheckpointStore {
    * Returns whether it was stored.
    */
   put(jobId: string, epoch: number, data: Buffer, ownerToken?: string): Promise<boolean>;
+  /** The latest checkpoint. */
   get(jobId: string): Promise<StoredCheckpoint | null>;
+  /** The one before it (two are kept, so a damaged latest one never leaves a job without a model). */
+  previous(jobId: string): Promise<StoredCheckpoint | null>;
   /** The stored epoch, without reading the weights. */
   latestEpoch(jobId: string): Promise<number | null>;
+  /**
+   * Sets aside the latest checkpoint if it is still the one of `epoch` (found damaged): the previous
+   * one becomes the latest. Returns the latest epoch afterwards (null: none left).
+   */
+  discard(jobId: string, epoch: number): Promise<number | null>;
   delete(jobId: string): Promise<void>;
 }
 
@@ -47,9 +55,20 @@ export class RedisCheckpointStore implements CheckpointStore {
     return { epoch: Number(epoch.toString()), data };
   }
 
+  async previous(jobId: string): Promise<StoredCheckpoint | null> {
+    const [epoch, data] = await this.redis.hmgetBuffer(this.keys.ckpt(jobId), 'prevEpoch', 'prevData');
+    if (!epoch || !data) return null;
+    return { epoch: Number(epoch.toString()), data };
+  }
+
   async latestEpoch(jobId: string): Promise<number | null> {
     const e = await this.redis.hget(this.keys.ckpt(jobId), 'epoch');
     return e === null ? null : Number(e);
+  }
+
+  async discard(jobId: string, epoch: number): Promise<number | null> {
+    const r = await this.redis.lstmDiscardCheckpoint(this.keys.ckpt(jobId), this.keys.job(jobId), epoch);
+    return r === null || r === undefined || Number(r) < 0 ? null : Number(r);
   }
 
   async delete(jobId: string): Promise<void> {

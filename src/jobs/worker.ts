@@ -10,7 +10,7 @@
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
-import { deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { CheckpointError, deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { AbortedError, Trainer } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
@@ -184,12 +184,28 @@ export class TrainWorker {
       });
     }
 
-    const ckptEpoch = await this.ckpts.latestEpoch(id);
+    // the checkpoint to resume from: a damaged one (it fails to read) is set aside and the previous
+    // one used (two are kept), else the start; the running event says which
+    const damaged: string[] = [];
+    let resume: Checkpoint | undefined;
+    for (let stored = await this.ckpts.get(id); stored; stored = await this.ckpts.get(id)) {
+      try {
+        resume = deserializeCheckpoint(stored.data);
+        break;
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        damaged.push(`the checkpoint at epoch ${stored.epoch} is damaged (${e.message})`);
+        this.log(`worker: job ${id}: ${damaged[damaged.length - 1]}; set aside`);
+        await this.ckpts.discard(id, stored.epoch);
+      }
+    }
+    const ckptEpoch = resume?.epoch ?? null;
+    const resumeText = ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : damaged.length ? 'starting again from epoch 1' : undefined;
     const started = await this.events.transition(id, 'running', {
       from: ['queued'],
       setOwner: token,
       attempt,
-      message: ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : undefined,
+      message: damaged.length ? `${damaged.join('; ')}; ${resumeText}` : resumeText,
       fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
     });
     if (!started.ok) return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
@@ -206,8 +222,6 @@ export class TrainWorker {
     // stop keeps instead, so the checkpoint is the last published epoch, not an older periodic one.
     let atPublished: Checkpoint | undefined;
     try {
-      const stored = await this.ckpts.get(id);
-      const resume = stored ? deserializeCheckpoint(stored.data) : undefined;
       const spec = parseJobSpec(rec.spec);
       trainer = await Trainer.create(spec, this.opts.engine, resume);
       let published = rec.lastEpoch;

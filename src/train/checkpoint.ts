@@ -1,13 +1,17 @@
 // One checkpoint format for both kinds and both engines: a JSON header (spec, vocabulary,
 // epoch, RNG position, parameter table) followed by the named float32 weights.
 //   "LSTMCKPT" | u32 version | u32 header bytes | header JSON | zero pad to 4 | float32 LE data
+// Version 2 adds `weightsSha256` to the header (SHA-256 of the data section), so a flipped or
+// overwritten byte anywhere is found on reading (CheckpointError "damaged"); version 1 still reads.
+import { createHash } from 'node:crypto';
 import type { ModelConfig, Weights } from '../model/engine.js';
 import { paramShapes } from '../model/params.js';
 import type { RngState } from '../text/rng.js';
 import type { JobSpec } from './spec.js';
 
 const MAGIC = 'LSTMCKPT';
-const VERSION = 1;
+const VERSION = 2;
+const READABLE = [1, 2];
 
 export interface Checkpoint {
   spec: JobSpec;
@@ -29,6 +33,8 @@ export interface Checkpoint {
 
 interface Header extends Omit<Checkpoint, 'weights'> {
   params: { name: string; shape: number[]; offset: number; length: number }[];
+  /** Version 2: SHA-256 (hex) of the float32 data section. */
+  weightsSha256?: string;
 }
 
 export class CheckpointError extends Error {}
@@ -41,25 +47,27 @@ export function serializeCheckpoint(ckpt: Checkpoint): Buffer {
     offset += t.data.length;
   }
   const { weights, ...rest } = ckpt;
-  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params }), 'utf8');
+  const data = Buffer.alloc(offset * 4);
+  for (const p of params) {
+    const src = weights[p.name].data;
+    Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(data, p.offset * 4);
+  }
+  const weightsSha256 = createHash('sha256').update(data).digest('hex');
+  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params, weightsSha256 }), 'utf8');
   const pad = (4 - ((16 + header.length) % 4)) % 4;
-  const out = Buffer.alloc(16 + header.length + pad + offset * 4);
+  const out = Buffer.alloc(16 + header.length + pad + data.length);
   out.write(MAGIC, 0, 'latin1');
   out.writeUInt32LE(VERSION, 8);
   out.writeUInt32LE(header.length, 12);
   header.copy(out, 16);
-  const base = 16 + header.length + pad;
-  for (const p of params) {
-    const src = weights[p.name].data;
-    Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(out, base + p.offset * 4);
-  }
+  data.copy(out, 16 + header.length + pad);
   return out;
 }
 
 export function deserializeCheckpoint(buf: Buffer): Checkpoint {
   if (buf.length < 16 || buf.toString('latin1', 0, 8) !== MAGIC) throw new CheckpointError('not an lstm-trainer checkpoint (bad magic)');
   const version = buf.readUInt32LE(8);
-  if (version !== VERSION) throw new CheckpointError(`unsupported checkpoint version ${version} (this build reads ${VERSION})`);
+  if (!READABLE.includes(version)) throw new CheckpointError(`unsupported checkpoint version ${version} (this build reads ${READABLE.join(' and ')})`);
   const headerLen = buf.readUInt32LE(12);
   if (16 + headerLen > buf.length) throw new CheckpointError('truncated checkpoint (header)');
   let header: Header;
@@ -69,7 +77,12 @@ export function deserializeCheckpoint(buf: Buffer): Checkpoint {
     throw new CheckpointError('corrupt checkpoint header');
   }
   const base = 16 + headerLen + ((4 - ((16 + headerLen) % 4)) % 4);
-  const expected = paramShapes(header.config);
+  let expected: ReturnType<typeof paramShapes>;
+  try {
+    expected = paramShapes(header.config);
+  } catch {
+    throw new CheckpointError('corrupt checkpoint header (model configuration)');
+  }
   const weights: Weights = {};
   for (const p of header.params ?? []) {
     const want = expected[p.name];
@@ -83,7 +96,15 @@ export function deserializeCheckpoint(buf: Buffer): Checkpoint {
   }
   const missing = Object.keys(expected).filter((n) => !(n in weights));
   if (missing.length) throw new CheckpointError(`checkpoint lacks parameters ${missing.join(', ')}`);
-  const { params, ...rest } = header;
+  if (version >= 2) {
+    if (typeof header.weightsSha256 !== 'string') throw new CheckpointError('corrupt checkpoint header (no weights digest)');
+    if (createHash('sha256').update(buf.subarray(base)).digest('hex') !== header.weightsSha256) {
+      throw new CheckpointError('damaged checkpoint: the weights do not match their SHA-256 digest');
+    }
+  }
+
+  const { params, weightsSha256, ...rest } = header;
+  void weightsSha256;
   return { ...rest, perplexity: rest.perplexity ?? NaN, weights };
 }
 

@@ -177,3 +177,41 @@ test('a job whose worker keeps dying fails after JOB_ATTEMPTS (stalled count) wi
     await api.close();
   }
 });
+
+test('a damaged checkpoint: the next worker sets it aside, resumes from the previous one (two are kept) and the job succeeds, every epoch once', async () => {
+  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' });
+  prefixes.push(env.QUEUE_PREFIX);
+  const api = await startTestApi(env);
+  const redis = connectRedis(REDIS_URL);
+  const keys = new Keys(env.QUEUE_PREFIX);
+  try {
+    const EPOCHS = 12;
+    const { body: job } = await request(api.url).post('/v1/jobs').send(spec(EPOCHS)).expect(201);
+    // killed after publishing epoch 7: checkpoints 6 (latest) and 3 (the one before)
+    const k = await pausedWorker(env, 'epoch', 7);
+    await kill(k.w);
+    assert.deepEqual(await redis.hmget(keys.ckpt(job.id), 'epoch', 'prevEpoch'), ['6', '3']);
+    const data = (await redis.hgetBuffer(keys.ckpt(job.id), 'data'))!;
+    data[data.length - 100] ^= 0x01;
+    await redis.hset(keys.ckpt(job.id), 'data', data);
+
+    const w = new WorkerProcess(env);
+    workers.push(w);
+    await w.ready;
+    const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
+    assertSeqs(events);
+    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    const st = states(events);
+    assert.equal(st[st.length - 1].state, 'succeeded');
+    const resumed = st.filter((e) => e.state === 'running').pop()!;
+    assert.match(resumed.message ?? '', /the checkpoint at epoch 6 is damaged \(damaged checkpoint: .*SHA-256.*\); resuming from the checkpoint at epoch 3/);
+    assert.match(w.output, /checkpoint at epoch 6 is damaged/);
+    // the final checkpoint is good and generation works
+    const final = await redis.hgetBuffer(keys.ckpt(job.id), 'data');
+    assert.equal(deserializeCheckpoint(final!).epoch, EPOCHS);
+    await request(api.url).post(`/v1/jobs/${job.id}/generate`).send({ prefix: 'time', numChars: 5 }).expect(200);
+  } finally {
+    redis.disconnect();
+    await api.close();
+  }
+});

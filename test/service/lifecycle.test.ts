@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import request from 'supertest';
 import type { JobEvent } from '../../src/jobs/types.js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import {
+  REDIS_URL,
   ROOT,
   TINY,
   WorkerProcess,
@@ -190,6 +192,37 @@ test('generate from a running job, then cancel it: it stops within a minibatch a
   assert.equal(after.progress.epoch, atCancel); // nothing was appended after the cancel
   // what was trained is kept: generation still works from the cancelled job's checkpoint
   await request(api.url).post(`/v1/jobs/${job.id}/generate`).send({ prefix: 'time', numChars: 3 }).expect(200);
+});
+
+test('a damaged checkpoint: generate answers 409 naming the job, the epoch and the damage (never 500), then serves the previous checkpoint (two are kept)', async () => {
+  assert.ok(finishedId, 'needs the first test');
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  try {
+    // CHECKPOINT_EVERY 3, 6 epochs: the latest is epoch 6, the one before epoch 3
+    assert.deepEqual(await redis.hmget(keys.ckpt(finishedId), 'epoch', 'prevEpoch'), ['6', '3']);
+    // one flipped byte in the weights (the last byte of the stored checkpoint)
+    const data = (await redis.hgetBuffer(keys.ckpt(finishedId), 'data'))!;
+    data[data.length - 1] ^= 0x10;
+    await redis.hset(keys.ckpt(finishedId), 'data', data);
+  } finally {
+    redis.disconnect();
+  }
+  // a fresh api process has no model cached (the one above still holds the good epoch-6 model)
+  const fresh = await startTestApi(env);
+  try {
+  const req = { prefix: 'time traveller', numChars: 10 };
+  const damaged = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req);
+  assert.equal(damaged.status, 409, damaged.text);
+  assert.match(damaged.headers['content-type'], /^application\/problem\+json/);
+  assert.match(damaged.body.detail, new RegExp(`checkpoint of job ${finishedId} at epoch 6 is damaged \\(damaged checkpoint: the weights do not match their SHA-256 digest\\).*previous checkpoint \\(epoch 3\\)`));
+  // the view says which checkpoint serves now, and generation works from it
+  assert.equal((await request(fresh.url).get(`/v1/jobs/${finishedId}`).expect(200)).body.checkpointEpoch, 3);
+  const again = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req).expect(200);
+  assert.equal(again.body.generated.length, 10);
+  } finally {
+    await fresh.close();
+  }
 });
 
 test('metrics count the epochs trained', async () => {

@@ -72,3 +72,30 @@ test('unreadable checkpoints are clear errors', () => {
   corrupt.write('}}}}', 16);
   assert.throws(() => deserializeCheckpoint(corrupt), /corrupt checkpoint header/);
 });
+
+test('a damaged weight byte anywhere is found (version 2 keeps the weights\' SHA-256); version 1 files still read', () => {
+  const good = serializeCheckpoint(checkpointOf('scratch'));
+  assert.equal(good.readUInt32LE(8), 2);
+  const headerLen = good.readUInt32LE(12);
+  const base = 16 + headerLen + ((4 - ((16 + headerLen) % 4)) % 4);
+  for (const at of [base, base + 1234, good.length - 1]) {
+    const flipped = Buffer.from(good);
+    flipped[at] ^= 0x10; // still a finite float: only the digest can tell
+    assert.throws(() => deserializeCheckpoint(flipped), (e: Error) => e instanceof CheckpointError && /damaged/.test(e.message), `byte ${at}`);
+  }
+  // the same checkpoint as version 1 (no digest): read as before
+  const header = JSON.parse(good.toString('utf8', 16, 16 + headerLen));
+  delete header.weightsSha256;
+  const h1 = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (4 - ((16 + h1.length) % 4)) % 4;
+  const v1 = Buffer.alloc(16 + h1.length + pad + (good.length - base));
+  v1.write('LSTMCKPT', 0, 'latin1');
+  v1.writeUInt32LE(1, 8);
+  v1.writeUInt32LE(h1.length, 12);
+  h1.copy(v1, 16);
+  good.copy(v1, 16 + h1.length + pad, base);
+  const a = deserializeCheckpoint(good);
+  const b = deserializeCheckpoint(v1);
+  assert.deepEqual(Object.keys(b.weights), Object.keys(a.weights));
+  for (const k of Object.keys(a.weights)) assert.deepEqual(b.weights[k].data, a.weights[k].data);
+});
