@@ -10,6 +10,7 @@ export interface TrainJobData {
 
 export class TrainQueue {
   readonly queue: Queue<TrainJobData>;
+  private readonly connected: Promise<unknown>;
 
   constructor(
     redisUrl: string | undefined,
@@ -21,6 +22,10 @@ export class TrainQueue {
       prefix,
     });
     this.queue.on('error', () => {}); // reported through the calls that fail
+    // closing a Queue whose connection is still being set up leaves BullMQ's own setup promise to
+    // reject unhandled ("Connection is closed"): close() lets the setup settle first (for at most
+    // a second: with Redis down it never does)
+    this.connected = this.queue.waitUntilReady().catch(() => undefined);
   }
 
   /** Adds the job under its own id; adding an id that is already queued is a no-op. */
@@ -53,6 +58,9 @@ export class TrainQueue {
   }
 
   async close(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.connected, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
     await this.queue.close();
   }
 }
