@@ -117,6 +117,8 @@ async function main() {
     MAX_QUEUED_PER_CLIENT: '0',
     MAX_QUEUED_JOBS: '0',
     SHUTDOWN_DRAIN_MS: '0',
+    // the 1,000 watchers are one client here; the per-client stream cap would refuse most of them
+    MAX_STREAMS_PER_CLIENT: '0',
   });
   const base = /HTTP on (http:\/\/[0-9.]+:\d+)/.exec(api.out())![1];
   const grpcPort = Number(/gRPC on [0-9.]+:(\d+)/.exec(api.out())![1]);
