@@ -1,4 +1,4 @@
-// The api process (design §6): the JobService over Redis, the HTTP app (with the dashboard when
+// The api process (docs/architecture.md, "Processes"): the JobService over Redis, the HTTP app (with the dashboard when
 // src/api/dashboard exports `dashboardRoutes`) and the gRPC server (when src/api/grpc exports
 // `startGrpcServer`). Those two modules are optional here, so each part can ship on its own.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';

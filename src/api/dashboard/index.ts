@@ -1,4 +1,4 @@
-// The web dashboard (design §5 `GET /`): a fastify plugin that serves the page and its assets
+// The web dashboard (`GET /`, docs/dashboard.md): a fastify plugin that serves the page and its assets
 // (plain ES-module JS, CSS, and uPlot's dist files from node_modules). Everything the page loads
 // comes from this service; the page talks to the /v1 API with the user's key.
 import { readFileSync, existsSync } from 'node:fs';

@@ -1,6 +1,6 @@
 // API-key auth for every method but the standard health service (probes and load balancers call
-// it without credentials). Server reflection needs the key too (design §5: "every gRPC method but
-// health"); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
+// it without credentials). Server reflection needs the key too (every gRPC method but
+// health); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
 import * as grpc from '@grpc/grpc-js';
 import { ApiKeyCheck, authThrottledMessage, parseBearer, type AuthThrottle } from '../auth.js';
 import { keyFingerprint, normalizeAddress } from '../client-id.js';

@@ -21,7 +21,8 @@ import {
   specFromProto,
 } from './convert.js';
 import { grpcError, invalidArgument, toGrpcError } from './errors.js';
-import { lstmTrainerService, packageDefinition, SERVICE_NAME } from './proto.js';
+import { lstmTrainerService, SERVICE_NAME } from './proto.js';
+import { reflectionDefinition } from './reflection.js';
 import type {
   PGenerateChunk,
   PGenerateRequest,
@@ -382,7 +383,7 @@ export async function startGrpcServer(opts: GrpcServerOptions): Promise<GrpcServ
         }, interval)
       : undefined;
   readiness?.unref();
-  new ReflectionService(packageDefinition()).addToServer(server);
+  new ReflectionService(reflectionDefinition()).addToServer(server);
 
   let port: number;
   try {

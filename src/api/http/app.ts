@@ -1,4 +1,4 @@
-// The HTTP API (design §5) as a fastify app: routes as small plugins, problem+json errors,
+// The HTTP API (docs/service.md) as a fastify app: routes as small plugins, problem+json errors,
 // bearer auth, Prometheus metrics, the OpenAPI document, and (when given) the dashboard.
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type { JobService } from '../../jobs/types.js';

@@ -1,4 +1,4 @@
-// Bearer-token auth (design §5): off when no keys are configured; otherwise every route needs a
+// Bearer-token auth (docs/service.md, "Auth"): off when no keys are configured; otherwise every route needs a
 // key except those marked `config: { public: true }` (health, the API document, the dashboard's
 // static page — the page's own API calls carry the key). Parsing and the constant-time key check
 // are shared with gRPC (src/api/auth.ts); keys are never logged.
