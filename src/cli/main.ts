@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { int, num } from './options.js';
 import { registerServiceCommands } from './service-commands.js';
 import { addSpecFlags } from './spec-flags.js';
-import { generateCommand, trainCommand } from './train-commands.js';
+import { exportCommand, generateCommand, trainCommand } from './train-commands.js';
 import { UserError } from './errors.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -36,6 +36,14 @@ program
   .option('--seed <n>', 'sampling seed', int('--seed'))
   .option('--engine <name>', 'native | tfjs')
   .action(generateCommand);
+
+program
+  .command('export')
+  .description('write a checkpoint file as safetensors (PyTorch state dict), a TensorFlow.js LayersModel, or a checkpoint')
+  .requiredOption('--checkpoint <file>', 'checkpoint written by train --save')
+  .option('--format <format>', 'safetensors | tfjs | checkpoint', 'safetensors')
+  .requiredOption('-o, --output <path>', 'the file to write (tfjs: a directory for model.json and weights.bin)')
+  .action(exportCommand);
 
 registerServiceCommands(program);
 

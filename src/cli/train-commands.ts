@@ -1,8 +1,9 @@
 // `lstm-trainer train` and `lstm-trainer generate`: the local, Redis-free path through the core.
-import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
+import { EXPORT_FORMATS, exportModel, type ExportFormat } from '../train/export.js';
 import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
@@ -32,23 +33,23 @@ async function engineOrExit(name?: string) {
 }
 
 /** Refuses, before any training, a --save path whose checkpoint could not be written at the end. */
-function checkSavePath(file: string): void {
+function checkSavePath(file: string, flag = '--save'): void {
   const path = resolve(file);
   const dir = dirname(path);
   let isDir: boolean;
   try {
     isDir = statSync(dir).isDirectory();
   } catch {
-    throw new UserError(`--save ${file}: directory ${dir} does not exist`);
+    throw new UserError(`${flag} ${file}: directory ${dir} does not exist`);
   }
-  if (!isDir) throw new UserError(`--save ${file}: ${dir} is not a directory`);
+  if (!isDir) throw new UserError(`${flag} ${file}: ${dir} is not a directory`);
   try {
     accessSync(dir, constants.W_OK);
   } catch {
-    throw new UserError(`--save ${file}: directory ${dir} is not writable`);
+    throw new UserError(`${flag} ${file}: directory ${dir} is not writable`);
   }
   try {
-    if (statSync(path).isDirectory()) throw new UserError(`--save ${file}: is a directory`);
+    if (statSync(path).isDirectory()) throw new UserError(`${flag} ${file}: is a directory`);
   } catch (e) {
     if (e instanceof UserError) throw e; // else it does not exist yet: fine
   }
@@ -60,7 +61,7 @@ function writeAtomically(file: string, data: Buffer): void {
     writeFileSync(tmp, data);
     renameSync(tmp, file);
   } catch (e) {
-    throw new UserError(`cannot write checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UserError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
@@ -144,4 +145,45 @@ export async function generateCommand(o: GenerateOptions): Promise<void> {
     if (e instanceof PrefixError) throw new UserError(`--prefix: ${e.message}`);
     throw e;
   }
+}
+
+interface ExportOptions {
+  checkpoint: string;
+  format: string;
+  output: string;
+}
+
+/**
+ * `lstm-trainer export --checkpoint FILE --format F -o OUT`: a checkpoint file in another format.
+ * safetensors and checkpoint write the file OUT; tfjs writes model.json and weights.bin into the
+ * directory OUT (made if missing).
+ */
+export async function exportCommand(o: ExportOptions): Promise<void> {
+  if (!(EXPORT_FORMATS as readonly string[]).includes(o.format)) throw new UserError(`--format must be one of ${EXPORT_FORMATS.join(', ')}, got '${o.format}'`);
+  let buf: Buffer;
+  try {
+    buf = readFileSync(o.checkpoint);
+  } catch (e) {
+    throw new UserError(`cannot read checkpoint ${o.checkpoint}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let ckpt;
+  try {
+    ckpt = deserializeCheckpoint(buf);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new UserError(`${o.checkpoint}: ${e.message}`);
+    throw e;
+  }
+  const out = await exportModel(ckpt, o.format as ExportFormat);
+  if (out.format === 'tfjs') {
+    try {
+      mkdirSync(o.output, { recursive: true });
+    } catch (e) {
+      throw new UserError(`-o ${o.output}: cannot make the directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    for (const f of out.files) writeAtomically(resolve(o.output, f.name), f.data);
+  } else {
+    checkSavePath(o.output, '-o');
+    writeAtomically(o.output, out.files[0].data);
+  }
+  console.error(`lstm-trainer: exported epoch ${out.epoch} (${ckpt.config.kind}, ${ckpt.config.numLayers} layer(s), ${ckpt.config.numHiddens} hidden, vocabulary ${ckpt.config.vocabSize}) as ${out.format} to ${o.output}`);
 }

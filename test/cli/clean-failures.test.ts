@@ -96,6 +96,11 @@ describe('CLI clean failures', () => {
     assert.doesNotMatch(r.stdout, /perplexity|epoch/, 'no training ran');
   });
 
+  it('export: an unknown format or a missing checkpoint is one line, exit 2', async () => {
+    assertCleanFailure(await cli(['export', '--checkpoint', 'x.ckpt', '--format', 'onnx', '-o', 'x.onnx']), /--format must be one of safetensors, tfjs, checkpoint, got 'onnx'/);
+    assertCleanFailure(await cli(['export', '--checkpoint', '/nonexistent-dir/x.ckpt', '-o', 'x.safetensors']), /cannot read checkpoint \/nonexistent-dir\/x\.ckpt: ENOENT/);
+  });
+
   it('TFJS_BACKEND=bogus names the variable and its values', async () => {
     assertCleanFailure(await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'bogus' }), /unknown TFJS_BACKEND 'bogus' \(use tensorflow-gpu, tensorflow, wasm or cpu\)/);
   });

@@ -1,0 +1,199 @@
+// Exports checked by the tools that read them: TensorFlow.js's own loadLayersModel, and PyTorch's
+// load_state_dict on the seed's models (Debian's python3-torch). Each loaded model's logits over a
+// token sequence must equal the float64 reference's (src/model/reference.ts) on the same weights.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig, Weights } from '../../src/model/engine.js';
+import { initParams } from '../../src/model/params.js';
+import { logitsReference, referenceModel } from '../../src/model/reference.js';
+import { Rng } from '../../src/text/rng.js';
+import { deserializeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
+import { exportModel, toSafetensors } from '../../src/train/export.js';
+import { parseJobSpec } from '../../src/train/spec.js';
+
+const CONFIGS: ModelConfig[] = [
+  { kind: 'scratch', vocabSize: 9, numHiddens: 6, numLayers: 1 },
+  { kind: 'concise', vocabSize: 9, numHiddens: 6, numLayers: 1 },
+  { kind: 'concise', vocabSize: 7, numHiddens: 5, numLayers: 2 },
+];
+const TOKENS = [3, 1, 4, 1, 5, 2, 6, 0, 2];
+const label = (c: ModelConfig) => `${c.kind} ${c.numLayers} layer(s)`;
+
+/** A checkpoint with weights of some spread (the scratch init's 0.01 would hide a wrong gate order). */
+function checkpoint(config: ModelConfig): Checkpoint {
+  const weights: Weights = initParams(config, new Rng(3));
+  const rng = new Rng(4);
+  for (const t of Object.values(weights)) for (let i = 0; i < t.data.length; i++) t.data[i] = rng.uniform(-0.6, 0.6);
+  const vocab = ['<unk>', ' ', 'e', 't', 'a', 'i', 'n', 'o', 's'].slice(0, config.vocabSize);
+  return {
+    spec: parseJobSpec({ model: { kind: config.kind, numHiddens: config.numHiddens, numLayers: config.numLayers } }),
+    config,
+    vocab,
+    epoch: 7,
+    rngState: new Rng(1).state,
+    elapsedMs: 1234,
+    perplexity: 3.25,
+    engine: 'native',
+    backend: 'openblas',
+    weights,
+  };
+}
+
+function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'lstm-export-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('export: tfjs LayersModel, loaded by tf.loadLayersModel', () => {
+  for (const config of CONFIGS) {
+    it(`${label(config)}: sigmoid recurrent activation, metadata, logits equal the reference`, async () => {
+      const ckpt = checkpoint(config);
+      const out = await exportModel(ckpt, 'tfjs');
+      assert.deepEqual(out.files.map((f) => f.name), ['model.json', 'weights.bin']);
+      const manifest = JSON.parse(out.files[0].data.toString('utf8'));
+      assert.equal(manifest.format, 'layers-model');
+      assert.deepEqual(manifest.weightsManifest[0].paths, ['weights.bin']);
+      assert.equal(manifest.userDefinedMetadata.epoch, '7');
+      assert.deepEqual(JSON.parse(manifest.userDefinedMetadata.vocab), ckpt.vocab);
+      const lstmLayers = manifest.modelTopology.config.layers.filter((l: { class_name: string }) => l.class_name === 'LSTM');
+      assert.equal(lstmLayers.length, config.numLayers);
+      for (const l of lstmLayers) assert.equal(l.config.recurrent_activation, 'sigmoid');
+      // the weights' names are the layers' own (not tfjs's per-process unique variable names)
+      const names = manifest.weightsManifest[0].weights.map((s: { name: string }) => s.name);
+      assert.deepEqual(names.slice(-2), ['dense/kernel', 'dense/bias']);
+      for (let l = 0; l < config.numLayers; l++) assert.ok(names.includes(`lstm_l${l}/recurrent_kernel`), names.join(','));
+      const bin = out.files[1].data;
+      const model = await tf.loadLayersModel(
+        tf.io.fromMemory({
+          modelTopology: manifest.modelTopology,
+          weightSpecs: manifest.weightsManifest[0].weights,
+          weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+        }),
+      );
+      const x = tf.oneHot(tf.tensor2d([TOKENS], [1, TOKENS.length], 'int32'), config.vocabSize).toFloat();
+      const y = model.predict(x) as tf.Tensor;
+      const got = (await y.data()) as Float32Array;
+      tf.dispose([x, y]);
+      model.dispose();
+      const want = logitsReference(referenceModel(config, ckpt.weights), TOKENS);
+      const flat = Float64Array.from(want.flatMap((r) => [...r]));
+      assert.equal(got.length, flat.length);
+      const e = maxRelDiff(got, flat);
+      assert.ok(e < 1e-4, `logits differ: ${e}`);
+    });
+  }
+});
+
+const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+const noTorch = torch.status === 0 ? false : "Debian's python3-torch is not installed (apt-get install python3-torch)";
+
+// d2l's models and a safetensors reader (the format: u64 header length, JSON header, raw data)
+const PY = String.raw`
+import json, struct, sys
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+path, kind, V, H, L = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tokens = json.loads(sys.argv[6])
+raw = open(path, 'rb').read()
+n = struct.unpack('<Q', raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+meta = header.pop('__metadata__')
+data = raw[8 + n:]
+sd = {k: torch.frombuffer(bytearray(data[v['data_offsets'][0]:v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape'])
+      for k, v in header.items()}
+
+class RNNModel(nn.Module):  # d2l.RNNModel
+    def __init__(self, rnn_layer, vocab_size):
+        super().__init__()
+        self.rnn = rnn_layer
+        self.vocab_size = vocab_size
+        self.num_hiddens = self.rnn.hidden_size
+        self.linear = nn.Linear(self.num_hiddens, self.vocab_size)
+    def forward(self, inputs, state):
+        X = F.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)
+        Y, state = self.rnn(X, state)
+        return self.linear(Y.reshape((-1, Y.shape[-1]))), state
+
+def lstm(inputs, state, params):  # the seed's scratch lstm
+    [W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c, W_hq, b_q] = params
+    (Hs, C) = state
+    outputs = []
+    for X in inputs:
+        I = torch.sigmoid((X @ W_xi) + (Hs @ W_hi) + b_i)
+        Fg = torch.sigmoid((X @ W_xf) + (Hs @ W_hf) + b_f)
+        O = torch.sigmoid((X @ W_xo) + (Hs @ W_ho) + b_o)
+        C_tilda = torch.tanh((X @ W_xc) + (Hs @ W_hc) + b_c)
+        C = Fg * C + I * C_tilda
+        Hs = O * torch.tanh(C)
+        outputs.append((Hs @ W_hq) + b_q)
+    return torch.cat(outputs, dim=0), (Hs, C)
+
+X = torch.tensor([tokens])
+with torch.no_grad():
+    if kind == 'concise':
+        net = RNNModel(nn.LSTM(V, H, num_layers=L), V)
+        net.load_state_dict(sd, strict=True)
+        y, _ = net(X, (torch.zeros(L, 1, H), torch.zeros(L, 1, H)))
+    else:
+        names = ['W_xi', 'W_hi', 'b_i', 'W_xf', 'W_hf', 'b_f', 'W_xo', 'W_ho', 'b_o', 'W_xc', 'W_hc', 'b_c', 'W_hq', 'b_q']
+        assert sorted(sd) == sorted(names), sorted(sd)
+        y, _ = lstm(F.one_hot(X.T, V).type(torch.float32), (torch.zeros(1, H), torch.zeros(1, H)), [sd[k] for k in names])
+print(json.dumps({'meta': meta, 'logits': y.reshape(-1).tolist()}))
+`;
+
+describe('export: safetensors, loaded into the seed\'s PyTorch models', { skip: noTorch }, () => {
+  for (const config of CONFIGS) {
+    it(`${label(config)}: load_state_dict(strict=True) takes it; logits equal the reference; metadata`, async () => {
+      const ckpt = checkpoint(config);
+      const out = await exportModel(ckpt, 'safetensors');
+      const file = path.join(dir, `${config.kind}-${config.numLayers}.safetensors`);
+      writeFileSync(file, out.files[0].data);
+      const r = spawnSync('/usr/bin/python3', ['-c', PY, file, config.kind, String(config.vocabSize), String(config.numHiddens), String(config.numLayers), JSON.stringify(TOKENS)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const { meta, logits } = JSON.parse(r.stdout) as { meta: Record<string, string>; logits: number[] };
+      assert.equal(meta.kind, config.kind);
+      assert.equal(meta.num_layers, String(config.numLayers));
+      assert.deepEqual(JSON.parse(meta.vocab), ckpt.vocab);
+      const want = logitsReference(referenceModel(config, ckpt.weights), TOKENS);
+      const e = maxRelDiff(logits, Float64Array.from(want.flatMap((x) => [...x])));
+      assert.ok(e < 1e-5, `logits differ: ${e}`);
+    });
+  }
+});
+
+describe('export: safetensors layout and the checkpoint format', () => {
+  it('the header is 8-byte aligned and names every tensor with its byte range', () => {
+    const buf = toSafetensors({ a: { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }, b: { shape: [1], data: Float32Array.of(7) } }, { x: 'y' });
+    const n = Number(buf.readBigUInt64LE(0));
+    assert.equal(n % 8, 0);
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    assert.deepEqual(header.a, { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] });
+    assert.deepEqual(header.b, { dtype: 'F32', shape: [1], data_offsets: [24, 28] });
+    assert.deepEqual(header.__metadata__, { x: 'y' });
+    assert.equal(buf.readFloatLE(8 + n + 24), 7);
+    assert.equal(buf.length, 8 + n + 28);
+  });
+
+  it('checkpoint: our own file, which reads back as the same model', async () => {
+    const ckpt = checkpoint(CONFIGS[2]);
+    const out = await exportModel(ckpt, 'checkpoint');
+    const back = deserializeCheckpoint(out.files[0].data);
+    assert.equal(back.epoch, 7);
+    for (const [name, t] of Object.entries(ckpt.weights)) assert.deepEqual(back.weights[name].data, t.data, name);
+  });
+});
