@@ -39,9 +39,9 @@ program
 
 program
   .command('export')
-  .description('write a checkpoint file as safetensors (PyTorch state dict), a TensorFlow.js LayersModel, or a checkpoint')
+  .description('write a checkpoint file as safetensors (PyTorch state dict), ONNX, a TensorFlow.js LayersModel, or a checkpoint')
   .requiredOption('--checkpoint <file>', 'checkpoint written by train --save')
-  .option('--format <format>', 'safetensors | tfjs | checkpoint', 'safetensors')
+  .option('--format <format>', 'safetensors | onnx | tfjs | checkpoint', 'safetensors')
   .requiredOption('-o, --output <path>', 'the file to write (tfjs: a directory for model.json and weights.bin)')
   .action(exportCommand);
 

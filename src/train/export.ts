@@ -1,14 +1,17 @@
 // A trained model out of the service, in the formats its users load (docs/export.md):
 //   safetensors  the PyTorch state dict of the seed's models: `load_state_dict` works unchanged
+//   onnx         an inference graph with ONNX's LSTM op, the state as inputs and outputs
 //   tfjs         a TensorFlow.js LayersModel (model.json + weights.bin), written by tfjs itself
 //   checkpoint   our own file (the same bytes `train --save` writes)
 // Vocabulary, kind, sizes, epoch and perplexity travel in each format's metadata.
 import * as tf from '@tensorflow/tfjs';
+import onnxProto from 'onnx-proto';
+import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Weights } from '../model/engine.js';
 import { initTfjsBackend } from '../model/tfjs/index.js';
 import { serializeCheckpoint, type Checkpoint } from './checkpoint.js';
 
-export const EXPORT_FORMATS = ['safetensors', 'tfjs', 'checkpoint'] as const;
+export const EXPORT_FORMATS = ['safetensors', 'onnx', 'tfjs', 'checkpoint'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** One file of an export: its name (in a directory, for tfjs) and bytes. */
@@ -43,6 +46,8 @@ export async function exportModel(ckpt: Checkpoint, format: ExportFormat): Promi
   switch (format) {
     case 'safetensors':
       return { format, epoch: ckpt.epoch, files: [{ name: 'model.safetensors', data: toSafetensors(stateDict(ckpt), exportMetadata(ckpt)) }] };
+    case 'onnx':
+      return { format, epoch: ckpt.epoch, files: [{ name: 'model.onnx', data: toOnnx(ckpt) }] };
     case 'tfjs':
       return { format, epoch: ckpt.epoch, files: await toTfjsLayersModel(ckpt) };
     case 'checkpoint':
@@ -204,4 +209,96 @@ export async function toTfjsLayersModel(ckpt: Checkpoint): Promise<ExportFile[]>
     for (const t of values) t.dispose();
     model.dispose();
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ONNX
+
+const { onnx } = onnxProto; // (a CommonJS module: its namespace is the default export)
+
+/** ONNX's LSTM gate order i, o, f, c as blocks of our fused order i, f, c, o. */
+const ONNX_GATE_BLOCKS = [0, 3, 1, 2];
+
+/** Our (in, 4H) kernel → ONNX's (1, 4H, in): transposed, gate blocks reordered. */
+function onnxGateWeights(t: Tensor, H: number): Float32Array {
+  const [inputs] = t.shape;
+  const out = new Float32Array(4 * H * inputs);
+  ONNX_GATE_BLOCKS.forEach((block, k) => {
+    for (let j = 0; j < H; j++) for (let x = 0; x < inputs; x++) out[(k * H + j) * inputs + x] = t.data[x * 4 * H + block * H + j];
+  });
+  return out;
+}
+
+function floatTensor(name: string, dims: number[], data: Float32Array): OnnxTypes.ITensorProto {
+  return { name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+function int64Tensor(name: string, values: number[]): OnnxTypes.ITensorProto {
+  const data = BigInt64Array.from(values.map(BigInt));
+  return { name, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: new Uint8Array(data.buffer) };
+}
+
+function valueInfo(name: string, elemType: number, dims: (number | string)[]): OnnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+  };
+}
+
+/**
+ * An inference graph (opset 14): `tokens` int64 (steps, batch) → Gather from the identity (the
+ * one-hot rows) → one ONNX `LSTM` per layer (gates reordered to i, o, f, c; W, R and B laid out as
+ * ONNX wants: B = [input bias; recurrent bias = 0]) → MatMul + Add → `logits` (steps, batch, V).
+ * The state is an input (`h0_l{k}`, `c0_l{k}`: (1, batch, H), zeros to start) and an output
+ * (`hT_l{k}`, `cT_l{k}`), so a caller can step the model a token at a time.
+ */
+export function toOnnx(ckpt: Checkpoint): Buffer {
+  const { vocabSize: V, numHiddens: H, numLayers } = ckpt.config;
+  const layers = ckpt.config.kind === 'scratch' ? 1 : numLayers;
+  const w = layersWeights(ckpt);
+  const FLOAT = onnx.TensorProto.DataType.FLOAT;
+  const INT64 = onnx.TensorProto.DataType.INT64;
+  const eye = new Float32Array(V * V);
+  for (let v = 0; v < V; v++) eye[v * V + v] = 1;
+  const initializer: OnnxTypes.ITensorProto[] = [floatTensor('one_hot_rows', [V, V], eye), int64Tensor('axis_1', [1])];
+  const node: OnnxTypes.INodeProto[] = [{ name: 'one_hot', opType: 'Gather', input: ['one_hot_rows', 'tokens'], output: ['x_l0'] }];
+  const input = [valueInfo('tokens', INT64, ['steps', 'batch'])];
+  const output = [valueInfo('logits', FLOAT, ['steps', 'batch', V])];
+  for (let l = 0; l < layers; l++) {
+    const inputs = l === 0 ? V : H;
+    const bias = new Float32Array(8 * H);
+    const b = w[`lstm_l${l}/bias`].data;
+    ONNX_GATE_BLOCKS.forEach((block, k) => bias.set(b.subarray(block * H, block * H + H), k * H));
+    initializer.push(
+      floatTensor(`W_l${l}`, [1, 4 * H, inputs], onnxGateWeights(w[`lstm_l${l}/kernel`], H)),
+      floatTensor(`R_l${l}`, [1, 4 * H, H], onnxGateWeights(w[`lstm_l${l}/recurrent_kernel`], H)),
+      floatTensor(`B_l${l}`, [1, 8 * H], bias),
+    );
+    input.push(valueInfo(`h0_l${l}`, FLOAT, [1, 'batch', H]), valueInfo(`c0_l${l}`, FLOAT, [1, 'batch', H]));
+    output.push(valueInfo(`hT_l${l}`, FLOAT, [1, 'batch', H]), valueInfo(`cT_l${l}`, FLOAT, [1, 'batch', H]));
+    node.push(
+      {
+        name: `lstm_l${l}`,
+        opType: 'LSTM',
+        input: [`x_l${l}`, `W_l${l}`, `R_l${l}`, `B_l${l}`, '', `h0_l${l}`, `c0_l${l}`],
+        output: [`y_l${l}`, `hT_l${l}`, `cT_l${l}`],
+        attribute: [{ name: 'hidden_size', type: onnx.AttributeProto.AttributeType.INT, i: H }],
+      },
+      // Y is (steps, directions = 1, batch, H)
+      { name: `squeeze_l${l}`, opType: 'Squeeze', input: [`y_l${l}`, 'axis_1'], output: [`x_l${l + 1}`] },
+    );
+  }
+  initializer.push(floatTensor('Wq', [H, V], w['dense/kernel'].data), floatTensor('bq', [V], w['dense/bias'].data));
+  node.push(
+    { name: 'dense_matmul', opType: 'MatMul', input: [`x_l${layers}`, 'Wq'], output: ['dense_out'] },
+    { name: 'dense_bias', opType: 'Add', input: ['dense_out', 'bq'], output: ['logits'] },
+  );
+  const model: OnnxTypes.IModelProto = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 14 }],
+    producerName: 'lstm-trainer',
+    graph: { name: `lstm_trainer_${ckpt.config.kind}`, node, initializer, input, output },
+    metadataProps: Object.entries(exportMetadata(ckpt)).map(([key, value]) => ({ key, value })),
+  };
+  return Buffer.from(onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish());
 }

@@ -59,9 +59,10 @@ async function freePort(): Promise<number> {
   return p.port;
 }
 
+// (npm may lay the optional package out without running its install script: present but unloadable)
 const tfjsNodeInstalled = (() => {
   try {
-    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    createRequire(import.meta.url)('@tensorflow/tfjs-node');
     return true;
   } catch {
     return false;
@@ -97,7 +98,7 @@ describe('CLI clean failures', () => {
   });
 
   it('export: an unknown format or a missing checkpoint is one line, exit 2', async () => {
-    assertCleanFailure(await cli(['export', '--checkpoint', 'x.ckpt', '--format', 'onnx', '-o', 'x.onnx']), /--format must be one of safetensors, tfjs, checkpoint, got 'onnx'/);
+    assertCleanFailure(await cli(['export', '--checkpoint', 'x.ckpt', '--format', 'pt', '-o', 'x.pt']), /--format must be one of safetensors, onnx, tfjs, checkpoint, got 'pt'/);
     assertCleanFailure(await cli(['export', '--checkpoint', '/nonexistent-dir/x.ckpt', '-o', 'x.safetensors']), /cannot read checkpoint \/nonexistent-dir\/x\.ckpt: ENOENT/);
   });
 
@@ -105,7 +106,7 @@ describe('CLI clean failures', () => {
     assertCleanFailure(await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'bogus' }), /unknown TFJS_BACKEND 'bogus' \(use tensorflow-gpu, tensorflow, wasm or cpu\)/);
   });
 
-  it('TFJS_BACKEND=tensorflow without tfjs-node says what to install or unset', { skip: tfjsNodeInstalled ? '@tensorflow/tfjs-node is installed here' : false }, async () => {
+  it('TFJS_BACKEND=tensorflow without tfjs-node says what to install or unset', { skip: tfjsNodeInstalled ? '@tensorflow/tfjs-node loads here' : false }, async () => {
     assertCleanFailure(
       await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'tensorflow' }),
       /TFJS_BACKEND=tensorflow but backend tensorflow is unavailable: .*install @tensorflow\/tfjs-node, or unset TFJS_BACKEND/,

@@ -1,5 +1,6 @@
-// Exports checked by the tools that read them: TensorFlow.js's own loadLayersModel, and PyTorch's
-// load_state_dict on the seed's models (Debian's python3-torch). Each loaded model's logits over a
+// Exports checked by the tools that read them: TensorFlow.js's own loadLayersModel, ONNX Runtime
+// (onnxruntime-node) running the ONNX graph, and PyTorch's load_state_dict on the seed's models
+// (Debian's python3-torch). Each loaded model's logits over a
 // token sequence must equal the float64 reference's (src/model/reference.ts) on the same weights.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -8,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
 import type { ModelConfig, Weights } from '../../src/model/engine.js';
 import { initParams } from '../../src/model/params.js';
 import { logitsReference, referenceModel } from '../../src/model/reference.js';
@@ -93,6 +95,44 @@ describe('export: tfjs LayersModel, loaded by tf.loadLayersModel', () => {
       assert.equal(got.length, flat.length);
       const e = maxRelDiff(got, flat);
       assert.ok(e < 1e-4, `logits differ: ${e}`);
+    });
+  }
+});
+
+describe('export: ONNX, run by ONNX Runtime', () => {
+  for (const config of CONFIGS) {
+    it(`${label(config)}: logits equal the reference; the state steps the model a token at a time`, async () => {
+      const ckpt = checkpoint(config);
+      const out = await exportModel(ckpt, 'onnx');
+      const session = await ort.InferenceSession.create(out.files[0].data);
+      const L = config.numLayers;
+      const H = config.numHiddens;
+      const zeros = () => new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+      const feeds = (tokens: number[], state?: Record<string, ort.Tensor>) => {
+        const f: Record<string, ort.Tensor> = { tokens: new ort.Tensor('int64', BigInt64Array.from(tokens.map(BigInt)), [tokens.length, 1]) };
+        for (let l = 0; l < L; l++) {
+          f[`h0_l${l}`] = state?.[`hT_l${l}`] ?? zeros();
+          f[`c0_l${l}`] = state?.[`cT_l${l}`] ?? zeros();
+        }
+        return f;
+      };
+      const whole = await session.run(feeds(TOKENS));
+      assert.deepEqual(whole.logits.dims, [TOKENS.length, 1, config.vocabSize]);
+      const want = Float64Array.from(logitsReference(referenceModel(config, ckpt.weights), TOKENS).flatMap((r) => [...r]));
+      const e = maxRelDiff(whole.logits.data as Float32Array, want);
+      assert.ok(e < 1e-4, `logits differ: ${e}`);
+      // the first 4 tokens, then the rest from the returned state: the same logits
+      const first = await session.run(feeds(TOKENS.slice(0, 4)));
+      const rest = await session.run(feeds(TOKENS.slice(4), first));
+      const stepped = Float32Array.from([...(first.logits.data as Float32Array), ...(rest.logits.data as Float32Array)]);
+      assert.ok(maxRelDiff(stepped, want) < 1e-4, 'stepping with the state');
+      const meta = Object.fromEntries(
+        // metadata props are in the model; read them back through the protobuf the export wrote
+        (await import('onnx-proto')).default.onnx.ModelProto.decode(out.files[0].data).metadataProps.map((p) => [p.key, p.value]),
+      );
+      assert.equal(meta.kind, config.kind);
+      assert.deepEqual(JSON.parse(meta.vocab as string), ckpt.vocab);
+      await session.release();
     });
   }
 });
