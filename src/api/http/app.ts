@@ -8,6 +8,7 @@ import { AuthThrottle } from '../auth.js';
 import { StreamLimiter } from '../streams.js';
 import { registerMetrics, type StatsSource } from './metrics.js';
 import { buildOpenApi } from './openapi.js';
+import { DOCS_PREFIX, docsRoutes } from './docs.js';
 import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { generateRoutes } from './routes/generate.js';
@@ -79,6 +80,10 @@ export function createLifecycle(): HttpLifecycle {
 }
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Callable without an API key (health, the API document and its page, the dashboard's files). */
+    public?: boolean;
+  }
   interface FastifyInstance {
     lifecycle: HttpLifecycle;
     routeList: RouteInfo[];
@@ -114,6 +119,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   app.decorate('routeList', routes);
   app.addHook('onRoute', (r) => {
     const methods = Array.isArray(r.method) ? r.method : [r.method];
+    // the API document and its page (Swagger UI's routes) hold no data: public, as health is
+    if (r.url === DOCS_PREFIX || r.url.startsWith(`${DOCS_PREFIX}/`)) r.config = { ...(r.config as object), public: true } as typeof r.config;
     const isPublic = Boolean((r.config as { public?: boolean } | undefined)?.public);
     for (const m of methods) routes.push({ method: m, url: r.url, public: isPublic });
   });
@@ -144,7 +151,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   });
 
   app.setErrorHandler(errorHandler(bodyLimit));
-  app.setNotFoundHandler(notFoundHandler);
+  // a known path asked with a method it does not have: 405 with Allow (from the route table)
+  app.setNotFoundHandler(notFoundHandler(routes));
   const streams = opts.streams ?? new StreamLimiter(32);
   registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60));
   registerGuards(app, {
@@ -157,6 +165,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
 
   const openapi = buildOpenApi({ auth: (opts.apiKeys ?? []).length > 0 });
   app.get('/docs/openapi.json', { config: { public: true } }, async () => openapi);
+  await app.register(docsRoutes, { document: openapi });
 
   await app.register(healthRoutes, { service: opts.service, lifecycle });
   const authEnabled = (opts.apiKeys ?? []).some((k) => k.length > 0);

@@ -1,5 +1,8 @@
-// GET /docs/openapi.json — OpenAPI 3.1 generated from the same zod schemas the routes validate
-// with (z.toJSONSchema); response shapes are described here with zod too.
+// GET /docs/openapi.json (and the page at /docs) — OpenAPI 3.1 generated from the same zod schemas
+// the routes validate with (z.toJSONSchema); response shapes are described here with zod too. The
+// document is complete by rule (test/dashboard/docs.test.ts walks it): every field has a
+// description (FIELD_DOCS below, by path), every operation lists every status it can answer and
+// has an example request (where it takes one) and an example answer.
 import { z } from 'zod';
 import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
@@ -84,112 +87,463 @@ function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string,
   return rest;
 }
 
+// ---- descriptions of every field, by dotted path (array items and union branches add nothing) ----
+
+const EPOCH_FIELDS: Record<string, string> = {
+  epoch: 'the epoch this event reports (1-based)',
+  epochs: 'the epochs the job trains in all (train.epochs)',
+  perplexity: "exp of the epoch's mean cross-entropy per character; null when training diverged (not finite)",
+  tokensPerSec: 'characters trained per second over the epoch',
+  elapsedMs: 'wall-clock milliseconds of training so far (all attempts)',
+  samples: 'text generated after this epoch, one per report.prefixes entry (every report.predictEvery epochs and after the last)',
+  'samples.prefix': 'the prefix as given',
+  'samples.text': 'the prefix and report.numPreds generated characters (greedy)',
+};
+const SUMMARY_FIELDS: Record<string, string> = {
+  finalPerplexity: 'perplexity of the last epoch (null when not finite)',
+  epochs: 'epochs trained',
+  totalMs: 'training time in milliseconds',
+  engine: 'compute engine that trained it (native, tfjs)',
+  backend: 'device or backend of the engine (cpu, cuda, wasm, …)',
+};
+const prefixed = (prefix: string, fields: Record<string, string>) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [`${prefix}.${k}`, v]));
+const JOB_FIELDS: Record<string, string> = {
+  id: 'the job id (20 characters: "j" then 0-9 a-z)',
+  name: 'the name given at submission',
+  state: 'queued → running → succeeded | failed | cancelled (running → queued again when a worker is lost or an attempt will be retried)',
+  spec: 'the job spec with every default filled in (see JobSpec); a custom corpus text is shown as data.corpus = {bytes, sha256} (its UTF-8 size and SHA-256), the text itself only in GET /v1/jobs/{id}?include=corpus',
+  createdAt: 'when it was submitted (RFC 3339)',
+  startedAt: 'when a worker first started it (RFC 3339)',
+  finishedAt: 'when it reached its final state (RFC 3339)',
+  progress: 'epochs done out of epochs to do',
+  'progress.epoch': 'the last epoch finished (0 before the first)',
+  'progress.epochs': 'train.epochs',
+  perplexity: 'perplexity of the last epoch finished',
+  tokensPerSec: 'characters per second of the last epoch finished',
+  engine: 'compute engine of the worker training it',
+  backend: 'device or backend of that engine',
+  summary: 'set when it succeeded',
+  ...prefixed('summary', SUMMARY_FIELDS),
+  error: 'why it failed',
+  checkpointEpoch: 'epoch of the latest checkpoint (generation reads it; a resumed job continues after it)',
+  lastSeq: 'seq of its latest event (GET /v1/jobs/{id}/events?fromSeq=lastSeq follows only new events)',
+  attempt: 'the current attempt (1-based; a lost worker or a failed attempt retries up to JOB_ATTEMPTS)',
+  lastEpochs: 'the last five epoch events',
+  ...prefixed('lastEpochs', EPOCH_FIELDS),
+  estimate: 'the cost estimated at submission, which the caps (MAX_JOB_TFLOP, MAX_JOB_MEMORY_MB, MAX_JOB_TOKEN_EPOCHS) judge',
+  'estimate.params': 'model parameters',
+  'estimate.tokens': 'characters of the corpus used (data.maxTokens or fewer)',
+  'estimate.tokenEpochs': 'tokens × epochs',
+  'estimate.teraflops': 'training work in 10¹² floating-point operations',
+  'estimate.memoryMb': 'peak worker memory in MB',
+};
+const STATE_EVENT_FIELDS: Record<string, string> = {
+  seq: 'the sequence number: 1, 2, 3, … per job, no gaps (the SSE id)',
+  time: 'when it happened (RFC 3339)',
+  type: '"state" or "epoch" (the SSE event name)',
+  state: 'the new state (state events)',
+  summary: 'on the final succeeded event',
+  ...prefixed('summary', SUMMARY_FIELDS),
+  error: 'on a failed event, or on a retry: why',
+  attempt: 'the attempt that starts or ends',
+  message: 'a note (e.g. resumed from the checkpoint of epoch N)',
+  ...EPOCH_FIELDS,
+};
+
+export const FIELD_DOCS: Record<string, Record<string, string>> = {
+  JobSpec: {
+    model: 'the model (d2l: the LSTM chapter)',
+    'model.kind': "scratch: the chapter's from-scratch LSTM; concise: the framework's LSTM layer (stacked numLayers deep)",
+    'model.numHiddens': 'hidden units per layer (d2l: 256)',
+    'model.numLayers': 'stacked LSTM layers (concise only; scratch has one)',
+    data: 'the corpus and the minibatches',
+    'data.corpus': '"timemachine" (H. G. Wells, The Time Machine, as d2l) or {text} (your own text, ≤ 2,000,000 bytes)',
+    'data.corpus.text': 'your own corpus (characters outside a-z are mapped as d2l does: lower-cased, non-letters to spaces)',
+    'data.maxTokens': 'characters of the corpus used (d2l: 10,000)',
+    'data.batchSize': 'sequences per minibatch (d2l: 32)',
+    'data.numSteps': 'time steps per sequence (d2l: 35)',
+    'data.sampling': 'sequential partitioning (state carried between minibatches, d2l default) or random sampling (state reset)',
+    train: "the training loop (d2l's train_ch8)",
+    'train.epochs': 'passes over the corpus (d2l: 500)',
+    'train.lr': 'SGD learning rate (d2l: 1)',
+    'train.clipTheta': 'gradient clipping threshold on the global norm (d2l: 1)',
+    'train.seed': 'seed of the initialisation and the sampler (unset: random)',
+    report: 'what the job reports while training',
+    'report.predictEvery': 'generate samples every this many epochs (and after the last)',
+    'report.prefixes': 'prefixes to continue in the samples (each needs a letter)',
+    'report.numPreds': 'characters generated per sample (d2l: 50)',
+    name: 'a name to show in lists and the dashboard',
+    idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409',
+  },
+  GenerateRequest: {
+    prefix: 'text to continue (needs a letter; cleaned as the corpus is)',
+    numChars: 'characters to generate',
+    temperature: 'sampling temperature; 0 or unset = greedy (d2l predict_ch8)',
+    topK: 'sample among the k most likely characters only',
+    seed: 'seed of the sampling (same seed, same text)',
+  },
+  JobView: JOB_FIELDS,
+  JobList: { jobs: 'a page of jobs, newest first', ...prefixed('jobs', JOB_FIELDS), nextCursor: 'set when more jobs follow: pass it as cursor' },
+  JobEvent: STATE_EVENT_FIELDS,
+  EpochEvent: EPOCH_FIELDS,
+  Epochs: {
+    jobId: 'the job',
+    after: 'the after asked for: epochs > after are listed',
+    epochs: 'up to limit epoch events, oldest first',
+    ...prefixed('epochs', EPOCH_FIELDS),
+    nextAfter: 'set when the page is full: ask again with after = nextAfter',
+  },
+  GenerateResponse: {
+    jobId: 'the job whose checkpoint generated it',
+    prefix: 'the prefix as the model read it (cleaned as the corpus is)',
+    generated: 'the generated characters (numChars of them)',
+    text: 'prefix + generated',
+  },
+  Problem: {
+    type: 'a URN naming the kind of problem (urn:lstm-trainer:problem:…)',
+    title: 'the HTTP status text',
+    status: 'the HTTP status code',
+    detail: 'what went wrong, in words',
+    errors: 'the fields at fault (invalid requests, conflicts, refused headers)',
+    'errors.field': 'dotted path of the field (model.numHiddens, body, content-type, id, …)',
+    'errors.message': 'what is wrong with it',
+  },
+  Health: { status: '"ok" (healthz) or "ready" (readyz)' },
+};
+
+const PARAM_DOCS: Record<string, string> = {
+  id: 'the job id, as POST /v1/jobs answered it',
+  state: 'only jobs in this state',
+  limit: 'page size',
+  cursor: "the previous page's nextCursor",
+  include: '"corpus": include a custom corpus text in spec.data.corpus',
+  after: 'epochs > after (0: from the first)',
+  fromSeq: 'events with seq > fromSeq (as Last-Event-ID; the larger of the two wins)',
+  'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
+  Accept: 'text/event-stream: stream the text as it is generated',
+};
+
+/** Sets `description` on every property of a JSON schema from `docs` (by dotted path), recursively. */
+function describeFields(s: unknown, docs: Record<string, string>, path = ''): void {
+  if (!s || typeof s !== 'object') return;
+  const o = s as Record<string, unknown>;
+  const props = o.properties as Record<string, Record<string, unknown>> | undefined;
+  for (const [name, sub] of Object.entries(props ?? {})) {
+    const p = path ? `${path}.${name}` : name;
+    if (docs[p] && !sub.description) sub.description = docs[p];
+    describeFields(sub, docs, p);
+  }
+  if (o.items) describeFields(o.items, docs, path);
+  for (const k of ['anyOf', 'oneOf', 'allOf'] as const) for (const b of (o[k] as unknown[] | undefined) ?? []) describeFields(b, docs, path);
+}
+
 /** Query parameters of an object schema, as OpenAPI parameter objects. */
-function queryParams(s: z.ZodObject): unknown[] {
+function queryParams(s: z.ZodObject): Record<string, unknown>[] {
   const js = schema(s, 'input') as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: js.required?.includes(name) ?? false, schema: sch }));
+  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: js.required?.includes(name) ?? false, description: PARAM_DOCS[name], schema: sch }));
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const json = (name: string) => ({ 'application/json': { schema: ref(name) } });
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
-const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
-const errors = {
-  '400': problem('invalid request (the fields are named in errors[])'),
-  '401': problem('missing or wrong API key (when API_KEYS is set)'),
-  '403': problem('with API keys off: a Host or Origin this server does not answer to (another site, DNS rebinding)'),
-  '503': problem('the job store (Redis) is unreachable'),
+const problemType = 'application/problem+json';
+
+// ---- examples (a job of the d2l recipe, smaller) ----
+
+const JOB_ID = 'j0mabc12de3f4g5h6i7k';
+const exampleSpec = {
+  model: { kind: 'concise', numHiddens: 128 },
+  train: { epochs: 100, seed: 1 },
+  report: { prefixes: ['time traveller'] },
+  name: 'concise 128',
+  idempotencyKey: 'run-1',
 };
+const resolvedSpec = {
+  model: { kind: 'concise', numHiddens: 128, numLayers: 1 },
+  data: { corpus: 'timemachine', maxTokens: 10000, batchSize: 32, numSteps: 35, sampling: 'sequential' },
+  train: { epochs: 100, lr: 1, clipTheta: 1, seed: 1 },
+  report: { predictEvery: 10, prefixes: ['time traveller'], numPreds: 50 },
+  name: 'concise 128',
+  idempotencyKey: 'run-1',
+};
+const estimate = { params: 81_692, tokens: 10_000, tokenEpochs: 1_000_000, teraflops: 0.49, memoryMb: 96 };
+const epochExample = { epoch: 40, epochs: 100, perplexity: 9.87, tokensPerSec: 61_200, elapsedMs: 6_480, samples: [{ prefix: 'time traveller', text: 'time traveller the the the the the the the the the the t' }] };
+const queuedJob = { id: JOB_ID, name: 'concise 128', state: 'queued', spec: resolvedSpec, createdAt: '2025-03-05T14:03:11.204Z', progress: { epoch: 0, epochs: 100 }, lastSeq: 1, lastEpochs: [], estimate };
+const runningJob = {
+  ...queuedJob,
+  state: 'running',
+  startedAt: '2025-03-05T14:03:11.530Z',
+  progress: { epoch: 40, epochs: 100 },
+  perplexity: 9.87,
+  tokensPerSec: 61_200,
+  engine: 'native',
+  backend: 'cpu',
+  checkpointEpoch: 40,
+  lastSeq: 42,
+  attempt: 1,
+  lastEpochs: [epochExample],
+};
+const cancelledJob = { ...runningJob, state: 'cancelled', finishedAt: '2025-03-05T14:03:18.002Z', lastSeq: 43 };
+const problems = {
+  400: { type: 'urn:lstm-trainer:problem:invalid-request', title: 'Bad Request', status: 400, detail: 'model.numHiddens must be ≤ 1024', errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }] },
+  401: { type: 'urn:lstm-trainer:problem:unauthorized', title: 'Unauthorized', status: 401, detail: 'this route needs an API key: Authorization: Bearer <key>' },
+  403: { type: 'urn:lstm-trainer:problem:forbidden', title: 'Forbidden', status: 403, detail: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)', errors: [{ field: 'origin', message: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)' }] },
+  404: { type: 'urn:lstm-trainer:problem:not-found', title: 'Not Found', status: 404, detail: `job ${JOB_ID} not found` },
+  405: { type: 'urn:lstm-trainer:problem:method-not-allowed', title: 'Method Not Allowed', status: 405, detail: 'DELETE is not allowed on /v1/jobs/{id}: GET, HEAD' },
+  408: { type: 'urn:lstm-trainer:problem:request-timeout', title: 'Request Timeout', status: 408, detail: 'the request did not arrive within REQUEST_TIMEOUT_MS' },
+  409: { type: 'urn:lstm-trainer:problem:failed-precondition', title: 'Conflict', status: 409, detail: `job ${JOB_ID} has no checkpoint yet (the first is written after epoch 1)` },
+  413: { type: 'urn:lstm-trainer:problem:payload-too-large', title: 'Payload Too Large', status: 413, detail: 'the request body is larger than 4194304 bytes', errors: [{ field: 'body', message: 'request body must be at most 4194304 bytes' }] },
+  415: { type: 'urn:lstm-trainer:problem:unsupported-media-type', title: 'Unsupported Media Type', status: 415, detail: 'send the body as application/json', errors: [{ field: 'content-type', message: 'content-type must be application/json' }] },
+  429: { type: 'urn:lstm-trainer:problem:resource-exhausted', title: 'Too Many Requests', status: 429, detail: 'too many submissions: 60 per 60 s per client (RATE_LIMIT_SUBMITS); retry after 12 s' },
+  500: { type: 'urn:lstm-trainer:problem:internal', title: 'Internal Server Error', status: 500, detail: 'an internal error occurred; it has been logged' },
+  503: { type: 'urn:lstm-trainer:problem:unavailable', title: 'Service Unavailable', status: 503, detail: 'the job store (Redis) is not reachable' },
+} as const;
+type ProblemStatus = keyof typeof problems;
+
+const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer' } } };
+const problem = (status: ProblemStatus, description: string) => ({
+  description,
+  ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
+  ...(status === 401 ? { headers: { 'WWW-Authenticate': { description: 'Bearer realm="lstm-trainer"', schema: { type: 'string' } } } } : {}),
+  content: { [problemType]: { schema: ref('Problem'), example: problems[status] } },
+});
+const ok = (description: string, name: string, example: unknown, headers?: Record<string, unknown>) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { 'application/json': { schema: ref(name), example } },
+});
+
+/** What every route can answer besides its own statuses. */
+function common(o: { auth: boolean; store: boolean }): Record<string, unknown> {
+  return {
+    ...(o.auth ? { '401': problem(401, 'no valid API key (API_KEYS is set): Authorization: Bearer <key>') } : {}),
+    '403': problem(403, 'with API keys off: a Host or Origin this server does not answer to (another site, DNS rebinding); the header is named in errors[]'),
+    '408': problem(408, 'the request did not arrive whole within REQUEST_TIMEOUT_MS (the connection is closed)'),
+    ...(o.store ? { '503': problem(503, 'the job store (Redis) is unreachable, or the api process is shutting down; retry after Retry-After') } : {}),
+    '500': problem(500, 'a server fault (logged; no details are given)'),
+  };
+}
+const writes = {
+  '413': problem(413, 'the body is larger than the limit (BODY_LIMIT_BYTES, 4 MiB by default)'),
+  '415': problem(415, 'the body is not application/json (every write takes JSON, {} for no fields)'),
+};
+const tooMany = (what: string) => problem(429, `${what}; retry after Retry-After seconds`);
 
 export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   const security = opts.auth ? [{ bearer: [] }] : [];
+  const authThrottle = opts.auth ? ' With API keys on, also after AUTH_FAIL_LIMIT failed authentications from the address.' : '';
+  const api = common({ auth: opts.auth, store: true });
+  const idParam = { name: 'id', in: 'path', required: true, description: PARAM_DOCS.id, schema: { type: 'string', pattern: '^j[0-9a-z]{19}$' }, example: JOB_ID };
+  const schemas: Record<string, Record<string, unknown>> = {
+    JobSpec: schema(JobSpec, 'input'),
+    GenerateRequest: schema(GenerateRequest, 'input'),
+    JobView: schema(JobView),
+    JobList: schema(JobList),
+    JobEvent: schema(JobEvent),
+    EpochEvent: schema(EpochEvent),
+    Epochs: schema(Epochs),
+    GenerateResponse: schema(GenerateResponse),
+    Problem: schema(Problem),
+    Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
+  };
+  schemas.JobSpec.description = "A training job: d2l's recipe with every field optional ({} = the book's defaults).";
+  schemas.JobSpec.example = exampleSpec;
+  schemas.JobView.description = 'A job as the API shows it (never with a custom corpus text unless asked for).';
+  schemas.JobEvent.description = 'One event of a job\'s history: a state change or an epoch.';
+  schemas.Problem.description = 'An error as RFC 9457 problem details (application/problem+json).';
+  for (const [name, s] of Object.entries(schemas)) describeFields(s, FIELD_DOCS[name] ?? {});
+
   return {
     openapi: '3.1.0',
     info: {
       title: 'lstm-trainer',
       version: '1',
-      description: "Train d2l's character-level LSTM as a service: submit jobs, follow them, generate text.",
+      description:
+        "Train d2l's character-level LSTM as a service: submit jobs, follow them, generate text.\n\n" +
+        'Errors are `application/problem+json` (RFC 9457) and name the fields at fault. Writes take JSON only. ' +
+        'A method a path does not have answers 405 with an `Allow` header listing those it has. ' +
+        'The same operations are offered over gRPC (lstm_trainer.v1.LstmTrainer, with reflection).' +
+        (opts.auth ? '\n\nAPI keys are on: every route but health, the docs and the dashboard page needs `Authorization: Bearer <key>`.' : ''),
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        JobSpec: schema(JobSpec, 'input'),
-        GenerateRequest: schema(GenerateRequest, 'input'),
-        JobView: schema(JobView),
-        JobList: schema(JobList),
-        JobEvent: schema(JobEvent),
-        EpochEvent: schema(EpochEvent),
-        Epochs: schema(Epochs),
-        GenerateResponse: schema(GenerateResponse),
-        Problem: schema(Problem),
-      },
+      ...(opts.auth ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'one of the API_KEYS' } } } : {}),
+      schemas,
     },
     security,
+    tags: [
+      { name: 'jobs', description: 'submit, list, read and cancel training jobs' },
+      { name: 'events', description: "a job's history and live progress" },
+      { name: 'generation', description: "text from a job's model" },
+      { name: 'service', description: 'health, metrics and this document' },
+    ],
     paths: {
       '/v1/jobs': {
         post: {
+          tags: ['jobs'],
           summary: 'Submit a training job',
-          requestBody: { required: true, description: 'a JSON object; {} = every default', content: json('JobSpec') },
+          description: 'Validates the spec, judges its estimated cost against the caps, and queues it. A repeated idempotencyKey with the same spec returns the existing job.',
+          requestBody: { required: true, description: 'a JSON object; {} = every default', content: { 'application/json': { schema: ref('JobSpec'), example: exampleSpec } } },
           responses: {
-            '201': { description: 'queued', content: json('JobView') },
-            '200': { description: 'an existing job with the same idempotencyKey', content: json('JobView') },
-            ...errors,
-            '413': problem('body larger than the limit'),
-            '415': problem('the body is not application/json'),
-            '429': problem('the queue is full'),
+            '201': ok('queued', 'JobView', queuedJob, { Location: { description: 'the new job: /v1/jobs/{id}', schema: { type: 'string' } } }),
+            '200': ok('an existing job with the same idempotencyKey and spec', 'JobView', queuedJob, { Location: { description: 'the job: /v1/jobs/{id}', schema: { type: 'string' } } }),
+            '400': problem(400, 'an invalid spec (every field at fault named in errors[]), or one whose estimated cost is above a cap (MAX_JOB_TFLOP, …)'),
+            '409': problem(409, 'the idempotencyKey already names a job of another spec'),
+            ...writes,
+            '429': tooMany(`the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${authThrottle}`),
+            ...api,
           },
         },
         get: {
+          tags: ['jobs'],
           summary: 'List jobs, newest first',
           parameters: queryParams(ListQuery),
-          responses: { '200': { description: 'a page of jobs; pass nextCursor as cursor for the next', content: json('JobList') }, ...errors },
+          responses: {
+            '200': ok('a page of jobs; pass nextCursor as cursor for the next', 'JobList', { jobs: [runningJob], nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw' }),
+            '400': problem(400, 'an invalid query parameter (named)'),
+            ...(opts.auth ? { '429': tooMany(`too many failed authentications from the address (AUTH_FAIL_LIMIT)`) } : {}),
+            ...api,
+          },
         },
       },
       '/v1/jobs/{id}': {
-        get: { summary: 'A job (?include=corpus adds a custom corpus text)', parameters: [idParam, ...queryParams(JobQuery)], responses: { '200': { description: 'the job', content: json('JobView') }, '404': problem('no such job'), ...errors } },
+        get: {
+          tags: ['jobs'],
+          summary: 'A job',
+          description: '?include=corpus adds a custom corpus text (left out by default: it can be 2 MB).',
+          parameters: [idParam, ...queryParams(JobQuery)],
+          responses: {
+            '200': ok('the job', 'JobView', runningJob),
+            '400': problem(400, 'a malformed id or query parameter (named)'),
+            '404': problem(404, 'no job with this id'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
       },
       '/v1/jobs/{id}/epochs': {
         get: {
-          summary: 'Epoch history (for pollers), a page at a time (limit ≤ 1000; nextAfter when more may follow)',
+          tags: ['events'],
+          summary: 'Epoch history (for pollers), a page at a time',
+          description: 'limit ≤ 1000; nextAfter is set when the page is full and more may follow.',
           parameters: [idParam, ...queryParams(EpochsQuery)],
-          responses: { '200': { description: 'epochs > after', content: json('Epochs') }, '404': problem('no such job'), ...errors },
+          responses: {
+            '200': ok('epochs > after, oldest first', 'Epochs', { jobId: JOB_ID, after: 39, epochs: [epochExample] }),
+            '400': problem(400, 'a malformed id or query parameter (named)'),
+            '404': problem(404, 'no job with this id'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
         },
       },
       '/v1/jobs/{id}/events': {
         get: {
+          tags: ['events'],
           summary: 'Server-Sent Events: the history, then live events, until the final state',
           description:
-            'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). Comment lines (`: heartbeat`) keep the connection alive.',
-          parameters: [idParam, ...queryParams(EventsQuery), { name: 'Last-Event-ID', in: 'header', required: false, schema: { type: 'string' } }],
-          responses: { '200': { description: 'event stream', content: { 'text/event-stream': { schema: ref('JobEvent') } } }, '404': problem('no such job'), ...errors },
+            'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). ' +
+            'Comment lines (`: heartbeat`) keep the connection alive. The stream ends after the final state event; an `event: error` (problem JSON) ends it on a server fault.',
+          parameters: [idParam, ...queryParams(EventsQuery), { name: 'Last-Event-ID', in: 'header', required: false, description: PARAM_DOCS['Last-Event-ID'], schema: { type: 'string', pattern: '^[0-9]+$' }, example: '12' }],
+          responses: {
+            '200': {
+              description: 'the event stream',
+              content: {
+                'text/event-stream': {
+                  schema: ref('JobEvent'),
+                  example: `id: 1\nevent: state\ndata: {"seq":1,"time":"2025-03-05T14:03:11.204Z","type":"state","state":"queued"}\n\nid: 2\nevent: state\ndata: {"seq":2,"time":"2025-03-05T14:03:11.530Z","type":"state","state":"running","attempt":1}\n\nid: 3\nevent: epoch\ndata: {"seq":3,"time":"2025-03-05T14:03:11.690Z","type":"epoch","epoch":1,"epochs":100,"perplexity":25.3,"tokensPerSec":60400,"elapsedMs":160}\n\n`,
+                },
+              },
+            },
+            '204': { description: 'the job has finished and the client has every event (fromSeq / Last-Event-ID ≥ its last seq): nothing follows, and EventSource stops reconnecting' },
+            '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
+            '404': problem(404, 'no job with this id'),
+            '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${authThrottle}`),
+            ...api,
+          },
         },
       },
       '/v1/jobs/{id}/cancel': {
         post: {
-          summary: 'Cancel (queued: removed; running: stops within one minibatch)',
+          tags: ['jobs'],
+          summary: 'Cancel a job',
+          description: 'Queued: removed from the queue. Running: stops within one minibatch; its last checkpoint is the last epoch published.',
           parameters: [idParam],
-          requestBody: { required: true, description: '{} (every write takes a JSON body)', content: { 'application/json': { schema: { type: 'object' } } } },
-          responses: { '200': { description: 'the cancelled job', content: json('JobView') }, '404': problem('no such job'), '409': problem('already finished'), ...errors },
+          requestBody: { required: true, description: '{} (every write takes a JSON body)', content: { 'application/json': { schema: { type: 'object', description: 'no fields', additionalProperties: false }, example: {} } } },
+          responses: {
+            '200': ok('the cancelled job', 'JobView', cancelledJob),
+            '400': problem(400, 'a malformed id, or no body'),
+            '404': problem(404, 'no job with this id'),
+            '409': { ...problem(409, 'the job has already finished'), content: { [problemType]: { schema: ref('Problem'), example: { type: 'urn:lstm-trainer:problem:failed-precondition', title: 'Conflict', status: 409, detail: `job ${JOB_ID} has already finished (succeeded)` } } } },
+            ...writes,
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
         },
       },
       '/v1/jobs/{id}/generate': {
         post: {
+          tags: ['generation'],
           summary: "Generate text from the job's latest checkpoint",
-          description: 'With Accept: text/event-stream the text streams as `chunk` events ({text}) and ends with a `done` event (GenerateResponse).',
-          parameters: [idParam],
-          requestBody: { required: true, content: json('GenerateRequest') },
+          description: 'Running jobs too. With Accept: text/event-stream the text streams as `chunk` events ({text}: first the cleaned prefix, then one per character) and ends with a `done` event (GenerateResponse).',
+          parameters: [idParam, { name: 'Accept', in: 'header', required: false, description: PARAM_DOCS.Accept, schema: { type: 'string' }, example: 'text/event-stream' }],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('GenerateRequest'), example: { prefix: 'time traveller', numChars: 30, temperature: 0.8, topK: 5, seed: 42 } } } },
           responses: {
-            '200': { description: 'the text (prefix + generated)', content: { ...json('GenerateResponse'), 'text/event-stream': { schema: { type: 'string' } } } },
-            '404': problem('no such job'),
-            '409': problem('no checkpoint yet'),
-            '429': problem('too many generations at once'),
-            ...errors,
+            '200': {
+              description: 'the text (prefix + generated)',
+              content: {
+                'application/json': { schema: ref('GenerateResponse'), example: { jobId: JOB_ID, prefix: 'time traveller', generated: ' for so it will be convenient', text: 'time traveller for so it will be convenient' } },
+                'text/event-stream': { schema: { type: 'string', description: 'chunk events, then one done event' }, example: 'event: chunk\ndata: {"text":"time traveller"}\n\nevent: chunk\ndata: {"text":" "}\n\nevent: done\ndata: {"jobId":"j0mabc12de3f4g5h6i7k","prefix":"time traveller","generated":" f","text":"time traveller f"}\n\n' },
+              },
+            },
+            '400': problem(400, 'an invalid request (fields named), or a prefix without a letter'),
+            '404': problem(404, 'no job with this id'),
+            '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or the latest checkpoint is damaged (named with its epoch)'),
+            ...writes,
+            '429': tooMany(`GENERATE_CONCURRENCY generations are running, or (streamed) the client has MAX_STREAMS_PER_CLIENT streams open.${authThrottle}`),
+            ...api,
           },
         },
       },
-      '/healthz': { get: { summary: 'Liveness', security: [], responses: { '200': { description: 'alive' } } } },
-      '/readyz': { get: { summary: 'Readiness (Redis reachable)', security: [], responses: { '200': { description: 'ready' }, '503': problem('Redis unreachable') } } },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/healthz': {
+        get: {
+          tags: ['service'],
+          summary: 'Liveness: the process answers',
+          security: [],
+          responses: { '200': ok('alive', 'Health', { status: 'ok' }), ...common({ auth: false, store: false }) },
+        },
+      },
+      '/readyz': {
+        get: {
+          tags: ['service'],
+          summary: 'Readiness: the job store (Redis) answers and the process is not shutting down',
+          security: [],
+          responses: { '200': ok('ready', 'Health', { status: 'ready' }), ...common({ auth: false, store: true }) },
+        },
+      },
+      '/metrics': {
+        get: {
+          tags: ['service'],
+          summary: 'Prometheus metrics (jobs by state, epochs, tokens/s, request latencies)',
+          responses: {
+            '200': { description: 'the text exposition format', content: { 'text/plain': { schema: { type: 'string', description: 'Prometheus text format 0.0.4' }, example: '# TYPE lstm_jobs gauge\nlstm_jobs{state="queued"} 2\nlstm_jobs{state="running"} 1\n' } } },
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...common({ auth: opts.auth, store: false }),
+          },
+        },
+      },
+      '/docs/openapi.json': {
+        get: {
+          tags: ['service'],
+          summary: 'This document',
+          security: [],
+          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object', description: 'an OpenAPI 3.1 document' }, example: { openapi: '3.1.0', info: { title: 'lstm-trainer', version: '1' } } } } }, ...common({ auth: false, store: false }) },
+        },
+      },
+      '/docs': {
+        get: {
+          tags: ['service'],
+          summary: 'This document, for people (Swagger UI, served by this server)',
+          security: [],
+          responses: { '200': { description: 'an HTML page', content: { 'text/html': { schema: { type: 'string', description: 'the page' }, example: '<!DOCTYPE html>…' } } }, ...common({ auth: false, store: false }) },
+        },
+      },
     },
   };
 }

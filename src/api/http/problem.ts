@@ -137,6 +137,34 @@ function decodes(segment: string): boolean {
   }
 }
 
-export function notFoundHandler(req: FastifyRequest, reply: FastifyReply) {
-  return sendProblem(reply, problem(404, 'not-found', `no route ${req.method} ${req.url.split('?')[0]}`));
+/** A route's URL as a RegExp over request paths (`:param` one segment, `*` the rest). */
+function routePattern(url: string): RegExp {
+  const body = url
+    .split('/')
+    .map((seg) => (seg === '*' ? '.*' : seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    .join('/');
+  return new RegExp(`^${body}/?$`);
+}
+
+/**
+ * 404 for a path no route has; 405 with `Allow` (the methods the path has) for a known path asked
+ * with another method (DELETE /v1/jobs/:id, PUT /v1/jobs, …). `routes`: the app's route table,
+ * read at request time (routes are added while the app starts).
+ */
+export function notFoundHandler(routes: readonly { method: string; url: string }[]) {
+  const patterns = new Map<string, RegExp>();
+  return (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0];
+    const allow = new Set<string>();
+    for (const r of routes) {
+      let re = patterns.get(r.url);
+      if (!re) patterns.set(r.url, (re = routePattern(r.url)));
+      if (re.test(path)) allow.add(r.method);
+    }
+    if (allow.size > 0 && !allow.has(req.method)) {
+      const methods = [...allow].sort().join(', ');
+      return sendProblem(reply, problem(405, 'method-not-allowed', `${req.method} is not allowed on ${path}: ${methods}`), { allow: methods });
+    }
+    return sendProblem(reply, problem(404, 'not-found', `no route ${req.method} ${path}`));
+  };
 }
