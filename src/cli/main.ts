@@ -21,6 +21,7 @@ addSpecFlags(
   { kindDefault: 'scratch', corpusHelp: 'train on this text file instead of the Time Machine', predictEveryHelp: 'print samples every N epochs' },
 )
   .option('--engine <name>', 'native | tfjs (default: ENGINE, else native where it loads)')
+  .option('--init <file>', 'start from this model (a checkpoint, or a safetensors state dict in the seed\'s names) instead of fresh weights')
   .option('--save <file>', 'write the final checkpoint here')
   .option('--json', 'one JSON line per epoch instead of the progress bar')
   .action(trainCommand);

@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
 import { EXPORT_FORMATS, exportModel, type ExportFormat } from '../train/export.js';
+import { ModelFileError, readInitModel } from '../train/import.js';
 import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
@@ -14,6 +15,7 @@ import { applySpecFlags, flagError, type SpecFlags } from './spec-flags.js';
 interface TrainOptions extends SpecFlags {
   kind: string;
   engine?: string;
+  init?: string;
   save?: string;
   json?: boolean;
 }
@@ -68,12 +70,24 @@ function writeAtomically(file: string, data: Buffer): void {
 export async function trainCommand(o: TrainOptions): Promise<void> {
   let trainer: Trainer;
   if (o.save) checkSavePath(o.save);
+  let initBytes: Buffer | undefined;
+  if (o.init) {
+    try {
+      initBytes = readFileSync(o.init);
+    } catch (e) {
+      throw new UserError(`--init ${o.init}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
   try {
     const spec = specFromFlags(o);
     const engine = await engineOrExit(o.engine);
-    trainer = await Trainer.create(spec, engine);
+    trainer = await Trainer.create(spec, engine, undefined, initBytes ? (config) => readInitModel(initBytes!, config) : undefined);
   } catch (e) {
-    if (e instanceof SpecError) throw flagError(e, o);
+    if (e instanceof SpecError) {
+      if (e.issues.length === 1 && e.issues[0].field === 'init') throw new UserError(`--init ${o.init}: ${e.issues[0].message}`);
+      throw flagError(e, o);
+    }
+    if (e instanceof ModelFileError) throw new UserError(`--init ${o.init}: ${e.message}`);
     throw e;
   }
   const { spec, model } = trainer;

@@ -6,6 +6,7 @@ import { Rng } from '../text/rng.js';
 import type { EngineFactory, LstmModel, ModelConfig } from '../model/engine.js';
 import { initParams } from '../model/params.js';
 import type { Checkpoint } from './checkpoint.js';
+import type { InitModel } from './import.js';
 import { predict } from './predict.js';
 import { SpecError, type JobSpec } from './spec.js';
 
@@ -75,8 +76,12 @@ export class Trainer {
     public perplexity: number,
   ) {}
 
-  /** A fresh run (weights from the seed) or one resumed from a checkpoint of the same spec. */
-  static async create(spec: JobSpec, engine: EngineFactory, resume?: Checkpoint): Promise<Trainer> {
+  /**
+   * A fresh run (weights from the seed), one resumed from a checkpoint of the same spec, or a fresh
+   * run that starts from another model's weights (`init`: fine-tuning; given the job's model
+   * config, it returns the weights — import.ts — whose vocabulary must be the corpus's).
+   */
+  static async create(spec: JobSpec, engine: EngineFactory, resume?: Checkpoint, init?: (config: ModelConfig) => InitModel): Promise<Trainer> {
     const corpus = corpusForSpec(spec);
     const config = modelConfig(spec, corpus.vocab.size);
     if (resume) {
@@ -85,7 +90,20 @@ export class Trainer {
     }
     const seed = spec.train.seed ?? (Math.random() * 2 ** 32) >>> 0;
     const initRng = new Rng(seed);
-    const weights = initParams(config, initRng);
+    let weights = initParams(config, initRng);
+    if (init) {
+      const from = init(config);
+      const want = corpus.vocab.idxToToken;
+      if (from.vocab && (from.vocab.length !== want.length || from.vocab.some((t, i) => t !== want[i]))) {
+        throw new SpecError([
+          {
+            field: 'init',
+            message: `the model's vocabulary (${from.vocab.length} tokens: ${JSON.stringify(from.vocab.slice(0, 8).join(''))}…) is not the corpus's (${want.length} tokens: ${JSON.stringify(want.slice(0, 8).join(''))}…); a model can only continue on text with the same tokens`,
+          },
+        ]);
+      }
+      weights = from.weights;
+    }
     const model = await engine.createModel(config, weights);
     // the data stream has its own generator so it is independent of the parameter count
     return new Trainer(spec, model, corpus.vocab, corpus.tokens, new Rng((seed ^ 0x5bd1e995) >>> 0), 0, 0, NaN);

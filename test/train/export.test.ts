@@ -16,6 +16,10 @@ import { logitsReference, referenceModel } from '../../src/model/reference.js';
 import { Rng } from '../../src/text/rng.js';
 import { deserializeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
 import { exportModel, toSafetensors } from '../../src/train/export.js';
+import { ModelFileError, readInitModel } from '../../src/train/import.js';
+import { selectEngine } from '../../src/model/engines.js';
+import { SpecError } from '../../src/train/spec.js';
+import { Trainer } from '../../src/train/trainer.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 
 const CONFIGS: ModelConfig[] = [
@@ -235,5 +239,62 @@ describe('export: safetensors layout and the checkpoint format', () => {
     const back = deserializeCheckpoint(out.files[0].data);
     assert.equal(back.epoch, 7);
     for (const [name, t] of Object.entries(ckpt.weights)) assert.deepEqual(back.weights[name].data, t.data, name);
+  });
+});
+
+describe('import: a model to start from (train --init, Trainer.create init)', () => {
+  for (const config of CONFIGS) {
+    it(`${label(config)}: safetensors and checkpoint exports read back as exactly the same weights`, async () => {
+      const ckpt = checkpoint(config);
+      for (const format of ['safetensors', 'checkpoint'] as const) {
+        const out = await exportModel(ckpt, format);
+        const init = readInitModel(out.files[0].data, config);
+        assert.deepEqual(init.vocab, ckpt.vocab, format);
+        for (const [name, t] of Object.entries(ckpt.weights)) {
+          assert.deepEqual(init.weights[name].shape, t.shape, `${format} ${name}`);
+          assert.deepEqual(init.weights[name].data, t.data, `${format} ${name}`);
+        }
+      }
+    });
+  }
+
+  it('a file for another model or no model at all is refused, naming what differs', async () => {
+    const ckpt = checkpoint(CONFIGS[1]);
+    const st = (await exportModel(ckpt, 'safetensors')).files[0].data;
+    assert.throws(() => readInitModel(st, CONFIGS[0]), (e: unknown) => e instanceof ModelFileError && /no tensor W_xi/.test((e as Error).message));
+    assert.throws(() => readInitModel(st, { ...CONFIGS[1], numHiddens: 7 }), /has shape \[9,24\] in the file, the job's model needs \[9,28\]/);
+    const ck = (await exportModel(ckpt, 'checkpoint')).files[0].data;
+    assert.throws(() => readInitModel(ck, { ...CONFIGS[1], numLayers: 2 }), /the checkpoint is a concise model \(1 layer\(s\)/);
+    assert.throws(() => readInitModel(Buffer.from('hello, world'), CONFIGS[1]), ModelFileError);
+  });
+
+  it('training from an exported model continues where it was (its perplexity), and a vocabulary mismatch is a spec error', async () => {
+    const engine = await selectEngine(undefined, () => {});
+    const spec = parseJobSpec({
+      model: { kind: 'concise', numHiddens: 24 },
+      data: { maxTokens: 3000, batchSize: 4, numSteps: 8 },
+      train: { epochs: 12, seed: 5, lr: 1 },
+      report: { prefixes: [] },
+    });
+    const first = await Trainer.create(spec, engine);
+    let trained = NaN;
+    for await (const e of first.run()) trained = e.perplexity;
+    const st = (await exportModel(first.checkpoint(), 'safetensors')).files[0].data;
+    first.dispose();
+    const again = parseJobSpec({ ...spec, train: { epochs: 1, seed: 6, lr: 1 } });
+    const fresh = await Trainer.create(again, engine);
+    const fromModel = await Trainer.create(again, engine, undefined, (config) => readInitModel(st, config));
+    const a = (await fresh.trainEpoch()).perplexity;
+    const b = (await fromModel.trainEpoch()).perplexity;
+    fresh.dispose();
+    fromModel.dispose();
+    assert.ok(b < a * 0.8, `from the model ${b} vs fresh ${a}`);
+    assert.ok(Math.abs(b - trained) / trained < 0.25, `from the model ${b} vs where it was ${trained}`);
+    // another corpus (another vocabulary): refused, naming init
+    const other = parseJobSpec({ ...again, data: { ...again.data, corpus: { text: 'the quick brown fox jumps over the lazy dog '.repeat(80) } } });
+    await assert.rejects(
+      Trainer.create(other, engine, undefined, (config) => readInitModel(st, { ...config })),
+      (e: unknown) => e instanceof SpecError || e instanceof ModelFileError,
+    );
   });
 });
