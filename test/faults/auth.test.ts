@@ -26,7 +26,13 @@ const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1)
 // AUTH_FAIL_LIMIT 0: this file sends hundreds of wrong keys from one address on purpose (the throttle: slow-clients.test.ts)
 const env = testEnv({ REDIS_URL, API_KEYS: `${KEY},${KEY2}`, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
 /** The routes that may be called without a key: health, the API document, the dashboard's static page. */
-const PUBLIC = ['GET /', 'GET /assets/:file', 'GET /docs/openapi.json', 'GET /healthz', 'GET /readyz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /docs/openapi.json', 'HEAD /healthz', 'HEAD /readyz'];
+const PUBLIC = [
+  'GET /', 'GET /assets/:file', 'GET /docs/openapi.json', 'GET /healthz', 'GET /readyz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /docs/openapi.json', 'HEAD /healthz', 'HEAD /readyz',
+  // the API reference page (Swagger UI's files and the same OpenAPI document): no job data
+  'GET /docs', 'HEAD /docs', 'HEAD /docs/', 'GET /docs/json', 'HEAD /docs/json', 'GET /docs/yaml', 'HEAD /docs/yaml',
+  'GET /docs/static/*', 'HEAD /docs/static/*', 'GET /docs/static/index.html', 'HEAD /docs/static/index.html',
+  'GET /docs/static/swagger-initializer.js', 'HEAD /docs/static/swagger-initializer.js',
+];
 
 let api: ApiProcess;
 let routes: RouteInfo[];
