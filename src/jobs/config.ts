@@ -1,4 +1,4 @@
-// Service configuration from the environment (design §6), validated once at start-up so a bad
+// Service configuration from the environment (docs/service.md, "Configuration"), validated once at start-up so a bad
 // value is one clear line, not a crash later.
 
 export interface ServiceConfig {

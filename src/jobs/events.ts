@@ -1,4 +1,4 @@
-// Each job's durable, ordered history (design §4): a Redis stream per job whose entry ids are the
+// Each job's durable, ordered history (docs/architecture.md, "Events"): a Redis stream per job whose entry ids are the
 // sequence numbers themselves ("<seq>-0"), written only by the Lua scripts in redis.ts, so
 // - seq is 1, 2, 3… with no gap (the scripts increment lastSeq and XADD in one step);
 // - an epoch is appended only if it is exactly lastEpoch+1 and only by the job's current owner

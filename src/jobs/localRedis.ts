@@ -1,4 +1,4 @@
-// The single-machine start-up (design §6): with no REDIS_URL, use the Redis on 127.0.0.1:6379, or
+// The single-machine start-up (docs/service.md, "Processes"): with no REDIS_URL, use the Redis on 127.0.0.1:6379, or
 // start a `redis-server` child with its own data directory (AOF on) and stop it on exit — or say
 // in one line what to install.
 import { spawn, type ChildProcess } from 'node:child_process';

@@ -13,7 +13,7 @@ export interface JobSummary {
   backend: string;
 }
 
-/** Events of a job's history (design §4); seq starts at 1 and increases by 1. */
+/** Events of a job's history (docs/architecture.md, "Events"); seq starts at 1 and increases by 1. */
 export type JobEvent =
   | {
       seq: number;

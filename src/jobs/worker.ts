@@ -1,5 +1,7 @@
-// The training worker: takes jobs from the BullMQ queue, trains them with the Trainer, publishes
-// one event per epoch, checkpoints, and stops on cancel (within one minibatch) or shutdown.
+// The training worker: takes jobs from the BullMQ queue, trains each attempt in its own process
+// (TrainingProcess: the Trainer runs there), publishes one event per epoch, checkpoints, and stops
+// the attempt on cancel (within one minibatch) or shutdown. A crash of that process fails only the
+// attempt (retried from the checkpoint; after JOB_ATTEMPTS, failed with the signal / exit code).
 //
 // Resume semantics (docs/service.md): a checkpoint is written right after its epoch's event is
 // published (after epoch 1, every CHECKPOINT_EVERY epochs, at least every CHECKPOINT_SECONDS, at
@@ -10,9 +12,8 @@
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
-import { CheckpointError, deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
-import { parseJobSpec, SpecError } from '../train/spec.js';
-import { AbortedError, Trainer } from '../train/trainer.js';
+import { CheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { describeExit, TrainingProcess } from './train-process.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
@@ -41,6 +42,7 @@ async function testPause(point: PausePoint, id: string, epoch: number): Promise<
 interface ActiveJob {
   controller: AbortController;
   token: string;
+  proc: TrainingProcess;
 }
 
 export interface TrainWorkerOptions {
@@ -188,9 +190,11 @@ export class TrainWorker {
     // one used (two are kept), else the start; the running event says which
     const damaged: string[] = [];
     let resume: Checkpoint | undefined;
+    let resumeData: Buffer | undefined;
     for (let stored = await this.ckpts.get(id); stored; stored = await this.ckpts.get(id)) {
       try {
         resume = deserializeCheckpoint(stored.data);
+        resumeData = stored.data;
         break;
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
@@ -213,66 +217,84 @@ export class TrainWorker {
     this.log(`worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''})`);
 
     const controller = new AbortController();
-    this.active.set(id, { controller, token });
+    // the attempt trains in its own process; this one relays, writes to Redis and supervises
+    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name });
+    const active: ActiveJob = { controller, token, proc };
+    this.active.set(id, active);
+    const onAbort = () => proc.send({ t: 'stop', reason: String(controller.signal.reason) });
+    controller.signal.addEventListener('abort', onAbort, { once: true });
     if (this.closing) controller.abort('shutdown'); // SIGTERM came while the job was starting
-    let trainer: Trainer | undefined;
-    // The state at the last published epoch while no checkpoint of that epoch is stored. A cancel
-    // that lands after the trainer finished the next epoch but before its event was appended (the
-    // append is then refused) leaves the trainer one epoch ahead of the history; this is what the
-    // stop keeps instead, so the checkpoint is the last published epoch, not an older periodic one.
-    let atPublished: Checkpoint | undefined;
+    // The checkpoint of the last published epoch while no checkpoint of that epoch is stored is
+    // kept by the child (`next {keep}`): a cancel that lands after it finished the next epoch but
+    // before that epoch's event was appended (the append is then refused) leaves it one epoch ahead
+    // of the history; the stop keeps that copy instead, so the checkpoint is the last published epoch.
     try {
-      const spec = parseJobSpec(rec.spec);
-      trainer = await Trainer.create(spec, this.opts.engine, resume);
       let published = rec.lastEpoch;
       let lastCkpt = { epoch: resume?.epoch ?? 0, at: Date.now() };
       const { checkpointEvery, checkpointSeconds } = this.opts.config;
-      for await (const ev of trainer.run(controller.signal)) {
-        if (ev.epoch > published) {
-          const r = await this.events.appendEpoch(id, token, ev);
-          if (r === 'gap') throw new Error(`internal error: epoch ${ev.epoch} would leave a gap after epoch ${published}`);
-          if (r === 'fenced') {
-            // cancelled, or another worker owns the job now: stop before the next minibatch
-            const state = (await this.store.get(id))?.state;
-            controller.abort(state === 'cancelled' ? 'cancel' : 'lost');
-            continue;
+      for (;;) {
+        const m = await proc.next();
+        if (m.t === 'epoch') {
+          const ev = m.ev;
+          if (controller.signal.aborted) continue; // the child stops and says so next
+          if (ev.epoch > published) {
+            const r = await this.events.appendEpoch(id, token, ev);
+            if (r === 'gap') throw new Error(`internal error: epoch ${ev.epoch} would leave a gap after epoch ${published}`);
+            if (r === 'fenced') {
+              // cancelled, or another worker owns the job now: stop before the next minibatch
+              const state = (await this.store.get(id))?.state;
+              controller.abort(state === 'cancelled' ? 'cancel' : 'lost');
+              continue;
+            }
+            published = ev.epoch;
+            if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
           }
-          published = ev.epoch;
-          if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
+          const due =
+            ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
+          if (due && ev.epoch > lastCkpt.epoch) {
+            proc.send({ t: 'checkpoint' });
+            const c = await proc.next();
+            if (c.t !== 'checkpoint') {
+              proc.unread(c);
+              continue;
+            }
+            await this.saveCheckpoint(id, c.epoch, Buffer.from(c.data), token);
+            lastCkpt = { epoch: ev.epoch, at: Date.now() };
+          }
+          proc.send({ t: 'next', keep: ev.epoch === published && lastCkpt.epoch !== ev.epoch });
+        } else if (m.t === 'done') {
+          if (PAUSE_AT) await testPause('final', id, m.summary.epochs);
+          const done = await this.events.transition(id, 'succeeded', {
+            from: ['running'],
+            requireOwner: token,
+            setOwner: '-',
+            summary: m.summary,
+          });
+          this.log(`worker: job ${id} ${done.ok ? 'succeeded' : `finished but was ${done.current}`}`);
+          return done.ok ? 'succeeded' : String(done.current);
+        } else if (m.t === 'stopped') {
+          return await this.stopped(job, id, token, m, (controller.signal.reason as StopReason) ?? 'lost');
+        } else if (m.t === 'error') {
+          throw m.final ? new UnrecoverableError(m.message) : new Error(m.message);
+        } else if (m.t === 'exit') {
+          // the child died without a word: a crash (native fault, OOM kill, uncaught error)
+          if (controller.signal.aborted) {
+            // …while stopping: what is stored stays (the checkpoint is never ahead of the history)
+            return await this.stopped(job, id, token, { epoch: 0 }, controller.signal.reason as StopReason);
+          }
+          throw new Error(describeExit(m));
         }
-        const due =
-          ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
-        if (due && ev.epoch > lastCkpt.epoch) {
-          await this.saveCheckpoint(id, trainer.checkpoint(), token);
-          lastCkpt = { epoch: ev.epoch, at: Date.now() };
-        }
-        // (a copy of the weights per epoch that is not checkpointed; the memory estimate counts it)
-        atPublished = ev.epoch === published && lastCkpt.epoch !== ev.epoch ? trainer.checkpoint() : undefined;
       }
-      if (PAUSE_AT) await testPause('final', id, trainer.epoch);
-      const done = await this.events.transition(id, 'succeeded', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
-        summary: summaryOf(trainer),
-      });
-      this.log(`worker: job ${id} ${done.ok ? 'succeeded' : `finished but was ${done.current}`}`);
-      return done.ok ? 'succeeded' : String(done.current);
     } catch (e) {
-      if (e instanceof AbortedError || controller.signal.aborted) {
-        // awaited here, so `finally` disposes the trainer only after it is checkpointed
-        return await this.stopped(job, id, token, trainer, controller.signal.reason as StopReason, atPublished);
-      }
       const err = e as Error;
       // BullMQ retries on errors until attemptsMade reaches attempts
-      const final = e instanceof SpecError || e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
+      const final = e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
       if (final) {
         await this.events.transition(id, 'failed', {
           from: ['running'],
           requireOwner: token,
           setOwner: '-',
           error: err.message,
-          summary: trainer ? summaryOf(trainer) : undefined,
         });
         this.log(`worker: job ${id} failed: ${err.message}`);
         throw new UnrecoverableError(err.message);
@@ -286,8 +308,9 @@ export class TrainWorker {
       this.log(`worker: job ${id} attempt ${attempt} failed: ${err.message}; retrying`);
       throw err;
     } finally {
+      controller.signal.removeEventListener('abort', onAbort);
       this.active.delete(id);
-      trainer?.dispose();
+      await proc.end();
     }
   }
 
@@ -299,16 +322,19 @@ export class TrainWorker {
     job: Job<TrainJobData>,
     id: string,
     token: string,
-    trainer: Trainer | undefined,
+    st: { epoch: number; current?: Uint8Array; atPublished?: Uint8Array },
     reason: StopReason,
-    atPublished?: Checkpoint,
   ): Promise<string> {
-    const rec = await this.store.get(id);
+    const rec = reason === 'lost' ? undefined : await this.store.get(id);
     // keep what was trained, up to the last published epoch (never an epoch the history lacks, so a
     // resume never skips one and generation after a cancel uses the model of the epoch reported)
-    if (trainer && rec) {
-      if (trainer.epoch > 0 && trainer.epoch <= rec.lastEpoch) await this.saveCheckpoint(id, trainer.checkpoint(), token);
-      else if (atPublished && atPublished.epoch === rec.lastEpoch) await this.saveCheckpoint(id, atPublished, token);
+    if (rec) {
+      if (st.current && st.epoch > 0 && st.epoch <= rec.lastEpoch) await this.saveCheckpoint(id, st.epoch, Buffer.from(st.current), token);
+      else if (st.atPublished) {
+        const data = Buffer.from(st.atPublished);
+        const epoch = deserializeCheckpoint(data).epoch;
+        if (epoch === rec.lastEpoch) await this.saveCheckpoint(id, epoch, data, token);
+      }
     }
     if (reason === 'shutdown') {
       const ck = await this.ckpts.latestEpoch(id);
@@ -320,17 +346,16 @@ export class TrainWorker {
       });
       // back to the queue without using up an attempt
       await job.moveToWait(token);
-      this.log(`worker: job ${id} handed back to the queue at epoch ${trainer?.epoch ?? 0}`);
+      this.log(`worker: job ${id} handed back to the queue at epoch ${st.epoch}`);
       throw new WaitingError();
     }
     this.log(`worker: job ${id} stopped (${reason})`);
     return reason === 'cancel' ? 'cancelled' : 'lost';
   }
 
-  private async saveCheckpoint(id: string, ck: Checkpoint, token: string): Promise<void> {
-    const data = serializeCheckpoint(ck);
-    if (PAUSE_AT) await testPause('checkpoint', id, ck.epoch);
-    await this.ckpts.put(id, ck.epoch, data, token);
+  private async saveCheckpoint(id: string, epoch: number, data: Buffer, token: string): Promise<void> {
+    if (PAUSE_AT) await testPause('checkpoint', id, epoch);
+    await this.ckpts.put(id, epoch, data, token);
   }
 
   /**
@@ -349,16 +374,6 @@ export class TrainWorker {
     }
     return this.closing;
   }
-}
-
-function summaryOf(trainer: Trainer): JobSummary {
-  return {
-    finalPerplexity: finiteOrUndefined(trainer.perplexity) ?? null,
-    epochs: trainer.epoch,
-    totalMs: Math.round(trainer.elapsedMs),
-    engine: trainer.model.engine,
-    backend: trainer.model.backend,
-  };
 }
 
 function failureText(reason: string, attempts: number): string {

@@ -18,6 +18,7 @@ import {
   assertSeqs,
   deletePrefix,
   epochNumbers,
+  slowSpec,
   startTestApi,
   streamEvents,
   testEnv,
@@ -212,6 +213,42 @@ test('a damaged checkpoint: the next worker sets it aside, resumes from the prev
     await request(api.url).post(`/v1/jobs/${job.id}/generate`).send({ prefix: 'time', numChars: 5 }).expect(200);
   } finally {
     redis.disconnect();
+    await api.close();
+  }
+});
+
+test('a frozen worker (SIGSTOP) loses its job to another worker; when it comes back (SIGCONT) it is fenced out: no epoch twice, its training process stops', async () => {
+  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' });
+  prefixes.push(env.QUEUE_PREFIX);
+  const api = await startTestApi(env);
+  try {
+    const EPOCHS = 150; // tens of ms each: the job is still running when the frozen worker thaws
+    const { body: job } = await request(api.url).post('/v1/jobs').send(slowSpec(EPOCHS)).expect(201);
+    const frozen = new WorkerProcess(env);
+    workers.push(frozen);
+    await frozen.ready;
+    await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' && e.epoch >= 2 });
+    frozen.kill('SIGSTOP');
+    const w = new WorkerProcess(env);
+    workers.push(w);
+    await w.ready;
+    // the other worker takes the job over once the frozen one's lock expired
+    await streamEvents(api.url, job.id, { until: (e) => e.type === 'state' && e.state === 'running' && e.attempt === 2, timeoutMs: 60_000 });
+    frozen.kill('SIGCONT');
+    await waitFor('the thawed worker to stop its job', async () => new RegExp(`job ${job.id} stopped \\(lost\\)`).test(frozen.output), 30_000);
+    // …at once, while the other worker still trains it (not only when the job has ended)
+    assert.equal((await request(api.url).get(`/v1/jobs/${job.id}`).expect(200)).body.state, 'running');
+    const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
+    assertSeqs(events);
+    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      states(events).map((e) => e.state),
+      ['queued', 'running', 'queued', 'running', 'succeeded'],
+    );
+    assert.ok(frozen.alive, 'the thawed worker keeps running (it only lost the job)');
+    assert.doesNotMatch(frozen.output, new RegExp(`job ${job.id} succeeded`));
+    await Promise.all([frozen.stop(), w.stop()]);
+  } finally {
     await api.close();
   }
 });
