@@ -2,6 +2,7 @@
 // it without credentials). Server reflection needs the key too (every gRPC method but
 // health); grpcurl sends its -H headers on reflection requests as well, so one flag covers both.
 import * as grpc from '@grpc/grpc-js';
+import { grpcError } from './errors.js';
 import { ApiKeyCheck, authThrottledMessage, parseBearer, type AuthThrottle } from '../auth.js';
 import { keyFingerprint, normalizeAddress } from '../client-id.js';
 
@@ -73,4 +74,33 @@ export class ApiKeys {
       return new grpc.ServerInterceptingCall(call, responder);
     };
   }
+}
+
+/**
+ * grpc-js answers a method it has no handler for with UNIMPLEMENTED before any interceptor runs, so
+ * with API keys on, a caller without a key could still learn which methods exist. This makes an
+ * unknown path get a handler that goes through the interceptors — the auth check first — and then
+ * answers UNIMPLEMENTED with grpc-js's own message. grpc-js has no public hook for it: its handler
+ * table is the private `handlers` Map (grpc-js pinned at 1.14.7), looked up with get(path) per
+ * call. If that Map is not there (another grpc-js), nothing changes and unknown methods stay
+ * UNIMPLEMENTED before auth; test/faults/auth.test.ts checks the order, so such an upgrade fails there.
+ */
+export function authBeforeUnimplemented(server: grpc.Server): boolean {
+  const handlers = (server as unknown as { handlers?: unknown }).handlers;
+  if (!(handlers instanceof Map)) return false;
+  const lookup = handlers.get.bind(handlers) as (path: string) => unknown;
+  const unknownMethod = (path: string) => ({
+    // bidi: the handler runs as soon as the metadata passed the interceptors, whatever the call's shape
+    type: 'bidi',
+    path,
+    serialize: (b: Buffer) => b,
+    deserialize: (b: Buffer) => b,
+    func: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+      call.on('data', () => {});
+      call.on('error', () => {});
+      call.emit('error', grpcError(grpc.status.UNIMPLEMENTED, `The server does not implement the method ${path}`));
+    },
+  });
+  handlers.get = (path: string) => lookup(path) ?? (typeof path === 'string' && path.startsWith('/') ? unknownMethod(path) : undefined);
+  return true;
 }

@@ -1,0 +1,132 @@
+// lstm_trainer.v1.LstmTrainer: one named function per RPC, over a JobService. Each takes the
+// decoded request (and what it needs of the call) and returns the response, or yields the stream's
+// messages; calls.ts adapts them to grpc-js, errors.ts maps what they throw to gRPC statuses.
+import type * as grpc from '@grpc/grpc-js';
+import type { JobService } from '../../jobs/types.js';
+import { cleanPrefix, PrefixError } from '../../train/predict.js';
+import { SpecError } from '../../train/spec.js';
+import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
+import { serverStream, unary, type CallContext } from './calls.js';
+import { eventToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
+import { invalidArgument } from './errors.js';
+import type {
+  PGenerateChunk,
+  PGenerateRequest,
+  PGenerateResponse,
+  PGetJobRequest,
+  PJob,
+  PJobEvent,
+  PJobIdRequest,
+  PListJobsRequest,
+  PListJobsResponse,
+  PSubmitJobRequest,
+  PSubmitJobResponse,
+  PWatchJobRequest,
+} from './proto.js';
+
+/** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
+function jobId(req: PJobIdRequest): string {
+  return parseJobId(req.job_id ?? '', 'jobId');
+}
+
+/** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
+function generateArgs(req: PGenerateRequest): { id: string; g: GenerateRequest; prefix: string } {
+  const id = jobId(req);
+  const g = parseMessage(GenerateRequest, generateFromProto(req));
+  try {
+    return { id, g, prefix: cleanPrefix(g.prefix) };
+  } catch (e) {
+    if (e instanceof PrefixError) throw invalidArgument([{ field: 'prefix', message: e.message }]);
+    throw e;
+  }
+}
+
+/** Who submits: the client (quotas) and the idempotency keys' scope. */
+export interface Submitter {
+  clientId: string;
+  idempotencyScope?: string;
+}
+
+export async function submitJob(service: JobService, req: PSubmitJobRequest, by: Submitter): Promise<PSubmitJobResponse> {
+  const { job, created } = await service.submit(specFromProto(req.spec), by);
+  return { job: jobToProto(job), created };
+}
+
+/** A custom corpus text only with view FULL (the default view carries its size and digest). */
+export async function getJob(service: JobService, req: PGetJobRequest): Promise<PJob> {
+  const id = jobId(req);
+  const view = ListView.safeParse(listViewFromProto(req));
+  if (!view.success) throw new SpecError([{ field: 'view', message: view.error.issues[0].message }]);
+  const full = view.data === 'full';
+  return jobToProto(await service.get(id, { includeCorpus: full }), full);
+}
+
+export async function listJobs(service: JobService, req: PListJobsRequest): Promise<PListJobsResponse> {
+  let q: ListQuery;
+  const issues: SpecError['issues'] = [];
+  try {
+    q = parseMessage(ListQuery, listQueryFromProto(req));
+  } catch (e) {
+    if (!(e instanceof SpecError)) throw e;
+    issues.push(...renameListIssues(e).issues);
+  }
+  const view = ListView.safeParse(listViewFromProto(req));
+  if (!view.success) issues.push({ field: 'view', message: view.error.issues[0].message });
+  if (issues.length) throw new SpecError(issues);
+  const full = view.data === 'full';
+  const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full });
+  return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
+}
+
+export async function cancelJob(service: JobService, req: PJobIdRequest): Promise<PJob> {
+  return jobToProto(await service.cancel(jobId(req)));
+}
+
+/** The job's events from from_seq on, then live until its final state. */
+export async function* watchJob(service: JobService, req: PWatchJobRequest, signal: AbortSignal): AsyncGenerator<PJobEvent> {
+  const id = jobId(req);
+  const fromSeq = req.from_seq ?? 0;
+  if (!Number.isInteger(fromSeq) || fromSeq < 0) {
+    throw invalidArgument([{ field: 'fromSeq', message: 'fromSeq must be ≥ 0 (the last seq received; 0 = from the start)' }]);
+  }
+  for await (const ev of service.watch(id, fromSeq, signal)) yield eventToProto(ev);
+}
+
+export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal): Promise<PGenerateResponse> {
+  const { id, g, prefix } = generateArgs(req);
+  let generated = '';
+  for await (const chars of service.generate(id, g, signal)) generated += chars;
+  return { prefix, generated, text: prefix + generated };
+}
+
+export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal): AsyncGenerator<PGenerateChunk> {
+  const { id, g, prefix } = generateArgs(req);
+  const it = service.generate(id, g, signal)[Symbol.asyncIterator]();
+  // The first character before anything is sent, so "not found" / "no checkpoint yet" end
+  // the call as a bare status rather than after a prefix chunk.
+  let r = await it.next();
+  try {
+    yield { text: prefix };
+    for (; !r.done; r = await it.next()) yield { text: r.value };
+  } finally {
+    // A client that left mid-stream: end the service's generator so it releases its model.
+    if (!r.done) await it.return?.(undefined);
+  }
+}
+
+/** The service implementation grpc-js takes: every RPC through its adapter. */
+export function lstmTrainerHandlers(
+  service: JobService,
+  ctx: CallContext,
+  submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
+): grpc.UntypedServiceImplementation {
+  return {
+    SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
+    GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req) => getJob(service, req)),
+    ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req) => listJobs(service, req)),
+    CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req) => cancelJob(service, req)),
+    WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal) => watchJob(service, req, signal)),
+    Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
+    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
+  };
+}
