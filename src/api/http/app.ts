@@ -1,6 +1,6 @@
 // The HTTP API (docs/service.md) as a fastify app: routes as small plugins, problem+json errors,
 // bearer auth, Prometheus metrics, the OpenAPI document, and (when given) the dashboard.
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { JobService } from '../../jobs/types.js';
 import { registerAuth } from './auth.js';
 import { registerGuards } from './guards.js';
@@ -90,6 +90,32 @@ declare module 'fastify' {
   }
 }
 
+/** Probes, answered every few seconds: their request logs are noise at the default level. */
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+/** The header the dashboard sends on the reads it repeats every few seconds (the jobs list, the open job). */
+export const POLL_HEADER = 'x-dashboard-poll';
+
+/**
+ * The level of a request's two log lines ('incoming request', 'request completed'): debug for the
+ * probes and the dashboard's polling reads, info for everything else.
+ */
+export function requestLogLevel(req: FastifyRequest): 'debug' | 'info' {
+  if (QUIET_ROUTES.has(req.routeOptions.url ?? '')) return 'debug';
+  if ((req.method === 'GET' || req.method === 'HEAD') && req.headers[POLL_HEADER] === '1') return 'debug';
+  return 'info';
+}
+
+/** fastify's two request lines at requestLogLevel (a failed response is still logged as an error). */
+class RequestLogController extends LogController {
+  override incomingRequest(req: FastifyRequest): void {
+    req.log[requestLogLevel(req)]({ req }, 'incoming request');
+  }
+  override requestCompleted(error: Error | null | undefined, req: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log[requestLogLevel(req)]({ res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 4 * 1024 * 1024;
   const heartbeatMs = opts.sseHeartbeatMs ?? 15_000;
@@ -110,6 +136,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // the router's own errors (a too-long parameter, a path that does not decode) as problems too
     frameworkErrors: routerErrorHandler,
+    // request logs at a level that depends on the request (probes and polling: debug)
+    logController: new RequestLogController(),
   });
   // Node checks requestTimeout only when headersTimeout (60 s) is not above it
   if (requestTimeout > 0) app.server.headersTimeout = Math.min(app.server.headersTimeout, requestTimeout);
