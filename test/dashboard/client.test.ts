@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { ApiError, SseParser, createApi } from '../../src/api/dashboard/public/api.js';
-import { buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, logTicks, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
+import { buildBody, cleanText, describeCorpus, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, logTicks, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
 import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 
 test('SseParser: events split across chunks, CRLF, comments, ids kept until changed', () => {
@@ -64,6 +64,9 @@ test('api: bearer key, JSON body, problem+json errors with fields', async () => 
   assert.deepEqual(await api2.listJobs({ state: 'running', limit: 5 }), { jobs: [] });
   assert.equal(calls2[0].url, 'v1/jobs?state=running&limit=5');
   assert.equal(header(calls2[0], 'authorization'), undefined);
+  // the reads the page repeats are marked (the service logs them at debug); a submit is not
+  assert.equal(header(calls2[0], 'x-dashboard-poll'), '1');
+  assert.equal(header(calls[0], 'x-dashboard-poll'), undefined);
 });
 
 test('api.streamEvents: resumes with Last-Event-ID and applies each seq once', async () => {
@@ -187,4 +190,11 @@ test('dashboardRoutes: page and assets with their content types, a strict CSP, n
   } finally {
     await app.close();
   }
+});
+
+test('describeCorpus: the book by name, pasted text by size and hash (views carry no text)', () => {
+  assert.equal(describeCorpus('timemachine'), 'The Time Machine (H. G. Wells), d2l’s corpus');
+  assert.equal(describeCorpus({ bytes: 123456, sha256: 'ab'.repeat(32) }), 'pasted text, 123,456 bytes, SHA-256 abababababab…');
+  assert.equal(describeCorpus({ bytes: 1, sha256: 'cd'.repeat(32) }), 'pasted text, 1 byte, SHA-256 cdcdcdcdcdcd…');
+  assert.equal(describeCorpus({ text: 'hello world' }), 'pasted text, 11 characters');
 });

@@ -4,6 +4,7 @@
 // Screenshots go to test/artifacts/ (ignored by git).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -35,7 +36,9 @@ function env(prefix: string, apiKeys = ''): Record<string, string | undefined> {
     GRPC_PORT: '0',
     HOST: '127.0.0.1',
     API_KEYS: apiKeys,
-    CHECKPOINT_EVERY: '5',
+    // checkpoints after epoch 1 and at the end only (a cancelled job's last one is always newer
+    // than the one before it, see the cancel below)
+    CHECKPOINT_EVERY: '1000',
     SSE_HEARTBEAT_MS: '2000',
   };
 }
@@ -136,6 +139,9 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
     try {
       await page.goto(`${base}/`);
       await assert.doesNotReject(page.getByRole('heading', { name: 'Jobs' }).waitFor());
+      // auth is off: once the first list has answered (no 401), there is no API key button
+      await page.waitForFunction(() => document.getElementById('jobs-updated')!.textContent !== '');
+      assert.equal(await page.locator('#auth-toggle').isHidden(), true, 'no API key button without auth');
 
       // a value out of bounds: the server's message appears under that input, nothing is queued
       await page.getByRole('form', { name: 'New job' }).getByLabel('Hidden units').fill('5000');
@@ -230,6 +236,37 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
         }
       }
 
+      // the spec panel says which corpus, in words
+      await page.locator('details.spec summary').click();
+      assert.equal(await page.locator('#job-corpus').textContent(), 'The Time Machine (H. G. Wells), d2l’s corpus');
+
+      // a phone opening a job from its card lands on the job's title (it used to land on the
+      // Generate form, the title scrolled off the top, as the view grew while it loaded)
+      {
+        const phone = await watchedPage(await browser.newContext({ viewport: { width: 390, height: 844 } }), base);
+        try {
+          await phone.page.goto(`${base}/`);
+          const card = phone.page.locator(`tr[data-job-id="${tinyId}"] a`);
+          await card.scrollIntoViewIfNeeded();
+          await card.click();
+          await phone.page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
+          // loaded: all 15 epochs drawn, the three samples, and the Generate form (shown once the view says there is a checkpoint)
+          await phone.page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) === 15 && document.querySelectorAll('#samples li').length === 3, null, { timeout: 10_000 });
+          await phone.page.locator('#generate-section').waitFor();
+          await phone.page.waitForFunction(() => document.querySelector('#chart canvas') !== null);
+          const at = await phone.page.evaluate(() => {
+            const r = document.getElementById('job-title')!.getBoundingClientRect();
+            return { top: r.top, bottom: r.bottom, scrollY: window.scrollY, chart: document.getElementById('chart')!.getBoundingClientRect().top };
+          });
+          assert.ok(at.top >= 0 && at.bottom <= 844, `the job's title is in view after opening it at 390 px (title at ${at.top}..${at.bottom} px, scrolled to ${at.scrollY})`);
+          assert.ok(at.chart < 844, `the curve starts in view (at ${at.chart} px)`);
+          await phone.page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone-job.png') });
+          assert.deepEqual(phone.errors, []);
+        } finally {
+          await phone.page.context().close();
+        }
+      }
+
       // a long job: its curve grows while we watch; leave it and come back: the stream resumes
       // after the last event seen (Last-Event-ID), no epoch twice; then cancel it with the button
       await fillJob(page, { name: 'dash-long', epochs: 5000, seed: 2, hidden: 32, maxTokens: 10000 });
@@ -266,9 +303,51 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await watcher.page.getByRole('heading', { name: 'Job dash-next' }).waitFor();
       await watcher.page.locator('#job-state .state-queued').waitFor();
 
+      // Cancel asks first; "Keep it running" sends nothing and the job goes on
+      const cancels: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().endsWith('/cancel')) cancels.push(r.url());
+      });
       await page.getByRole('button', { name: 'Cancel job' }).click();
-      await page.locator('#job-state .state-cancelled').waitFor({ timeout: 20_000 });
+      const confirm = page.getByRole('group', { name: /Cancel job dash-long\?/ });
+      await confirm.waitFor();
+      assert.equal(await page.getByRole('button', { name: 'Keep it running' }).evaluate((b) => b === document.activeElement), true, 'the safe answer has the focus');
+      await page.getByRole('button', { name: 'Keep it running' }).click();
+      await confirm.waitFor({ state: 'hidden' });
+      await page.getByRole('button', { name: 'Cancel job' }).waitFor();
+      const before = await points(page);
+      await grows(before);
+      assert.deepEqual(cancels, [], 'no cancel request for "Keep it running"');
+      assert.equal((await stack.open.service.get(longId)).state, 'running');
+      // and "Yes, cancel job" cancels it. The worker writes the checkpoint of the last epoch after
+      // the cancelled state is published; it is held (SIGSTOP) until the page has read the
+      // cancelled job once, so that first read shows an older checkpoint, as a slow worker's would
+      await page.getByRole('button', { name: 'Cancel job' }).click();
+      const workerPid = stack.worker.child.pid!;
+      process.kill(workerPid, 'SIGSTOP');
+      try {
+        const reread = page.waitForResponse(async (r) => r.url().endsWith(`/v1/jobs/${longId}`) && r.request().method() === 'GET' && (await r.json()).state === 'cancelled', { timeout: 20_000 });
+        await page.getByRole('button', { name: 'Yes, cancel job' }).click();
+        await page.locator('#job-state .state-cancelled').waitFor({ timeout: 20_000 });
+        const first = await (await reread).json();
+        assert.ok(first.checkpointEpoch < first.progress.epoch, `the page's first read of the cancelled job has checkpoint ${first.checkpointEpoch} before epoch ${first.progress.epoch}`);
+      } finally {
+        process.kill(workerPid, 'SIGCONT');
+      }
+      assert.equal(cancels.length, 1);
       assert.equal(await page.locator('#notice').textContent(), 'Job dash-long was cancelled.');
+      assert.equal(await confirm.isHidden(), true);
+      // the view ends on the checkpoint the worker wrote after the cancel: the last published epoch
+      // (it used to keep the one read with the cancel's answer, a few epochs before)
+      let final = await stack.open.service.get(longId);
+      for (let i = 0; i < 100 && final.checkpointEpoch !== final.progress.epoch; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        final = await stack.open.service.get(longId);
+      }
+      assert.equal(final.checkpointEpoch, final.progress.epoch, 'the worker wrote the cancel’s checkpoint');
+      await page.waitForFunction((e) => document.getElementById('stat-ckpt')!.textContent === `epoch ${e}`, final.checkpointEpoch, { timeout: 10_000 }).catch(async () => {
+        assert.fail(`the view shows checkpoint ${await page.locator('#stat-ckpt').textContent()}, the job has epoch ${final.checkpointEpoch}`);
+      });
       // with dash-long gone the worker takes dash-next: running, then succeeded, told by name
       await watcher.page.waitForFunction(() => document.getElementById('notice')!.textContent === 'Job dash-next succeeded.', null, { timeout: 45_000 });
       assert.deepEqual(await noticesOf(watcher.page), ['Job dash-next is running.', 'Job dash-next succeeded.']);
@@ -338,6 +417,8 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.equal(res?.status(), 200);
       const prompt = page.getByRole('region', { name: 'API key' });
       await prompt.waitFor();
+      // auth is on: the 401 told the page, so the API key button is there
+      assert.equal(await page.locator('#auth-toggle').isVisible(), true);
       assert.match((await page.locator('#auth-message').textContent()) ?? '', /needs an API key/);
       assert.equal(await page.locator('#jobs-body tr').count(), 0);
 
@@ -358,11 +439,46 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.equal(await page.locator('#auth-toggle').textContent(), 'API key ✓');
 
       await fillJob(page, { name: 'dash-auth', epochs: 5, seed: 3 });
+      // sample prefixes, one input each: a comma is part of a prefix; a prefix the server refuses
+      // gets its message under its own input; a removed prefix is not sent
+      const form = page.getByRole('form', { name: 'New job' });
+      await form.getByLabel('Prefix 2', { exact: true }).fill('by the time, he said');
+      await form.getByRole('button', { name: 'Add prefix' }).click();
+      await form.getByLabel('Prefix 3', { exact: true }).fill(', ;');
+      await page.getByRole('button', { name: 'Submit job' }).click();
+      await page.locator('#f-prefix-3-error').waitFor();
+      assert.equal(await page.locator('#f-prefix-3-error').textContent(), 'report.prefixes entries must contain at least one letter (A-Z, a-z)');
+      assert.equal(await form.getByLabel('Prefix 3', { exact: true }).getAttribute('aria-invalid'), 'true');
+      await form.getByRole('button', { name: 'Remove prefix 3' }).click();
+      assert.equal(await form.getByLabel('Prefix 3', { exact: true }).count(), 0);
       await page.getByRole('button', { name: 'Submit job' }).click();
       await page.getByRole('heading', { name: 'Job dash-auth' }).waitFor();
+      const authId = decodeURIComponent(new URL(page.url()).hash.slice('#job='.length));
+      assert.deepEqual((await stack.authed.service.get(authId)).spec.report.prefixes, ['time traveller', 'by the time, he said']);
       await page.locator('#job-state .state-succeeded').waitFor({ timeout: 45_000 });
       assert.equal(await points(page), 5);
       assert.equal(await page.locator('#samples li').count(), 1);
+      assert.deepEqual(await page.locator('#samples .sample .prefix').allTextContents(), ['time traveller', 'by the time he said']);
+
+      // a pasted corpus: the view carries its size and hash, and the spec panel says so in words
+      const text = 'the time machine, by h. g. wells. '.repeat(20);
+      const pasted = (
+        await stack.authed.service.submit({
+          name: 'dash-pasted',
+          model: { kind: 'scratch', numHiddens: 8 },
+          data: { corpus: { text }, batchSize: 2, numSteps: 5 },
+          train: { epochs: 1, seed: 5 },
+        })
+      ).job;
+      await stack.authed.service.cancel(pasted.id).catch(() => undefined); // it need not train
+      await page.goto(`${base}/#job=${encodeURIComponent(pasted.id)}`);
+      await page.getByRole('heading', { name: 'Job dash-pasted' }).waitFor();
+      await page.locator('details.spec summary').click();
+      const sha = createHash('sha256').update(text).digest('hex');
+      await page.waitForFunction(() => document.getElementById('job-corpus')!.textContent !== '');
+      assert.equal(await page.locator('#job-corpus').textContent(), `pasted text, ${Buffer.byteLength(text).toLocaleString('en-US')} bytes, SHA-256 ${sha.slice(0, 12)}…`);
+      assert.equal(await page.locator('#job-corpus').getAttribute('title'), `SHA-256 ${sha}`);
+      await page.goto(`${base}/#job=${encodeURIComponent(authId)}`);
 
       // a reload keeps the key for this tab: no prompt
       await page.reload();

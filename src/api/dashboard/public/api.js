@@ -69,6 +69,9 @@ async function problemOf(res) {
   }
 }
 
+/** Marks the reads the page repeats every few seconds: the service logs them at debug level. */
+const POLL = { 'x-dashboard-poll': '1' };
+
 /**
  * @param {{ getKey: () => string, fetch?: typeof fetch, base?: string }} opts
  * base is where /v1 lives, relative to the page ('' = same directory as the page).
@@ -104,10 +107,10 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
       if (state) q.set('state', state);
       q.set('limit', String(limit));
       if (cursor) q.set('cursor', cursor);
-      return json('GET', `v1/jobs?${q}`, { signal });
+      return json('GET', `v1/jobs?${q}`, { signal, extraHeaders: POLL });
     },
     getJob(id, signal) {
-      return json('GET', `v1/jobs/${encodeURIComponent(id)}`, { signal });
+      return json('GET', `v1/jobs/${encodeURIComponent(id)}`, { signal, extraHeaders: POLL });
     },
     submit(spec) {
       return json('POST', 'v1/jobs', { body: spec });

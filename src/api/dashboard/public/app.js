@@ -2,7 +2,7 @@
 // cancel), submit form with the server's validation messages next to the fields, API key.
 import uPlot from './uPlot.esm.js';
 import { ApiError, createApi } from './api.js';
-import { TERMINAL, buildBody, cleanText, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, fmtWhen, logTicks, splitSample, stateNotice } from './format.js';
+import { TERMINAL, buildBody, cleanText, describeCorpus, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtTime, fmtWhen, logTicks, setPath, splitSample, stateNotice } from './format.js';
 
 const KEY_STORE = 'lstm-trainer.apiKey';
 const POLL_MS = 3000;
@@ -69,8 +69,11 @@ function hideAuth() {
 
 /** A 401: ask for the key; resolves once one is entered. */
 let checkingKey = false;
+/** Whether the service asked for a key (a 401): the page learns that auth is on from its first call. */
+let authSeen = false;
 
 function needKey() {
+  authSeen = true;
   keyAccepted = false;
   if (checkingKey) notice('');
   checkingKey = false;
@@ -82,6 +85,8 @@ function needKey() {
 /** 'API key ✓' once the service accepted the key this tab sends. */
 let keyAccepted = false;
 function updateKeyButton() {
+  // only where a key matters: the service asked for one, or this tab holds one (which it may forget)
+  $('auth-toggle').hidden = !(authSeen || memoryKey);
   $('auth-toggle').textContent = memoryKey && keyAccepted ? 'API key ✓' : 'API key';
 }
 
@@ -292,7 +297,9 @@ function openJob(id) {
   $('gen-errors').hidden = true;
   $('generate-section').hidden = true;
   $('job-cancel').hidden = true;
+  $('cancel-confirm').hidden = true;
   $('job-spec').textContent = '';
+  $('job-corpus').textContent = '';
   $('chart').dataset.points = '0';
   $('chart-caption').textContent = 'Perplexity by epoch';
   createPlot(st);
@@ -344,6 +351,7 @@ async function refreshView(st) {
       if (pending && pending.seq > ui.liveAfter) announce(st, pending);
     }
     if (current === st) render();
+    if (current === st && unsettled(st)) setTimeout(() => current === st && refreshView(st), SETTLE_POLL_MS);
   } catch (e) {
     if (e instanceof ApiError && e.status === 404) {
       if (current === st) {
@@ -355,6 +363,26 @@ async function refreshView(st) {
     }
     reportError(e, 'Job');
   }
+}
+
+/**
+ * A cancelled job's record is still changing: the worker writes the checkpoint of the last epoch
+ * after the cancel (the state event comes first), so the view is read again until its
+ * checkpointEpoch reaches that epoch (or SETTLE_MS after the final state, at most).
+ */
+const SETTLE_MS = 20_000;
+const SETTLE_POLL_MS = 500;
+function unsettled(st) {
+  const v = st.view;
+  if (!v || v.state !== 'cancelled' || !(Date.now() < (st.settleUntil ?? 0))) return false;
+  const epoch = v.progress?.epoch ?? 0;
+  return epoch > 0 && (v.checkpointEpoch ?? 0) < epoch;
+}
+
+/** The job reached its final state: read its record again (what the final state left there). */
+function finalState(st) {
+  st.settleUntil = Date.now() + SETTLE_MS;
+  if (current === st) refreshView(st);
 }
 
 /** Follows the job's event stream until its terminal state, reconnecting with Last-Event-ID. */
@@ -393,7 +421,10 @@ function applyEvent(st, ev) {
     st.state = ev.state;
     if (ev.summary) st.summary = ev.summary;
     if (ev.error) st.error = ev.error;
-    if (TERMINAL.has(ev.state)) st.terminal = true;
+    if (TERMINAL.has(ev.state)) {
+      st.terminal = true;
+      finalState(st);
+    }
     // a notice only for a change that happened while this view was open, not for the replay of
     // the job's history (opening a finished job replays queued → running → succeeded)
     if (current === st && ui) {
@@ -490,6 +521,9 @@ function render() {
     $('job-title').textContent = `Job ${jobLabel(view)}`;
     const specText = JSON.stringify(view.spec, null, 2);
     if ($('job-spec').textContent !== specText) $('job-spec').textContent = specText;
+    const corpus = view.spec?.data?.corpus;
+    setText($('job-corpus'), describeCorpus(corpus));
+    $('job-corpus').title = typeof corpus?.sha256 === 'string' ? `SHA-256 ${corpus.sha256}` : '';
   }
   $('job-state').replaceChildren(...(state ? [stateBadge(state)] : []));
   let status = '';
@@ -503,7 +537,9 @@ function render() {
   const error = st.error ?? view?.error;
   $('job-error').hidden = !error;
   if (error) $('job-error').textContent = `Error: ${error}`;
-  $('job-cancel').hidden = !(state === 'queued' || state === 'running');
+  const cancellable = state === 'queued' || state === 'running';
+  $('job-cancel').hidden = !cancellable || !$('cancel-confirm').hidden;
+  if (!cancellable) $('cancel-confirm').hidden = true;
 
   $('stat-epoch').textContent = `${last?.epoch ?? view?.progress?.epoch ?? 0}/${epochs ?? '?'}`;
   $('stat-ppl').textContent = fmtPerplexity(last?.perplexity ?? view?.perplexity);
@@ -555,23 +591,46 @@ function sampleItem({ epoch, perplexity, samples }) {
   return li;
 }
 
-$('job-cancel').addEventListener('click', async () => {
+// Cancel asks first, in the view: "Yes, cancel job" or "Keep it running" (the safe answer has the focus)
+function closeConfirm() {
+  $('cancel-confirm').hidden = true;
+  render();
+  if (!$('job-cancel').hidden) $('job-cancel').focus();
+}
+
+$('job-cancel').addEventListener('click', () => {
+  if (!current) return;
+  $('cancel-question').textContent = `Cancel job ${jobLabelOf(current)}? Training stops; the checkpoint of its last epoch is kept.`;
+  $('cancel-confirm').hidden = false;
+  $('job-cancel').hidden = true;
+  $('cancel-no').focus();
+});
+
+$('cancel-no').addEventListener('click', closeConfirm);
+$('cancel-confirm').addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') closeConfirm();
+});
+
+$('cancel-yes').addEventListener('click', async () => {
   const st = current;
   if (!st) return;
-  const button = $('job-cancel');
+  const button = $('cancel-yes');
   button.disabled = true;
   try {
     const view = await api.cancel(st.id);
     st.view = view;
     st.state = view.state;
     notice(TERMINAL.has(view.state) ? stateNotice(jobLabel(view), view.state) : `Cancel requested for job ${jobLabel(view)}.`);
-    render();
+    // the answer is read before the worker's last checkpoint: read the job again until it is there
+    if (TERMINAL.has(view.state)) finalState(st);
     refreshList();
   } catch (e) {
     if (e instanceof ApiError && e.status === 409) notice(`Cannot cancel: ${e.message}`, 'error');
     else reportError(e, 'Cancel');
   } finally {
     button.disabled = false;
+    $('cancel-confirm').hidden = true;
+    if (current === st) render();
   }
 });
 
@@ -605,7 +664,7 @@ function showErrors(form, summary, error) {
       unplaced.push(err.field ? `${err.field}: ${err.message}` : err.message);
       continue;
     }
-    const holder = target.tagName === 'FIELDSET' ? target : target.closest('.field') ?? target.parentElement;
+    const holder = target.tagName === 'FIELDSET' ? target : target.closest('.prefix-row, .field') ?? target.parentElement;
     const id = `${target.id || name.replace(/\W/g, '-')}-error`;
     let p = document.getElementById(id);
     if (!p) {
@@ -640,6 +699,40 @@ for (const r of document.querySelectorAll('input[name="corpus"]')) {
   });
 }
 
+// sample prefixes: one input each, added and removed with buttons
+const DEFAULT_PREFIXES = ['time traveller', 'traveller'];
+const prefixInputs = () => [...$('prefix-list').querySelectorAll('input')];
+
+function renumberPrefixes() {
+  prefixInputs().forEach((input, i) => {
+    const n = i + 1;
+    const row = input.closest('li');
+    input.id = `f-prefix-${n}`;
+    input.dataset.field = `report.prefixes.${i}`;
+    row.querySelector('label').htmlFor = input.id;
+    row.querySelector('label').textContent = `Prefix ${n}`;
+    row.querySelector('button').setAttribute('aria-label', `Remove prefix ${n}`);
+  });
+}
+
+function addPrefix(value = '') {
+  const input = el('input', { type: 'text', value, maxLength: 200, spellcheck: false });
+  const remove = el('button', { type: 'button', class: 'secondary', text: 'Remove' });
+  const row = el('li', { class: 'prefix-row' }, el('label'), input, remove);
+  remove.addEventListener('click', () => {
+    const next = row.nextElementSibling ?? row.previousElementSibling;
+    row.remove();
+    renumberPrefixes();
+    (next?.querySelector('input') ?? $('prefix-add')).focus();
+  });
+  $('prefix-list').append(row);
+  renumberPrefixes();
+  return input;
+}
+
+for (const p of DEFAULT_PREFIXES) addPrefix(p);
+$('prefix-add').addEventListener('click', () => addPrefix().focus());
+
 function specFromForm() {
   const spec = buildBody([
     { path: 'name', value: $('f-name').value, type: 'string' },
@@ -656,8 +749,11 @@ function specFromForm() {
     { path: 'data.maxTokens', value: $('f-maxtokens').value, type: 'int' },
     { path: 'report.predictEvery', value: $('f-predict').value, type: 'int' },
     { path: 'report.numPreds', value: $('f-numpreds').value, type: 'int' },
-    { path: 'report.prefixes', value: $('f-prefixes').value, type: 'list' },
   ]);
+  // one input per prefix, so a prefix may hold commas; all blank: the server's default prefixes.
+  // Blank ones in between are sent, so the server's report.prefixes.N names the input
+  const prefixes = prefixInputs().map((i) => i.value.trim());
+  if (prefixes.some((p) => p !== '')) setPath(spec, 'report.prefixes', prefixes);
   spec.data ??= {};
   // pasted text is sent even when empty, so the server says so rather than training on the book
   spec.data.corpus = $('f-corpus-text').checked ? { text: $('f-text').value } : 'timemachine';

@@ -17,3 +17,4 @@ export function fieldFor(errorField: unknown, known: Set<string>): string | unde
 export const TERMINAL: Set<string>;
 export function stateNotice(label: string, state: string, detail?: unknown): string;
 export function logTicks(min: number, max: number, most?: number): number[];
+export function describeCorpus(corpus: unknown): string;

@@ -137,6 +137,22 @@ export function logTicks(min, max, most = 7) {
   return best;
 }
 
+/**
+ * A job's corpus in words. Views carry 'timemachine' or, for pasted text, {bytes, sha256} (the
+ * text itself only with ?include=corpus).
+ */
+export function describeCorpus(corpus) {
+  if (corpus === undefined || corpus === null || corpus === 'timemachine') return 'The Time Machine (H. G. Wells), d2l’s corpus';
+  if (typeof corpus === 'object') {
+    const parts = [];
+    if (typeof corpus.bytes === 'number') parts.push(`${corpus.bytes.toLocaleString('en-US')} ${corpus.bytes === 1 ? 'byte' : 'bytes'}`);
+    else if (typeof corpus.text === 'string') parts.push(`${corpus.text.length.toLocaleString('en-US')} characters`);
+    if (typeof corpus.sha256 === 'string') parts.push(`SHA-256 ${corpus.sha256.slice(0, 12)}…`);
+    return parts.length > 0 ? `pasted text, ${parts.join(', ')}` : 'pasted text';
+  }
+  return String(corpus);
+}
+
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 /**
