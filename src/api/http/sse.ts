@@ -36,7 +36,9 @@ export class SseStream {
     // the response's close also fires when the client goes away (no socket listener: sockets
     // outlive a response under keep-alive)
     raw.on('close', gone);
-    void req;
+    // a client that left before the stream started (while the route awaited Redis): that close
+    // has fired already, and will not again
+    if (raw.destroyed || req.raw.destroyed) gone();
   }
 
   get signal(): AbortSignal {
@@ -57,7 +59,7 @@ export class SseStream {
   }
 
   private write(chunk: string): Promise<void> {
-    if (this.closed) return Promise.resolve();
+    if (this.closed || this.reply.raw.destroyed || this.reply.raw.writableEnded) return Promise.resolve();
     if (this.reply.raw.write(chunk)) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {

@@ -22,6 +22,8 @@ export async function eventRoutes(
   const { service, heartbeatMs } = opts;
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/events', async (req, reply) => {
+    // who the client is, before any await (a client that leaves meanwhile has no address any more)
+    const client = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
     const id = jobId(req.params.id);
     const q = parseMessage(EventsQuery, req.query);
     let fromSeq = q.fromSeq ?? 0;
@@ -38,7 +40,7 @@ export async function eventRoutes(
     if (TERMINAL_STATES.includes(job.state) && job.lastSeq !== undefined && fromSeq >= job.lastSeq) return reply.code(204).send();
 
     // a place among the client's open streams (429 beyond MAX_STREAMS_PER_CLIENT), given back at the end
-    const release = opts.streams?.acquire(clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress })) ?? (() => {});
+    const release = opts.streams?.acquire(client) ?? (() => {});
     const sse = new SseStream(req, reply, heartbeatMs);
     // the client leaving, or the server shutting down: either ends the stream between two events
     const signal = opts.streamsSignal ? AbortSignal.any([sse.signal, opts.streamsSignal]) : sse.signal;

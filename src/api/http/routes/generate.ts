@@ -20,6 +20,8 @@ export async function generateRoutes(
   const { service, heartbeatMs } = opts;
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/generate', async (req, reply) => {
+    // who the client is, before any await (a client that leaves meanwhile has no address any more)
+    const client = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
     const id = jobId(req.params.id);
     const body = parseMessage(GenerateRequest, req.body);
     let prefix: string;
@@ -45,7 +47,7 @@ export async function generateRoutes(
 
     let release: () => void;
     try {
-      release = opts.streams?.acquire(clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress })) ?? (() => {});
+      release = opts.streams?.acquire(client) ?? (() => {});
     } catch (e) {
       await it.return?.(undefined);
       throw e;
