@@ -45,9 +45,14 @@ test('textCorpusFigures = loadCorpus (tokens after the cut, vocabulary of the wh
 test('a 2 MB pasted text: the same figures, measured in milliseconds without blocking the event loop', () => {
   const text = 'The Time Traveller (for so it will be convenient to speak of him)\r\nwas expounding, 42 times!\n'.repeat(22_000).slice(0, 2_000_000);
   for (const maxTokens of [10_000, 2_000_000]) assert.deepEqual(textCorpusFigures(text, maxTokens), reference(text, maxTokens));
-  const t = performance.now();
-  for (let i = 0; i < 8; i++) textCorpusFigures(text, 2_000_000);
-  const ms = (performance.now() - t) / 8;
-  // the d2l pipeline takes 0.3–0.5 s for such a text; the scan a few ms
-  assert.ok(ms < 50, `one 2 MB scan took ${ms.toFixed(1)} ms`);
+  // the scan against the d2l pipeline (what the submit path used to run) on this machine, now:
+  // a ratio, not a time, so a loaded machine does not fail it (measured ≈ 0.3–0.5 s vs a few ms)
+  const time = (fn: () => unknown) => {
+    const t = performance.now();
+    for (let i = 0; i < 3; i++) fn();
+    return (performance.now() - t) / 3;
+  };
+  const scan = time(() => textCorpusFigures(text, 2_000_000));
+  const pipeline = time(() => loadCorpus({ text }, 2_000_000));
+  assert.ok(scan * 5 < pipeline, `one 2 MB scan took ${scan.toFixed(1)} ms, the d2l pipeline ${pipeline.toFixed(1)} ms: not 5× faster`);
 });
