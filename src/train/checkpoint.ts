@@ -1,8 +1,11 @@
 // One checkpoint format for both kinds and both engines: a JSON header (spec, vocabulary,
 // epoch, RNG position, parameter table) followed by the named float32 weights.
-//   "LSTMCKPT" | u32 version | u32 header bytes | header JSON | zero pad to 4 | float32 LE data
-// Version 2 adds `weightsSha256` to the header (SHA-256 of the data section), so a flipped or
-// overwritten byte anywhere is found on reading (CheckpointError "damaged"); version 1 still reads.
+//   version 3: "LSTMCKPT" | u32 3 | u32 header bytes | SHA-256 of everything after it (32 bytes) |
+//              header JSON | zero pad to 4 | float32 LE data
+//   version 2: "LSTMCKPT" | u32 2 | u32 header bytes | header JSON (with `weightsSha256`, the data's) | pad | data
+//   version 1: as 2 without a digest
+// Version 3's digest covers the header too, so a flipped or overwritten byte anywhere after the
+// first 16 is found on reading (DamagedCheckpointError); versions 1 and 2 still read.
 import { createHash } from 'node:crypto';
 import type { ModelConfig, Weights } from '../model/engine.js';
 import { paramShapes } from '../model/params.js';
@@ -10,8 +13,9 @@ import type { RngState } from '../text/rng.js';
 import type { JobSpec } from './spec.js';
 
 const MAGIC = 'LSTMCKPT';
-const VERSION = 2;
-const READABLE = [1, 2];
+const VERSION = 3;
+const READABLE = [1, 2, 3];
+const DIGEST_BYTES = 32;
 
 export interface Checkpoint {
   spec: JobSpec;
@@ -33,11 +37,14 @@ export interface Checkpoint {
 
 interface Header extends Omit<Checkpoint, 'weights'> {
   params: { name: string; shape: number[]; offset: number; length: number }[];
-  /** Version 2: SHA-256 (hex) of the float32 data section. */
+  /** Version 2 only: SHA-256 (hex) of the float32 data section. */
   weightsSha256?: string;
 }
 
+/** A checkpoint this build cannot use (an unknown version, another model's parameters). */
 export class CheckpointError extends Error {}
+/** A checkpoint whose bytes are damaged: truncated, overwritten, not a checkpoint at all. */
+export class DamagedCheckpointError extends CheckpointError {}
 
 export function serializeCheckpoint(ckpt: Checkpoint): Buffer {
   const params: Header['params'] = [];
@@ -52,58 +59,76 @@ export function serializeCheckpoint(ckpt: Checkpoint): Buffer {
     const src = weights[p.name].data;
     Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(data, p.offset * 4);
   }
-  const weightsSha256 = createHash('sha256').update(data).digest('hex');
-  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params, weightsSha256 }), 'utf8');
-  const pad = (4 - ((16 + header.length) % 4)) % 4;
-  const out = Buffer.alloc(16 + header.length + pad + data.length);
+  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params }), 'utf8');
+  const start = 16 + DIGEST_BYTES;
+  const pad = (4 - ((start + header.length) % 4)) % 4;
+  const out = Buffer.alloc(start + header.length + pad + data.length);
   out.write(MAGIC, 0, 'latin1');
   out.writeUInt32LE(VERSION, 8);
   out.writeUInt32LE(header.length, 12);
-  header.copy(out, 16);
-  data.copy(out, 16 + header.length + pad);
+  header.copy(out, start);
+  data.copy(out, start + header.length + pad);
+  createHash('sha256').update(out.subarray(start)).digest().copy(out, 16);
   return out;
 }
 
 export function deserializeCheckpoint(buf: Buffer): Checkpoint {
-  if (buf.length < 16 || buf.toString('latin1', 0, 8) !== MAGIC) throw new CheckpointError('not an lstm-trainer checkpoint (bad magic)');
+  if (buf.length < 16 || buf.toString('latin1', 0, 8) !== MAGIC) throw new DamagedCheckpointError('not an lstm-trainer checkpoint (bad magic)');
   const version = buf.readUInt32LE(8);
-  if (!READABLE.includes(version)) throw new CheckpointError(`unsupported checkpoint version ${version} (this build reads ${READABLE.join(' and ')})`);
+  if (!READABLE.includes(version)) throw new CheckpointError(`unsupported checkpoint version ${version} (this build reads ${READABLE.join(', ')})`);
+  try {
+    return readBody(buf, version);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw e;
+    // whatever the damage made of the header (a negative length, a missing field): damage
+    throw new DamagedCheckpointError(`corrupt checkpoint (${(e as Error).message})`);
+  }
+}
+
+function readBody(buf: Buffer, version: number): Checkpoint {
   const headerLen = buf.readUInt32LE(12);
-  if (16 + headerLen > buf.length) throw new CheckpointError('truncated checkpoint (header)');
+  const start = version >= 3 ? 16 + DIGEST_BYTES : 16;
+  if (start + headerLen > buf.length) throw new DamagedCheckpointError('truncated checkpoint (header)');
+  if (version >= 3 && !createHash('sha256').update(buf.subarray(start)).digest().equals(buf.subarray(16, start))) {
+    throw new DamagedCheckpointError('damaged checkpoint: its bytes do not match their SHA-256 digest');
+  }
   let header: Header;
   try {
-    header = JSON.parse(buf.toString('utf8', 16, 16 + headerLen));
+    header = JSON.parse(buf.toString('utf8', start, start + headerLen));
   } catch {
-    throw new CheckpointError('corrupt checkpoint header');
+    throw new DamagedCheckpointError('corrupt checkpoint header');
   }
-  const base = 16 + headerLen + ((4 - ((16 + headerLen) % 4)) % 4);
+  const base = start + headerLen + ((4 - ((start + headerLen) % 4)) % 4);
   let expected: ReturnType<typeof paramShapes>;
   try {
     expected = paramShapes(header.config);
   } catch {
-    throw new CheckpointError('corrupt checkpoint header (model configuration)');
+    throw new DamagedCheckpointError('corrupt checkpoint header (model configuration)');
   }
   const weights: Weights = {};
   for (const p of header.params ?? []) {
     const want = expected[p.name];
     if (!want || want.join(',') !== p.shape.join(',')) throw new CheckpointError(`checkpoint parameter ${p.name} has unexpected shape [${p.shape}]`);
-    const start = base + p.offset * 4;
-    if (start + p.length * 4 > buf.length) throw new CheckpointError('truncated checkpoint (weights)');
+    const n = want.reduce((a, b) => a * b, 1);
+    if (!Number.isInteger(p.offset) || p.offset < 0 || p.length !== n) throw new DamagedCheckpointError(`corrupt checkpoint header (parameter ${p.name}'s place in the data)`);
+    const at = base + p.offset * 4;
+    if (at + p.length * 4 > buf.length) throw new DamagedCheckpointError('truncated checkpoint (weights)');
     // copy into an aligned array
     const data = new Float32Array(p.length);
-    new Uint8Array(data.buffer).set(buf.subarray(start, start + p.length * 4));
+    new Uint8Array(data.buffer).set(buf.subarray(at, at + p.length * 4));
     weights[p.name] = { shape: p.shape, data };
   }
   const missing = Object.keys(expected).filter((n) => !(n in weights));
   if (missing.length) throw new CheckpointError(`checkpoint lacks parameters ${missing.join(', ')}`);
-  if (version >= 2) {
-    if (typeof header.weightsSha256 !== 'string') throw new CheckpointError('corrupt checkpoint header (no weights digest)');
+  if (version === 2) {
+    if (typeof header.weightsSha256 !== 'string') throw new DamagedCheckpointError('corrupt checkpoint header (no weights digest)');
     if (createHash('sha256').update(buf.subarray(base)).digest('hex') !== header.weightsSha256) {
-      throw new CheckpointError('damaged checkpoint: the weights do not match their SHA-256 digest');
+      throw new DamagedCheckpointError('damaged checkpoint: the weights do not match their SHA-256 digest');
     }
   }
 
   const { params, weightsSha256, ...rest } = header;
+  void params;
   void weightsSha256;
   return { ...rest, perplexity: rest.perplexity ?? NaN, weights };
 }

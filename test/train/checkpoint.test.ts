@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { initParams } from '../../src/model/params.js';
-import { CheckpointError, deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
+import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../../src/train/checkpoint.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import { Rng } from '../../src/text/rng.js';
 
@@ -61,41 +62,61 @@ test('the concise kind is initialised as PyTorch: U(-1/√H, 1/√H), bias = b_i
   assert.deepEqual(w['lstm_l1/kernel'].shape, [H, 4 * H]);
 });
 
-test('unreadable checkpoints are clear errors', () => {
+test('unreadable checkpoints are clear errors; damage is told apart from a version this build does not read', () => {
   const good = serializeCheckpoint(checkpointOf('scratch'));
-  assert.throws(() => deserializeCheckpoint(Buffer.from('hello world, not a checkpoint')), (e: Error) => e instanceof CheckpointError && /bad magic/.test(e.message));
-  assert.throws(() => deserializeCheckpoint(good.subarray(0, good.length - 10)), /truncated/);
+  const damaged = (e: unknown) => e instanceof DamagedCheckpointError;
+  assert.throws(() => deserializeCheckpoint(Buffer.from('hello world, not a checkpoint')), (e: Error) => damaged(e) && /bad magic/.test(e.message));
+  assert.throws(() => deserializeCheckpoint(good.subarray(0, good.length - 10)), (e: Error) => damaged(e) && /damaged|truncated/.test(e.message));
   const wrongVersion = Buffer.from(good);
   wrongVersion.writeUInt32LE(99, 8);
-  assert.throws(() => deserializeCheckpoint(wrongVersion), /version 99/);
-  const corrupt = Buffer.from(good);
-  corrupt.write('}}}}', 16);
-  assert.throws(() => deserializeCheckpoint(corrupt), /corrupt checkpoint header/);
+  assert.throws(() => deserializeCheckpoint(wrongVersion), (e: Error) => e instanceof CheckpointError && !damaged(e) && /version 99/.test(e.message));
+  const tooLong = Buffer.from(good);
+  tooLong.writeUInt32LE(good.length, 12); // the header length past the end
+  assert.throws(() => deserializeCheckpoint(tooLong), (e: Error) => damaged(e) && /truncated/.test(e.message));
 });
 
-test('a damaged weight byte anywhere is found (version 2 keeps the weights\' SHA-256); version 1 files still read', () => {
+/** A version 3 checkpoint rewritten as version 1 or 2 (the formats files of older builds have). */
+function olderVersion(v3: Buffer, version: 1 | 2): Buffer {
+  const headerLen = v3.readUInt32LE(12);
+  const start = 16 + 32;
+  const base = start + headerLen + ((4 - ((start + headerLen) % 4)) % 4);
+  const data = v3.subarray(base);
+  const header = JSON.parse(v3.toString('utf8', start, start + headerLen));
+  if (version === 2) header.weightsSha256 = createHash('sha256').update(data).digest('hex');
+  const h = Buffer.from(JSON.stringify(header), 'utf8');
+  const pad = (4 - ((16 + h.length) % 4)) % 4;
+  const out = Buffer.alloc(16 + h.length + pad + data.length);
+  out.write('LSTMCKPT', 0, 'latin1');
+  out.writeUInt32LE(version, 8);
+  out.writeUInt32LE(h.length, 12);
+  h.copy(out, 16);
+  data.copy(out, 16 + h.length + pad);
+  return out;
+}
+
+test('a damaged byte anywhere after the first 16 — weights or header — is found (version 3 digests both); versions 1 and 2 still read', () => {
   const good = serializeCheckpoint(checkpointOf('scratch'));
-  assert.equal(good.readUInt32LE(8), 2);
+  assert.equal(good.readUInt32LE(8), 3);
   const headerLen = good.readUInt32LE(12);
-  const base = 16 + headerLen + ((4 - ((16 + headerLen) % 4)) % 4);
-  for (const at of [base, base + 1234, good.length - 1]) {
+  const start = 16 + 32;
+  const base = start + headerLen + ((4 - ((start + headerLen) % 4)) % 4);
+  const vocabAt = good.indexOf('"vocab"', start) + 12; // inside the vocabulary's first tokens
+  for (const at of [16, start, vocabAt, start + headerLen - 2, base, base + 1234, good.length - 1]) {
     const flipped = Buffer.from(good);
-    flipped[at] ^= 0x10; // still a finite float: only the digest can tell
-    assert.throws(() => deserializeCheckpoint(flipped), (e: Error) => e instanceof CheckpointError && /damaged/.test(e.message), `byte ${at}`);
+    flipped[at] ^= 0x01; // a header stays parseable, a weight stays a finite float: only the digest can tell
+    assert.throws(() => deserializeCheckpoint(flipped), (e: Error) => e instanceof DamagedCheckpointError, `byte ${at}`);
   }
-  // the same checkpoint as version 1 (no digest): read as before
-  const header = JSON.parse(good.toString('utf8', 16, 16 + headerLen));
-  delete header.weightsSha256;
-  const h1 = Buffer.from(JSON.stringify(header), 'utf8');
-  const pad = (4 - ((16 + h1.length) % 4)) % 4;
-  const v1 = Buffer.alloc(16 + h1.length + pad + (good.length - base));
-  v1.write('LSTMCKPT', 0, 'latin1');
-  v1.writeUInt32LE(1, 8);
-  v1.writeUInt32LE(h1.length, 12);
-  h1.copy(v1, 16);
-  good.copy(v1, 16 + h1.length + pad, base);
   const a = deserializeCheckpoint(good);
-  const b = deserializeCheckpoint(v1);
-  assert.deepEqual(Object.keys(b.weights), Object.keys(a.weights));
-  for (const k of Object.keys(a.weights)) assert.deepEqual(b.weights[k].data, a.weights[k].data);
+  for (const version of [1, 2] as const) {
+    const older = olderVersion(good, version);
+    const b = deserializeCheckpoint(older);
+    assert.deepEqual(Object.keys(b.weights), Object.keys(a.weights));
+    for (const k of Object.keys(a.weights)) assert.deepEqual(b.weights[k].data, a.weights[k].data);
+    assert.deepEqual(b.vocab, a.vocab);
+  }
+  // version 2: a damaged weight byte is found by its weights digest
+  const v2 = olderVersion(good, 2);
+  const flipped = Buffer.from(v2);
+  flipped[v2.length - 3] ^= 0x10;
+  assert.throws(() => deserializeCheckpoint(flipped), DamagedCheckpointError);
 });
