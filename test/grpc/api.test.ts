@@ -140,6 +140,9 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.match(both.details, /view/);
     assert.match(both.details, /pageSize/);
     for (const view of [undefined, 'JOB_VIEW_UNSPECIFIED', 'JOB_VIEW_BASIC', 'JOB_VIEW_FULL']) await call(c, 'ListJobs', view === undefined ? {} : { view });
+    // FULL pages are 10 jobs at most (each may carry a 2 MB corpus text): unset page_size → 10, more refused
+    await assert.rejects(call(c, 'ListJobs', { view: 'JOB_VIEW_FULL', page_size: 11 }), (e: { code: number; details: string }) => e.code === grpc.status.INVALID_ARGUMENT && /pageSize must be ≤ 10 with view JOB_VIEW_FULL/.test(e.details));
+    await call(c, 'ListJobs', { view: 'JOB_VIEW_FULL', page_size: 10 });
   });
 
   test('GetJob: unknown id NOT_FOUND; missing or malformed id INVALID_ARGUMENT', async () => {

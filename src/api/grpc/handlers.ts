@@ -61,6 +61,9 @@ export async function getJob(service: JobService, req: PGetJobRequest): Promise<
   return jobToProto(await service.get(id, { includeCorpus: full }), full);
 }
 
+/** Jobs per ListJobs page with view FULL. */
+export const FULL_PAGE_MAX = 10;
+
 export async function listJobs(service: JobService, req: PListJobsRequest): Promise<PListJobsResponse> {
   let q: ListQuery;
   const issues: SpecError['issues'] = [];
@@ -72,6 +75,14 @@ export async function listJobs(service: JobService, req: PListJobsRequest): Prom
   }
   const view = ListView.safeParse(listViewFromProto(req));
   if (!view.success) issues.push({ field: 'view', message: view.error.issues[0].message });
+  // view FULL carries each job's corpus text (up to 2 MB): its pages are FULL_PAGE_MAX jobs at most
+  if (view.success && view.data === 'full' && !issues.length) {
+    if (req.page_size && q!.limit > FULL_PAGE_MAX) {
+      issues.push({ field: 'pageSize', message: `pageSize must be ≤ ${FULL_PAGE_MAX} with view JOB_VIEW_FULL (each job may carry a 2 MB corpus text)` });
+    } else {
+      q!.limit = Math.min(q!.limit, FULL_PAGE_MAX);
+    }
+  }
   if (issues.length) throw new SpecError(issues);
   const full = view.data === 'full';
   const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full });
