@@ -315,7 +315,11 @@ export class JobStore {
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.keys.job(id));
     const res = (await pipe.exec()) ?? [];
-    return res.map(([err, h]) => (err ? null : decodeRecord(h as Record<string, string>)));
+    return res.map(([err, h]) => {
+      // a failed read (Redis restarting: LOADING) is not "no such job": the list would drop the id from its index
+      if (err) throw err;
+      return decodeRecord(h as Record<string, string>);
+    });
   }
 
   /** A few fields of many records (no spec: it may hold a 2 MB corpus). */
@@ -325,8 +329,9 @@ export class JobStore {
     for (const id of ids) pipe.hmget(this.keys.job(id), 'id', ...fields);
     const res = (await pipe.exec()) ?? [];
     return res.map(([err, vals]) => {
+      if (err) throw err; // (a worker would take a failed read for a deleted, i.e. cancelled, job)
       const v = vals as (string | null)[] | null;
-      if (err || !v || v[0] === null) return null;
+      if (!v || v[0] === null) return null;
       const out = {} as Record<K, string | null>;
       fields.forEach((f, i) => (out[f] = v[i + 1]));
       return out;
