@@ -37,8 +37,9 @@ export class SseStream {
     // outlive a response under keep-alive)
     raw.on('close', gone);
     // a client that left before the stream started (while the route awaited Redis): that close
-    // has fired already, and will not again
-    if (raw.destroyed || req.raw.destroyed) gone();
+    // has fired already, and will not again. (Not req.raw.destroyed: a request whose body was
+    // read is destroyed too, with its client still there.)
+    if (raw.destroyed || req.raw.socket?.destroyed) gone();
   }
 
   get signal(): AbortSignal {
