@@ -4,6 +4,7 @@ import type { EngineFactory, LstmModel } from '../model/engine.js';
 import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { exportModel, type ExportFormat, type ModelExport } from '../train/export.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
 import { minCorpusTokens } from '../text/data.js';
@@ -330,6 +331,26 @@ export class RedisJobService implements JobService {
     await this.redis.quit().catch(() => this.redis.disconnect());
     for (const p of this.models.values()) void p.then((m) => m.model.dispose()).catch(() => undefined);
     this.models.clear();
+  }
+
+  /** The job's latest checkpoint in `format` (src/train/export.ts); the export says which epoch. */
+  async exportModel(id: string, format: ExportFormat): Promise<ModelExport> {
+    checkId(id);
+    const rec = await this.guard(() => this.mustGetView(id));
+    const stored = await this.guard(() => this.ckpts.get(id));
+    if (!stored) {
+      throw new FailedPreconditionError(
+        rec.state === 'queued' || rec.state === 'running' ? `job ${id} has no checkpoint yet (the first is written after epoch 1)` : `job ${id} (${rec.state}) has no checkpoint`,
+      );
+    }
+    let ckpt: Checkpoint;
+    try {
+      ckpt = deserializeCheckpoint(stored.data);
+    } catch (e) {
+      if (!(e instanceof CheckpointError)) throw e;
+      throw new FailedPreconditionError(`checkpoint of job ${id} at epoch ${stored.epoch} cannot be read (${e.message}); generate sets a damaged one aside`);
+    }
+    return exportModel(ckpt, format);
   }
 
   private async mustGet(id: string): Promise<JobRecord> {

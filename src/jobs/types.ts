@@ -1,4 +1,5 @@
 // The jobs layer's public contract: what HTTP, gRPC, the dashboard and the CLI client see.
+import type { ExportFormat, ModelExport } from '../train/export.js';
 import type { EpochEvent } from '../train/trainer.js';
 import type { JobSpec } from '../train/spec.js';
 
@@ -104,6 +105,8 @@ export interface JobService {
   epochs(id: string, after: number, limit?: number): Promise<EpochEvent[]>;
   /** Characters as they are generated, from the job's latest checkpoint. */
   generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
+  /** The job's latest checkpoint as a model file (optional for other JobServices). */
+  exportModel?(id: string, format: ExportFormat): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
   ready(): Promise<boolean>;
   close(): Promise<void>;
 }

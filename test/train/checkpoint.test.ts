@@ -69,7 +69,7 @@ test('unreadable checkpoints are clear errors; damage is told apart from a versi
   assert.throws(() => deserializeCheckpoint(good.subarray(0, good.length - 10)), (e: Error) => damaged(e) && /damaged|truncated/.test(e.message));
   const wrongVersion = Buffer.from(good);
   wrongVersion.writeUInt32LE(99, 8);
-  assert.throws(() => deserializeCheckpoint(wrongVersion), (e: Error) => e instanceof CheckpointError && !damaged(e) && /version 99/.test(e.message));
+  assert.throws(() => deserializeCheckpoint(wrongVersion), (e: Error) => e instanceof CheckpointError && !damaged(e) && /version 99/.test((e as Error).message));
   const tooLong = Buffer.from(good);
   tooLong.writeUInt32LE(good.length, 12); // the header length past the end
   assert.throws(() => deserializeCheckpoint(tooLong), (e: Error) => damaged(e) && /truncated/.test(e.message));
