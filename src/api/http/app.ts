@@ -12,6 +12,7 @@ import { DOCS_PREFIX, docsRoutes } from './docs.js';
 import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } from './problem.js';
 import { eventRoutes } from './routes/events.js';
 import { generateRoutes } from './routes/generate.js';
+import { modelRoutes } from './routes/model.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { SpecError } from '../../train/spec.js';
@@ -200,6 +201,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(jobRoutes, { service: opts.service, authEnabled });
   await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal, streams, authEnabled });
   await app.register(generateRoutes, { service: opts.service, heartbeatMs, streams, authEnabled });
+  await app.register(modelRoutes, { service: opts.service });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }

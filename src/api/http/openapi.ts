@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
-import { EpochsQuery, EventsQuery, JobQuery } from './schemas.js';
+import { EpochsQuery, ModelQuery, EventsQuery, JobQuery } from './schemas.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -221,6 +221,7 @@ const PARAM_DOCS: Record<string, string> = {
   fromSeq: 'events with seq > fromSeq (as Last-Event-ID; the larger of the two wins)',
   'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
   Accept: 'text/event-stream: stream the text as it is generated',
+  format: 'safetensors (the PyTorch state dict, default), onnx, or checkpoint (this service\'s own file); for tfjs use /model/model.json',
 };
 
 /** Sets `description` on every property of a JSON schema from `docs` (by dotted path), recursively. */
@@ -372,6 +373,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
       { name: 'jobs', description: 'submit, list, read and cancel training jobs' },
       { name: 'events', description: "a job's history and live progress" },
       { name: 'generation', description: "text from a job's model" },
+      { name: 'models', description: "a job's model as a file: PyTorch safetensors, ONNX, TensorFlow.js, checkpoint (docs/export.md)" },
       { name: 'service', description: 'health, metrics and this document' },
     ],
     paths: {
@@ -497,6 +499,64 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or the latest checkpoint is damaged (named with its epoch)'),
             ...writes,
             '429': tooMany(`GENERATE_CONCURRENCY generations are running, or (streamed) the client has MAX_STREAMS_PER_CLIENT streams open.${authThrottle}`),
+            ...api,
+          },
+        },
+      },
+      '/v1/jobs/{id}/model': {
+        get: {
+          tags: ['models'],
+          summary: "The job's model as a file, from its latest checkpoint",
+          description: 'Finished, cancelled or running jobs. The x-model-epoch header says which epoch; the file carries the vocabulary, kind and sizes as metadata.',
+          parameters: [idParam, ...queryParams(ModelQuery)],
+          responses: {
+            '200': {
+              description: 'the file (Content-Disposition: attachment; filename=<id>-epoch<N>.<ext>)',
+              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the model file' }, example: '<binary>' } },
+            },
+            '400': problem(400, 'a malformed id, or an unknown format (named)'),
+            '404': problem(404, 'no job with this id'),
+            '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or it cannot be read'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/jobs/{id}/model/model.json': {
+        get: {
+          tags: ['models'],
+          summary: 'The model as a TensorFlow.js LayersModel (model.json)',
+          description: "tf.loadLayersModel('<base>/v1/jobs/<id>/model/model.json') loads it; its weights are the sibling weights.bin. Both read the latest checkpoint: on a running job, read them together.",
+          parameters: [idParam],
+          responses: {
+            '200': {
+              description: 'the LayersModel JSON (weightsManifest paths: weights.bin)',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', description: "a TensorFlow.js LayersModel: modelTopology, weightsManifest, userDefinedMetadata (the model's vocabulary, kind, sizes, epoch)" },
+                  example: { format: 'layers-model', generatedBy: 'lstm-trainer', weightsManifest: [{ paths: ['weights.bin'], weights: [] }] },
+                },
+              },
+            },
+            '400': problem(400, 'a malformed id'),
+            '404': problem(404, 'no job with this id'),
+            '409': problem(409, 'no checkpoint yet, or it cannot be read'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/jobs/{id}/model/weights.bin': {
+        get: {
+          tags: ['models'],
+          summary: "The TensorFlow.js model's weights (weights.bin)",
+          parameters: [idParam],
+          responses: {
+            '200': { description: 'the float32 weights, in model.json\'s order', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the weights' }, example: '<binary>' } } },
+            '400': problem(400, 'a malformed id'),
+            '404': problem(404, 'no job with this id'),
+            '409': problem(409, 'no checkpoint yet, or it cannot be read'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },
         },

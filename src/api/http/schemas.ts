@@ -30,3 +30,8 @@ export const LastEventId = seqNumber('Last-Event-ID');
 
 /** GET /v1/jobs/:id: `include=corpus` adds a custom corpus text (left out by default: it can be 2 MB). */
 export const JobQuery = z.object({ include: z.enum(['corpus'], { error: "include must be 'corpus'" }).optional() }).strict();
+
+/** GET /v1/jobs/:id/model: the file format (tfjs has its own URLs: /model/model.json, /model/weights.bin). */
+export const ModelQuery = z
+  .object({ format: z.enum(['safetensors', 'onnx', 'checkpoint'], { error: "format must be 'safetensors', 'onnx' or 'checkpoint' (tfjs: GET /v1/jobs/{id}/model/model.json)" }).default('safetensors') })
+  .strict();

@@ -1,0 +1,82 @@
+// A job's model over HTTP (GET /v1/jobs/:id/model, …/model/model.json, …/model/weights.bin),
+// trained by a real worker over Redis, read back by the tools users read it with: our importer
+// (the safetensors state dict), ONNX Runtime, and tf.loadLayersModel over HTTP.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import * as ort from 'onnxruntime-node';
+import { readInitModel } from '../../src/train/import.js';
+import { redisReachable, REDIS_URL } from '../support/processes.js';
+import { WorkerProcess, deletePrefix, startTestApi, streamEvents, testEnv, TINY, type TestApi } from '../service/helpers.js';
+
+const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
+const env = testEnv();
+let api: TestApi;
+let worker: WorkerProcess;
+let id: string;
+
+before(async () => {
+  if (skip) return;
+  [api, worker] = await Promise.all([startTestApi(env), WorkerProcess.start(env, { readyTimeoutMs: 60_000 })]);
+  const res = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(TINY) });
+  id = ((await res.json()) as { id: string }).id;
+  await streamEvents(api.url, id, { until: (ev) => ev.type === 'state' && ev.state === 'succeeded', timeoutMs: 60_000 });
+});
+after(async () => {
+  if (skip) return;
+  await worker?.stop();
+  await api?.close();
+  await deletePrefix(env.QUEUE_PREFIX);
+});
+
+test('safetensors (the default): a download of the latest checkpoint, with the epoch; it loads as the job\'s model', { skip }, async () => {
+  const res = await fetch(`${api.url}/v1/jobs/${id}/model`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('x-model-epoch'), String(TINY.train.epochs));
+  assert.equal(res.headers.get('content-disposition'), `attachment; filename="${id}-epoch${TINY.train.epochs}.safetensors"`);
+  const buf = Buffer.from(await res.arrayBuffer());
+  const job = (await (await fetch(`${api.url}/v1/jobs/${id}`)).json()) as { spec: { model: { kind: 'scratch'; numHiddens: number; numLayers: number } } };
+  const vocab = JSON.parse((await import('../../src/train/import.js')).readSafetensors(buf).metadata.vocab);
+  const init = readInitModel(buf, { kind: job.spec.model.kind, numHiddens: job.spec.model.numHiddens, numLayers: job.spec.model.numLayers, vocabSize: vocab.length });
+  assert.deepEqual(init.vocab, vocab);
+  assert.equal(init.weights.W_xi.shape[1], TINY.model.numHiddens);
+});
+
+test('onnx: ONNX Runtime runs it', { skip }, async () => {
+  const res = await fetch(`${api.url}/v1/jobs/${id}/model?format=onnx`);
+  assert.equal(res.status, 200);
+  const session = await ort.InferenceSession.create(Buffer.from(await res.arrayBuffer()));
+  const H = TINY.model.numHiddens;
+  const zeros = () => new ort.Tensor('float32', new Float32Array(H), [1, 1, H]);
+  const out = await session.run({ tokens: new ort.Tensor('int64', BigInt64Array.of(3n, 1n, 4n), [3, 1]), h0_l0: zeros(), c0_l0: zeros() });
+  assert.equal(out.logits.dims[0], 3);
+  assert.ok([...(out.logits.data as Float32Array)].every(Number.isFinite));
+  await session.release();
+});
+
+test('tfjs: tf.loadLayersModel loads …/model/model.json over HTTP (weights.bin beside it)', { skip }, async () => {
+  const model = await tf.loadLayersModel(`${api.url}/v1/jobs/${id}/model/model.json`);
+  const V = (model.inputs[0].shape as number[])[2];
+  const x = tf.oneHot(tf.tensor2d([[1, 2, 3]], [1, 3], 'int32'), V).toFloat();
+  const y = model.predict(x) as tf.Tensor;
+  assert.deepEqual(y.shape, [1, 3, V]);
+  tf.dispose([x, y]);
+  model.dispose();
+});
+
+test('errors: an unknown format (400 naming it), a job without a checkpoint (409), an unknown job (404)', { skip }, async () => {
+  const bad = await fetch(`${api.url}/v1/jobs/${id}/model?format=pt`);
+  assert.equal(bad.status, 400);
+  assert.match(JSON.stringify(await bad.json()), /format must be 'safetensors', 'onnx' or 'checkpoint'/);
+  // a job that cannot start (epochs beyond what this worker will reach quickly): cancel it first, then no checkpoint
+  const sub = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...TINY, train: { epochs: 3, seed: 2 }, name: 'never-trained' }) });
+  const queued = ((await sub.json()) as { id: string }).id;
+  await fetch(`${api.url}/v1/jobs/${queued}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  const none = await fetch(`${api.url}/v1/jobs/${queued}/model`);
+  if (none.status !== 200) {
+    // cancelled before the worker trained its first epoch (usually): no checkpoint
+    assert.equal(none.status, 409);
+    assert.match(((await none.json()) as { detail: string }).detail, /has no checkpoint/);
+  }
+  assert.equal((await fetch(`${api.url}/v1/jobs/j0000000000000000000/model`)).status, 404);
+});
