@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { EngineFactory, LstmModel } from '../model/engine.js';
 import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
-import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, modelFromCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { exportModel, type ExportFormat, type ModelExport } from '../train/export.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
@@ -268,6 +268,11 @@ export class RedisJobService implements JobService {
       ckpt = deserializeCheckpoint(stored.data);
     } catch (e) {
       if (!(e instanceof CheckpointError)) throw e;
+      // a checkpoint this build cannot use but whose bytes are fine (a newer format version, during
+      // a rolling upgrade) is left alone: it is not damage
+      if (!(e instanceof DamagedCheckpointError)) {
+        throw new FailedPreconditionError(`checkpoint of job ${id} at epoch ${stored.epoch} cannot be used by this api process (${e.message})`);
+      }
       // a damaged checkpoint is set aside (the previous one becomes the latest, for generation and
       // for the worker that resumes the job), and the caller is told what happened — not a 500
       const now = await this.guard(() => this.ckpts.discard(id, stored.epoch));

@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { readInitModel } from '../../src/train/import.js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import { redisReachable, REDIS_URL } from '../support/processes.js';
 import { WorkerProcess, deletePrefix, startTestApi, streamEvents, testEnv, TINY, type TestApi } from '../service/helpers.js';
 
@@ -79,4 +80,31 @@ test('errors: an unknown format (400 naming it), a job without a checkpoint (409
     assert.match(((await none.json()) as { detail: string }).detail, /has no checkpoint/);
   }
   assert.equal((await fetch(`${api.url}/v1/jobs/j0000000000000000000/model`)).status, 404);
+});
+
+test('a checkpoint of a format version this build does not read is not damage: 409 saying so, and it is kept', { skip }, async () => {
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  let original: Buffer;
+  try {
+    original = (await redis.hgetBuffer(keys.ckpt(id), 'data'))!;
+    const newer = Buffer.from(original);
+    newer.writeUInt32LE(99, 8); // a version from the future
+    await redis.hset(keys.ckpt(id), 'data', newer);
+    // a fresh api process (the other one has the model cached)
+    const fresh = await startTestApi(env);
+    try {
+      const res = await fetch(`${fresh.url}/v1/jobs/${id}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time', numChars: 5 }) });
+      assert.equal(res.status, 409);
+      assert.match(((await res.json()) as { detail: string }).detail, /cannot be used by this api process \(unsupported checkpoint version 99/);
+    } finally {
+      await fresh.close();
+    }
+    // still there: the same epoch, the same bytes
+    assert.deepEqual(await redis.hget(keys.ckpt(id), 'epoch'), String(TINY.train.epochs));
+    assert.equal((await redis.hgetBuffer(keys.ckpt(id), 'data'))!.readUInt32LE(8), 99);
+  } finally {
+    await redis.hset(keys.ckpt(id), 'data', original!);
+    redis.disconnect();
+  }
 });
