@@ -21,9 +21,16 @@ export interface ServiceConfig {
   workerConcurrency: number;
   /** Tries per job (processor errors and worker losses); then the job fails with the reason. */
   attempts: number;
-  /** BullMQ lock; a single minibatch must take less than this (the lock is renewed between them). */
+  /**
+   * BullMQ lock of a running job, renewed every quarter of it by the worker process (which does no
+   * training itself, so a long minibatch never delays a renewal). A worker silent this long has lost
+   * its jobs: with the stalled check, this bounds failover (docs/service.md, "Failover").
+   */
   lockDurationMs: number;
+  /** How often (any) worker looks for jobs whose lock expired. */
   stalledIntervalMs: number;
+  /** Worker heartbeat interval (the heartbeat expires after three). */
+  heartbeatMs: number;
   /** Seconds a finished job (record, events, checkpoint) is kept; 0 = forever. */
   retentionSeconds: number;
   /** Submissions are refused (429) while this many jobs wait; 0 = no limit. */
@@ -108,8 +115,9 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     checkpointSeconds: intVar(env, 'CHECKPOINT_SECONDS', 300, 1),
     workerConcurrency: intVar(env, 'WORKER_CONCURRENCY', 1, 1, 64),
     attempts: intVar(env, 'JOB_ATTEMPTS', 3, 1, 100),
-    lockDurationMs: intVar(env, 'LOCK_DURATION_MS', 60_000, 1000),
-    stalledIntervalMs: intVar(env, 'STALLED_INTERVAL_MS', 30_000, 500),
+    lockDurationMs: intVar(env, 'LOCK_DURATION_MS', 5000, 1000),
+    stalledIntervalMs: intVar(env, 'STALLED_INTERVAL_MS', 1000, 200),
+    heartbeatMs: intVar(env, 'HEARTBEAT_MS', 1000, 100, 60_000),
     retentionSeconds: intVar(env, 'JOB_RETENTION_SECONDS', 0, 0),
     maxQueued: intVar(env, 'MAX_QUEUED_JOBS', 1000, 0),
     generateConcurrency: intVar(env, 'GENERATE_CONCURRENCY', 4, 1, 1000),

@@ -9,6 +9,8 @@
 //   P:jobs:<state>       zset: jobs by state
 //   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
 //   P:stats              hash: epochs (epochs trained, all jobs)
+//   P:worker:<wid>       string: a worker's heartbeat (JSON: host, pid, engine, jobs…), expires after 3 beats
+//   P:workers            zset: worker id → time of its last heartbeat (ms)
 //   channel P:notify     "<id>": the job's history grew (wakes SSE / gRPC watchers)
 //   channel P:cancel     "<id>": stop the job now (workers)
 import { createHash } from 'node:crypto';
@@ -59,6 +61,14 @@ export class Keys {
   }
   get stats(): string {
     return `${this.prefix}:stats`;
+  }
+  /** A worker's heartbeat (JSON, expires after three beats). */
+  worker(id: string): string {
+    return `${this.prefix}:worker:${id}`;
+  }
+  /** zset: worker id → time of its last heartbeat (ms). */
+  get workers(): string {
+    return `${this.prefix}:workers`;
   }
   get notifyChannel(): string {
     return `${this.prefix}:notify`;

@@ -13,6 +13,7 @@ import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
 import { EventLog, Notifier } from './events.js';
 import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
+import { liveWorkers } from './heartbeat.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
@@ -24,6 +25,7 @@ import {
   type JobSpecView,
   type JobState,
   type JobView,
+  type LiveWorker,
   type ServiceStats,
 } from './types.js';
 
@@ -313,12 +315,27 @@ export class RedisJobService implements JobService {
     }
   }
 
+  async workers(): Promise<LiveWorker[]> {
+    const now = Date.now();
+    return (await liveWorkers(this.redis, this.keys)).map((w) => ({
+      id: w.id,
+      host: w.host,
+      engine: w.engine,
+      backend: w.backend,
+      concurrency: w.concurrency,
+      jobs: w.jobs,
+      lastHeartbeat: w.heartbeatAt,
+      heartbeatAgeSeconds: Math.max(0, (now - Date.parse(w.heartbeatAt)) / 1000),
+    }));
+  }
+
   async stats(): Promise<ServiceStats> {
     return this.guard(async () => {
-      const [jobsByState, epochsTrained, runningIds] = await Promise.all([
+      const [jobsByState, epochsTrained, runningIds, workers] = await Promise.all([
         this.store.countByState(),
         this.store.epochsTrained(),
         this.store.idsInState('running', 100),
+        this.workers(),
       ]);
       const recs = await this.store.fieldsOf(runningIds, ['state', 'tokensPerSec', 'engine'] as const);
       const running: ServiceStats['running'] = [];
@@ -326,7 +343,7 @@ export class RedisJobService implements JobService {
         if (r?.state !== 'running') return;
         running.push({ id: runningIds[i], tokensPerSec: finiteOrUndefined(Number(r.tokensPerSec ?? NaN)) ?? 0, engine: r.engine ?? undefined });
       });
-      return { jobsByState, epochsTrained, running };
+      return { jobsByState, epochsTrained, running, workers };
     });
   }
 

@@ -108,7 +108,23 @@ export interface JobService {
   /** The job's latest checkpoint as a model file (optional for other JobServices). */
   exportModel?(id: string, format: ExportFormat): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
   ready(): Promise<boolean>;
+  /** Workers whose heartbeat is live (for /readyz; optional for other JobServices). */
+  workers?(): Promise<LiveWorker[]>;
   close(): Promise<void>;
+}
+
+/** A live worker as its last heartbeat describes it (src/jobs/heartbeat.ts). */
+export interface LiveWorker {
+  id: string;
+  host: string;
+  engine: string;
+  backend: string;
+  concurrency: number;
+  /** Jobs it trains now. */
+  jobs: string[];
+  /** ISO time of its last heartbeat, and its age in seconds when read. */
+  lastHeartbeat: string;
+  heartbeatAgeSeconds: number;
 }
 
 /** Aggregate figures for /metrics (implemented by the Redis service; optional for other JobServices). */
@@ -118,4 +134,6 @@ export interface ServiceStats {
   epochsTrained: number;
   /** Latest tokens/s of each running job. */
   running: { id: string; tokensPerSec: number; engine?: string }[];
+  /** Workers with a live heartbeat. */
+  workers?: LiveWorker[];
 }

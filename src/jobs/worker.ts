@@ -9,11 +9,13 @@
 // worker that takes over a job resumes from that checkpoint and re-trains the epochs between it
 // and the last published one without publishing them again (the append script only accepts
 // lastEpoch+1); from the next epoch on it publishes. So the history never repeats or skips an epoch.
+import { hostname } from 'node:os';
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
 import { CheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { describeExit, TrainingProcess } from './train-process.js';
+import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
@@ -62,6 +64,9 @@ export class TrainWorker {
   private readonly ckpts: CheckpointStore;
   private readonly active = new Map<string, ActiveJob>();
   private readonly poll: NodeJS.Timeout;
+  private readonly watchdog: NodeJS.Timeout;
+  readonly heartbeat: WorkerHeartbeat;
+  private unreachableSaid = false;
   private readonly log: (line: string) => void;
   private closing?: Promise<void>;
 
@@ -81,12 +86,32 @@ export class TrainWorker {
     void this.sub.subscribe(keys.cancelChannel).catch(() => undefined);
     this.poll = setInterval(() => void this.pollCancelled(), 1000);
     this.poll.unref();
+    this.heartbeat = new WorkerHeartbeat(
+      this.redis,
+      keys,
+      newWorkerId(),
+      () => ({
+        host: hostname(),
+        pid: process.pid,
+        engine: opts.engine.name,
+        backend: opts.engine.backend,
+        concurrency: config.workerConcurrency,
+        jobs: [...this.active.keys()],
+      }),
+      config.heartbeatMs,
+    );
+    // Redis unreachable for longer than the lock: the jobs are another worker's by now (or will be
+    // the moment Redis is back), so their processes stop here instead of training on unseen
+    this.watchdog = setInterval(() => this.checkReachable(), Math.min(500, config.heartbeatMs));
+    this.watchdog.unref();
 
     this.worker = new Worker<TrainJobData, string>(QUEUE_NAME, (job, token) => this.process(job, token), {
       connection: bullConnection(config.redisUrl),
       prefix: config.prefix,
       concurrency: config.workerConcurrency,
       lockDuration: config.lockDurationMs,
+      // four renewals per lock: one late or lost renewal does not cost the job
+      lockRenewTime: Math.max(250, Math.floor(config.lockDurationMs / 4)),
       stalledInterval: config.stalledIntervalMs,
       // a job whose worker dies is given to another one up to attempts-1 times, then fails
       maxStalledCount: Math.max(0, config.attempts - 1),
@@ -136,6 +161,26 @@ export class TrainWorker {
   async ready(): Promise<void> {
     await this.worker.waitUntilReady();
     await this.redis.ping();
+    this.heartbeat.start();
+  }
+
+  private checkReachable(): void {
+    const silent = Date.now() - this.heartbeat.lastOkAt;
+    if (silent <= this.opts.config.lockDurationMs) {
+      this.unreachableSaid = false;
+      return;
+    }
+    for (const [id, a] of this.active) {
+      if (a.proc.exited) continue;
+      if (!this.unreachableSaid) {
+        this.log(
+          `worker: Redis unreachable for ${(silent / 1000).toFixed(1)} s, longer than the job lock (LOCK_DURATION_MS ${this.opts.config.lockDurationMs} ms): stopping job ${id}'s training process (pid ${a.proc.pid}); another worker takes the job over from its checkpoint`,
+        );
+      }
+      a.controller.abort('lost');
+      a.proc.kill();
+    }
+    if (this.active.size) this.unreachableSaid = true;
   }
 
   private async pollCancelled(): Promise<void> {
@@ -214,11 +259,11 @@ export class TrainWorker {
     });
     if (!started.ok) return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
     rec = (await this.store.get(id)) ?? rec;
-    this.log(`worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''})`);
 
     const controller = new AbortController();
     // the attempt trains in its own process; this one relays, writes to Redis and supervises
     const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name });
+    this.log(`worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''}; training process ${proc.pid})`);
     const active: ActiveJob = { controller, token, proc };
     this.active.set(id, active);
     const onAbort = () => proc.send({ t: 'stop', reason: String(controller.signal.reason) });
@@ -368,6 +413,8 @@ export class TrainWorker {
         for (const a of this.active.values()) a.controller.abort('shutdown');
         await this.worker.close();
         clearInterval(this.poll);
+        clearInterval(this.watchdog);
+        await this.heartbeat.stop();
         this.sub.disconnect();
         await this.redis.quit().catch(() => this.redis.disconnect());
       })();

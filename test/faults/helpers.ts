@@ -80,6 +80,11 @@ export class RedisServer {
     });
   }
 
+  /** SIGSTOP / SIGCONT: a Redis that stops answering without closing its connections. */
+  signal(sig: NodeJS.Signals): void {
+    this.child?.kill(sig);
+  }
+
   /** SIGKILL (no final AOF rewrite: what survives is what appendfsync wrote). */
   async kill(): Promise<void> {
     const c = this.child;

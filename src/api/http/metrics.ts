@@ -76,6 +76,48 @@ export function createMetrics(source?: StatsSource) {
     },
   });
 
+  new Gauge({
+    name: 'lstm_workers',
+    help: 'Workers with a live heartbeat, by engine and backend',
+    labelNames: ['engine', 'backend'],
+    registers: [registry],
+    async collect() {
+      const s = await stats();
+      this.reset();
+      if (!s?.workers) return;
+      const n = new Map<string, number>();
+      for (const w of s.workers) n.set(`${w.engine}\n${w.backend}`, (n.get(`${w.engine}\n${w.backend}`) ?? 0) + 1);
+      for (const [k, v] of n) {
+        const [engine, backend] = k.split('\n');
+        this.set({ engine, backend }, v);
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'lstm_worker_heartbeat_age_seconds',
+    help: 'Seconds since each live worker last wrote its heartbeat',
+    labelNames: ['worker', 'engine', 'backend'],
+    registers: [registry],
+    async collect() {
+      const s = await stats();
+      this.reset();
+      for (const w of s?.workers ?? []) this.set({ worker: w.id, engine: w.engine, backend: w.backend }, w.heartbeatAgeSeconds);
+    },
+  });
+
+  new Gauge({
+    name: 'lstm_worker_jobs',
+    help: 'Jobs each live worker trains now',
+    labelNames: ['worker'],
+    registers: [registry],
+    async collect() {
+      const s = await stats();
+      this.reset();
+      for (const w of s?.workers ?? []) this.set({ worker: w.id }, w.jobs.length);
+    },
+  });
+
   return { registry, httpDuration };
 }
 
