@@ -23,7 +23,7 @@ import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore
 import type { TrainJobData } from './queue.js';
 import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
 
-type StopReason = 'cancel' | 'shutdown' | 'lost';
+type StopReason = 'cancel' | 'shutdown' | 'lost' | 'timeout';
 
 // TEST-ONLY fault hook (test/faults/worker-faults.test.ts): LSTM_TEST_PAUSE_AT=epoch|checkpoint|final
 // makes the worker print a marker line and hang at that point — after publishing an epoch ≥
@@ -273,6 +273,13 @@ export class TrainWorker {
     // kept by the child (`next {keep}`): a cancel that lands after it finished the next epoch but
     // before that epoch's event was appended (the append is then refused) leaves it one epoch ahead
     // of the history; the stop keeps that copy instead, so the checkpoint is the last published epoch.
+    // train.timeoutSeconds bounds the job's training time as elapsedMs counts it (across resumes):
+    // the time at the last epoch event plus the time since
+    const limitMs = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
+    const trained = { ms: resume?.elapsedMs ?? 0, at: Date.now() };
+    const overTime = () => limitMs !== undefined && trained.ms + (Date.now() - trained.at) > limitMs * 1000;
+    const deadline = limitMs === undefined ? undefined : setInterval(() => overTime() && controller.abort('timeout'), 200);
+    if (overTime()) controller.abort('timeout');
     try {
       let published = rec.lastEpoch;
       let lastCkpt = { epoch: resume?.epoch ?? 0, at: Date.now() };
@@ -281,6 +288,7 @@ export class TrainWorker {
         const m = await proc.next();
         if (m.t === 'epoch') {
           const ev = m.ev;
+          Object.assign(trained, { ms: ev.elapsedMs, at: Date.now() });
           if (controller.signal.aborted) continue; // the child stops and says so next
           if (ev.epoch > published) {
             const r = await this.events.appendEpoch(id, token, ev);
@@ -353,6 +361,7 @@ export class TrainWorker {
       this.log(`worker: job ${id} attempt ${attempt} failed: ${err.message}; retrying`);
       throw err;
     } finally {
+      clearInterval(deadline);
       controller.signal.removeEventListener('abort', onAbort);
       this.active.delete(id);
       await proc.end();
@@ -393,6 +402,25 @@ export class TrainWorker {
       await job.moveToWait(token);
       this.log(`worker: job ${id} handed back to the queue at epoch ${st.epoch}`);
       throw new WaitingError();
+    }
+    if (reason === 'timeout' && rec) {
+      const limit = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
+      const now = (await this.store.get(id)) ?? rec;
+      const r = await this.events.transition(id, 'cancelled', {
+        from: ['running'],
+        requireOwner: token,
+        setOwner: '-',
+        summary: {
+          finalPerplexity: finiteOrUndefined(now.perplexity) ?? null,
+          epochs: now.lastEpoch,
+          totalMs: Math.round(now.elapsedMs ?? 0),
+          engine: now.engine ?? '',
+          backend: now.backend ?? '',
+        },
+        message: `cancelled: its training time exceeded train.timeoutSeconds (${limit} s) at epoch ${now.lastEpoch} of ${now.spec.train.epochs}`,
+      });
+      this.log(`worker: job ${id} ${r.ok ? `cancelled: training time over train.timeoutSeconds (${limit} s)` : `timed out but was ${r.current}`}`);
+      return 'cancelled';
     }
     this.log(`worker: job ${id} stopped (${reason})`);
     return reason === 'cancel' ? 'cancelled' : 'lost';

@@ -19,6 +19,8 @@ export const LIMITS = {
   numPreds: 2000,
   nameChars: 200,
   idempotencyKeyChars: 200,
+  /** train.timeoutSeconds: at most 7 days. */
+  timeoutSeconds: 604_800,
   /** Σ over the prefixes of (prefix length + numPreds): the characters of one epoch's samples. */
   sampleCharsPerEpoch: 4000,
   /** The same over every sampled epoch of the job (every predictEvery epochs and the last). */
@@ -90,6 +92,8 @@ export const TrainSpec = z
     lr: positive('train.lr', LIMITS.lr).default(1),
     clipTheta: positive('train.clipTheta', LIMITS.clipTheta).default(1),
     seed: int('train.seed', 0, 2 ** 32 - 1).optional(),
+    /** Training time allowed (elapsedMs, across resumes); past it the worker cancels the job. */
+    timeoutSeconds: int('train.timeoutSeconds', 1, LIMITS.timeoutSeconds).optional(),
   })
   .strict();
 
