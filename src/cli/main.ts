@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { int, num } from './options.js';
+import { exportJobModel, registerClientCommands } from './client-commands.js';
 import { registerServiceCommands } from './service-commands.js';
 import { addSpecFlags } from './spec-flags.js';
 import { exportCommand, generateCommand, trainCommand } from './train-commands.js';
@@ -39,14 +40,20 @@ program
   .action(generateCommand);
 
 program
-  .command('export')
-  .description('write a checkpoint file as safetensors (PyTorch state dict), ONNX, a TensorFlow.js LayersModel, or a checkpoint')
-  .requiredOption('--checkpoint <file>', 'checkpoint written by train --save')
+  .command('export [jobId]')
+  .description("a model as safetensors (PyTorch state dict), ONNX, a TensorFlow.js LayersModel, or a checkpoint: a running service's job (by id), or a checkpoint file")
+  .option('--checkpoint <file>', 'a checkpoint written by train --save (instead of a job id)')
   .option('--format <format>', 'safetensors | onnx | tfjs | checkpoint', 'safetensors')
   .requiredOption('-o, --output <path>', 'the file to write (tfjs: a directory for model.json and weights.bin)')
-  .action(exportCommand);
+  .option('--url <url>', 'service URL, with a job id (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+  .option('--api-key <key>', 'API key, with a job id (default: LSTM_TRAINER_API_KEY)')
+  .action((jobId: string | undefined, o: { checkpoint?: string; format: string; output: string; url?: string; apiKey?: string }) => {
+    if ((jobId === undefined) === (o.checkpoint === undefined)) throw new UserError('export takes a job id or --checkpoint FILE (one of them)');
+    return jobId !== undefined ? exportJobModel(jobId, o) : exportCommand({ ...o, checkpoint: o.checkpoint! });
+  });
 
 registerServiceCommands(program);
+registerClientCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,12 +2,16 @@
 // trained by a real worker over Redis, read back by the tools users read it with: our importer
 // (the safetensors state dict), ONNX Runtime, and tf.loadLayersModel over HTTP.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
 import { readInitModel } from '../../src/train/import.js';
 import { Keys, connectRedis } from '../../src/jobs/redis.js';
-import { redisReachable, REDIS_URL } from '../support/processes.js';
+import { redisReachable, REDIS_URL, ROOT } from '../support/processes.js';
 import { WorkerProcess, deletePrefix, startTestApi, streamEvents, testEnv, TINY, type TestApi } from '../service/helpers.js';
 
 const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
@@ -106,5 +110,33 @@ test('a checkpoint of a format version this build does not read is not damage: 4
   } finally {
     await redis.hset(keys.ckpt(id), 'data', original!);
     redis.disconnect();
+  }
+});
+
+test('lstm-trainer export <jobId>: the same files from the CLI (safetensors, tfjs into a directory); a job id and --checkpoint are exclusive', { skip }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lstm-export-cli-'));
+  // (not spawnSync: the api answering it runs in this process)
+  const cli = (args: string[]) =>
+    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'export', ...args], { cwd: ROOT, env: { ...process.env, API_KEYS: '' } });
+      let stderr = '';
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (status) => resolve({ status, stderr }));
+    });
+  try {
+    const file = path.join(dir, 'm.safetensors');
+    const r = await cli([id, '--url', api.url, '-o', file]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`exported job ${id} at epoch ${TINY.train.epochs} as safetensors`));
+    const direct = Buffer.from(await (await fetch(`${api.url}/v1/jobs/${id}/model`)).arrayBuffer());
+    assert.ok(readFileSync(file).equals(direct), 'the same bytes as the route');
+    const t = await cli([id, '--url', api.url, '--format', 'tfjs', '-o', path.join(dir, 'tfjs')]);
+    assert.equal(t.status, 0, t.stderr);
+    assert.ok(existsSync(path.join(dir, 'tfjs', 'model.json')) && existsSync(path.join(dir, 'tfjs', 'weights.bin')));
+    const both = await cli([id, '--checkpoint', 'x.ckpt', '-o', path.join(dir, 'x')]);
+    assert.equal(both.status, 2);
+    assert.match(both.stderr, /export takes a job id or --checkpoint FILE \(one of them\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
