@@ -1,4 +1,4 @@
-// Start-up (design §6): `lstm-trainer serve` runs the api and a worker child process and stops
+// Start-up (docs/architecture.md, "Processes"): `lstm-trainer serve` runs the api and a worker child process and stops
 // both on SIGTERM; the local redis-server helper starts and stops its own Redis, or says what to
 // install.
 import { test } from 'node:test';
