@@ -1,8 +1,8 @@
 // The client commands of a running service: submit, watch, and the model download of export
 // (lstm-trainer export <jobId>). They talk HTTP to the api (LSTM_TRAINER_URL, else HOST:HTTP_PORT).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { checkSavePath, makeDirectory, writeAtomically } from './files.js';
 import { int } from './options.js';
 import { EpochProgress } from './progress.js';
 import { addSpecFlags, applySpecFlags, readTextFile, setIn, type Obj, type SpecFlags } from './spec-flags.js';
@@ -178,31 +178,19 @@ export async function exportJobModel(id: string, o: ClientOptions & { format: st
     if (!res.ok) throw new UserError(problemText(new HttpProblemError(res.status, await res.json().catch(() => undefined))));
     return { data: Buffer.from(await res.arrayBuffer()), epoch: res.headers.get('x-model-epoch') };
   };
-  const write = (file: string, data: Buffer) => {
-    const tmp = `${file}.tmp-${process.pid}`;
-    try {
-      writeFileSync(tmp, data);
-      renameSync(tmp, file);
-    } catch (e) {
-      throw new UserError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
   let epoch: string | null;
   if (o.format === 'tfjs') {
     const json = await fetchFile('/model/model.json');
     const bin = await fetchFile('/model/weights.bin');
     if (json.epoch !== bin.epoch) throw new UserError(`the job's checkpoint moved on between the two files (epochs ${json.epoch} and ${bin.epoch}): run export again`);
-    try {
-      mkdirSync(o.output, { recursive: true });
-    } catch (e) {
-      throw new UserError(`-o ${o.output}: cannot make the directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    write(resolve(o.output, 'model.json'), json.data);
-    write(resolve(o.output, 'weights.bin'), bin.data);
+    makeDirectory(o.output, '-o');
+    writeAtomically(resolve(o.output, 'model.json'), json.data);
+    writeAtomically(resolve(o.output, 'weights.bin'), bin.data);
     epoch = json.epoch;
   } else {
     const f = await fetchFile(`/model?format=${encodeURIComponent(o.format)}`);
-    write(o.output, f.data);
+    checkSavePath(o.output, '-o');
+    writeAtomically(o.output, f.data);
     epoch = f.epoch;
   }
   log(`lstm-trainer: exported job ${id} at epoch ${epoch ?? '?'} as ${o.format} to ${o.output}`);

@@ -1,6 +1,6 @@
 // `lstm-trainer train` and `lstm-trainer generate`: the local, Redis-free path through the core.
-import { accessSync, constants, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
 import { EXPORT_FORMATS, exportModel, type ExportFormat } from '../train/export.js';
@@ -9,6 +9,7 @@ import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { Trainer, type EpochEvent } from '../train/trainer.js';
 import { UserError } from './errors.js';
+import { checkSavePath, makeDirectory, writeAtomically } from './files.js';
 import { EpochProgress } from './progress.js';
 import { applySpecFlags, flagError, type SpecFlags } from './spec-flags.js';
 
@@ -31,39 +32,6 @@ async function engineOrExit(name?: string) {
   } catch (e) {
     if (e instanceof EngineUnavailableError) throw new UserError(e.message);
     throw e;
-  }
-}
-
-/** Refuses, before any training, a --save path whose checkpoint could not be written at the end. */
-function checkSavePath(file: string, flag = '--save'): void {
-  const path = resolve(file);
-  const dir = dirname(path);
-  let isDir: boolean;
-  try {
-    isDir = statSync(dir).isDirectory();
-  } catch {
-    throw new UserError(`${flag} ${file}: directory ${dir} does not exist`);
-  }
-  if (!isDir) throw new UserError(`${flag} ${file}: ${dir} is not a directory`);
-  try {
-    accessSync(dir, constants.W_OK);
-  } catch {
-    throw new UserError(`${flag} ${file}: directory ${dir} is not writable`);
-  }
-  try {
-    if (statSync(path).isDirectory()) throw new UserError(`${flag} ${file}: is a directory`);
-  } catch (e) {
-    if (e instanceof UserError) throw e; // else it does not exist yet: fine
-  }
-}
-
-function writeAtomically(file: string, data: Buffer): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, file);
-  } catch (e) {
-    throw new UserError(`cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 
@@ -189,11 +157,7 @@ export async function exportCommand(o: ExportOptions): Promise<void> {
   }
   const out = await exportModel(ckpt, o.format as ExportFormat);
   if (out.format === 'tfjs') {
-    try {
-      mkdirSync(o.output, { recursive: true });
-    } catch (e) {
-      throw new UserError(`-o ${o.output}: cannot make the directory: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    makeDirectory(o.output, '-o');
     for (const f of out.files) writeAtomically(resolve(o.output, f.name), f.data);
   } else {
     checkSavePath(o.output, '-o');
