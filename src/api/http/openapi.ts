@@ -168,6 +168,7 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'train.lr': 'SGD learning rate (d2l: 1)',
     'train.clipTheta': 'gradient clipping threshold on the global norm (d2l: 1)',
     'train.seed': 'seed of the initialisation and the sampler (unset: random)',
+    'train.timeoutSeconds': 'optional bound on the training time (seconds, across resumes): past it the job is cancelled at its last published epoch',
     report: 'what the job reports while training',
     'report.predictEvery': 'generate samples every this many epochs (and after the last)',
     'report.prefixes': 'prefixes to continue in the samples (each needs a letter)',
