@@ -66,6 +66,7 @@ export class EventLog {
       ...STATES.map((s) => this.keys.byState(s)),
       this.keys.bullLock(id),
       this.keys.ckpt(id),
+      this.keys.log(id),
       to,
       o.from.join(','),
       o.requireOwner ?? '',

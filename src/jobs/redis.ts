@@ -5,6 +5,7 @@
 //   P:job:<id>           hash: the job record (spec, state, progress, owner token, lastSeq, lastEpoch…)
 //   P:job:<id>:events    stream: the job's history; entry id "<seq>-0", field d = event JSON
 //   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary), {prevEpoch, prevData} the one before
+//   P:job:<id>:log       list: the job's log, the worker's lines about it (JSON {time, level, msg}), the last JOB_LOG_LINES
 //   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
 //   P:jobs:<state>       zset: jobs by state
 //   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
@@ -31,6 +32,10 @@ export class Keys {
   }
   ckpt(id: string): string {
     return `${this.prefix}:job:${id}:ckpt`;
+  }
+  /** list: the job's log lines (JSON), capped (src/jobs/job-log.ts). */
+  log(id: string): string {
+    return `${this.prefix}:job:${id}:log`;
   }
   /** BullMQ's lock of the queue job (held by the worker processing it). */
   bullLock(id: string): string {
@@ -177,7 +182,7 @@ return {n, ttl}
 
 /**
  * Change state and append the state event, in one step.
- * KEYS: job, events, queued, running, succeeded, failed, cancelled (zsets), bullLock, ckpt
+ * KEYS: job, events, queued, running, succeeded, failed, cancelled (zsets), bullLock, ckpt, log
  * ARGV: newState, allowedFrom (comma list), requireOwner ('' = any), setOwner ('' keep, '-' clear),
  *       ifLastSeq ('' = any), eventJson, notifyChannel, id, retentionSeconds, requireNoLock ('1'/'0'),
  *       field, value, …
@@ -208,6 +213,7 @@ if ttl > 0 and (ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'can
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[9], ttl)
+  redis.call('EXPIRE', KEYS[10], ttl)
   local ik = redis.call('HGET', KEYS[1], 'idemKey')
   if ik then redis.call('EXPIRE', ik, ttl) end
 end
@@ -236,6 +242,20 @@ if #ARGV >= 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
 redis.call('HINCRBY', KEYS[3], 'epochs', 1)
 redis.call('PUBLISH', ARGV[4], ARGV[5])
 return seq
+`;
+
+/**
+ * Append a line to a job's log, keeping the last ARGV[2]; only while the job exists (no orphan log
+ * of a deleted or expired job), and expiring with the record when retention set it to expire.
+ * KEYS: log, job  ARGV: lineJson, maxLines → 1 appended | 0 no such job
+ */
+const APPEND_LOG = `
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('LTRIM', KEYS[1], -tonumber(ARGV[2]), -1)
+local ttl = redis.call('PTTL', KEYS[2])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
 `;
 
 /**
@@ -289,6 +309,7 @@ export interface ScriptedRedis extends Redis {
   lstmAppendEpoch(...args: (string | number)[]): Promise<number>;
   lstmPutCheckpoint(...args: (string | number | Buffer)[]): Promise<number>;
   lstmRate(...args: (string | number)[]): Promise<[number, number]>;
+  lstmAppendLog(...args: (string | number)[]): Promise<number>;
 }
 
 /** Registers the scripts (EVALSHA with automatic fallback to EVAL) on a connection. */
@@ -297,7 +318,8 @@ export function withScripts(redis: Redis): ScriptedRedis {
   if (typeof r.lstmCreate === 'function') return r;
   redis.defineCommand('lstmCreate', { numberOfKeys: 6, lua: CREATE });
   redis.defineCommand('lstmRate', { numberOfKeys: 1, lua: RATE });
-  redis.defineCommand('lstmTransition', { numberOfKeys: 9, lua: TRANSITION });
+  redis.defineCommand('lstmTransition', { numberOfKeys: 10, lua: TRANSITION });
+  redis.defineCommand('lstmAppendLog', { numberOfKeys: 2, lua: APPEND_LOG });
   redis.defineCommand('lstmAppendEpoch', { numberOfKeys: 3, lua: APPEND_EPOCH });
   redis.defineCommand('lstmPutCheckpoint', { numberOfKeys: 2, lua: PUT_CHECKPOINT });
   redis.defineCommand('lstmDiscardCheckpoint', { numberOfKeys: 2, lua: DISCARD_CHECKPOINT });

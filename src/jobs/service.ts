@@ -11,6 +11,7 @@ import { minCorpusTokens } from '../text/data.js';
 import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
+import { JobLog, type JobLogLine } from './job-log.js';
 import { EventLog, Notifier } from './events.js';
 import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
 import { liveWorkers } from './heartbeat.js';
@@ -54,6 +55,7 @@ export class RedisJobService implements JobService {
   private readonly sub: Redis;
   private readonly store: JobStore;
   private readonly events: EventLog;
+  private readonly jobLog: JobLog;
   private readonly ckpts: CheckpointStore;
   private readonly queue: TrainQueue;
   private readonly notifier: Notifier;
@@ -69,6 +71,7 @@ export class RedisJobService implements JobService {
     this.sub = connectRedis(config.redisUrl, { name: 'lstm-api-sub' });
     this.store = new JobStore(this.redis, this.keys);
     this.events = new EventLog(this.redis, this.keys, config.retentionSeconds);
+    this.jobLog = new JobLog(this.redis, this.keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
     this.queue = new TrainQueue(config.redisUrl, config.prefix, config.attempts);
     this.notifier = new Notifier(this.sub, this.keys.notifyChannel);
@@ -196,6 +199,15 @@ export class RedisJobService implements JobService {
     return this.guard(async () => {
       await this.mustGetView(id);
       return this.events.epochs(id, after, Math.max(1, Math.min(limit, EPOCHS_PAGE_MAX)));
+    });
+  }
+
+  /** The job's own log (the worker's lines about it), oldest first. */
+  async logs(id: string): Promise<JobLogLine[]> {
+    checkId(id);
+    return this.guard(async () => {
+      await this.mustGetView(id);
+      return this.jobLog.lines(id);
     });
   }
 

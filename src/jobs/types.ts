@@ -105,6 +105,8 @@ export interface JobService {
   epochs(id: string, after: number, limit?: number): Promise<EpochEvent[]>;
   /** Characters as they are generated, from the job's latest checkpoint. */
   generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
+  /** The job's own log: the worker's lines about it, oldest first (optional for other JobServices). */
+  logs?(id: string): Promise<{ time: string; level: string; msg: string }[]>; // NotFound
   /** The job's latest checkpoint as a model file (optional for other JobServices). */
   exportModel?(id: string, format: ExportFormat): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
   ready(): Promise<boolean>;

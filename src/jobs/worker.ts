@@ -18,6 +18,7 @@ import { describeExit, TrainingProcess } from './train-process.js';
 import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
+import { JobLog, type LogLevel } from './job-log.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
 import type { TrainJobData } from './queue.js';
@@ -61,6 +62,7 @@ export class TrainWorker {
   private readonly sub: Redis;
   private readonly store: JobStore;
   private readonly events: EventLog;
+  private readonly jobLog: JobLog;
   private readonly ckpts: CheckpointStore;
   private readonly active = new Map<string, ActiveJob>();
   private readonly poll: NodeJS.Timeout;
@@ -69,6 +71,7 @@ export class TrainWorker {
   private unreachableSaid = false;
   private readonly log: (line: string) => void;
   private closing?: Promise<void>;
+  private readonly workerId = newWorkerId();
 
   constructor(private readonly opts: TrainWorkerOptions) {
     const { config } = opts;
@@ -78,6 +81,7 @@ export class TrainWorker {
     this.sub = connectRedis(config.redisUrl, { name: 'lstm-worker-sub' });
     this.store = new JobStore(this.redis, keys);
     this.events = new EventLog(this.redis, keys, config.retentionSeconds);
+    this.jobLog = new JobLog(this.redis, keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, keys);
 
     // cancellation reaches the training loop between two minibatches: the API publishes the id,
@@ -89,7 +93,7 @@ export class TrainWorker {
     this.heartbeat = new WorkerHeartbeat(
       this.redis,
       keys,
-      newWorkerId(),
+      this.workerId,
       () => ({
         host: hostname(),
         pid: process.pid,
@@ -145,15 +149,17 @@ export class TrainWorker {
     this.worker.on('stalled', (id: string) => {
       void this.events
         .transition(id, 'queued', { from: ['running'], requireNoLock: true, setOwner: '-', message: 'worker lost; waiting for another worker' })
-        .then((r) => r.ok && this.log(`worker: job ${id} stalled (its worker is gone); queued again`))
+        .then((r) => void (r.ok && this.note(id, 'warn', 'stalled (its worker is gone); queued again')))
         .catch(() => undefined);
     });
     // final failures the processor did not record itself: a job stalled more than allowed (it
     // never reaches the processor), or an error before training started (e.g. Redis hiccup)
     this.worker.on('failed', (job, err) => {
       if (!job || !job.finishedOn) return; // finishedOn: no retry follows
+      const error = failureText(err.message, config.attempts);
       void this.events
-        .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: failureText(err.message, config.attempts) })
+        .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error })
+        .then((r) => void (r.ok && this.note(job.data.id, 'error', `failed: ${error}`)))
         .catch(() => undefined);
     });
   }
@@ -173,7 +179,10 @@ export class TrainWorker {
     for (const [id, a] of this.active) {
       if (a.proc.exited) continue;
       if (!this.unreachableSaid) {
-        this.log(
+        void this.note(
+          id,
+          'warn',
+          `Redis unreachable for ${(silent / 1000).toFixed(1)} s, longer than the job lock: its training process (pid ${a.proc.pid}) is stopped; another worker takes the job over from its checkpoint`,
           `worker: Redis unreachable for ${(silent / 1000).toFixed(1)} s, longer than the job lock (LOCK_DURATION_MS ${this.opts.config.lockDurationMs} ms): stopping job ${id}'s training process (pid ${a.proc.pid}); another worker takes the job over from its checkpoint`,
         );
       }
@@ -210,12 +219,13 @@ export class TrainWorker {
     // tries that used an attempt: failed ones and ones whose worker was lost (a hand-back on
     // shutdown uses none)
     const attempt = job.attemptsMade + (job.stalledCounter ?? 0) + 1;
+    await this.note(id, 'info', `taken by worker ${this.workerId} on ${hostname()} (attempt ${attempt} of ${this.opts.config.attempts})`);
     // BullMQ counts failed tries (attempts) and lost workers (maxStalledCount) separately, so a mix
     // of both could exceed JOB_ATTEMPTS; the sum is what the limit means here
     if (attempt > this.opts.config.attempts) {
       const why = `gave up after ${attempt - 1} attempts (${job.attemptsMade} failed, its worker was lost ${job.stalledCounter ?? 0} times)`;
       await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
-      this.log(`worker: job ${id} ${why}`);
+      await this.note(id, 'error', why);
       throw new UnrecoverableError(why);
     }
 
@@ -244,7 +254,7 @@ export class TrainWorker {
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
         damaged.push(`the checkpoint at epoch ${stored.epoch} is damaged (${e.message})`);
-        this.log(`worker: job ${id}: ${damaged[damaged.length - 1]}; set aside`);
+        await this.note(id, 'warn', `${damaged[damaged.length - 1]}; set aside`, `worker: job ${id}: ${damaged[damaged.length - 1]}; set aside`);
         await this.ckpts.discard(id, stored.epoch);
       }
     }
@@ -257,13 +267,21 @@ export class TrainWorker {
       message: damaged.length ? `${damaged.join('; ')}; ${resumeText}` : resumeText,
       fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
     });
-    if (!started.ok) return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
+    if (!started.ok) {
+      await this.note(id, 'info', `not started (${started.current ?? started.reason})`);
+      return `not started (${started.current ?? started.reason})`; // cancelled meanwhile
+    }
     rec = (await this.store.get(id)) ?? rec;
 
     const controller = new AbortController();
     // the attempt trains in its own process; this one relays, writes to Redis and supervises
     const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name });
-    this.log(`worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''}; training process ${proc.pid})`);
+    await this.note(
+      id,
+      'info',
+      `attempt ${attempt} ${ckptEpoch !== null ? `resumed from the checkpoint at epoch ${ckptEpoch}` : 'started from epoch 1'} (engine ${this.opts.engine.name}/${this.opts.engine.backend}, training process ${proc.pid})`,
+      `worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''}; training process ${proc.pid})`,
+    );
     const active: ActiveJob = { controller, token, proc };
     this.active.set(id, active);
     const onAbort = () => proc.send({ t: 'stop', reason: String(controller.signal.reason) });
@@ -323,7 +341,14 @@ export class TrainWorker {
             setOwner: '-',
             summary: m.summary,
           });
-          this.log(`worker: job ${id} ${done.ok ? 'succeeded' : `finished but was ${done.current}`}`);
+          await this.note(
+            id,
+            done.ok ? 'info' : 'warn',
+            done.ok
+              ? `succeeded: ${m.summary.epochs} epochs, perplexity ${m.summary.finalPerplexity?.toFixed(3) ?? 'not finite'}, ${(m.summary.totalMs / 1000).toFixed(1)} s`
+              : `finished but was ${done.current}`,
+            `worker: job ${id} ${done.ok ? 'succeeded' : `finished but was ${done.current}`}`,
+          );
           return done.ok ? 'succeeded' : String(done.current);
         } else if (m.t === 'stopped') {
           return await this.stopped(job, id, token, m, (controller.signal.reason as StopReason) ?? 'lost');
@@ -349,7 +374,7 @@ export class TrainWorker {
           setOwner: '-',
           error: err.message,
         });
-        this.log(`worker: job ${id} failed: ${err.message}`);
+        await this.note(id, 'error', `failed: ${err.message}`);
         throw new UnrecoverableError(err.message);
       }
       await this.events.transition(id, 'queued', {
@@ -358,7 +383,7 @@ export class TrainWorker {
         setOwner: '-',
         message: `attempt ${attempt} failed (${err.message}); retrying`,
       });
-      this.log(`worker: job ${id} attempt ${attempt} failed: ${err.message}; retrying`);
+      await this.note(id, 'warn', `attempt ${attempt} failed: ${err.message}; retrying`);
       throw err;
     } finally {
       clearInterval(deadline);
@@ -400,7 +425,7 @@ export class TrainWorker {
       });
       // back to the queue without using up an attempt
       await job.moveToWait(token);
-      this.log(`worker: job ${id} handed back to the queue at epoch ${st.epoch}`);
+      await this.note(id, 'info', `handed back to the queue at epoch ${st.epoch} (worker shutting down)`, `worker: job ${id} handed back to the queue at epoch ${st.epoch}`);
       throw new WaitingError();
     }
     if (reason === 'timeout' && rec) {
@@ -419,16 +444,36 @@ export class TrainWorker {
         },
         message: `cancelled: its training time exceeded train.timeoutSeconds (${limit} s) at epoch ${now.lastEpoch} of ${now.spec.train.epochs}`,
       });
-      this.log(`worker: job ${id} ${r.ok ? `cancelled: training time over train.timeoutSeconds (${limit} s)` : `timed out but was ${r.current}`}`);
+      await this.note(
+        id,
+        r.ok ? 'warn' : 'info',
+        r.ok ? `timed out: training time over train.timeoutSeconds (${limit} s) at epoch ${now.lastEpoch}; cancelled` : `timed out but was ${r.current}`,
+        `worker: job ${id} ${r.ok ? `cancelled: training time over train.timeoutSeconds (${limit} s)` : `timed out but was ${r.current}`}`,
+      );
       return 'cancelled';
     }
-    this.log(`worker: job ${id} stopped (${reason})`);
+    await this.note(
+      id,
+      'info',
+      reason === 'cancel' ? `cancelled; stopped at epoch ${st.epoch}` : `stopped (${reason}): the job is another worker's now`,
+      `worker: job ${id} stopped (${reason})`,
+    );
     return reason === 'cancel' ? 'cancelled' : 'lost';
   }
 
   private async saveCheckpoint(id: string, epoch: number, data: Buffer, token: string): Promise<void> {
     if (PAUSE_AT) await testPause('checkpoint', id, epoch);
-    await this.ckpts.put(id, epoch, data, token);
+    if (await this.ckpts.put(id, epoch, data, token)) await this.note(id, 'debug', `checkpoint written at epoch ${epoch} (${data.length} bytes)`, null);
+  }
+
+  /**
+   * A line about one job: to this process's log (`line`, by default "worker: job <id> <msg>"; null:
+   * the job's log only) and appended to the job's own log in Redis (GET /v1/jobs/:id/logs). A failed
+   * append (Redis unreachable) loses only that line.
+   */
+  private async note(id: string, level: LogLevel, msg: string, line: string | null = `worker: job ${id} ${msg}`): Promise<void> {
+    if (line !== null) this.log(line);
+    await this.jobLog.append(id, level, msg).catch(() => undefined);
   }
 
   /**

@@ -240,6 +240,16 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.locator('details.spec summary').click();
       assert.equal(await page.locator('#job-corpus').textContent(), 'The Time Machine (H. G. Wells), d2l’s corpus');
 
+      // the Log panel (collapsed until opened) shows the worker's lines about the job, as /logs has them
+      assert.equal(await page.locator('#job-log-details').evaluate((d) => (d as HTMLDetailsElement).open), false);
+      await page.locator('#job-log-details summary').click();
+      await page.waitForFunction(() => /succeeded: 15 epochs/.test(document.getElementById('job-log')!.textContent ?? ''), null, { timeout: 10_000 });
+      const logLines = await page.locator('#job-log li').allTextContents();
+      const served = (await stack.open.service.logs(tinyId)).map((l) => ` ${l.level} ${l.msg}`);
+      assert.deepEqual(logLines.map((t) => t.slice(t.indexOf(' '))), served);
+      assert.match(logLines[1], /attempt 1 started from epoch 1/);
+      assert.equal(await page.locator('#job-log-empty').isHidden(), true);
+
       // a phone opening a job from its card lands on the job's title (it used to land on the
       // Generate form, the title scrolled off the top, as the view grew while it loaded)
       {

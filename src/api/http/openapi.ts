@@ -72,6 +72,10 @@ const Epochs = z.object({
   epochs: z.array(EpochEvent),
   nextAfter: z.number().int().optional().describe('set when the page is full: ask again with after = nextAfter'),
 });
+const JobLogs = z.object({
+  jobId: z.string(),
+  lines: z.array(z.object({ time: z.string(), level: z.enum(['debug', 'info', 'warn', 'error']), msg: z.string() })),
+});
 const GenerateResponse = z.object({ jobId: z.string(), prefix: z.string(), generated: z.string(), text: z.string() });
 const Problem = z.object({
   type: z.string(),
@@ -193,6 +197,13 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     epochs: 'up to limit epoch events, oldest first',
     ...prefixed('epochs', EPOCH_FIELDS),
     nextAfter: 'set when the page is full: ask again with after = nextAfter',
+  },
+  JobLogs: {
+    jobId: 'the job',
+    lines: "the worker's lines about the job, oldest first (the last 500 are kept; they expire with the job)",
+    'lines.time': 'when the worker wrote it (ISO 8601)',
+    'lines.level': 'debug (checkpoints), info, warn (a failed attempt, a timeout, a lost worker) or error (the job failed)',
+    'lines.msg': 'what happened: taken, started or resumed from a checkpoint, checkpoint written, attempt failed (with the reason), handed back, cancelled, timed out, succeeded',
   },
   GenerateResponse: {
     jobId: 'the job whose checkpoint generated it',
@@ -342,6 +353,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     JobEvent: schema(JobEvent),
     EpochEvent: schema(EpochEvent),
     Epochs: schema(Epochs),
+    JobLogs: schema(JobLogs),
     GenerateResponse: schema(GenerateResponse),
     Problem: schema(Problem),
     Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
@@ -430,6 +442,29 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           responses: {
             '200': ok('epochs > after, oldest first', 'Epochs', { jobId: JOB_ID, after: 39, epochs: [epochExample] }),
             '400': problem(400, 'a malformed id or query parameter (named)'),
+            '404': problem(404, 'no job with this id'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/jobs/{id}/logs': {
+        get: {
+          tags: ['jobs'],
+          summary: "The job's log: the worker's lines about it",
+          description: 'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
+          parameters: [idParam],
+          responses: {
+            '200': ok('the lines, oldest first', 'JobLogs', {
+              jobId: JOB_ID,
+              lines: [
+                { time: '2025-03-05T14:03:11.530Z', level: 'info', msg: 'taken by worker w1a2b3c on gpu-01 (attempt 1 of 3)' },
+                { time: '2025-03-05T14:03:11.560Z', level: 'info', msg: 'attempt 1 started from epoch 1 (engine native/cuda, training process 4242)' },
+                { time: '2025-03-05T14:03:11.700Z', level: 'debug', msg: 'checkpoint written at epoch 1 (812 345 bytes)' },
+                { time: '2025-03-05T14:03:27.910Z', level: 'info', msg: 'succeeded: 100 epochs, perplexity 1.31, 16.4 s' },
+              ],
+            }),
+            '400': problem(400, 'a malformed id (named)'),
             '404': problem(404, 'no job with this id'),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,

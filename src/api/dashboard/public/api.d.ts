@@ -22,6 +22,7 @@ export class SseParser {
 export interface Api {
   listJobs(q?: { state?: string; limit?: number; cursor?: string }, signal?: AbortSignal): Promise<{ jobs: JobView[]; nextCursor?: string }>;
   getJob(id: string, signal?: AbortSignal): Promise<JobView>;
+  jobLogs(id: string, signal?: AbortSignal): Promise<{ jobId: string; lines: { time: string; level: string; msg: string }[] }>;
   submit(spec: unknown): Promise<JobView>;
   cancel(id: string): Promise<JobView>;
   generate(

@@ -112,6 +112,10 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
     getJob(id, signal) {
       return json('GET', `v1/jobs/${encodeURIComponent(id)}`, { signal, extraHeaders: POLL });
     },
+    /** The job's own log: {jobId, lines: [{time, level, msg}]}, oldest first. */
+    jobLogs(id, signal) {
+      return json('GET', `v1/jobs/${encodeURIComponent(id)}/logs`, { signal, extraHeaders: POLL });
+    },
     submit(spec) {
       return json('POST', 'v1/jobs', { body: spec });
     },

@@ -300,6 +300,9 @@ function openJob(id) {
   $('cancel-confirm').hidden = true;
   $('job-spec').textContent = '';
   $('job-corpus').textContent = '';
+  $('job-log').replaceChildren();
+  $('job-log-empty').hidden = false;
+  if ($('job-log-details').open) refreshLog(st);
   $('chart').dataset.points = '0';
   $('chart-caption').textContent = 'Perplexity by epoch';
   createPlot(st);
@@ -383,6 +386,8 @@ function unsettled(st) {
 function finalState(st) {
   st.settleUntil = Date.now() + SETTLE_MS;
   if (current === st) refreshView(st);
+  // the worker writes its last line about the job just after the final state
+  setTimeout(() => refreshLog(st), 1000);
 }
 
 /** Follows the job's event stream until its terminal state, reconnecting with Last-Event-ID. */
@@ -435,8 +440,44 @@ function applyEvent(st, ev) {
   if (current === st) scheduleRender();
 }
 
+// ---- the job's log (GET /v1/jobs/:id/logs): read when the panel opens, on every state change, and
+// every LOG_POLL_MS while it is open and the job not finished
+
+const LOG_POLL_MS = 3000;
+let logTimer = 0;
+
+async function refreshLog(st) {
+  clearTimeout(logTimer);
+  if (current !== st || !$('job-log-details').open) return;
+  try {
+    const { lines } = await api.jobLogs(st.id, ui?.controller.signal);
+    if (current !== st) return;
+    $('job-log-empty').hidden = lines.length > 0;
+    $('job-log').replaceChildren(
+      ...lines.map((l) => {
+        const li = document.createElement('li');
+        li.className = `lvl-${l.level}`;
+        const t = document.createElement('time');
+        t.dateTime = l.time;
+        t.textContent = fmtTime(l.time);
+        li.append(t, ` ${l.level} ${l.msg}`);
+        return li;
+      }),
+    );
+  } catch (e) {
+    if (ui?.controller.signal.aborted) return;
+    if (!(e instanceof ApiError && e.status === 404)) reportError(e, 'Job log');
+  }
+  if (current === st && !st.terminal) logTimer = setTimeout(() => refreshLog(st), LOG_POLL_MS);
+}
+
+$('job-log-details').addEventListener('toggle', () => {
+  if (current) refreshLog(current);
+});
+
 /** Tells of a live state change, and refreshes what depends on it. */
 function announce(st, ev) {
+  refreshLog(st);
   const detail = ev.state === 'failed' ? (ev.error ?? st.error) : ev.message;
   notice(stateNotice(jobLabelOf(st), ev.state, detail), ev.state === 'failed' ? 'error' : 'info');
   refreshView(st);

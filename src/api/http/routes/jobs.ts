@@ -1,10 +1,12 @@
-// POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/:id, GET /v1/jobs/:id/epochs, POST /v1/jobs/:id/cancel
+// POST /v1/jobs, GET /v1/jobs, GET /v1/jobs/:id, GET /v1/jobs/:id/epochs, GET /v1/jobs/:id/logs,
+// POST /v1/jobs/:id/cancel
 import type { FastifyInstance } from 'fastify';
 import { ListQuery, parseJobId, parseMessage } from '../../schemas.js';
 import type { JobService } from '../../../jobs/types.js';
 import { EpochsQuery, JobQuery } from '../schemas.js';
 import { clientIdOf, idempotencyScopeOf } from '../../client-id.js';
 import { bearerToken } from '../auth.js';
+import { FailedPreconditionError } from '../../../jobs/errors.js';
 
 /** The path's `:id`, checked with the shared JobId rule (400 naming `id` when malformed) before any Redis access. */
 export function jobId(raw: string): string {
@@ -45,6 +47,13 @@ export async function jobRoutes(app: FastifyInstance, opts: { service: JobServic
     const epochs = await service.epochs(id, after, limit);
     // a full page may have more after it: ask again with after = nextAfter
     return epochs.length === limit ? { jobId: id, after, epochs, nextAfter: epochs[epochs.length - 1].epoch } : { jobId: id, after, epochs };
+  });
+
+  // the job's own log (src/jobs/job-log.ts): the worker's lines about it, the last 500
+  app.get<{ Params: { id: string } }>('/v1/jobs/:id/logs', async (req) => {
+    const id = jobId(req.params.id);
+    if (!service.logs) throw new FailedPreconditionError('this service keeps no job logs');
+    return { jobId: id, lines: await service.logs(id) };
   });
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => service.cancel(jobId(req.params.id)));
