@@ -149,7 +149,7 @@ async function main(): Promise<void> {
   try {
     worker = new WorkerProcess(env(), { readyTimeoutMs: 60_000 });
     [api] = await Promise.all([startApi(loadConfig(env()), log), worker.ready]);
-    log(/lstm-trainer worker ready[^\n]*/.exec(worker.output)?.[0] ?? 'worker ready');
+    log(/lstm-trainer worker ready[^"\n]*/.exec(worker.output)?.[0] ?? 'worker ready');
     const base = api.httpAddress;
 
     // the concise job first, so both have finished when the scratch one has

@@ -3,6 +3,7 @@
 // `startGrpcServer`). Those two modules are optional here, so each part can ship on its own.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ServiceConfig } from '../jobs/config.js';
+import { createLogger, requestLogger, type Logger } from '../jobs/log.js';
 import { RedisJobService } from '../jobs/service.js';
 import type { JobService } from '../jobs/types.js';
 import { buildHttpApp } from './http/app.js';
@@ -21,6 +22,7 @@ type StartGrpc = (o: {
   apiKeys: string[];
   streams?: StreamLimiter;
   authThrottle?: AuthThrottle;
+  onInternalError?: (err: unknown, method: string) => void;
 }) => Promise<GrpcHandle>;
 
 /** Imports an optional sibling module; undefined only if that module itself is absent. */
@@ -56,8 +58,14 @@ export interface ApiProcess {
   close(): Promise<void>;
 }
 
-export async function startApi(config: ServiceConfig, log: (line: string) => void = (l) => console.error(l)): Promise<ApiProcess> {
-  const service = new RedisJobService({ config });
+/**
+ * `logger` (default: the service logger, src/jobs/log.ts, named api) is fastify's logger too, so
+ * request lines and the process's own lines share one format; `log` (default: that logger, info)
+ * takes the process's own lines.
+ */
+export async function startApi(config: ServiceConfig, log?: (line: string) => void, logger: Logger = createLogger({ name: 'api' })): Promise<ApiProcess> {
+  log ??= (l) => logger.info(l);
+  const service = new RedisJobService({ config, log: (l) => logger.info(l) });
   // one count of open streams per client and one of failed authentications per address, for HTTP and gRPC together
   const streams = new StreamLimiter(config.maxStreamsPerClient);
   const authThrottle = new AuthThrottle(config.authFailLimit, config.authFailWindowSeconds);
@@ -74,7 +82,7 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
     idleTimeoutMs: config.idleTimeoutMs,
     streams,
     authThrottle,
-    logger: { level: process.env.LOG_LEVEL ?? 'info' },
+    loggerInstance: requestLogger(logger),
   });
   const httpAddress = await http.listen({ host: config.host, port: config.httpPort });
   log(`lstm-trainer api: HTTP on ${httpAddress} (dashboard ${httpAddress}/, API docs ${httpAddress}/docs/openapi.json)${config.apiKeys.length ? ', API keys required' : ''}`);
@@ -83,7 +91,15 @@ export async function startApi(config: ServiceConfig, log: (line: string) => voi
   const startGrpc = await loadGrpc();
   if (startGrpc) {
     try {
-      grpc = await startGrpc({ service, port: config.grpcPort, host: config.host, apiKeys: config.apiKeys, streams, authThrottle });
+      grpc = await startGrpc({
+        service,
+        port: config.grpcPort,
+        host: config.host,
+        apiKeys: config.apiKeys,
+        streams,
+        authThrottle,
+        onInternalError: (err, method) => logger.error({ err }, `gRPC ${method}: internal error`),
+      });
       log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);
     } catch (e) {
       await http.close();

@@ -7,10 +7,16 @@ import { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
 import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
 import { TrainWorker } from '../jobs/worker.js';
+import { createLogger, type Logger } from '../jobs/log.js';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import { UserError } from './errors.js';
 
-const log = (line: string) => console.error(line);
+// the process's logger (src/jobs/log.ts: JSON lines, or text on a terminal), named by the command
+let logger: Logger | undefined;
+function useLogger(name: string): Logger {
+  return (logger ??= createLogger({ name }));
+}
+const log = (line: string, level: 'info' | 'warn' | 'error' = 'info') => useLogger('lstm-trainer')[level](line);
 
 function config(): ServiceConfig {
   try {
@@ -37,7 +43,7 @@ function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
     stop(signal).then(
       () => process.exit(0),
       (e) => {
-        log(`lstm-trainer: shutdown failed: ${(e as Error).message}`);
+        log(`lstm-trainer: shutdown failed: ${(e as Error).message}`, 'error');
         process.exit(1);
       },
     );
@@ -49,16 +55,16 @@ function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
 export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
   let engine;
   try {
-    engine = await selectEngine(cfg.engine);
+    engine = await selectEngine(cfg.engine, (l) => log(l));
   } catch (e) {
     if (e instanceof EngineUnavailableError) throw new UserError(e.message);
     throw e;
   }
-  const worker = new TrainWorker({ config: cfg, engine });
+  const worker = new TrainWorker({ config: cfg, engine, logger: useLogger('worker') });
   await worker.ready();
   const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   if (engine.backend === 'cuda' && pool < cfg.workerConcurrency + 1) {
-    log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`);
+    log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`, 'warn');
   }
   log(
     `lstm-trainer worker ready: engine ${engine.name}/${engine.backend}, queue prefix ${cfg.prefix}, concurrency ${cfg.workerConcurrency}, checkpoint every ${cfg.checkpointEvery} epochs`,
@@ -67,6 +73,7 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
 }
 
 async function workerCommand(): Promise<void> {
+  useLogger('worker');
   const cfg = config();
   const worker = await runWorker(cfg);
   onShutdownSignal(async (signal) => {
@@ -78,7 +85,7 @@ async function workerCommand(): Promise<void> {
 /** startApi, with a port already in use as one line naming the port and the variable to change. */
 async function startApiOrExplain(cfg: ServiceConfig): Promise<Awaited<ReturnType<typeof startApi>>> {
   try {
-    return await startApi(cfg, log);
+    return await startApi(cfg, log, useLogger('api'));
   } catch (e) {
     const err = e as NodeJS.ErrnoException & { port?: number };
     if (err.code === 'EADDRINUSE' && err.syscall === 'listen') {
@@ -92,6 +99,7 @@ async function startApiOrExplain(cfg: ServiceConfig): Promise<Awaited<ReturnType
 }
 
 async function apiCommand(): Promise<void> {
+  useLogger('api');
   const cfg = config();
   const api = await startApiOrExplain(cfg);
   onShutdownSignal(async () => {
@@ -115,6 +123,7 @@ export function threadPoolFor(env: NodeJS.ProcessEnv): string {
 }
 
 async function serveCommand(o: { workers: number }): Promise<void> {
+  useLogger('serve');
   const cfg0 = config();
   let redis: LocalRedis | undefined;
   if (!cfg0.redisUrl) {
@@ -148,7 +157,7 @@ async function serveCommand(o: { workers: number }): Promise<void> {
       if (quick >= 3) {
         // a worker that cannot start (engine, device, Redis settings) would leave jobs queued
         // forever behind a service that looks healthy: stop the whole service instead
-        log(`lstm-trainer serve: worker ${slot} exited ${quick} times within seconds of starting (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`);
+        log(`lstm-trainer serve: worker ${slot} exited ${quick} times within seconds of starting (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`, 'error');
         stopping = true;
         stopAll().then(
           () => process.exit(1),
@@ -156,7 +165,7 @@ async function serveCommand(o: { workers: number }): Promise<void> {
         );
         return;
       }
-      log(`lstm-trainer serve: worker ${slot} exited (code ${code ?? signal}); restarting it`);
+      log(`lstm-trainer serve: worker ${slot} exited (code ${code ?? signal}); restarting it`, 'warn');
       setTimeout(() => !stopping && start(slot, quick), 1000 * (quick + 1));
     });
   };

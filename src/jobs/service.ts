@@ -47,6 +47,8 @@ export interface RedisJobServiceOptions {
   /** Engine for generation; chosen lazily (selectEngine) on the first generate call. */
   engine?: EngineFactory;
   checkpoints?: CheckpointStore;
+  /** The process's log lines (the engine chosen for generation); default: stderr. */
+  log?: (line: string) => void;
 }
 
 export class RedisJobService implements JobService {
@@ -295,7 +297,7 @@ export class RedisJobService implements JobService {
           (now === null ? 'the job has no other checkpoint' : `the previous checkpoint (epoch ${now}) is the job's latest now; generate again to use it, and a resumed job continues from it`),
       );
     }
-    this.engine ??= selectEngine(this.opts.config.engine);
+    this.engine ??= selectEngine(this.opts.config.engine, this.opts.log);
     const { model, vocab } = await modelFromCheckpoint(ckpt, await this.engine);
     return { model, vocab, users: 0, evicted: false };
   }

@@ -19,6 +19,7 @@ import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
 import { JobLog, type LogLevel } from './job-log.js';
+import { createLogger, type Logger } from './log.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
 import type { TrainJobData } from './queue.js';
@@ -35,10 +36,11 @@ type PausePoint = 'epoch' | 'checkpoint' | 'final';
 const PAUSE_AT = process.env.LSTM_TEST_PAUSE_AT as PausePoint | undefined;
 const PAUSE_EPOCH = Number(process.env.LSTM_TEST_PAUSE_EPOCH ?? 1);
 let paused = false;
+let testLogger: Logger | undefined;
 async function testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
   if (PAUSE_AT !== point || paused || epoch < PAUSE_EPOCH) return;
   paused = true;
-  console.error(`LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
+  (testLogger ??= createLogger({ name: 'worker' })).warn({ jobId: id }, `LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
   await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
 }
 
@@ -53,7 +55,8 @@ export interface TrainWorkerOptions {
   engine: EngineFactory;
   /** Defaults to the Redis store on the worker's connection. */
   checkpoints?: CheckpointStore;
-  log?: (line: string) => void;
+  /** Where the worker's lines go (default: the service logger, src/jobs/log.ts). */
+  logger?: Logger;
 }
 
 export class TrainWorker {
@@ -69,14 +72,14 @@ export class TrainWorker {
   private readonly watchdog: NodeJS.Timeout;
   readonly heartbeat: WorkerHeartbeat;
   private unreachableSaid = false;
-  private readonly log: (line: string) => void;
+  private readonly logger: Logger;
   private closing?: Promise<void>;
   private readonly workerId = newWorkerId();
 
   constructor(private readonly opts: TrainWorkerOptions) {
     const { config } = opts;
     const keys = new Keys(config.prefix);
-    this.log = opts.log ?? ((l) => console.error(l));
+    this.logger = opts.logger ?? createLogger({ name: 'worker' });
     this.redis = connectRedis(config.redisUrl, { name: 'lstm-worker' });
     this.sub = connectRedis(config.redisUrl, { name: 'lstm-worker-sub' });
     this.store = new JobStore(this.redis, keys);
@@ -126,14 +129,14 @@ export class TrainWorker {
     let downSince = 0;
     let lastSaid = 0;
     this.worker.on('error', (e) => {
-      if (!isRedisDown(e)) return this.log(`worker: ${e.message}`);
+      if (!isRedisDown(e)) return this.log(`worker: ${e.message}`, 'error');
       const now = Date.now();
       if (!downSince) {
         downSince = lastSaid = now;
-        this.log(`worker: waiting for Redis at ${url} (${e.message})`);
+        this.log(`worker: waiting for Redis at ${url} (${e.message})`, 'warn');
       } else if (now - lastSaid >= 30_000) {
         lastSaid = now;
-        this.log(`worker: still waiting for Redis at ${url} (${Math.round((now - downSince) / 1000)} s)`);
+        this.log(`worker: still waiting for Redis at ${url} (${Math.round((now - downSince) / 1000)} s)`, 'warn');
       }
     });
     this.redis.on('ready', () => {
@@ -463,16 +466,21 @@ export class TrainWorker {
 
   private async saveCheckpoint(id: string, epoch: number, data: Buffer, token: string): Promise<void> {
     if (PAUSE_AT) await testPause('checkpoint', id, epoch);
-    if (await this.ckpts.put(id, epoch, data, token)) await this.note(id, 'debug', `checkpoint written at epoch ${epoch} (${data.length} bytes)`, null);
+    if (await this.ckpts.put(id, epoch, data, token)) await this.note(id, 'debug', `checkpoint written at epoch ${epoch} (${data.length} bytes)`);
+  }
+
+  /** A line of this process's log (not about one job). */
+  private log(line: string, level: LogLevel = 'info'): void {
+    this.logger[level](line);
   }
 
   /**
-   * A line about one job: to this process's log (`line`, by default "worker: job <id> <msg>"; null:
-   * the job's log only) and appended to the job's own log in Redis (GET /v1/jobs/:id/logs). A failed
+   * A line about one job: to this process's log at `level` with its jobId (`line`, by default
+   * "worker: job <id> <msg>"; null: the job's log only) and appended to the job's own log in Redis (GET /v1/jobs/:id/logs). A failed
    * append (Redis unreachable) loses only that line.
    */
   private async note(id: string, level: LogLevel, msg: string, line: string | null = `worker: job ${id} ${msg}`): Promise<void> {
-    if (line !== null) this.log(line);
+    if (line !== null) this.logger[level]({ jobId: id }, line);
     await this.jobLog.append(id, level, msg).catch(() => undefined);
   }
 

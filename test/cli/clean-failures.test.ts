@@ -166,14 +166,43 @@ describe('CLI clean failures', () => {
       await waitFor(() => /waiting for Redis/.test(err), 30_000, () => err);
       await new Promise((r) => setTimeout(r, 4000)); // BullMQ retries every second or two meanwhile
       assert.equal(err.match(/waiting for Redis/g)?.length, 1, err);
-      assert.match(err, new RegExp(`^worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`, 'm'));
-      assert.doesNotMatch(err, /^worker: connect ECONNREFUSED/m);
+      // stderr is not a terminal: JSON lines (src/jobs/log.ts), one object per line
+      const lines = err
+        .split('\n')
+        .filter((l) => l.trim())
+        .map((l) => JSON.parse(l) as { time: string; level: string; msg: string; name: string });
+      for (const l of lines) {
+        assert.ok(!Number.isNaN(Date.parse(l.time)) && typeof l.msg === 'string' && l.name === 'worker', JSON.stringify(l));
+        assert.match(l.level, /^(debug|info|warn|error)$/);
+      }
+      const waiting = lines.filter((l) => l.msg.startsWith('worker: waiting for Redis'));
+      assert.equal(waiting.length, 1);
+      assert.match(waiting[0].msg, new RegExp(`^worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`));
+      assert.equal(waiting[0].level, 'warn');
+      assert.ok(!lines.some((l) => l.msg.startsWith('worker: connect ECONNREFUSED')), err);
       redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
       await waitFor(() => /Redis at .* answers again/.test(err), 30_000, () => err);
     } finally {
       worker.kill('SIGKILL');
       redis?.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('LOG_FORMAT=pretty: one line of text per entry (time, level, message); the default on a terminal', async () => {
+    const port = await freePort();
+    const worker = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
+      cwd: ROOT,
+      env: { ...process.env, REDIS_URL: `redis://127.0.0.1:${port}`, QUEUE_PREFIX: `tcliw${process.pid}p`, LOG_FORMAT: 'pretty' },
+    });
+    let err = '';
+    worker.stderr.on('data', (d) => (err += d));
+    try {
+      await waitFor(() => /waiting for Redis/.test(err), 30_000, () => err);
+      assert.match(err, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} WARN  worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`, 'm'));
+      assert.doesNotMatch(err, /^\{/m, 'no JSON lines');
+    } finally {
+      worker.kill('SIGKILL');
     }
   });
 });

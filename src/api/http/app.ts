@@ -23,6 +23,8 @@ export interface HttpAppOptions {
   apiKeys?: readonly string[];
   /** fastify's logger option (pino); false for none. Headers (and so keys) are never logged. */
   logger?: FastifyServerOptions['logger'];
+  /** A pino logger to use instead (the service logger, src/jobs/log.ts); wins over `logger`. */
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
   bodyLimit?: number;
   sseHeartbeatMs?: number;
   /** The dashboard's fastify plugin (src/api/dashboard), registered at `/`. */
@@ -125,7 +127,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const requestTimeout = opts.requestTimeoutMs ?? 30_000;
   const idle = opts.idleTimeoutMs ?? 120_000;
   const app = Fastify({
-    logger: opts.logger ?? false,
+    ...(opts.loggerInstance ? { loggerInstance: opts.loggerInstance } : { logger: opts.logger ?? false }),
     bodyLimit,
     // a body trickled byte by byte must not hold a connection (and its buffered body) for ever: the
     // whole request within requestTimeout (Node answers 408 and closes), checked every second
