@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
-import { CheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { describeExit, TrainingProcess } from './train-process.js';
 import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
@@ -256,6 +256,9 @@ export class TrainWorker {
         break;
       } catch (e) {
         if (!(e instanceof CheckpointError)) throw e;
+        // readable bytes this build cannot use (a newer format, in a rolling upgrade): not damage —
+        // kept, and this attempt fails so that a worker that reads it takes the job
+        if (!(e instanceof DamagedCheckpointError)) throw new Error(`the checkpoint at epoch ${stored.epoch} cannot be used by this worker (${e.message}); it is kept`);
         damaged.push(`the checkpoint at epoch ${stored.epoch} is damaged (${e.message})`);
         await this.note(id, 'warn', `${damaged[damaged.length - 1]}; set aside`, `worker: job ${id}: ${damaged[damaged.length - 1]}; set aside`);
         await this.ckpts.discard(id, stored.epoch);
