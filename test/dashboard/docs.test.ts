@@ -13,9 +13,8 @@ import { loadDashboard } from '../../src/api/app.js';
 import { buildHttpApp } from '../../src/api/http/app.js';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/jobs/config.js';
-import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
-import { REDIS_URL, ROOT, redisReachable } from '../support/processes.js';
+import { REDIS_URL, ROOT, redisReachable, deletePrefix } from '../support/processes.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = path.join(ROOT, 'test/artifacts');
@@ -57,12 +56,7 @@ describe('the API reference (OpenAPI document, 405s, /docs)', { skip: noRedis },
   after(async () => {
     await app?.close();
     await service?.close();
-    const r = new Redis(REDIS_URL);
-    try {
-      await deleteKeysWithPrefix(r, prefix);
-    } finally {
-      r.disconnect();
-    }
+    await deletePrefix(prefix);
   });
 
   test('every field of every schema, parameter and operation is described', () => {

@@ -11,8 +11,7 @@ import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startApi, type ApiProcess } from '../../src/api/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
-import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
-import { REDIS_URL, ROOT, WorkerProcess, redisReachable } from '../support/processes.js';
+import { REDIS_URL, ROOT, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
 
 const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -58,12 +57,7 @@ async function startStack(): Promise<Stack> {
 async function stopStack(s: Stack): Promise<void> {
   await s.worker.stop(10_000);
   await Promise.allSettled([s.open.close(), s.authed.close()]);
-  const r = new Redis(REDIS_URL);
-  try {
-    await deleteKeysWithPrefix(r, s.prefix);
-  } finally {
-    r.disconnect();
-  }
+  await deletePrefix(s.prefix);
 }
 
 /** A page that records what it must not do: requests off the service's origin, script errors. */

@@ -7,9 +7,8 @@ import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp, POLL_HEADER } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
-import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
-import { REDIS_URL, redisReachable } from '../support/processes.js';
+import { REDIS_URL, redisReachable, deletePrefix } from '../support/processes.js';
 
 const skip = !(await redisReachable(REDIS_URL)) ? `no Redis at ${REDIS_URL}` : false;
 
@@ -40,12 +39,7 @@ describe('request logs', { skip }, () => {
   after(async () => {
     await Promise.allSettled(apps.map((a) => a.close()));
     await service?.close();
-    const r = new Redis(REDIS_URL);
-    try {
-      await deleteKeysWithPrefix(r, prefix);
-    } finally {
-      r.disconnect();
-    }
+    await deletePrefix(prefix);
   });
 
   test('at info: probes and polling reads write nothing, a submit and a plain read write their two lines', async () => {

@@ -7,9 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
 import { loadConfig } from '../../src/jobs/config.js';
-import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
-import { REDIS_URL, WorkerProcess, redisReachable } from '../support/processes.js';
+import { REDIS_URL, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
 import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, type Client } from './client.js';
 
 const S = grpc.status;
@@ -72,12 +71,7 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     await worker?.stop(10_000);
     await Promise.allSettled([open?.close(), authed?.close()]);
     await service?.close();
-    const r = new Redis(REDIS_URL);
-    try {
-      await deleteKeysWithPrefix(r, prefix);
-    } finally {
-      r.disconnect();
-    }
+    await deletePrefix(prefix);
   });
 
   test('SubmitJob -> WatchJob streams every epoch to succeeded; a reconnect from a seq has no gap or duplicate', async () => {

@@ -13,9 +13,8 @@ import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
 import { loadConfig } from '../../src/jobs/config.js';
-import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
-import { REDIS_URL, ROOT, WorkerProcess, redisReachable } from '../support/processes.js';
+import { REDIS_URL, ROOT, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
 
 const run = promisify(execFile);
 /** Debian's interpreter, whatever python3 comes first on PATH (a venv has no python3-grpcio). */
@@ -82,12 +81,7 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     await worker?.stop(10_000);
     await Promise.allSettled([open?.close(), authed?.close()]);
     await service?.close();
-    const r = new Redis(REDIS_URL);
-    try {
-      await deleteKeysWithPrefix(r, prefix);
-    } finally {
-      r.disconnect();
-    }
+    await deletePrefix(prefix);
   });
 
   test('lists every service, and each one\'s file passes a strict DescriptorPool, in protoc\'s shape', async () => {

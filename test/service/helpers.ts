@@ -7,13 +7,13 @@ import { Queue } from 'bullmq';
 import { buildHttpApp } from '../../src/api/http/app.js';
 import { followJob } from '../../src/cli/sse-client.js';
 import { loadConfig, type ServiceConfig } from '../../src/jobs/config.js';
-import { QUEUE_NAME, bullConnection, connectRedis, deleteKeysWithPrefix } from '../../src/jobs/redis.js';
+import { QUEUE_NAME, bullConnection } from '../../src/jobs/redis.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import type { JobEvent } from '../../src/jobs/types.js';
 import { REDIS_URL } from '../support/processes.js';
 
 // defined in test/support/processes.ts; the service and fault tests take them from here
-export { REDIS_URL, ROOT, WorkerProcess } from '../support/processes.js';
+export { REDIS_URL, ROOT, WorkerProcess, deletePrefix } from '../support/processes.js';
 
 /** Settings that make worker loss visible in seconds rather than a minute. */
 export const FAST_RECOVERY = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };
@@ -78,15 +78,6 @@ export async function startTestApi(env: Record<string, string>, opts: { apiKeys?
       await service.close();
     },
   };
-}
-
-export async function deletePrefix(prefix: string): Promise<void> {
-  const redis = connectRedis(REDIS_URL);
-  try {
-    await deleteKeysWithPrefix(redis, prefix);
-  } finally {
-    redis.disconnect();
-  }
 }
 
 /** BullMQ's view of the queue (what a worker would take next). */

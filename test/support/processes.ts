@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { deleteKeysWithPrefix } from '../../src/jobs/redis.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -19,6 +20,16 @@ export async function redisReachable(url: string): Promise<boolean> {
     return false;
   } finally {
     r.disconnect();
+  }
+}
+
+/** Deletes every key under a test's private prefix (its cleanup). */
+export async function deletePrefix(prefix: string): Promise<void> {
+  const redis = new Redis(REDIS_URL);
+  try {
+    await deleteKeysWithPrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
   }
 }
 
