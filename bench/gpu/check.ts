@@ -165,7 +165,7 @@ async function d2lRun(kind: 'scratch' | 'concise', epochs: number, quiet = false
 /** Tokens per epoch of sequential partitioning (the mean over the random offsets 0 … numSteps). */
 function epochTokens(spec: ReturnType<typeof parseJobSpec>): number {
   const { batchSize: B, numSteps: T } = spec.data;
-  const n = spec.data.maxTokens;
+  const n = spec.data.maxTokens ?? 0;
   let sum = 0;
   for (let offset = 0; offset <= T; offset++) {
     const rowLen = Math.floor((n - offset - 1) / B);

@@ -73,6 +73,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
     service,
     apiKeys: config.apiKeys,
     bodyLimit: config.bodyLimit,
+    corpusMaxBytes: config.corpusMaxBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
     dashboard: await loadDashboard(),
     allowedHosts: config.allowedHosts,

@@ -27,8 +27,8 @@ export const GenerateRequest = z
   .object({
     prefix: z
       .string({ error: 'prefix must be a string' })
-      .max(GENERATE_LIMITS.prefixChars, { error: `prefix must be at most ${GENERATE_LIMITS.prefixChars} characters` })
-      .refine((s) => /[A-Za-z]/.test(s), { error: 'prefix must contain at least one letter (A-Z, a-z)' }),
+      // what a prefix must hold depends on the job's tokenizer (d2l-chars: a letter A-Z): checked with the job (train/predict.ts cleanPrefix)
+      .max(GENERATE_LIMITS.prefixChars, { error: `prefix must be at most ${GENERATE_LIMITS.prefixChars} characters` }),
     numChars: z
       .number({ error: 'numChars must be a number' })
       .int({ error: 'numChars must be an integer' })

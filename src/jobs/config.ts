@@ -43,6 +43,8 @@ export interface ServiceConfig {
   engine?: string;
   /** HTTP request body limit in bytes. */
   bodyLimit: number;
+  /** The largest corpus POST /v1/corpora takes (CORPUS_MAX_BYTES, default 64 MiB). */
+  corpusMaxBytes: number;
   /** Per-job caps on the spec's estimated cost (src/jobs/limits.ts); 0 = no cap. */
   maxJobMemoryMb: number;
   maxJobTokenEpochs: number;
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
     sseHeartbeatMs: intVar(env, 'SSE_HEARTBEAT_MS', 15_000, 100),
     engine,
     bodyLimit: intVar(env, 'BODY_LIMIT_BYTES', 4 * 1024 * 1024, 1024),
+    corpusMaxBytes: intVar(env, 'CORPUS_MAX_BYTES', 64 * 1024 * 1024, 1),
     maxJobMemoryMb: intVar(env, 'MAX_JOB_MEMORY_MB', 4096, 0),
     maxJobTokenEpochs: intVar(env, 'MAX_JOB_TOKEN_EPOCHS', 1_000_000_000, 0),
     maxJobTeraflops: intVar(env, 'MAX_JOB_TFLOP', DEFAULT_MAX_JOB_TFLOP, 0),

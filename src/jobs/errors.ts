@@ -31,3 +31,13 @@ export class ResourceExhaustedError extends Error {
 export class UnavailableError extends Error {
   readonly code = 'UNAVAILABLE';
 }
+/** A request body over a configured size (an uploaded corpus over CORPUS_MAX_BYTES): HTTP 413. */
+export class PayloadTooLargeError extends Error {
+  readonly code = 'PAYLOAD_TOO_LARGE';
+  constructor(
+    message: string,
+    readonly limitBytes: number,
+  ) {
+    super(message);
+  }
+}

@@ -13,6 +13,8 @@ import type { ServiceConfig } from './config.js';
 import { FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from './errors.js';
 import { JobLog, type JobLogLine } from './job-log.js';
 import { EventLog, Notifier } from './events.js';
+import { CorpusStore } from './corpora.js';
+import { resolveCorpus } from './corpus-info.js';
 import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
 import { liveWorkers } from './heartbeat.js';
 import { TrainQueue } from './queue.js';
@@ -66,12 +68,16 @@ export class RedisJobService implements JobService {
   private readonly bookSizes = new Map<string, { tokens: number; vocabSize: number } | SpecError>();
   private engine?: Promise<EngineFactory>;
 
+  /** Uploaded corpora (POST /v1/corpora). */
+  readonly corpora: CorpusStore;
+
   constructor(private readonly opts: RedisJobServiceOptions) {
     const { config } = opts;
     this.keys = new Keys(config.prefix);
     this.redis = connectRedis(config.redisUrl, { failFast: true, name: 'lstm-api' });
     this.sub = connectRedis(config.redisUrl, { name: 'lstm-api-sub' });
     this.store = new JobStore(this.redis, this.keys);
+    this.corpora = new CorpusStore(this.redis, this.keys);
     this.events = new EventLog(this.redis, this.keys, config.retentionSeconds);
     this.jobLog = new JobLog(this.redis, this.keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
@@ -84,8 +90,12 @@ export class RedisJobService implements JobService {
     const cfg = this.opts.config;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
-    const spec = parseJobSpec(input);
-    const corpus = this.corpusSize(spec); // a corpus too short for one minibatch is a SpecError now, not a failed job later
+    const parsed = parseJobSpec(input);
+    // the corpus measured under the job's tokenizer (src/jobs/corpus-info.ts): a corpus too short for
+    // one minibatch is a SpecError now, not a failed job later; an uploaded one's length and the
+    // prefixes of a corpus that is not the book are filled in
+    const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora));
+    const corpus = isBookRecipe(spec) ? this.corpusSize(spec) : { tokens: info.trainTokens + info.validTokens, vocabSize: info.vocabSize };
     const estimate = estimateJob(spec, corpus.tokens, corpus.vocabSize);
     checkJobCaps(spec, estimate, {
       maxMemoryMb: cfg.maxJobMemoryMb,
@@ -99,7 +109,10 @@ export class RedisJobService implements JobService {
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
         estimate: costEstimate(estimate),
+        data: info,
       });
+      const c = spec.data.corpus;
+      if (typeof c === 'object' && 'id' in c) await this.corpora.addJob(c.id, id);
       const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await this.queue.add(id);
@@ -114,8 +127,8 @@ export class RedisJobService implements JobService {
    * depend only on maxTokens/batchSize/numSteps, so they are computed once and remembered.
    */
   private corpusSize(spec: JobSpec): { tokens: number; vocabSize: number } {
-    if (spec.data.corpus !== 'timemachine') {
-      const c = textCorpusFigures(spec.data.corpus.text, spec.data.maxTokens);
+    if (spec.data.corpus !== 'timemachine' && 'text' in spec.data.corpus) {
+      const c = textCorpusFigures(spec.data.corpus.text, spec.data.maxTokens ?? 0);
       const need = minCorpusTokens(spec.data.batchSize, spec.data.numSteps);
       if (c.tokens < need) {
         const field = c.tokens === spec.data.maxTokens ? 'data.maxTokens' : 'data.corpus.text';
@@ -221,13 +234,15 @@ export class RedisJobService implements JobService {
     if (!Number.isInteger(r.numChars) || r.numChars < 1 || r.numChars > MAX_GENERATE_CHARS) {
       throw new SpecError([{ field: 'numChars', message: `numChars must be an integer between 1 and ${MAX_GENERATE_CHARS}` }]);
     }
+    const rec = await this.guard(() => this.mustGetView(id));
+    // the prefix is read as the job's tokenizer reads text (older records have none: d2l-chars)
+    const tokenizer = rec.spec.data.tokenizer ?? 'd2l-chars';
     try {
-      cleanPrefix(r.prefix);
+      cleanPrefix(r.prefix, tokenizer);
     } catch (e) {
       if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
       throw e;
     }
-    const rec = await this.guard(() => this.mustGetView(id));
     if (this.generating >= this.opts.config.generateConcurrency) {
       throw new ResourceExhaustedError(`${this.generating} generations are running; try again shortly`);
     }
@@ -239,6 +254,7 @@ export class RedisJobService implements JobService {
         temperature: r.temperature,
         topK: r.topK,
         seed: r.seed,
+        tokenizer,
       })) {
         if (signal?.aborted) return;
         yield ch;
@@ -413,6 +429,12 @@ export class RedisJobService implements JobService {
       throw mapRedisError(e);
     }
   }
+}
+
+/** The d2l recipe's data (the book or a pasted text, d2l-chars, nothing held out): measured as before. */
+function isBookRecipe(spec: JobSpec): boolean {
+  const c = spec.data.corpus;
+  return (c === 'timemachine' || 'text' in c) && spec.data.tokenizer === 'd2l-chars' && spec.data.minFreq === 0 && spec.data.validFraction === 0;
 }
 
 /**

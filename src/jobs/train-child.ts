@@ -80,7 +80,7 @@ async function main(): Promise<void> {
     const spec = parseJobSpec(s.spec);
     const engine = await selectEngine(s.engine, () => {});
     const resume = s.resume ? deserializeCheckpoint(Buffer.from(s.resume)) : undefined;
-    trainer = await Trainer.create(spec, engine, resume);
+    trainer = await Trainer.create(spec, engine, resume, undefined, s.corpusText);
     armCrash(s, trainer.epoch + 1);
     if (controller.signal.aborted) throw new AbortedError(controller.signal.reason);
     for await (const ev of trainer.run(controller.signal)) {
@@ -107,6 +107,7 @@ async function main(): Promise<void> {
         totalMs: Math.round(trainer.elapsedMs),
         engine: trainer.model.engine,
         backend: trainer.model.backend,
+        ...(trainer.stopReason ? { stopReason: trainer.stopReason, bestEpoch: trainer.early.bestEpoch } : {}),
       },
     });
   } catch (e) {

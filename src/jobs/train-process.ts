@@ -25,6 +25,8 @@ export interface StartMessage {
   resume?: Uint8Array;
   attempt: number;
   name?: string;
+  /** The text of an uploaded corpus the spec names by id (read from Redis by the worker). */
+  corpusText?: string;
 }
 
 export type ChildCommand = { t: 'checkpoint' } | { t: 'next'; keep: boolean } | { t: 'stop'; reason: string };

@@ -12,6 +12,9 @@ export interface JobSummary {
   totalMs: number;
   engine: string;
   backend: string;
+  /** Why the job ended before train.epochs (early stopping), and the epoch whose model it kept. */
+  stopReason?: string;
+  bestEpoch?: number;
 }
 
 /** Events of a job's history (docs/architecture.md, "Events"); seq starts at 1 and increases by 1. */
@@ -64,6 +67,26 @@ export interface JobView {
   lastEpochs: EpochEvent[];
   /** What the job was estimated to cost at submission (src/jobs/limits.ts; the caps judge these). */
   estimate?: CostEstimate;
+  /** The data the job trains on, as measured at submission (src/jobs/corpus-info.ts). */
+  data?: DataInfo;
+}
+
+/** What a job's corpus gives under its tokenizer: the limits that apply and the vocabulary. */
+export interface DataInfo {
+  tokenizer: string;
+  /** Tokens of the whole corpus. */
+  totalTokens: number;
+  /** The cut that applies (data.maxTokens). */
+  maxTokens: number;
+  /** Tokens trained on (after the cut, before the held-out part). */
+  trainTokens: number;
+  /** Tokens held out for validation perplexity. */
+  validTokens: number;
+  /** Whether the cut leaves part of the corpus out. */
+  truncated: boolean;
+  vocabSize: number;
+  /** The most frequent tokens and their counts in the whole corpus (absent for a pasted d2l-chars text). */
+  topTokens?: [string, number][];
 }
 
 export interface CostEstimate {

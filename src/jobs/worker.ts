@@ -21,6 +21,7 @@ import { EventLog } from './events.js';
 import { JobLog, type LogLevel } from './job-log.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
+import { CorpusStore } from './corpora.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
 import type { TrainJobData } from './queue.js';
 import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
@@ -67,6 +68,7 @@ export class TrainWorker {
   private readonly events: EventLog;
   private readonly jobLog: JobLog;
   private readonly ckpts: CheckpointStore;
+  private readonly corpora: CorpusStore;
   private readonly active = new Map<string, ActiveJob>();
   private readonly poll: NodeJS.Timeout;
   private readonly watchdog: NodeJS.Timeout;
@@ -86,6 +88,7 @@ export class TrainWorker {
     this.events = new EventLog(this.redis, keys, config.retentionSeconds);
     this.jobLog = new JobLog(this.redis, keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, keys);
+    this.corpora = new CorpusStore(this.redis, keys);
 
     // cancellation reaches the training loop between two minibatches: the API publishes the id,
     // and (in case a message is lost while reconnecting) the record's state is polled every second
@@ -264,6 +267,20 @@ export class TrainWorker {
         await this.ckpts.discard(id, stored.epoch);
       }
     }
+    // an uploaded corpus is read from Redis (workers share nothing else with the api) and handed to
+    // the training process with its spec; one deleted meanwhile fails the job, saying so
+    const named = (rec.spec as { data?: { corpus?: unknown } }).data?.corpus;
+    let corpusText: string | undefined;
+    if (typeof named === 'object' && named !== null && 'id' in named) {
+      const cid = String((named as { id: unknown }).id);
+      corpusText = (await this.corpora.readText(cid)) ?? undefined;
+      if (corpusText === undefined) {
+        const why = `corpus ${cid} is gone (deleted); upload it again and submit a new job`;
+        await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
+        await this.note(id, 'error', why);
+        throw new UnrecoverableError(why);
+      }
+    }
     const ckptEpoch = resume?.epoch ?? null;
     const resumeText = ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : damaged.length ? 'starting again from epoch 1' : undefined;
     const started = await this.events.transition(id, 'running', {
@@ -281,7 +298,7 @@ export class TrainWorker {
 
     const controller = new AbortController();
     // the attempt trains in its own process; this one relays, writes to Redis and supervises
-    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name });
+    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name, corpusText });
     await this.note(
       id,
       'info',
@@ -327,7 +344,7 @@ export class TrainWorker {
             if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
           }
           const due =
-            ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
+            ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || ev.stopReason !== undefined || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
           if (due && ev.epoch > lastCkpt.epoch) {
             proc.send({ t: 'checkpoint' });
             const c = await proc.next();
@@ -346,6 +363,7 @@ export class TrainWorker {
             requireOwner: token,
             setOwner: '-',
             summary: m.summary,
+            ...(m.summary.stopReason ? { message: m.summary.stopReason } : {}),
           });
           await this.note(
             id,

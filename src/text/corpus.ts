@@ -37,6 +37,12 @@ export class Vocab {
     this.tokenToIdx = new Map(this.idxToToken.map((t, i) => [t, i]));
   }
 
+  /** d2l's Vocab(min_freq) from token counts in first-seen order: tokens seen fewer than minFreq times are left out (they become `<unk>`). */
+  static fromCounts(counts: Map<string, number>, minFreq = 0): Vocab {
+    const byFreq = [...counts.entries()].filter(([t, n]) => n >= minFreq && t !== '<unk>').sort((a, b) => b[1] - a[1]);
+    return Vocab.fromTokens(['<unk>', ...byFreq.map(([t]) => t)]);
+  }
+
   static fromTokens(idxToToken: string[]): Vocab {
     const v = Object.create(Vocab.prototype) as Vocab;
     Object.assign(v, { idxToToken: [...idxToToken], tokenToIdx: new Map(idxToToken.map((t, i) => [t, i])) });

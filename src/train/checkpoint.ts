@@ -30,6 +30,8 @@ export interface Checkpoint {
   elapsedMs: number;
   /** Perplexity of the last completed epoch (NaN before the first). */
   perplexity: number;
+  /** Early stopping's best validation epoch so far (jobs with train.earlyStopping). */
+  earlyStopping?: import('./trainer.js').EarlyStoppingState;
   engine: string;
   backend: string;
   weights: Weights;

@@ -2,6 +2,7 @@
 import { cleanLine, type Vocab } from '../text/corpus.js';
 import { Rng } from '../text/rng.js';
 import type { LstmModel } from '../model/engine.js';
+import { prefixTokens, type TokenizerName } from '../text/tokenizers.js';
 
 export interface SamplingOptions {
   /** 0 or undefined: greedy argmax (predict_ch8). Otherwise softmax(logits / temperature). */
@@ -9,15 +10,23 @@ export interface SamplingOptions {
   /** Sample only among the k most likely characters. */
   topK?: number;
   seed?: number;
+  /** The job's tokenizer (data.tokenizer): how the prefix is read and the output put together. */
+  tokenizer?: TokenizerName;
 }
 
 export class PrefixError extends Error {}
 
 /** Prefixes go through the corpus's cleaning rules; one letter at least is needed to warm up. */
-export function cleanPrefix(prefix: string): string {
-  const cleaned = cleanLine(prefix);
-  if (cleaned.length === 0) throw new PrefixError('prefix must contain at least one letter (A-Z, a-z)');
-  return cleaned;
+export function cleanPrefix(prefix: string, tokenizer: TokenizerName = 'd2l-chars'): string {
+  if (tokenizer === 'd2l-chars') {
+    const cleaned = cleanLine(prefix);
+    if (cleaned.length === 0) throw new PrefixError('prefix must contain at least one letter (A-Z, a-z)');
+    return cleaned;
+  }
+  const tokens = prefixTokens(prefix, tokenizer);
+  if (tokens.length === 0) throw new PrefixError(tokenizer === 'words' ? 'prefix must contain at least one word' : 'prefix must not be empty');
+  // chars: the prefix as it is; words: its words, one space apart (as the output joins them)
+  return tokenizer === 'words' ? tokens.join(' ') : prefix;
 }
 
 /**
@@ -25,15 +34,19 @@ export function cleanPrefix(prefix: string): string {
  * other token that is not exactly one character, so every generated token is one character and
  * `numPreds` characters are exactly what comes out.
  */
-export function reservedTokens(vocab: Vocab): Set<number> {
+export function reservedTokens(vocab: Vocab, tokenizer: TokenizerName = 'd2l-chars'): Set<number> {
   const out = new Set<number>();
   vocab.idxToToken.forEach((t, i) => {
-    if (t.length !== 1) out.add(i);
+    // words: only `<unk>`; characters: anything that is not one code point (an astral one is two UTF-16 units)
+    if (tokenizer === 'words' ? i === 0 && t === '<unk>' : [...t].length !== 1) out.add(i);
   });
   return out;
 }
 
-/** Yields the numPreds characters that follow the (cleaned) prefix, one at a time (never `<unk>`). */
+/**
+ * Yields the numPreds tokens that follow the (cleaned) prefix, one at a time (never `<unk>`): a
+ * character each, or for the words tokenizer a space and a word.
+ */
 export async function* generateChars(
   prefix: string,
   numPreds: number,
@@ -41,16 +54,18 @@ export async function* generateChars(
   vocab: Vocab,
   opts: SamplingOptions = {},
 ): AsyncGenerator<string> {
-  const warm = vocab.encode(cleanPrefix(prefix));
+  const tokenizer = opts.tokenizer ?? 'd2l-chars';
+  const cleaned = cleanPrefix(prefix, tokenizer);
+  const warm = vocab.encode(tokenizer === 'd2l-chars' ? cleaned : prefixTokens(cleaned, tokenizer));
   const rng = new Rng(opts.seed ?? 0);
-  const excluded = reservedTokens(vocab);
+  const excluded = reservedTokens(vocab, tokenizer);
   const gen = model.generator();
   try {
     let logits: Float32Array = new Float32Array(0);
     for (const token of warm) logits = await gen.feed(token); // warm-up: outputs before the last are ignored
     for (let i = 0; i < numPreds; i++) {
       const next = pickToken(logits, opts, rng, excluded);
-      yield vocab.idxToToken[next];
+      yield tokenizer === 'words' ? ` ${vocab.idxToToken[next]}` : vocab.idxToToken[next];
       if (i + 1 < numPreds) logits = await gen.feed(next);
     }
   } finally {
@@ -60,7 +75,7 @@ export async function* generateChars(
 
 /** predict_ch8: the prefix followed by numPreds generated characters. */
 export async function predict(prefix: string, numPreds: number, model: LstmModel, vocab: Vocab, opts: SamplingOptions = {}): Promise<string> {
-  let out = cleanPrefix(prefix);
+  let out = cleanPrefix(prefix, opts.tokenizer);
   for await (const ch of generateChars(prefix, numPreds, model, vocab, opts)) out += ch;
   return out;
 }

@@ -2,6 +2,7 @@
 // Every field defaults to d2l's value, so `{}` is a valid job; every number is bounded so one
 // job cannot exhaust a worker, and every error names the field and the bound.
 import { z } from 'zod';
+import { prefixTokens, TOKENIZERS } from '../text/tokenizers.js';
 
 export const LIMITS = {
   numHiddens: 1024,
@@ -11,6 +12,12 @@ export const LIMITS = {
   numSteps: 512,
   maxTokens: 2_000_000,
   corpusTextBytes: 2_000_000,
+  /** Tokens of a vocabulary (with `<unk>`): the one-hot input and the output layer grow with it. */
+  vocabSize: 50_000,
+  minFreq: 1_000_000,
+  /** data.validFraction: at most half the corpus held out. */
+  validFraction: 0.5,
+  patience: 1000,
   lr: 100,
   clipTheta: 1000,
   predictEvery: 5000,
@@ -57,6 +64,9 @@ export const ModelSpec = z
     path: ['numLayers'],
   });
 
+/** A corpus id: the SHA-256 (hex) of its bytes. */
+export const CORPUS_ID_RE = /^[0-9a-f]{64}$/;
+
 const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 export const CorpusSpec = z.union(
@@ -72,19 +82,42 @@ export const CorpusSpec = z.union(
           }),
       })
       .strict(),
+    // an uploaded corpus (POST /v1/corpora), by its id: the SHA-256 of its bytes
+    z
+      .object({
+        id: z
+          .string({ error: 'data.corpus.id must be a string' })
+          .regex(CORPUS_ID_RE, { error: 'data.corpus.id must be a corpus id (64 hex digits, as POST /v1/corpora answers)' }),
+      })
+      .strict(),
   ],
-  { error: "data.corpus must be 'timemachine' or {text: string}" },
+  { error: "data.corpus must be 'timemachine', {text: string} or {id: string}" },
 );
+
+
+/** maxTokens when not given: 10,000 for the book and pasted texts (d2l's recipe); an uploaded corpus's whole length is filled in at submission. */
+export const DEFAULT_MAX_TOKENS = 10000;
 
 export const DataSpec = z
   .object({
     corpus: CorpusSpec.default('timemachine'),
-    maxTokens: int('data.maxTokens', 1, LIMITS.maxTokens).default(10000),
+    /** Absent only for an uploaded corpus before submission fills in its length (docs/corpora.md). */
+    maxTokens: int('data.maxTokens', 1, LIMITS.maxTokens).optional(),
+    tokenizer: z.enum(TOKENIZERS, { error: `data.tokenizer must be one of ${TOKENIZERS.map((t) => `'${t}'`).join(', ')}` }).default('d2l-chars'),
+    /** d2l's Vocab(min_freq): tokens seen fewer times become `<unk>`. */
+    minFreq: int('data.minFreq', 0, LIMITS.minFreq).default(0),
+    /** The corpus tail held out for validation perplexity (0: none, d2l's recipe). */
+    validFraction: z
+      .number({ error: 'data.validFraction must be a number' })
+      .min(0, { error: 'data.validFraction must be ≥ 0' })
+      .max(LIMITS.validFraction, { error: `data.validFraction must be ≤ ${LIMITS.validFraction}` })
+      .default(0),
     batchSize: int('data.batchSize', 1, LIMITS.batchSize).default(32),
     numSteps: int('data.numSteps', 1, LIMITS.numSteps).default(35),
     sampling: z.enum(['sequential', 'random'], { error: "data.sampling must be 'sequential' or 'random'" }).default('sequential'),
   })
-  .strict();
+  .strict()
+  .transform((d) => (d.maxTokens === undefined && !(typeof d.corpus === 'object' && 'id' in d.corpus) ? { ...d, maxTokens: DEFAULT_MAX_TOKENS } : d));
 
 export const TrainSpec = z
   .object({
@@ -94,6 +127,17 @@ export const TrainSpec = z
     seed: int('train.seed', 0, 2 ** 32 - 1).optional(),
     /** Training time allowed (elapsedMs, across resumes); past it the worker cancels the job. */
     timeoutSeconds: int('train.timeoutSeconds', 1, LIMITS.timeoutSeconds).optional(),
+    /** Stop when validation perplexity has not improved by minDelta for patience epochs (needs data.validFraction > 0). */
+    earlyStopping: z
+      .object({
+        patience: int('train.earlyStopping.patience', 1, LIMITS.patience),
+        minDelta: z
+          .number({ error: 'train.earlyStopping.minDelta must be a number' })
+          .min(0, { error: 'train.earlyStopping.minDelta must be ≥ 0' })
+          .default(0),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -104,8 +148,7 @@ export const ReportSpec = z
       .array(
         z
           .string({ error: 'report.prefixes must be strings' })
-          .max(LIMITS.prefixChars, { error: `report.prefixes entries must be at most ${LIMITS.prefixChars} characters` })
-          .refine((s) => /[A-Za-z]/.test(s), { error: 'report.prefixes entries must contain at least one letter (A-Z, a-z)' }),
+          .max(LIMITS.prefixChars, { error: `report.prefixes entries must be at most ${LIMITS.prefixChars} characters` }),
         { error: 'report.prefixes must be an array of strings' },
       )
       .max(LIMITS.prefixes, { error: `report.prefixes must have at most ${LIMITS.prefixes} entries` })
@@ -131,6 +174,18 @@ export const JobSpec = z
   // the job's history budget: samples are the only part of an epoch event whose size the spec sets
   .superRefine((spec, ctx) => {
     const { prefixes, numPreds, predictEvery } = spec.report;
+    // a prefix must leave at least one token to warm the model up on, under the job's tokenizer
+    prefixes.forEach((p, i) => {
+      if (prefixTokens(p, spec.data.tokenizer).length > 0) return;
+      const message =
+        spec.data.tokenizer === 'd2l-chars'
+          ? 'report.prefixes entries must contain at least one letter (A-Z, a-z)'
+          : `report.prefixes entries must not be ${spec.data.tokenizer === 'words' ? 'blank (tokenizer words)' : 'empty'}`;
+      ctx.addIssue({ code: 'custom', path: ['report', 'prefixes', i], message });
+    });
+    if (spec.train.earlyStopping && spec.data.validFraction === 0) {
+      ctx.addIssue({ code: 'custom', path: ['train', 'earlyStopping'], message: 'train.earlyStopping needs data.validFraction > 0 (a held-out part to watch)' });
+    }
     const perEpoch = prefixes.reduce((n, p) => n + p.length + numPreds, 0);
     if (perEpoch > LIMITS.sampleCharsPerEpoch) {
       const why = `${prefixes.length} prefixes × (their length + numPreds ${numPreds}) = ${perEpoch} sample characters per epoch; at most ${LIMITS.sampleCharsPerEpoch}`;

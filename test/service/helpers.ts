@@ -63,6 +63,7 @@ export async function startTestApi(env: Record<string, string>, opts: { apiKeys?
     service,
     apiKeys: opts.apiKeys ?? config.apiKeys,
     bodyLimit: config.bodyLimit,
+    corpusMaxBytes: config.corpusMaxBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
     allowedHosts: config.allowedHosts,
     allowedOrigins: config.allowedOrigins,

@@ -16,7 +16,16 @@ function issues(input: unknown) {
 test('{} is the d2l recipe', () => {
   const s = parseJobSpec({});
   assert.deepEqual(s.model, { kind: 'scratch', numHiddens: 256, numLayers: 1 });
-  assert.deepEqual(s.data, { corpus: 'timemachine', maxTokens: 10000, batchSize: 32, numSteps: 35, sampling: 'sequential' });
+  assert.deepEqual(s.data, {
+    corpus: 'timemachine',
+    maxTokens: 10000,
+    tokenizer: 'd2l-chars',
+    minFreq: 0,
+    validFraction: 0,
+    batchSize: 32,
+    numSteps: 35,
+    sampling: 'sequential',
+  });
   assert.deepEqual(s.train, { epochs: 500, lr: 1, clipTheta: 1 });
   assert.deepEqual(s.report, { predictEvery: 10, prefixes: ['time traveller', 'traveller'], numPreds: 50 });
   assert.equal(parseJobSpec({ model: { kind: 'concise' } }).model.numHiddens, 256);

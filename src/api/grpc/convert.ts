@@ -199,7 +199,7 @@ export function jobToProto(j: JobView, full = false): PJob {
     if ('text' in c) {
       out.corpus_text_bytes = Buffer.byteLength(c.text, 'utf8');
       out.corpus_text_sha256 = createHash('sha256').update(c.text, 'utf8').digest('hex');
-    } else {
+    } else if ('bytes' in c) {
       out.corpus_text_bytes = c.bytes;
       out.corpus_text_sha256 = c.sha256;
     }

@@ -30,11 +30,13 @@ function jobId(req: PJobIdRequest): string {
 }
 
 /** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
-function generateArgs(req: PGenerateRequest): { id: string; g: GenerateRequest; prefix: string } {
+async function generateArgs(service: JobService, req: PGenerateRequest): Promise<{ id: string; g: GenerateRequest; prefix: string }> {
   const id = jobId(req);
   const g = parseMessage(GenerateRequest, generateFromProto(req));
+  // the prefix as the job's tokenizer reads it (a job that cannot be read: d2l's rule; the service says why after)
+  const tokenizer = (await service.get(id).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
   try {
-    return { id, g, prefix: cleanPrefix(g.prefix) };
+    return { id, g, prefix: cleanPrefix(g.prefix, tokenizer) };
   } catch (e) {
     if (e instanceof PrefixError) throw invalidArgument([{ field: 'prefix', message: e.message }]);
     throw e;
@@ -104,14 +106,14 @@ export async function* watchJob(service: JobService, req: PWatchJobRequest, sign
 }
 
 export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal): Promise<PGenerateResponse> {
-  const { id, g, prefix } = generateArgs(req);
+  const { id, g, prefix } = await generateArgs(service, req);
   let generated = '';
   for await (const chars of service.generate(id, g, signal)) generated += chars;
   return { prefix, generated, text: prefix + generated };
 }
 
 export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal): AsyncGenerator<PGenerateChunk> {
-  const { id, g, prefix } = generateArgs(req);
+  const { id, g, prefix } = await generateArgs(service, req);
   const it = service.generate(id, g, signal)[Symbol.asyncIterator]();
   // The first character before anything is sent, so "not found" / "no checkpoint yet" end
   // the call as a bare status rather than after a prefix chunk.

@@ -15,6 +15,8 @@ import { generateRoutes } from './routes/generate.js';
 import { modelRoutes } from './routes/model.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { corpusRoutes } from './routes/corpora.js';
+import { DEFAULT_CORPUS_MAX_BYTES, type CorpusStore } from '../../jobs/corpora.js';
 import { SpecError } from '../../train/spec.js';
 
 export interface HttpAppOptions {
@@ -26,6 +28,8 @@ export interface HttpAppOptions {
   /** A pino logger to use instead (the service logger, src/jobs/log.ts); wins over `logger`. */
   loggerInstance?: FastifyServerOptions['loggerInstance'];
   bodyLimit?: number;
+  /** The largest corpus upload (POST /v1/corpora), bytes; default 64 MiB. */
+  corpusMaxBytes?: number;
   sseHeartbeatMs?: number;
   /** The dashboard's fastify plugin (src/api/dashboard), registered at `/`. */
   dashboard?: FastifyPluginAsync;
@@ -204,6 +208,8 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal, streams, authEnabled });
   await app.register(generateRoutes, { service: opts.service, heartbeatMs, streams, authEnabled });
   await app.register(modelRoutes, { service: opts.service });
+  const corpora = (opts.service as { corpora?: CorpusStore }).corpora;
+  if (corpora) await app.register(corpusRoutes, { corpora, service: opts.service, maxBytes: opts.corpusMaxBytes ?? DEFAULT_CORPUS_MAX_BYTES });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }

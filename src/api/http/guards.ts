@@ -72,6 +72,7 @@ export function registerGuards(app: FastifyInstance, o: { authEnabled: boolean }
   // after the body is parsed (and after auth: a request without a key is 401 first)
   app.addHook('preValidation', async (req: FastifyRequest) => {
     if (req.method !== 'POST' || req.is404) return; // no such route: 404 / 405 (problem.ts), not 415
+    if ((req.routeOptions.config as { rawBody?: boolean } | undefined)?.rawBody) return; // an upload (routes/corpora.ts) checks its own type
     if (!JSON_TYPE.test(String(req.headers['content-type'] ?? ''))) {
       const e = new Error('send the body as application/json') as Error & { statusCode: number; code: string };
       e.statusCode = 415;

@@ -4,7 +4,7 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SpecError, type SpecIssue } from '../../train/spec.js';
 import { jobIdMessage } from '../schemas.js';
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
+import { AlreadyExistsError, FailedPreconditionError, NotFoundError, PayloadTooLargeError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
 
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -48,6 +48,9 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
     return { problem: problem(400, 'invalid-request', detail, issues), fault: false };
   }
   if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
+  if (err instanceof PayloadTooLargeError) {
+    return { problem: problem(413, 'payload-too-large', err.message, [{ field: 'body', message: `body must be at most ${err.limitBytes} bytes` }]), fault: false };
+  }
   if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
   if (err instanceof AlreadyExistsError) {
     return { problem: problem(409, 'conflict', err.message, [{ field: err.field, message: err.message }]), fault: false };

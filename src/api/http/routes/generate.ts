@@ -25,8 +25,10 @@ export async function generateRoutes(
     const id = jobId(req.params.id);
     const body = parseMessage(GenerateRequest, req.body);
     let prefix: string;
+    // the prefix as the job's tokenizer reads it (a job that cannot be read: d2l's rule; the service says why after)
+    const tokenizer = (await service.get(id).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
     try {
-      prefix = cleanPrefix(body.prefix);
+      prefix = cleanPrefix(body.prefix, tokenizer);
     } catch (e) {
       if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
       throw e;

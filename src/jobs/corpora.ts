@@ -1,0 +1,196 @@
+// Uploaded corpora (POST /v1/corpora): stored once in Redis under the service's key prefix, so every
+// worker that reaches Redis reads them (no shared disk), and named by the SHA-256 of their bytes, so
+// the same text uploaded twice is one corpus. Docs: docs/corpora.md.
+//
+//   P:corpus:<id>        hash: id, bytes, characters, preview, createdAt; fig:<tokenizer>:<minFreq> (cached figures)
+//   P:corpus:<id>:text   string: the UTF-8 bytes
+//   P:corpus:<id>:jobs   set: ids of the jobs that named it (DELETE is refused while one is queued/running)
+//   P:corpora            zset: id → upload time (ms), the list
+//   P:corpus-upload:<r>  string: an upload in progress, appended chunk by chunk; renamed to
+//                        P:corpus:<id>:text only when every byte was read and checked, so no reader
+//                        ever sees half a corpus; it expires if the api dies mid-upload
+import { createHash, randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { CORPUS_ID_RE, SpecError } from '../train/spec.js';
+import { corpusFigures, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
+import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './errors.js';
+import type { Keys } from './redis.js';
+
+export const DEFAULT_CORPUS_MAX_BYTES = 64 * 1024 * 1024;
+/** Bytes gathered before one APPEND (fewer round trips than one per socket chunk). */
+const APPEND_BYTES = 1024 * 1024;
+const UPLOAD_TTL_SECONDS = 3600;
+const PREVIEW_CHARS = 200;
+
+export interface CorpusView {
+  /** SHA-256 (hex) of the bytes. */
+  id: string;
+  bytes: number;
+  /** Unicode code points. */
+  characters: number;
+  /** The first 200 characters. */
+  preview: string;
+  createdAt: string;
+}
+
+export function isCorpusId(id: unknown): id is string {
+  return typeof id === 'string' && CORPUS_ID_RE.test(id);
+}
+
+export class CorpusStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  private meta(id: string): string {
+    return `${this.keys.prefix}:corpus:${id}`;
+  }
+  private text(id: string): string {
+    return `${this.keys.prefix}:corpus:${id}:text`;
+  }
+  private jobs(id: string): string {
+    return `${this.keys.prefix}:corpus:${id}:jobs`;
+  }
+  private get index(): string {
+    return `${this.keys.prefix}:corpora`;
+  }
+
+  /**
+   * Reads an upload chunk by chunk: each chunk is hashed, checked as UTF-8 (a streaming decoder,
+   * fatal) and appended to a temporary key; nothing of the body is held whole in the api's memory.
+   * SpecError (400) for invalid UTF-8 or an empty body, PayloadTooLargeError (413) past maxBytes.
+   */
+  async upload(body: AsyncIterable<Buffer | Uint8Array | string>, maxBytes: number): Promise<{ corpus: CorpusView; created: boolean }> {
+    const tmp = `${this.keys.prefix}:corpus-upload:${randomBytes(8).toString('hex')}`;
+    const hash = createHash('sha256');
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    let bytes = 0;
+    let characters = 0;
+    let preview = '';
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    const flush = async () => {
+      if (pendingBytes === 0) return;
+      const buf = Buffer.concat(pending, pendingBytes);
+      pending = [];
+      pendingBytes = 0;
+      await this.redis.multi().append(tmp, buf).expire(tmp, UPLOAD_TTL_SECONDS).exec();
+    };
+    const countText = (text: string) => {
+      // code points: UTF-16 units less the high surrogates (each pair is one code point)
+      let high = 0;
+      for (let i = 0; i < text.length; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 0xd800 && c <= 0xdbff) high++;
+      }
+      characters += text.length - high;
+      if (preview.length < PREVIEW_CHARS * 2) preview += text.slice(0, PREVIEW_CHARS * 2);
+    };
+    try {
+      for await (const raw of body) {
+        const chunk = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+        bytes += chunk.length;
+        if (bytes > maxBytes) throw new PayloadTooLargeError(`the corpus is larger than ${maxBytes} bytes (CORPUS_MAX_BYTES)`, maxBytes);
+        hash.update(chunk);
+        try {
+          countText(decoder.decode(chunk, { stream: true }));
+        } catch {
+          throw new SpecError([{ field: 'body', message: `the corpus is not valid UTF-8 (an invalid byte sequence within its first ${bytes} bytes)` }]);
+        }
+        pending.push(Buffer.from(chunk)); // a copy: the stream may reuse its buffer
+        pendingBytes += chunk.length;
+        if (pendingBytes >= APPEND_BYTES) await flush();
+      }
+      try {
+        countText(decoder.decode());
+      } catch {
+        throw new SpecError([{ field: 'body', message: 'the corpus is not valid UTF-8 (it ends inside a multi-byte character)' }]);
+      }
+      if (bytes === 0) throw new SpecError([{ field: 'body', message: 'the corpus is empty: send the text as the request body' }]);
+      await flush();
+      const id = hash.digest('hex');
+      const createdAt = new Date();
+      const fields = { id, bytes: String(bytes), characters: String(characters), preview: [...preview].slice(0, PREVIEW_CHARS).join(''), createdAt: createdAt.toISOString() };
+      // commit: the text under its name and the record, at once (RENAME and HSET in one MULTI);
+      // a corpus that exists already (the same bytes) is kept as it is
+      if ((await this.redis.exists(this.meta(id))) === 1) {
+        await this.redis.del(tmp);
+        return { corpus: (await this.get(id))!, created: false };
+      }
+      await this.redis
+        .multi()
+        .persist(tmp)
+        .rename(tmp, this.text(id))
+        .hset(this.meta(id), fields)
+        .zadd(this.index, createdAt.getTime(), id)
+        .exec();
+      return { corpus: toView(fields), created: true };
+    } catch (e) {
+      await this.redis.del(tmp).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async get(id: string): Promise<CorpusView | null> {
+    if (!isCorpusId(id)) return null;
+    const h = await this.redis.hgetall(this.meta(id));
+    return h.id ? toView(h) : null;
+  }
+
+  async mustGet(id: string): Promise<CorpusView> {
+    const c = await this.get(id);
+    if (!c) throw new NotFoundError(`corpus ${String(id).slice(0, 70)} not found`);
+    return c;
+  }
+
+  /** Newest first. */
+  async list(limit = 100): Promise<CorpusView[]> {
+    const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
+    const out = await Promise.all(ids.map((id) => this.get(id)));
+    return out.filter((c): c is CorpusView => c !== null);
+  }
+
+  /** The corpus's text (workers; the api only to measure it once per tokenizer). */
+  async readText(id: string): Promise<string | null> {
+    const buf = await this.redis.getBuffer(this.text(id));
+    return buf ? buf.toString('utf8') : null;
+  }
+
+  /** The corpus's figures under a tokenizer: computed once (reading the text) and kept with the corpus. */
+  async figures(id: string, tokenizer: TokenizerName, minFreq: number): Promise<CorpusFigures> {
+    const field = `fig:${tokenizer}:${minFreq}`;
+    const cached = await this.redis.hget(this.meta(id), field);
+    if (cached) return JSON.parse(cached) as CorpusFigures;
+    const text = await this.readText(id);
+    if (text === null) throw new NotFoundError(`corpus ${id} not found`);
+    const fig = corpusFigures(text, tokenizer, minFreq);
+    if ((await this.redis.exists(this.meta(id))) === 1) await this.redis.hset(this.meta(id), field, JSON.stringify(fig));
+    return fig;
+  }
+
+  /** Records that a job names the corpus (DELETE checks these jobs' states). */
+  async addJob(id: string, jobId: string): Promise<void> {
+    await this.redis.sadd(this.jobs(id), jobId);
+  }
+
+  /**
+   * Deletes the corpus, unless a queued or running job names it (FailedPreconditionError: 409).
+   * `stateOf` reads a job's state (null: the job is gone).
+   */
+  async delete(id: string, stateOf: (jobId: string) => Promise<string | null>): Promise<void> {
+    await this.mustGet(id);
+    const users = await this.redis.smembers(this.jobs(id));
+    const active: string[] = [];
+    for (const j of users) {
+      const s = await stateOf(j);
+      if (s === 'queued' || s === 'running') active.push(j);
+    }
+    if (active.length) throw new FailedPreconditionError(`corpus ${id} is used by ${active.length} queued or running job(s) (${active.slice(0, 5).join(', ')}); delete it after they finish or cancel them`);
+    await this.redis.multi().del(this.meta(id), this.text(id), this.jobs(id)).zrem(this.index, id).exec();
+  }
+}
+
+function toView(h: Record<string, string>): CorpusView {
+  return { id: h.id, bytes: Number(h.bytes), characters: Number(h.characters), preview: h.preview ?? '', createdAt: h.createdAt };
+}
