@@ -49,6 +49,7 @@ async function call<T>(url: string, init: RequestInit): Promise<{ status: number
 interface SubmitOptions extends ClientOptions, SpecFlags {
   file?: string;
   prefix?: string[];
+  corpusId?: string;
   numPreds?: number;
   name?: string;
   idempotencyKey?: string;
@@ -70,6 +71,7 @@ export function specFromSubmitOptions(o: SubmitOptions): Obj {
   }
   applySpecFlags(spec, o, { corpusDashIsStdin: true });
   setIn(spec, ['report', 'prefixes'], o.prefix);
+  if (o.corpusId !== undefined) setIn(spec, ['data', 'corpus'], { id: o.corpusId });
   setIn(spec, ['report', 'numPreds'], o.numPreds);
   setIn(spec, ['name'], o.name);
   setIn(spec, ['idempotencyKey'], o.idempotencyKey);
@@ -206,6 +208,7 @@ export function registerClientCommands(program: Command): void {
       .option('-f, --file <spec.json>', "job spec as JSON ('-' = stdin); flags override its fields"),
     { corpusHelp: 'train on this text file (sent in the spec) instead of the Time Machine', predictEveryHelp: 'samples every N epochs' },
   )
+    .option('--corpus-id <id>', 'train on an uploaded corpus (lstm-trainer corpus upload FILE prints its id)')
     .option('--prefix <text>', 'a prefix to sample from (repeatable)', collect)
     .option('--num-preds <n>', 'characters per sample', int('--num-preds'))
     .option('--name <name>', 'job name')

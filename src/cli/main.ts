@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { int, num } from './options.js';
 import { exportJobModel, registerClientCommands } from './client-commands.js';
+import { registerCorpusCommands } from './corpus-commands.js';
 import { registerServiceCommands } from './service-commands.js';
 import { addSpecFlags } from './spec-flags.js';
 import { exportCommand, generateCommand, trainCommand } from './train-commands.js';
@@ -22,6 +23,7 @@ addSpecFlags(
   { kindDefault: 'scratch', corpusHelp: 'train on this text file instead of the Time Machine', predictEveryHelp: 'print samples every N epochs' },
 )
   .option('--engine <name>', 'native | tfjs (default: ENGINE, else native where it loads)')
+  .option('--prefix <text>', 'a prefix to sample from (repeatable; default: the book\'s, or your corpus\'s first words)', (v: string, prev: string[] = []) => [...prev, v])
   .option('--init <file>', 'start from this model (a checkpoint, or a safetensors state dict in the seed\'s names) instead of fresh weights')
   .option('--save <file>', 'write the final checkpoint here')
   .option('--json', 'one JSON line per epoch instead of the progress bar')
@@ -54,6 +56,7 @@ program
 
 registerServiceCommands(program);
 registerClientCommands(program);
+registerCorpusCommands(program);
 
 try {
   await program.parseAsync(process.argv);

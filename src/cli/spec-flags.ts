@@ -21,6 +21,9 @@ export interface SpecFlags {
   sampling?: string;
   seed?: number;
   predictEvery?: number;
+  tokenizer?: string;
+  minFreq?: number;
+  validFraction?: number;
 }
 
 /** What differs between the commands: `--kind`'s default and the help of two flags. */
@@ -45,6 +48,9 @@ const FLAG_FIELDS: { flag: string; key: keyof SpecFlags; field: string }[] = [
   { flag: '--sampling', key: 'sampling', field: 'data.sampling' },
   { flag: '--seed', key: 'seed', field: 'train.seed' },
   { flag: '--predict-every', key: 'predictEvery', field: 'report.predictEvery' },
+  { flag: '--tokenizer', key: 'tokenizer', field: 'data.tokenizer' },
+  { flag: '--min-freq', key: 'minFreq', field: 'data.minFreq' },
+  { flag: '--valid-fraction', key: 'validFraction', field: 'data.validFraction' },
 ];
 
 /** Declares the shared flags on `cmd`, in this order, after the options it already has; the help shows d2l's defaults. */
@@ -64,7 +70,10 @@ export function addSpecFlags(cmd: Command, t: SpecFlagTexts): Command {
     .option('--num-steps <n>', `time steps per minibatch${dflt(d.data.numSteps)}`, int('--num-steps'))
     .option('--sampling <s>', `sequential | random${dflt(d.data.sampling)}`)
     .option('--seed <n>', 'random seed (default: a random one)', int('--seed'))
-    .option('--predict-every <n>', `${t.predictEveryHelp}${dflt(d.report.predictEvery)}`, int('--predict-every'));
+    .option('--predict-every <n>', `${t.predictEveryHelp}${dflt(d.report.predictEvery)}`, int('--predict-every'))
+    .option('--tokenizer <name>', `d2l-chars | chars (every character kept) | words${dflt(d.data.tokenizer)}`)
+    .option('--min-freq <n>', `tokens seen fewer times become <unk>${dflt(d.data.minFreq)}`, int('--min-freq'))
+    .option('--valid-fraction <x>', `hold out this fraction of the corpus tail for validation perplexity${dflt(d.data.validFraction)}`, num('--valid-fraction'));
 }
 
 /**

@@ -11,7 +11,9 @@ import { Trainer, type EpochEvent } from '../train/trainer.js';
 import { UserError } from './errors.js';
 import { checkSavePath, makeDirectory, writeAtomically } from './files.js';
 import { EpochProgress } from './progress.js';
-import { applySpecFlags, flagError, type SpecFlags } from './spec-flags.js';
+import { applySpecFlags, flagError, setIn, type SpecFlags } from './spec-flags.js';
+import { defaultPrefixes } from '../jobs/corpus-info.js';
+import type { TokenizerName } from '../text/tokenizers.js';
 
 interface TrainOptions extends SpecFlags {
   kind: string;
@@ -19,11 +21,17 @@ interface TrainOptions extends SpecFlags {
   init?: string;
   save?: string;
   json?: boolean;
+  prefix?: string[];
 }
 
 /** Flags → the same job spec the service takes, validated by the same schema. */
 function specFromFlags(o: TrainOptions) {
-  return parseJobSpec(applySpecFlags({}, o)); // flags left out → defaults
+  const spec = applySpecFlags({}, o); // flags left out → defaults
+  const text = (spec.data as { corpus?: { text?: string } } | undefined)?.corpus?.text;
+  // samples from the corpus's own first words unless --prefix says otherwise (the book keeps its own)
+  const prefixes = o.prefix ?? (text !== undefined ? defaultPrefixes(text.slice(0, 1000), (o.tokenizer ?? 'd2l-chars') as TokenizerName) : undefined);
+  if (prefixes) setIn(spec, ['report', 'prefixes'], prefixes);
+  return parseJobSpec(spec);
 }
 
 async function engineOrExit(name?: string) {
@@ -114,10 +122,11 @@ export async function generateCommand(o: GenerateOptions): Promise<void> {
   if (o.topK !== undefined && o.topK < 1) throw new UserError('--top-k must be ≥ 1');
   try {
     const ckpt = deserializeCheckpoint(buf);
-    const prefix = cleanPrefix(o.prefix);
+    const tokenizer = ckpt.spec.data.tokenizer ?? 'd2l-chars'; // read the prefix as the model's corpus was read
+    const prefix = cleanPrefix(o.prefix, tokenizer);
     const { model, vocab } = await modelFromCheckpoint(ckpt, await engineOrExit(o.engine));
     process.stdout.write(prefix);
-    for await (const ch of generateChars(prefix, o.chars, model, vocab, { temperature: o.temperature, topK: o.topK, seed: o.seed })) {
+    for await (const ch of generateChars(prefix, o.chars, model, vocab, { temperature: o.temperature, topK: o.topK, seed: o.seed, tokenizer })) {
       process.stdout.write(ch);
     }
     process.stdout.write('\n');

@@ -37,6 +37,8 @@ export function exportMetadata(ckpt: Checkpoint): Record<string, string> {
     num_hiddens: String(numHiddens),
     num_layers: String(numLayers),
     vocab: JSON.stringify(ckpt.vocab),
+    // how text becomes the vocabulary's tokens (d2l-chars, chars or words: docs/corpora.md)
+    tokenizer: ckpt.spec.data.tokenizer ?? 'd2l-chars',
     epoch: String(ckpt.epoch),
     perplexity: Number.isFinite(ckpt.perplexity) ? String(ckpt.perplexity) : 'nan',
   };

@@ -52,13 +52,24 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     out.model = m;
   }
   if (p.data) {
-    const d = present(p.data, { max_tokens: 'maxTokens', batch_size: 'batchSize', num_steps: 'numSteps' });
+    const d = present(p.data, {
+      max_tokens: 'maxTokens',
+      batch_size: 'batchSize',
+      num_steps: 'numSteps',
+      tokenizer: 'tokenizer',
+      min_freq: 'minFreq',
+      valid_fraction: 'validFraction',
+    });
     put(d, 'sampling', enumValue(p.data.sampling, 'SAMPLING_'));
     // oneof source: text given → custom corpus; timemachine or nothing → the book (the default).
     if (p.data.corpus?.text !== undefined) d.corpus = { text: p.data.corpus.text };
+    else if (p.data.corpus?.id !== undefined) d.corpus = { id: p.data.corpus.id };
     out.data = d;
   }
-  if (p.train) out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed' });
+  if (p.train) {
+    out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed' });
+    if (p.train.early_stopping) (out.train as Plain).earlyStopping = present(p.train.early_stopping, { patience: 'patience', min_delta: 'minDelta' });
+  }
   if (p.report) {
     const r = present(p.report, { predict_every: 'predictEvery', num_preds: 'numPreds' });
     // proto3 cannot tell an empty repeated field from an unset one: empty = the default prefixes.
@@ -114,6 +125,8 @@ export function summaryToProto(s: JobSummary | undefined): PJobSummary | undefin
   if (!s) return undefined;
   const out: PJobSummary = { epochs: s.epochs, total_ms: s.totalMs, engine: s.engine, backend: s.backend };
   if (s.finalPerplexity !== null && s.finalPerplexity !== undefined) out.final_perplexity = s.finalPerplexity;
+  if (s.stopReason !== undefined) out.stop_reason = s.stopReason;
+  if (s.bestEpoch !== undefined) out.best_epoch = s.bestEpoch;
   return out;
 }
 
@@ -125,6 +138,7 @@ export function epochToProto(e: EpochEvent): PEpochEvent {
     tokens_per_sec: e.tokensPerSec,
     elapsed_ms: e.elapsedMs,
   };
+  if (e.validPerplexity !== undefined && Number.isFinite(e.validPerplexity)) out.valid_perplexity = e.validPerplexity;
   if (e.samples) out.samples = e.samples.map((s) => ({ prefix: s.prefix, text: s.text }));
   return out;
 }
@@ -145,7 +159,7 @@ export function eventToProto(e: JobEvent): PJobEvent {
 /** The resolved spec, every field set; a custom corpus text only when the view has it and includeText. */
 export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   const c = s.data.corpus;
-  const corpus = c === 'timemachine' ? { timemachine: true } : includeText && 'text' in c ? { text: c.text } : {};
+  const corpus = c === 'timemachine' ? { timemachine: true } : 'id' in c ? { id: c.id } : includeText && 'text' in c ? { text: c.text } : {};
   const out: PJobSpec = {
     model: {
       kind: s.model.kind === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE',
@@ -158,11 +172,13 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
       batch_size: s.data.batchSize,
       num_steps: s.data.numSteps,
       sampling: s.data.sampling === 'random' ? 'SAMPLING_RANDOM' : 'SAMPLING_SEQUENTIAL',
+      ...(s.data.tokenizer !== undefined ? { tokenizer: s.data.tokenizer, min_freq: s.data.minFreq, valid_fraction: s.data.validFraction } : {}),
     },
     train: { epochs: s.train.epochs, lr: s.train.lr, clip_theta: s.train.clipTheta },
     report: { predict_every: s.report.predictEvery, prefixes: [...s.report.prefixes], num_preds: s.report.numPreds },
   };
   if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
+  if (s.train.earlyStopping) out.train!.early_stopping = { patience: s.train.earlyStopping.patience, min_delta: s.train.earlyStopping.minDelta };
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
   return out;

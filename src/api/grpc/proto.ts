@@ -74,7 +74,8 @@ export interface PModelSpec {
 export interface PCorpus {
   timemachine?: boolean;
   text?: string;
-  source?: 'timemachine' | 'text';
+  id?: string;
+  source?: 'timemachine' | 'text' | 'id';
 }
 export interface PDataSpec {
   corpus?: PCorpus;
@@ -82,12 +83,16 @@ export interface PDataSpec {
   batch_size?: number;
   num_steps?: number;
   sampling?: Enum<SamplingName>;
+  tokenizer?: string;
+  min_freq?: number;
+  valid_fraction?: number;
 }
 export interface PTrainSpec {
   epochs?: number;
   lr?: number;
   clip_theta?: number;
   seed?: number;
+  early_stopping?: { patience?: number; min_delta?: number };
 }
 export interface PReportSpec {
   predict_every?: number;
@@ -108,6 +113,8 @@ export interface PJobSummary {
   total_ms: number;
   engine: string;
   backend: string;
+  stop_reason?: string;
+  best_epoch?: number;
 }
 export interface PSample {
   prefix: string;
@@ -120,6 +127,7 @@ export interface PEpochEvent {
   tokens_per_sec: number;
   elapsed_ms: number;
   samples?: PSample[];
+  valid_perplexity?: number;
 }
 export interface PStateEvent {
   state: JobStateName;
