@@ -2,7 +2,8 @@
 // worker that reaches Redis reads them (no shared disk), and named by the SHA-256 of their bytes, so
 // the same text uploaded twice is one corpus. Docs: docs/corpora.md.
 //
-//   P:corpus:<id>        hash: id, bytes, characters, preview, createdAt; fig:<tokenizer>:<minFreq> (cached figures)
+//   P:corpus:<id>        hash: id, bytes, characters, preview, createdAt; counts:<tokenizer> (every token's
+//                        count, counted while the upload streamed); fig:<tokenizer>:<minFreq> (cached figures)
 //   P:corpus:<id>:text   string: the UTF-8 bytes
 //   P:corpus:<id>:jobs   set: ids of the jobs that named it (DELETE is refused while one is queued/running)
 //   P:corpora            zset: id → upload time (ms), the list
@@ -12,7 +13,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { CORPUS_ID_RE, SpecError } from '../train/spec.js';
-import { corpusFigures, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
+import { corpusFigures, figuresFromCounts, TokenCounter, TOKENIZERS, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
 import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './errors.js';
 import type { Keys } from './redis.js';
 
@@ -68,6 +69,9 @@ export class CorpusStore {
     let bytes = 0;
     let characters = 0;
     let preview = '';
+    // the three tokenizers' counts, gathered as the chunks are decoded: a job's figures never need
+    // the text read back and tokenised on the api's event loop
+    const counter = new TokenCounter();
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     const flush = async () => {
@@ -85,6 +89,7 @@ export class CorpusStore {
         if (c >= 0xd800 && c <= 0xdbff) high++;
       }
       characters += text.length - high;
+      counter.push(text);
       if (preview.length < PREVIEW_CHARS * 2) preview += text.slice(0, PREVIEW_CHARS * 2);
     };
     try {
@@ -111,7 +116,12 @@ export class CorpusStore {
       await flush();
       const id = hash.digest('hex');
       const createdAt = new Date();
-      const fields = { id, bytes: String(bytes), characters: String(characters), preview: [...preview].slice(0, PREVIEW_CHARS).join(''), createdAt: createdAt.toISOString() };
+      counter.end();
+      const fields: Record<string, string> = { id, bytes: String(bytes), characters: String(characters), preview: [...preview].slice(0, PREVIEW_CHARS).join(''), createdAt: createdAt.toISOString() };
+      for (const t of TOKENIZERS) {
+        const { counts, total } = counter.result(t);
+        fields[`counts:${t}`] = JSON.stringify({ total, counts: [...counts] });
+      }
       // commit: the text under its name and the record, at once (RENAME and HSET in one MULTI);
       // a corpus that exists already (the same bytes) is kept as it is
       if ((await this.redis.exists(this.meta(id))) === 1) {
@@ -134,8 +144,8 @@ export class CorpusStore {
 
   async get(id: string): Promise<CorpusView | null> {
     if (!isCorpusId(id)) return null;
-    const h = await this.redis.hgetall(this.meta(id));
-    return h.id ? toView(h) : null;
+    const [cid, bytes, characters, preview, createdAt] = await this.redis.hmget(this.meta(id), 'id', 'bytes', 'characters', 'preview', 'createdAt');
+    return cid ? toView({ id: cid, bytes: bytes!, characters: characters!, preview: preview ?? '', createdAt: createdAt! }) : null;
   }
 
   async mustGet(id: string): Promise<CorpusView> {
@@ -160,8 +170,14 @@ export class CorpusStore {
   /** The corpus's figures under a tokenizer: computed once (reading the text) and kept with the corpus. */
   async figures(id: string, tokenizer: TokenizerName, minFreq: number): Promise<CorpusFigures> {
     const field = `fig:${tokenizer}:${minFreq}`;
-    const cached = await this.redis.hget(this.meta(id), field);
+    const [cached, counted] = await this.redis.hmget(this.meta(id), field, `counts:${tokenizer}`);
     if (cached) return JSON.parse(cached) as CorpusFigures;
+    if (counted) {
+      const c = JSON.parse(counted) as { total: number; counts: [string, number][] };
+      const fig = figuresFromCounts({ total: c.total, counts: new Map(c.counts) }, minFreq);
+      if ((await this.redis.exists(this.meta(id))) === 1) await this.redis.hset(this.meta(id), field, JSON.stringify(fig));
+      return fig;
+    }
     const text = await this.readText(id);
     if (text === null) throw new NotFoundError(`corpus ${id} not found`);
     const fig = corpusFigures(text, tokenizer, minFreq);

@@ -54,13 +54,102 @@ export function prefixTokens(prefix: string, tokenizer: TokenizerName): string[]
 
 /** Token counts of a text, in first-seen order (d2l's Counter), and the total. */
 export function countTokens(text: string, tokenizer: TokenizerName): { counts: Map<string, number>; total: number } {
-  const counts = new Map<string, number>();
-  let total = 0;
-  for (const t of tokenize(text, tokenizer)) {
-    counts.set(t, (counts.get(t) ?? 0) + 1);
-    total++;
+  const counter = new TokenCounter();
+  counter.push(text);
+  counter.end();
+  return counter.result(tokenizer);
+}
+
+/**
+ * The three tokenizers' counts of a text given in pieces (an upload's chunks as they are decoded),
+ * in one pass: code points by index into a table (no string per character), d2l-chars by the same
+ * scan as the book's rule (a letter, or one space between two letters of a line), words with the
+ * last unfinished word carried to the next piece. A piece never splits a surrogate pair (a streaming
+ * TextDecoder completes code points).
+ */
+export class TokenCounter {
+  private readonly cp = new Int32Array(0x110000);
+  private readonly cpOrder: number[] = [];
+  private cpTotal = 0;
+  private readonly d2l = new Array<number>(27).fill(0);
+  private readonly d2lOrder: number[] = [];
+  private d2lTotal = 0;
+  private inLine = false;
+  private gap = false;
+  private readonly words = new Map<string, number>();
+  private wordsTotal = 0;
+  private carry = '';
+
+  push(text: string): void {
+    const { cp, cpOrder, d2l, d2lOrder } = this;
+    for (let i = 0; i < text.length; i++) {
+      let c = text.charCodeAt(i);
+      if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+        const d = text.charCodeAt(i + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+          i++;
+        }
+      }
+      if (cp[c]++ === 0) cpOrder.push(c);
+      let k = -1;
+      if (c >= 97 && c <= 122) k = c - 97;
+      else if (c >= 65 && c <= 90) k = c - 65;
+      if (k < 0) {
+        if (c === 10 || c === 13) this.inLine = this.gap = false;
+        else if (this.inLine) this.gap = true;
+        continue;
+      }
+      if (this.gap) {
+        if (d2l[26]++ === 0) d2lOrder.push(26);
+        this.gap = false;
+        this.d2lTotal++;
+      }
+      if (d2l[k]++ === 0) d2lOrder.push(k);
+      this.d2lTotal++;
+      this.inLine = true;
+    }
+    this.cpTotal += countCodePoints(text);
+    // words: whole words of carry + text; a last word touching the end may go on in the next piece
+    const s = this.carry + text;
+    let end = s.length;
+    while (end > 0 && /\S/u.test(s[end - 1])) end--;
+    this.carry = s.slice(end);
+    for (const m of s.slice(0, end).matchAll(/\S+/gu)) this.countWord(m[0]);
   }
-  return { counts, total };
+
+  end(): void {
+    if (this.carry) this.countWord(this.carry);
+    this.carry = '';
+  }
+
+  private countWord(w: string): void {
+    this.words.set(w, (this.words.get(w) ?? 0) + 1);
+    this.wordsTotal++;
+  }
+
+  /** One tokenizer's counts (first-seen order) and total. */
+  result(tokenizer: TokenizerName): { counts: Map<string, number>; total: number } {
+    if (tokenizer === 'words') return { counts: this.words, total: this.wordsTotal };
+    if (tokenizer === 'chars') return { counts: new Map(this.cpOrder.map((c) => [String.fromCodePoint(c), this.cp[c]])), total: this.cpTotal };
+    return { counts: new Map(this.d2lOrder.map((k) => [k === 26 ? ' ' : String.fromCharCode(97 + k), this.d2l[k]])), total: this.d2lTotal };
+  }
+}
+
+/** Code points of a string: UTF-16 units less the low halves of surrogate pairs. */
+export function countCodePoints(text: string): number {
+  let pairs = 0;
+  for (let i = 0; i < text.length - 1; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        pairs++;
+        i++;
+      }
+    }
+  }
+  return text.length - pairs;
 }
 
 export interface CorpusFigures {
@@ -78,7 +167,10 @@ export function vocabFromCounts(counts: Map<string, number>, minFreq: number): V
 
 /** A text's figures under a tokenizer (the vocabulary is the whole text's, as the trainer builds it). */
 export function corpusFigures(text: string, tokenizer: TokenizerName, minFreq: number, topN = 20): CorpusFigures {
-  const { counts, total } = countTokens(text, tokenizer);
+  return figuresFromCounts(countTokens(text, tokenizer), minFreq, topN);
+}
+
+export function figuresFromCounts({ counts, total }: { counts: Map<string, number>; total: number }, minFreq: number, topN = 20): CorpusFigures {
   const vocab = vocabFromCounts(counts, minFreq);
   const top = vocab.idxToToken.slice(1, 1 + topN).map((t) => [t, counts.get(t) ?? 0] as [string, number]);
   return { totalTokens: total, vocabSize: vocab.size, top };
@@ -95,6 +187,23 @@ export function loadTextCorpus(text: string, tokenizer: TokenizerName, opts: { m
   const n = opts.maxTokens && opts.maxTokens > 0 ? Math.min(opts.maxTokens, total) : total;
   const ids = new Int32Array(n);
   let i = 0;
+  if (tokenizer === 'chars') {
+    // a table from code point to index: no string per character (a corpus may be tens of millions)
+    const index = new Int32Array(0x110000);
+    vocab.idxToToken.forEach((t, id) => (index[t.codePointAt(0)!] = [...t].length === 1 ? id : index[t.codePointAt(0)!]));
+    for (let j = 0; j < text.length && i < n; j++) {
+      let c = text.charCodeAt(j);
+      if (c >= 0xd800 && c <= 0xdbff && j + 1 < text.length) {
+        const d = text.charCodeAt(j + 1);
+        if (d >= 0xdc00 && d <= 0xdfff) {
+          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+          j++;
+        }
+      }
+      ids[i++] = index[c];
+    }
+    return { tokens: ids, vocab };
+  }
   for (const t of tokenize(text, tokenizer)) {
     if (i >= n) break;
     ids[i++] = vocab.indexOf(t);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { loadCorpus, TIME_MACHINE_PATH } from '../../src/text/corpus.js';
-import { corpusFigures, loadTextCorpus, tokenize, tokenizeCodePoints, tokenizeD2lChars, tokenizeWords } from '../../src/text/tokenizers.js';
+import { corpusFigures, loadTextCorpus, TokenCounter, tokenize, tokenizeCodePoints, tokenizeD2lChars, tokenizeWords } from '../../src/text/tokenizers.js';
 import { cleanPrefix } from '../../src/train/predict.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 
@@ -54,4 +54,30 @@ test('prefixes follow the tokenizer: a Cyrillic prefix is fine for chars and wor
   assert.throws(() => parseJobSpec({ data: { tokenizer: 'bytes' } }), /data.tokenizer must be one of 'd2l-chars', 'chars', 'words'/);
   assert.throws(() => parseJobSpec({ data: { corpus: { id: 'abc' } } }), /data.corpus.id must be a corpus id/);
   assert.equal(parseJobSpec({ data: { corpus: { id: 'a'.repeat(64) } } }).data.maxTokens, undefined); // filled in at submission
+});
+
+test('TokenCounter over pieces (as an upload streams) counts exactly what the tokenizers give, for all three at once', () => {
+  const text = 'Der Zeit-Reisende sagte:\r\n«Время — 4-е измерение!» 😀😀 ok\n\nend  word'.repeat(3);
+  const counter = new TokenCounter();
+  // pieces that cut words and lines anywhere (never a surrogate pair, as a streaming decoder)
+  const cuts = [0, 5, 6, 17, 30, 31, 44, 70, 101, 150, text.length];
+  for (let i = 0; i + 1 < cuts.length; i++) {
+    let a = cuts[i];
+    let b = cuts[i + 1];
+    if (/[\uDC00-\uDFFF]/.test(text[a] ?? '')) a--;
+    if (/[\uDC00-\uDFFF]/.test(text[b] ?? '')) b--;
+    counter.push(text.slice(a, b));
+  }
+  counter.end();
+  for (const t of ['d2l-chars', 'chars', 'words'] as const) {
+    const want = new Map<string, number>();
+    let total = 0;
+    for (const tok of tokenize(text, t)) {
+      want.set(tok, (want.get(tok) ?? 0) + 1);
+      total++;
+    }
+    const got = counter.result(t);
+    assert.equal(got.total, total, t);
+    assert.deepEqual([...got.counts], [...want], t); // same counts, same first-seen order
+  }
 });

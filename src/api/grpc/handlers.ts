@@ -1,9 +1,9 @@
 // lstm_trainer.v1.LstmTrainer: one named function per RPC, over a JobService. Each takes the
 // decoded request (and what it needs of the call) and returns the response, or yields the stream's
 // messages; calls.ts adapts them to grpc-js, errors.ts maps what they throw to gRPC statuses.
+import { parseGenerateRequest, tokenizerOf } from '../generate-request.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { JobService } from '../../jobs/types.js';
-import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { SpecError } from '../../train/spec.js';
 import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { serverStream, unary, type CallContext } from './calls.js';
@@ -32,15 +32,8 @@ function jobId(req: PJobIdRequest): string {
 /** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
 async function generateArgs(service: JobService, req: PGenerateRequest): Promise<{ id: string; g: GenerateRequest; prefix: string }> {
   const id = jobId(req);
-  const g = parseMessage(GenerateRequest, generateFromProto(req));
-  // the prefix as the job's tokenizer reads it (a job that cannot be read: d2l's rule; the service says why after)
-  const tokenizer = (await service.get(id).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
-  try {
-    return { id, g, prefix: cleanPrefix(g.prefix, tokenizer) };
-  } catch (e) {
-    if (e instanceof PrefixError) throw invalidArgument([{ field: 'prefix', message: e.message }]);
-    throw e;
-  }
+  // the prefix as the job's tokenizer reads it
+  return { id, ...parseGenerateRequest(generateFromProto(req), await tokenizerOf(service, id)) };
 }
 
 /** Who submits: the client (quotas) and the idempotency keys' scope. */

@@ -1,11 +1,9 @@
 // POST /v1/jobs/:id/generate — text from the job's latest checkpoint (running or finished).
 // JSON {text} by default; with Accept: text/event-stream the characters stream as `chunk` events
 // ({text}), the first being the cleaned prefix, then one `done` event with the whole text.
+import { parseGenerateRequest, tokenizerOf } from '../../generate-request.js';
 import type { FastifyInstance } from 'fastify';
-import { GenerateRequest, parseMessage } from '../../schemas.js';
 import type { JobService } from '../../../jobs/types.js';
-import { cleanPrefix, PrefixError } from '../../../train/predict.js';
-import { SpecError } from '../../../train/spec.js';
 import { problemFor } from '../problem.js';
 import { SseStream, wantsEventStream } from '../sse.js';
 import { jobId } from './jobs.js';
@@ -23,16 +21,8 @@ export async function generateRoutes(
     // who the client is, before any await (a client that leaves meanwhile has no address any more)
     const client = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
     const id = jobId(req.params.id);
-    const body = parseMessage(GenerateRequest, req.body);
-    let prefix: string;
-    // the prefix as the job's tokenizer reads it (a job that cannot be read: d2l's rule; the service says why after)
-    const tokenizer = (await service.get(id).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
-    try {
-      prefix = cleanPrefix(body.prefix, tokenizer);
-    } catch (e) {
-      if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
-      throw e;
-    }
+    // the prefix as the job's tokenizer reads it
+    const { g: body, prefix } = parseGenerateRequest(req.body, await tokenizerOf(service, id));
     const controller = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) controller.abort('client disconnected');
