@@ -15,6 +15,8 @@ const EpochEvent = z.object({
   perplexity: z.number().nullable().describe('null when training diverged (not finite)'),
   tokensPerSec: z.number(),
   elapsedMs: z.number(),
+  validPerplexity: z.number().optional(),
+  stopReason: z.string().optional(),
   samples: z.array(Sample).optional(),
 });
 const JobState = z.enum(JOB_STATES);
@@ -24,6 +26,8 @@ const JobSummary = z.object({
   totalMs: z.number(),
   engine: z.string(),
   backend: z.string(),
+  stopReason: z.string().optional(),
+  bestEpoch: z.number().int().optional(),
 });
 const StateEvent = z.object({
   seq: z.number().int(),
@@ -64,6 +68,19 @@ const JobView = z.object({
     .object({ params: z.number().int(), tokens: z.number().int(), tokenEpochs: z.number().int(), teraflops: z.number(), memoryMb: z.number() })
     .optional()
     .describe('the cost estimated at submission, which the caps (MAX_JOB_TFLOP, MAX_JOB_MEMORY_MB, MAX_JOB_TOKEN_EPOCHS) judge'),
+  data: z
+    .object({
+      tokenizer: z.string(),
+      totalTokens: z.number().int(),
+      maxTokens: z.number().int(),
+      trainTokens: z.number().int(),
+      validTokens: z.number().int(),
+      truncated: z.boolean(),
+      vocabSize: z.number().int(),
+      topTokens: z.array(z.tuple([z.string(), z.number().int()])).optional(),
+    })
+    .optional()
+    .describe('the corpus as measured at submission under the job\'s tokenizer: the cut that applies and the vocabulary'),
 });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
 const Epochs = z.object({
@@ -93,6 +110,16 @@ function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string,
 
 // ---- descriptions of every field, by dotted path (array items and union branches add nothing) ----
 
+const CorpusView = z.object({ id: z.string(), bytes: z.number().int(), characters: z.number().int(), preview: z.string(), createdAt: z.string(), created: z.boolean().optional() });
+const CorpusList = z.object({ corpora: z.array(CorpusView) });
+const CORPUS_FIELDS: Record<string, string> = {
+  id: 'the corpus id: SHA-256 (hex) of its bytes; jobs name it as data.corpus = {id}',
+  bytes: 'size in bytes (UTF-8)',
+  characters: 'Unicode code points',
+  preview: 'its first 200 characters',
+  createdAt: 'when it was first uploaded (RFC 3339)',
+  created: 'on upload: false when the same bytes were already stored (the same corpus)',
+};
 const EPOCH_FIELDS: Record<string, string> = {
   epoch: 'the epoch this event reports (1-based)',
   epochs: 'the epochs the job trains in all (train.epochs)',
@@ -100,6 +127,8 @@ const EPOCH_FIELDS: Record<string, string> = {
   tokensPerSec: 'characters trained per second over the epoch',
   elapsedMs: 'wall-clock milliseconds of training so far (all attempts)',
   samples: 'text generated after this epoch, one per report.prefixes entry (every report.predictEvery epochs and after the last)',
+  validPerplexity: 'perplexity on the held-out tail of the corpus (data.validFraction > 0), computed without updating the weights',
+  stopReason: 'on the last epoch of a job that early stopping ended: why (its weights are the best epoch\'s)',
   'samples.prefix': 'the prefix as given',
   'samples.text': 'the prefix and report.numPreds generated characters (greedy)',
 };
@@ -109,6 +138,8 @@ const SUMMARY_FIELDS: Record<string, string> = {
   totalMs: 'training time in milliseconds',
   engine: 'compute engine that trained it (native, tfjs)',
   backend: 'device or backend of the engine (cpu, cuda, wasm, …)',
+  stopReason: 'why the job ended before train.epochs (early stopping)',
+  bestEpoch: 'the epoch whose model early stopping kept',
 };
 const prefixed = (prefix: string, fields: Record<string, string>) => Object.fromEntries(Object.entries(fields).map(([k, v]) => [`${prefix}.${k}`, v]));
 const JOB_FIELDS: Record<string, string> = {
@@ -138,6 +169,15 @@ const JOB_FIELDS: Record<string, string> = {
   'estimate.params': 'model parameters',
   'estimate.tokens': 'characters of the corpus used (data.maxTokens or fewer)',
   'estimate.tokenEpochs': 'tokens × epochs',
+  data: 'the corpus as measured at submission under the job\'s tokenizer',
+  'data.tokenizer': 'data.tokenizer',
+  'data.totalTokens': 'tokens of the whole corpus',
+  'data.maxTokens': 'the cut that applies (data.maxTokens; for an uploaded corpus the whole of it unless given)',
+  'data.trainTokens': 'tokens trained on (after the cut, before the held-out part)',
+  'data.validTokens': 'tokens held out for validPerplexity (data.validFraction)',
+  'data.truncated': 'whether the cut leaves part of the corpus out',
+  'data.vocabSize': 'vocabulary size, <unk> included',
+  'data.topTokens': 'the most frequent tokens and their counts',
   'estimate.teraflops': 'training work in 10¹² floating-point operations',
   'estimate.memoryMb': 'peak worker memory in MB',
 };
@@ -161,9 +201,13 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'model.numHiddens': 'hidden units per layer (d2l: 256)',
     'model.numLayers': 'stacked LSTM layers (concise only; scratch has one)',
     data: 'the corpus and the minibatches',
-    'data.corpus': '"timemachine" (H. G. Wells, The Time Machine, as d2l) or {text} (your own text, ≤ 2,000,000 bytes)',
-    'data.corpus.text': 'your own corpus (characters outside a-z are mapped as d2l does: lower-cased, non-letters to spaces)',
-    'data.maxTokens': 'characters of the corpus used (d2l: 10,000)',
+    'data.corpus': '"timemachine" (H. G. Wells, The Time Machine, as d2l), {text} (your own text, ≤ 2,000,000 bytes) or {id} (a corpus uploaded with POST /v1/corpora)',
+    'data.corpus.text': 'your own corpus, tokenised by data.tokenizer',
+    'data.corpus.id': 'an uploaded corpus: the id POST /v1/corpora answered (64 hex digits)',
+    'data.maxTokens': 'tokens of the corpus used (d2l: 10,000 for the book and pasted texts; an uploaded corpus: all of it unless given)',
+    'data.tokenizer': 'd2l-chars: d2l\'s rule (letters a-z lower-cased, anything else one space; the default); chars: every Unicode code point as it is; words: white-space separated words (d2l tokenize(lines, "word"))',
+    'data.minFreq': 'tokens seen fewer times become <unk> (d2l Vocab min_freq; default 0)',
+    'data.validFraction': 'the corpus tail held out for validation perplexity, 0 … 0.5 (default 0: none, as d2l)',
     'data.batchSize': 'sequences per minibatch (d2l: 32)',
     'data.numSteps': 'time steps per sequence (d2l: 35)',
     'data.sampling': 'sequential partitioning (state carried between minibatches, d2l default) or random sampling (state reset)',
@@ -172,22 +216,27 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'train.lr': 'SGD learning rate (d2l: 1)',
     'train.clipTheta': 'gradient clipping threshold on the global norm (d2l: 1)',
     'train.seed': 'seed of the initialisation and the sampler (unset: random)',
+    'train.earlyStopping': 'stop when validation perplexity has not improved for patience epochs (needs data.validFraction > 0); the job succeeds with the best epoch\'s model',
+    'train.earlyStopping.patience': 'epochs without an improvement before stopping',
+    'train.earlyStopping.minDelta': 'the least decrease of validation perplexity that counts as an improvement (default 0)',
     'train.timeoutSeconds': 'optional bound on the training time (seconds, across resumes): past it the job is cancelled at its last published epoch',
     report: 'what the job reports while training',
     'report.predictEvery': 'generate samples every this many epochs (and after the last)',
-    'report.prefixes': 'prefixes to continue in the samples (each needs a letter)',
-    'report.numPreds': 'characters generated per sample (d2l: 50)',
+    'report.prefixes': 'prefixes to continue in the samples (d2l-chars: each needs a letter); unset: the book\'s for the book, else the corpus\'s own first words',
+    'report.numPreds': 'tokens generated per sample: characters, or words for the words tokenizer (d2l: 50)',
     name: 'a name to show in lists and the dashboard',
     idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409',
   },
   GenerateRequest: {
-    prefix: 'text to continue (needs a letter; cleaned as the corpus is)',
+    prefix: "text to continue, read as the job's tokenizer reads its corpus (d2l-chars: needs a letter, cleaned as the corpus is)",
     numChars: 'characters to generate',
     temperature: 'sampling temperature; 0 or unset = greedy (d2l predict_ch8)',
     topK: 'sample among the k most likely characters only',
     seed: 'seed of the sampling (same seed, same text)',
   },
   JobView: JOB_FIELDS,
+  CorpusView: CORPUS_FIELDS,
+  CorpusList: { corpora: 'the uploaded corpora, newest first', ...prefixed('corpora', CORPUS_FIELDS) },
   JobList: { jobs: 'a page of jobs, newest first', ...prefixed('jobs', JOB_FIELDS), nextCursor: 'set when more jobs follow: pass it as cursor' },
   JobEvent: STATE_EVENT_FIELDS,
   EpochEvent: EPOCH_FIELDS,
@@ -277,6 +326,13 @@ const resolvedSpec = {
   name: 'concise 128',
   idempotencyKey: 'run-1',
 };
+const corpusExample = {
+  id: '3f1c2a9e5b7d4c6f8a0e1d2c3b4a59687766554433221100ffeeddccbbaa9988',
+  bytes: 52_431_872,
+  characters: 42_837_076,
+  preview: 'Однажды вечером, в 1895 году, Путешественник во Времени рассказал нам о своей машине.',
+  createdAt: '2025-03-05T14:01:02.117Z',
+};
 const estimate = { params: 81_692, tokens: 10_000, tokenEpochs: 1_000_000, teraflops: 0.49, memoryMb: 96 };
 const epochExample = { epoch: 40, epochs: 100, perplexity: 9.87, tokensPerSec: 61_200, elapsedMs: 6_480, samples: [{ prefix: 'time traveller', text: 'time traveller the the the the the the the the the the t' }] };
 const queuedJob = { id: JOB_ID, name: 'concise 128', state: 'queued', spec: resolvedSpec, createdAt: '2025-03-05T14:03:11.204Z', progress: { epoch: 0, epochs: 100 }, lastSeq: 1, lastEpochs: [], estimate };
@@ -344,6 +400,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   const security = opts.auth ? [{ bearer: [] }] : [];
   const authThrottle = opts.auth ? ' With API keys on, also after AUTH_FAIL_LIMIT failed authentications from the address.' : '';
   const api = common({ auth: opts.auth, store: true });
+  const corpusIdParam = { name: 'id', in: 'path', required: true, description: 'a corpus id (64 hex digits: the SHA-256 of its bytes)', schema: { type: 'string', pattern: '^[0-9a-f]{64}$' }, example: corpusExample.id };
   const idParam = { name: 'id', in: 'path', required: true, description: PARAM_DOCS.id, schema: { type: 'string', pattern: '^j[0-9a-z]{19}$' }, example: JOB_ID };
   const schemas: Record<string, Record<string, unknown>> = {
     JobSpec: schema(JobSpec, 'input'),
@@ -354,6 +411,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     EpochEvent: schema(EpochEvent),
     Epochs: schema(Epochs),
     JobLogs: schema(JobLogs),
+    CorpusView: schema(CorpusView),
+    CorpusList: schema(CorpusList),
     GenerateResponse: schema(GenerateResponse),
     Problem: schema(Problem),
     Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
@@ -386,6 +445,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
       { name: 'jobs', description: 'submit, list, read and cancel training jobs' },
       { name: 'events', description: "a job's history and live progress" },
       { name: 'generation', description: "text from a job's model" },
+      { name: 'corpora', description: 'your own texts, uploaded once and named by jobs (docs/corpora.md)' },
       { name: 'models', description: "a job's model as a file: PyTorch safetensors, ONNX, TensorFlow.js, checkpoint (docs/export.md)" },
       { name: 'service', description: 'health, metrics and this document' },
     ],
@@ -493,6 +553,62 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
             '404': problem(404, 'no job with this id'),
             '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${authThrottle}`),
+            ...api,
+          },
+        },
+      },
+      '/v1/corpora': {
+        post: {
+          tags: ['corpora'],
+          summary: 'Upload a corpus (a UTF-8 text file)',
+          description:
+            'The body is the text itself, `Content-Type: text/plain` (charset utf-8 or none), streamed into the store: up to CORPUS_MAX_BYTES (64 MiB by default). ' +
+            'Content-addressed: the id is the SHA-256 of the bytes, so the same text uploaded twice is one corpus (201 the first time, 200 after). Train on it with data.corpus = {id}.',
+          requestBody: { required: true, description: 'the text (UTF-8)', content: { 'text/plain': { schema: { type: 'string', description: 'UTF-8 text' }, example: 'Однажды вечером…' } } },
+          responses: {
+            '201': ok('stored', 'CorpusView', corpusExample, { Location: { description: '/v1/corpora/{id}', schema: { type: 'string' } } }),
+            '200': ok('the same bytes were already stored', 'CorpusView', { ...corpusExample, created: false }),
+            '400': problem(400, 'not valid UTF-8, empty, or a charset other than UTF-8'),
+            '413': problem(413, 'larger than CORPUS_MAX_BYTES (nothing is stored)'),
+            '415': problem(415, 'not text/plain'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+        get: {
+          tags: ['corpora'],
+          summary: 'The uploaded corpora, newest first (never their texts)',
+          responses: {
+            '200': ok('the corpora', 'CorpusList', { corpora: [corpusExample] }),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/corpora/{id}': {
+        get: {
+          tags: ['corpora'],
+          summary: 'One corpus (its size, character count and preview)',
+          parameters: [corpusIdParam],
+          responses: {
+            '200': ok('the corpus', 'CorpusView', corpusExample),
+            '400': problem(400, 'a malformed id (named)'),
+            '404': problem(404, 'no corpus with this id'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+        delete: {
+          tags: ['corpora'],
+          summary: 'Delete a corpus',
+          description: 'Refused (409) while a queued or running job names it; finished jobs keep their models (checkpoints hold the vocabulary).',
+          parameters: [corpusIdParam],
+          responses: {
+            '204': { description: 'deleted' },
+            '400': problem(400, 'a malformed id (named)'),
+            '404': problem(404, 'no corpus with this id'),
+            '409': problem(409, 'a queued or running job uses it (their ids are named)'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },
         },
