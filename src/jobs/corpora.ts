@@ -194,8 +194,8 @@ export class CorpusStore {
    * Deletes the corpus, unless a queued or running job names it (FailedPreconditionError: 409).
    * `stateOf` reads a job's state (null: the job is gone).
    */
-  async delete(id: string, stateOf: (jobId: string) => Promise<string | null>): Promise<void> {
-    await this.mustGet(id);
+  async delete(id: string, stateOf: (jobId: string) => Promise<string | null>): Promise<CorpusView> {
+    const corpus = await this.mustGet(id);
     const users = await this.redis.smembers(this.jobs(id));
     const active: string[] = [];
     for (const j of users) {
@@ -204,6 +204,7 @@ export class CorpusStore {
     }
     if (active.length) throw new FailedPreconditionError(`corpus ${id} is used by ${active.length} queued or running job(s) (${active.slice(0, 5).join(', ')}); delete it after they finish or cancel them`);
     await this.redis.multi().del(this.meta(id), this.text(id), this.jobs(id)).zrem(this.index, id).exec();
+    return corpus;
   }
 }
 

@@ -139,7 +139,8 @@ test('a chars job on an uploaded Russian text: whole corpus by default, the voca
   for (const ch of gen.generated) assert.ok(alphabet.has(ch), `${JSON.stringify(ch)} in ${JSON.stringify(gen.generated)}`);
   assert.match(gen.generated, /[а-яё]/);
 
-  await request(api.url).delete(`/v1/corpora/${corpus.id}`).expect(204);
+  const { body: deleted } = await request(api.url).delete(`/v1/corpora/${corpus.id}`).expect(200);
+  assert.equal(deleted.id, corpus.id);
   await request(api.url).get(`/v1/corpora/${corpus.id}`).expect(404);
   // a job naming a deleted corpus is refused at submission
   const gone = await request(api.url).post('/v1/jobs').send(spec).expect(400);

@@ -604,7 +604,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           description: 'Refused (409) while a queued or running job names it; finished jobs keep their models (checkpoints hold the vocabulary).',
           parameters: [corpusIdParam],
           responses: {
-            '204': { description: 'deleted' },
+            '200': ok('deleted: the corpus as it was', 'CorpusView', corpusExample),
             '400': problem(400, 'a malformed id (named)'),
             '404': problem(404, 'no corpus with this id'),
             '409': problem(409, 'a queued or running job uses it (their ids are named)'),

@@ -47,9 +47,10 @@ export async function corpusRoutes(app: FastifyInstance, opts: { corpora: Corpus
 
   app.get<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => corpora.mustGet(corpusId(req.params.id)));
 
-  app.delete<{ Params: { id: string } }>('/v1/corpora/:id', async (req, reply) => {
+  // answers the corpus it deleted (as job cancel answers the job)
+  app.delete<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => {
     const id = corpusId(req.params.id);
-    await corpora.delete(id, async (jobId) => {
+    return corpora.delete(id, async (jobId) => {
       try {
         return (await service.get(jobId)).state;
       } catch (e) {
@@ -57,6 +58,5 @@ export async function corpusRoutes(app: FastifyInstance, opts: { corpora: Corpus
         throw e;
       }
     });
-    return reply.code(204).send();
   });
 }
