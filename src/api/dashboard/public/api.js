@@ -1,3 +1,4 @@
+// @ts-check
 // The dashboard's client of the /v1 HTTP API: JSON requests, problem+json errors, and
 // Server-Sent Events read with fetch (EventSource cannot send an Authorization header).
 // No DOM here, so node:test can exercise it too. The SSE reader itself is sse.js, shared with the CLI.
