@@ -18,3 +18,4 @@ export const TERMINAL: Set<string>;
 export function stateNotice(label: string, state: string, detail?: unknown): string;
 export function logTicks(min: number, max: number, most?: number): number[];
 export function describeCorpus(corpus: unknown): string;
+export function describeVocab(data: unknown): string;

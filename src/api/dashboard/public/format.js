@@ -149,9 +149,23 @@ export function describeCorpus(corpus) {
     if (typeof corpus.bytes === 'number') parts.push(`${corpus.bytes.toLocaleString('en-US')} ${corpus.bytes === 1 ? 'byte' : 'bytes'}`);
     else if (typeof corpus.text === 'string') parts.push(`${corpus.text.length.toLocaleString('en-US')} characters`);
     if (typeof corpus.sha256 === 'string') parts.push(`SHA-256 ${corpus.sha256.slice(0, 12)}…`);
+    if (typeof corpus.id === 'string') return `uploaded corpus ${corpus.id.slice(0, 12)}…`;
     return parts.length > 0 ? `pasted text, ${parts.join(', ')}` : 'pasted text';
   }
   return String(corpus);
+}
+
+/**
+ * A job's vocabulary as the view shows it (the job's `data`, measured at submission): its size, the
+ * tokenizer, and the most frequent tokens (white space shown as ␣ and ↵).
+ * @param {any} data
+ * @returns {string}
+ */
+export function describeVocab(data) {
+  if (!data || typeof data.vocabSize !== 'number') return '–';
+  const show = (/** @type {string} */ t) => t.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\r/g, '');
+  const top = Array.isArray(data.topTokens) ? ` · ${data.topTokens.slice(0, 8).map(([t]) => show(String(t))).join(' ')}` : '';
+  return `${data.vocabSize.toLocaleString('en-US')} ${data.tokenizer ?? ''} tokens${top}`;
 }
 
 export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);

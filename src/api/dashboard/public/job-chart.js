@@ -1,5 +1,6 @@
 // @ts-check
-// The open job's chart: perplexity (log scale) and tokens/s by epoch, drawn with uPlot.
+// The open job's chart: perplexity (log scale) and tokens/s by epoch, drawn with uPlot; a job with a
+// held-out part (data.validFraction) gets its validation perplexity as a second curve.
 import uPlot from './uPlot.esm.js';
 import { $ } from './dom.js';
 import { fmtPerplexity, fmtRate, logTicks } from './format.js';
@@ -46,6 +47,14 @@ export function createPlot(st) {
     if (open.ui?.plot && Math.abs(open.ui.plot.width - w) > 2) open.ui.plot.setSize({ width: w, height: 260 });
   });
   ui.resize.observe(box);
+}
+
+/** The validation perplexity curve, added (after the training one) once a job's epochs carry it. */
+export function addValidSeries() {
+  const ui = open.ui;
+  if (!ui?.plot || ui.validSeries) return;
+  ui.plot.addSeries({ label: 'validation perplexity', scale: 'ppl', stroke: '#ea580c', width: 2, dash: [6, 3], value: (_u, v) => fmtPerplexity(v) }, 2);
+  ui.validSeries = true;
 }
 
 /** Away from the chart the legend shows the latest epoch (uPlot would show "--" for no point). */

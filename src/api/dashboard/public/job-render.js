@@ -1,8 +1,8 @@
 // @ts-check
 // Draws the open job's view from its state: status, stats, epoch table and chart, samples.
 import { $, el, setText } from './dom.js';
-import { describeCorpus, fmtDuration, fmtPerplexity, fmtRate, splitSample } from './format.js';
-import { legendLatest } from './job-chart.js';
+import { describeCorpus, describeVocab, fmtDuration, fmtPerplexity, fmtRate, splitSample } from './format.js';
+import { addValidSeries, legendLatest } from './job-chart.js';
 import { open } from './job-state.js';
 import { engineOf, jobLabel, stateBadge } from './jobs-table.js';
 
@@ -29,13 +29,19 @@ export function render() {
     if ($('job-spec').textContent !== specText) $('job-spec').textContent = specText;
     const corpus = view.spec?.data?.corpus;
     setText($('job-corpus'), describeCorpus(corpus));
-    $('job-corpus').title = typeof corpus?.sha256 === 'string' ? `SHA-256 ${corpus.sha256}` : '';
+    $('job-corpus').title = typeof corpus?.sha256 === 'string' ? `SHA-256 ${corpus.sha256}` : typeof corpus?.id === 'string' ? `corpus ${corpus.id}` : '';
+    setText($('stat-vocab'), describeVocab(view.data));
+    $('stat-vocab').title = Array.isArray(view.data?.topTokens) ? `most frequent: ${view.data.topTokens.map(([t, n]) => `${JSON.stringify(t)} ${n}`).join(', ')}` : '';
   }
   $('job-state').replaceChildren(...(state ? [stateBadge(state)] : []));
   let status = '';
   if (state === 'queued') status = 'waiting for a worker';
   else if (state === 'running') status = last ? `epoch ${last.epoch} of ${epochs}` : 'starting';
-  else if (state === 'succeeded') status = `finished: perplexity ${fmtPerplexity(st.summary?.finalPerplexity ?? view?.summary?.finalPerplexity ?? last?.perplexity)} after ${fmtDuration(st.summary?.totalMs ?? view?.summary?.totalMs)}`;
+  else if (state === 'succeeded') {
+    status = `finished: perplexity ${fmtPerplexity(st.summary?.finalPerplexity ?? view?.summary?.finalPerplexity ?? last?.perplexity)} after ${fmtDuration(st.summary?.totalMs ?? view?.summary?.totalMs)}`;
+    const stop = st.summary?.stopReason ?? view?.summary?.stopReason;
+    if (stop) status += ` (${stop})`;
+  }
   else if (state === 'cancelled') status = last ? `cancelled at epoch ${last.epoch}` : 'cancelled';
   else if (state === 'failed') status = 'failed';
   $('job-status-text').textContent = status;
@@ -65,10 +71,15 @@ export function render() {
     $('epochs-body').append(...rows);
     open.ui.shownEpochs = st.epochs.length;
     const finite = (v, above) => (typeof v === 'number' && Number.isFinite(v) && v > above ? v : null); // a log scale takes no 0, NaN or ∞
-    open.ui.plot.setData([st.epochs.map((e) => e.epoch), st.epochs.map((e) => finite(e.perplexity, 0)), st.epochs.map((e) => finite(e.tokensPerSec, -1))]);
+    const xs = st.epochs.map((e) => e.epoch);
+    const ppl = st.epochs.map((e) => finite(e.perplexity, 0));
+    const tps = st.epochs.map((e) => finite(e.tokensPerSec, -1));
+    if (st.epochs.some((e) => typeof e.validPerplexity === 'number')) addValidSeries();
+    open.ui.plot.setData(open.ui.validSeries ? [xs, ppl, st.epochs.map((e) => finite(e.validPerplexity, 0)), tps] : [xs, ppl, tps]);
     legendLatest(open.ui.plot);
     $('chart').dataset.points = String(st.epochs.length);
-    $('chart-caption').textContent = last ? `Perplexity by epoch (epoch ${last.epoch}: ${fmtPerplexity(last.perplexity)})` : 'Perplexity by epoch';
+    const valid = typeof last?.validPerplexity === 'number' ? `, validation ${fmtPerplexity(last.validPerplexity)}` : '';
+    $('chart-caption').textContent = last ? `Perplexity by epoch (epoch ${last.epoch}: ${fmtPerplexity(last.perplexity)}${valid})` : 'Perplexity by epoch';
   }
 
   // samples: newest first
