@@ -66,6 +66,8 @@ describe('dashboard: validation perplexity and vocabulary', { skip }, () => {
     const labels = await page.locator('#chart .u-legend .u-series th').allTextContents();
     assert.deepEqual(labels.map((l) => l.trim()), ['epoch', 'perplexity', 'validation perplexity', 'tokens/s']);
     assert.match((await page.locator('#chart-caption').textContent()) ?? '', /validation \d/);
+    // generation starts from the job's own first prefix (the corpus's first words)
+    assert.equal(await page.locator('#g-prefix').inputValue(), 'Однажды вечером,');
     const vocab = (await page.locator('#stat-vocab').textContent()) ?? '';
     assert.match(vocab, /^\d+ chars tokens · ␣ /);
     const status = (await page.locator('#job-status-text').textContent()) ?? '';

@@ -31,6 +31,12 @@ export function render() {
     setText($('job-corpus'), describeCorpus(corpus));
     $('job-corpus').title = typeof corpus?.sha256 === 'string' ? `SHA-256 ${corpus.sha256}` : typeof corpus?.id === 'string' ? `corpus ${corpus.id}` : '';
     setText($('stat-vocab'), describeVocab(view.data));
+    // generation starts from the job's own first prefix (a Russian corpus's first words, not the book's)
+    const first = view.spec?.report?.prefixes?.[0];
+    if (!open.ui.prefixSet && typeof first === 'string') {
+      /** @type {HTMLInputElement} */ ($('g-prefix')).value = first;
+      open.ui.prefixSet = true;
+    }
     $('stat-vocab').title = Array.isArray(view.data?.topTokens) ? `most frequent: ${view.data.topTokens.map(([t, n]) => `${JSON.stringify(t)} ${n}`).join(', ')}` : '';
   }
   $('job-state').replaceChildren(...(state ? [stateBadge(state)] : []));

@@ -15,7 +15,7 @@
  * (from its first GET); events up to it are history being replayed and raise no notice. pending: a
  * state change that came before that GET.
  * @typedef {{
- *   st: JobState, controller: AbortController, plot: any, shownEpochs: number, shownSamples: number, frame: number, validSeries?: boolean,
+ *   st: JobState, controller: AbortController, plot: any, shownEpochs: number, shownSamples: number, frame: number, validSeries?: boolean, prefixSet?: boolean,
  *   resize: ResizeObserver | null, generating: AbortController | null, liveAfter: number | undefined, pending: any
  * }} JobUi
  */
