@@ -55,7 +55,7 @@ describe('CLI corpus', { skip }, () => {
     writeFileSync(bad, Buffer.from([0x61, 0xff, 0x62]));
     const r = await cli(['corpus', 'upload', bad, '--url', api.url]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /HTTP 400: the corpus is not valid UTF-8/);
+    assert.match(r.stderr, /HTTP 400: body: the corpus is not valid UTF-8/);
     assert.equal(r.stdout, '');
   });
 });
