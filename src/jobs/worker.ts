@@ -19,6 +19,7 @@ import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
 import { JobLog, type LogLevel } from './job-log.js';
+import { JobRun } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
@@ -150,8 +151,8 @@ export class TrainWorker {
     // the stalled checker (any worker) found a job whose worker is gone: show it as queued again,
     // unless another worker already holds it
     this.worker.on('stalled', (id: string) => {
-      void this.events
-        .transition(id, 'queued', { from: ['running'], requireNoLock: true, setOwner: '-', message: 'worker lost; waiting for another worker' })
+      void new JobRun(this.events, id)
+        .markLost({ message: 'worker lost; waiting for another worker' })
         .then((r) => void (r.ok && this.note(id, 'warn', 'stalled (its worker is gone); queued again')))
         .catch(() => undefined);
     });
@@ -160,8 +161,8 @@ export class TrainWorker {
     this.worker.on('failed', (job, err) => {
       if (!job || !job.finishedOn) return; // finishedOn: no retry follows
       const error = failureText(err.message, config.attempts);
-      void this.events
-        .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error })
+      void new JobRun(this.events, job.data.id)
+        .giveUp({ error })
         .then((r) => void (r.ok && this.note(job.data.id, 'error', `failed: ${error}`)))
         .catch(() => undefined);
     });
@@ -216,6 +217,7 @@ export class TrainWorker {
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    const run = new JobRun(this.events, id, token);
     let rec = await this.store.get(id);
     if (!rec) return 'gone';
     if (TERMINAL_STATES.includes(rec.state)) return `already ${rec.state}`;
@@ -227,7 +229,7 @@ export class TrainWorker {
     // of both could exceed JOB_ATTEMPTS; the sum is what the limit means here
     if (attempt > this.opts.config.attempts) {
       const why = `gave up after ${attempt - 1} attempts (${job.attemptsMade} failed, its worker was lost ${job.stalledCounter ?? 0} times)`;
-      await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
+      await run.giveUp({ error: why });
       await this.note(id, 'error', why);
       throw new UnrecoverableError(why);
     }
@@ -236,10 +238,8 @@ export class TrainWorker {
     // not have run yet)
     if (rec.state === 'running' && rec.owner !== token) {
       const ck = await this.ckpts.latestEpoch(id);
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: rec.owner ?? '',
-        setOwner: '-',
+      await run.takeOver({
+        previousOwner: rec.owner ?? '',
         message: `worker lost; resuming from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
       });
     }
@@ -266,9 +266,7 @@ export class TrainWorker {
     }
     const ckptEpoch = resume?.epoch ?? null;
     const resumeText = ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : damaged.length ? 'starting again from epoch 1' : undefined;
-    const started = await this.events.transition(id, 'running', {
-      from: ['queued'],
-      setOwner: token,
+    const started = await run.start({
       attempt,
       message: damaged.length ? `${damaged.join('; ')}; ${resumeText}` : resumeText,
       fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
@@ -315,7 +313,7 @@ export class TrainWorker {
           Object.assign(trained, { ms: ev.elapsedMs, at: Date.now() });
           if (controller.signal.aborted) continue; // the child stops and says so next
           if (ev.epoch > published) {
-            const r = await this.events.appendEpoch(id, token, ev);
+            const r = await run.publishEpoch(ev);
             if (r === 'gap') throw new Error(`internal error: epoch ${ev.epoch} would leave a gap after epoch ${published}`);
             if (r === 'fenced') {
               // cancelled, or another worker owns the job now: stop before the next minibatch
@@ -341,10 +339,7 @@ export class TrainWorker {
           proc.send({ t: 'next', keep: ev.epoch === published && lastCkpt.epoch !== ev.epoch });
         } else if (m.t === 'done') {
           if (PAUSE_AT) await testPause('final', id, m.summary.epochs);
-          const done = await this.events.transition(id, 'succeeded', {
-            from: ['running'],
-            requireOwner: token,
-            setOwner: '-',
+          const done = await run.succeed({
             summary: m.summary,
           });
           await this.note(
@@ -374,19 +369,13 @@ export class TrainWorker {
       // BullMQ retries on errors until attemptsMade reaches attempts
       const final = e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
       if (final) {
-        await this.events.transition(id, 'failed', {
-          from: ['running'],
-          requireOwner: token,
-          setOwner: '-',
+        await run.fail({
           error: err.message,
         });
         await this.note(id, 'error', `failed: ${err.message}`);
         throw new UnrecoverableError(err.message);
       }
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      await run.retry({
         message: `attempt ${attempt} failed (${err.message}); retrying`,
       });
       await this.note(id, 'warn', `attempt ${attempt} failed: ${err.message}; retrying`);
@@ -410,6 +399,7 @@ export class TrainWorker {
     st: { epoch: number; current?: Uint8Array; atPublished?: Uint8Array },
     reason: StopReason,
   ): Promise<string> {
+    const run = new JobRun(this.events, id, token);
     const rec = reason === 'lost' ? undefined : await this.store.get(id);
     // keep what was trained, up to the last published epoch (never an epoch the history lacks, so a
     // resume never skips one and generation after a cancel uses the model of the epoch reported)
@@ -423,10 +413,7 @@ export class TrainWorker {
     }
     if (reason === 'shutdown') {
       const ck = await this.ckpts.latestEpoch(id);
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      await run.handBack({
         message: `worker shut down; resumes from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
       });
       // back to the queue without using up an attempt
@@ -437,10 +424,7 @@ export class TrainWorker {
     if (reason === 'timeout' && rec) {
       const limit = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
       const now = (await this.store.get(id)) ?? rec;
-      const r = await this.events.transition(id, 'cancelled', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      const r = await run.timeOut({
         summary: {
           finalPerplexity: finiteOrUndefined(now.perplexity) ?? null,
           epochs: now.lastEpoch,
