@@ -28,21 +28,40 @@ import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
 
 type StopReason = 'cancel' | 'shutdown' | 'lost' | 'timeout';
 
-// TEST-ONLY fault hook (test/faults/worker-faults.test.ts): LSTM_TEST_PAUSE_AT=epoch|checkpoint|final
+// TEST-ONLY fault hook (test/faults/worker-faults.test.ts): TrainWorkerOptions.testPause (the CLI
+// reads it from LSTM_TEST_PAUSE_AT=epoch|checkpoint|final and LSTM_TEST_PAUSE_EPOCH, testPauseFromEnv)
 // makes the worker print a marker line and hang at that point — after publishing an epoch ≥
-// LSTM_TEST_PAUSE_EPOCH (default 1), just before writing a checkpoint of such an epoch, or just
-// before recording `succeeded` — once per process, so a test can SIGKILL it exactly there.
+// its epoch (default 1), just before writing a checkpoint of such an epoch, or just before
+// recording `succeeded` — once per worker, so a test can SIGKILL it exactly there.
 // Unset (always, outside tests), it costs one comparison.
-type PausePoint = 'epoch' | 'checkpoint' | 'final';
-const PAUSE_AT = process.env.LSTM_TEST_PAUSE_AT as PausePoint | undefined;
-const PAUSE_EPOCH = Number(process.env.LSTM_TEST_PAUSE_EPOCH ?? 1);
-let paused = false;
-let testLogger: Logger | undefined;
-async function testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
-  if (PAUSE_AT !== point || paused || epoch < PAUSE_EPOCH) return;
-  paused = true;
-  (testLogger ??= createLogger({ name: 'worker' })).warn({ jobId: id }, `LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
-  await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
+export type PausePoint = 'epoch' | 'checkpoint' | 'final';
+export interface TestPause {
+  at: PausePoint;
+  /** The first epoch it pauses at (epoch and checkpoint points). */
+  epoch: number;
+}
+
+/** The test pause hook as the CLI passes it to a worker process: LSTM_TEST_PAUSE_AT / _EPOCH. */
+export function testPauseFromEnv(env: NodeJS.ProcessEnv): TestPause | undefined {
+  if (!env.LSTM_TEST_PAUSE_AT) return undefined;
+  return { at: env.LSTM_TEST_PAUSE_AT as PausePoint, epoch: Number(env.LSTM_TEST_PAUSE_EPOCH ?? 1) };
+}
+
+/** How often the worker checkpoints (ServiceConfig's CHECKPOINT_EVERY and CHECKPOINT_SECONDS). */
+export interface CheckpointPolicy {
+  checkpointEvery: number;
+  checkpointSeconds: number;
+}
+
+/**
+ * Whether the worker checkpoints right after this epoch's event: after epoch 1, every
+ * checkpointEvery epochs, at the last epoch, and when checkpointSeconds have passed since the last
+ * checkpoint — but never twice for one epoch (a resumed worker re-trains epochs up to the
+ * checkpoint it resumed from).
+ */
+export function checkpointDue(ev: { epoch: number; epochs: number }, last: { epoch: number; at: number }, policy: CheckpointPolicy, now: number): boolean {
+  const due = ev.epoch === 1 || ev.epoch % policy.checkpointEvery === 0 || ev.epoch === ev.epochs || now - last.at >= policy.checkpointSeconds * 1000;
+  return due && ev.epoch > last.epoch;
 }
 
 interface ActiveJob {
@@ -58,6 +77,8 @@ export interface TrainWorkerOptions {
   checkpoints?: CheckpointStore;
   /** Where the worker's lines go (default: the service logger, src/jobs/log.ts). */
   logger?: Logger;
+  /** TEST-ONLY: hang once at this point (see TestPause above). */
+  testPause?: TestPause;
 }
 
 export class TrainWorker {
@@ -76,6 +97,7 @@ export class TrainWorker {
   private readonly logger: Logger;
   private closing?: Promise<void>;
   private readonly workerId = newWorkerId();
+  private paused = false;
 
   constructor(private readonly opts: TrainWorkerOptions) {
     const { config } = opts;
@@ -322,11 +344,10 @@ export class TrainWorker {
               continue;
             }
             published = ev.epoch;
-            if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
+            if (this.opts.testPause) await this.testPause('epoch', id, ev.epoch);
           }
-          const due =
-            ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
-          if (due && ev.epoch > lastCkpt.epoch) {
+          const due = checkpointDue(ev, lastCkpt, { checkpointEvery, checkpointSeconds }, Date.now());
+          if (due) {
             proc.send({ t: 'checkpoint' });
             const c = await proc.next();
             if (c.t !== 'checkpoint') {
@@ -338,7 +359,7 @@ export class TrainWorker {
           }
           proc.send({ t: 'next', keep: ev.epoch === published && lastCkpt.epoch !== ev.epoch });
         } else if (m.t === 'done') {
-          if (PAUSE_AT) await testPause('final', id, m.summary.epochs);
+          if (this.opts.testPause) await this.testPause('final', id, m.summary.epochs);
           const done = await run.succeed({
             summary: m.summary,
           });
@@ -452,8 +473,16 @@ export class TrainWorker {
   }
 
   private async saveCheckpoint(id: string, epoch: number, data: Buffer, token: string): Promise<void> {
-    if (PAUSE_AT) await testPause('checkpoint', id, epoch);
+    if (this.opts.testPause) await this.testPause('checkpoint', id, epoch);
     if (await this.ckpts.put(id, epoch, data, token)) await this.note(id, 'debug', `checkpoint written at epoch ${epoch} (${data.length} bytes)`);
+  }
+
+  private async testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
+    const p = this.opts.testPause;
+    if (p?.at !== point || this.paused || epoch < p.epoch) return;
+    this.paused = true;
+    this.logger.warn({ jobId: id }, `LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
+    await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
   }
 
   /** A line of this process's log (not about one job). */
