@@ -46,6 +46,7 @@ export class EventLog {
     this.redis = withScripts(redis);
   }
 
+  /** The raw step; callers use JobRun (lifecycle.ts), whose methods name each allowed change. */
   async transition(id: string, to: JobState, o: TransitionOptions): Promise<TransitionResult> {
     const time = new Date().toISOString();
     const event: Record<string, unknown> = { time, type: 'state', state: to };

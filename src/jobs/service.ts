@@ -17,6 +17,7 @@ import { CorpusStore } from './corpora.js';
 import { resolveCorpus } from './corpus-info.js';
 import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
 import { liveWorkers } from './heartbeat.js';
+import { JobRun } from './lifecycle.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
@@ -176,9 +177,8 @@ export class RedisJobService implements JobService {
         if (TERMINAL_STATES.includes(rec.state)) throw new FailedPreconditionError(`job ${id} is already ${rec.state}`);
         // the state changes here, atomically, and only if nothing was appended since we read it
         // (so the summary is the job's last epoch); a running worker sees it within one minibatch
-        const r = await this.events.transition(id, 'cancelled', {
-          from: [rec.state],
-          ifLastSeq: rec.lastSeq,
+        const r = await new JobRun(this.events, id).cancel({
+          seen: { state: rec.state, lastSeq: rec.lastSeq },
           summary: {
             finalPerplexity: finiteOrUndefined(rec.perplexity) ?? null,
             epochs: rec.lastEpoch,

@@ -19,6 +19,7 @@ import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
 import { JobLog, type LogLevel } from './job-log.js';
+import { JobRun } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
 import { CorpusStore } from './corpora.js';
@@ -28,21 +29,46 @@ import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
 
 type StopReason = 'cancel' | 'shutdown' | 'lost' | 'timeout';
 
-// TEST-ONLY fault hook (test/faults/worker-faults.test.ts): LSTM_TEST_PAUSE_AT=epoch|checkpoint|final
+// TEST-ONLY fault hook (test/faults/worker-faults.test.ts): TrainWorkerOptions.testPause (the CLI
+// reads it from LSTM_TEST_PAUSE_AT=epoch|checkpoint|final and LSTM_TEST_PAUSE_EPOCH, testPauseFromEnv)
 // makes the worker print a marker line and hang at that point — after publishing an epoch ≥
-// LSTM_TEST_PAUSE_EPOCH (default 1), just before writing a checkpoint of such an epoch, or just
-// before recording `succeeded` — once per process, so a test can SIGKILL it exactly there.
+// its epoch (default 1), just before writing a checkpoint of such an epoch, or just before
+// recording `succeeded` — once per worker, so a test can SIGKILL it exactly there.
 // Unset (always, outside tests), it costs one comparison.
-type PausePoint = 'epoch' | 'checkpoint' | 'final';
-const PAUSE_AT = process.env.LSTM_TEST_PAUSE_AT as PausePoint | undefined;
-const PAUSE_EPOCH = Number(process.env.LSTM_TEST_PAUSE_EPOCH ?? 1);
-let paused = false;
-let testLogger: Logger | undefined;
-async function testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
-  if (PAUSE_AT !== point || paused || epoch < PAUSE_EPOCH) return;
-  paused = true;
-  (testLogger ??= createLogger({ name: 'worker' })).warn({ jobId: id }, `LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
-  await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
+export type PausePoint = 'epoch' | 'checkpoint' | 'final';
+export interface TestPause {
+  at: PausePoint;
+  /** The first epoch it pauses at (epoch and checkpoint points). */
+  epoch: number;
+}
+
+/** The test pause hook as the CLI passes it to a worker process: LSTM_TEST_PAUSE_AT / _EPOCH. */
+export function testPauseFromEnv(env: NodeJS.ProcessEnv): TestPause | undefined {
+  if (!env.LSTM_TEST_PAUSE_AT) return undefined;
+  return { at: env.LSTM_TEST_PAUSE_AT as PausePoint, epoch: Number(env.LSTM_TEST_PAUSE_EPOCH ?? 1) };
+}
+
+/** How often the worker checkpoints (ServiceConfig's CHECKPOINT_EVERY and CHECKPOINT_SECONDS). */
+export interface CheckpointPolicy {
+  checkpointEvery: number;
+  checkpointSeconds: number;
+}
+
+/**
+ * Whether the worker checkpoints right after this epoch's event: after epoch 1, every
+ * checkpointEvery epochs, at the last epoch, at an early stop (stopReason: the child then holds the
+ * best weights), and when checkpointSeconds have passed since the last checkpoint — but never twice
+ * for one epoch (a resumed worker re-trains epochs up to the checkpoint it resumed from).
+ */
+export function checkpointDue(
+  ev: { epoch: number; epochs: number; stopReason?: string },
+  last: { epoch: number; at: number },
+  policy: CheckpointPolicy,
+  now: number,
+): boolean {
+  const due =
+    ev.epoch === 1 || ev.epoch % policy.checkpointEvery === 0 || ev.epoch === ev.epochs || ev.stopReason !== undefined || now - last.at >= policy.checkpointSeconds * 1000;
+  return due && ev.epoch > last.epoch;
 }
 
 interface ActiveJob {
@@ -58,6 +84,8 @@ export interface TrainWorkerOptions {
   checkpoints?: CheckpointStore;
   /** Where the worker's lines go (default: the service logger, src/jobs/log.ts). */
   logger?: Logger;
+  /** TEST-ONLY: hang once at this point (see TestPause above). */
+  testPause?: TestPause;
 }
 
 export class TrainWorker {
@@ -77,6 +105,7 @@ export class TrainWorker {
   private readonly logger: Logger;
   private closing?: Promise<void>;
   private readonly workerId = newWorkerId();
+  private paused = false;
 
   constructor(private readonly opts: TrainWorkerOptions) {
     const { config } = opts;
@@ -153,8 +182,8 @@ export class TrainWorker {
     // the stalled checker (any worker) found a job whose worker is gone: show it as queued again,
     // unless another worker already holds it
     this.worker.on('stalled', (id: string) => {
-      void this.events
-        .transition(id, 'queued', { from: ['running'], requireNoLock: true, setOwner: '-', message: 'worker lost; waiting for another worker' })
+      void new JobRun(this.events, id)
+        .markLost({ message: 'worker lost; waiting for another worker' })
         .then((r) => void (r.ok && this.note(id, 'warn', 'stalled (its worker is gone); queued again')))
         .catch(() => undefined);
     });
@@ -163,8 +192,8 @@ export class TrainWorker {
     this.worker.on('failed', (job, err) => {
       if (!job || !job.finishedOn) return; // finishedOn: no retry follows
       const error = failureText(err.message, config.attempts);
-      void this.events
-        .transition(job.data.id, 'failed', { from: ['queued', 'running'], setOwner: '-', error })
+      void new JobRun(this.events, job.data.id)
+        .giveUp({ error })
         .then((r) => void (r.ok && this.note(job.data.id, 'error', `failed: ${error}`)))
         .catch(() => undefined);
     });
@@ -219,6 +248,7 @@ export class TrainWorker {
       await job.moveToWait(token);
       throw new WaitingError();
     }
+    const run = new JobRun(this.events, id, token);
     let rec = await this.store.get(id);
     if (!rec) return 'gone';
     if (TERMINAL_STATES.includes(rec.state)) return `already ${rec.state}`;
@@ -230,7 +260,7 @@ export class TrainWorker {
     // of both could exceed JOB_ATTEMPTS; the sum is what the limit means here
     if (attempt > this.opts.config.attempts) {
       const why = `gave up after ${attempt - 1} attempts (${job.attemptsMade} failed, its worker was lost ${job.stalledCounter ?? 0} times)`;
-      await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
+      await run.giveUp({ error: why });
       await this.note(id, 'error', why);
       throw new UnrecoverableError(why);
     }
@@ -239,10 +269,8 @@ export class TrainWorker {
     // not have run yet)
     if (rec.state === 'running' && rec.owner !== token) {
       const ck = await this.ckpts.latestEpoch(id);
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: rec.owner ?? '',
-        setOwner: '-',
+      await run.takeOver({
+        previousOwner: rec.owner ?? '',
         message: `worker lost; resuming from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
       });
     }
@@ -276,16 +304,14 @@ export class TrainWorker {
       corpusText = (await this.corpora.readText(cid)) ?? undefined;
       if (corpusText === undefined) {
         const why = `corpus ${cid} is gone (deleted); upload it again and submit a new job`;
-        await this.events.transition(id, 'failed', { from: ['queued', 'running'], setOwner: '-', error: why });
+        await run.giveUp({ error: why });
         await this.note(id, 'error', why);
         throw new UnrecoverableError(why);
       }
     }
     const ckptEpoch = resume?.epoch ?? null;
     const resumeText = ckptEpoch !== null ? `resuming from the checkpoint at epoch ${ckptEpoch}` : damaged.length ? 'starting again from epoch 1' : undefined;
-    const started = await this.events.transition(id, 'running', {
-      from: ['queued'],
-      setOwner: token,
+    const started = await run.start({
       attempt,
       message: damaged.length ? `${damaged.join('; ')}; ${resumeText}` : resumeText,
       fields: { engine: this.opts.engine.name, backend: this.opts.engine.backend, ...(rec.startedAt ? {} : { startedAt: new Date().toISOString() }) },
@@ -332,7 +358,7 @@ export class TrainWorker {
           Object.assign(trained, { ms: ev.elapsedMs, at: Date.now() });
           if (controller.signal.aborted) continue; // the child stops and says so next
           if (ev.epoch > published) {
-            const r = await this.events.appendEpoch(id, token, ev);
+            const r = await run.publishEpoch(ev);
             if (r === 'gap') throw new Error(`internal error: epoch ${ev.epoch} would leave a gap after epoch ${published}`);
             if (r === 'fenced') {
               // cancelled, or another worker owns the job now: stop before the next minibatch
@@ -341,11 +367,10 @@ export class TrainWorker {
               continue;
             }
             published = ev.epoch;
-            if (PAUSE_AT) await testPause('epoch', id, ev.epoch);
+            if (this.opts.testPause) await this.testPause('epoch', id, ev.epoch);
           }
-          const due =
-            ev.epoch === 1 || ev.epoch % checkpointEvery === 0 || ev.epoch === ev.epochs || ev.stopReason !== undefined || Date.now() - lastCkpt.at >= checkpointSeconds * 1000;
-          if (due && ev.epoch > lastCkpt.epoch) {
+          const due = checkpointDue(ev, lastCkpt, { checkpointEvery, checkpointSeconds }, Date.now());
+          if (due) {
             proc.send({ t: 'checkpoint' });
             const c = await proc.next();
             if (c.t !== 'checkpoint') {
@@ -357,11 +382,8 @@ export class TrainWorker {
           }
           proc.send({ t: 'next', keep: ev.epoch === published && lastCkpt.epoch !== ev.epoch });
         } else if (m.t === 'done') {
-          if (PAUSE_AT) await testPause('final', id, m.summary.epochs);
-          const done = await this.events.transition(id, 'succeeded', {
-            from: ['running'],
-            requireOwner: token,
-            setOwner: '-',
+          if (this.opts.testPause) await this.testPause('final', id, m.summary.epochs);
+          const done = await run.succeed({
             summary: m.summary,
             ...(m.summary.stopReason ? { message: m.summary.stopReason } : {}),
           });
@@ -392,19 +414,13 @@ export class TrainWorker {
       // BullMQ retries on errors until attemptsMade reaches attempts
       const final = e instanceof UnrecoverableError || attempt >= this.opts.config.attempts;
       if (final) {
-        await this.events.transition(id, 'failed', {
-          from: ['running'],
-          requireOwner: token,
-          setOwner: '-',
+        await run.fail({
           error: err.message,
         });
         await this.note(id, 'error', `failed: ${err.message}`);
         throw new UnrecoverableError(err.message);
       }
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      await run.retry({
         message: `attempt ${attempt} failed (${err.message}); retrying`,
       });
       await this.note(id, 'warn', `attempt ${attempt} failed: ${err.message}; retrying`);
@@ -428,6 +444,7 @@ export class TrainWorker {
     st: { epoch: number; current?: Uint8Array; atPublished?: Uint8Array },
     reason: StopReason,
   ): Promise<string> {
+    const run = new JobRun(this.events, id, token);
     const rec = reason === 'lost' ? undefined : await this.store.get(id);
     // keep what was trained, up to the last published epoch (never an epoch the history lacks, so a
     // resume never skips one and generation after a cancel uses the model of the epoch reported)
@@ -441,10 +458,7 @@ export class TrainWorker {
     }
     if (reason === 'shutdown') {
       const ck = await this.ckpts.latestEpoch(id);
-      await this.events.transition(id, 'queued', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      await run.handBack({
         message: `worker shut down; resumes from ${ck ? `the checkpoint at epoch ${ck}` : 'the start'}`,
       });
       // back to the queue without using up an attempt
@@ -455,10 +469,7 @@ export class TrainWorker {
     if (reason === 'timeout' && rec) {
       const limit = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
       const now = (await this.store.get(id)) ?? rec;
-      const r = await this.events.transition(id, 'cancelled', {
-        from: ['running'],
-        requireOwner: token,
-        setOwner: '-',
+      const r = await run.timeOut({
         summary: {
           finalPerplexity: finiteOrUndefined(now.perplexity) ?? null,
           epochs: now.lastEpoch,
@@ -486,8 +497,16 @@ export class TrainWorker {
   }
 
   private async saveCheckpoint(id: string, epoch: number, data: Buffer, token: string): Promise<void> {
-    if (PAUSE_AT) await testPause('checkpoint', id, epoch);
+    if (this.opts.testPause) await this.testPause('checkpoint', id, epoch);
     if (await this.ckpts.put(id, epoch, data, token)) await this.note(id, 'debug', `checkpoint written at epoch ${epoch} (${data.length} bytes)`);
+  }
+
+  private async testPause(point: PausePoint, id: string, epoch: number): Promise<void> {
+    const p = this.opts.testPause;
+    if (p?.at !== point || this.paused || epoch < p.epoch) return;
+    this.paused = true;
+    this.logger.warn({ jobId: id }, `LSTM_TEST_PAUSED at=${point} job=${id} epoch=${epoch}`);
+    await new Promise(() => {}); // until killed (the lock renewal keeps running meanwhile)
   }
 
   /** A line of this process's log (not about one job). */
