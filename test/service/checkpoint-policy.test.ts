@@ -1,5 +1,5 @@
 // The worker's checkpoint policy (checkpointDue, src/jobs/worker.ts): after epoch 1, every
-// CHECKPOINT_EVERY epochs, at the last epoch, at least every CHECKPOINT_SECONDS, never twice for
+// CHECKPOINT_EVERY epochs, at the last epoch, at an early stop, at least every CHECKPOINT_SECONDS, never twice for
 // one epoch. A pure function: no Redis, no worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -33,6 +33,11 @@ test('slow epochs: at least every CHECKPOINT_SECONDS in between', () => {
   assert.deepEqual(checkpointedEpochs(12, 25_000), [1, 4, 5, 8, 10, 12]);
   assert.equal(checkpointDue({ epoch: 3, epochs: 12 }, { epoch: 2, at: T0 }, policy, T0 + 59_999), false);
   assert.equal(checkpointDue({ epoch: 3, epochs: 12 }, { epoch: 2, at: T0 }, policy, T0 + 60_000), true);
+});
+
+test('an early stop (stopReason) is checkpointed at once: the training process then holds the best weights', () => {
+  assert.equal(checkpointDue({ epoch: 7, epochs: 12 }, { epoch: 5, at: T0 }, policy, T0 + 10), false);
+  assert.equal(checkpointDue({ epoch: 7, epochs: 12, stopReason: 'early stopping' }, { epoch: 5, at: T0 }, policy, T0 + 10), true);
 });
 
 test('never again for an epoch at or before the last checkpoint (a resumed worker re-trains those)', () => {
