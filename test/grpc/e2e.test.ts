@@ -5,7 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
 import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
+import { MODEL_CHUNK_BYTES } from '../../src/api/grpc/handlers.js';
+import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import { REDIS_URL, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
@@ -129,6 +132,67 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(streamed.error, undefined);
     assert.ok(streamed.messages.length > 1, 'streamed in several chunks');
     assert.equal(streamed.messages.map((m) => m.text).join(''), unary.text);
+  });
+
+  test('ExportModel streams the HTTP download\'s bytes in ≤ 64 KiB chunks, every format; errors as NOT_FOUND / INVALID_ARGUMENT', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const http: FastifyInstance = await buildHttpApp({ service, logger: false });
+    try {
+      const url = await http.listen({ host: '127.0.0.1', port: 0 });
+      /** The stream reassembled: the info, then each file's header and its bytes. */
+      const exported = async (format?: string) => {
+        const r = await collect(c.ExportModel(format ? { job_id: tinyId, format } : { job_id: tinyId }));
+        assert.equal(r.error, undefined, r.error?.details);
+        const [first, ...rest] = r.messages;
+        assert.equal(first.part, 'info');
+        const files: { header: any; data: Buffer; chunks: number }[] = [];
+        for (const m of rest) {
+          if (m.part === 'file') files.push({ header: m.file, data: Buffer.alloc(0), chunks: 0 });
+          else {
+            assert.equal(m.part, 'data');
+            assert.ok(m.data.length > 0 && m.data.length <= MODEL_CHUNK_BYTES, `a chunk of ${m.data.length} bytes`);
+            files.at(-1)!.data = Buffer.concat([files.at(-1)!.data, m.data]);
+            files.at(-1)!.chunks++;
+          }
+        }
+        assert.equal(files.length, first.info.files);
+        assert.equal(files.reduce((n, f) => n + f.data.length, 0), first.info.total_bytes);
+        for (const f of files) assert.equal(f.data.length, f.header.size);
+        return { info: first.info, files };
+      };
+      for (const [format, query, ext] of [
+        [undefined, '', 'safetensors'],
+        ['MODEL_FORMAT_ONNX', '?format=onnx', 'onnx'],
+        ['MODEL_FORMAT_CHECKPOINT', '?format=checkpoint', 'ckpt'],
+      ] as const) {
+        const { info, files } = await exported(format);
+        assert.equal(info.format, format ?? 'MODEL_FORMAT_SAFETENSORS');
+        assert.equal(info.epoch, 12);
+        const res = await fetch(`${url}/v1/jobs/${tinyId}/model${query}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-model-epoch'), '12');
+        assert.equal(res.headers.get('content-disposition'), `attachment; filename="${files[0].header.filename}"`);
+        assert.equal(files[0].header.filename, `${tinyId}-epoch12.${ext}`);
+        assert.ok(files[0].data.equals(Buffer.from(await res.arrayBuffer())), `${ext}: the same bytes as the HTTP download`);
+      }
+      const tfjs = await exported('MODEL_FORMAT_TFJS');
+      assert.deepEqual(tfjs.files.map((f) => [f.header.name, f.header.content_type]), [['model.json', 'application/json'], ['weights.bin', 'application/octet-stream']]);
+      for (const f of tfjs.files) {
+        const res = await fetch(`${url}/v1/jobs/${tinyId}/model/${f.header.name}`);
+        assert.ok(f.data.equals(Buffer.from(await res.arrayBuffer())), `${f.header.name}: the same bytes as the HTTP route`);
+      }
+    } finally {
+      await http.close();
+    }
+    const missing = await collect(c.ExportModel({ job_id: 'j000000000aaaaaaaaaa' }));
+    assert.equal(missing.error?.code, S.NOT_FOUND);
+    assert.equal(missing.messages.length, 0);
+    const badId = await collect(c.ExportModel({ job_id: `${tinyId}:ckpt` }));
+    assert.equal(badId.error?.code, S.INVALID_ARGUMENT);
+    assert.match(badId.error!.details, /jobId/);
+    const badFormat = await collect(c.ExportModel({ job_id: tinyId, format: 9 }));
+    assert.equal(badFormat.error?.code, S.INVALID_ARGUMENT);
+    assert.match(badFormat.error!.details, /format must be one of MODEL_FORMAT_SAFETENSORS/);
   });
 
   test('CancelJob stops a running job; the watch ends with cancelled; a second cancel is FAILED_PRECONDITION', async () => {

@@ -76,6 +76,13 @@ export function generateFromProto(p: PGenerateRequest): Plain {
   return out;
 }
 
+/** ExportModelRequest (less job_id) as the ExportModelRequest schema's input (unset / UNSPECIFIED: the default format). */
+export function exportModelFromProto(p: { format?: string | number }): Plain {
+  const out: Plain = {};
+  put(out, 'format', enumValue(p.format, 'MODEL_FORMAT_'));
+  return out;
+}
+
 /** ListJobsRequest.view / GetJobRequest.view as the ListView schema's string (unset / UNSPECIFIED → undefined: the default). */
 export function listViewFromProto(p: { view?: PListJobsRequest['view'] }): unknown {
   return enumValue(p.view, 'JOB_VIEW_');

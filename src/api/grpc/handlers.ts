@@ -5,12 +5,16 @@ import type * as grpc from '@grpc/grpc-js';
 import type { JobService } from '../../jobs/types.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { SpecError } from '../../train/spec.js';
-import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
+import { jobModelExport } from '../model-export.js';
+import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { serverStream, unary, type CallContext } from './calls.js';
-import { eventToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
+import { eventToProto, exportModelFromProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
 import type {
+  ModelFormatName,
+  PExportModelRequest,
   PGenerateChunk,
+  PModelChunk,
   PGenerateRequest,
   PGenerateResponse,
   PGetJobRequest,
@@ -125,6 +129,26 @@ export async function* generateStream(service: JobService, req: PGenerateRequest
   }
 }
 
+/** ExportModel's data chunks: at most this many bytes each (well under grpc-js's 4 MiB message limit). */
+export const MODEL_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The job's model as the HTTP download has it (the same function builds both): an info message,
+ * then each file's header and its bytes in chunks. The export is built before anything is sent,
+ * so "not found" / "no checkpoint" end the call as a bare status.
+ */
+export async function* exportModel(service: JobService, req: PExportModelRequest): AsyncGenerator<PModelChunk> {
+  const id = jobId(req);
+  const { format } = parseMessage(ExportModelRequest, exportModelFromProto(req));
+  const out = await jobModelExport(service, id, format);
+  const formatName = `MODEL_FORMAT_${format.toUpperCase()}` as ModelFormatName;
+  yield { info: { format: formatName, epoch: out.epoch, files: out.files.length, total_bytes: out.files.reduce((n, f) => n + f.data.length, 0) } };
+  for (const f of out.files) {
+    yield { file: { name: f.name, content_type: f.contentType, size: f.data.length, filename: f.filename } };
+    for (let at = 0; at < f.data.length; at += MODEL_CHUNK_BYTES) yield { data: f.data.subarray(at, at + MODEL_CHUNK_BYTES) };
+  }
+}
+
 /** The service implementation grpc-js takes: every RPC through its adapter. */
 export function lstmTrainerHandlers(
   service: JobService,
@@ -139,5 +163,6 @@ export function lstmTrainerHandlers(
     WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal) => watchJob(service, req, signal)),
     Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
     GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
+    ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req) => exportModel(service, req)),
   };
 }

@@ -207,3 +207,14 @@ export interface PGenerateResponse {
 export interface PGenerateChunk {
   text: string;
 }
+
+export type ModelFormatName = 'MODEL_FORMAT_UNSPECIFIED' | 'MODEL_FORMAT_SAFETENSORS' | 'MODEL_FORMAT_ONNX' | 'MODEL_FORMAT_TFJS' | 'MODEL_FORMAT_CHECKPOINT';
+export interface PExportModelRequest {
+  job_id?: string;
+  format?: Enum<ModelFormatName>;
+}
+export interface PModelChunk {
+  info?: { format: ModelFormatName; epoch: number; files: number; total_bytes: number };
+  file?: { name: string; content_type: string; size: number; filename: string };
+  data?: Buffer;
+}
