@@ -7,7 +7,7 @@ import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
-import type { CostEstimate, JobSpecView, JobState, JobSummary, JobView } from './types.js';
+import type { CostEstimate, JobInit, JobSpecView, JobState, JobSummary, JobView } from './types.js';
 
 export interface StoredCheckpoint {
   epoch: number;
@@ -100,6 +100,8 @@ export interface JobRecord<S extends JobSpecView = JobSpec> {
   attempt?: number;
   owner?: string;
   estimate?: CostEstimate;
+  /** Where its weights started (spec.init resolved at submission: the epoch of the checkpoint or model). */
+  init?: JobInit;
 }
 
 /** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
@@ -137,7 +139,7 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 /** Every record field a view needs: all but `spec` (which may hold a 2 MB corpus text). */
 const VIEW_FIELDS = [
   'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
-  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate',
+  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate', 'init',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -169,6 +171,7 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     attempt: num(h.attempt),
     owner: h.owner || undefined,
     estimate: h.estimate ? (JSON.parse(h.estimate) as CostEstimate) : undefined,
+    init: h.init ? (JSON.parse(h.init) as JobInit) : undefined,
   };
 }
 
@@ -198,6 +201,7 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
     attempt: rec.attempt,
     lastEpochs,
     estimate: rec.estimate,
+    init: rec.init,
   };
   for (const k of Object.keys(view) as (keyof JobView)[]) if (view[k] === undefined) delete view[k];
   return view;
@@ -220,7 +224,7 @@ export class JobStore {
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate },
+    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate; init?: JobInit },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
     const id = newJobId(now.getTime());
@@ -230,6 +234,7 @@ export class JobStore {
     const fields: string[] = ['id', id, 'spec', specJson, 'specView', JSON.stringify(specViewOf(spec)), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (opts.estimate) fields.push('estimate', JSON.stringify(opts.estimate));
+    if (opts.init) fields.push('init', JSON.stringify(opts.init));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
     const [code, jobId] = await this.redis.lstmCreate(

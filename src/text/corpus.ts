@@ -82,3 +82,16 @@ export function loadCorpus(source: 'timemachine' | { text: string }, maxTokens =
   const cut = maxTokens > 0 ? tokens.slice(0, maxTokens) : tokens;
   return { tokens: Int32Array.from(vocab.encode(cut)), vocab };
 }
+
+/**
+ * The corpus tokenised with a given vocabulary (a trained model's, when a job fine-tunes it on
+ * another text): the same cleaning and cut as loadCorpus, and characters the vocabulary does not
+ * have map to `<unk>` (index 0).
+ */
+export function loadCorpusWithVocab(source: 'timemachine' | { text: string }, vocab: Vocab, maxTokens = 10000): Corpus {
+  const lines = source === 'timemachine' ? readTimeMachine() : cleanLines(source.text);
+  const tokens = tokenizeChars(lines);
+  if (tokens.length === 0) throw new CorpusError('corpus is empty after cleaning (only letters A-Z/a-z and spaces are kept)');
+  const cut = maxTokens > 0 ? tokens.slice(0, maxTokens) : tokens;
+  return { tokens: Int32Array.from(vocab.encode(cut)), vocab };
+}

@@ -1,6 +1,6 @@
 // d2l's train_ch8 / train_epoch_ch8 over an engine's LstmModel, as an async iterator of epoch
 // events, resumable from a checkpoint at an epoch boundary.
-import { loadCorpus, Vocab, type Corpus } from '../text/corpus.js';
+import { loadCorpus, loadCorpusWithVocab, Vocab, type Corpus } from '../text/corpus.js';
 import { minCorpusTokens, seqDataIter, type Batch } from '../text/data.js';
 import { Rng } from '../text/rng.js';
 import type { EngineFactory, LstmModel, ModelConfig } from '../model/engine.js';
@@ -26,11 +26,14 @@ export interface EpochEvent {
   samples?: Sample[];
 }
 
-/** Corpus of a spec, or a SpecError naming the field when it cannot give one minibatch. */
-export function corpusForSpec(spec: JobSpec): Corpus {
+/**
+ * Corpus of a spec, or a SpecError naming the field when it cannot give one minibatch. With
+ * `vocab` (a model's, when the job starts from one) the text is tokenised with it instead of its own.
+ */
+export function corpusForSpec(spec: JobSpec, vocab?: readonly string[]): Corpus {
   let corpus: Corpus;
   try {
-    corpus = loadCorpus(spec.data.corpus, spec.data.maxTokens);
+    corpus = vocab ? loadCorpusWithVocab(spec.data.corpus, Vocab.fromTokens([...vocab]), spec.data.maxTokens) : loadCorpus(spec.data.corpus, spec.data.maxTokens);
   } catch (e) {
     throw new SpecError([{ field: 'data.corpus', message: (e as Error).message }]);
   }
@@ -80,9 +83,17 @@ export class Trainer {
    * A fresh run (weights from the seed), one resumed from a checkpoint of the same spec, or a fresh
    * run that starts from another model's weights (`init`: fine-tuning; given the job's model
    * config, it returns the weights — import.ts — whose vocabulary must be the corpus's).
+   * `opts.vocab` tokenises the corpus with that vocabulary (the init model's: a job that fine-tunes
+   * a model on another text); a resumed run always uses its checkpoint's.
    */
-  static async create(spec: JobSpec, engine: EngineFactory, resume?: Checkpoint, init?: (config: ModelConfig) => InitModel): Promise<Trainer> {
-    const corpus = corpusForSpec(spec);
+  static async create(
+    spec: JobSpec,
+    engine: EngineFactory,
+    resume?: Checkpoint,
+    init?: (config: ModelConfig) => InitModel,
+    opts: { vocab?: readonly string[] } = {},
+  ): Promise<Trainer> {
+    const corpus = corpusForSpec(spec, resume?.vocab ?? opts.vocab);
     const config = modelConfig(spec, corpus.vocab.size);
     if (resume) {
       const model = await engine.createModel(resume.config, resume.weights);

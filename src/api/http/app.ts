@@ -13,6 +13,7 @@ import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } f
 import { eventRoutes } from './routes/events.js';
 import { generateRoutes } from './routes/generate.js';
 import { modelRoutes } from './routes/model.js';
+import { modelUploadRoutes } from './routes/models.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { SpecError } from '../../train/spec.js';
@@ -204,6 +205,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal, streams, authEnabled });
   await app.register(generateRoutes, { service: opts.service, heartbeatMs, streams, authEnabled });
   await app.register(modelRoutes, { service: opts.service });
+  await app.register(modelUploadRoutes, { service: opts.service });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }
