@@ -261,6 +261,35 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.deepEqual(done.jobs.map((j: { id: string }) => j.id), [tinyId]);
   });
 
+  test('SubmitJob with spec.init.from_job continues the job; Job.init says from where; mismatches are INVALID_ARGUMENT', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 2, seed: 9 }, init: { from_job: tinyId }, name: 'grpc-e2e-continued' } });
+    assert.deepEqual(job.spec.init, { from_job: tinyId, source: 'from_job' });
+    assert.equal(job.init.from_job, tinyId);
+    assert.equal(job.init.epoch, 12);
+    assert.ok(job.init.perplexity > 1);
+    const r = await collect(c.WatchJob({ job_id: job.id }));
+    assert.equal(r.error, undefined);
+    assert.equal(r.messages.at(-1).state?.state, 'JOB_STATE_SUCCEEDED');
+    const epochs = r.messages.filter((m: any) => m.event === 'epoch').map((m: any) => m.epoch.perplexity);
+    assert.equal(epochs.length, 2);
+    assert.ok(Math.abs(epochs[0] - job.init.perplexity) < 0.2 * job.init.perplexity, `first epoch ${epochs[0]} continues from ${job.init.perplexity}`);
+    const view = await call(c, 'GetJob', { job_id: job.id });
+    assert.equal(view.init.from_job, tinyId);
+    const missing = await callError(c, 'SubmitJob', { spec: { ...TINY, init: { from_job: 'j000000000aaaaaaaaaa' } } });
+    assert.equal(missing.code, S.INVALID_ARGUMENT);
+    assert.match(missing.details, /init\.fromJob: no job j000000000aaaaaaaaaa/);
+    const unknownModel = await callError(c, 'SubmitJob', { spec: { ...TINY, init: { model: 'm0000000000000000000' } } });
+    assert.equal(unknownModel.code, S.INVALID_ARGUMENT);
+    assert.match(unknownModel.details, /init\.model: no model/);
+    const empty = await callError(c, 'SubmitJob', { spec: { ...TINY, init: {} } });
+    assert.equal(empty.code, S.INVALID_ARGUMENT);
+    assert.match(empty.details, /init must be/);
+    const mismatch = await callError(c, 'SubmitJob', { spec: { ...TINY, model: { kind: 'MODEL_KIND_SCRATCH', num_hiddens: 32 }, init: { from_job: tinyId } } });
+    assert.equal(mismatch.code, S.INVALID_ARGUMENT);
+    assert.match(mismatch.details, /model\.numHiddens is 32 but init's job [a-z0-9]+ \(epoch 12\) has numHiddens 16/);
+  });
+
   test('auth: UNAUTHENTICATED without or with a wrong key, OK with the key; health open', async () => {
     const a = trainerClient(authed.port);
     const h = healthClient(authed.port);

@@ -65,6 +65,8 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     if (p.report.prefixes && p.report.prefixes.length > 0) r.prefixes = p.report.prefixes;
     out.report = r;
   }
+  // oneof source: the one set becomes init's one field; an InitSpec with none is {} (zod names it)
+  if (p.init) out.init = p.init.from_job !== undefined ? { fromJob: p.init.from_job } : p.init.model !== undefined ? { model: p.init.model } : {};
   Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
   return out;
 }
@@ -172,6 +174,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
+  if (s.init) out.init = 'fromJob' in s.init ? { from_job: s.init.fromJob } : { model: s.init.model };
   return out;
 }
 
@@ -201,6 +204,13 @@ export function jobToProto(j: JobView, full = false): PJob {
   if (j.estimate) {
     const e = j.estimate;
     out.estimate = { params: e.params, tokens: e.tokens, token_epochs: e.tokenEpochs, teraflops: e.teraflops, memory_mb: e.memoryMb };
+  }
+  if (j.init) {
+    out.init = {};
+    if (j.init.fromJob !== undefined) out.init.from_job = j.init.fromJob;
+    if (j.init.model !== undefined) out.init.model = j.init.model;
+    if (j.init.epoch !== undefined) out.init.epoch = j.init.epoch;
+    if (j.init.perplexity !== undefined) out.init.perplexity = j.init.perplexity;
   }
   if (c !== 'timemachine' && !(full && 'text' in c)) {
     if ('text' in c) {

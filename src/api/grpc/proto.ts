@@ -101,6 +101,18 @@ export interface PJobSpec {
   report?: PReportSpec;
   name?: string;
   idempotency_key?: string;
+  init?: PInitSpec;
+}
+export interface PInitSpec {
+  from_job?: string;
+  model?: string;
+  source?: 'from_job' | 'model';
+}
+export interface PJobInit {
+  from_job?: string;
+  model?: string;
+  epoch?: number;
+  perplexity?: number;
 }
 export interface PJobSummary {
   final_perplexity?: number;
@@ -156,6 +168,7 @@ export interface PJob {
   last_seq?: number;
   attempt?: number;
   estimate?: PJobEstimate;
+  init?: PJobInit;
 }
 export interface PJobEstimate {
   params: number;
