@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cleanLine, loadCorpus, readTimeMachine, tokenizeChars, TIME_MACHINE_PATH, Vocab } from '../../src/text/corpus.js';
+import { cleanLine, loadCorpus, loadCorpusWithVocab, readTimeMachine, tokenizeChars, TIME_MACHINE_PATH, Vocab } from '../../src/text/corpus.js';
 
 test('the shipped book is the d2l Time Machine text', () => {
   const sha1 = createHash('sha1').update(readFileSync(TIME_MACHINE_PATH)).digest('hex');
@@ -42,4 +42,14 @@ test('a user corpus goes through the same pipeline; an empty one is a clear erro
   const { vocab, tokens } = loadCorpus({ text: 'Hello, World!\nHELLO again' }, 10000);
   assert.equal(vocab.decode(tokens), 'hello worldhello again');
   assert.throws(() => loadCorpus({ text: '123 !!! \n ...' }), /corpus is empty/);
+});
+
+test('loadCorpusWithVocab: the text tokenised with a given vocabulary; characters it lacks are <unk> (0)', () => {
+  const vocab = Vocab.fromTokens(['<unk>', ' ', 'a', 'b']);
+  const c = loadCorpusWithVocab({ text: 'Ab, ca!\nbad' }, vocab, 100);
+  assert.equal(c.vocab, vocab);
+  // cleaned as d2l: "ab ca" + "bad" (lines joined without a separator)
+  assert.deepEqual([...c.tokens], [2, 3, 1, 0, 2, 3, 2, 0]);
+  assert.equal(loadCorpusWithVocab({ text: 'ab ab ab' }, vocab, 4).tokens.length, 4, 'cut to maxTokens');
+  assert.throws(() => loadCorpusWithVocab({ text: '123' }, vocab), /corpus is empty after cleaning/);
 });
