@@ -290,6 +290,30 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.match(mismatch.details, /model\.numHiddens is 32 but init's job [a-z0-9]+ \(epoch 12\) has numHiddens 16/);
   });
 
+  test('UploadModel / GetModel, and a job that starts from the uploaded model (init.model)', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const exported = await collect(c.ExportModel({ job_id: tinyId }));
+    const file = Buffer.concat(exported.messages.filter((m: any) => m.part === 'data').map((m: any) => m.data));
+    const up = await call(c, 'UploadModel', { data: file });
+    assert.equal(up.created, true);
+    assert.match(up.model.id, /^m[0-9a-f]{19}$/);
+    assert.deepEqual([up.model.kind, up.model.num_hiddens, up.model.num_layers, up.model.vocab_size, up.model.epoch], ['MODEL_KIND_SCRATCH', 16, 1, 28, 12]);
+    assert.equal((await call(c, 'UploadModel', { data: file })).created, false, 'the same file: the same model');
+    assert.deepEqual(await call(c, 'GetModel', { model_id: up.model.id }), up.model);
+    const bad = await callError(c, 'UploadModel', { data: Buffer.from('not a model') });
+    assert.equal(bad.code, S.INVALID_ARGUMENT);
+    assert.match(bad.details, /model file: not a safetensors file/);
+    assert.equal((await callError(c, 'UploadModel', {})).code, S.INVALID_ARGUMENT);
+    assert.equal((await callError(c, 'GetModel', { model_id: 'm0000000000000000000' })).code, S.NOT_FOUND);
+    const badId = await callError(c, 'GetModel', { model_id: 'nope' });
+    assert.equal(badId.code, S.INVALID_ARGUMENT);
+    assert.match(badId.details, /modelId/);
+    const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 1, seed: 2 }, init: { model: up.model.id }, name: 'grpc-e2e-from-model' } });
+    assert.deepEqual([job.init.model, job.init.epoch], [up.model.id, 12]);
+    const r = await collect(c.WatchJob({ job_id: job.id }));
+    assert.equal(r.messages.at(-1).state?.state, 'JOB_STATE_SUCCEEDED');
+  });
+
   test('auth: UNAUTHENTICATED without or with a wrong key, OK with the key; health open', async () => {
     const a = trainerClient(authed.port);
     const h = healthClient(authed.port);

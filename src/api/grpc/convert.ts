@@ -1,7 +1,7 @@
 // Proto messages <-> the jobs layer's plain objects. Requests become exactly the JSON the HTTP API
 // would receive (unset fields left out), so the one zod schema validates both APIs alike.
 import { createHash } from 'node:crypto';
-import type { JobEvent, JobSpecView, JobState, JobSummary, JobView } from '../../jobs/types.js';
+import type { JobEvent, JobSpecView, JobState, JobSummary, JobView, ModelView } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import type { EpochEvent } from '../../train/trainer.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   PJobSpec,
   PJobSummary,
   PListJobsRequest,
+  PModel,
 } from './proto.js';
 
 type Plain = Record<string, unknown>;
@@ -221,5 +222,23 @@ export function jobToProto(j: JobView, full = false): PJob {
       out.corpus_text_sha256 = c.sha256;
     }
   }
+  return out;
+}
+
+/** An uploaded model as the proto's Model. */
+export function modelToProto(m: ModelView): PModel {
+  const out: PModel = {
+    id: m.id,
+    kind: m.kind === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE',
+    num_hiddens: m.numHiddens,
+    num_layers: m.numLayers,
+    vocab_size: m.vocabSize,
+    vocab: [...m.vocab],
+    bytes: m.bytes,
+    sha256: m.sha256,
+    uploaded_at: m.uploadedAt,
+  };
+  if (m.epoch !== undefined) out.epoch = m.epoch;
+  if (m.perplexity !== undefined) out.perplexity = m.perplexity;
   return out;
 }

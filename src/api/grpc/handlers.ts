@@ -5,14 +5,19 @@ import type * as grpc from '@grpc/grpc-js';
 import type { JobService } from '../../jobs/types.js';
 import { cleanPrefix, PrefixError } from '../../train/predict.js';
 import { SpecError } from '../../train/spec.js';
+import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
 import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { serverStream, unary, type CallContext } from './calls.js';
-import { eventToProto, exportModelFromProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
+import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
 import type {
   ModelFormatName,
   PExportModelRequest,
+  PGetModelRequest,
+  PModel,
+  PUploadModelRequest,
+  PUploadModelResponse,
   PGenerateChunk,
   PModelChunk,
   PGenerateRequest,
@@ -149,6 +154,21 @@ export async function* exportModel(service: JobService, req: PExportModelRequest
   }
 }
 
+export async function uploadModel(service: JobService, req: PUploadModelRequest): Promise<PUploadModelResponse> {
+  if (!service.uploadModel) throw new FailedPreconditionError('this service does not store models');
+  const data = req.data ?? Buffer.alloc(0);
+  if (data.length === 0) throw invalidArgument([{ field: 'data', message: 'data is required: the model file (safetensors)' }]);
+  const { model, created } = await service.uploadModel(Buffer.from(data));
+  return { model: modelToProto(model), created };
+}
+
+export async function getModel(service: JobService, req: PGetModelRequest): Promise<PModel> {
+  if (!service.getModel) throw new FailedPreconditionError('this service does not store models');
+  const id = req.model_id ?? '';
+  if (!/^m[0-9a-f]{19}$/.test(id)) throw invalidArgument([{ field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' }]);
+  return modelToProto(await service.getModel(id));
+}
+
 /** The service implementation grpc-js takes: every RPC through its adapter. */
 export function lstmTrainerHandlers(
   service: JobService,
@@ -164,5 +184,7 @@ export function lstmTrainerHandlers(
     Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
     GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req) => exportModel(service, req)),
+    UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req) => uploadModel(service, req)),
+    GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req) => getModel(service, req)),
   };
 }

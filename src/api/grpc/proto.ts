@@ -231,3 +231,26 @@ export interface PModelChunk {
   file?: { name: string; content_type: string; size: number; filename: string };
   data?: Buffer;
 }
+export interface PUploadModelRequest {
+  data?: Buffer;
+}
+export interface PModel {
+  id: string;
+  kind: ModelKindName;
+  num_hiddens: number;
+  num_layers: number;
+  vocab_size: number;
+  vocab: string[];
+  bytes: number;
+  sha256: string;
+  uploaded_at: string;
+  epoch?: number;
+  perplexity?: number;
+}
+export interface PUploadModelResponse {
+  model: PModel;
+  created: boolean;
+}
+export interface PGetModelRequest {
+  model_id?: string;
+}
