@@ -3,7 +3,7 @@
 // names (docs/export.md) — checked against the job's model and vocabulary.
 import type { ModelConfig, Weights } from '../model/engine.js';
 import { paramShapes } from '../model/params.js';
-import { CheckpointError, deserializeCheckpoint } from './checkpoint.js';
+import { CheckpointError, deserializeCheckpoint, type Checkpoint } from './checkpoint.js';
 
 export class ModelFileError extends Error {}
 
@@ -157,7 +157,7 @@ function checkVocab(vocab: unknown): string[] {
  */
 export function describeModelFile(buf: Buffer): ModelFileInfo & { weights: Weights } {
   if (buf.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
-    let ckpt;
+    let ckpt: Checkpoint;
     try {
       ckpt = deserializeCheckpoint(buf);
     } catch (e) {

@@ -78,7 +78,13 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
       [edited(file, (t) => delete t.b_q), /the file has no tensor b_q/],
       [edited(file, (t) => (t.extra = { shape: [1], data: new Float32Array(1) })), /tensors a scratch model does not have: extra/],
       [edited(file, (t) => (t.W_hf = { shape: [8, 9], data: new Float32Array(72) })), /W_hf has shape \[8,9\] in the file, the job's model needs \[8,8\]/],
-      [edited(file, (t) => (Object.keys(t).forEach((k) => delete t[k]), (t.foo = { shape: [1], data: new Float32Array(1) }))), /neither a concise model's tensors/],
+      [
+        edited(file, (t) => {
+          for (const k of Object.keys(t)) delete t[k];
+          t.foo = { shape: [1], data: new Float32Array(1) };
+        }),
+        /neither a concise model's tensors/,
+      ],
     ];
     for (const [bytes, why] of cases) {
       const res = await upload(api.url, bytes);
