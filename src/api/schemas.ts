@@ -84,3 +84,10 @@ export function parseMessage<T extends z.ZodType>(schema: T, input: unknown): z.
   if (r.success) return r.data;
   throw specErrorFrom(r.error);
 }
+
+export const MODEL_FORMATS = ['safetensors', 'onnx', 'tfjs', 'checkpoint'] as const;
+
+/** gRPC ExportModel (less job_id): the format, safetensors by default (HTTP: ModelQuery, with tfjs at its own URLs). */
+export const ExportModelRequest = z
+  .object({ format: z.enum(MODEL_FORMATS, { error: `format must be one of MODEL_FORMAT_${MODEL_FORMATS.map((f) => f.toUpperCase()).join(', MODEL_FORMAT_')} (or unset: safetensors)` }).default('safetensors') })
+  .strict();

@@ -68,6 +68,7 @@ export class EventLog {
       this.keys.bullLock(id),
       this.keys.ckpt(id),
       this.keys.log(id),
+      this.keys.init(id),
       to,
       o.from.join(','),
       o.requireOwner ?? '',

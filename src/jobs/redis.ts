@@ -6,6 +6,8 @@
 //   P:job:<id>:events    stream: the job's history; entry id "<seq>-0", field d = event JSON
 //   P:job:<id>:ckpt      hash: {epoch, data} the latest checkpoint (binary), {prevEpoch, prevData} the one before
 //   P:job:<id>:log       list: the job's log, the worker's lines about it (JSON {time, level, msg}), the last JOB_LOG_LINES
+//   P:job:<id>:init      hash: {data} the weights the job starts from (spec.init), copied at submission (src/jobs/models.ts)
+//   P:model:<mid>        hash: {meta, data} an uploaded model (POST /v1/models); P:models zset: their ids by upload time
 //   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
 //   P:jobs:<state>       zset: jobs by state
 //   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
@@ -32,6 +34,10 @@ export class Keys {
   }
   ckpt(id: string): string {
     return `${this.prefix}:job:${id}:ckpt`;
+  }
+  /** hash {data}: the weights a job with spec.init starts from (src/jobs/models.ts). */
+  init(id: string): string {
+    return `${this.prefix}:job:${id}:init`;
   }
   /** list: the job's log lines (JSON), capped (src/jobs/job-log.ts). */
   log(id: string): string {
@@ -182,7 +188,7 @@ return {n, ttl}
 
 /**
  * Change state and append the state event, in one step.
- * KEYS: job, events, queued, running, succeeded, failed, cancelled (zsets), bullLock, ckpt, log
+ * KEYS: job, events, queued, running, succeeded, failed, cancelled (zsets), bullLock, ckpt, log, init
  * ARGV: newState, allowedFrom (comma list), requireOwner ('' = any), setOwner ('' keep, '-' clear),
  *       ifLastSeq ('' = any), eventJson, notifyChannel, id, retentionSeconds, requireNoLock ('1'/'0'),
  *       field, value, …
@@ -214,6 +220,7 @@ if ttl > 0 and (ARGV[1] == 'succeeded' or ARGV[1] == 'failed' or ARGV[1] == 'can
   redis.call('EXPIRE', KEYS[2], ttl)
   redis.call('EXPIRE', KEYS[9], ttl)
   redis.call('EXPIRE', KEYS[10], ttl)
+  redis.call('EXPIRE', KEYS[11], ttl)
   local ik = redis.call('HGET', KEYS[1], 'idemKey')
   if ik then redis.call('EXPIRE', ik, ttl) end
 end
@@ -318,7 +325,7 @@ export function withScripts(redis: Redis): ScriptedRedis {
   if (typeof r.lstmCreate === 'function') return r;
   redis.defineCommand('lstmCreate', { numberOfKeys: 6, lua: CREATE });
   redis.defineCommand('lstmRate', { numberOfKeys: 1, lua: RATE });
-  redis.defineCommand('lstmTransition', { numberOfKeys: 10, lua: TRANSITION });
+  redis.defineCommand('lstmTransition', { numberOfKeys: 11, lua: TRANSITION });
   redis.defineCommand('lstmAppendLog', { numberOfKeys: 2, lua: APPEND_LOG });
   redis.defineCommand('lstmAppendEpoch', { numberOfKeys: 3, lua: APPEND_EPOCH });
   redis.defineCommand('lstmPutCheckpoint', { numberOfKeys: 2, lua: PUT_CHECKPOINT });

@@ -7,6 +7,8 @@ import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, modelFr
 import { exportModel, type ExportFormat, type ModelExport } from '../train/export.js';
 import { cleanPrefix, generateChars, PrefixError } from '../train/predict.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
+import { ModelFileError } from '../train/import.js';
+import { ModelStore } from './models.js';
 import { minCorpusTokens } from '../text/data.js';
 import { corpusForSpec, type EpochEvent } from '../train/trainer.js';
 import type { ServiceConfig } from './config.js';
@@ -25,11 +27,13 @@ import {
   TERMINAL_STATES,
   type GenerateRequest,
   type JobEvent,
+  type JobInit,
   type JobService,
   type JobSpecView,
   type JobState,
   type JobView,
   type LiveWorker,
+  type ModelView,
   type ServiceStats,
 } from './types.js';
 
@@ -64,6 +68,7 @@ export class RedisJobService implements JobService {
   private readonly ckpts: CheckpointStore;
   private readonly queue: TrainQueue;
   private readonly notifier: Notifier;
+  private readonly modelFiles: ModelStore;
   private readonly models = new Map<string, Promise<LoadedModel>>();
   private generating = 0;
   private readonly bookSizes = new Map<string, { tokens: number; vocabSize: number } | SpecError>();
@@ -84,6 +89,7 @@ export class RedisJobService implements JobService {
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
     this.queue = new TrainQueue(config.redisUrl, config.prefix, config.attempts);
     this.notifier = new Notifier(this.sub, this.keys.notifyChannel);
+    this.modelFiles = new ModelStore(this.redis, this.keys);
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
 
@@ -97,7 +103,9 @@ export class RedisJobService implements JobService {
     // prefixes of a corpus that is not the book are filled in
     const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora));
     const corpus = isBookRecipe(spec) ? this.corpusSize(spec) : { tokens: info.trainTokens + info.validTokens, vocabSize: info.vocabSize };
-    const estimate = estimateJob(spec, corpus.tokens, corpus.vocabSize);
+    // the weights it starts from: they exist and fit model.*; the vocabulary is then theirs
+    const init = spec.init ? await this.resolveInit(spec) : undefined;
+    const estimate = estimateJob(spec, corpus.tokens, init?.vocabSize ?? corpus.vocabSize);
     checkJobCaps(spec, estimate, {
       maxMemoryMb: cfg.maxJobMemoryMb,
       maxTokenEpochs: cfg.maxJobTokenEpochs,
@@ -110,15 +118,91 @@ export class RedisJobService implements JobService {
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
         estimate: costEstimate(estimate),
-        data: info,
+        data: init ? { ...info, vocabSize: init.vocabSize } : info,
+        init: init?.record,
       });
       const c = spec.data.corpus;
       if (typeof c === 'object' && 'id' in c) await this.corpora.addJob(c.id, id);
+      // before the job is queued (and again when a retry repairs a crash between the two)
+      if (init && (created || !(await this.modelFiles.jobInit(id)))) await this.modelFiles.putJobInit(id, init.data);
       const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await this.queue.add(id);
       return { job: await this.view(rec), created };
     });
+  }
+
+  /**
+   * spec.init at submission: the source exists (a 400 naming init.fromJob / init.model otherwise)
+   * and its architecture is the job's model.* (a 400 naming each field that differs). Its bytes are
+   * copied to the job (the worker reads them from there), with the epoch it had reached.
+   */
+  private async resolveInit(spec: JobSpec): Promise<{ data: Buffer; vocabSize: number; record: JobInit }> {
+    const init = spec.init!;
+    let data: Buffer;
+    let source: string;
+    let have: { kind: string; numHiddens: number; numLayers: number; vocabSize: number };
+    let record: JobInit;
+    if ('fromJob' in init) {
+      const from = init.fromJob;
+      const field = 'init.fromJob';
+      if (!isJobId(from)) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
+      const rec = await this.guard(() => this.store.getViews([from]));
+      if (!rec[0]) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
+      const stored = await this.guard(() => this.ckpts.get(from));
+      if (!stored) throw new SpecError([{ field, message: `${field}: job ${from} (${rec[0].state}) has no checkpoint to start from${rec[0].state === 'queued' || rec[0].state === 'running' ? ' yet (the first is written after epoch 1)' : ''}` }]);
+      let ckpt: Checkpoint;
+      try {
+        ckpt = deserializeCheckpoint(stored.data);
+      } catch (e) {
+        if (!(e instanceof CheckpointError)) throw e;
+        throw new SpecError([{ field, message: `${field}: the checkpoint of job ${from} at epoch ${stored.epoch} cannot be read (${e.message})` }]);
+      }
+      data = stored.data;
+      source = `job ${from} (epoch ${ckpt.epoch})`;
+      have = ckpt.config;
+      record = { fromJob: from, epoch: ckpt.epoch };
+      if (Number.isFinite(ckpt.perplexity)) record.perplexity = ckpt.perplexity;
+    } else {
+      const field = 'init.model';
+      const model = await this.guard(() => this.modelFiles.get(init.model));
+      const bytes = model ? await this.guard(() => this.modelFiles.data(init.model)) : null;
+      if (!model || !bytes) throw new SpecError([{ field, message: `${field}: no model ${init.model} (upload one with POST /v1/models)` }]);
+      data = bytes;
+      source = `model ${model.id}`;
+      have = model;
+      record = { model: model.id };
+      if (model.epoch !== undefined) record.epoch = model.epoch;
+      if (model.perplexity !== undefined) record.perplexity = model.perplexity;
+    }
+    const issues = (['kind', 'numHiddens', 'numLayers'] as const)
+      .filter((k) => have[k] !== spec.model[k])
+      .map((k) => ({
+        field: `model.${k}`,
+        message: `model.${k} is ${spec.model[k]} but init's ${source} has ${k} ${have[k]}; a job continues a model of its own architecture (set model.kind, numHiddens and numLayers as the model's)`,
+      }));
+    if (issues.length) throw new SpecError(issues);
+    return { data, vocabSize: have.vocabSize, record };
+  }
+
+  /** POST /v1/models: a safetensors state dict, validated in full (a 400 naming what is wrong), stored in Redis. */
+  async uploadModel(data: Buffer): Promise<{ model: ModelView; created: boolean }> {
+    try {
+      return await this.guard(() => this.modelFiles.put(data));
+    } catch (e) {
+      if (e instanceof ModelFileError) throw new SpecError([{ field: 'body', message: `model file: ${e.message}` }]);
+      throw e;
+    }
+  }
+
+  async getModel(id: string): Promise<ModelView> {
+    const m = await this.guard(() => this.modelFiles.get(id));
+    if (!m) throw new NotFoundError(`model ${String(id).slice(0, 40)} not found`);
+    return m;
+  }
+
+  async listModels(limit: number): Promise<ModelView[]> {
+    return this.guard(() => this.modelFiles.list(limit));
   }
 
   /**

@@ -7,7 +7,7 @@ import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
-import type { CostEstimate, DataInfo, JobSpecView, JobState, JobSummary, JobView } from './types.js';
+import type { CostEstimate, DataInfo, JobInit, JobSpecView, JobState, JobSummary, JobView } from './types.js';
 
 export interface StoredCheckpoint {
   epoch: number;
@@ -101,6 +101,8 @@ export interface JobRecord<S extends JobSpecView = JobSpec> {
   owner?: string;
   estimate?: CostEstimate;
   data?: DataInfo;
+  /** Where its weights started (spec.init resolved at submission: the epoch of the checkpoint or model). */
+  init?: JobInit;
 }
 
 /** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
@@ -138,7 +140,7 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 /** Every record field a view needs: all but `spec` (which may hold a 2 MB corpus text). */
 const VIEW_FIELDS = [
   'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
-  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate', 'dataInfo',
+  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate', 'dataInfo', 'init',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -171,6 +173,7 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     owner: h.owner || undefined,
     estimate: h.estimate ? (JSON.parse(h.estimate) as CostEstimate) : undefined,
     data: h.dataInfo ? (JSON.parse(h.dataInfo) as DataInfo) : undefined,
+    init: h.init ? (JSON.parse(h.init) as JobInit) : undefined,
   };
 }
 
@@ -201,6 +204,7 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
     lastEpochs,
     estimate: rec.estimate,
     data: rec.data,
+    init: rec.init,
   };
   for (const k of Object.keys(view) as (keyof JobView)[]) if (view[k] === undefined) delete view[k];
   return view;
@@ -223,7 +227,7 @@ export class JobStore {
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate; data?: DataInfo },
+    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate; data?: DataInfo; init?: JobInit },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
     const id = newJobId(now.getTime());
@@ -234,6 +238,7 @@ export class JobStore {
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (opts.estimate) fields.push('estimate', JSON.stringify(opts.estimate));
     if (opts.data) fields.push('dataInfo', JSON.stringify(opts.data));
+    if (opts.init) fields.push('init', JSON.stringify(opts.init));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
     const [code, jobId] = await this.redis.lstmCreate(

@@ -10,6 +10,7 @@
 //                   stopped {epoch, current?, atPublished?} | error {message, final}
 import { selectEngine } from '../model/engines.js';
 import { deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
+import { describeModelFile, readInitModel } from '../train/import.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { AbortedError, Trainer } from '../train/trainer.js';
 import { finiteOrUndefined } from './store.js';
@@ -80,7 +81,17 @@ async function main(): Promise<void> {
     const spec = parseJobSpec(s.spec);
     const engine = await selectEngine(s.engine, () => {});
     const resume = s.resume ? deserializeCheckpoint(Buffer.from(s.resume)) : undefined;
-    trainer = await Trainer.create(spec, engine, resume, undefined, s.corpusText);
+    if (!resume && spec.init && !s.init) {
+      throw new SpecError([{ field: 'init', message: 'the weights this job starts from (copied at submission) are missing from the job store' }]);
+    }
+    if (resume || !s.init) {
+      trainer = await Trainer.create(spec, engine, resume, undefined, { uploadedText: s.corpusText });
+    } else {
+      // fine-tuning or continuing: the model's weights, and its vocabulary for the corpus
+      const file = Buffer.from(s.init);
+      const from = describeModelFile(file);
+      trainer = await Trainer.create(spec, engine, undefined, (config) => readInitModel(file, config), { vocab: from.vocab, uploadedText: s.corpusText });
+    }
     armCrash(s, trainer.epoch + 1);
     if (controller.signal.aborted) throw new AbortedError(controller.signal.reason);
     for await (const ev of trainer.run(controller.signal)) {

@@ -23,6 +23,8 @@ export interface StartMessage {
   engine?: string;
   /** The checkpoint to resume from (its stored bytes). */
   resume?: Uint8Array;
+  /** Without resume: the model file the job starts from (spec.init; a checkpoint or safetensors). */
+  init?: Uint8Array;
   attempt: number;
   name?: string;
   /** The text of an uploaded corpus the spec names by id (read from Redis by the worker). */

@@ -69,6 +69,38 @@ export interface JobView {
   estimate?: CostEstimate;
   /** The data the job trains on, as measured at submission (src/jobs/corpus-info.ts). */
   data?: DataInfo;
+  /** Where the job's weights started (spec.init, resolved at submission); its epochs count from 1 after it. */
+  init?: JobInit;
+}
+
+/**
+ * spec.init as resolved at submission: the job (fromJob) or uploaded model (model) the weights came
+ * from, and the epoch and perplexity they had reached there (the new job's epoch e is the
+ * source's epoch + e: a continued curve).
+ */
+export interface JobInit {
+  fromJob?: string;
+  model?: string;
+  epoch?: number;
+  perplexity?: number;
+}
+
+/** An uploaded model (POST /v1/models), as the API describes it. */
+export interface ModelView {
+  id: string;
+  kind: 'scratch' | 'concise';
+  numHiddens: number;
+  numLayers: number;
+  vocabSize: number;
+  /** index → token; index 0 is `<unk>`. */
+  vocab: string[];
+  /** The file's size and SHA-256 (hex); the id is derived from the digest, so the same file has the same id. */
+  bytes: number;
+  sha256: string;
+  uploadedAt: string;
+  /** What the file's metadata says of its training, when it says it. */
+  epoch?: number;
+  perplexity?: number;
 }
 
 /** What a job's corpus gives under its tokenizer: the limits that apply and the vocabulary. */
@@ -132,6 +164,10 @@ export interface JobService {
   logs?(id: string): Promise<{ time: string; level: string; msg: string }[]>; // NotFound
   /** The job's latest checkpoint as a model file (optional for other JobServices). */
   exportModel?(id: string, format: ExportFormat): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
+  /** Stores a model file (safetensors) jobs can start from (spec.init.model); ModelFileError → 400 naming what is wrong. */
+  uploadModel?(data: Buffer): Promise<{ model: ModelView; created: boolean }>;
+  getModel?(id: string): Promise<ModelView>; // NotFound
+  listModels?(limit: number): Promise<ModelView[]>;
   ready(): Promise<boolean>;
   /** Workers whose heartbeat is live (for /readyz; optional for other JobServices). */
   workers?(): Promise<LiveWorker[]>;

@@ -324,11 +324,14 @@ export class TrainWorker {
 
     const controller = new AbortController();
     // the attempt trains in its own process; this one relays, writes to Redis and supervises
-    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, attempt, name: rec.spec?.name, corpusText });
+    // spec.init: the weights it starts from, copied to the job at submission (its own checkpoint wins)
+    const init = !resumeData && rec.spec?.init ? ((await this.redis.hgetBuffer(this.store.keys.init(id), 'data')) ?? undefined) : undefined;
+    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, init, attempt, name: rec.spec?.name, corpusText });
+    const initText = init && rec.init ? ` from ${rec.init.fromJob ? `job ${rec.init.fromJob}` : `model ${rec.init.model}`}${rec.init.epoch !== undefined ? ` (its epoch ${rec.init.epoch})` : ''}` : '';
     await this.note(
       id,
       'info',
-      `attempt ${attempt} ${ckptEpoch !== null ? `resumed from the checkpoint at epoch ${ckptEpoch}` : 'started from epoch 1'} (engine ${this.opts.engine.name}/${this.opts.engine.backend}, training process ${proc.pid})`,
+      `attempt ${attempt} ${ckptEpoch !== null ? `resumed from the checkpoint at epoch ${ckptEpoch}` : `started from epoch 1${initText}`} (engine ${this.opts.engine.name}/${this.opts.engine.backend}, training process ${proc.pid})`,
       `worker: job ${id} running (attempt ${attempt}${ckptEpoch !== null ? `, resuming at epoch ${ckptEpoch}` : ''}; training process ${proc.pid})`,
     );
     const active: ActiveJob = { controller, token, proc };

@@ -180,10 +180,11 @@ export function figuresFromCounts({ counts, total }: { counts: Map<string, numbe
  * d2l's load_corpus for any text and tokenizer: the vocabulary of the whole text (min_freq), its
  * tokens cut to maxTokens (0: all of them) and encoded.
  */
-export function loadTextCorpus(text: string, tokenizer: TokenizerName, opts: { maxTokens?: number; minFreq?: number } = {}): Corpus {
+export function loadTextCorpus(text: string, tokenizer: TokenizerName, opts: { maxTokens?: number; minFreq?: number; vocab?: Vocab } = {}): Corpus {
   const { counts, total } = countTokens(text, tokenizer);
   if (total === 0) throw new CorpusError(emptyMessage(tokenizer));
-  const vocab = vocabFromCounts(counts, opts.minFreq ?? 0);
+  // a given vocabulary (a trained model's) is kept as it is: tokens it lacks become <unk> (index 0)
+  const vocab = opts.vocab ?? vocabFromCounts(counts, opts.minFreq ?? 0);
   const n = opts.maxTokens && opts.maxTokens > 0 ? Math.min(opts.maxTokens, total) : total;
   const ids = new Int32Array(n);
   let i = 0;

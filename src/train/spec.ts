@@ -157,12 +157,27 @@ export const ReportSpec = z
   })
   .strict();
 
+/**
+ * Where a job's weights start (docs/export.md, "Models in"): another job's latest checkpoint, or a
+ * model uploaded with POST /v1/models. The service checks at submission that it exists and fits
+ * model.* (a 400 naming the mismatch); the job's vocabulary is then the model's.
+ */
+const refId = (name: string) =>
+  z
+    .string({ error: `${name} must be a string` })
+    .regex(/^[0-9a-z]{1,64}$/, { error: `${name} must be an id as the service gives them (letters a-z and digits)` });
+export const InitSpec = z.union(
+  [z.object({ fromJob: refId('init.fromJob') }).strict(), z.object({ model: refId('init.model') }).strict()],
+  { error: 'init must be {fromJob: "<job id>"} or {model: "<model id>"}' },
+);
+
 export const JobSpec = z
   .object({
     model: ModelSpec.default(() => ModelSpec.parse({})),
     data: DataSpec.default(() => DataSpec.parse({})),
     train: TrainSpec.default(() => TrainSpec.parse({})),
     report: ReportSpec.default(() => ReportSpec.parse({})),
+    init: InitSpec.optional(),
     name: z.string().max(LIMITS.nameChars, { error: `name must be at most ${LIMITS.nameChars} characters` }).optional(),
     idempotencyKey: z
       .string()

@@ -40,20 +40,24 @@ export interface EarlyStoppingState {
   bestEpoch: number;
 }
 
-/** Corpus of a spec, or a SpecError naming the field when it cannot give one minibatch. */
-export function corpusForSpec(spec: JobSpec, uploadedText?: string): Corpus {
+/**
+ * Corpus of a spec, or a SpecError naming the field when it cannot give one minibatch.
+ * `uploadedText` is an uploaded corpus's text (data.corpus {id}); with `vocab` (a model's, when the
+ * job starts from one) the text is tokenised with it instead of its own (unknown tokens: `<unk>`).
+ */
+export function corpusForSpec(spec: JobSpec, o: { uploadedText?: string; vocab?: readonly string[] } = {}): Corpus {
   let corpus: Corpus;
   const { corpus: source, tokenizer, minFreq, maxTokens } = spec.data;
   try {
-    if (source === 'timemachine' && tokenizer === 'd2l-chars' && minFreq === 0) {
+    if (!o.vocab && source === 'timemachine' && tokenizer === 'd2l-chars' && minFreq === 0) {
       corpus = loadCorpus('timemachine', maxTokens ?? 0); // the book's recipe, exactly as before
     } else {
       let text: string;
       if (source === 'timemachine') text = readFileSync(TIME_MACHINE_PATH, 'utf8');
       else if ('text' in source) text = source.text;
-      else if (uploadedText !== undefined) text = uploadedText;
+      else if (o.uploadedText !== undefined) text = o.uploadedText;
       else throw new Error(`corpus ${source.id} was not loaded`);
-      corpus = loadTextCorpus(text, tokenizer, { maxTokens, minFreq });
+      corpus = loadTextCorpus(text, tokenizer, { maxTokens, minFreq, vocab: o.vocab ? Vocab.fromTokens([...o.vocab]) : undefined });
     }
   } catch (e) {
     throw new SpecError([{ field: 'data.corpus', message: (e as Error).message }]);
@@ -132,9 +136,17 @@ export class Trainer {
    * A fresh run (weights from the seed), one resumed from a checkpoint of the same spec, or a fresh
    * run that starts from another model's weights (`init`: fine-tuning; given the job's model
    * config, it returns the weights — import.ts — whose vocabulary must be the corpus's).
+   * `opts.vocab` tokenises the corpus with that vocabulary (the init model's: a job that fine-tunes
+   * a model on another text); a resumed run always uses its checkpoint's.
    */
-  static async create(spec: JobSpec, engine: EngineFactory, resume?: Checkpoint, init?: (config: ModelConfig) => InitModel, uploadedText?: string): Promise<Trainer> {
-    const corpus = corpusForSpec(spec, uploadedText);
+  static async create(
+    spec: JobSpec,
+    engine: EngineFactory,
+    resume?: Checkpoint,
+    init?: (config: ModelConfig) => InitModel,
+    opts: { vocab?: readonly string[]; uploadedText?: string } = {},
+  ): Promise<Trainer> {
+    const corpus = corpusForSpec(spec, { uploadedText: opts.uploadedText, vocab: resume?.vocab ?? opts.vocab });
     const { train, valid } = splitCorpus(corpus.tokens, spec.data.validFraction);
     const config = modelConfig(spec, corpus.vocab.size);
     if (resume) {

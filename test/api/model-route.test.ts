@@ -140,3 +140,20 @@ test('lstm-trainer export <jobId>: the same files from the CLI (safetensors, tfj
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the dashboard's Download menu (api.downloadModel): the route's bytes under the server's file names; tfjs as its two files", { skip }, async () => {
+  const { createApi } = await import('../../src/api/dashboard/public/api.js');
+  const client = createApi({ getKey: () => '', base: `${api.url}/` });
+  const st = await client.downloadModel(id, 'safetensors');
+  assert.equal(st.epoch, TINY.train.epochs);
+  assert.deepEqual(st.files.map((f) => f.name), [`${id}-epoch${TINY.train.epochs}.safetensors`]);
+  const direct = Buffer.from(await (await fetch(`${api.url}/v1/jobs/${id}/model`)).arrayBuffer());
+  assert.ok(Buffer.from(await st.files[0].blob.arrayBuffer()).equals(direct));
+  const onnx = await client.downloadModel(id, 'onnx');
+  assert.deepEqual(onnx.files.map((f) => f.name), [`${id}-epoch${TINY.train.epochs}.onnx`]);
+  const tfjs = await client.downloadModel(id, 'tfjs');
+  assert.deepEqual(tfjs.files.map((f) => f.name), ['model.json', 'weights.bin']);
+  assert.equal(JSON.parse(await tfjs.files[0].blob.text()).weightsManifest[0].paths[0], 'weights.bin');
+  const missing = await client.downloadModel('j0000000000000000000', 'checkpoint').catch((e: unknown) => e);
+  assert.equal((missing as { status: number }).status, 404);
+});

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -243,6 +243,20 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.deepEqual(logLines.map((t) => t.slice(t.indexOf(' '))), served);
       assert.match(logLines[1], /attempt 1 started from epoch 1/);
       assert.equal(await page.locator('#job-log-empty').isHidden(), true);
+
+      // the Download menu (shown once the job has a checkpoint): each format saved under the
+      // server's file name with the route's bytes; TensorFlow.js as its two files
+      await page.locator('#job-download summary').click();
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'safetensors (PyTorch)' }).click()]);
+      assert.equal(download.suggestedFilename(), `${tinyId}-epoch15.safetensors`);
+      const direct = Buffer.from(await (await fetch(`${base}/v1/jobs/${tinyId}/model`)).arrayBuffer());
+      assert.ok(readFileSync((await download.path())!).equals(direct), 'the bytes of GET /v1/jobs/:id/model');
+      const tfjsFiles: string[] = [];
+      page.on('download', (d) => tfjsFiles.push(d.suggestedFilename()));
+      await page.getByRole('button', { name: 'TensorFlow.js' }).click();
+      await page.waitForFunction(() => /Saved model\.json and weights\.bin \(epoch 15\)/.test(document.getElementById('job-download-status')!.textContent ?? ''), null, { timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(tfjsFiles.sort(), ['model.json', 'weights.bin']);
 
       // a phone opening a job from its card lands on the job's title (it used to land on the
       // Generate form, the title scrolled off the top, as the view grew while it loaded)

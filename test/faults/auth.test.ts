@@ -122,7 +122,7 @@ test('HTTP: with a valid key (either of two) no route answers 401; public routes
 test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a key or with a wrong one; health is open', async () => {
   const client = trainerClient(api.grpcPort);
   const methods = Object.keys(lstmTrainerService());
-  assert.deepEqual([...methods].sort(), ['CancelJob', 'Generate', 'GenerateStream', 'GetJob', 'ListJobs', 'SubmitJob', 'WatchJob']);
+  assert.deepEqual([...methods].sort(), ['CancelJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetJob', 'GetModel', 'ListJobs', 'SubmitJob', 'UploadModel', 'WatchJob']);
   const requests: Record<string, object> = {
     SubmitJob: { spec: {} },
     GetJob: { job_id: jobId },
@@ -131,6 +131,9 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
     WatchJob: { job_id: jobId },
     Generate: { job_id: jobId, prefix: 'the' },
     GenerateStream: { job_id: jobId, prefix: 'the' },
+    ExportModel: { job_id: jobId },
+    UploadModel: { data: Buffer.from('x') },
+    GetModel: { model_id: 'm0000000000000000000' },
   };
   const mds: grpc.Metadata[] = [new grpc.Metadata(), ...WRONG.map(bearer)];
   const basic = new grpc.Metadata();

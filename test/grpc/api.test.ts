@@ -273,6 +273,33 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(missing.messages.length, 0);
   });
 
+  test('ExportModel: info, then each file\'s header and its bytes in ≤ 64 KiB chunks; FAILED_PRECONDITION before a checkpoint', async () => {
+    const { job } = await call(c, 'SubmitJob', {});
+    const early = await collect(c.ExportModel({ job_id: job.id }));
+    assert.equal(early.error?.code, S.FAILED_PRECONDITION);
+    assert.match(early.error!.details, /has no checkpoint yet/);
+    assert.equal(early.messages.length, 0, 'a bare status, nothing sent first');
+    svc.start(job.id);
+    svc.epoch(job.id, 4);
+    svc.epoch(job.id, 3);
+    const want = await svc.exportModel(job.id, 'safetensors');
+    const r = await collect(c.ExportModel({ job_id: job.id }));
+    assert.equal(r.error, undefined);
+    assert.deepEqual(r.messages.map((m) => m.part), ['info', 'file', 'data', 'data', 'data']);
+    assert.deepEqual(r.messages[0].info, { format: 'MODEL_FORMAT_SAFETENSORS', epoch: 2, files: 1, total_bytes: 150_000 });
+    assert.deepEqual(r.messages[1].file, { name: 'model.safetensors', content_type: 'application/octet-stream', size: 150_000, filename: `${job.id}-epoch2.safetensors` });
+    assert.deepEqual(r.messages.slice(2).map((m) => m.data.length), [65536, 65536, 150_000 - 2 * 65536]);
+    assert.ok(Buffer.concat(r.messages.slice(2).map((m) => m.data)).equals(want.files[0].data));
+    const tfjs = await collect(c.ExportModel({ job_id: job.id, format: 'MODEL_FORMAT_TFJS' }));
+    assert.deepEqual(tfjs.messages.map((m) => m.part), ['info', 'file', 'data', 'file', 'data', 'data']);
+    assert.deepEqual([tfjs.messages[1].file.filename, tfjs.messages[3].file.filename], ['model.json', 'weights.bin']);
+    assert.equal(tfjs.messages[1].file.content_type, 'application/json');
+    const bad = await collect(c.ExportModel({ job_id: job.id, format: 9 }));
+    assert.equal(bad.error?.code, S.INVALID_ARGUMENT);
+    const missing = await collect(c.ExportModel({ job_id: memId(4041) }));
+    assert.equal(missing.error?.code, S.NOT_FOUND);
+  });
+
   test('Generate validation: prefix needs a letter, an explicit num_chars 0 is rejected, unknown job NOT_FOUND', async () => {
     const { job } = await call(c, 'SubmitJob', {});
     const noPrefix = await callError(c, 'Generate', { job_id: job.id });

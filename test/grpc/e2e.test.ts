@@ -5,7 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
+import type { FastifyInstance } from 'fastify';
 import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
+import { MODEL_CHUNK_BYTES } from '../../src/api/grpc/handlers.js';
+import { buildHttpApp } from '../../src/api/http/app.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import { REDIS_URL, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
@@ -131,6 +134,67 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(streamed.messages.map((m) => m.text).join(''), unary.text);
   });
 
+  test('ExportModel streams the HTTP download\'s bytes in ≤ 64 KiB chunks, every format; errors as NOT_FOUND / INVALID_ARGUMENT', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const http: FastifyInstance = await buildHttpApp({ service, logger: false });
+    try {
+      const url = await http.listen({ host: '127.0.0.1', port: 0 });
+      /** The stream reassembled: the info, then each file's header and its bytes. */
+      const exported = async (format?: string) => {
+        const r = await collect(c.ExportModel(format ? { job_id: tinyId, format } : { job_id: tinyId }));
+        assert.equal(r.error, undefined, r.error?.details);
+        const [first, ...rest] = r.messages;
+        assert.equal(first.part, 'info');
+        const files: { header: any; data: Buffer; chunks: number }[] = [];
+        for (const m of rest) {
+          if (m.part === 'file') files.push({ header: m.file, data: Buffer.alloc(0), chunks: 0 });
+          else {
+            assert.equal(m.part, 'data');
+            assert.ok(m.data.length > 0 && m.data.length <= MODEL_CHUNK_BYTES, `a chunk of ${m.data.length} bytes`);
+            files.at(-1)!.data = Buffer.concat([files.at(-1)!.data, m.data]);
+            files.at(-1)!.chunks++;
+          }
+        }
+        assert.equal(files.length, first.info.files);
+        assert.equal(files.reduce((n, f) => n + f.data.length, 0), first.info.total_bytes);
+        for (const f of files) assert.equal(f.data.length, f.header.size);
+        return { info: first.info, files };
+      };
+      for (const [format, query, ext] of [
+        [undefined, '', 'safetensors'],
+        ['MODEL_FORMAT_ONNX', '?format=onnx', 'onnx'],
+        ['MODEL_FORMAT_CHECKPOINT', '?format=checkpoint', 'ckpt'],
+      ] as const) {
+        const { info, files } = await exported(format);
+        assert.equal(info.format, format ?? 'MODEL_FORMAT_SAFETENSORS');
+        assert.equal(info.epoch, 12);
+        const res = await fetch(`${url}/v1/jobs/${tinyId}/model${query}`);
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('x-model-epoch'), '12');
+        assert.equal(res.headers.get('content-disposition'), `attachment; filename="${files[0].header.filename}"`);
+        assert.equal(files[0].header.filename, `${tinyId}-epoch12.${ext}`);
+        assert.ok(files[0].data.equals(Buffer.from(await res.arrayBuffer())), `${ext}: the same bytes as the HTTP download`);
+      }
+      const tfjs = await exported('MODEL_FORMAT_TFJS');
+      assert.deepEqual(tfjs.files.map((f) => [f.header.name, f.header.content_type]), [['model.json', 'application/json'], ['weights.bin', 'application/octet-stream']]);
+      for (const f of tfjs.files) {
+        const res = await fetch(`${url}/v1/jobs/${tinyId}/model/${f.header.name}`);
+        assert.ok(f.data.equals(Buffer.from(await res.arrayBuffer())), `${f.header.name}: the same bytes as the HTTP route`);
+      }
+    } finally {
+      await http.close();
+    }
+    const missing = await collect(c.ExportModel({ job_id: 'j000000000aaaaaaaaaa' }));
+    assert.equal(missing.error?.code, S.NOT_FOUND);
+    assert.equal(missing.messages.length, 0);
+    const badId = await collect(c.ExportModel({ job_id: `${tinyId}:ckpt` }));
+    assert.equal(badId.error?.code, S.INVALID_ARGUMENT);
+    assert.match(badId.error!.details, /jobId/);
+    const badFormat = await collect(c.ExportModel({ job_id: tinyId, format: 9 }));
+    assert.equal(badFormat.error?.code, S.INVALID_ARGUMENT);
+    assert.match(badFormat.error!.details, /format must be one of MODEL_FORMAT_SAFETENSORS/);
+  });
+
   test('CancelJob stops a running job; the watch ends with cancelled; a second cancel is FAILED_PRECONDITION', async () => {
     const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 5000, seed: 3 }, name: 'grpc-e2e-long' } });
     const stream = c.WatchJob({ job_id: job.id });
@@ -195,6 +259,59 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.deepEqual(jobs.map((j: { name: string }) => j.name), ['grpc-e2e-long', 'grpc-e2e-tiny']);
     const done = await call(c, 'ListJobs', { state: 'JOB_STATE_SUCCEEDED' });
     assert.deepEqual(done.jobs.map((j: { id: string }) => j.id), [tinyId]);
+  });
+
+  test('SubmitJob with spec.init.from_job continues the job; Job.init says from where; mismatches are INVALID_ARGUMENT', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 2, seed: 9 }, init: { from_job: tinyId }, name: 'grpc-e2e-continued' } });
+    assert.deepEqual(job.spec.init, { from_job: tinyId, source: 'from_job' });
+    assert.equal(job.init.from_job, tinyId);
+    assert.equal(job.init.epoch, 12);
+    assert.ok(job.init.perplexity > 1);
+    const r = await collect(c.WatchJob({ job_id: job.id }));
+    assert.equal(r.error, undefined);
+    assert.equal(r.messages.at(-1).state?.state, 'JOB_STATE_SUCCEEDED');
+    const epochs = r.messages.filter((m: any) => m.event === 'epoch').map((m: any) => m.epoch.perplexity);
+    assert.equal(epochs.length, 2);
+    assert.ok(Math.abs(epochs[0] - job.init.perplexity) < 0.2 * job.init.perplexity, `first epoch ${epochs[0]} continues from ${job.init.perplexity}`);
+    const view = await call(c, 'GetJob', { job_id: job.id });
+    assert.equal(view.init.from_job, tinyId);
+    const missing = await callError(c, 'SubmitJob', { spec: { ...TINY, init: { from_job: 'j000000000aaaaaaaaaa' } } });
+    assert.equal(missing.code, S.INVALID_ARGUMENT);
+    assert.match(missing.details, /init\.fromJob: no job j000000000aaaaaaaaaa/);
+    const unknownModel = await callError(c, 'SubmitJob', { spec: { ...TINY, init: { model: 'm0000000000000000000' } } });
+    assert.equal(unknownModel.code, S.INVALID_ARGUMENT);
+    assert.match(unknownModel.details, /init\.model: no model/);
+    const empty = await callError(c, 'SubmitJob', { spec: { ...TINY, init: {} } });
+    assert.equal(empty.code, S.INVALID_ARGUMENT);
+    assert.match(empty.details, /init must be/);
+    const mismatch = await callError(c, 'SubmitJob', { spec: { ...TINY, model: { kind: 'MODEL_KIND_SCRATCH', num_hiddens: 32 }, init: { from_job: tinyId } } });
+    assert.equal(mismatch.code, S.INVALID_ARGUMENT);
+    assert.match(mismatch.details, /model\.numHiddens is 32 but init's job [a-z0-9]+ \(epoch 12\) has numHiddens 16/);
+  });
+
+  test('UploadModel / GetModel, and a job that starts from the uploaded model (init.model)', async () => {
+    assert.ok(tinyId, 'needs the first test');
+    const exported = await collect(c.ExportModel({ job_id: tinyId }));
+    const file = Buffer.concat(exported.messages.filter((m: any) => m.part === 'data').map((m: any) => m.data));
+    const up = await call(c, 'UploadModel', { data: file });
+    assert.equal(up.created, true);
+    assert.match(up.model.id, /^m[0-9a-f]{19}$/);
+    assert.deepEqual([up.model.kind, up.model.num_hiddens, up.model.num_layers, up.model.vocab_size, up.model.epoch], ['MODEL_KIND_SCRATCH', 16, 1, 28, 12]);
+    assert.equal((await call(c, 'UploadModel', { data: file })).created, false, 'the same file: the same model');
+    assert.deepEqual(await call(c, 'GetModel', { model_id: up.model.id }), up.model);
+    const bad = await callError(c, 'UploadModel', { data: Buffer.from('not a model') });
+    assert.equal(bad.code, S.INVALID_ARGUMENT);
+    assert.match(bad.details, /model file: not a safetensors file/);
+    assert.equal((await callError(c, 'UploadModel', {})).code, S.INVALID_ARGUMENT);
+    assert.equal((await callError(c, 'GetModel', { model_id: 'm0000000000000000000' })).code, S.NOT_FOUND);
+    const badId = await callError(c, 'GetModel', { model_id: 'nope' });
+    assert.equal(badId.code, S.INVALID_ARGUMENT);
+    assert.match(badId.details, /modelId/);
+    const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 1, seed: 2 }, init: { model: up.model.id }, name: 'grpc-e2e-from-model' } });
+    assert.deepEqual([job.init.model, job.init.epoch], [up.model.id, 12]);
+    const r = await collect(c.WatchJob({ job_id: job.id }));
+    assert.equal(r.messages.at(-1).state?.state, 'JOB_STATE_SUCCEEDED');
   });
 
   test('auth: UNAUTHENTICATED without or with a wrong key, OK with the key; health open', async () => {

@@ -13,6 +13,7 @@ import {
   type JobState,
   type JobView,
 } from '../../src/jobs/types.js';
+import type { ExportFormat, ModelExport } from '../../src/train/export.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import type { EpochEvent } from '../../src/train/trainer.js';
 
@@ -175,6 +176,17 @@ export class InMemoryJobService implements JobService {
     } finally {
       this.openStreams--;
     }
+  }
+
+  /** A deterministic "model file": 150,000 bytes (several 64 KiB chunks) derived from the epoch; tfjs as two files. */
+  async exportModel(id: string, format: ExportFormat): Promise<ModelExport> {
+    this.check();
+    const r = this.rec(id);
+    const epoch = r.view.checkpointEpoch;
+    if (epoch === undefined) throw new FailedPreconditionError(`job ${id} has no checkpoint yet (the first is written after epoch 1)`);
+    const bytes = (n: number, salt: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + epoch + salt) & 0xff));
+    if (format === 'tfjs') return { format, epoch, files: [{ name: 'model.json', data: Buffer.from('{"format":"layers-model"}') }, { name: 'weights.bin', data: bytes(70_000, 1) }] };
+    return { format, epoch, files: [{ name: `model.${format === 'checkpoint' ? 'ckpt' : format}`, data: bytes(150_000, 0) }] };
   }
 
   async ready() {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cleanLine, loadCorpus, readTimeMachine, tokenizeChars, TIME_MACHINE_PATH, Vocab } from '../../src/text/corpus.js';
+import { loadTextCorpus } from '../../src/text/tokenizers.js';
 
 test('the shipped book is the d2l Time Machine text', () => {
   const sha1 = createHash('sha1').update(readFileSync(TIME_MACHINE_PATH)).digest('hex');
@@ -42,4 +43,16 @@ test('a user corpus goes through the same pipeline; an empty one is a clear erro
   const { vocab, tokens } = loadCorpus({ text: 'Hello, World!\nHELLO again' }, 10000);
   assert.equal(vocab.decode(tokens), 'hello worldhello again');
   assert.throws(() => loadCorpus({ text: '123 !!! \n ...' }), /corpus is empty/);
+});
+
+test('loadTextCorpus with a given vocabulary (a model\'s): characters it lacks are <unk> (0)', () => {
+  const vocab = Vocab.fromTokens(['<unk>', ' ', 'a', 'b']);
+  const c = loadTextCorpus('Ab, ca!\nbad', 'd2l-chars', { vocab, maxTokens: 100 });
+  assert.equal(c.vocab, vocab);
+  // cleaned as d2l: "ab ca" + "bad" (lines joined without a separator)
+  assert.deepEqual([...c.tokens], [2, 3, 1, 0, 2, 3, 2, 0]);
+  assert.equal(loadTextCorpus('ab ab ab', 'd2l-chars', { vocab, maxTokens: 4 }).tokens.length, 4, 'cut to maxTokens');
+  assert.throws(() => loadTextCorpus('123', 'd2l-chars', { vocab }), /empty/);
+  // every tokenizer keeps the given vocabulary: chars maps the unknown "Z" and "!" to <unk>
+  assert.deepEqual([...loadTextCorpus('ab Z!', 'chars', { vocab }).tokens], [2, 3, 1, 0, 0]);
 });

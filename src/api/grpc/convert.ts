@@ -1,7 +1,7 @@
 // Proto messages <-> the jobs layer's plain objects. Requests become exactly the JSON the HTTP API
 // would receive (unset fields left out), so the one zod schema validates both APIs alike.
 import { createHash } from 'node:crypto';
-import type { JobEvent, JobSpecView, JobState, JobSummary, JobView } from '../../jobs/types.js';
+import type { JobEvent, JobSpecView, JobState, JobSummary, JobView, ModelView } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import type { EpochEvent } from '../../train/trainer.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   PJobSpec,
   PJobSummary,
   PListJobsRequest,
+  PModel,
 } from './proto.js';
 
 type Plain = Record<string, unknown>;
@@ -76,6 +77,8 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     if (p.report.prefixes && p.report.prefixes.length > 0) r.prefixes = p.report.prefixes;
     out.report = r;
   }
+  // oneof source: the one set becomes init's one field; an InitSpec with none is {} (zod names it)
+  if (p.init) out.init = p.init.from_job !== undefined ? { fromJob: p.init.from_job } : p.init.model !== undefined ? { model: p.init.model } : {};
   Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
   return out;
 }
@@ -84,6 +87,13 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
 export function generateFromProto(p: PGenerateRequest): Plain {
   const out = present(p, { num_chars: 'numChars', temperature: 'temperature', top_k: 'topK', seed: 'seed' });
   out.prefix = p.prefix ?? ''; // a plain proto3 string: unset is ''; zod then says it needs a letter
+  return out;
+}
+
+/** ExportModelRequest (less job_id) as the ExportModelRequest schema's input (unset / UNSPECIFIED: the default format). */
+export function exportModelFromProto(p: { format?: string | number }): Plain {
+  const out: Plain = {};
+  put(out, 'format', enumValue(p.format, 'MODEL_FORMAT_'));
   return out;
 }
 
@@ -181,6 +191,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   if (s.train.earlyStopping) out.train!.early_stopping = { patience: s.train.earlyStopping.patience, min_delta: s.train.earlyStopping.minDelta };
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
+  if (s.init) out.init = 'fromJob' in s.init ? { from_job: s.init.fromJob } : { model: s.init.model };
   return out;
 }
 
@@ -211,6 +222,13 @@ export function jobToProto(j: JobView, full = false): PJob {
     const e = j.estimate;
     out.estimate = { params: e.params, tokens: e.tokens, token_epochs: e.tokenEpochs, teraflops: e.teraflops, memory_mb: e.memoryMb };
   }
+  if (j.init) {
+    out.init = {};
+    if (j.init.fromJob !== undefined) out.init.from_job = j.init.fromJob;
+    if (j.init.model !== undefined) out.init.model = j.init.model;
+    if (j.init.epoch !== undefined) out.init.epoch = j.init.epoch;
+    if (j.init.perplexity !== undefined) out.init.perplexity = j.init.perplexity;
+  }
   if (c !== 'timemachine' && !(full && 'text' in c)) {
     if ('text' in c) {
       out.corpus_text_bytes = Buffer.byteLength(c.text, 'utf8');
@@ -220,5 +238,23 @@ export function jobToProto(j: JobView, full = false): PJob {
       out.corpus_text_sha256 = c.sha256;
     }
   }
+  return out;
+}
+
+/** An uploaded model as the proto's Model. */
+export function modelToProto(m: ModelView): PModel {
+  const out: PModel = {
+    id: m.id,
+    kind: m.kind === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE',
+    num_hiddens: m.numHiddens,
+    num_layers: m.numLayers,
+    vocab_size: m.vocabSize,
+    vocab: [...m.vocab],
+    bytes: m.bytes,
+    sha256: m.sha256,
+    uploaded_at: m.uploadedAt,
+  };
+  if (m.epoch !== undefined) out.epoch = m.epoch;
+  if (m.perplexity !== undefined) out.perplexity = m.perplexity;
   return out;
 }

@@ -5,12 +5,21 @@ import { parseGenerateRequest, tokenizerOf } from '../generate-request.js';
 import type * as grpc from '@grpc/grpc-js';
 import type { JobService } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
-import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
+import { FailedPreconditionError } from '../../jobs/errors.js';
+import { jobModelExport } from '../model-export.js';
+import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { serverStream, unary, type CallContext } from './calls.js';
-import { eventToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
+import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
 import type {
+  ModelFormatName,
+  PExportModelRequest,
+  PGetModelRequest,
+  PModel,
+  PUploadModelRequest,
+  PUploadModelResponse,
   PGenerateChunk,
+  PModelChunk,
   PGenerateRequest,
   PGenerateResponse,
   PGetJobRequest,
@@ -120,6 +129,41 @@ export async function* generateStream(service: JobService, req: PGenerateRequest
   }
 }
 
+/** ExportModel's data chunks: at most this many bytes each (well under grpc-js's 4 MiB message limit). */
+export const MODEL_CHUNK_BYTES = 64 * 1024;
+
+/**
+ * The job's model as the HTTP download has it (the same function builds both): an info message,
+ * then each file's header and its bytes in chunks. The export is built before anything is sent,
+ * so "not found" / "no checkpoint" end the call as a bare status.
+ */
+export async function* exportModel(service: JobService, req: PExportModelRequest): AsyncGenerator<PModelChunk> {
+  const id = jobId(req);
+  const { format } = parseMessage(ExportModelRequest, exportModelFromProto(req));
+  const out = await jobModelExport(service, id, format);
+  const formatName = `MODEL_FORMAT_${format.toUpperCase()}` as ModelFormatName;
+  yield { info: { format: formatName, epoch: out.epoch, files: out.files.length, total_bytes: out.files.reduce((n, f) => n + f.data.length, 0) } };
+  for (const f of out.files) {
+    yield { file: { name: f.name, content_type: f.contentType, size: f.data.length, filename: f.filename } };
+    for (let at = 0; at < f.data.length; at += MODEL_CHUNK_BYTES) yield { data: f.data.subarray(at, at + MODEL_CHUNK_BYTES) };
+  }
+}
+
+export async function uploadModel(service: JobService, req: PUploadModelRequest): Promise<PUploadModelResponse> {
+  if (!service.uploadModel) throw new FailedPreconditionError('this service does not store models');
+  const data = req.data ?? Buffer.alloc(0);
+  if (data.length === 0) throw invalidArgument([{ field: 'data', message: 'data is required: the model file (safetensors)' }]);
+  const { model, created } = await service.uploadModel(Buffer.from(data));
+  return { model: modelToProto(model), created };
+}
+
+export async function getModel(service: JobService, req: PGetModelRequest): Promise<PModel> {
+  if (!service.getModel) throw new FailedPreconditionError('this service does not store models');
+  const id = req.model_id ?? '';
+  if (!/^m[0-9a-f]{19}$/.test(id)) throw invalidArgument([{ field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' }]);
+  return modelToProto(await service.getModel(id));
+}
+
 /** The service implementation grpc-js takes: every RPC through its adapter. */
 export function lstmTrainerHandlers(
   service: JobService,
@@ -134,5 +178,8 @@ export function lstmTrainerHandlers(
     WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal) => watchJob(service, req, signal)),
     Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
     GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
+    ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req) => exportModel(service, req)),
+    UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req) => uploadModel(service, req)),
+    GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req) => getModel(service, req)),
   };
 }

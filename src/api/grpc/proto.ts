@@ -106,6 +106,18 @@ export interface PJobSpec {
   report?: PReportSpec;
   name?: string;
   idempotency_key?: string;
+  init?: PInitSpec;
+}
+export interface PInitSpec {
+  from_job?: string;
+  model?: string;
+  source?: 'from_job' | 'model';
+}
+export interface PJobInit {
+  from_job?: string;
+  model?: string;
+  epoch?: number;
+  perplexity?: number;
 }
 export interface PJobSummary {
   final_perplexity?: number;
@@ -164,6 +176,7 @@ export interface PJob {
   last_seq?: number;
   attempt?: number;
   estimate?: PJobEstimate;
+  init?: PJobInit;
 }
 export interface PJobEstimate {
   params: number;
@@ -214,4 +227,38 @@ export interface PGenerateResponse {
 }
 export interface PGenerateChunk {
   text: string;
+}
+
+export type ModelFormatName = 'MODEL_FORMAT_UNSPECIFIED' | 'MODEL_FORMAT_SAFETENSORS' | 'MODEL_FORMAT_ONNX' | 'MODEL_FORMAT_TFJS' | 'MODEL_FORMAT_CHECKPOINT';
+export interface PExportModelRequest {
+  job_id?: string;
+  format?: Enum<ModelFormatName>;
+}
+export interface PModelChunk {
+  info?: { format: ModelFormatName; epoch: number; files: number; total_bytes: number };
+  file?: { name: string; content_type: string; size: number; filename: string };
+  data?: Buffer;
+}
+export interface PUploadModelRequest {
+  data?: Buffer;
+}
+export interface PModel {
+  id: string;
+  kind: ModelKindName;
+  num_hiddens: number;
+  num_layers: number;
+  vocab_size: number;
+  vocab: string[];
+  bytes: number;
+  sha256: string;
+  uploaded_at: string;
+  epoch?: number;
+  perplexity?: number;
+}
+export interface PUploadModelResponse {
+  model: PModel;
+  created: boolean;
+}
+export interface PGetModelRequest {
+  model_id?: string;
 }

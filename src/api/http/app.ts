@@ -13,6 +13,7 @@ import { errorHandler, MAX_PARAM_LENGTH, notFoundHandler, routerErrorHandler } f
 import { eventRoutes } from './routes/events.js';
 import { generateRoutes } from './routes/generate.js';
 import { modelRoutes } from './routes/model.js';
+import { modelUploadRoutes } from './routes/models.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { corpusRoutes } from './routes/corpora.js';
@@ -210,6 +211,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(modelRoutes, { service: opts.service });
   const corpora = (opts.service as { corpora?: CorpusStore }).corpora;
   if (corpora) await app.register(corpusRoutes, { corpora, service: opts.service, maxBytes: opts.corpusMaxBytes ?? DEFAULT_CORPUS_MAX_BYTES });
+  await app.register(modelUploadRoutes, { service: opts.service });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }

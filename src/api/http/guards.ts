@@ -55,6 +55,8 @@ export function originAllowed(origin: string | undefined, host: string | undefin
 }
 
 const JSON_TYPE = /^application\/json\s*(;|$)/i;
+/** Routes with `config: { octetStream: true }` (POST /v1/models) take raw bytes; a browser must ask first for these too. */
+const OCTET_TYPE = /^application\/octet-stream\s*(;|$)/i;
 
 export function registerGuards(app: FastifyInstance, o: { authEnabled: boolean } & OriginPolicy): void {
   if (!o.authEnabled) {
@@ -73,6 +75,15 @@ export function registerGuards(app: FastifyInstance, o: { authEnabled: boolean }
   app.addHook('preValidation', async (req: FastifyRequest) => {
     if (req.method !== 'POST' || req.is404) return; // no such route: 404 / 405 (problem.ts), not 415
     if ((req.routeOptions.config as { rawBody?: boolean } | undefined)?.rawBody) return; // an upload (routes/corpora.ts) checks its own type
+    if ((req.routeOptions.config as { octetStream?: boolean }).octetStream) {
+      if (!OCTET_TYPE.test(String(req.headers['content-type'] ?? ''))) {
+        const e = new Error('send the model file as application/octet-stream') as Error & { statusCode: number; code: string };
+        e.statusCode = 415;
+        e.code = 'FST_ERR_CTP_INVALID_MEDIA_TYPE';
+        throw e;
+      }
+      return;
+    }
     if (!JSON_TYPE.test(String(req.headers['content-type'] ?? ''))) {
       const e = new Error('send the body as application/json') as Error & { statusCode: number; code: string };
       e.statusCode = 415;

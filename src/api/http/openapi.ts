@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
 import { EpochsQuery, ModelQuery, EventsQuery, JobQuery } from './schemas.js';
+import { MODEL_UPLOAD_MAX_BYTES } from '../../jobs/models.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -81,7 +82,25 @@ const JobView = z.object({
     })
     .optional()
     .describe('the corpus as measured at submission under the job\'s tokenizer: the cut that applies and the vocabulary'),
+  init: z
+    .object({ fromJob: z.string().optional(), model: z.string().optional(), epoch: z.number().int().optional(), perplexity: z.number().optional() })
+    .optional()
+    .describe("where the job's weights started (spec.init, resolved at submission)"),
 });
+const ModelView = z.object({
+  id: z.string(),
+  kind: z.enum(['scratch', 'concise']),
+  numHiddens: z.number().int(),
+  numLayers: z.number().int(),
+  vocabSize: z.number().int(),
+  vocab: z.array(z.string()),
+  bytes: z.number().int(),
+  sha256: z.string(),
+  uploadedAt: z.string(),
+  epoch: z.number().int().optional(),
+  perplexity: z.number().optional(),
+});
+const ModelList = z.object({ models: z.array(ModelView) });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
 const Epochs = z.object({
   jobId: z.string(),
@@ -180,6 +199,11 @@ const JOB_FIELDS: Record<string, string> = {
   'data.topTokens': 'the most frequent tokens and their counts',
   'estimate.teraflops': 'training work in 10¹² floating-point operations',
   'estimate.memoryMb': 'peak worker memory in MB',
+  init: "where the job's weights started (spec.init, resolved at submission); its epochs count from 1 after that point: epoch e of this job is epoch init.epoch + e of the curve it continues",
+  'init.fromJob': 'the job whose latest checkpoint it started from',
+  'init.model': 'the uploaded model it started from (POST /v1/models)',
+  'init.epoch': 'the epoch that checkpoint or model had reached (a model file says it in its metadata, when it does)',
+  'init.perplexity': 'the perplexity it had reached there',
 };
 const STATE_EVENT_FIELDS: Record<string, string> = {
   seq: 'the sequence number: 1, 2, 3, … per job, no gaps (the SSE id)',
@@ -194,7 +218,24 @@ const STATE_EVENT_FIELDS: Record<string, string> = {
   ...EPOCH_FIELDS,
 };
 
+
+const MODEL_FIELDS: Record<string, string> = {
+  id: 'the model id ("m" then 19 hex digits of the file\'s SHA-256: the same file, the same id); a job starts from it with init: {model: id}',
+  kind: 'scratch (the 14 seed tensors) or concise (rnn.* and linear.*), from the tensor names',
+  numHiddens: 'hidden units, from the tensor shapes',
+  numLayers: 'LSTM layers (rnn.weight_ih_l0, _l1, …)',
+  vocabSize: 'tokens of its vocabulary (the output layer\'s rows)',
+  vocab: 'index → token, from __metadata__.vocab; index 0 is <unk>',
+  bytes: 'the file\'s size',
+  sha256: 'the file\'s SHA-256 (hex)',
+  uploadedAt: 'when it was first uploaded (RFC 3339)',
+  epoch: 'the epoch its __metadata__ says it was trained to, when it says',
+  perplexity: 'the perplexity its __metadata__ gives, when it does',
+};
+
 export const FIELD_DOCS: Record<string, Record<string, string>> = {
+  ModelView: MODEL_FIELDS,
+  ModelList: { models: 'uploaded models, newest first', ...prefixed('models', MODEL_FIELDS) },
   JobSpec: {
     model: 'the model (d2l: the LSTM chapter)',
     'model.kind': "scratch: the chapter's from-scratch LSTM; concise: the framework's LSTM layer (stacked numLayers deep)",
@@ -224,6 +265,9 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'report.predictEvery': 'generate samples every this many epochs (and after the last)',
     'report.prefixes': 'prefixes to continue in the samples (d2l-chars: each needs a letter); unset: the book\'s for the book, else the corpus\'s own first words',
     'report.numPreds': 'tokens generated per sample: characters, or words for the words tokenizer (d2l: 50)',
+    init: 'start from a trained model instead of fresh weights: {fromJob: "<job id>"} (its latest checkpoint) or {model: "<model id>"} (POST /v1/models); model.* must be its architecture, and the job tokenises its corpus with the model\'s vocabulary (characters it lacks become <unk>)',
+    'init.fromJob': 'a job with a checkpoint (finished, cancelled or running): its weights at submission time',
+    'init.model': 'an uploaded model (POST /v1/models)',
     name: 'a name to show in lists and the dashboard',
     idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409',
   },
@@ -311,6 +355,19 @@ const problemType = 'application/problem+json';
 // ---- examples (a job of the d2l recipe, smaller) ----
 
 const JOB_ID = 'j0mabc12de3f4g5h6i7k';
+const exampleModel = {
+  id: 'm3f1c2a9b8d7e6f5a4b3',
+  kind: 'concise',
+  numHiddens: 256,
+  numLayers: 1,
+  vocabSize: 28,
+  vocab: ['<unk>', ' ', 'e', 't', 'a', 'i', 'n', 'o', 's', 'h', 'r', 'd', 'l', 'm', 'u', 'c', 'f', 'w', 'g', 'y', 'p', 'b', 'v', 'k', 'x', 'z', 'j', 'q'],
+  bytes: 1_222_000,
+  sha256: '3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a',
+  uploadedAt: '2025-03-05T15:20:00.000Z',
+  epoch: 5,
+  perplexity: 9.8,
+};
 const exampleSpec = {
   model: { kind: 'concise', numHiddens: 128 },
   train: { epochs: 100, seed: 1 },
@@ -414,6 +471,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     CorpusView: schema(CorpusView),
     CorpusList: schema(CorpusList),
     GenerateResponse: schema(GenerateResponse),
+    ModelView: schema(ModelView),
+    ModelList: schema(ModelList),
     Problem: schema(Problem),
     Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
   };
@@ -708,6 +767,53 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id'),
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet, or it cannot be read'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/models': {
+        post: {
+          tags: ['models'],
+          summary: 'Upload a model a job can start from (a safetensors state dict)',
+          description:
+            "The file as the safetensors export writes it: a concise model's rnn.*/linear.* tensors (d2l's RNNModel) or a scratch model's 14 seed tensors, float32, with the vocabulary as __metadata__.vocab (a JSON list, <unk> first). It is validated in full (kind and sizes from the tensors, every shape, finite values, the vocabulary's length) and stored in Redis; a job starts from it with init: {model: id}.",
+          requestBody: {
+            required: true,
+            description: `the file's bytes (application/octet-stream), at most ${MODEL_UPLOAD_MAX_BYTES} bytes`,
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'a safetensors file' }, example: '<binary safetensors file>' } },
+          },
+          responses: {
+            '201': ok('stored', 'ModelView', exampleModel, { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } }),
+            '200': ok('the same file was uploaded before: the same model', 'ModelView', exampleModel, { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } }),
+            '400': problem(400, 'not a model file this service can use: the problem names what is wrong (not safetensors, no __metadata__.vocab, a missing tensor, a shape, a value that is not finite, …)'),
+            '413': problem(413, `the file is larger than ${MODEL_UPLOAD_MAX_BYTES} bytes`),
+            '415': problem(415, 'the body is not application/octet-stream'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+        get: {
+          tags: ['models'],
+          summary: 'Uploaded models, newest first',
+          parameters: [{ name: 'limit', in: 'query', required: false, description: 'at most this many (1–100, default 20)', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }],
+          responses: {
+            '200': ok('the models', 'ModelList', { models: [exampleModel] }),
+            '400': problem(400, 'an invalid limit'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/models/{id}': {
+        get: {
+          tags: ['models'],
+          summary: 'An uploaded model',
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'the model id POST /v1/models returned', schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' }, example: exampleModel.id }],
+          responses: {
+            '200': ok('the model', 'ModelView', exampleModel),
+            '400': problem(400, 'a malformed id'),
+            '404': problem(404, 'no model with this id'),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },

@@ -74,13 +74,15 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
           ]),
           fault: false,
         };
-      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
+        const octet = /octet-stream/.test(fe.message); // POST /v1/models takes the file's bytes
         return {
-          problem: problem(415, 'unsupported-media-type', 'send the body as application/json', [
-            { field: 'content-type', message: 'content-type must be application/json' },
+          problem: problem(415, 'unsupported-media-type', octet ? fe.message : 'send the body as application/json', [
+            { field: 'content-type', message: `content-type must be application/${octet ? 'octet-stream' : 'json'}` },
           ]),
           fault: false,
         };
+      }
       default:
         return { problem: problem(status, 'bad-request', fe.message, status === 400 ? [{ field: 'body', message: fe.message }] : undefined), fault: false };
     }
@@ -95,7 +97,7 @@ export function sendProblem(reply: FastifyReply, p: Problem, headers?: Record<st
 
 export function errorHandler(bodyLimit: number) {
   return (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
-    const { problem: p, fault, headers } = problemFor(err, bodyLimit);
+    const { problem: p, fault, headers } = problemFor(err, req.routeOptions?.bodyLimit ?? bodyLimit);
     if (fault) req.log.error({ err }, 'request failed');
     return sendProblem(reply, p, headers);
   };

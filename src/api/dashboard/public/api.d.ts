@@ -15,6 +15,7 @@ export interface Api {
   getJob(id: string, signal?: AbortSignal): Promise<JobView>;
   jobLogs(id: string, signal?: AbortSignal): Promise<{ jobId: string; lines: { time: string; level: string; msg: string }[] }>;
   submit(spec: unknown): Promise<JobView>;
+  downloadModel(id: string, format: 'safetensors' | 'onnx' | 'tfjs' | 'checkpoint', signal?: AbortSignal): Promise<{ epoch: number; files: { name: string; blob: Blob }[] }>;
   cancel(id: string): Promise<JobView>;
   generate(
     id: string,

@@ -77,6 +77,20 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
     submit(spec) {
       return json('POST', 'v1/jobs', { body: spec });
     },
+    /**
+     * The job's model as files to save (GET /v1/jobs/:id/model?format=…; tfjs: its model.json and
+     * weights.bin, which must keep those names side by side): [{name, blob}], and the epoch exported.
+     */
+    async downloadModel(id, format, signal) {
+      const base = `v1/jobs/${encodeURIComponent(id)}/model`;
+      const get = async (path, fallbackName) => {
+        const res = await raw('GET', path, { accept: '*/*', signal });
+        const disposition = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '');
+        return { name: disposition ? disposition[1] : fallbackName, blob: await res.blob(), epoch: Number(res.headers.get('x-model-epoch')) };
+      };
+      const files = format === 'tfjs' ? [await get(`${base}/model.json`, 'model.json'), await get(`${base}/weights.bin`, 'weights.bin')] : [await get(`${base}?format=${encodeURIComponent(format)}`, `model.${format}`)];
+      return { epoch: files[0].epoch, files: files.map(({ name, blob }) => ({ name, blob })) };
+    },
     cancel(id) {
       return json('POST', `v1/jobs/${encodeURIComponent(id)}/cancel`, { body: {} });
     },

@@ -9,6 +9,7 @@ import { open } from './job-state.js';
 import { refreshList } from './jobs-table.js';
 import './submit-form.js';
 import './generate.js';
+import './job-download.js';
 
 const POLL_MS = 3000;
 

@@ -66,6 +66,7 @@ export function render() {
   $('stat-engine').textContent = view ? engineOf(view) : '–';
   $('stat-ckpt').textContent = typeof view?.checkpointEpoch === 'number' ? `epoch ${view.checkpointEpoch}` : 'none yet';
   $('generate-section').hidden = typeof view?.checkpointEpoch !== 'number';
+  $('job-download').hidden = typeof view?.checkpointEpoch !== 'number';
 
   // the curve and the epoch table grow by the epochs not shown yet
   if (open.ui.shownEpochs !== st.epochs.length) {

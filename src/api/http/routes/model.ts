@@ -5,40 +5,33 @@
 //       tf.loadLayersModel('…/model/model.json') loads as it is (weights.bin is relative to it)
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { JobService } from '../../../jobs/types.js';
-import { FailedPreconditionError } from '../../../jobs/errors.js';
-import type { ExportFormat, ModelExport } from '../../../train/export.js';
+import { jobModelExport, type JobModelExport } from '../../model-export.js';
 import { parseMessage } from '../../schemas.js';
 import { ModelQuery } from '../schemas.js';
 import { jobId } from './jobs.js';
 
-const EXTENSIONS: Record<string, string> = { safetensors: 'safetensors', onnx: 'onnx', checkpoint: 'ckpt' };
-
 export async function modelRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
-  const exportOf = async (id: string, format: ExportFormat): Promise<ModelExport> => {
-    if (!opts.service.exportModel) throw new FailedPreconditionError('this service does not export models');
-    return opts.service.exportModel(id, format);
-  };
-  const send = (reply: FastifyReply, out: ModelExport, name: string, type: string, download?: string) => {
+  const send = (reply: FastifyReply, out: JobModelExport, name: string, download: boolean) => {
     const file = out.files.find((f) => f.name === name)!;
-    reply.header('content-type', type).header('x-model-epoch', String(out.epoch)).header('cache-control', 'no-store');
-    if (download) reply.header('content-disposition', `attachment; filename="${download}"`);
+    reply.header('content-type', file.contentType).header('x-model-epoch', String(out.epoch)).header('cache-control', 'no-store');
+    if (download) reply.header('content-disposition', `attachment; filename="${file.filename}"`);
     return reply.send(file.data);
   };
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model', async (req, reply) => {
     const id = jobId(req.params.id);
     const { format } = parseMessage(ModelQuery, req.query);
-    const out = await exportOf(id, format);
-    return send(reply, out, out.files[0].name, 'application/octet-stream', `${id}-epoch${out.epoch}.${EXTENSIONS[format]}`);
+    const out = await jobModelExport(opts.service, id, format);
+    return send(reply, out, out.files[0].name, true);
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/model.json', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await exportOf(id, 'tfjs'), 'model.json', 'application/json');
+    return send(reply, await jobModelExport(opts.service, id, 'tfjs'), 'model.json', false);
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/weights.bin', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await exportOf(id, 'tfjs'), 'weights.bin', 'application/octet-stream');
+    return send(reply, await jobModelExport(opts.service, id, 'tfjs'), 'weights.bin', false);
   });
 }

@@ -1,0 +1,49 @@
+// Models in (docs/export.md, "Models in"):
+//   POST /v1/models       a safetensors state dict as the body (application/octet-stream, at most
+//                         MODEL_UPLOAD_MAX_BYTES), validated in full: 201 {id, kind, numHiddens, …}
+//                         (200 with the same id when that file was uploaded before); 400 naming what is wrong
+//   GET  /v1/models/:id   the model as described at upload
+//   GET  /v1/models       the models, newest first (?limit=, 1–100, default 20)
+// A job starts from one with spec `init: {model: "<id>"}`.
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { FailedPreconditionError } from '../../../jobs/errors.js';
+import { MODEL_UPLOAD_MAX_BYTES } from '../../../jobs/models.js';
+import type { JobService } from '../../../jobs/types.js';
+import { SpecError } from '../../../train/spec.js';
+import { parseMessage } from '../../schemas.js';
+
+export const ModelId = z.string().regex(/^m[0-9a-f]{19}$/);
+const ModelsQuery = z
+  .object({
+    limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be an integer' }).min(1, { error: 'limit must be ≥ 1' }).max(100, { error: 'limit must be ≤ 100' }).default(20),
+  })
+  .strict();
+
+export async function modelUploadRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
+  const { service } = opts;
+  const need = <K extends 'uploadModel' | 'getModel' | 'listModels'>(k: K): Required<JobService> => {
+    if (!service[k]) throw new FailedPreconditionError('this service does not store models');
+    return service as Required<JobService>;
+  };
+  // the raw bytes (this plugin only: every other POST takes JSON)
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: MODEL_UPLOAD_MAX_BYTES }, (_req, body, done) => done(null, body));
+
+  app.post('/v1/models', { bodyLimit: MODEL_UPLOAD_MAX_BYTES, config: { octetStream: true } }, async (req, reply) => {
+    const body = req.body as Buffer | undefined;
+    if (!body || body.length === 0) throw new SpecError([{ field: 'body', message: 'body is required: the model file (safetensors) as application/octet-stream' }]);
+    const { model, created } = await need('uploadModel').uploadModel(body);
+    return reply.code(created ? 201 : 200).header('location', `/v1/models/${model.id}`).send(model);
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
+    const r = ModelId.safeParse(req.params.id);
+    if (!r.success) throw new SpecError([{ field: 'id', message: 'id must be a model id as POST /v1/models returns it: "m" then 19 hex digits' }]);
+    return need('getModel').getModel(r.data);
+  });
+
+  app.get('/v1/models', async (req) => {
+    const { limit } = parseMessage(ModelsQuery, req.query);
+    return { models: await need('listModels').listModels(limit) };
+  });
+}

@@ -1,0 +1,105 @@
+// Models in (docs/export.md, "Models in"): uploaded model files, and the weights a job starts from.
+//   P:model:<mid>    hash {meta (JSON ModelView), data (the file)} — an uploaded safetensors state dict
+//   P:models         zset: model ids by upload time (ms), for listing newest first
+//   P:job:<id>:init  hash {data}: the weights a job with spec.init starts from, copied at submission
+//                    (so a worker on any machine reads them from Redis, and the source may change or
+//                    go afterwards); it expires with the job's record (the state-change script)
+// The id is derived from the file's SHA-256: uploading the same file again gives the same model.
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { LIMITS } from '../train/spec.js';
+import { describeModelFile, ModelFileError, type ModelFileInfo } from '../train/import.js';
+import type { Keys } from './redis.js';
+import type { ModelView } from './types.js';
+
+/** The largest model file POST /v1/models takes (a 1024-hidden, 2-layer concise model is about 50 MB). */
+export const MODEL_UPLOAD_MAX_BYTES = 64 * 1024 * 1024;
+
+/** "m" and 19 hex digits of the file's SHA-256: 20 characters, as job ids. */
+export const MODEL_ID_RE = /^m[0-9a-f]{19}$/;
+
+export function isModelId(id: unknown): id is string {
+  return typeof id === 'string' && MODEL_ID_RE.test(id);
+}
+
+/** A file's model, validated for use by a job: a safetensors state dict (ModelFileError otherwise). */
+export function describeUpload(data: Buffer): ModelFileInfo {
+  if (data.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
+    throw new ModelFileError('this is a checkpoint file; upload the model as safetensors (lstm-trainer export --checkpoint FILE --format safetensors), or start a job from its job with init.fromJob');
+  }
+  const info = describeModelFile(data);
+  const { kind, numHiddens, numLayers } = info.config;
+  if (numHiddens > LIMITS.numHiddens) throw new ModelFileError(`the model has ${numHiddens} hidden units; jobs allow at most ${LIMITS.numHiddens}`);
+  if (numLayers > LIMITS.numLayers) throw new ModelFileError(`the model has ${numLayers} layers; jobs allow at most ${LIMITS.numLayers}`);
+  if (kind === 'scratch' && numLayers !== 1) throw new ModelFileError('a scratch model has one layer');
+  return info;
+}
+
+export class ModelStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {}
+
+  private key(id: string): string {
+    return `${this.keys.prefix}:model:${id}`;
+  }
+
+  private get index(): string {
+    return `${this.keys.prefix}:models`;
+  }
+
+  /** Validates (ModelFileError) and stores; the same bytes again are the same model (created false). */
+  async put(data: Buffer, now = new Date()): Promise<{ model: ModelView; created: boolean }> {
+    const info = describeUpload(data);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const id = `m${sha256.slice(0, 19)}`;
+    const model: ModelView = {
+      id,
+      kind: info.config.kind,
+      numHiddens: info.config.numHiddens,
+      numLayers: info.config.numLayers,
+      vocabSize: info.vocab.length,
+      vocab: info.vocab,
+      bytes: data.length,
+      sha256,
+      uploadedAt: now.toISOString(),
+    };
+    if (info.epoch !== undefined) model.epoch = info.epoch;
+    if (info.perplexity !== undefined) model.perplexity = info.perplexity;
+    // one transaction, so a model is never listed without its bytes; the same id means the same
+    // bytes, so writing them again is harmless, and the first upload's meta (its time) stays
+    const res = await this.redis.multi().hset(this.key(id), 'data', data).hsetnx(this.key(id), 'meta', JSON.stringify(model)).zadd(this.index, 'NX', now.getTime(), id).exec();
+    const failed = res?.find(([e]) => e);
+    if (!res || failed) throw failed?.[0] ?? new Error('the model was not stored (transaction aborted)');
+    const created = Number(res[1][1]) === 1;
+    return { model: created ? model : ((await this.get(id)) ?? model), created };
+  }
+
+  async get(id: string): Promise<ModelView | null> {
+    if (!isModelId(id)) return null;
+    const meta = await this.redis.hget(this.key(id), 'meta');
+    return meta ? (JSON.parse(meta) as ModelView) : null;
+  }
+
+  async data(id: string): Promise<Buffer | null> {
+    if (!isModelId(id)) return null;
+    return this.redis.hgetBuffer(this.key(id), 'data');
+  }
+
+  /** Newest first. */
+  async list(limit: number): Promise<ModelView[]> {
+    const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
+    const models = await Promise.all(ids.map((id) => this.get(id)));
+    return models.filter((m): m is ModelView => m !== null);
+  }
+
+  /** The weights a job starts from (written at submission, read by the worker). */
+  async putJobInit(jobId: string, data: Buffer): Promise<void> {
+    await this.redis.hset(this.keys.init(jobId), 'data', data);
+  }
+
+  async jobInit(jobId: string): Promise<Buffer | null> {
+    return this.redis.hgetBuffer(this.keys.init(jobId), 'data');
+  }
+}
