@@ -17,9 +17,14 @@ import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './li
 import { liveWorkers } from './heartbeat.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
+import { canAccess, type Caller } from './owners.js';
+import { isFiltered, listMatching } from './list-filter.js';
+import { deleteJob } from './delete.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
 import {
   TERMINAL_STATES,
+  type Access,
+  type ListFilter,
   type GenerateRequest,
   type JobEvent,
   type JobService,
@@ -80,7 +85,7 @@ export class RedisJobService implements JobService {
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
 
-  async submit(input: unknown, opts: { clientId?: string; idempotencyScope?: string } = {}): Promise<{ job: JobView; created: boolean }> {
+  async submit(input: unknown, opts: { clientId?: string; idempotencyScope?: string; owner?: Caller } = {}): Promise<{ job: JobView; created: boolean }> {
     const cfg = this.opts.config;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
@@ -99,6 +104,7 @@ export class RedisJobService implements JobService {
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
         estimate: costEstimate(estimate),
+        owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
       });
       const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
@@ -142,24 +148,28 @@ export class RedisJobService implements JobService {
     return hit;
   }
 
-  async get(id: string, opts: { includeCorpus?: boolean } = {}): Promise<JobView> {
+  async get(id: string, opts: { includeCorpus?: boolean } & Access = {}): Promise<JobView> {
     checkId(id);
-    return this.guard(async () => this.view(opts.includeCorpus ? await this.mustGet(id) : await this.mustGetView(id)));
+    return this.guard(async () => this.view(opts.includeCorpus ? await this.mustGet(id, opts.as) : await this.mustGetView(id, opts.as)));
   }
 
-  async list(q: { state?: JobState; limit: number; cursor?: string }, opts: { includeCorpus?: boolean } = {}): Promise<{ jobs: JobView[]; nextCursor?: string }> {
+  async list(q: ListFilter, opts: { includeCorpus?: boolean } & Access = {}): Promise<{ jobs: JobView[]; nextCursor?: string }> {
     return this.guard(async () => {
-      const { records, nextCursor } = await this.store.list(q, opts.includeCorpus);
+      // a caller that is not an admin lists its own jobs only
+      const match = { state: q.state, tag: q.tag, experiment: q.experiment, name: q.name, ownerKey: opts.as && !opts.as.admin ? opts.as.key : undefined };
+      const { records, nextCursor } = isFiltered(match)
+        ? await listMatching(this.store, q, match, opts.includeCorpus)
+        : await this.store.list(q, opts.includeCorpus);
       const jobs = await Promise.all(records.map((r) => this.view(r)));
       return nextCursor ? { jobs, nextCursor } : { jobs };
     });
   }
 
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, opts: Access = {}): Promise<JobView> {
     checkId(id);
     return this.guard(async () => {
       for (let tries = 0; tries < 20; tries++) {
-        const rec = await this.mustGetView(id);
+        const rec = await this.mustGetView(id, opts.as);
         if (TERMINAL_STATES.includes(rec.state)) throw new FailedPreconditionError(`job ${id} is already ${rec.state}`);
         // the state changes here, atomically, and only if nothing was appended since we read it
         // (so the summary is the job's last epoch); a running worker sees it within one minibatch
@@ -187,8 +197,9 @@ export class RedisJobService implements JobService {
     });
   }
 
-  async *watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+  async *watch(id: string, fromSeq: number, signal?: AbortSignal, opts: Access = {}): AsyncGenerator<JobEvent> {
     checkId(id);
+    if (opts.as) await this.guard(() => this.mustGetView(id, opts.as));
     try {
       yield* this.events.watch(id, fromSeq, this.notifier, signal);
     } catch (e) {
@@ -196,24 +207,24 @@ export class RedisJobService implements JobService {
     }
   }
 
-  async epochs(id: string, after: number, limit = EPOCHS_PAGE_MAX): Promise<EpochEvent[]> {
+  async epochs(id: string, after: number, limit = EPOCHS_PAGE_MAX, opts: Access = {}): Promise<EpochEvent[]> {
     checkId(id);
     return this.guard(async () => {
-      await this.mustGetView(id);
+      await this.mustGetView(id, opts.as);
       return this.events.epochs(id, after, Math.max(1, Math.min(limit, EPOCHS_PAGE_MAX)));
     });
   }
 
   /** The job's own log (the worker's lines about it), oldest first. */
-  async logs(id: string): Promise<JobLogLine[]> {
+  async logs(id: string, opts: Access = {}): Promise<JobLogLine[]> {
     checkId(id);
     return this.guard(async () => {
-      await this.mustGetView(id);
+      await this.mustGetView(id, opts.as);
       return this.jobLog.lines(id);
     });
   }
 
-  async *generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncGenerator<string> {
+  async *generate(id: string, req: GenerateRequest, signal?: AbortSignal, opts: Access = {}): AsyncGenerator<string> {
     // the API layers validate with the GenerateRequest schema (api/schemas.ts); this guards the
     // service itself against a caller that did not
     checkId(id);
@@ -227,7 +238,7 @@ export class RedisJobService implements JobService {
       if (e instanceof PrefixError) throw new SpecError([{ field: 'prefix', message: e.message }]);
       throw e;
     }
-    const rec = await this.guard(() => this.mustGetView(id));
+    const rec = await this.guard(() => this.mustGetView(id, opts.as));
     if (this.generating >= this.opts.config.generateConcurrency) {
       throw new ResourceExhaustedError(`${this.generating} generations are running; try again shortly`);
     }
@@ -370,9 +381,9 @@ export class RedisJobService implements JobService {
   }
 
   /** The job's latest checkpoint in `format` (src/train/export.ts); the export says which epoch. */
-  async exportModel(id: string, format: ExportFormat): Promise<ModelExport> {
+  async exportModel(id: string, format: ExportFormat, opts: Access = {}): Promise<ModelExport> {
     checkId(id);
-    const rec = await this.guard(() => this.mustGetView(id));
+    const rec = await this.guard(() => this.mustGetView(id, opts.as));
     const stored = await this.guard(() => this.ckpts.get(id));
     if (!stored) {
       throw new FailedPreconditionError(
@@ -389,17 +400,41 @@ export class RedisJobService implements JobService {
     return exportModel(ckpt, format);
   }
 
-  private async mustGet(id: string): Promise<JobRecord> {
+  /** The record; a job the caller does not own answers exactly as a job that does not exist. */
+  private async mustGet(id: string, as?: Caller): Promise<JobRecord> {
     const rec = await this.store.get(id);
-    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    if (!rec || !canAccess(as, rec.ownerKey)) throw new NotFoundError(`job ${id} not found`);
     return rec;
   }
 
   /** The record without the corpus text (views never carry it unless asked). */
-  private async mustGetView(id: string): Promise<JobRecord<JobSpecView>> {
+  private async mustGetView(id: string, as?: Caller): Promise<JobRecord<JobSpecView>> {
     const [rec] = await this.store.getViews([id]);
-    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    if (!rec || !canAccess(as, rec.ownerKey)) throw new NotFoundError(`job ${id} not found`);
     return rec;
+  }
+
+  /**
+   * Cancels the job when it is not finished and waits (up to 10 s) for its worker to let go, then
+   * removes everything of it in one atomic step (src/jobs/delete.ts); 404 afterwards.
+   */
+  async delete(id: string, opts: Access = {}): Promise<void> {
+    checkId(id);
+    await this.guard(async () => {
+      const rec = await this.mustGetView(id, opts.as);
+      if (!TERMINAL_STATES.includes(rec.state)) {
+        try {
+          await this.cancel(id, opts);
+        } catch (e) {
+          if (!(e instanceof FailedPreconditionError)) throw e; // it finished meanwhile
+        }
+        for (let waited = 0; waited < 10_000 && (await this.redis.exists(this.keys.bullLock(id))); waited += 100) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (!(await deleteJob(this.redis, this.keys, id))) throw new NotFoundError(`job ${id} not found`);
+      await this.queue.remove(id);
+    });
   }
 
   private async view(rec: JobRecord<JobSpecView>): Promise<JobView> {

@@ -100,6 +100,10 @@ export interface JobRecord<S extends JobSpecView = JobSpec> {
   attempt?: number;
   owner?: string;
   estimate?: CostEstimate;
+  /** The submitting key's fingerprint and shown name (src/jobs/owners.ts; `owner` is the worker's lock token). */
+  ownerKey?: string;
+  ownerName?: string;
+  experiment?: string;
 }
 
 /** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
@@ -138,6 +142,7 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 const VIEW_FIELDS = [
   'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
   'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate',
+  'ownerKey', 'ownerName', 'experiment',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -169,6 +174,9 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     attempt: num(h.attempt),
     owner: h.owner || undefined,
     estimate: h.estimate ? (JSON.parse(h.estimate) as CostEstimate) : undefined,
+    ownerKey: h.ownerKey || undefined,
+    ownerName: h.ownerName || undefined,
+    experiment: h.experiment || undefined,
   };
 }
 
@@ -181,6 +189,8 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
   const view: JobView = {
     id: rec.id,
     name: rec.name,
+    owner: rec.ownerName,
+    experiment: rec.experiment,
     state: rec.state,
     spec: rec.spec,
     createdAt: rec.createdAt,
@@ -220,10 +230,21 @@ export class JobStore {
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate },
+    opts: {
+      maxQueued: number;
+      clientId?: string;
+      maxQueuedPerClient?: number;
+      idempotencyScope?: string;
+      now?: Date;
+      estimate?: CostEstimate;
+      /** The owner (keys on) and the experiment, stored with the record; `id` chosen beforehand (experiments). */
+      owner?: { key: string; name: string };
+      experiment?: string;
+      id?: string;
+    },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
-    const id = newJobId(now.getTime());
+    const id = opts.id ?? newJobId(now.getTime());
     const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey, opts.idempotencyScope) : this.keys.idem('');
     // the spec with every default filled in: the same key with the same spec is the same job
     const specJson = JSON.stringify(spec);
@@ -231,6 +252,9 @@ export class JobStore {
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (opts.estimate) fields.push('estimate', JSON.stringify(opts.estimate));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
+    if (opts.owner) fields.push('ownerKey', opts.owner.key, 'ownerName', opts.owner.name);
+    if (opts.experiment) fields.push('experiment', opts.experiment);
+    if (spec.tags?.length) fields.push('tags', JSON.stringify(spec.tags));
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
     const [code, jobId] = await this.redis.lstmCreate(
       this.keys.job(id),

@@ -66,6 +66,8 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     out.report = r;
   }
   Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
+  // proto3: an empty repeated field is unset
+  if (p.tags && p.tags.length > 0) out.tags = p.tags;
   return out;
 }
 
@@ -87,6 +89,9 @@ export function listQueryFromProto(p: PListJobsRequest): Plain {
   put(out, 'state', enumValue(p.state, 'JOB_STATE_'));
   if (p.page_size) out.limit = p.page_size; // 0 = unset = the default page size
   if (p.page_token) out.cursor = p.page_token;
+  if (p.tag) out.tag = p.tag;
+  if (p.experiment) out.experiment = p.experiment;
+  if (p.name) out.name = p.name;
   return out;
 }
 
@@ -165,6 +170,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
+  if (s.tags !== undefined) out.tags = [...s.tags];
   return out;
 }
 
@@ -191,6 +197,8 @@ export function jobToProto(j: JobView, full = false): PJob {
   if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
   if (j.lastSeq !== undefined) out.last_seq = j.lastSeq;
   if (j.attempt !== undefined) out.attempt = j.attempt;
+  if (j.owner !== undefined) out.owner = j.owner;
+  if (j.experiment !== undefined) out.experiment = j.experiment;
   if (j.estimate) {
     const e = j.estimate;
     out.estimate = { params: e.params, tokens: e.tokens, token_epochs: e.tokenEpochs, teraflops: e.teraflops, memory_mb: e.memoryMb };

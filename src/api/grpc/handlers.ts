@@ -9,11 +9,14 @@ import { GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '
 import { serverStream, unary, type CallContext } from './calls.js';
 import { eventToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
+import type { Caller } from '../../jobs/owners.js';
+import { FailedPreconditionError } from '../../jobs/errors.js';
 import type {
   PGenerateChunk,
   PGenerateRequest,
   PGenerateResponse,
   PGetJobRequest,
+  PDeleteJobResponse,
   PJob,
   PJobEvent,
   PJobIdRequest,
@@ -45,6 +48,8 @@ function generateArgs(req: PGenerateRequest): { id: string; g: GenerateRequest; 
 export interface Submitter {
   clientId: string;
   idempotencyScope?: string;
+  /** The owner of what it submits (keys on). */
+  owner?: Caller;
 }
 
 export async function submitJob(service: JobService, req: PSubmitJobRequest, by: Submitter): Promise<PSubmitJobResponse> {
@@ -53,18 +58,18 @@ export async function submitJob(service: JobService, req: PSubmitJobRequest, by:
 }
 
 /** A custom corpus text only with view FULL (the default view carries its size and digest). */
-export async function getJob(service: JobService, req: PGetJobRequest): Promise<PJob> {
+export async function getJob(service: JobService, req: PGetJobRequest, as?: Caller): Promise<PJob> {
   const id = jobId(req);
   const view = ListView.safeParse(listViewFromProto(req));
   if (!view.success) throw new SpecError([{ field: 'view', message: view.error.issues[0].message }]);
   const full = view.data === 'full';
-  return jobToProto(await service.get(id, { includeCorpus: full }), full);
+  return jobToProto(await service.get(id, { includeCorpus: full, as }), full);
 }
 
 /** Jobs per ListJobs page with view FULL. */
 export const FULL_PAGE_MAX = 10;
 
-export async function listJobs(service: JobService, req: PListJobsRequest): Promise<PListJobsResponse> {
+export async function listJobs(service: JobService, req: PListJobsRequest, as?: Caller): Promise<PListJobsResponse> {
   let q: ListQuery;
   const issues: SpecError['issues'] = [];
   try {
@@ -85,34 +90,41 @@ export async function listJobs(service: JobService, req: PListJobsRequest): Prom
   }
   if (issues.length) throw new SpecError(issues);
   const full = view.data === 'full';
-  const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full });
+  const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full, as });
   return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
 }
 
-export async function cancelJob(service: JobService, req: PJobIdRequest): Promise<PJob> {
-  return jobToProto(await service.cancel(jobId(req)));
+export async function cancelJob(service: JobService, req: PJobIdRequest, as?: Caller): Promise<PJob> {
+  return jobToProto(await service.cancel(jobId(req), { as }));
+}
+
+export async function deleteJob(service: JobService, req: PJobIdRequest, as?: Caller): Promise<PDeleteJobResponse> {
+  const id = jobId(req);
+  if (!service.delete) throw new FailedPreconditionError('this service cannot delete jobs');
+  await service.delete(id, { as });
+  return { job_id: id };
 }
 
 /** The job's events from from_seq on, then live until its final state. */
-export async function* watchJob(service: JobService, req: PWatchJobRequest, signal: AbortSignal): AsyncGenerator<PJobEvent> {
+export async function* watchJob(service: JobService, req: PWatchJobRequest, signal: AbortSignal, as?: Caller): AsyncGenerator<PJobEvent> {
   const id = jobId(req);
   const fromSeq = req.from_seq ?? 0;
   if (!Number.isInteger(fromSeq) || fromSeq < 0) {
     throw invalidArgument([{ field: 'fromSeq', message: 'fromSeq must be ≥ 0 (the last seq received; 0 = from the start)' }]);
   }
-  for await (const ev of service.watch(id, fromSeq, signal)) yield eventToProto(ev);
+  for await (const ev of service.watch(id, fromSeq, signal, { as })) yield eventToProto(ev);
 }
 
-export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal): Promise<PGenerateResponse> {
+export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal, as?: Caller): Promise<PGenerateResponse> {
   const { id, g, prefix } = generateArgs(req);
   let generated = '';
-  for await (const chars of service.generate(id, g, signal)) generated += chars;
+  for await (const chars of service.generate(id, g, signal, { as })) generated += chars;
   return { prefix, generated, text: prefix + generated };
 }
 
-export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal): AsyncGenerator<PGenerateChunk> {
+export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal, as?: Caller): AsyncGenerator<PGenerateChunk> {
   const { id, g, prefix } = generateArgs(req);
-  const it = service.generate(id, g, signal)[Symbol.asyncIterator]();
+  const it = service.generate(id, g, signal, { as })[Symbol.asyncIterator]();
   // The first character before anything is sent, so "not found" / "no checkpoint yet" end
   // the call as a bare status rather than after a prefix chunk.
   let r = await it.next();
@@ -131,13 +143,16 @@ export function lstmTrainerHandlers(
   ctx: CallContext,
   submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
 ): grpc.UntypedServiceImplementation {
+  // who asks: every job RPC acts as that key (another key's job is NOT_FOUND)
+  const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
     SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
-    GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req) => getJob(service, req)),
-    ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req) => listJobs(service, req)),
-    CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req) => cancelJob(service, req)),
-    WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal) => watchJob(service, req, signal)),
-    Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
-    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
+    GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req, call) => getJob(service, req, as(call))),
+    ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req, call) => listJobs(service, req, as(call))),
+    CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req, call) => cancelJob(service, req, as(call))),
+    DeleteJob: unary<PJobIdRequest, PDeleteJobResponse>(ctx, 'DeleteJob', (req, call) => deleteJob(service, req, as(call))),
+    WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal, call) => watchJob(service, req, signal, as(call))),
+    Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, call, signal) => generate(service, req, signal, as(call))),
+    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal, call) => generateStream(service, req, signal, as(call))),
   };
 }

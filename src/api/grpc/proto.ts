@@ -101,6 +101,7 @@ export interface PJobSpec {
   report?: PReportSpec;
   name?: string;
   idempotency_key?: string;
+  tags?: string[];
 }
 export interface PJobSummary {
   final_perplexity?: number;
@@ -156,6 +157,8 @@ export interface PJob {
   last_seq?: number;
   attempt?: number;
   estimate?: PJobEstimate;
+  owner?: string;
+  experiment?: string;
 }
 export interface PJobEstimate {
   params: number;
@@ -182,6 +185,12 @@ export interface PListJobsRequest {
   page_size?: number;
   page_token?: string;
   view?: Enum<JobViewName>;
+  tag?: string;
+  experiment?: string;
+  name?: string;
+}
+export interface PDeleteJobResponse {
+  job_id: string;
 }
 export interface PListJobsResponse {
   jobs: PJob[];

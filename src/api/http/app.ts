@@ -16,11 +16,14 @@ import { modelRoutes } from './routes/model.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { SpecError } from '../../train/spec.js';
+import type { KeyRing } from '../../jobs/owners.js';
 
 export interface HttpAppOptions {
   service: JobService & Partial<StatsSource>;
   /** Non-empty: every route but the public ones needs `Authorization: Bearer <key>`. */
   apiKeys?: readonly string[];
+  /** The keys' names and admin flags (owners: src/jobs/owners.ts); default: apiKeys, unnamed, no admin. */
+  keyRing?: KeyRing;
   /** fastify's logger option (pino); false for none. Headers (and so keys) are never logged. */
   logger?: FastifyServerOptions['logger'];
   /** A pino logger to use instead (the service logger, src/jobs/log.ts); wins over `logger`. */
@@ -185,7 +188,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   // a known path asked with a method it does not have: 405 with Allow (from the route table)
   app.setNotFoundHandler(notFoundHandler(routes));
   const streams = opts.streams ?? new StreamLimiter(32);
-  registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60));
+  registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60), opts.keyRing);
   registerGuards(app, {
     authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0),
     allowedHosts: opts.allowedHosts,

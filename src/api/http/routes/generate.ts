@@ -35,7 +35,7 @@ export async function generateRoutes(
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) controller.abort('client disconnected');
     });
-    const it = service.generate(id, body, controller.signal)[Symbol.asyncIterator]();
+    const it = service.generate(id, body, controller.signal, { as: req.caller })[Symbol.asyncIterator]();
     // the first character before answering, so "not found" / "no checkpoint yet" are problems
     const first = await it.next();
 

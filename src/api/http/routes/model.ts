@@ -10,13 +10,14 @@ import type { ExportFormat, ModelExport } from '../../../train/export.js';
 import { parseMessage } from '../../schemas.js';
 import { ModelQuery } from '../schemas.js';
 import { jobId } from './jobs.js';
+import type { Caller } from '../../../jobs/owners.js';
 
 const EXTENSIONS: Record<string, string> = { safetensors: 'safetensors', onnx: 'onnx', checkpoint: 'ckpt' };
 
 export async function modelRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
-  const exportOf = async (id: string, format: ExportFormat): Promise<ModelExport> => {
+  const exportOf = async (id: string, format: ExportFormat, as?: Caller): Promise<ModelExport> => {
     if (!opts.service.exportModel) throw new FailedPreconditionError('this service does not export models');
-    return opts.service.exportModel(id, format);
+    return opts.service.exportModel(id, format, { as });
   };
   const send = (reply: FastifyReply, out: ModelExport, name: string, type: string, download?: string) => {
     const file = out.files.find((f) => f.name === name)!;
@@ -28,17 +29,17 @@ export async function modelRoutes(app: FastifyInstance, opts: { service: JobServ
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model', async (req, reply) => {
     const id = jobId(req.params.id);
     const { format } = parseMessage(ModelQuery, req.query);
-    const out = await exportOf(id, format);
+    const out = await exportOf(id, format, req.caller);
     return send(reply, out, out.files[0].name, 'application/octet-stream', `${id}-epoch${out.epoch}.${EXTENSIONS[format]}`);
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/model.json', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await exportOf(id, 'tfjs'), 'model.json', 'application/json');
+    return send(reply, await exportOf(id, 'tfjs', req.caller), 'model.json', 'application/json');
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/weights.bin', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await exportOf(id, 'tfjs'), 'weights.bin', 'application/octet-stream');
+    return send(reply, await exportOf(id, 'tfjs', req.caller), 'weights.bin', 'application/octet-stream');
   });
 }
