@@ -20,6 +20,16 @@ import { Keys, connectRedis, isRedisDown } from './redis.js';
 import { canAccess, type Caller } from './owners.js';
 import { isFiltered, listMatching } from './list-filter.js';
 import { deleteJob } from './delete.js';
+import {
+  EXPERIMENT_ID_RE,
+  checkExperimentCaps,
+  experimentTable,
+  newExperimentId,
+  planExperiment,
+  type ExperimentRecord,
+  type ExperimentView,
+} from './experiments.js';
+import { newJobId } from './store.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
 import {
   TERMINAL_STATES,
@@ -398,6 +408,86 @@ export class RedisJobService implements JobService {
       throw new FailedPreconditionError(`checkpoint of job ${id} at epoch ${stored.epoch} cannot be read (${e.message}); generate sets a damaged one aside`);
     }
     return exportModel(ckpt, format);
+  }
+
+  async createExperiment(input: unknown, opts: { clientId?: string; owner?: Caller } = {}): Promise<ExperimentView> {
+    const cfg = this.opts.config;
+    if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
+    const plan = planExperiment(input);
+    const caps = { maxMemoryMb: cfg.maxJobMemoryMb, maxTokenEpochs: cfg.maxJobTokenEpochs, maxTeraflops: cfg.maxJobTeraflops };
+    // every point is checked (corpus, each job's caps, then the sum) before anything is queued
+    const estimates = plan.points.map((p, i) => {
+      try {
+        const c = this.corpusSize(p.spec);
+        const e = estimateJob(p.spec, c.tokens, c.vocabSize);
+        checkJobCaps(p.spec, e, { ...caps, maxTokenEpochs: 0, maxTeraflops: 0 });
+        return e;
+      } catch (err) {
+        if (err instanceof SpecError) throw new SpecError(err.issues.map((iss) => ({ field: iss.field, message: `job ${i + 1} (${p.spec.name}): ${iss.message}` })));
+        throw err;
+      }
+    });
+    checkExperimentCaps(estimates, caps);
+    const n = plan.points.length;
+    if (cfg.maxQueuedPerClient > 0 && opts.clientId && n > cfg.maxQueuedPerClient) {
+      throw new ResourceExhaustedError(`the experiment makes ${n} jobs; a client may have at most ${cfg.maxQueuedPerClient} waiting (MAX_QUEUED_PER_CLIENT)`, 60);
+    }
+    return this.guard(async () => {
+      if (cfg.maxQueued > 0 && (await this.store.countByState()).queued + n > cfg.maxQueued) {
+        throw new ResourceExhaustedError(`the queue cannot take ${n} more jobs (MAX_QUEUED_JOBS = ${cfg.maxQueued}); try again later`);
+      }
+      const now = new Date();
+      const rec: ExperimentRecord = {
+        id: newExperimentId(now.getTime()),
+        name: plan.name,
+        createdAt: now.toISOString(),
+        ownerKey: opts.owner?.key,
+        ownerName: opts.owner?.name,
+        varied: plan.varied,
+        jobs: plan.points.map((p) => ({ id: newJobId(now.getTime()), values: p.values })),
+      };
+      // the record first (its jobs are listed before they exist; the table shows a missing one as deleted)
+      await this.redis.hset(this.keys.experiment(rec.id), 'record', JSON.stringify(rec), ...(rec.ownerKey ? ['ownerKey', rec.ownerKey] : []));
+      for (let i = 0; i < n; i++) {
+        const p = plan.points[i];
+        const { id } = await this.store.create(p.spec, {
+          id: rec.jobs[i].id,
+          maxQueued: 0, // checked for the whole experiment above
+          clientId: opts.clientId,
+          maxQueuedPerClient: cfg.maxQueuedPerClient,
+          estimate: costEstimate(estimates[i]),
+          owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
+          experiment: rec.id,
+        });
+        await this.queue.add(id);
+      }
+      return this.experimentView(rec);
+    });
+  }
+
+  async getExperiment(id: string, opts: Access = {}): Promise<ExperimentView> {
+    if (!EXPERIMENT_ID_RE.test(id)) throw new NotFoundError(`experiment ${String(id).slice(0, 40)} not found`);
+    return this.guard(async () => {
+      const raw = await this.redis.hget(this.keys.experiment(id), 'record');
+      const rec = raw ? (JSON.parse(raw) as ExperimentRecord) : undefined;
+      if (!rec || !canAccess(opts.as, rec.ownerKey)) throw new NotFoundError(`experiment ${id} not found`);
+      return this.experimentView(rec);
+    });
+  }
+
+  private async experimentView(rec: ExperimentRecord): Promise<ExperimentView> {
+    const recs = await this.store.getViews(rec.jobs.map((j) => j.id));
+    const views = await Promise.all(recs.map((r) => (r ? this.view(r) : null)));
+    // the best perplexity over every published epoch (the history holds them all)
+    const best = await Promise.all(
+      recs.map(async (r) => {
+        if (!r || r.lastEpoch === 0) return undefined;
+        const eps = await this.events.epochs(r.id, 0, 5000);
+        const ppl = eps.map((e) => e.perplexity).filter((x) => Number.isFinite(x));
+        return ppl.length ? Math.min(...ppl) : undefined;
+      }),
+    );
+    return experimentTable(rec, views, best, recs.map((r) => r?.elapsedMs));
   }
 
   /** The record; a job the caller does not own answers exactly as a job that does not exist. */

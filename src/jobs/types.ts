@@ -3,6 +3,7 @@ import type { ExportFormat, ModelExport } from '../train/export.js';
 import type { EpochEvent } from '../train/trainer.js';
 import type { JobSpec } from '../train/spec.js';
 import type { Caller } from './owners.js';
+import type { ExperimentView } from './experiments.js';
 
 /** Who asks (src/jobs/owners.ts): a job it does not own is NotFound to it. Absent: keys off, all visible. */
 export interface Access {
@@ -135,6 +136,10 @@ export interface JobService {
    * its record, history, checkpoints and log in one step (optional for other JobServices).
    */
   delete?(id: string, opts?: Access): Promise<void>; // NotFound
+  /** Validates every point, then queues one job per point under a new experiment (src/jobs/experiments.ts). */
+  createExperiment?(input: unknown, opts?: { clientId?: string; owner?: Caller }): Promise<ExperimentView>;
+  /** The experiment's table: each job's varied values, state and results. */
+  getExperiment?(id: string, opts?: Access): Promise<ExperimentView>; // NotFound
   ready(): Promise<boolean>;
   /** Workers whose heartbeat is live (for /readyz; optional for other JobServices). */
   workers?(): Promise<LiveWorker[]>;

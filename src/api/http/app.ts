@@ -15,6 +15,7 @@ import { generateRoutes } from './routes/generate.js';
 import { modelRoutes } from './routes/model.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
+import { experimentRoutes } from './routes/experiments.js';
 import { SpecError } from '../../train/spec.js';
 import type { KeyRing } from '../../jobs/owners.js';
 
@@ -207,6 +208,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   await app.register(eventRoutes, { service: opts.service, heartbeatMs, streamsSignal: lifecycle.streamsSignal, streams, authEnabled });
   await app.register(generateRoutes, { service: opts.service, heartbeatMs, streams, authEnabled });
   await app.register(modelRoutes, { service: opts.service });
+  await app.register(experimentRoutes, { service: opts.service, authEnabled });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }
