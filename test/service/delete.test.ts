@@ -72,7 +72,8 @@ test('deleting a running job stops its training process, removes every key, and 
   assert.ok((await keysOf(id)).length > 0);
 
   const del = await fetch(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' });
-  assert.equal(del.status, 204);
+  assert.equal(del.status, 200);
+  assert.deepEqual(await del.json(), { jobId: id, deleted: true });
   assert.equal((await get(id)).status, 404);
   await waitFor('training process ended', async () => !alive(pid), 15_000, 50);
   // the worker finishes its attempt after the delete: nothing of the job may come back
@@ -90,8 +91,8 @@ test('deleting a queued job removes it from the queue; a malformed id is 400', a
   await waitFor('busy running', async () => (await get(busy)).body.state === 'running', 60_000, 100);
   const id = await post(slowSpec(5));
   assert.equal((await get(id)).body.state, 'queued');
-  assert.equal((await fetch(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await fetch(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' })).status, 200);
   assert.deepEqual(await keysOf(id), []);
   assert.equal((await fetch(`${api.url}/v1/jobs/not-an-id`, { method: 'DELETE' })).status, 400);
-  assert.equal((await fetch(`${api.url}/v1/jobs/${busy}`, { method: 'DELETE' })).status, 204);
+  assert.equal((await fetch(`${api.url}/v1/jobs/${busy}`, { method: 'DELETE' })).status, 200);
 });

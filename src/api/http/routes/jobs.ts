@@ -59,11 +59,11 @@ export async function jobRoutes(app: FastifyInstance, opts: { service: JobServic
 
   app.post<{ Params: { id: string } }>('/v1/jobs/:id/cancel', async (req) => service.cancel(jobId(req.params.id), { as: req.caller }));
 
-  // a running job is cancelled first; then everything of it goes (204), and it is 404 afterwards
-  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req, reply) => {
+  // a running job is cancelled first; then everything of it goes, and it is 404 afterwards
+  app.delete<{ Params: { id: string } }>('/v1/jobs/:id', async (req) => {
     const id = jobId(req.params.id);
     if (!service.delete) throw new FailedPreconditionError('this service cannot delete jobs');
     await service.delete(id, { as: req.caller });
-    return reply.code(204).send();
+    return { jobId: id, deleted: true };
   });
 }
