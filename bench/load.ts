@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { LOADER_OPTIONS, protoFilePath } from '../src/api/grpc/index.js';
-import { SseParser } from '../src/cli/sse-client.js';
+import { SseParser } from '../src/api/dashboard/public/sse.js';
 import { connectRedis, deleteKeysWithPrefix } from '../src/jobs/redis.js';
 
 const { values: args } = parseArgs({
@@ -154,7 +154,7 @@ async function main() {
         const parser = new SseParser();
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
-          for (const ev of parser.feed(chunk)) if (ev.event === 'epoch') record((JSON.parse(ev.data) as { time: string }).time);
+          for (const ev of parser.push(chunk)) if (ev.event === 'epoch') record((JSON.parse(ev.data) as { time: string }).time);
         });
         res.on('end', () => {
           finished++;

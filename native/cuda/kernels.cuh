@@ -239,13 +239,13 @@ struct Transpose {
 // and dc := ∂L/∂C_{t−1}. The state entering the minibatch is detached: step 0 sends nothing back.
 struct CellBackward {
   int B, H;
-  bool has_next;            // t < T − 1
-  const float* WhT;         // (4H, H)
-  const float* dA_next;     // dA_{t+1} (B, 4H)
-  const float* gates;       // activations I, F, C~, O of step t (B, 4H)
+  bool has_next;                            // t < T − 1
+  const float* WhT;                         // (4H, H)
+  const float* dA_next;                     // dA_{t+1} (B, 4H)
+  const float* gates;                       // activations I, F, C~, O of step t (B, 4H)
   const float *c_prev, *tanh_c, *dH_above;  // (B, H)
-  float* dc;                // (B, H), carried
-  float* dA;                // dA_t (B, 4H)
+  float* dc;                                // (B, H), carried
+  float* dA;                                // dA_t (B, 4H)
   LSTM_HD size_t threads() const { return CellGrid{B, H}.threads(); }
   LSTM_HD void operator()(size_t t) const {
     size_t b, j;
@@ -264,11 +264,11 @@ struct CellBackward {
     // H = O ⊙ tanh(C): the path into C, plus the carry from step t+1
     const float d_c = dh * O * (1.0f - tc * tc) + dc_next;
     float* d = dA + b * G + j;
-    d[0] = d_c * Cc * I * (1.0f - I);            // σ' = σ(1 − σ)
+    d[0] = d_c * Cc * I * (1.0f - I);  // σ' = σ(1 − σ)
     d[H] = d_c * c_prev[i] * F * (1.0f - F);
-    d[2 * H] = d_c * I * (1.0f - Cc * Cc);       // tanh' = 1 − tanh²
+    d[2 * H] = d_c * I * (1.0f - Cc * Cc);  // tanh' = 1 − tanh²
     d[3 * H] = dh * tc * O * (1.0f - O);
-    dc[i] = d_c * F;                              // C_t = F ⊙ C_{t−1} + I ⊙ C~
+    dc[i] = d_c * F;  // C_t = F ⊙ C_{t−1} + I ⊙ C~
   }
 };
 
@@ -396,8 +396,8 @@ struct ClipScale {
 // d2l's sgd with the clipping factor: g := g·scale, p −= lr·g.
 struct SgdUpdate {
   size_t n;
-  const float* hyper;   // [lr, θ]
-  const double* clip;   // [‖g‖, scale]
+  const float* hyper;  // [lr, θ]
+  const double* clip;  // [‖g‖, scale]
   float *params, *grads;
   LSTM_HD size_t threads() const { return n; }
   LSTM_HD void operator()(size_t i) const {

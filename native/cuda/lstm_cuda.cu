@@ -153,8 +153,10 @@ struct DeviceExec {
     check(cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device), "attribute");
     check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "attribute");
     const size_t bytes = k.smem_floats() * sizeof(float);
-    check(cudaFuncSetAttribute(run_persistent<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes), "smem attribute");
-    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, run_persistent<K>, k.block_threads(), bytes), "occupancy");
+    check(cudaFuncSetAttribute(run_persistent<K>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes),
+          "smem attribute");
+    check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, run_persistent<K>, k.block_threads(), bytes),
+          "occupancy");
     return coop != 0 && (long)per_sm * sms >= k.blocks();
   }
   template <class K>
@@ -227,7 +229,8 @@ struct CudaModel::Impl {
 CudaModel::CudaModel(const Config& config, int device) {
   const DeviceInfo info = device_info();
   if (info.count == 0) throw std::runtime_error("no usable GPU: " + info.error);
-  if (device < 0 || device >= info.count) throw std::runtime_error("CUDA device " + std::to_string(device) + " does not exist");
+  if (device < 0 || device >= info.count)
+    throw std::runtime_error("CUDA device " + std::to_string(device) + " does not exist");
   impl_ = std::make_unique<Impl>(config, device);
 }
 

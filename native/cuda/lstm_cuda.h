@@ -15,10 +15,10 @@
 namespace lstm::cuda {
 
 struct DeviceInfo {
-  int count = 0;            // visible GPUs; 0 with `error` set when none can be used
-  std::string error;        // why not (no driver, no device, …)
-  std::string name;         // device 0's name
-  int major = 0, minor = 0; // compute capability of device 0
+  int count = 0;             // visible GPUs; 0 with `error` set when none can be used
+  std::string error;         // why not (no driver, no device, …)
+  std::string name;          // device 0's name
+  int major = 0, minor = 0;  // compute capability of device 0
   int driver = 0, runtime = 0;
 };
 // What CUDA sees in this process (does not throw).
@@ -37,8 +37,8 @@ class CudaModel : public ModelApi {
   void get_grad(const View& v, float* dst) const override;
   StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
                   float theta) override;
-  double train_batches(const int32_t* X, const int32_t* Y, int batches, int B, int T, bool reset_first,
-                       bool reset_each, float lr, float theta) override;
+  double train_batches(const int32_t* X, const int32_t* Y, int batches, int B, int T, bool reset_first, bool reset_each,
+                       float lr, float theta) override;
   void reset_state() override;
   void generate_step(int32_t token, float* h, float* c, float* logits) const override;
   int threads() const override { return 1; }

@@ -101,14 +101,14 @@ class StepModel {
   }
 
   struct LayerBuffers {
-    float* gates = nullptr;   // (T, B, 4H): pre-activations, then the activations I, F, C~, O
-    float* h = nullptr;       // (T+1, B, H): slot 0 is the initial state
-    float* c = nullptr;       // (T+1, B, H)
-    float* tanh_c = nullptr;  // (T, B, H)
+    float* gates = nullptr;      // (T, B, 4H): pre-activations, then the activations I, F, C~, O
+    float* h = nullptr;          // (T+1, B, H): slot 0 is the initial state
+    float* c = nullptr;          // (T+1, B, H)
+    float* tanh_c = nullptr;     // (T, B, H)
     float* carried_h = nullptr;  // (B, H): the final state, the next minibatch's initial state
     float* carried_c = nullptr;
-    float* WhT = nullptr;     // (4H, H)
-    float* WxT = nullptr;     // (4H, H), layers > 0
+    float* WhT = nullptr;  // (4H, H)
+    float* WxT = nullptr;  // (4H, H), layers > 0
   };
 
   // Per-call settings, and the workspace for (B, T).
@@ -241,7 +241,7 @@ class StepModel {
     const int H = cfg_.hidden, V = cfg_.vocab, N = B_ * T_;
     const float* hs = layers_[cfg_.layers - 1].h + (size_t)B_ * H;  // H_1 … H_T of the top layer
     const float* Wq = params_ + lo_.Wq;
-    ex_.launch(Affine{N, H, V, hs, Wq, params_ + lo_.bq, logits_});  // Y = H·Wq + bq
+    ex_.launch(Affine{N, H, V, hs, Wq, params_ + lo_.bq, logits_});                    // Y = H·Wq + bq
     ex_.launch(SoftmaxCrossEntropy{N, V, tgt_, 1.0f / (float)N, logits_, row_loss_});  // logits_ := dY
     ex_.launch(PartialSums<double>{(size_t)N, kPartials, false, row_loss_, part_});
     ex_.launch(FinishLoss{kPartials, 1.0 / N, part_, loss_});
@@ -279,7 +279,8 @@ class StepModel {
 
   template <class K>
   bool persistent(const K& k) {
-    const bool use = recurrence_ == Recurrence::Persistent && persistent_fits(B_, cfg_.hidden, T_) && ex_.persistent_fits(k);
+    const bool use =
+        recurrence_ == Recurrence::Persistent && persistent_fits(B_, cfg_.hidden, T_) && ex_.persistent_fits(k);
     ran_persistent_ = use;
     return use;
   }

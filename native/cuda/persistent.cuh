@@ -33,7 +33,7 @@ LSTM_HD float load_exchanged(const float* p) {
 #endif
 }
 
-constexpr int kPersistentUnits = 8;          // hidden units per block
+constexpr int kPersistentUnits = 8;                 // hidden units per block
 constexpr size_t kPersistentSmemBytes = 96 * 1024;  // at most, so two blocks fit an SM
 
 // Forward through time of one layer. On entry gates[t] holds the input projection X_t·Wx + b of
@@ -64,7 +64,8 @@ struct RecurrentForward {
   LSTM_HD void load_state(int, int tid, int t, float* smem) const {
     float* hs = smem + (size_t)H * 4 * U;
     const float* src = h + (size_t)t * B * H;  // slot t = H_{t−1}
-    for (size_t e = tid; e < (size_t)B * H; e += block_threads()) hs[(e / H) * (H + 1) + e % H] = load_exchanged(src + e);
+    for (size_t e = tid; e < (size_t)B * H; e += block_threads())
+      hs[(e / H) * (H + 1) + e % H] = load_exchanged(src + e);
   }
 
   LSTM_HD void step(int r, int tid, int t, const float* smem) const {
@@ -103,7 +104,7 @@ struct RecurrentForward {
 struct RecurrentBackward {
   static constexpr int U = kPersistentUnits;
   int B, H, T;
-  const float* Wh;                          // (H, 4H)
+  const float* Wh;  // (H, 4H)
   const float *gates, *c, *tanh_c, *dH_above;
   float *dc, *dA;
 
@@ -158,7 +159,8 @@ inline bool persistent_fits(int B, int H, int T) {
   if (B < 1 || H < 1 || T < 1 || B * kPersistentUnits > 1024) return false;
   const RecurrentForward f{B, H, T, nullptr, nullptr, nullptr, nullptr, nullptr};
   const RecurrentBackward g{B, H, T, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-  return f.smem_floats() * sizeof(float) <= kPersistentSmemBytes && g.smem_floats() * sizeof(float) <= kPersistentSmemBytes;
+  return f.smem_floats() * sizeof(float) <= kPersistentSmemBytes &&
+         g.smem_floats() * sizeof(float) <= kPersistentSmemBytes;
 }
 
 }  // namespace lstm::cuda

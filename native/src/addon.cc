@@ -8,11 +8,11 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <tuple>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "kernels.h"
@@ -220,7 +220,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     c.kind = kind == "scratch" ? lstm::Kind::Scratch : lstm::Kind::Concise;
     double V = num("vocabSize", -1), H = num("numHiddens", -1), L = num("numLayers", 1);
     double threads = num("threads", DefaultThreads());
-    if (!(V >= 1 && V <= 1e6) || !(H >= 1 && H <= 65536) || !(L >= 1 && L <= 64) || V != (int)V || H != (int)H || L != (int)L)
+    if (!(V >= 1 && V <= 1e6) || !(H >= 1 && H <= 65536) || !(L >= 1 && L <= 64) || V != (int)V || H != (int)H ||
+        L != (int)L)
       throw Err(env, "vocabSize, numHiddens, numLayers must be positive integers");
     if (!(threads >= 1 && threads <= 1024)) throw Err(env, "threads must be >= 1");
     c.vocab = (int)V;
@@ -351,7 +352,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (!info[k].IsNumber()) throw Err(env, "batches, batchSize, numSteps, lr and clipTheta must be numbers");
     const int nb = info[2].As<Napi::Number>().Int32Value(), B = info[3].As<Napi::Number>().Int32Value(),
               T = info[4].As<Napi::Number>().Int32Value();
-    if (nb < 1 || B < 1 || T < 1 || (double)nb * B * T > 1e8) throw Err(env, "batches, batchSize and numSteps must be positive");
+    if (nb < 1 || B < 1 || T < 1 || (double)nb * B * T > 1e8)
+      throw Err(env, "batches, batchSize and numSteps must be positive");
     const size_t n = (size_t)nb * B * T;
     std::vector<int32_t> X = Tokens(env, info[0], n, "X"), Y = Tokens(env, info[1], n, "Y");
     CheckTokens(env, X, Y, m.config().vocab);
@@ -365,7 +367,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   }
 
   // (token, h: Float32Array(L·H), c: Float32Array(L·H)), validated
-  std::tuple<int, Napi::Float32Array, Napi::Float32Array> GenerateArgs(const Napi::CallbackInfo& info, lstm::ModelApi& m) {
+  std::tuple<int, Napi::Float32Array, Napi::Float32Array> GenerateArgs(const Napi::CallbackInfo& info,
+                                                                       lstm::ModelApi& m) {
     Napi::Env env = info.Env();
     const auto& c = m.config();
     if (info.Length() < 3 || !info[0].IsNumber()) throw Err(env, "generateStep(token, h, c)");
@@ -459,7 +462,8 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   std::shared_ptr<Shared> shared_;
 };
 
-// info() → { blas, blasConfig, blasCorename, blasThreads, procs, defaultThreads, kernelIsa, gemmKernel, recurrentGemm, cuda: { built, devices, error?, name?, capability?, driverVersion, runtimeVersion } }
+// info() → { blas, blasConfig, blasCorename, blasThreads, procs, defaultThreads, kernelIsa, gemmKernel, recurrentGemm,
+// cuda: { built, devices, error?, name?, capability?, driverVersion, runtimeVersion } }
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object out = Napi::Object::New(env);

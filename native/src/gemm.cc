@@ -43,10 +43,12 @@ const Isa kIsa = detect_isa();
 // AVX-512: NR = 32 (two zmm per row), MR ≤ 8 → 16 accumulators.
 template <int MR>
 __attribute__((target("avx512f"))) inline void tile_avx512(int K, const float* A, ptrdiff_t rs, ptrdiff_t ks,
-                                                            const float* Bp, float* C, int ldc, int ncols,
-                                                            bool accumulate) {
+                                                           const float* Bp, float* C, int ldc, int ncols,
+                                                           bool accumulate) {
   const __mmask16 m0 = ncols >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << ncols) - 1);
-  const __mmask16 m1 = ncols >= 32 ? (__mmask16)0xFFFF : ncols <= 16 ? (__mmask16)0 : (__mmask16)((1u << (ncols - 16)) - 1);
+  const __mmask16 m1 = ncols >= 32   ? (__mmask16)0xFFFF
+                       : ncols <= 16 ? (__mmask16)0
+                                     : (__mmask16)((1u << (ncols - 16)) - 1);
   __m512 c0[MR], c1[MR];
   _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {
     c0[r] = accumulate ? _mm512_maskz_loadu_ps(m0, C + (size_t)r * ldc) : _mm512_setzero_ps();
@@ -68,9 +70,8 @@ __attribute__((target("avx512f"))) inline void tile_avx512(int K, const float* A
   }
 }
 
-__attribute__((target("avx512f"))) void gemm_avx512(int M, const float* A, ptrdiff_t rs, ptrdiff_t ks,
-                                                    const PackedB& P, int p0, int p1, float* C, int ldc,
-                                                    bool accumulate) {
+__attribute__((target("avx512f"))) void gemm_avx512(int M, const float* A, ptrdiff_t rs, ptrdiff_t ks, const PackedB& P,
+                                                    int p0, int p1, float* C, int ldc, bool accumulate) {
   for (int p = p0; p < p1; p++) {
     const int ncols = std::min(32, P.N - p * 32);
     float* Cp = C + p * 32;
@@ -85,14 +86,29 @@ __attribute__((target("avx512f"))) void gemm_avx512(int M, const float* A, ptrdi
       const float* Ar = Ak + r * rs;
       float* Cr = Cp + (size_t)r * ldc;
       switch (M - r) {
-      case 7: tile_avx512<7>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 6: tile_avx512<6>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 5: tile_avx512<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 4: tile_avx512<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 3: tile_avx512<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 2: tile_avx512<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 1: tile_avx512<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-        default: break;
+        case 7:
+          tile_avx512<7>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 6:
+          tile_avx512<6>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 5:
+          tile_avx512<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 4:
+          tile_avx512<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 3:
+          tile_avx512<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 2:
+          tile_avx512<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 1:
+          tile_avx512<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        default:
+          break;
       }
     }
   }
@@ -128,9 +144,8 @@ __attribute__((target("avx2,fma"))) inline void tile_avx2(int K, const float* A,
   }
 }
 
-__attribute__((target("avx2,fma"))) void gemm_avx2(int M, const float* A, ptrdiff_t rs, ptrdiff_t ks,
-                                                    const PackedB& P, int p0, int p1, float* C, int ldc,
-                                                    bool accumulate) {
+__attribute__((target("avx2,fma"))) void gemm_avx2(int M, const float* A, ptrdiff_t rs, ptrdiff_t ks, const PackedB& P,
+                                                   int p0, int p1, float* C, int ldc, bool accumulate) {
   for (int p = p0; p < p1; p++) {
     const int ncols = std::min(16, P.N - p * 16);
     float* Cp = C + p * 16;
@@ -145,12 +160,23 @@ __attribute__((target("avx2,fma"))) void gemm_avx2(int M, const float* A, ptrdif
       const float* Ar = Ak + r * rs;
       float* Cr = Cp + (size_t)r * ldc;
       switch (M - r) {
-      case 5: tile_avx2<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 4: tile_avx2<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 3: tile_avx2<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 2: tile_avx2<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-      case 1: tile_avx2<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc); break;
-        default: break;
+        case 5:
+          tile_avx2<5>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 4:
+          tile_avx2<4>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 3:
+          tile_avx2<3>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 2:
+          tile_avx2<2>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        case 1:
+          tile_avx2<1>(kc, Ar, rs, ks, Bk, Cr, ldc, ncols, acc);
+          break;
+        default:
+          break;
       }
     }
   }
@@ -184,9 +210,12 @@ int gemm_panel_width() { return kIsa == Isa::Avx512 ? 32 : 16; }
 
 const char* gemm_kernel_name() {
   switch (kIsa) {
-    case Isa::Avx512: return "avx512 8x32";
-    case Isa::Avx2: return "avx2 6x16";
-    default: return "portable 1x16";
+    case Isa::Avx512:
+      return "avx512 8x32";
+    case Isa::Avx2:
+      return "avx2 6x16";
+    default:
+      return "portable 1x16";
   }
 }
 

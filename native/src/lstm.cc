@@ -51,9 +51,18 @@ RecurrentGemm recurrent_from_env() {
 }  // namespace
 
 const char* phase_name(int phase) {
-  static const char* names[kNumPhases] = {"pack",           "gather",          "input_gemm",    "recurrent_gemm",
-                                          "gate_forward",   "output_forward",  "output_backward", "gate_backward",
-                                          "recurrent_backward_gemm", "weight_grad_gemm", "update", "sync"};
+  static const char* names[kNumPhases] = {"pack",
+                                          "gather",
+                                          "input_gemm",
+                                          "recurrent_gemm",
+                                          "gate_forward",
+                                          "output_forward",
+                                          "output_backward",
+                                          "gate_backward",
+                                          "recurrent_backward_gemm",
+                                          "weight_grad_gemm",
+                                          "update",
+                                          "sync"};
   return phase >= 0 && phase < kNumPhases ? names[phase] : "?";
 }
 
@@ -153,7 +162,8 @@ StepResult Model::step(const int32_t* X, const int32_t* Y, int B, int T, bool re
   if (B < 1 || T < 1) throw std::invalid_argument("batchSize and numSteps must be >= 1");
   const int V = cfg_.vocab, H = cfg_.hidden;
   for (size_t k = 0; k < (size_t)B * T; k++)
-    if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V) throw std::invalid_argument("token id out of range [0, vocabSize)");
+    if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V)
+      throw std::invalid_argument("token id out of range [0, vocabSize)");
   ensure_workspace(B, T);
   // (B, T) batch-major → time-major rows t·B + b
   for (int b = 0; b < B; b++)
@@ -174,7 +184,8 @@ StepResult Model::step(const int32_t* X, const int32_t* Y, int B, int T, bool re
   if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
   loss_part_.assign((size_t)threads_ * 8, 0.0);
   sq_part_.assign((size_t)threads_ * 8, 0.0);
-  ThreadPool::instance().run(threads_, [&](int p, int np, Team& team) { step_thread(p, np, team, B, T, update, lr, theta); });
+  ThreadPool::instance().run(threads_,
+                             [&](int p, int np, Team& team) { step_thread(p, np, team, B, T, update, lr, theta); });
   double loss_sum = 0.0, sq = 0.0;
   for (int p = 0; p < threads_; p++) {
     loss_sum += loss_part_[(size_t)p * 8];
@@ -213,7 +224,8 @@ void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, fl
 
 // (nb, H)·(H, 4H) for this thread's sequences: out += in · W, W (K, 4H) given packed per gate
 // block (Wp) and as the plain matrix (for the OpenBLAS path)
-void Model::gates_gemm(const ThreadStep& x, const float* in, int K, const PackedB* Wp, const float* W, float* out) const {
+void Model::gates_gemm(const ThreadStep& x, const float* in, int K, const PackedB* Wp, const float* W,
+                       float* out) const {
   const int H = cfg_.hidden, G = 4 * H;
   if (x.s.nb == 0) return;
   if (recurrent_ == RecurrentGemm::Packed) {
@@ -311,11 +323,13 @@ void Model::output_loss(ThreadStep& x) {
   // logits := dlogits = (softmax − onehot) / N (the mean is over all N rows)
   loss_part_[(size_t)x.p * 8] =
       softmax_cross_entropy(nr, V, dY + (size_t)s.r0 * V, tgt_.data() + s.r0, dY + (size_t)s.r0 * V, 1.0f / (float)N);
-  gemm(false, true, nr, H, V, 1.0f, dY + (size_t)s.r0 * V, V, Wq, V, 0.0f, dH_.data() + (size_t)s.r0 * H, H);  // dH = dY·W_hqᵀ
+  gemm(false, true, nr, H, V, 1.0f, dY + (size_t)s.r0 * V, V, Wq, V, 0.0f, dH_.data() + (size_t)s.r0 * H,
+       H);  // dH = dY·W_hqᵀ
   x.timer.last = kOutputForward;
   x.barrier();  // dY and dH of every row
-  gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + layout_.Wq + (size_t)s.u0 * V, V);  // dW_hq = Hᵀ·dY
-  if (x.p == 0) column_sums(N, V, dY, V, D + layout_.bq);                                                     // db_q
+  gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + layout_.Wq + (size_t)s.u0 * V,
+       V);                                                 // dW_hq = Hᵀ·dY
+  if (x.p == 0) column_sums(N, V, dY, V, D + layout_.bq);  // db_q
   x.timer.lap(kOutputBackward);
 }
 
@@ -338,8 +352,8 @@ void Model::backward_layer(ThreadStep& x, int l) {
   for (int t = T - 1; t >= 0 && s.nb > 0; t--) {
     const size_t row = (size_t)t * B + s.b0;
     float* dA_t = dA + row * G;
-    lstm_cell_backward(s.nb, H, a.gates.data() + row * G, dA_t, G, H, a.c.data() + row * H,
-                       a.tanh_c.data() + row * H, dH + row * H, dc_.data() + (size_t)s.b0 * H, H);
+    lstm_cell_backward(s.nb, H, a.gates.data() + row * G, dA_t, G, H, a.c.data() + row * H, a.tanh_c.data() + row * H,
+                       dH + row * H, dc_.data() + (size_t)s.b0 * H, H);
     x.timer.lap(kGateBackward);
     // ∂L/∂H_{t−1} += dA_t · Whᵀ; the state entering the minibatch is detached: no t = 0 term
     if (t > 0) transposed_gemm(x, dA_t, pk.WhT, Wh, dH + (row - B) * H, true);

@@ -19,18 +19,18 @@ namespace lstm {
 // Wall time per phase of a step, accumulated by thread 0 (nanoseconds; includes its waits at the
 // barriers that end a phase), for profiling.
 enum Phase {
-  kPack,            // packing the recurrent weights into GEMM panels, initial state
-  kGather,          // input projection of layer 0 (row gather + bias); bias broadcast of layers > 0
-  kInputGemm,       // input projection of layers > 0 (one GEMM over all T steps)
-  kRecurrentGemm,   // H_{t−1} · Wh, per step
-  kGateForward,     // sigmoid/tanh and the cell update, per step
-  kOutputForward,   // logits GEMM + softmax cross-entropy
-  kOutputBackward,  // dWq, dbq, dH = dlogits · Wqᵀ
-  kGateBackward,    // elementwise BPTT, per step
+  kPack,                   // packing the recurrent weights into GEMM panels, initial state
+  kGather,                 // input projection of layer 0 (row gather + bias); bias broadcast of layers > 0
+  kInputGemm,              // input projection of layers > 0 (one GEMM over all T steps)
+  kRecurrentGemm,          // H_{t−1} · Wh, per step
+  kGateForward,            // sigmoid/tanh and the cell update, per step
+  kOutputForward,          // logits GEMM + softmax cross-entropy
+  kOutputBackward,         // dWq, dbq, dH = dlogits · Wqᵀ
+  kGateBackward,           // elementwise BPTT, per step
   kRecurrentBackwardGemm,  // dA_t · Whᵀ, per step
-  kWeightGradGemm,  // dWh, dWx (layers > 0), dH of the layer below: GEMMs over all T steps; db; dWx row scatter
-  kUpdate,          // global norm, clipping, SGD
-  kSync,            // waiting at the barriers between phases (load imbalance, preempted threads)
+  kWeightGradGemm,         // dWh, dWx (layers > 0), dH of the layer below: GEMMs over all T steps; db; dWx row scatter
+  kUpdate,                 // global norm, clipping, SGD
+  kSync,                   // waiting at the barriers between phases (load imbalance, preempted threads)
   kNumPhases
 };
 const char* phase_name(int phase);

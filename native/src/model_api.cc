@@ -6,7 +6,8 @@
 namespace lstm {
 
 Layout make_layout(const Config& cfg) {
-  if (cfg.vocab < 1 || cfg.hidden < 1 || cfg.layers < 1) throw std::invalid_argument("vocab, hidden and layers must be >= 1");
+  if (cfg.vocab < 1 || cfg.hidden < 1 || cfg.layers < 1)
+    throw std::invalid_argument("vocab, hidden and layers must be >= 1");
   if (cfg.kind == Kind::Scratch && cfg.layers != 1) throw std::invalid_argument("the scratch kind has exactly 1 layer");
   const int V = cfg.vocab, H = cfg.hidden, G = 4 * H;
   Layout lo;
@@ -58,7 +59,8 @@ Layout make_layout(const Config& cfg) {
 }
 
 void copy_view(const View& v, const float* src, int lds, float* dst, int ldd) {
-  for (int r = 0; r < v.rows; r++) std::memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)v.cols * sizeof(float));
+  for (int r = 0; r < v.rows; r++)
+    std::memcpy(dst + (size_t)r * ldd, src + (size_t)r * lds, (size_t)v.cols * sizeof(float));
 }
 
 const View* ModelApi::find_view(const std::string& name) const {

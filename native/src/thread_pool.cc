@@ -21,9 +21,7 @@ void spin_wait(Pred ready, int spin_us) {
   for (unsigned i = 0;; i++) {
     if (ready()) return;
     LSTM_PAUSE();
-    if ((i & 255) == 255 &&
-        std::chrono::steady_clock::now() - start > std::chrono::microseconds(spin_us))
-      break;
+    if ((i & 255) == 255 && std::chrono::steady_clock::now() - start > std::chrono::microseconds(spin_us)) break;
   }
   while (!ready()) std::this_thread::yield();
 }

@@ -167,12 +167,13 @@ bool run_case(const Case& c, Recurrence recurrence) {
   // the persistent kernels must really have run (every harness shape fits them)
   const bool path_ok = dev.ran_persistent() == (recurrence == Recurrence::Persistent);
   const bool ok = loss.ok && norm.ok && grads.ok && params.ok && batches.ok && path_ok;
-  std::printf("%s %s/%s: kind=%s V=%d H=%d L=%d B=%d T=%d sampling=%s steps=%d | rel loss %.2e, grad norm %.2e, "
-              "gradients %.2e (worst %s), parameters %.2e, train_batches %.2e | %zu kernel launches\n",
-              ok ? "ok" : "FAIL", c.name, recurrence == Recurrence::Persistent ? "persistent" : "steps",
-              c.kind == Kind::Scratch ? "scratch" : "concise", c.V, c.H, c.L, c.B, c.T,
-              c.random_sampling ? "random" : "sequential", c.steps, loss.worst, norm.worst, grads.worst,
-              worst_view.c_str(), params.worst, batches.worst, ex.launches);
+  std::printf(
+      "%s %s/%s: kind=%s V=%d H=%d L=%d B=%d T=%d sampling=%s steps=%d | rel loss %.2e, grad norm %.2e, "
+      "gradients %.2e (worst %s), parameters %.2e, train_batches %.2e | %zu kernel launches\n",
+      ok ? "ok" : "FAIL", c.name, recurrence == Recurrence::Persistent ? "persistent" : "steps",
+      c.kind == Kind::Scratch ? "scratch" : "concise", c.V, c.H, c.L, c.B, c.T,
+      c.random_sampling ? "random" : "sequential", c.steps, loss.worst, norm.worst, grads.worst, worst_view.c_str(),
+      params.worst, batches.worst, ex.launches);
   return ok;
 }
 

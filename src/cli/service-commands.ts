@@ -66,7 +66,9 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
   if (engine.backend === 'cuda' && pool < cfg.workerConcurrency + 1) {
     log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`, 'warn');
   }
-  log(
+  // also the machine-readable readiness line: `ready` and its fields are what tests and scripts read
+  useLogger('lstm-trainer').info(
+    { ready: 'worker', engine: `${engine.name}/${engine.backend}`, prefix: cfg.prefix, concurrency: cfg.workerConcurrency },
     `lstm-trainer worker ready: engine ${engine.name}/${engine.backend}, queue prefix ${cfg.prefix}, concurrency ${cfg.workerConcurrency}, checkpoint every ${cfg.checkpointEvery} epochs`,
   );
   return worker;

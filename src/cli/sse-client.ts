@@ -1,45 +1,8 @@
 // A small Server-Sent Events client over fetch (Node 20), for `lstm-trainer watch` and the tests:
 // follows a job's event stream and reconnects with Last-Event-ID, so nothing is missed or repeated.
+// The parsing is the dashboard's DOM-free sse.js, the project's one SSE reader.
 import type { JobEvent } from '../jobs/types.js';
-
-export interface SseEvent {
-  id?: string;
-  event: string;
-  data: string;
-}
-
-/** Incremental text/event-stream parser (the WHATWG rules: fields, comments, blank-line dispatch). */
-export class SseParser {
-  private buf = '';
-  private data: string[] = [];
-  private event = '';
-  private id: string | undefined;
-
-  feed(chunk: string): SseEvent[] {
-    this.buf += chunk;
-    const out: SseEvent[] = [];
-    let nl: number;
-    while ((nl = this.buf.search(/\r\n|\r|\n/)) >= 0) {
-      const line = this.buf.slice(0, nl);
-      this.buf = this.buf.slice(nl + (this.buf[nl] === '\r' && this.buf[nl + 1] === '\n' ? 2 : 1));
-      if (line === '') {
-        if (this.data.length) out.push({ id: this.id, event: this.event || 'message', data: this.data.join('\n') });
-        this.data = [];
-        this.event = '';
-        continue;
-      }
-      if (line.startsWith(':')) continue;
-      const colon = line.indexOf(':');
-      const field = colon < 0 ? line : line.slice(0, colon);
-      let value = colon < 0 ? '' : line.slice(colon + 1);
-      if (value.startsWith(' ')) value = value.slice(1);
-      if (field === 'data') this.data.push(value);
-      else if (field === 'event') this.event = value;
-      else if (field === 'id') this.id = value;
-    }
-    return out;
-  }
-}
+import { readSse } from '../api/dashboard/public/sse.js';
 
 export class HttpProblemError extends Error {
   constructor(
@@ -52,26 +15,6 @@ export class HttpProblemError extends Error {
 
 export function authHeaders(apiKey?: string): Record<string, string> {
   return apiKey ? { authorization: `Bearer ${apiKey}` } : {};
-}
-
-/** The events of one SSE response (until the server ends it or the signal aborts). */
-export async function* readSse(res: Response, signal?: AbortSignal): AsyncGenerator<SseEvent> {
-  if (!res.body) return;
-  const parser = new SseParser();
-  const decoder = new TextDecoder();
-  const reader = res.body.getReader();
-  const onAbort = () => void reader.cancel().catch(() => undefined);
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      for (const ev of parser.feed(decoder.decode(value, { stream: true }))) yield ev;
-    }
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    reader.releaseLock?.();
-  }
 }
 
 export interface FollowOptions {

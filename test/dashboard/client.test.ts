@@ -181,9 +181,21 @@ test('dashboardRoutes: page and assets with their content types, a strict CSP, n
       assert.match(String(r.headers['content-type']), type, file);
       assert.doesNotMatch(r.body, /\bimport\s[^;]*from\s*['"]https?:/, `${file} imports from the network`);
     }
-    // the app's modules import only each other
-    const app_js = (await app.inject({ method: 'GET', url: '/assets/app.js' })).body;
-    for (const m of app_js.matchAll(/from '([^']+)'/g)) assert.ok((await app.inject({ method: 'GET', url: `/assets/${m[1].replace('./', '')}` })).statusCode === 200, m[1]);
+    // the app's modules import only each other, and each one they import (transitively) is served
+    const seen = new Set<string>();
+    const queue = ['app.js'];
+    while (queue.length > 0) {
+      const file = queue.shift()!;
+      if (seen.has(file)) continue;
+      seen.add(file);
+      const r = await app.inject({ method: 'GET', url: `/assets/${file}` });
+      assert.equal(r.statusCode, 200, file);
+      for (const m of r.body.matchAll(/(?:from|import) '([^']+)'/g)) {
+        assert.match(m[1], /^\.\/[\w.-]+\.js$/, `${file} imports ${m[1]}`);
+        queue.push(m[1].slice(2));
+      }
+    }
+    assert.ok(seen.has('sse.js') && seen.has('job-view.js') && seen.has('uPlot.esm.js'), [...seen].join());
     const missing = await app.inject({ method: 'GET', url: '/assets/..%2Fpackage.json' });
     assert.equal(missing.statusCode, 404);
     assert.match(String(missing.headers['content-type']), /problem\+json/);

@@ -6,7 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { SseParser, followJob } from '../../src/cli/sse-client.js';
+import { SseParser } from '../../src/api/dashboard/public/sse.js';
+import { followJob } from '../../src/cli/sse-client.js';
 import type { JobEvent } from '../../src/jobs/types.js';
 import { REDIS_URL, WorkerProcess, assertSeqs, deletePrefix, testEnv, waitFor } from '../service/helpers.js';
 import { call, healthClient, trainerClient } from '../grpc/client.js';
@@ -52,7 +53,7 @@ test('SIGTERM: not ready first, then streams end cleanly between events, request
       if (done) break;
       const chunk = dec.decode(value, { stream: true });
       sseText += chunk;
-      for (const ev of parser.feed(chunk)) if (ev.event === 'epoch' || ev.event === 'state') sseEvents.push(JSON.parse(ev.data));
+      for (const ev of parser.push(chunk)) if (ev.event === 'epoch' || ev.event === 'state') sseEvents.push(JSON.parse(ev.data));
     }
     order.push('sse-end');
   })();

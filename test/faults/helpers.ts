@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CliProcess } from '../support/processes.js';
+import { CliProcess, readyLine } from '../support/processes.js';
 
 export { ROOT } from '../support/processes.js';
 
@@ -18,14 +18,13 @@ export class ApiProcess extends CliProcess {
     super('api', { env: { HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env }, killAfterMs: 20_000 });
   }
 
-  /** Ready once it printed both addresses (kept in httpUrl and grpcPort). */
+  /** Ready once it logged its readiness line (its addresses kept in httpUrl and grpcPort). */
   protected isReady(output: string): boolean {
     if (this.httpUrl) return true;
-    const h = /HTTP on (http:\/\/[0-9.]+:\d+)/.exec(output);
-    const g = /gRPC on [0-9.]+:(\d+)/.exec(output);
-    if (!h || !g) return false;
-    this.httpUrl = h[1];
-    this.grpcPort = Number(g[1]);
+    const ready = readyLine(output, 'api');
+    if (!ready) return false;
+    this.httpUrl = String(ready.http);
+    this.grpcPort = Number(String(ready.grpc).split(':').pop());
     return true;
   }
 

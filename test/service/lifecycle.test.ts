@@ -42,7 +42,13 @@ const strip = (e: JobEvent) => {
 };
 const states = (events: JobEvent[]) => events.filter((e) => e.type === 'state').map((e) => (e as { state: string }).state);
 
-let finishedId = '';
+/** Submits a TINY job and waits for it to succeed: each test that reads a finished job has its own. */
+async function finishedJob(): Promise<string> {
+  const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
+  const events = await streamEvents(api.url, job.id);
+  assert.equal(states(events).at(-1), 'succeeded');
+  return job.id as string;
+}
 
 test('submit → epochs stream over SSE → succeeded; the poll API and the job view agree with the stream', async () => {
   const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
@@ -94,7 +100,6 @@ test('submit → epochs stream over SSE → succeeded; the poll API and the job 
     [2, 3, 4, 5, 6],
   );
   assert.ok(view.engine && view.backend && view.startedAt && view.finishedAt);
-  finishedId = job.id;
 
   // a finished job's stream replays the history and ends; from its last seq it ends at once
   const replay = await streamEvents(api.url, job.id);
@@ -127,7 +132,7 @@ test('reconnecting with Last-Event-ID mid-job gets the rest with no gap and no d
 });
 
 test('generate from a finished job: JSON and streamed text agree; sampling is seeded', async () => {
-  assert.ok(finishedId, 'needs the first test');
+  const finishedId = await finishedJob();
   const req = { prefix: 'Time Traveller!', numChars: 12 };
   const a = await request(api.url).post(`/v1/jobs/${finishedId}/generate`).send(req).expect(200);
   assert.equal(a.body.prefix, 'time traveller'); // cleaned as the corpus is
@@ -195,7 +200,7 @@ test('generate from a running job, then cancel it: it stops within a minibatch a
 });
 
 test('a damaged checkpoint: generate answers 409 naming the job, the epoch and the damage (never 500), then serves the previous checkpoint (two are kept)', async () => {
-  assert.ok(finishedId, 'needs the first test');
+  const finishedId = await finishedJob();
   const keys = new Keys(env.QUEUE_PREFIX);
   const redis = connectRedis(REDIS_URL);
   try {

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ensureLocalRedis, redisAnswers, RedisUnavailableError } from '../../src/jobs/localRedis.js';
 import { ROOT, TINY, deletePrefix, streamEvents, testEnv } from './helpers.js';
+import { readyLine } from '../support/processes.js';
 
 test('serve: api + worker child; a job runs; SIGTERM stops everything with exit code 0', async () => {
   const env = testEnv({ HTTP_PORT: '0', GRPC_PORT: '0', LOG_LEVEL: 'warn' });
@@ -25,10 +26,10 @@ test('serve: api + worker child; a job runs; SIGTERM stops everything with exit 
     const url = await new Promise<string>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000);
       const check = () => {
-        const m = /HTTP on (http:\/\/[^\s]+)/.exec(out);
-        if (m && out.includes('worker ready')) {
+        const api = readyLine(out, 'api');
+        if (api && readyLine(out, 'worker')) {
           clearTimeout(t);
-          resolve(m[1]);
+          resolve(String(api.http));
         }
       };
       child.stdout.on('data', check);

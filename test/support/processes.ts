@@ -33,6 +33,23 @@ export async function deletePrefix(prefix: string): Promise<void> {
   }
 }
 
+/**
+ * The readiness line a service process logs once it serves (`{"ready":"api","http":…,"grpc":…}` or
+ * `{"ready":"worker",…}`, one JSON line on stderr), or undefined while there is none in `output`.
+ */
+export function readyLine(output: string, role: 'api' | 'worker'): Record<string, unknown> | undefined {
+  for (const line of output.split('\n')) {
+    if (!line.startsWith('{') || !line.includes('"ready"')) continue;
+    try {
+      const o = JSON.parse(line) as Record<string, unknown>;
+      if (o.ready === role) return o;
+    } catch {
+      // a line cut by the chunk boundary: read again with the next chunk
+    }
+  }
+  return undefined;
+}
+
 export interface CliProcessOptions {
   /** Laid over process.env. */
   env: Record<string, string | undefined>;
@@ -98,14 +115,14 @@ export abstract class CliProcess {
   }
 }
 
-/** A real worker process: `lstm-trainer worker`, ready once it prints "worker ready". */
+/** A real worker process: `lstm-trainer worker`, ready once it logs its readiness line. */
 export class WorkerProcess extends CliProcess {
   constructor(env: Record<string, string | undefined>, o: { readyTimeoutMs?: number } = {}) {
     super('worker', { env, readyTimeoutMs: o.readyTimeoutMs, killAfterMs: 15_000 });
   }
 
   protected isReady(output: string): boolean {
-    return output.includes('worker ready');
+    return readyLine(output, 'worker') !== undefined;
   }
 
   static async start(env: Record<string, string | undefined>, o: { readyTimeoutMs?: number } = {}): Promise<WorkerProcess> {

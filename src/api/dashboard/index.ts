@@ -1,7 +1,7 @@
 // The web dashboard (`GET /`, docs/dashboard.md): a fastify plugin that serves the page and its assets
 // (plain ES-module JS, CSS, and uPlot's dist files from node_modules). Everything the page loads
 // comes from this service; the page talks to the /v1 API with the user's key.
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -56,11 +56,10 @@ function load(file: string): Asset {
 export function loadAssets(): { index: Asset; assets: Map<string, Asset> } {
   const dir = publicDir();
   const vendor = uplotDist();
+  // the page's own modules and styles: every .js and .css in the folder (not its .d.ts or tsconfig)
+  const own = readdirSync(dir).filter((f) => /\.(js|css)$/.test(f));
   const assets = new Map<string, Asset>([
-    ['app.js', load(path.join(dir, 'app.js'))],
-    ['api.js', load(path.join(dir, 'api.js'))],
-    ['format.js', load(path.join(dir, 'format.js'))],
-    ['style.css', load(path.join(dir, 'style.css'))],
+    ...own.map((f): [string, Asset] => [f, load(path.join(dir, f))]),
     ['uPlot.esm.js', load(path.join(vendor, 'uPlot.esm.js'))],
     ['uPlot.min.css', load(path.join(vendor, 'uPlot.min.css'))],
   ]);

@@ -8,16 +8,7 @@ export class ApiError extends Error {
   errors: { field: string; message: string }[];
 }
 
-export interface SseEvent {
-  event: string;
-  data: string;
-  id: string;
-}
-
-export class SseParser {
-  lastEventId: string;
-  push(chunk: string): SseEvent[];
-}
+export { SseParser, readSse, type SseEvent } from './sse.js';
 
 export interface Api {
   listJobs(q?: { state?: string; limit?: number; cursor?: string }, signal?: AbortSignal): Promise<{ jobs: JobView[]; nextCursor?: string }>;
@@ -34,4 +25,3 @@ export interface Api {
 }
 
 export function createApi(opts: { getKey: () => string; fetch?: typeof fetch; base?: string }): Api;
-export function readSse(res: Response, signal?: AbortSignal): AsyncGenerator<SseEvent>;

@@ -1,6 +1,10 @@
+// @ts-check
 // The dashboard's client of the /v1 HTTP API: JSON requests, problem+json errors, and
 // Server-Sent Events read with fetch (EventSource cannot send an Authorization header).
-// No DOM here, so node:test can exercise it too.
+// No DOM here, so node:test can exercise it too. The SSE reader itself is sse.js, shared with the CLI.
+import { SseParser, readSse } from './sse.js';
+
+export { SseParser, readSse };
 
 /** An HTTP error from the API; `errors` are problem+json's [{field, message}]. */
 export class ApiError extends Error {
@@ -11,52 +15,6 @@ export class ApiError extends Error {
     this.status = status;
     this.problem = problem || {};
     this.errors = Array.isArray(problem && problem.errors) ? problem.errors : [];
-  }
-}
-
-/** Incremental parser of a text/event-stream body (the WHATWG rules that matter here). */
-export class SseParser {
-  constructor() {
-    this.buffer = '';
-    this.data = [];
-    this.event = '';
-    this.id = undefined;
-    this.lastEventId = '';
-  }
-
-  /** Feeds a chunk of text; returns the events it completed: {event, data, id}. */
-  push(chunk) {
-    this.buffer += chunk;
-    const out = [];
-    for (;;) {
-      const m = /\r\n|\r|\n/.exec(this.buffer);
-      if (!m) break;
-      // a lone \r at the very end may be the first half of \r\n: wait for more
-      if (m[0] === '\r' && m.index === this.buffer.length - 1) break;
-      const line = this.buffer.slice(0, m.index);
-      this.buffer = this.buffer.slice(m.index + m[0].length);
-      this.line(line, out);
-    }
-    return out;
-  }
-
-  line(line, out) {
-    if (line === '') {
-      if (this.id !== undefined) this.lastEventId = this.id;
-      this.id = undefined;
-      if (this.data.length > 0) out.push({ event: this.event || 'message', data: this.data.join('\n'), id: this.lastEventId });
-      this.data = [];
-      this.event = '';
-      return;
-    }
-    if (line.startsWith(':')) return;
-    const colon = line.indexOf(':');
-    const field = colon === -1 ? line : line.slice(0, colon);
-    let value = colon === -1 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
-    if (field === 'data') this.data.push(value);
-    else if (field === 'event') this.event = value;
-    else if (field === 'id' && !value.includes('\0')) this.id = value;
   }
 }
 
@@ -195,29 +153,4 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
       return seq;
     },
   };
-}
-
-/** The events of an SSE response body. */
-export async function* readSse(res, signal) {
-  if (!res.body) return;
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  const parser = new SseParser();
-  const onAbort = () => reader.cancel().catch(() => {});
-  signal?.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      for (const ev of parser.push(decoder.decode(value, { stream: true }))) yield ev;
-    }
-    // an event cut off without its blank line is dropped, as EventSource does
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    try {
-      reader.releaseLock();
-    } catch {
-      /* a read still pending after cancel */
-    }
-  }
 }

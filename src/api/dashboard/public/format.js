@@ -1,3 +1,4 @@
+// @ts-check
 // Pure helpers of the dashboard: number and time formats, spec building, error-to-field mapping.
 // No DOM here, so node:test can exercise it too.
 
