@@ -77,6 +77,14 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
     submit(spec) {
       return json('POST', 'v1/jobs', { body: spec });
     },
+    /** Epoch events with epoch > after, a page: {jobId, after, epochs, nextAfter?}. */
+    epochs(id, after = 0, signal) {
+      return json('GET', `v1/jobs/${encodeURIComponent(id)}/epochs?after=${after}&limit=1000`, { signal });
+    },
+    /** An experiment's table (GET /v1/experiments/:id). */
+    getExperiment(id, signal) {
+      return json('GET', `v1/experiments/${encodeURIComponent(id)}`, { signal });
+    },
     cancel(id) {
       return json('POST', `v1/jobs/${encodeURIComponent(id)}/cancel`, { body: {} });
     },
