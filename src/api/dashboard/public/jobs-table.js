@@ -34,7 +34,7 @@ export function stateBadge(state) {
 }
 
 /** data-label of each cell: what a phone's card shows before the value. */
-const COLUMNS = ['Pick', 'Name', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started / finished'];
+const COLUMNS = ['Name', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started / finished'];
 
 /**
  * A job's row, created once and then updated in place (a focused link keeps its focus).
@@ -54,18 +54,24 @@ function jobRow(job, label) {
       else picked.delete(job.id);
       updateCompareButton();
     });
-    tr.cells[0].append(box);
-    // the name (two lines at most), and under it the model kind and the engine
-    tr.cells[1].append(el('a', { class: 'job-name', href: `#job=${encodeURIComponent(job.id)}` }), el('span', { class: 'job-meta' }));
-    tr.cells[2].append(el('span'));
-    tr.cells[6].append(el('time', { class: 'started' }), el('time', { class: 'finished' }));
+    // the tick box (in the name cell: the table keeps its six columns) has a real label, hidden;
+    // then the name (two lines at most), and under it the model kind and the engine
+    tr.cells[0].classList.add('has-pick');
+    tr.cells[0].append(
+      el('label', { class: 'pick-label' }, box, el('span', { class: 'visually-hidden' })),
+      el('a', { class: 'job-name', href: `#job=${encodeURIComponent(job.id)}` }),
+      el('span', { class: 'job-meta' }),
+    );
+    tr.cells[1].append(el('span'));
+    tr.cells[5].append(el('time', { class: 'started' }), el('time', { class: 'finished' }));
     list.rows.set(job.id, tr);
   }
-  const [pick, name, state, epoch, ppl, tps, when] = tr.cells;
-  pick.firstChild.setAttribute('aria-label', `pick ${label} to compare`);
-  setText(name.firstChild, label);
+  const [name, state, epoch, ppl, tps, when] = tr.cells;
+  const [pick, link] = name.children;
+  setText(pick.lastChild, `pick ${label} to compare`);
+  setText(link, label);
   // the full id on hover (and the owner with API keys on)
-  name.firstChild.title = `${label}\n${job.id}${job.owner ? `\nowner ${job.owner}` : ''}`;
+  link.title = `${label}\n${job.id}${job.owner ? `\nowner ${job.owner}` : ''}`;
   const kind = job.spec?.model?.kind;
   setText(name.lastChild, [kind, job.engine || job.backend ? engineOf(job) : ''].filter(Boolean).join(' · '));
   state.firstChild.className = `state state-${job.state}`;
