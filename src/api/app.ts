@@ -9,6 +9,7 @@ import type { JobService } from '../jobs/types.js';
 import { buildHttpApp } from './http/app.js';
 import { AuthThrottle } from './auth.js';
 import { StreamLimiter } from './streams.js';
+import { KeyRing } from '../jobs/owners.js';
 
 interface GrpcHandle {
   port: number;
@@ -20,6 +21,7 @@ type StartGrpc = (o: {
   port: number;
   host: string;
   apiKeys: string[];
+  keyRing?: KeyRing;
   streams?: StreamLimiter;
   authThrottle?: AuthThrottle;
   onInternalError?: (err: unknown, method: string) => void;
@@ -69,9 +71,11 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
   // one count of open streams per client and one of failed authentications per address, for HTTP and gRPC together
   const streams = new StreamLimiter(config.maxStreamsPerClient);
   const authThrottle = new AuthThrottle(config.authFailLimit, config.authFailWindowSeconds);
+  const keyRing = new KeyRing(config.keyEntries);
   const http = await buildHttpApp({
     service,
     apiKeys: config.apiKeys,
+    keyRing,
     bodyLimit: config.bodyLimit,
     corpusMaxBytes: config.corpusMaxBytes,
     sseHeartbeatMs: config.sseHeartbeatMs,
@@ -97,6 +101,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
         port: config.grpcPort,
         host: config.host,
         apiKeys: config.apiKeys,
+        keyRing,
         streams,
         authThrottle,
         onInternalError: (err, method) => logger.error({ err }, `gRPC ${method}: internal error`),

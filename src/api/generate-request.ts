@@ -6,10 +6,14 @@ import { SpecError, type SpecIssue } from '../train/spec.js';
 import type { TokenizerName } from '../text/tokenizers.js';
 import { GenerateRequest, parseMessage } from './schemas.js';
 import type { JobService } from '../jobs/types.js';
+import type { Caller } from '../jobs/owners.js';
 
-/** The job's tokenizer; a job that cannot be read (unknown, Redis down): d2l's rule, and the service says why after. */
-export async function tokenizerOf(service: JobService, id: string): Promise<TokenizerName> {
-  return (await service.get(id).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
+/**
+ * The job's tokenizer; a job that cannot be read (unknown, another key's, Redis down): d2l's rule,
+ * and the service says why after — so another key's job is refused exactly as a missing one.
+ */
+export async function tokenizerOf(service: JobService, id: string, as?: Caller): Promise<TokenizerName> {
+  return (await service.get(id, { as }).catch(() => undefined))?.spec.data.tokenizer ?? 'd2l-chars';
 }
 
 export function parseGenerateRequest(raw: unknown, tokenizer: TokenizerName): { g: GenerateRequest; prefix: string } {

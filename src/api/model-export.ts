@@ -4,6 +4,7 @@
 // download is saved under.
 import { FailedPreconditionError } from '../jobs/errors.js';
 import type { JobService } from '../jobs/types.js';
+import type { Caller } from '../jobs/owners.js';
 import type { ExportFormat } from '../train/export.js';
 
 const EXTENSIONS: Record<ExportFormat, string> = { safetensors: 'safetensors', onnx: 'onnx', checkpoint: 'ckpt', tfjs: '' };
@@ -23,9 +24,9 @@ export interface JobModelExport {
   files: ExportedFile[];
 }
 
-export async function jobModelExport(service: JobService, id: string, format: ExportFormat): Promise<JobModelExport> {
+export async function jobModelExport(service: JobService, id: string, format: ExportFormat, as?: Caller): Promise<JobModelExport> {
   if (!service.exportModel) throw new FailedPreconditionError('this service does not export models');
-  const out = await service.exportModel(id, format);
+  const out = await service.exportModel(id, format, { as });
   return {
     format,
     epoch: out.epoch,

@@ -68,6 +68,9 @@ export const ListQuery = z
       .max(100, { error: 'limit must be ≤ 100' })
       .default(20),
     cursor: z.string().max(200, { error: 'cursor is too long' }).optional(),
+    tag: z.string().min(1, { error: 'tag must not be empty' }).max(64, { error: 'tag must be at most 64 characters' }).optional(),
+    experiment: z.string().regex(/^x[0-9a-z]{9}[0-9a-f]{10}$/, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' }).optional(),
+    name: z.string().min(1, { error: 'name must not be empty' }).max(200, { error: 'name must be at most 200 characters' }).optional(),
   })
   .strict();
 export type ListQuery = z.output<typeof ListQuery>;

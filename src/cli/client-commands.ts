@@ -8,6 +8,7 @@ import { EpochProgress } from './progress.js';
 import { addSpecFlags, applySpecFlags, readTextFile, setIn, type Obj, type SpecFlags } from './spec-flags.js';
 import type { JobEvent, JobView } from '../jobs/types.js';
 import { UserError } from './errors.js';
+import { parseKeyList } from '../jobs/owners.js';
 import { authHeaders, followJob, HttpProblemError } from './sse-client.js';
 
 const log = (line: string) => console.error(line);
@@ -25,7 +26,8 @@ export function baseUrl(o: ClientOptions): string {
 }
 
 export function apiKey(o: ClientOptions): string | undefined {
-  return o.apiKey ?? process.env.LSTM_TRAINER_API_KEY ?? process.env.API_KEYS?.split(',')[0]?.trim() ?? undefined;
+  // API_KEYS' first entry (name:KEY or KEY) when nothing else is given: the key, without its name
+  return o.apiKey ?? process.env.LSTM_TRAINER_API_KEY ?? parseKeyList(process.env.API_KEYS, false)[0]?.key ?? undefined;
 }
 
 export function problemText(e: HttpProblemError): string {

@@ -6,6 +6,7 @@ import { int, num } from './options.js';
 import { exportJobModel, registerClientCommands } from './client-commands.js';
 import { registerCorpusCommands } from './corpus-commands.js';
 import { registerServiceCommands } from './service-commands.js';
+import { generateFromJob, registerTeamCommands } from './team-commands.js';
 import { addSpecFlags } from './spec-flags.js';
 import { exportCommand, generateCommand, trainCommand } from './train-commands.js';
 import { UserError } from './errors.js';
@@ -31,15 +32,21 @@ addSpecFlags(
 
 program
   .command('generate')
-  .description('generate text from a checkpoint file')
-  .requiredOption('--checkpoint <file>', 'checkpoint written by train --save')
+  .description("generate text from a checkpoint file, or from a job's latest checkpoint on a running service (--job)")
+  .option('--checkpoint <file>', 'checkpoint written by train --save')
+  .option('--job <jobId>', "a job of a running service instead (its latest checkpoint; --url, --api-key as for submit)")
+  .option('--url <url>', 'service URL, with --job (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+  .option('--api-key <key>', 'API key, with --job (default: LSTM_TRAINER_API_KEY)')
   .option('--prefix <text>', 'prefix to warm up on', 'time traveller')
   .option('--chars <n>', 'characters to generate', int('--chars'), 50)
   .option('--temperature <t>', '0 = greedy (predict_ch8)', num('--temperature'))
   .option('--top-k <k>', 'sample among the k most likely', int('--top-k'))
   .option('--seed <n>', 'sampling seed', int('--seed'))
   .option('--engine <name>', 'native | tfjs')
-  .action(generateCommand);
+  .action((o: Parameters<typeof generateCommand>[0] & { job?: string; url?: string; apiKey?: string }) => {
+    if ((o.job === undefined) === (o.checkpoint === undefined)) throw new UserError('generate takes --checkpoint FILE or --job ID (one of them)');
+    return o.job !== undefined ? generateFromJob(o.job, o) : generateCommand(o);
+  });
 
 program
   .command('export [jobId]')
@@ -57,6 +64,7 @@ program
 registerServiceCommands(program);
 registerClientCommands(program);
 registerCorpusCommands(program);
+registerTeamCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,5 +1,6 @@
 // Service configuration from the environment (docs/service.md, "Configuration"), validated once at start-up so a bad
 // value is one clear line, not a crash later.
+import { parseKeyList, type KeyEntry } from './owners.js';
 
 export interface ServiceConfig {
   /** undefined: 127.0.0.1:6379, and `serve` may start its own redis-server. */
@@ -9,7 +10,10 @@ export interface ServiceConfig {
   httpPort: number;
   grpcPort: number;
   host: string;
+  /** Every accepted key (API_KEYS and ADMIN_KEYS, names stripped). */
   apiKeys: string[];
+  /** The same keys with their names and admin flags (src/jobs/owners.ts). */
+  keyEntries: KeyEntry[];
   /** With API keys off: Host names accepted besides IP literals, localhost and HOST ('*' = any). */
   allowedHosts: string[];
   /** With API keys off: Origins accepted besides the server's own ('*' = any). */
@@ -101,16 +105,15 @@ export function loadConfig(env: Env = process.env): ServiceConfig {
   if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new ConfigError(`QUEUE_PREFIX=${prefix} is invalid: use letters, digits, _ . -`);
   const engine = env.ENGINE?.trim() || undefined;
   if (engine && engine !== 'native' && engine !== 'tfjs') throw new ConfigError(`ENGINE=${engine} is invalid: expected native or tfjs`);
+  const keyEntries = [...parseKeyList(env.API_KEYS, false), ...parseKeyList(env.ADMIN_KEYS, true)];
   return {
     redisUrl: env.REDIS_URL?.trim() || undefined,
     prefix,
     httpPort: intVar(env, 'HTTP_PORT', 8080, 0, 65535),
     grpcPort: intVar(env, 'GRPC_PORT', 50051, 0, 65535),
     host: env.HOST?.trim() || '127.0.0.1',
-    apiKeys: (env.API_KEYS ?? '')
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k.length > 0),
+    apiKeys: [...new Set(keyEntries.map((e) => e.key))],
+    keyEntries,
     allowedHosts: listVar(env, 'ALLOWED_HOSTS'),
     allowedOrigins: listVar(env, 'ALLOWED_ORIGINS'),
     checkpointEvery: intVar(env, 'CHECKPOINT_EVERY', 10, 1),

@@ -11,6 +11,7 @@
 //   P:jobs               zset (score 0, ids sort by time): every job, for listing newest first
 //   P:jobs:<state>       zset: jobs by state
 //   P:idem:<sha256>      idempotencyKey (scoped to the client's key fingerprint when auth is on) → job id
+//   P:experiment:<xid>   hash: an experiment (name, owner, varied paths, its jobs' ids and values: src/jobs/experiments.ts)
 //   P:stats              hash: epochs (epochs trained, all jobs)
 //   P:worker:<wid>       string: a worker's heartbeat (JSON: host, pid, engine, jobs…), expires after 3 beats
 //   P:workers            zset: worker id → time of its last heartbeat (ms)
@@ -72,6 +73,10 @@ export class Keys {
   }
   get stats(): string {
     return `${this.prefix}:stats`;
+  }
+  /** hash: an experiment (src/jobs/experiments.ts). */
+  experiment(id: string): string {
+    return `${this.prefix}:experiment:${id}`;
   }
   /** A worker's heartbeat (JSON, expires after three beats). */
   worker(id: string): string {

@@ -22,9 +22,24 @@ import { liveWorkers } from './heartbeat.js';
 import { JobRun } from './lifecycle.js';
 import { TrainQueue } from './queue.js';
 import { Keys, connectRedis, isRedisDown } from './redis.js';
+import { canAccess, type Caller } from './owners.js';
+import { isFiltered, listMatching } from './list-filter.js';
+import { deleteJob } from './delete.js';
+import {
+  EXPERIMENT_ID_RE,
+  checkExperimentCaps,
+  experimentTable,
+  newExperimentId,
+  planExperiment,
+  type ExperimentRecord,
+  type ExperimentView,
+} from './experiments.js';
+import { newJobId } from './store.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
 import {
   TERMINAL_STATES,
+  type Access,
+  type ListFilter,
   type GenerateRequest,
   type JobEvent,
   type JobInit,
@@ -93,7 +108,7 @@ export class RedisJobService implements JobService {
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
 
-  async submit(input: unknown, opts: { clientId?: string; idempotencyScope?: string } = {}): Promise<{ job: JobView; created: boolean }> {
+  async submit(input: unknown, opts: { clientId?: string; idempotencyScope?: string; owner?: Caller } = {}): Promise<{ job: JobView; created: boolean }> {
     const cfg = this.opts.config;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
@@ -120,6 +135,7 @@ export class RedisJobService implements JobService {
         estimate: costEstimate(estimate),
         data: init ? { ...info, vocabSize: init.vocabSize } : info,
         init: init?.record,
+        owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
       });
       const c = spec.data.corpus;
       if (typeof c === 'object' && 'id' in c) await this.corpora.addJob(c.id, id);
@@ -240,24 +256,28 @@ export class RedisJobService implements JobService {
     return hit;
   }
 
-  async get(id: string, opts: { includeCorpus?: boolean } = {}): Promise<JobView> {
+  async get(id: string, opts: { includeCorpus?: boolean } & Access = {}): Promise<JobView> {
     checkId(id);
-    return this.guard(async () => this.view(opts.includeCorpus ? await this.mustGet(id) : await this.mustGetView(id)));
+    return this.guard(async () => this.view(opts.includeCorpus ? await this.mustGet(id, opts.as) : await this.mustGetView(id, opts.as)));
   }
 
-  async list(q: { state?: JobState; limit: number; cursor?: string }, opts: { includeCorpus?: boolean } = {}): Promise<{ jobs: JobView[]; nextCursor?: string }> {
+  async list(q: ListFilter, opts: { includeCorpus?: boolean } & Access = {}): Promise<{ jobs: JobView[]; nextCursor?: string }> {
     return this.guard(async () => {
-      const { records, nextCursor } = await this.store.list(q, opts.includeCorpus);
+      // a caller that is not an admin lists its own jobs only
+      const match = { state: q.state, tag: q.tag, experiment: q.experiment, name: q.name, ownerKey: opts.as && !opts.as.admin ? opts.as.key : undefined };
+      const { records, nextCursor } = isFiltered(match)
+        ? await listMatching(this.store, q, match, opts.includeCorpus)
+        : await this.store.list(q, opts.includeCorpus);
       const jobs = await Promise.all(records.map((r) => this.view(r)));
       return nextCursor ? { jobs, nextCursor } : { jobs };
     });
   }
 
-  async cancel(id: string): Promise<JobView> {
+  async cancel(id: string, opts: Access = {}): Promise<JobView> {
     checkId(id);
     return this.guard(async () => {
       for (let tries = 0; tries < 20; tries++) {
-        const rec = await this.mustGetView(id);
+        const rec = await this.mustGetView(id, opts.as);
         if (TERMINAL_STATES.includes(rec.state)) throw new FailedPreconditionError(`job ${id} is already ${rec.state}`);
         // the state changes here, atomically, and only if nothing was appended since we read it
         // (so the summary is the job's last epoch); a running worker sees it within one minibatch
@@ -284,8 +304,9 @@ export class RedisJobService implements JobService {
     });
   }
 
-  async *watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncGenerator<JobEvent> {
+  async *watch(id: string, fromSeq: number, signal?: AbortSignal, opts: Access = {}): AsyncGenerator<JobEvent> {
     checkId(id);
+    if (opts.as) await this.guard(() => this.mustGetView(id, opts.as));
     try {
       yield* this.events.watch(id, fromSeq, this.notifier, signal);
     } catch (e) {
@@ -293,24 +314,24 @@ export class RedisJobService implements JobService {
     }
   }
 
-  async epochs(id: string, after: number, limit = EPOCHS_PAGE_MAX): Promise<EpochEvent[]> {
+  async epochs(id: string, after: number, limit = EPOCHS_PAGE_MAX, opts: Access = {}): Promise<EpochEvent[]> {
     checkId(id);
     return this.guard(async () => {
-      await this.mustGetView(id);
+      await this.mustGetView(id, opts.as);
       return this.events.epochs(id, after, Math.max(1, Math.min(limit, EPOCHS_PAGE_MAX)));
     });
   }
 
   /** The job's own log (the worker's lines about it), oldest first. */
-  async logs(id: string): Promise<JobLogLine[]> {
+  async logs(id: string, opts: Access = {}): Promise<JobLogLine[]> {
     checkId(id);
     return this.guard(async () => {
-      await this.mustGetView(id);
+      await this.mustGetView(id, opts.as);
       return this.jobLog.lines(id);
     });
   }
 
-  async *generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncGenerator<string> {
+  async *generate(id: string, req: GenerateRequest, signal?: AbortSignal, opts: Access = {}): AsyncGenerator<string> {
     // the API layers validate with the GenerateRequest schema (api/schemas.ts); this guards the
     // service itself against a caller that did not
     checkId(id);
@@ -318,7 +339,7 @@ export class RedisJobService implements JobService {
     if (!Number.isInteger(r.numChars) || r.numChars < 1 || r.numChars > MAX_GENERATE_CHARS) {
       throw new SpecError([{ field: 'numChars', message: `numChars must be an integer between 1 and ${MAX_GENERATE_CHARS}` }]);
     }
-    const rec = await this.guard(() => this.mustGetView(id));
+    const rec = await this.guard(() => this.mustGetView(id, opts.as));
     // the prefix is read as the job's tokenizer reads text (older records have none: d2l-chars)
     const tokenizer = rec.spec.data.tokenizer ?? 'd2l-chars';
     try {
@@ -470,9 +491,9 @@ export class RedisJobService implements JobService {
   }
 
   /** The job's latest checkpoint in `format` (src/train/export.ts); the export says which epoch. */
-  async exportModel(id: string, format: ExportFormat): Promise<ModelExport> {
+  async exportModel(id: string, format: ExportFormat, opts: Access = {}): Promise<ModelExport> {
     checkId(id);
-    const rec = await this.guard(() => this.mustGetView(id));
+    const rec = await this.guard(() => this.mustGetView(id, opts.as));
     const stored = await this.guard(() => this.ckpts.get(id));
     if (!stored) {
       throw new FailedPreconditionError(
@@ -489,17 +510,121 @@ export class RedisJobService implements JobService {
     return exportModel(ckpt, format);
   }
 
-  private async mustGet(id: string): Promise<JobRecord> {
+  async createExperiment(input: unknown, opts: { clientId?: string; owner?: Caller } = {}): Promise<ExperimentView> {
+    const cfg = this.opts.config;
+    if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
+    const plan = planExperiment(input);
+    const caps = { maxMemoryMb: cfg.maxJobMemoryMb, maxTokenEpochs: cfg.maxJobTokenEpochs, maxTeraflops: cfg.maxJobTeraflops };
+    // every point is checked (corpus, each job's caps, then the sum) before anything is queued
+    const estimates = plan.points.map((p, i) => {
+      try {
+        const c = this.corpusSize(p.spec);
+        const e = estimateJob(p.spec, c.tokens, c.vocabSize);
+        checkJobCaps(p.spec, e, { ...caps, maxTokenEpochs: 0, maxTeraflops: 0 });
+        return e;
+      } catch (err) {
+        if (err instanceof SpecError) throw new SpecError(err.issues.map((iss) => ({ field: iss.field, message: `job ${i + 1} (${p.spec.name}): ${iss.message}` })));
+        throw err;
+      }
+    });
+    checkExperimentCaps(estimates, caps);
+    const n = plan.points.length;
+    if (cfg.maxQueuedPerClient > 0 && opts.clientId && n > cfg.maxQueuedPerClient) {
+      throw new ResourceExhaustedError(`the experiment makes ${n} jobs; a client may have at most ${cfg.maxQueuedPerClient} waiting (MAX_QUEUED_PER_CLIENT)`, 60);
+    }
+    return this.guard(async () => {
+      if (cfg.maxQueued > 0 && (await this.store.countByState()).queued + n > cfg.maxQueued) {
+        throw new ResourceExhaustedError(`the queue cannot take ${n} more jobs (MAX_QUEUED_JOBS = ${cfg.maxQueued}); try again later`);
+      }
+      const now = new Date();
+      const rec: ExperimentRecord = {
+        id: newExperimentId(now.getTime()),
+        name: plan.name,
+        createdAt: now.toISOString(),
+        ownerKey: opts.owner?.key,
+        ownerName: opts.owner?.name,
+        varied: plan.varied,
+        jobs: plan.points.map((p) => ({ id: newJobId(now.getTime()), values: p.values })),
+      };
+      // the record first (its jobs are listed before they exist; the table shows a missing one as deleted)
+      await this.redis.hset(this.keys.experiment(rec.id), 'record', JSON.stringify(rec), ...(rec.ownerKey ? ['ownerKey', rec.ownerKey] : []));
+      for (let i = 0; i < n; i++) {
+        const p = plan.points[i];
+        const { id } = await this.store.create(p.spec, {
+          id: rec.jobs[i].id,
+          maxQueued: 0, // checked for the whole experiment above
+          clientId: opts.clientId,
+          maxQueuedPerClient: cfg.maxQueuedPerClient,
+          estimate: costEstimate(estimates[i]),
+          owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
+          experiment: rec.id,
+        });
+        await this.queue.add(id);
+      }
+      return this.experimentView(rec);
+    });
+  }
+
+  async getExperiment(id: string, opts: Access = {}): Promise<ExperimentView> {
+    if (!EXPERIMENT_ID_RE.test(id)) throw new NotFoundError(`experiment ${String(id).slice(0, 40)} not found`);
+    return this.guard(async () => {
+      const raw = await this.redis.hget(this.keys.experiment(id), 'record');
+      const rec = raw ? (JSON.parse(raw) as ExperimentRecord) : undefined;
+      if (!rec || !canAccess(opts.as, rec.ownerKey)) throw new NotFoundError(`experiment ${id} not found`);
+      return this.experimentView(rec);
+    });
+  }
+
+  private async experimentView(rec: ExperimentRecord): Promise<ExperimentView> {
+    const recs = await this.store.getViews(rec.jobs.map((j) => j.id));
+    const views = await Promise.all(recs.map((r) => (r ? this.view(r) : null)));
+    // the best perplexity over every published epoch (the history holds them all)
+    const best = await Promise.all(
+      recs.map(async (r) => {
+        if (!r || r.lastEpoch === 0) return undefined;
+        const eps = await this.events.epochs(r.id, 0, 5000);
+        const ppl = eps.map((e) => e.perplexity).filter((x) => Number.isFinite(x));
+        return ppl.length ? Math.min(...ppl) : undefined;
+      }),
+    );
+    return experimentTable(rec, views, best, recs.map((r) => r?.elapsedMs));
+  }
+
+  /** The record; a job the caller does not own answers exactly as a job that does not exist. */
+  private async mustGet(id: string, as?: Caller): Promise<JobRecord> {
     const rec = await this.store.get(id);
-    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    if (!rec || !canAccess(as, rec.ownerKey)) throw new NotFoundError(`job ${id} not found`);
     return rec;
   }
 
   /** The record without the corpus text (views never carry it unless asked). */
-  private async mustGetView(id: string): Promise<JobRecord<JobSpecView>> {
+  private async mustGetView(id: string, as?: Caller): Promise<JobRecord<JobSpecView>> {
     const [rec] = await this.store.getViews([id]);
-    if (!rec) throw new NotFoundError(`job ${id} not found`);
+    if (!rec || !canAccess(as, rec.ownerKey)) throw new NotFoundError(`job ${id} not found`);
     return rec;
+  }
+
+  /**
+   * Cancels the job when it is not finished and waits (up to 10 s) for its worker to let go, then
+   * removes everything of it in one atomic step (src/jobs/delete.ts); 404 afterwards.
+   */
+  async delete(id: string, opts: Access = {}): Promise<void> {
+    checkId(id);
+    await this.guard(async () => {
+      const rec = await this.mustGetView(id, opts.as);
+      if (!TERMINAL_STATES.includes(rec.state)) {
+        try {
+          await this.cancel(id, opts);
+        } catch (e) {
+          if (!(e instanceof FailedPreconditionError)) throw e; // it finished meanwhile
+        }
+        for (let waited = 0; waited < 10_000 && (await this.redis.exists(this.keys.bullLock(id))); waited += 100) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (!(await deleteJob(this.redis, this.keys, id))) throw new NotFoundError(`job ${id} not found`);
+      await this.queue.remove(id);
+    });
   }
 
   private async view(rec: JobRecord<JobSpecView>): Promise<JobView> {

@@ -103,6 +103,10 @@ export interface JobRecord<S extends JobSpecView = JobSpec> {
   data?: DataInfo;
   /** Where its weights started (spec.init resolved at submission: the epoch of the checkpoint or model). */
   init?: JobInit;
+  /** The submitting key's fingerprint and shown name (src/jobs/owners.ts; `owner` is the worker's lock token). */
+  ownerKey?: string;
+  ownerName?: string;
+  experiment?: string;
 }
 
 /** Sortable by creation time as strings (base-36 ms, fixed width), unique by the random tail. */
@@ -141,6 +145,7 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 const VIEW_FIELDS = [
   'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
   'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate', 'dataInfo', 'init',
+  'ownerKey', 'ownerName', 'experiment',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -174,6 +179,9 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     estimate: h.estimate ? (JSON.parse(h.estimate) as CostEstimate) : undefined,
     data: h.dataInfo ? (JSON.parse(h.dataInfo) as DataInfo) : undefined,
     init: h.init ? (JSON.parse(h.init) as JobInit) : undefined,
+    ownerKey: h.ownerKey || undefined,
+    ownerName: h.ownerName || undefined,
+    experiment: h.experiment || undefined,
   };
 }
 
@@ -186,6 +194,8 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
   const view: JobView = {
     id: rec.id,
     name: rec.name,
+    owner: rec.ownerName,
+    experiment: rec.experiment,
     state: rec.state,
     spec: rec.spec,
     createdAt: rec.createdAt,
@@ -227,10 +237,23 @@ export class JobStore {
    */
   async create(
     spec: JobSpec,
-    opts: { maxQueued: number; clientId?: string; maxQueuedPerClient?: number; idempotencyScope?: string; now?: Date; estimate?: CostEstimate; data?: DataInfo; init?: JobInit },
+    opts: {
+      maxQueued: number;
+      clientId?: string;
+      maxQueuedPerClient?: number;
+      idempotencyScope?: string;
+      now?: Date;
+      estimate?: CostEstimate;
+      data?: DataInfo;
+      init?: JobInit;
+      /** The owner (keys on) and the experiment, stored with the record; `id` chosen beforehand (experiments). */
+      owner?: { key: string; name: string };
+      experiment?: string;
+      id?: string;
+    },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
-    const id = newJobId(now.getTime());
+    const id = opts.id ?? newJobId(now.getTime());
     const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey, opts.idempotencyScope) : this.keys.idem('');
     // the spec with every default filled in: the same key with the same spec is the same job
     const specJson = JSON.stringify(spec);
@@ -240,6 +263,9 @@ export class JobStore {
     if (opts.data) fields.push('dataInfo', JSON.stringify(opts.data));
     if (opts.init) fields.push('init', JSON.stringify(opts.init));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
+    if (opts.owner) fields.push('ownerKey', opts.owner.key, 'ownerName', opts.owner.name);
+    if (opts.experiment) fields.push('experiment', opts.experiment);
+    if (spec.tags?.length) fields.push('tags', JSON.stringify(spec.tags));
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
     const [code, jobId] = await this.redis.lstmCreate(
       this.keys.job(id),

@@ -2,6 +2,23 @@
 import type { ExportFormat, ModelExport } from '../train/export.js';
 import type { EpochEvent } from '../train/trainer.js';
 import type { JobSpec } from '../train/spec.js';
+import type { Caller } from './owners.js';
+import type { ExperimentView } from './experiments.js';
+
+/** Who asks (src/jobs/owners.ts): a job it does not own is NotFound to it. Absent: keys off, all visible. */
+export interface Access {
+  as?: Caller;
+}
+
+/** List filters (ANDed): state, a tag the job carries, its experiment, its name (exact). */
+export interface ListFilter {
+  state?: JobState;
+  limit: number;
+  cursor?: string;
+  tag?: string;
+  experiment?: string;
+  name?: string;
+}
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 export const TERMINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled'];
@@ -45,6 +62,10 @@ export type JobSpecView = Omit<JobSpec, 'data'> & { data: Omit<JobSpec['data'], 
 export interface JobView {
   id: string;
   name?: string;
+  /** The submitting key's name (API_KEYS=name:KEY), else its fingerprint; absent with keys off. */
+  owner?: string;
+  /** The experiment the job was created in (POST /v1/experiments). */
+  experiment?: string;
   state: JobState;
   spec: JobSpecView;
   createdAt: string;
@@ -148,26 +169,36 @@ export interface JobService {
    * submitting API key's fingerprint when auth is on; none = global) with the same spec returns
    * the same job with created=false; with another spec, AlreadyExistsError (field idempotencyKey).
    */
-  submit(spec: unknown, opts?: { clientId?: string; idempotencyScope?: string }): Promise<{ job: JobView; created: boolean }>;
+  submit(spec: unknown, opts?: { clientId?: string; idempotencyScope?: string; owner?: Caller }): Promise<{ job: JobView; created: boolean }>;
   /** The corpus text is in the view only with includeCorpus (else its size and digest). */
-  get(id: string, opts?: { includeCorpus?: boolean }): Promise<JobView>; // NotFoundError
-  list(q: { state?: JobState; limit: number; cursor?: string }, opts?: { includeCorpus?: boolean }): Promise<{ jobs: JobView[]; nextCursor?: string }>;
+  get(id: string, opts?: { includeCorpus?: boolean } & Access): Promise<JobView>; // NotFoundError
+  /** Newest first; with filters a page may hold fewer than `limit` jobs and still have a nextCursor. */
+  list(q: ListFilter, opts?: { includeCorpus?: boolean } & Access): Promise<{ jobs: JobView[]; nextCursor?: string }>;
   /** queued → removed from the queue, state cancelled; running → stops within one minibatch. */
-  cancel(id: string): Promise<JobView>; // NotFoundError, FailedPreconditionError when already terminal
+  cancel(id: string, opts?: Access): Promise<JobView>; // NotFoundError, FailedPreconditionError when already terminal
   /** History after fromSeq, then live events; ends after the terminal state event or when signal aborts. */
-  watch(id: string, fromSeq: number, signal?: AbortSignal): AsyncIterable<JobEvent>; // NotFoundError
+  watch(id: string, fromSeq: number, signal?: AbortSignal, opts?: Access): AsyncIterable<JobEvent>; // NotFoundError
   /** Up to `limit` epoch events with epoch > after, oldest first (a page; the caller asks again after the last). */
-  epochs(id: string, after: number, limit?: number): Promise<EpochEvent[]>;
+  epochs(id: string, after: number, limit?: number, opts?: Access): Promise<EpochEvent[]>;
   /** Characters as they are generated, from the job's latest checkpoint. */
-  generate(id: string, req: GenerateRequest, signal?: AbortSignal): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
+  generate(id: string, req: GenerateRequest, signal?: AbortSignal, opts?: Access): AsyncIterable<string>; // NotFound, FailedPrecondition (no checkpoint yet)
   /** The job's own log: the worker's lines about it, oldest first (optional for other JobServices). */
-  logs?(id: string): Promise<{ time: string; level: string; msg: string }[]>; // NotFound
+  logs?(id: string, opts?: Access): Promise<{ time: string; level: string; msg: string }[]>; // NotFound
   /** The job's latest checkpoint as a model file (optional for other JobServices). */
-  exportModel?(id: string, format: ExportFormat): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
+  exportModel?(id: string, format: ExportFormat, opts?: Access): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
   /** Stores a model file (safetensors) jobs can start from (spec.init.model); ModelFileError → 400 naming what is wrong. */
   uploadModel?(data: Buffer): Promise<{ model: ModelView; created: boolean }>;
   getModel?(id: string): Promise<ModelView>; // NotFound
   listModels?(limit: number): Promise<ModelView[]>;
+  /**
+   * Cancels the job if it is not finished (and waits briefly for its worker to stop), then removes
+   * its record, history, checkpoints and log in one step (optional for other JobServices).
+   */
+  delete?(id: string, opts?: Access): Promise<void>; // NotFound
+  /** Validates every point, then queues one job per point under a new experiment (src/jobs/experiments.ts). */
+  createExperiment?(input: unknown, opts?: { clientId?: string; owner?: Caller }): Promise<ExperimentView>;
+  /** The experiment's table: each job's varied values, state and results. */
+  getExperiment?(id: string, opts?: Access): Promise<ExperimentView>; // NotFound
   ready(): Promise<boolean>;
   /** Workers whose heartbeat is live (for /readyz; optional for other JobServices). */
   workers?(): Promise<LiveWorker[]>;

@@ -26,6 +26,7 @@ export const LIMITS = {
   numPreds: 2000,
   nameChars: 200,
   idempotencyKeyChars: 200,
+  tags: 16,
   /** train.timeoutSeconds: at most 7 days. */
   timeoutSeconds: 604_800,
   /** Σ over the prefixes of (prefix length + numPreds): the characters of one epoch's samples. */
@@ -179,6 +180,10 @@ export const JobSpec = z
     report: ReportSpec.default(() => ReportSpec.parse({})),
     init: InitSpec.optional(),
     name: z.string().max(LIMITS.nameChars, { error: `name must be at most ${LIMITS.nameChars} characters` }).optional(),
+    tags: z
+      .array(z.string().regex(/^[A-Za-z0-9_.:=@-]{1,64}$/, { error: 'tags must be 1–64 characters of A-Z a-z 0-9 _ . : = @ -' }), { error: 'tags must be an array of strings' })
+      .max(LIMITS.tags, { error: `tags must have at most ${LIMITS.tags} entries` })
+      .optional(),
     idempotencyKey: z
       .string()
       .min(1, { error: 'idempotencyKey must not be empty' })

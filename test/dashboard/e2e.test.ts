@@ -35,6 +35,9 @@ function env(prefix: string, apiKeys = ''): Record<string, string | undefined> {
     GRPC_PORT: '0',
     HOST: '127.0.0.1',
     API_KEYS: apiKeys,
+    // an admin key: the keyed page must see the jobs submitted through the keyless api (they have
+    // no owner, and only admin keys see ownerless jobs: docs/service.md, "Owners")
+    ADMIN_KEYS: apiKeys,
     // checkpoints after epoch 1 and at the end only (a cancelled job's last one is always newer
     // than the one before it, see the cancel below)
     CHECKPOINT_EVERY: '1000',

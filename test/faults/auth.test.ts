@@ -24,7 +24,8 @@ const KEY = 'sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c1';
 const KEY2 = 'second-key-with-other-length';
 const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1), KEY + 'x', KEY.toUpperCase()];
 // AUTH_FAIL_LIMIT 0: this file sends hundreds of wrong keys from one address on purpose (the throttle: slow-clients.test.ts)
-const env = testEnv({ REDIS_URL, API_KEYS: `${KEY},${KEY2}`, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
+// KEY2 is an admin key (ADMIN_KEYS): it reads the job KEY submitted (owners: test/service/owners.test.ts)
+const env = testEnv({ REDIS_URL, API_KEYS: KEY, ADMIN_KEYS: KEY2, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
 /** The routes that may be called without a key: health, the API document, the dashboard's static page. */
 const PUBLIC = [
   'GET /', 'GET /assets/:file', 'GET /docs/openapi.json', 'GET /healthz', 'GET /readyz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /docs/openapi.json', 'HEAD /healthz', 'HEAD /readyz',
@@ -109,7 +110,7 @@ test('HTTP: every non-public route answers 401 without a key, with a wrong key, 
 
 test('HTTP: with a valid key (either of two) no route answers 401; public routes need none', async () => {
   for (const r of routes) {
-    if (r.url === '/v1/jobs/:id/cancel') continue; // keep the job for the other tests
+    if (r.url === '/v1/jobs/:id/cancel' || (r.method === 'DELETE' && r.url === '/v1/jobs/:id')) continue; // keep the job for the other tests
     for (const k of [KEY, KEY2]) {
       const status = await callRoute(r, `Bearer ${k}`);
       assert.notEqual(status, 401, `${r.method} ${r.url}`);
@@ -122,12 +123,13 @@ test('HTTP: with a valid key (either of two) no route answers 401; public routes
 test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a key or with a wrong one; health is open', async () => {
   const client = trainerClient(api.grpcPort);
   const methods = Object.keys(lstmTrainerService());
-  assert.deepEqual([...methods].sort(), ['CancelJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetJob', 'GetModel', 'ListJobs', 'SubmitJob', 'UploadModel', 'WatchJob']);
+  assert.deepEqual([...methods].sort(), ['CancelJob', 'DeleteJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetJob', 'GetModel', 'ListJobs', 'SubmitJob', 'UploadModel', 'WatchJob']);
   const requests: Record<string, object> = {
     SubmitJob: { spec: {} },
     GetJob: { job_id: jobId },
     ListJobs: {},
     CancelJob: { job_id: jobId },
+    DeleteJob: { job_id: jobId },
     WatchJob: { job_id: jobId },
     Generate: { job_id: jobId, prefix: 'the' },
     GenerateStream: { job_id: jobId, prefix: 'the' },

@@ -67,7 +67,7 @@ const UNICODE = ['ünïcödé', '时间旅行者', '🦀🔥', '\u0000nul', '\u2
 const SPEC_FIELDS = [
   'model.kind', 'model.numHiddens', 'model.numLayers', 'data.corpus', 'data.corpus.text', 'data.maxTokens', 'data.batchSize',
   'data.numSteps', 'data.sampling', 'train.epochs', 'train.lr', 'train.clipTheta', 'train.seed', 'report.predictEvery',
-  'report.prefixes', 'report.numPreds', 'name', 'idempotencyKey',
+  'report.prefixes', 'report.numPreds', 'name', 'idempotencyKey', 'tags',
 ];
 /** JSON text of a hostile value (raw text, so 1e999 and friends reach the server as written). */
 function hostileJson(): string {

@@ -1,6 +1,7 @@
 // The gRPC API end to end: a real @grpc/grpc-js client -> startGrpcServer -> the Redis-backed
 // JobService (RedisJobService) -> BullMQ -> a real `lstm-trainer worker` child process training
 // tiny jobs, under a Redis key prefix of its own (deleted afterwards).
+import { KeyRing } from '../../src/jobs/owners.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -63,7 +64,9 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     service = new RedisJobService({ config: loadConfig(env(prefix)) });
     [open, authed, worker] = await Promise.all([
       startGrpcServer({ service, host: '127.0.0.1', port: 0 }),
-      startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY] }),
+      // an admin key: the jobs here are submitted through the keyless server, so they have no owner,
+      // and only admin keys see ownerless jobs (src/jobs/owners.ts)
+      startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY], keyRing: new KeyRing([{ key: KEY, admin: true }]) }),
       WorkerProcess.start(env(prefix), { readyTimeoutMs: 60_000 }),
     ]);
     c = trainerClient(open.port);

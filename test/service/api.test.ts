@@ -587,7 +587,8 @@ describe('auth', () => {
       } finally {
         redis.disconnect();
       }
-      for (const id of [a.body.id, b.body.id]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).send({}).set('authorization', 'Bearer k-one').expect(200);
+      // each job is its submitter's (owners): each key cancels its own
+      for (const [id, key] of [[a.body.id, 'k-one'], [b.body.id, 'k-two']]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).send({}).set('authorization', `Bearer ${key}`).expect(200);
     } finally {
       await keyed.close();
     }

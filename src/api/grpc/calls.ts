@@ -2,6 +2,7 @@
 // request decoding that tells the client's undecodable bytes from a server fault, and the two
 // adapters every method goes through — unary and server stream — with cancellation, flow control,
 // per-client stream places and error mapping in one place.
+import type { Caller } from '../../jobs/owners.js';
 import * as grpc from '@grpc/grpc-js';
 import type { StreamLimiter } from '../streams.js';
 import { grpcError, invalidArgument, toGrpcError } from './errors.js';
@@ -103,6 +104,8 @@ export interface CallContext {
   perClient: StreamLimiter;
   /** The client a call comes from (its key's fingerprint, else its address). */
   clientId(call: grpc.ServerUnaryCall<unknown, unknown>): string;
+  /** Who the call is from (owners: src/jobs/owners.ts); undefined with API keys off. */
+  caller?(call: grpc.ServerUnaryCall<unknown, unknown>): Caller | undefined;
   /** Errors that became INTERNAL. */
   onInternal(err: unknown, method: string): void;
 }
@@ -136,7 +139,7 @@ export function unary<Req, Res>(
 export function serverStream<Req, Res>(
   ctx: CallContext,
   method: string,
-  fn: (req: Req, signal: AbortSignal) => AsyncIterable<Res>,
+  fn: (req: Req, signal: AbortSignal, call: grpc.ServerUnaryCall<unknown, unknown>) => AsyncIterable<Res>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
     const ac = new AbortController();
@@ -148,7 +151,7 @@ export function serverStream<Req, Res>(
       try {
         rejectUndecodable(call.request);
         release = ctx.perClient.acquire(ctx.clientId(call as unknown as grpc.ServerUnaryCall<unknown, unknown>));
-        for await (const msg of abortable(fn(call.request, ac.signal), ac.signal)) {
+        for await (const msg of abortable(fn(call.request, ac.signal, call as unknown as grpc.ServerUnaryCall<unknown, unknown>), ac.signal)) {
           if (!call.write(msg)) await drained(call as grpc.ServerWritableStream<unknown, unknown>, ac.signal);
           if (ac.signal.aborted) break;
         }

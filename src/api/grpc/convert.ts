@@ -80,6 +80,8 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
   // oneof source: the one set becomes init's one field; an InitSpec with none is {} (zod names it)
   if (p.init) out.init = p.init.from_job !== undefined ? { fromJob: p.init.from_job } : p.init.model !== undefined ? { model: p.init.model } : {};
   Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
+  // proto3: an empty repeated field is unset
+  if (p.tags && p.tags.length > 0) out.tags = p.tags;
   return out;
 }
 
@@ -108,6 +110,9 @@ export function listQueryFromProto(p: PListJobsRequest): Plain {
   put(out, 'state', enumValue(p.state, 'JOB_STATE_'));
   if (p.page_size) out.limit = p.page_size; // 0 = unset = the default page size
   if (p.page_token) out.cursor = p.page_token;
+  if (p.tag) out.tag = p.tag;
+  if (p.experiment) out.experiment = p.experiment;
+  if (p.name) out.name = p.name;
   return out;
 }
 
@@ -192,6 +197,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
   if (s.init) out.init = 'fromJob' in s.init ? { from_job: s.init.fromJob } : { model: s.init.model };
+  if (s.tags !== undefined) out.tags = [...s.tags];
   return out;
 }
 
@@ -218,6 +224,8 @@ export function jobToProto(j: JobView, full = false): PJob {
   if (j.checkpointEpoch !== undefined) out.checkpoint_epoch = j.checkpointEpoch;
   if (j.lastSeq !== undefined) out.last_seq = j.lastSeq;
   if (j.attempt !== undefined) out.attempt = j.attempt;
+  if (j.owner !== undefined) out.owner = j.owner;
+  if (j.experiment !== undefined) out.experiment = j.experiment;
   if (j.estimate) {
     const e = j.estimate;
     out.estimate = { params: e.params, tokens: e.tokens, token_epochs: e.tokenEpochs, teraflops: e.teraflops, memory_mb: e.memoryMb };

@@ -11,6 +11,7 @@ import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, p
 import { serverStream, unary, type CallContext } from './calls.js';
 import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
+import type { Caller } from '../../jobs/owners.js';
 import type {
   ModelFormatName,
   PExportModelRequest,
@@ -23,6 +24,7 @@ import type {
   PGenerateRequest,
   PGenerateResponse,
   PGetJobRequest,
+  PDeleteJobResponse,
   PJob,
   PJobEvent,
   PJobIdRequest,
@@ -39,16 +41,18 @@ function jobId(req: PJobIdRequest): string {
 }
 
 /** A GenerateRequest validated as the HTTP API validates it, and the prefix as the model sees it. */
-async function generateArgs(service: JobService, req: PGenerateRequest): Promise<{ id: string; g: GenerateRequest; prefix: string }> {
+async function generateArgs(service: JobService, req: PGenerateRequest, as?: Caller): Promise<{ id: string; g: GenerateRequest; prefix: string }> {
   const id = jobId(req);
   // the prefix as the job's tokenizer reads it
-  return { id, ...parseGenerateRequest(generateFromProto(req), await tokenizerOf(service, id)) };
+  return { id, ...parseGenerateRequest(generateFromProto(req), await tokenizerOf(service, id, as)) };
 }
 
 /** Who submits: the client (quotas) and the idempotency keys' scope. */
 export interface Submitter {
   clientId: string;
   idempotencyScope?: string;
+  /** The owner of what it submits (keys on). */
+  owner?: Caller;
 }
 
 export async function submitJob(service: JobService, req: PSubmitJobRequest, by: Submitter): Promise<PSubmitJobResponse> {
@@ -57,18 +61,18 @@ export async function submitJob(service: JobService, req: PSubmitJobRequest, by:
 }
 
 /** A custom corpus text only with view FULL (the default view carries its size and digest). */
-export async function getJob(service: JobService, req: PGetJobRequest): Promise<PJob> {
+export async function getJob(service: JobService, req: PGetJobRequest, as?: Caller): Promise<PJob> {
   const id = jobId(req);
   const view = ListView.safeParse(listViewFromProto(req));
   if (!view.success) throw new SpecError([{ field: 'view', message: view.error.issues[0].message }]);
   const full = view.data === 'full';
-  return jobToProto(await service.get(id, { includeCorpus: full }), full);
+  return jobToProto(await service.get(id, { includeCorpus: full, as }), full);
 }
 
 /** Jobs per ListJobs page with view FULL. */
 export const FULL_PAGE_MAX = 10;
 
-export async function listJobs(service: JobService, req: PListJobsRequest): Promise<PListJobsResponse> {
+export async function listJobs(service: JobService, req: PListJobsRequest, as?: Caller): Promise<PListJobsResponse> {
   let q: ListQuery;
   const issues: SpecError['issues'] = [];
   try {
@@ -89,34 +93,41 @@ export async function listJobs(service: JobService, req: PListJobsRequest): Prom
   }
   if (issues.length) throw new SpecError(issues);
   const full = view.data === 'full';
-  const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full });
+  const { jobs, nextCursor } = await service.list(q!, { includeCorpus: full, as });
   return { jobs: jobs.map((j) => jobToProto(j, full)), next_page_token: nextCursor ?? '' };
 }
 
-export async function cancelJob(service: JobService, req: PJobIdRequest): Promise<PJob> {
-  return jobToProto(await service.cancel(jobId(req)));
+export async function cancelJob(service: JobService, req: PJobIdRequest, as?: Caller): Promise<PJob> {
+  return jobToProto(await service.cancel(jobId(req), { as }));
+}
+
+export async function deleteJob(service: JobService, req: PJobIdRequest, as?: Caller): Promise<PDeleteJobResponse> {
+  const id = jobId(req);
+  if (!service.delete) throw new FailedPreconditionError('this service cannot delete jobs');
+  await service.delete(id, { as });
+  return { job_id: id };
 }
 
 /** The job's events from from_seq on, then live until its final state. */
-export async function* watchJob(service: JobService, req: PWatchJobRequest, signal: AbortSignal): AsyncGenerator<PJobEvent> {
+export async function* watchJob(service: JobService, req: PWatchJobRequest, signal: AbortSignal, as?: Caller): AsyncGenerator<PJobEvent> {
   const id = jobId(req);
   const fromSeq = req.from_seq ?? 0;
   if (!Number.isInteger(fromSeq) || fromSeq < 0) {
     throw invalidArgument([{ field: 'fromSeq', message: 'fromSeq must be ≥ 0 (the last seq received; 0 = from the start)' }]);
   }
-  for await (const ev of service.watch(id, fromSeq, signal)) yield eventToProto(ev);
+  for await (const ev of service.watch(id, fromSeq, signal, { as })) yield eventToProto(ev);
 }
 
-export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal): Promise<PGenerateResponse> {
-  const { id, g, prefix } = await generateArgs(service, req);
+export async function generate(service: JobService, req: PGenerateRequest, signal: AbortSignal, as?: Caller): Promise<PGenerateResponse> {
+  const { id, g, prefix } = await generateArgs(service, req, as);
   let generated = '';
-  for await (const chars of service.generate(id, g, signal)) generated += chars;
+  for await (const chars of service.generate(id, g, signal, { as })) generated += chars;
   return { prefix, generated, text: prefix + generated };
 }
 
-export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal): AsyncGenerator<PGenerateChunk> {
-  const { id, g, prefix } = await generateArgs(service, req);
-  const it = service.generate(id, g, signal)[Symbol.asyncIterator]();
+export async function* generateStream(service: JobService, req: PGenerateRequest, signal: AbortSignal, as?: Caller): AsyncGenerator<PGenerateChunk> {
+  const { id, g, prefix } = await generateArgs(service, req, as);
+  const it = service.generate(id, g, signal, { as })[Symbol.asyncIterator]();
   // The first character before anything is sent, so "not found" / "no checkpoint yet" end
   // the call as a bare status rather than after a prefix chunk.
   let r = await it.next();
@@ -137,10 +148,10 @@ export const MODEL_CHUNK_BYTES = 64 * 1024;
  * then each file's header and its bytes in chunks. The export is built before anything is sent,
  * so "not found" / "no checkpoint" end the call as a bare status.
  */
-export async function* exportModel(service: JobService, req: PExportModelRequest): AsyncGenerator<PModelChunk> {
+export async function* exportModel(service: JobService, req: PExportModelRequest, as?: Caller): AsyncGenerator<PModelChunk> {
   const id = jobId(req);
   const { format } = parseMessage(ExportModelRequest, exportModelFromProto(req));
-  const out = await jobModelExport(service, id, format);
+  const out = await jobModelExport(service, id, format, as);
   const formatName = `MODEL_FORMAT_${format.toUpperCase()}` as ModelFormatName;
   yield { info: { format: formatName, epoch: out.epoch, files: out.files.length, total_bytes: out.files.reduce((n, f) => n + f.data.length, 0) } };
   for (const f of out.files) {
@@ -170,15 +181,18 @@ export function lstmTrainerHandlers(
   ctx: CallContext,
   submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
 ): grpc.UntypedServiceImplementation {
+  // who asks: every job RPC acts as that key (another key's job is NOT_FOUND)
+  const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
     SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
-    GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req) => getJob(service, req)),
-    ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req) => listJobs(service, req)),
-    CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req) => cancelJob(service, req)),
-    WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal) => watchJob(service, req, signal)),
-    Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, _call, signal) => generate(service, req, signal)),
-    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal) => generateStream(service, req, signal)),
-    ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req) => exportModel(service, req)),
+    GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req, call) => getJob(service, req, as(call))),
+    ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req, call) => listJobs(service, req, as(call))),
+    CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req, call) => cancelJob(service, req, as(call))),
+    DeleteJob: unary<PJobIdRequest, PDeleteJobResponse>(ctx, 'DeleteJob', (req, call) => deleteJob(service, req, as(call))),
+    WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal, call) => watchJob(service, req, signal, as(call))),
+    Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, call, signal) => generate(service, req, signal, as(call))),
+    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal, call) => generateStream(service, req, signal, as(call))),
+    ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
     UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req) => uploadModel(service, req)),
     GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req) => getModel(service, req)),
   };

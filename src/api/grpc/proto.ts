@@ -107,6 +107,7 @@ export interface PJobSpec {
   name?: string;
   idempotency_key?: string;
   init?: PInitSpec;
+  tags?: string[];
 }
 export interface PInitSpec {
   from_job?: string;
@@ -177,6 +178,8 @@ export interface PJob {
   attempt?: number;
   estimate?: PJobEstimate;
   init?: PJobInit;
+  owner?: string;
+  experiment?: string;
 }
 export interface PJobEstimate {
   params: number;
@@ -203,6 +206,12 @@ export interface PListJobsRequest {
   page_size?: number;
   page_token?: string;
   view?: Enum<JobViewName>;
+  tag?: string;
+  experiment?: string;
+  name?: string;
+}
+export interface PDeleteJobResponse {
+  job_id: string;
 }
 export interface PListJobsResponse {
   jobs: PJob[];

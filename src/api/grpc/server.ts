@@ -11,6 +11,7 @@ import { StreamLimiter } from '../streams.js';
 import { ApiKeys, authBeforeUnimplemented, bearerToken, redactGrpcLogs } from './auth.js';
 import { tolerantDecoding, type CallContext } from './calls.js';
 import { lstmTrainerHandlers } from './handlers.js';
+import { KeyRing } from '../../jobs/owners.js';
 import { ServiceHealth } from './health.js';
 import { lstmTrainerService } from './proto.js';
 import { reflectionDefinition } from './reflection.js';
@@ -22,6 +23,8 @@ export interface GrpcServerOptions {
   port: number;
   /** When non-empty, every method but health needs `authorization: Bearer <key>`. */
   apiKeys?: string[];
+  /** The keys' names and admin flags (owners: src/jobs/owners.ts); default: apiKeys, unnamed, no admin. */
+  keyRing?: KeyRing;
   /**
    * How often health re-checks service.ready() (Redis reachable), so grpc.health.v1 means what
    * /readyz means; default 5000, 0 = never (health then follows setServing alone).
@@ -51,6 +54,7 @@ const SHUTDOWN_GRACE_MS = 5000;
 export async function getServer(opts: GrpcServerOptions): Promise<{ server: grpc.Server; health: ServiceHealth; streams: Set<AbortController> }> {
   const { service } = opts;
   const keys = new ApiKeys(opts.apiKeys ?? []);
+  const ring = opts.keyRing ?? KeyRing.of(opts.apiKeys ?? []);
   redactGrpcLogs(); // grpc-js would log a refused `authorization` value, key and all
   const server = new grpc.Server({
     interceptors: keys.enabled ? [keys.interceptor(opts.authThrottle ?? new AuthThrottle(10, 60))] : [],
@@ -67,11 +71,14 @@ export async function getServer(opts: GrpcServerOptions): Promise<{ server: grpc
     perClient: opts.streams ?? new StreamLimiter(32),
     // per-client identity for the jobs layer's quotas: the key's fingerprint, else the peer's address
     clientId: (call) => clientIdOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata), address: call.getPeer() }),
+    // the interceptor let only configured keys through
+    caller: (call) => (keys.enabled ? ring.callerOf(bearerToken(call.metadata)) : undefined),
     onInternal: opts.onInternalError ?? ((err, method) => console.error(`gRPC ${method}: internal error`, err)),
   };
   const submitter = (call: grpc.ServerUnaryCall<unknown, unknown>) => ({
     clientId: ctx.clientId(call),
     idempotencyScope: idempotencyScopeOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata) }),
+    owner: ctx.caller?.(call),
   });
   server.addService(tolerantDecoding(lstmTrainerService()), lstmTrainerHandlers(service, ctx, submitter));
   const health = await ServiceHealth.addTo(server, service, opts.readinessIntervalMs ?? 5000);

@@ -18,12 +18,16 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { corpusRoutes } from './routes/corpora.js';
 import { DEFAULT_CORPUS_MAX_BYTES, type CorpusStore } from '../../jobs/corpora.js';
+import { experimentRoutes } from './routes/experiments.js';
 import { SpecError } from '../../train/spec.js';
+import type { KeyRing } from '../../jobs/owners.js';
 
 export interface HttpAppOptions {
   service: JobService & Partial<StatsSource>;
   /** Non-empty: every route but the public ones needs `Authorization: Bearer <key>`. */
   apiKeys?: readonly string[];
+  /** The keys' names and admin flags (owners: src/jobs/owners.ts); default: apiKeys, unnamed, no admin. */
+  keyRing?: KeyRing;
   /** fastify's logger option (pino); false for none. Headers (and so keys) are never logged. */
   logger?: FastifyServerOptions['logger'];
   /** A pino logger to use instead (the service logger, src/jobs/log.ts); wins over `logger`. */
@@ -190,7 +194,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   // a known path asked with a method it does not have: 405 with Allow (from the route table)
   app.setNotFoundHandler(notFoundHandler(routes));
   const streams = opts.streams ?? new StreamLimiter(32);
-  registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60));
+  registerAuth(app, opts.apiKeys ?? [], opts.authThrottle ?? new AuthThrottle(10, 60), opts.keyRing);
   registerGuards(app, {
     authEnabled: (opts.apiKeys ?? []).some((k) => k.length > 0),
     allowedHosts: opts.allowedHosts,
@@ -212,6 +216,7 @@ export async function buildHttpApp(opts: HttpAppOptions): Promise<FastifyInstanc
   const corpora = (opts.service as { corpora?: CorpusStore }).corpora;
   if (corpora) await app.register(corpusRoutes, { corpora, service: opts.service, maxBytes: opts.corpusMaxBytes ?? DEFAULT_CORPUS_MAX_BYTES });
   await app.register(modelUploadRoutes, { service: opts.service });
+  await app.register(experimentRoutes, { service: opts.service, authEnabled });
   if (opts.dashboard) await app.register(opts.dashboard);
   return app;
 }

@@ -7,6 +7,14 @@ import { ApiKeyCheck, AuthThrottle, authThrottledMessage, parseBearer } from '..
 import { normalizeAddress } from '../client-id.js';
 import { ResourceExhaustedError } from '../../jobs/errors.js';
 import { UnauthorizedError } from './problem.js';
+import { KeyRing, type Caller } from '../../jobs/owners.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is asking (src/jobs/owners.ts): set by the auth hook; undefined with API keys off. */
+    caller?: Caller;
+  }
+}
 
 export { ApiKeyCheck } from '../auth.js';
 
@@ -15,9 +23,14 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return parseBearer(req.headers.authorization);
 }
 
-/** `throttle`: failed authentications per address (shared with gRPC in the api process). */
-export function registerAuth(app: FastifyInstance, keys: readonly string[], throttle?: AuthThrottle): void {
+/**
+ * `throttle`: failed authentications per address (shared with gRPC in the api process); `ring`: the
+ * keys' names and admin flags (default: `keys`, unnamed, none admin). A request that passes gets its
+ * `caller`, which every job route hands to the service (owners: src/jobs/owners.ts).
+ */
+export function registerAuth(app: FastifyInstance, keys: readonly string[], throttle?: AuthThrottle, ring: KeyRing = KeyRing.of(keys)): void {
   const check = new ApiKeyCheck(keys);
+  app.decorateRequest('caller', undefined);
   if (!check.enabled) return;
   app.addHook('onRequest', async (req) => {
     if ((req.routeOptions.config as { public?: boolean } | undefined)?.public) return;
@@ -26,7 +39,10 @@ export function registerAuth(app: FastifyInstance, keys: readonly string[], thro
     if (wait > 0) throw new ResourceExhaustedError(authThrottledMessage(wait), wait);
     const token = bearerToken(req);
     const ok = token !== undefined && check.check(token);
-    if (ok) return;
+    if (ok) {
+      req.caller = ring.callerOf(token);
+      return;
+    }
     throttle?.fail(address);
     throw new UnauthorizedError(token ? 'the API key is not valid' : 'this route needs an API key: Authorization: Bearer <key>');
   });

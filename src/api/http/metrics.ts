@@ -129,8 +129,11 @@ export function registerMetrics(app: FastifyInstance, source?: StatsSource): voi
       reply.elapsedTime / 1000,
     );
   });
-  app.get('/metrics', async (_req, reply) => {
-    const body = await registry.metrics();
+  app.get('/metrics', async (req, reply) => {
+    let body = await registry.metrics();
+    // owners: per-job series name job ids, so only admin keys (and everyone with keys off) see them;
+    // the service-wide figures are for every key
+    if (req.caller && !req.caller.admin) body = body.replace(/^lstm_job_tokens_per_second\{.*\n/gm, '');
     return reply.type(registry.contentType).send(body);
   });
 }

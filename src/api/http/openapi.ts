@@ -8,6 +8,7 @@ import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
 import { EpochsQuery, ModelQuery, EventsQuery, JobQuery } from './schemas.js';
 import { MODEL_UPLOAD_MAX_BYTES } from '../../jobs/models.js';
+import { ExperimentRequest } from '../../jobs/experiments.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -45,6 +46,8 @@ const JobEvent = z.union([StateEvent, EpochJobEvent]);
 const JobView = z.object({
   id: z.string(),
   name: z.string().optional(),
+  owner: z.string().optional(),
+  experiment: z.string().optional(),
   state: JobState,
   spec: z
     .unknown()
@@ -102,6 +105,27 @@ const ModelView = z.object({
 });
 const ModelList = z.object({ models: z.array(ModelView) });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
+const ExperimentView = z.object({
+  id: z.string(),
+  name: z.string().optional(),
+  owner: z.string().optional(),
+  createdAt: z.string(),
+  varied: z.array(z.string()),
+  jobs: z.array(
+    z.object({
+      id: z.string(),
+      name: z.string().optional(),
+      values: z.record(z.string(), z.unknown()),
+      state: z.enum([...JOB_STATES, 'deleted']),
+      epoch: z.number().int(),
+      epochs: z.number().int(),
+      finalPerplexity: z.number().optional(),
+      bestPerplexity: z.number().optional(),
+      tokensPerSec: z.number().optional(),
+      elapsedMs: z.number().optional(),
+    }),
+  ),
+});
 const Epochs = z.object({
   jobId: z.string(),
   after: z.number().int(),
@@ -164,6 +188,8 @@ const prefixed = (prefix: string, fields: Record<string, string>) => Object.from
 const JOB_FIELDS: Record<string, string> = {
   id: 'the job id (20 characters: "j" then 0-9 a-z)',
   name: 'the name given at submission',
+  owner: "with API keys on: the submitting key's name (API_KEYS=name:KEY), else its fingerprint (never the key)",
+  experiment: 'the experiment the job was made in (POST /v1/experiments)',
   state: 'queued → running → succeeded | failed | cancelled (running → queued again when a worker is lost or an attempt will be retried)',
   spec: 'the job spec with every default filled in (see JobSpec); a custom corpus text is shown as data.corpus = {bytes, sha256} (its UTF-8 size and SHA-256), the text itself only in GET /v1/jobs/{id}?include=corpus',
   createdAt: 'when it was submitted (RFC 3339)',
@@ -269,7 +295,33 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'init.fromJob': 'a job with a checkpoint (finished, cancelled or running): its weights at submission time',
     'init.model': 'an uploaded model (POST /v1/models)',
     name: 'a name to show in lists and the dashboard',
-    idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409',
+    idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409 (keys are per API key when keys are on)',
+    tags: 'labels to filter lists by (GET /v1/jobs?tag=); up to 16, each 1-64 of A-Z a-z 0-9 _ . : = @ -',
+  },
+  ExperimentRequest: {
+    name: 'the experiment\'s name; each job without a name of its own is named "<name> <varied values>"',
+    base: 'the job spec every point starts from (see JobSpec)',
+    grid: 'dotted spec paths → the values each takes ({"train.lr": [0.5, 1, 2], "model.kind": ["scratch", "concise"]}): one job per combination, at most 100',
+    specs: 'instead of a grid: job specs, each laid over the base (objects merge field by field), at most 100',
+  },
+  Deleted: { jobId: 'the deleted job', deleted: 'always true' },
+  ExperimentView: {
+    id: 'the experiment id (20 characters: "x" then 0-9 a-z)',
+    name: 'the name given',
+    owner: "with API keys on: the creating key's name, else its fingerprint",
+    createdAt: 'when it was created (RFC 3339)',
+    varied: 'the dotted spec paths whose values differ between the jobs',
+    jobs: 'one row per job, in the order of the points',
+    'jobs.id': 'the job id',
+    'jobs.name': 'the job name',
+    'jobs.values': "this job's values of the varied paths",
+    'jobs.state': "the job's state; deleted when it has been deleted since",
+    'jobs.epoch': 'epochs published so far',
+    'jobs.epochs': 'epochs in all',
+    'jobs.finalPerplexity': 'the final perplexity (or the latest while running)',
+    'jobs.bestPerplexity': 'the lowest perplexity of any epoch',
+    'jobs.tokensPerSec': 'training speed of the latest epoch',
+    'jobs.elapsedMs': 'training time (ms)',
   },
   GenerateRequest: {
     prefix: "text to continue, read as the job's tokenizer reads its corpus (d2l-chars: needs a letter, cleaned as the corpus is)",
@@ -327,6 +379,9 @@ const PARAM_DOCS: Record<string, string> = {
   'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
   Accept: 'text/event-stream: stream the text as it is generated',
   format: 'safetensors (the PyTorch state dict, default), onnx, or checkpoint (this service\'s own file); for tfjs use /model/model.json',
+  tag: 'only jobs carrying this tag (spec.tags)',
+  experiment: 'only the jobs of this experiment',
+  name: 'only jobs of exactly this name',
 };
 
 /** Sets `description` on every property of a JSON schema from `docs` (by dotted path), recursively. */
@@ -407,13 +462,28 @@ const runningJob = {
   attempt: 1,
   lastEpochs: [epochExample],
 };
+const exampleExperimentRequest = {
+  name: 'lr-sweep',
+  base: { model: { numHiddens: 64 }, train: { epochs: 50 }, tags: ['lr'] },
+  grid: { 'train.lr': [0.5, 1, 2], 'model.kind': ['scratch', 'concise'] },
+};
+const exampleExperiment = {
+  id: 'x0mabc12de3f4a5b6c7d',
+  name: 'lr-sweep',
+  createdAt: '2025-03-05T14:03:11.204Z',
+  varied: ['train.lr', 'model.kind'],
+  jobs: [
+    { id: JOB_ID, name: 'lr-sweep lr=0.5 kind=scratch', values: { 'train.lr': 0.5, 'model.kind': 'scratch' }, state: 'succeeded', epoch: 50, epochs: 50, finalPerplexity: 7.91, bestPerplexity: 7.91, tokensPerSec: 61200, elapsedMs: 8120 },
+    { id: 'j0mabc12de3f4g5h6i7m', name: 'lr-sweep lr=0.5 kind=concise', values: { 'train.lr': 0.5, 'model.kind': 'concise' }, state: 'running', epoch: 12, epochs: 50, finalPerplexity: 11.2, bestPerplexity: 11.2, tokensPerSec: 88100, elapsedMs: 1904 },
+  ],
+};
 const cancelledJob = { ...runningJob, state: 'cancelled', finishedAt: '2025-03-05T14:03:18.002Z', lastSeq: 43 };
 const problems = {
   400: { type: 'urn:lstm-trainer:problem:invalid-request', title: 'Bad Request', status: 400, detail: 'model.numHiddens must be ≤ 1024', errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }] },
   401: { type: 'urn:lstm-trainer:problem:unauthorized', title: 'Unauthorized', status: 401, detail: 'this route needs an API key: Authorization: Bearer <key>' },
   403: { type: 'urn:lstm-trainer:problem:forbidden', title: 'Forbidden', status: 403, detail: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)', errors: [{ field: 'origin', message: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)' }] },
   404: { type: 'urn:lstm-trainer:problem:not-found', title: 'Not Found', status: 404, detail: `job ${JOB_ID} not found` },
-  405: { type: 'urn:lstm-trainer:problem:method-not-allowed', title: 'Method Not Allowed', status: 405, detail: 'DELETE is not allowed on /v1/jobs/{id}: GET, HEAD' },
+  405: { type: 'urn:lstm-trainer:problem:method-not-allowed', title: 'Method Not Allowed', status: 405, detail: 'PUT is not allowed on /v1/jobs/{id}: DELETE, GET, HEAD' },
   408: { type: 'urn:lstm-trainer:problem:request-timeout', title: 'Request Timeout', status: 408, detail: 'the request did not arrive within REQUEST_TIMEOUT_MS' },
   409: { type: 'urn:lstm-trainer:problem:failed-precondition', title: 'Conflict', status: 409, detail: `job ${JOB_ID} has no checkpoint yet (the first is written after epoch 1)` },
   413: { type: 'urn:lstm-trainer:problem:payload-too-large', title: 'Payload Too Large', status: 413, detail: 'the request body is larger than 4194304 bytes', errors: [{ field: 'body', message: 'request body must be at most 4194304 bytes' }] },
@@ -474,6 +544,9 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     ModelView: schema(ModelView),
     ModelList: schema(ModelList),
     Problem: schema(Problem),
+    ExperimentRequest: schema(ExperimentRequest, 'input'),
+    ExperimentView: schema(ExperimentView),
+    Deleted: schema(z.object({ jobId: z.string(), deleted: z.literal(true) })),
     Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
   };
   schemas.JobSpec.description = "A training job: d2l's recipe with every field optional ({} = the book's defaults).";
@@ -501,7 +574,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     },
     security,
     tags: [
-      { name: 'jobs', description: 'submit, list, read and cancel training jobs' },
+      { name: 'jobs', description: 'submit, list, read, cancel and delete training jobs (with API keys on, each key sees only its own; ADMIN_KEYS see all)' },
+      { name: 'experiments', description: 'sweeps: one job per point of a grid or list of specs, and their results side by side' },
       { name: 'events', description: "a job's history and live progress" },
       { name: 'generation', description: "text from a job's model" },
       { name: 'corpora', description: 'your own texts, uploaded once and named by jobs (docs/corpora.md)' },
@@ -547,6 +621,49 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '200': ok('the job', 'JobView', runningJob),
             '400': problem(400, 'a malformed id or query parameter (named)'),
             '404': problem(404, 'no job with this id'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+        delete: {
+          tags: ['jobs'],
+          summary: 'Delete a job',
+          description: 'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
+          parameters: [idParam],
+          responses: {
+            '200': ok('deleted', 'Deleted', { jobId: JOB_ID, deleted: true }),
+            '400': problem(400, 'a malformed id'),
+            '404': problem(404, 'no job with this id (or another key\'s)'),
+            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...api,
+          },
+        },
+      },
+      '/v1/experiments': {
+        post: {
+          tags: ['experiments'],
+          summary: 'Create an experiment (a sweep)',
+          description:
+            'One job per point: every combination of the grid, or each of specs laid over base. Every point is validated as a full job spec, and MAX_JOB_TOKEN_EPOCHS and MAX_JOB_TFLOP apply to the sum, before any job is queued. Jobs cannot carry idempotency keys here.',
+          requestBody: { required: true, content: { 'application/json': { schema: ref('ExperimentRequest'), example: exampleExperimentRequest } } },
+          responses: {
+            '201': ok('the experiment and its queued jobs', 'ExperimentView', exampleExperiment, { Location: { description: 'the experiment: /v1/experiments/{id}', schema: { type: 'string' } } }),
+            '400': problem(400, 'an invalid request or point (named: grid.<path> with the point\'s values, specs[i].<field>, base.<field>), or a sum of estimates above a cap'),
+            ...writes,
+            '429': tooMany(`the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${authThrottle}`),
+            ...api,
+          },
+        },
+      },
+      '/v1/experiments/{id}': {
+        get: {
+          tags: ['experiments'],
+          summary: "An experiment's table: each job's varied values, state and results",
+          parameters: [{ name: 'id', in: 'path', required: true, description: 'the experiment id, as POST /v1/experiments answered it', schema: { type: 'string', pattern: '^x[0-9a-z]{19}$' }, example: exampleExperiment.id }],
+          responses: {
+            '200': ok('the experiment', 'ExperimentView', exampleExperiment),
+            '400': problem(400, 'a malformed id'),
+            '404': problem(404, 'no experiment with this id (or another key\'s)'),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },

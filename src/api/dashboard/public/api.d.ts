@@ -1,5 +1,7 @@
 // Types of api.js (the browser module is plain JS; these let TypeScript tests import it).
 import type { JobEvent, JobView } from '../../../jobs/types.js';
+import type { ExperimentView } from '../../../jobs/experiments.js';
+import type { EpochEvent } from '../../../train/trainer.js';
 
 export class ApiError extends Error {
   constructor(status: number, problem?: unknown);
@@ -16,6 +18,8 @@ export interface Api {
   jobLogs(id: string, signal?: AbortSignal): Promise<{ jobId: string; lines: { time: string; level: string; msg: string }[] }>;
   submit(spec: unknown): Promise<JobView>;
   downloadModel(id: string, format: 'safetensors' | 'onnx' | 'tfjs' | 'checkpoint', signal?: AbortSignal): Promise<{ epoch: number; files: { name: string; blob: Blob }[] }>;
+  epochs(id: string, after?: number, signal?: AbortSignal): Promise<{ jobId: string; after: number; epochs: EpochEvent[]; nextAfter?: number }>;
+  getExperiment(id: string, signal?: AbortSignal): Promise<ExperimentView>;
   cancel(id: string): Promise<JobView>;
   generate(
     id: string,

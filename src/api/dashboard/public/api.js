@@ -91,6 +91,14 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
       const files = format === 'tfjs' ? [await get(`${base}/model.json`, 'model.json'), await get(`${base}/weights.bin`, 'weights.bin')] : [await get(`${base}?format=${encodeURIComponent(format)}`, `model.${format}`)];
       return { epoch: files[0].epoch, files: files.map(({ name, blob }) => ({ name, blob })) };
     },
+    /** Epoch events with epoch > after, a page: {jobId, after, epochs, nextAfter?}. */
+    epochs(id, after = 0, signal) {
+      return json('GET', `v1/jobs/${encodeURIComponent(id)}/epochs?after=${after}&limit=1000`, { signal });
+    },
+    /** An experiment's table (GET /v1/experiments/:id). */
+    getExperiment(id, signal) {
+      return json('GET', `v1/experiments/${encodeURIComponent(id)}`, { signal });
+    },
     cancel(id) {
       return json('POST', `v1/jobs/${encodeURIComponent(id)}/cancel`, { body: {} });
     },

@@ -7,6 +7,7 @@ import { TERMINAL } from './format.js';
 import { closeJob, openJob, refreshView } from './job-view.js';
 import { open } from './job-state.js';
 import { refreshList } from './jobs-table.js';
+import { closeCompare, openCompare } from './compare.js';
 import './submit-form.js';
 import './generate.js';
 import './job-download.js';
@@ -21,6 +22,14 @@ onKeyEntered(() => {
 
 function route() {
   const m = /^#job=(.+)$/.exec(location.hash);
+  const cmp = /^#compare=(.+)$/.exec(location.hash);
+  const exp = /^#experiment=(.+)$/.exec(location.hash);
+  if (cmp || exp) {
+    closeJob();
+    openCompare(exp ? { experiment: decodeURIComponent(exp[1]) } : { jobs: (cmp?.[1] ?? '').split(',').map(decodeURIComponent).filter(Boolean) });
+    return;
+  }
+  closeCompare();
   if (m) openJob(decodeURIComponent(m[1]));
   else closeJob();
 }

@@ -1,10 +1,16 @@
 // @ts-check
-// The jobs table: polled, filtered by state, paged; rows updated in place.
+// The jobs table: polled, filtered by state, paged; rows updated in place. Names are never ambiguous
+// (labels.js: the name when unique on the page, else with enough of the id; the full id on hover),
+// and ticked rows open the compare view.
 import { api, keyWorked, reportError } from './auth.js';
 import { $, el, setText } from './dom.js';
 import { fmtPerplexity, fmtRate, fmtTime, fmtWhen } from './format.js';
 import { open } from './job-state.js';
 import { notice } from './notice.js';
+import { uniqueLabels } from './labels.js';
+
+/** Ticked jobs (kept across polls and pages), for the compare view. @type {Set<string>} */
+export const picked = new Set();
 
 const PAGE_SIZE = 25;
 
@@ -30,23 +36,42 @@ export function stateBadge(state) {
 /** data-label of each cell: what a phone's card shows before the value. */
 const COLUMNS = ['Name', 'State', 'Epoch', 'Perplexity', 'Tokens/s', 'Started / finished'];
 
-/** A job's row, created once and then updated in place (a focused link keeps its focus). */
-function jobRow(job) {
+/**
+ * A job's row, created once and then updated in place (a focused link keeps its focus).
+ * @param {any} job
+ * @param {string} label the job's unambiguous name on this page
+ */
+function jobRow(job, label) {
   /** @type {any} the row and its cells, as built just below */
   let tr = list.rows.get(job.id);
   if (!tr) {
     tr = el('tr', { 'data-job-id': job.id });
     for (const label of COLUMNS) tr.append(el('td', { 'data-label': label }));
-    // the name (two lines at most), and under it the model kind and the engine
-    tr.cells[0].append(el('a', { class: 'job-name', href: `#job=${encodeURIComponent(job.id)}` }), el('span', { class: 'job-meta' }));
+    const box = el('input', { type: 'checkbox', class: 'pick-box' });
+    box.checked = picked.has(job.id);
+    box.addEventListener('change', () => {
+      if (box.checked) picked.add(job.id);
+      else picked.delete(job.id);
+      updateCompareButton();
+    });
+    // the tick box (in the name cell: the table keeps its six columns) has a real label, hidden;
+    // then the name (two lines at most), and under it the model kind and the engine
+    tr.cells[0].classList.add('has-pick');
+    tr.cells[0].append(
+      el('label', { class: 'pick-label' }, box, el('span', { class: 'visually-hidden' })),
+      el('a', { class: 'job-name', href: `#job=${encodeURIComponent(job.id)}` }),
+      el('span', { class: 'job-meta' }),
+    );
     tr.cells[1].append(el('span'));
     tr.cells[5].append(el('time', { class: 'started' }), el('time', { class: 'finished' }));
     list.rows.set(job.id, tr);
   }
   const [name, state, epoch, ppl, tps, when] = tr.cells;
-  const label = jobLabel(job);
-  setText(name.firstChild, label);
-  name.firstChild.title = label;
+  const [pick, link] = name.children;
+  setText(pick.lastChild, `pick ${label} to compare`);
+  setText(link, label);
+  // the full id on hover (and the owner with API keys on)
+  link.title = `${label}\n${job.id}${job.owner ? `\nowner ${job.owner}` : ''}`;
   const kind = job.spec?.model?.kind;
   setText(name.lastChild, [kind, job.engine || job.backend ? engineOf(job) : ''].filter(Boolean).join(' · '));
   state.firstChild.className = `state state-${job.state}`;
@@ -73,7 +98,8 @@ function renderJobs(jobs) {
   const body = $('jobs-body');
   const keep = new Set(jobs.map((j) => j.id));
   for (const id of [...list.rows.keys()]) if (!keep.has(id)) list.rows.delete(id);
-  const rows = jobs.map(jobRow);
+  const labels = uniqueLabels(jobs.map((j) => ({ id: j.id, name: j.name || j.spec?.name })));
+  const rows = jobs.map((j, i) => jobRow(j, labels[i]));
   // reorder only when the order changed (moving a row would drop the focus inside it)
   if (rows.length !== body.children.length || rows.some((r, i) => body.children[i] !== r)) body.replaceChildren(...rows);
   $('jobs-empty').hidden = jobs.length > 0;
@@ -110,6 +136,14 @@ $('page-next').addEventListener('click', () => {
   list.cursors[list.page + 1] = list.nextCursor;
   list.page += 1;
   refreshList();
+});
+function updateCompareButton() {
+  const b = $('compare-picked');
+  b.disabled = picked.size < 2;
+  b.textContent = picked.size ? `Compare ${picked.size}` : 'Compare';
+}
+$('compare-picked').addEventListener('click', () => {
+  if (picked.size >= 2) location.hash = `#compare=${[...picked].map(encodeURIComponent).join(',')}`;
 });
 $('page-first').addEventListener('click', () => {
   list.cursors = [undefined];

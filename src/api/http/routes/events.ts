@@ -33,7 +33,7 @@ export async function eventRoutes(
       if (!r.success) throw new SpecError([{ field: 'Last-Event-ID', message: 'Last-Event-ID must be a sequence number (integer ≥ 0)' }]);
       fromSeq = Math.max(fromSeq, r.data);
     }
-    const job = await service.get(id); // 404 as a problem, before the stream starts
+    const job = await service.get(id, { as: req.caller }); // 404 as a problem, before the stream starts
     // HEAD (fastify adds it for GET): the headers of a stream, never an open-ended response
     if (req.method === 'HEAD') return reply.code(200).header('content-type', 'text/event-stream; charset=utf-8').send();
     // a finished job whose every event the client has: 204 tells EventSource not to reconnect
@@ -45,7 +45,7 @@ export async function eventRoutes(
     // the client leaving, or the server shutting down: either ends the stream between two events
     const signal = opts.streamsSignal ? AbortSignal.any([sse.signal, opts.streamsSignal]) : sse.signal;
     try {
-      for await (const ev of service.watch(id, fromSeq, signal)) {
+      for await (const ev of service.watch(id, fromSeq, signal, { as: req.caller })) {
         await sse.send({ id: ev.seq, event: ev.type, data: ev });
         if (signal.aborted) break;
       }

@@ -22,12 +22,12 @@ export async function generateRoutes(
     const client = clientIdOf({ authEnabled: opts.authEnabled ?? false, token: bearerToken(req), address: req.socket.remoteAddress });
     const id = jobId(req.params.id);
     // the prefix as the job's tokenizer reads it
-    const { g: body, prefix } = parseGenerateRequest(req.body, await tokenizerOf(service, id));
+    const { g: body, prefix } = parseGenerateRequest(req.body, await tokenizerOf(service, id, req.caller));
     const controller = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) controller.abort('client disconnected');
     });
-    const it = service.generate(id, body, controller.signal)[Symbol.asyncIterator]();
+    const it = service.generate(id, body, controller.signal, { as: req.caller })[Symbol.asyncIterator]();
     // the first character before answering, so "not found" / "no checkpoint yet" are problems
     const first = await it.next();
 

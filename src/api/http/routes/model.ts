@@ -21,17 +21,17 @@ export async function modelRoutes(app: FastifyInstance, opts: { service: JobServ
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model', async (req, reply) => {
     const id = jobId(req.params.id);
     const { format } = parseMessage(ModelQuery, req.query);
-    const out = await jobModelExport(opts.service, id, format);
+    const out = await jobModelExport(opts.service, id, format, req.caller);
     return send(reply, out, out.files[0].name, true);
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/model.json', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await jobModelExport(opts.service, id, 'tfjs'), 'model.json', false);
+    return send(reply, await jobModelExport(opts.service, id, 'tfjs', req.caller), 'model.json', false);
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id/model/weights.bin', async (req, reply) => {
     const id = jobId(req.params.id);
-    return send(reply, await jobModelExport(opts.service, id, 'tfjs'), 'weights.bin', false);
+    return send(reply, await jobModelExport(opts.service, id, 'tfjs', req.caller), 'weights.bin', false);
   });
 }
