@@ -75,6 +75,8 @@ export interface PlannedPoint {
   /** The varied paths' values of this point. */
   values: Record<string, unknown>;
   spec: JobSpec;
+  /** The point as the client wrote it (base + variation, with its name): what a submission receives. */
+  input: Record<string, unknown>;
 }
 
 export interface ExperimentPlan {
@@ -147,10 +149,11 @@ export function planExperiment(input: unknown): ExperimentPlan {
   const parsed = specs as JobSpec[];
   // with a list of specs, the varied paths are the leaves whose values differ between the points
   if (!req.grid) varied = differingLeaves(parsed);
-  const points = parsed.map((spec) => {
+  const points = parsed.map((spec, i) => {
     const values = Object.fromEntries(varied.map((p) => [p, getPath(spec, p)]));
-    const named = spec.name !== undefined ? spec : { ...spec, name: `${req.name ?? 'sweep'}${varied.length ? ` ${pointLabel(values)}` : ''}`.slice(0, 200) };
-    return { values, spec: named };
+    if (spec.name !== undefined) return { values, spec, input: raw[i] };
+    const name = `${req.name ?? 'sweep'}${varied.length ? ` ${pointLabel(values)}` : ''}`.slice(0, 200);
+    return { values, spec: { ...spec, name }, input: { ...raw[i], name } };
   });
   return { name: req.name, varied, points };
 }

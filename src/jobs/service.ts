@@ -39,6 +39,7 @@ import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, typ
 import {
   TERMINAL_STATES,
   type Access,
+  type DataInfo,
   type ListFilter,
   type GenerateRequest,
   type JobEvent,
@@ -71,6 +72,14 @@ export interface RedisJobServiceOptions {
   checkpoints?: CheckpointStore;
   /** The process's log lines (the engine chosen for generation); default: stderr. */
   log?: (line: string) => void;
+}
+
+/** A job checked and measured at submission, not yet written (RedisJobService.prepare). */
+interface PreparedJob {
+  spec: JobSpec;
+  info: DataInfo;
+  init?: { data: Buffer; vocabSize: number; record: JobInit };
+  estimate: ReturnType<typeof estimateJob>;
 }
 
 export class RedisJobService implements JobService {
@@ -112,15 +121,7 @@ export class RedisJobService implements JobService {
     const cfg = this.opts.config;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     if (opts.clientId) await this.guard(() => this.store.rateLimit(opts.clientId!, cfg.rateLimitSubmits, cfg.rateLimitWindowSeconds));
-    const parsed = parseJobSpec(input);
-    // the corpus measured under the job's tokenizer (src/jobs/corpus-info.ts): a corpus too short for
-    // one minibatch is a SpecError now, not a failed job later; an uploaded one's length and the
-    // prefixes of a corpus that is not the book are filled in
-    const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora));
-    const corpus = isBookRecipe(spec) ? this.corpusSize(spec) : { tokens: info.trainTokens + info.validTokens, vocabSize: info.vocabSize };
-    // the weights it starts from: they exist and fit model.*; the vocabulary is then theirs
-    const init = spec.init ? await this.resolveInit(spec) : undefined;
-    const estimate = estimateJob(spec, corpus.tokens, init?.vocabSize ?? corpus.vocabSize);
+    const { spec, info, init, estimate } = await this.prepare(input, parseJobSpec(input), opts.owner);
     checkJobCaps(spec, estimate, {
       maxMemoryMb: cfg.maxJobMemoryMb,
       maxTokenEpochs: cfg.maxJobTokenEpochs,
@@ -133,14 +134,11 @@ export class RedisJobService implements JobService {
         maxQueuedPerClient: cfg.maxQueuedPerClient,
         idempotencyScope: opts.idempotencyScope,
         estimate: costEstimate(estimate),
-        data: init ? { ...info, vocabSize: init.vocabSize } : info,
+        data: info,
         init: init?.record,
         owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
       });
-      const c = spec.data.corpus;
-      if (typeof c === 'object' && 'id' in c) await this.corpora.addJob(c.id, id);
-      // before the job is queued (and again when a retry repairs a crash between the two)
-      if (init && (created || !(await this.modelFiles.jobInit(id)))) await this.modelFiles.putJobInit(id, init.data);
+      await this.attach(id, { spec, init }, created);
       const rec = await this.mustGetView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await this.queue.add(id);
@@ -149,11 +147,37 @@ export class RedisJobService implements JobService {
   }
 
   /**
+   * A job as it will be created, every check that can refuse it done and nothing written: the spec
+   * with what its corpus fills in (src/jobs/corpus-info.ts: an uploaded corpus's length, prefixes of
+   * a corpus that is not the book; one too short for a minibatch is a SpecError now, not a failed
+   * job later), its data figures, the weights it starts from (spec.init: they exist, the caller may
+   * read them and they fit model.*; the vocabulary is then theirs) and its cost estimate.
+   */
+  private async prepare(input: unknown, parsed: JobSpec, owner?: Caller): Promise<PreparedJob> {
+    const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora));
+    const corpus = isBookRecipe(spec) ? this.corpusSize(spec) : { tokens: info.trainTokens + info.validTokens, vocabSize: info.vocabSize };
+    const init = spec.init ? await this.resolveInit(spec, owner) : undefined;
+    const estimate = estimateJob(spec, corpus.tokens, init?.vocabSize ?? corpus.vocabSize);
+    return { spec, info: init ? { ...info, vocabSize: init.vocabSize } : info, init, estimate };
+  }
+
+  /**
+   * What a created job needs besides its record, before it is queued: its place in its corpus's job
+   * list (DELETE of the corpus is refused while it is used) and the weights it starts from (written
+   * again when a retried submission repairs a crash between the two).
+   */
+  private async attach(id: string, p: Pick<PreparedJob, 'spec' | 'init'>, created: boolean): Promise<void> {
+    const c = p.spec.data.corpus;
+    if (typeof c === 'object' && 'id' in c) await this.corpora.addJob(c.id, id);
+    if (p.init && (created || !(await this.modelFiles.jobInit(id)))) await this.modelFiles.putJobInit(id, p.init.data);
+  }
+
+  /**
    * spec.init at submission: the source exists (a 400 naming init.fromJob / init.model otherwise)
    * and its architecture is the job's model.* (a 400 naming each field that differs). Its bytes are
    * copied to the job (the worker reads them from there), with the epoch it had reached.
    */
-  private async resolveInit(spec: JobSpec): Promise<{ data: Buffer; vocabSize: number; record: JobInit }> {
+  private async resolveInit(spec: JobSpec, owner?: Caller): Promise<{ data: Buffer; vocabSize: number; record: JobInit }> {
     const init = spec.init!;
     let data: Buffer;
     let source: string;
@@ -164,7 +188,8 @@ export class RedisJobService implements JobService {
       const field = 'init.fromJob';
       if (!isJobId(from)) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
       const rec = await this.guard(() => this.store.getViews([from]));
-      if (!rec[0]) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
+      // another key's job is no job (owners): its weights are not the caller's to start from
+      if (!rec[0] || !canAccess(owner, rec[0].ownerKey)) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
       const stored = await this.guard(() => this.ckpts.get(from));
       if (!stored) throw new SpecError([{ field, message: `${field}: job ${from} (${rec[0].state}) has no checkpoint to start from${rec[0].state === 'queued' || rec[0].state === 'running' ? ' yet (the first is written after epoch 1)' : ''}` }]);
       let ckpt: Checkpoint;
@@ -516,17 +541,19 @@ export class RedisJobService implements JobService {
     const plan = planExperiment(input);
     const caps = { maxMemoryMb: cfg.maxJobMemoryMb, maxTokenEpochs: cfg.maxJobTokenEpochs, maxTeraflops: cfg.maxJobTeraflops };
     // every point is checked (corpus, each job's caps, then the sum) before anything is queued
-    const estimates = plan.points.map((p, i) => {
+    // as each job's submission would (corpus, init, caps), then the sum
+    const prepared: PreparedJob[] = [];
+    for (const [i, p] of plan.points.entries()) {
       try {
-        const c = this.corpusSize(p.spec);
-        const e = estimateJob(p.spec, c.tokens, c.vocabSize);
-        checkJobCaps(p.spec, e, { ...caps, maxTokenEpochs: 0, maxTeraflops: 0 });
-        return e;
+        const job = await this.prepare(p.input, p.spec, opts.owner);
+        checkJobCaps(job.spec, job.estimate, { ...caps, maxTokenEpochs: 0, maxTeraflops: 0 });
+        prepared.push(job);
       } catch (err) {
         if (err instanceof SpecError) throw new SpecError(err.issues.map((iss) => ({ field: iss.field, message: `job ${i + 1} (${p.spec.name}): ${iss.message}` })));
         throw err;
       }
-    });
+    }
+    const estimates = prepared.map((j) => j.estimate);
     checkExperimentCaps(estimates, caps);
     const n = plan.points.length;
     if (cfg.maxQueuedPerClient > 0 && opts.clientId && n > cfg.maxQueuedPerClient) {
@@ -549,16 +576,19 @@ export class RedisJobService implements JobService {
       // the record first (its jobs are listed before they exist; the table shows a missing one as deleted)
       await this.redis.hset(this.keys.experiment(rec.id), 'record', JSON.stringify(rec), ...(rec.ownerKey ? ['ownerKey', rec.ownerKey] : []));
       for (let i = 0; i < n; i++) {
-        const p = plan.points[i];
-        const { id } = await this.store.create(p.spec, {
+        const p = prepared[i];
+        const { id, created } = await this.store.create(p.spec, {
           id: rec.jobs[i].id,
           maxQueued: 0, // checked for the whole experiment above
           clientId: opts.clientId,
           maxQueuedPerClient: cfg.maxQueuedPerClient,
-          estimate: costEstimate(estimates[i]),
+          estimate: costEstimate(p.estimate),
+          data: p.info,
+          init: p.init?.record,
           owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
           experiment: rec.id,
         });
+        await this.attach(id, p, created);
         await this.queue.add(id);
       }
       return this.experimentView(rec);

@@ -159,6 +159,17 @@ test('DELETE /v1/jobs/:id: another key gets 404 and the job stays; the owner del
   assert.equal((await http('GET', `/v1/jobs/${b}`, BOB)).status, 404);
 });
 
+test('init.fromJob: another key\'s job cannot be started from; the answer is the one for no such job', async () => {
+  const spec = (from: string) => ({ ...TINY, train: { ...TINY.train, epochs: 1 }, init: { fromJob: from } });
+  const other = await http('POST', '/v1/jobs', BOB, spec(aliceJob));
+  const none = await http('POST', '/v1/jobs', BOB, spec(NOBODY_ID));
+  assert.equal(other.status, 400, other.text);
+  assert.equal(other.text.replaceAll(aliceJob, 'ID'), none.text.replaceAll(NOBODY_ID, 'ID'));
+  const own = await http('POST', '/v1/jobs', ALICE, spec(aliceJob));
+  assert.equal(own.status, 201, own.text);
+  assert.equal((await http('POST', '/v1/jobs', ROOT, spec(bobJob))).status, 201);
+});
+
 test('/metrics: per-job series only for admin keys', async () => {
   const r = await http('GET', '/metrics', BOB);
   assert.equal(r.status, 200);
@@ -171,7 +182,7 @@ type Outcome = { code: number; details: string };
 const OK = 0;
 
 async function rpc(method: string, req: object, key: string): Promise<Outcome> {
-  const stream = ['WatchJob', 'GenerateStream'].includes(method);
+  const stream = ['WatchJob', 'GenerateStream', 'ExportModel'].includes(method);
   if (stream) {
     const r = await collect(grpcClient[method](req, bearer(key)) as grpc.ClientReadableStream<unknown>);
     return r.error ? { code: r.error.code, details: r.error.details } : { code: OK, details: '' };
@@ -191,9 +202,13 @@ const RPC_CASES: { method: string; req: (id: string) => object; own: number }[] 
   { method: 'Generate', req: (id) => ({ job_id: id, prefix: 'time ', num_chars: 5 }), own: OK },
   { method: 'GenerateStream', req: (id) => ({ job_id: id, prefix: 'time ', num_chars: 5 }), own: OK },
   { method: 'CancelJob', req: (id) => ({ job_id: id }), own: grpc.status.FAILED_PRECONDITION },
+  { method: 'ExportModel', req: (id) => ({ job_id: id, format: 'MODEL_FORMAT_SAFETENSORS' }), own: OK },
 ];
-/** Not per-job (SubmitJob, ListJobs) or changing the job (DeleteJob): their own tests. */
-const RPC_ELSEWHERE = ['SubmitJob', 'ListJobs', 'DeleteJob'];
+/**
+ * Not per-job (SubmitJob, ListJobs; UploadModel, GetModel: uploaded models are shared by every key,
+ * see docs/service.md) or changing the job (DeleteJob): their own tests.
+ */
+const RPC_ELSEWHERE = ['SubmitJob', 'ListJobs', 'DeleteJob', 'UploadModel', 'GetModel'];
 
 test('every RPC is in the table', () => {
   const methods = Object.values(lstmTrainerService()).map((m) => (m as { originalName?: string; path: string }).path.split('/').pop()!);
