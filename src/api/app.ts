@@ -107,7 +107,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
       throw e;
     }
   }
-  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisUrl ?? 'redis://127.0.0.1:6379'} is not answering yet (readyz says 503 until it does)`);
+  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisClusterNodes ? `the cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : (config.redisUrl ?? 'redis://127.0.0.1:6379')} is not answering yet (readyz says 503 until it does)`);
 
   return {
     service,

@@ -1,5 +1,4 @@
 // JobService (types.ts) over Redis + BullMQ, for the API process (HTTP, gRPC, dashboard).
-import type { Redis } from 'ioredis';
 import type { EngineFactory, LstmModel } from '../model/engine.js';
 import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
@@ -16,7 +15,7 @@ import { EventLog, Notifier } from './events.js';
 import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './limits.js';
 import { liveWorkers } from './heartbeat.js';
 import { TrainQueue } from './queue.js';
-import { Keys, connectRedis, isRedisDown } from './redis.js';
+import { Keys, connectRedis, isRedisDown, type RedisClient } from './redis.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
 import {
   TERMINAL_STATES,
@@ -53,8 +52,8 @@ export interface RedisJobServiceOptions {
 
 export class RedisJobService implements JobService {
   readonly keys: Keys;
-  readonly redis: Redis;
-  private readonly sub: Redis;
+  readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly store: JobStore;
   private readonly events: EventLog;
   private readonly jobLog: JobLog;
@@ -69,13 +68,13 @@ export class RedisJobService implements JobService {
   constructor(private readonly opts: RedisJobServiceOptions) {
     const { config } = opts;
     this.keys = new Keys(config.prefix);
-    this.redis = connectRedis(config.redisUrl, { failFast: true, name: 'lstm-api' });
-    this.sub = connectRedis(config.redisUrl, { name: 'lstm-api-sub' });
+    this.redis = connectRedis(config, { failFast: true, name: 'lstm-api' });
+    this.sub = connectRedis(config, { name: 'lstm-api-sub' });
     this.store = new JobStore(this.redis, this.keys);
     this.events = new EventLog(this.redis, this.keys, config.retentionSeconds);
     this.jobLog = new JobLog(this.redis, this.keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
-    this.queue = new TrainQueue(config.redisUrl, config.prefix, config.attempts);
+    this.queue = new TrainQueue(config, config.prefix, config.attempts);
     this.notifier = new Notifier(this.sub, this.keys.notifyChannel);
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
   }
