@@ -58,7 +58,7 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     if (p.data.corpus?.text !== undefined) d.corpus = { text: p.data.corpus.text };
     out.data = d;
   }
-  if (p.train) out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed' });
+  if (p.train) out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed', timeout_seconds: 'timeoutSeconds' });
   if (p.report) {
     const r = present(p.report, { predict_every: 'predictEvery', num_preds: 'numPreds' });
     // proto3 cannot tell an empty repeated field from an unset one: empty = the default prefixes.
@@ -163,6 +163,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
     report: { predict_every: s.report.predictEvery, prefixes: [...s.report.prefixes], num_preds: s.report.numPreds },
   };
   if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
+  if (s.train.timeoutSeconds !== undefined) out.train!.timeout_seconds = s.train.timeoutSeconds;
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
   return out;

@@ -88,6 +88,7 @@ export interface PTrainSpec {
   lr?: number;
   clip_theta?: number;
   seed?: number;
+  timeout_seconds?: number;
 }
 export interface PReportSpec {
   predict_every?: number;
