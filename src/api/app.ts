@@ -115,7 +115,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
   }
   // the machine-readable readiness line (tests and scripts read these fields, not the text above)
   logger.info({ ready: 'api', http: httpAddress, grpc: grpc ? `${config.host}:${grpc.port}` : null }, 'lstm-trainer api ready');
-  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisUrl ?? 'redis://127.0.0.1:6379'} is not answering yet (readyz says 503 until it does)`);
+  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisClusterNodes ? `the cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : (config.redisUrl ?? 'redis://127.0.0.1:6379')} is not answering yet (readyz says 503 until it does)`);
 
   return {
     service,

@@ -128,7 +128,7 @@ async function serveCommand(o: { workers: number }): Promise<void> {
   useLogger('serve');
   const cfg0 = config();
   let redis: LocalRedis | undefined;
-  if (!cfg0.redisUrl) {
+  if (!cfg0.redisUrl && !cfg0.redisClusterNodes) {
     try {
       redis = await ensureLocalRedis({ log });
     } catch (e) {

@@ -5,7 +5,12 @@ import { parseKeyList, type KeyEntry } from './owners.js';
 export interface ServiceConfig {
   /** undefined: 127.0.0.1:6379, and `serve` may start its own redis-server. */
   redisUrl?: string;
-  /** Prefix of every Redis key this service writes (BullMQ's and ours). */
+  /** REDIS_CLUSTER_NODES: run against a Redis Cluster reached through these nodes (docs/redis.md). */
+  redisClusterNodes?: { host: string; port: number }[];
+  /**
+   * Prefix of every Redis key this service writes (BullMQ's and ours): QUEUE_PREFIX, and on a
+   * cluster "{QUEUE_PREFIX}", a hash tag that keeps every key in one slot (docs/redis.md).
+   */
   prefix: string;
   httpPort: number;
   grpcPort: number;
@@ -100,15 +105,29 @@ function listVar(env: Env, name: string): string[] {
     .filter((k) => k.length > 0);
 }
 
+/** REDIS_CLUSTER_NODES=host:port,host:port,… (any reachable subset of the cluster; [v6]:port for IPv6). */
+function clusterNodesVar(env: Env): { host: string; port: number }[] | undefined {
+  const items = listVar(env, 'REDIS_CLUSTER_NODES');
+  if (items.length === 0) return undefined;
+  return items.map((item) => {
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(\d{1,5})$/.exec(item);
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65535) throw new ConfigError(`REDIS_CLUSTER_NODES: ${JSON.stringify(item)} is not host:port`);
+    return { host: m[1].replace(/^\[|\]$/g, ''), port };
+  });
+}
+
 export function loadConfig(env: Env = process.env): ServiceConfig {
   const prefix = (env.QUEUE_PREFIX ?? 'lstm').trim() || 'lstm';
   if (!/^[A-Za-z0-9_.-]+$/.test(prefix)) throw new ConfigError(`QUEUE_PREFIX=${prefix} is invalid: use letters, digits, _ . -`);
   const engine = env.ENGINE?.trim() || undefined;
   if (engine && engine !== 'native' && engine !== 'tfjs') throw new ConfigError(`ENGINE=${engine} is invalid: expected native or tfjs`);
   const keyEntries = [...parseKeyList(env.API_KEYS, false), ...parseKeyList(env.ADMIN_KEYS, true)];
+  const redisClusterNodes = clusterNodesVar(env);
   return {
     redisUrl: env.REDIS_URL?.trim() || undefined,
-    prefix,
+    redisClusterNodes,
+    prefix: redisClusterNodes ? `{${prefix}}` : prefix,
     httpPort: intVar(env, 'HTTP_PORT', 8080, 0, 65535),
     grpcPort: intVar(env, 'GRPC_PORT', 50051, 0, 65535),
     host: env.HOST?.trim() || '127.0.0.1',

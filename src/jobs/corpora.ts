@@ -11,7 +11,7 @@
 //                        P:corpus:<id>:text only when every byte was read and checked, so no reader
 //                        ever sees half a corpus; it expires if the api dies mid-upload
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { CORPUS_ID_RE, SpecError } from '../train/spec.js';
 import { corpusFigures, figuresFromCounts, TokenCounter, TOKENIZERS, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
 import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './errors.js';
@@ -40,7 +40,7 @@ export function isCorpusId(id: unknown): id is string {
 
 export class CorpusStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

@@ -5,10 +5,10 @@
 //   (a retried, resumed or zombie worker cannot publish an epoch twice);
 // - readers resume with "everything after seq N" (XRANGE from N+1), and live tailing is the same
 //   read repeated after a wake-up on the notify channel, so history and live never gap or overlap.
-import type { Redis } from 'ioredis';
 import type { EpochEvent } from '../train/trainer.js';
 import { NotFoundError } from './errors.js';
-import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
+import { Keys, STATES, type RedisClient } from './redis.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
 import { TERMINAL_STATES, type JobEvent, type JobState, type JobSummary } from './types.js';
 
 export type AppendResult = 'appended' | 'duplicate' | 'fenced' | 'gap';
@@ -39,7 +39,7 @@ export type TransitionResult =
 export class EventLog {
   readonly redis: ScriptedRedis;
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly keys: Keys,
     private readonly retentionSeconds = 0,
   ) {
@@ -61,6 +61,27 @@ export class EventLog {
     if (o.attempt !== undefined) fields.push('attempt', o.attempt);
     if (to === 'running') fields.push('startedAt', time);
     if (TERMINAL_STATES.includes(to)) fields.push('finishedAt', time);
+    // a final state with retention expires the job's idempotency key too: the script is given it
+    // (every key a script touches is one of its KEYS, for Redis Cluster), read from the record,
+    // where it never changes once the job exists; -5 means the read was stale (the job is new)
+    const expires = this.retentionSeconds > 0 && TERMINAL_STATES.includes(to);
+    let tries = 0;
+    for (;;) {
+      const idemKey = (expires && (await this.redis.hget(this.keys.job(id), 'idemKey'))) || this.keys.job(id);
+      const r = await this.transitionOnce(id, to, o, idemKey, event, fields);
+      if (r !== 'retry') return r;
+      if (++tries >= 5) return { ok: false, reason: 'moved' };
+    }
+  }
+
+  private async transitionOnce(
+    id: string,
+    to: JobState,
+    o: TransitionOptions,
+    idemKey: string,
+    event: Record<string, unknown>,
+    fields: (string | number)[],
+  ): Promise<TransitionResult | 'retry'> {
     const [code, cur] = await this.redis.lstmTransition(
       this.keys.job(id),
       this.keys.events(id),
@@ -69,6 +90,7 @@ export class EventLog {
       this.keys.ckpt(id),
       this.keys.log(id),
       this.keys.init(id),
+      idemKey,
       to,
       o.from.join(','),
       o.requireOwner ?? '',
@@ -82,6 +104,7 @@ export class EventLog {
       ...fields,
     );
     const c = Number(code);
+    if (c === -5) return 'retry';
     if (c > 0) return { ok: true, seq: c };
     const reason = ({ 0: 'state', [-1]: 'owner', [-2]: 'moved', [-3]: 'missing', [-4]: 'locked' } as const)[c as 0 | -1 | -2 | -3 | -4];
     return { ok: false, reason: reason ?? 'state', current: (cur || undefined) as JobState | undefined };
@@ -244,7 +267,7 @@ export class Notifier {
   private ready: Promise<unknown>;
 
   constructor(
-    private readonly sub: Redis,
+    private readonly sub: RedisClient,
     channel: string,
   ) {
     sub.on('message', (ch: string, id: string) => {

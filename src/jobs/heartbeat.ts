@@ -5,8 +5,7 @@
 // its last successful beat to notice that it has lost Redis (docs/service.md, "Failover").
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import type { Keys } from './redis.js';
+import type { Keys, RedisClient } from './redis.js';
 
 export interface WorkerInfo {
   id: string;
@@ -34,7 +33,7 @@ export class WorkerHeartbeat {
   private readonly startedAt = new Date().toISOString();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
     readonly id: string,
     private readonly info: () => Omit<WorkerInfo, 'id' | 'startedAt' | 'heartbeatAt'>,
@@ -80,7 +79,7 @@ export class WorkerHeartbeat {
 }
 
 /** The workers whose last heartbeat has not expired; the expired ones are pruned from the list. */
-export async function liveWorkers(redis: Redis, keys: Keys): Promise<WorkerInfo[]> {
+export async function liveWorkers(redis: RedisClient, keys: Keys): Promise<WorkerInfo[]> {
   const ids = await redis.zrange(keys.workers, 0, -1);
   if (ids.length === 0) return [];
   const vals = await redis.mget(ids.map((id) => keys.worker(id)));

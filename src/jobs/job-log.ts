@@ -3,8 +3,8 @@
 // the job (P:job:<id>:log, the last JOB_LOG_LINES) and read through GET /v1/jobs/:id/logs. The
 // list expires with the job's record when retention applies (the state-change script and the
 // append script both set it), so it never outlives the job.
-import type { Redis } from 'ioredis';
-import { withScripts, type Keys, type ScriptedRedis } from './redis.js';
+import type { Keys, RedisClient } from './redis.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -21,7 +21,7 @@ export const JOB_LOG_LINES = 500;
 export class JobLog {
   private readonly redis: ScriptedRedis;
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: Keys,
     private readonly maxLines = JOB_LOG_LINES,
   ) {

@@ -6,7 +6,7 @@
 //                    go afterwards); it expires with the job's record (the state-change script)
 // The id is derived from the file's SHA-256: uploading the same file again gives the same model.
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import { LIMITS } from '../train/spec.js';
 import { describeModelFile, ModelFileError, type ModelFileInfo } from '../train/import.js';
 import type { Keys } from './redis.js';
@@ -37,7 +37,7 @@ export function describeUpload(data: Buffer): ModelFileInfo {
 
 export class ModelStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {}
 

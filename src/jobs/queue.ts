@@ -2,7 +2,7 @@
 // detection, attempts); the job record and its history (store.ts, events.ts) own the state, so
 // the queue job carries only the id, under the same id.
 import { Queue, type JobsOptions } from 'bullmq';
-import { QUEUE_NAME, bullConnection } from './redis.js';
+import { QUEUE_NAME, bullConnectionFor, type RedisTarget } from './redis.js';
 
 export interface TrainJobData {
   id: string;
@@ -11,14 +11,16 @@ export interface TrainJobData {
 export class TrainQueue {
   readonly queue: Queue<TrainJobData>;
   private readonly connected: Promise<unknown>;
+  private readonly bull: ReturnType<typeof bullConnectionFor>;
 
   constructor(
-    redisUrl: string | undefined,
+    redis: RedisTarget,
     readonly prefix: string,
     private readonly attempts: number,
   ) {
+    this.bull = bullConnectionFor(redis, { maxRetriesPerRequest: 1, enableOfflineQueue: true });
     this.queue = new Queue<TrainJobData>(QUEUE_NAME, {
-      connection: { ...bullConnection(redisUrl), maxRetriesPerRequest: 1, enableOfflineQueue: true },
+      connection: this.bull.connection,
       prefix,
     });
     this.queue.on('error', () => {}); // reported through the calls that fail
@@ -62,5 +64,6 @@ export class TrainQueue {
     await Promise.race([this.connected, new Promise((r) => (timer = setTimeout(r, 1000)))]);
     clearTimeout(timer);
     await this.queue.close();
+    await this.bull.close();
   }
 }

@@ -1,5 +1,4 @@
 // JobService (types.ts) over Redis + BullMQ, for the API process (HTTP, gRPC, dashboard).
-import type { Redis } from 'ioredis';
 import type { EngineFactory, LstmModel } from '../model/engine.js';
 import { selectEngine } from '../model/engines.js';
 import type { Vocab } from '../text/corpus.js';
@@ -21,7 +20,7 @@ import { checkJobCaps, costEstimate, estimateJob, textCorpusFigures } from './li
 import { liveWorkers } from './heartbeat.js';
 import { JobRun } from './lifecycle.js';
 import { TrainQueue } from './queue.js';
-import { Keys, connectRedis, isRedisDown } from './redis.js';
+import { Keys, connectRedis, isRedisDown, type RedisClient } from './redis.js';
 import { canAccess, type Caller } from './owners.js';
 import { isFiltered, listMatching } from './list-filter.js';
 import { deleteJob } from './delete.js';
@@ -84,8 +83,8 @@ interface PreparedJob {
 
 export class RedisJobService implements JobService {
   readonly keys: Keys;
-  readonly redis: Redis;
-  private readonly sub: Redis;
+  readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly store: JobStore;
   private readonly events: EventLog;
   private readonly jobLog: JobLog;
@@ -104,14 +103,14 @@ export class RedisJobService implements JobService {
   constructor(private readonly opts: RedisJobServiceOptions) {
     const { config } = opts;
     this.keys = new Keys(config.prefix);
-    this.redis = connectRedis(config.redisUrl, { failFast: true, name: 'lstm-api' });
-    this.sub = connectRedis(config.redisUrl, { name: 'lstm-api-sub' });
+    this.redis = connectRedis(config, { failFast: true, name: 'lstm-api' });
+    this.sub = connectRedis(config, { name: 'lstm-api-sub' });
     this.store = new JobStore(this.redis, this.keys);
     this.corpora = new CorpusStore(this.redis, this.keys);
     this.events = new EventLog(this.redis, this.keys, config.retentionSeconds);
     this.jobLog = new JobLog(this.redis, this.keys);
     this.ckpts = opts.checkpoints ?? new RedisCheckpointStore(this.redis, this.keys);
-    this.queue = new TrainQueue(config.redisUrl, config.prefix, config.attempts);
+    this.queue = new TrainQueue(config, config.prefix, config.attempts);
     this.notifier = new Notifier(this.sub, this.keys.notifyChannel);
     this.modelFiles = new ModelStore(this.redis, this.keys);
     if (opts.engine) this.engine = Promise.resolve(opts.engine);
@@ -652,7 +651,7 @@ export class RedisJobService implements JobService {
           await new Promise((r) => setTimeout(r, 100));
         }
       }
-      if (!(await deleteJob(this.redis, this.keys, id))) throw new NotFoundError(`job ${id} not found`);
+      if (!(await deleteJob(this.events.redis, this.keys, id))) throw new NotFoundError(`job ${id} not found`);
       await this.queue.remove(id);
     });
   }

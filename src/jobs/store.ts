@@ -2,11 +2,11 @@
 // CheckpointStore interface (Redis by default, binary Buffers) so a file system or object store
 // can replace it — nothing here assumes the API and the workers share a host.
 import { createHash, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import type { JobSpec } from '../train/spec.js';
 import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
-import { Keys, STATES, withScripts, type ScriptedRedis } from './redis.js';
+import { Keys, STATES, type RedisClient } from './redis.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
 import type { CostEstimate, DataInfo, JobInit, JobSpecView, JobState, JobSummary, JobView } from './types.js';
 
 export interface StoredCheckpoint {
@@ -38,7 +38,7 @@ export interface CheckpointStore {
 export class RedisCheckpointStore implements CheckpointStore {
   private readonly redis: ScriptedRedis;
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.redis = withScripts(redis);
@@ -223,7 +223,7 @@ export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): J
 export class JobStore {
   readonly redis: ScriptedRedis;
   constructor(
-    redis: Redis,
+    redis: RedisClient,
     readonly keys: Keys,
   ) {
     this.redis = withScripts(redis);
@@ -267,23 +267,33 @@ export class JobStore {
     if (opts.experiment) fields.push('experiment', opts.experiment);
     if (spec.tags?.length) fields.push('tags', JSON.stringify(spec.tags));
     const event = JSON.stringify({ time: now.toISOString(), type: 'state', state: 'queued' });
-    const [code, jobId] = await this.redis.lstmCreate(
-      this.keys.job(id),
-      this.keys.events(id),
-      this.keys.all,
-      this.keys.byState('queued'),
-      idemKey,
-      this.keys.clientQueued(opts.clientId ?? '-'),
-      spec.idempotencyKey ? '1' : '0',
-      `${this.keys.prefix}:job:`,
-      opts.maxQueued,
-      event,
-      this.keys.notifyChannel,
-      opts.clientId ? (opts.maxQueuedPerClient ?? 0) : 0,
-      id,
-      specJson,
-      ...fields,
-    );
+    // the job an idempotency key names is read first, so that the script is given its record as a
+    // key (every key a script touches is one of its KEYS, for Redis Cluster); -5: the key changed
+    // in between (a concurrent submission with the same key), read again
+    let code: number | string = -5;
+    let jobId = '';
+    for (let tries = 0; Number(code) === -5; tries++) {
+      if (tries >= 10) throw new Error(`idempotencyKey ${JSON.stringify(spec.idempotencyKey)}: the key kept changing while this job was submitted`);
+      const existing = spec.idempotencyKey ? ((await this.redis.get(idemKey)) ?? '') : '';
+      [code, jobId] = await this.redis.lstmCreate(
+        this.keys.job(id),
+        this.keys.events(id),
+        this.keys.all,
+        this.keys.byState('queued'),
+        idemKey,
+        this.keys.clientQueued(opts.clientId ?? '-'),
+        existing ? this.keys.job(existing) : this.keys.job(id),
+        spec.idempotencyKey ? '1' : '0',
+        existing,
+        opts.maxQueued,
+        event,
+        this.keys.notifyChannel,
+        opts.clientId ? (opts.maxQueuedPerClient ?? 0) : 0,
+        id,
+        specJson,
+        ...fields,
+      );
+    }
     if (Number(code) === -1) throw new ResourceExhaustedError(`the queue is full (${opts.maxQueued} jobs waiting); try again later`);
     if (Number(code) === -2) {
       throw new ResourceExhaustedError(

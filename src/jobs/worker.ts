@@ -11,7 +11,6 @@
 // lastEpoch+1); from the next epoch on it publishes. So the history never repeats or skips an epoch.
 import { hostname } from 'node:os';
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { EngineFactory } from '../model/engine.js';
 import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { describeExit, TrainingProcess } from './train-process.js';
@@ -21,7 +20,7 @@ import { EventLog } from './events.js';
 import { JobLog, type LogLevel } from './job-log.js';
 import { JobRun } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
-import { QUEUE_NAME, Keys, bullConnection, connectRedis, isRedisDown } from './redis.js';
+import { QUEUE_NAME, Keys, bullConnectionFor, connectRedis, isRedisDown, type RedisClient } from './redis.js';
 import { CorpusStore } from './corpora.js';
 import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
 import type { TrainJobData } from './queue.js';
@@ -90,8 +89,9 @@ export interface TrainWorkerOptions {
 
 export class TrainWorker {
   readonly worker: Worker<TrainJobData, string>;
-  private readonly redis: Redis;
-  private readonly sub: Redis;
+  private readonly bull: ReturnType<typeof bullConnectionFor>;
+  private readonly redis: RedisClient;
+  private readonly sub: RedisClient;
   private readonly store: JobStore;
   private readonly events: EventLog;
   private readonly jobLog: JobLog;
@@ -111,8 +111,8 @@ export class TrainWorker {
     const { config } = opts;
     const keys = new Keys(config.prefix);
     this.logger = opts.logger ?? createLogger({ name: 'worker' });
-    this.redis = connectRedis(config.redisUrl, { name: 'lstm-worker' });
-    this.sub = connectRedis(config.redisUrl, { name: 'lstm-worker-sub' });
+    this.redis = connectRedis(config, { name: 'lstm-worker' });
+    this.sub = connectRedis(config, { name: 'lstm-worker-sub' });
     this.store = new JobStore(this.redis, keys);
     this.events = new EventLog(this.redis, keys, config.retentionSeconds);
     this.jobLog = new JobLog(this.redis, keys);
@@ -144,8 +144,9 @@ export class TrainWorker {
     this.watchdog = setInterval(() => this.checkReachable(), Math.min(500, config.heartbeatMs));
     this.watchdog.unref();
 
+    this.bull = bullConnectionFor(config);
     this.worker = new Worker<TrainJobData, string>(QUEUE_NAME, (job, token) => this.process(job, token), {
-      connection: bullConnection(config.redisUrl),
+      connection: this.bull.connection,
       prefix: config.prefix,
       concurrency: config.workerConcurrency,
       lockDuration: config.lockDurationMs,
@@ -157,7 +158,7 @@ export class TrainWorker {
     });
     // Redis unreachable: said once, then how long every 30 s, and once when it answers again
     // (BullMQ reports every reconnect attempt, once a second)
-    const url = redactedRedisUrl(config.redisUrl);
+    const url = config.redisClusterNodes ? `the cluster at ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : redactedRedisUrl(config.redisUrl);
     let downSince = 0;
     let lastSaid = 0;
     this.worker.on('error', (e) => {
@@ -536,6 +537,7 @@ export class TrainWorker {
       this.closing = (async () => {
         for (const a of this.active.values()) a.controller.abort('shutdown');
         await this.worker.close();
+        await this.bull.close();
         clearInterval(this.poll);
         clearInterval(this.watchdog);
         await this.heartbeat.stop();

@@ -120,3 +120,70 @@ export function rng(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/** Whether a TCP port on 127.0.0.1 can be listened on now. */
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A real Redis Cluster of `masters` redis-servers on free loopback ports (no replicas, no
+ * persistence), created with `redis-cli --cluster create`. A cluster node also listens on its
+ * port + 10000 (the cluster bus), so both must be free.
+ */
+export class RedisCluster {
+  readonly servers: RedisServer[] = [];
+
+  /** "127.0.0.1:P1,127.0.0.1:P2,…", as REDIS_CLUSTER_NODES takes it. */
+  get nodes(): string {
+    return this.servers.map((s) => `127.0.0.1:${s.port}`).join(',');
+  }
+
+  static async start(masters = 3): Promise<RedisCluster> {
+    const c = new RedisCluster();
+    try {
+      const ports = new Set<number>();
+      while (ports.size < masters) {
+        const p = await freePort();
+        if (p + 10000 < 65536 && !ports.has(p) && (await portFree(p + 10000))) ports.add(p);
+      }
+      for (const p of ports) {
+        const s = new RedisServer(p, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000', '--appendonly', 'no']);
+        c.servers.push(s);
+        await s.start();
+      }
+      await c.redisCli(['--cluster', 'create', ...c.servers.map((s) => `127.0.0.1:${s.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+      // every node must agree that all slots are served before the cluster takes commands
+      const end = Date.now() + 30_000;
+      for (const s of c.servers) {
+        while (!/cluster_state:ok/.test(await c.redisCli(['-p', String(s.port), 'cluster', 'info']))) {
+          if (Date.now() > end) throw new Error(`cluster not ok after 30 s (node ${s.port})`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      return c;
+    } catch (e) {
+      await c.destroy();
+      throw e;
+    }
+  }
+
+  redisCli(args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('redis-cli', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`redis-cli ${args.join(' ')} exited ${code}:\n${out}`))));
+    });
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.destroy()));
+  }
+}

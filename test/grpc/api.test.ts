@@ -88,6 +88,19 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal((await callError(c, 'GetJob', { job_id: job.id, view: 7 })).code, grpc.status.INVALID_ARGUMENT);
   });
 
+  test('train.timeout_seconds reaches the spec and comes back; out of range is INVALID_ARGUMENT naming train.timeoutSeconds', async () => {
+    const { job } = await call(c, 'SubmitJob', { spec: { train: { epochs: 2, timeout_seconds: 90 } } });
+    assert.equal(job.spec.train.timeout_seconds, 90);
+    assert.equal((await call(c, 'GetJob', { job_id: job.id })).spec.train.timeout_seconds, 90);
+    const { job: plain } = await call(c, 'SubmitJob', { spec: { train: { epochs: 2 } } });
+    assert.equal(plain.spec.train.timeout_seconds, undefined, 'no timeout unless given');
+    for (const bad of [0, 604_801]) {
+      const e = await callError(c, 'SubmitJob', { spec: { train: { timeout_seconds: bad } } });
+      assert.equal(e.code, S.INVALID_ARGUMENT);
+      assert.match(e.details, /train\.timeoutSeconds/);
+    }
+  });
+
   test('the same idempotency key returns the same job, created = false', async () => {
     const a = await call(c, 'SubmitJob', { spec: { idempotency_key: 'k-1', train: { epochs: 2 } } });
     const b = await call(c, 'SubmitJob', { spec: { idempotency_key: 'k-1', train: { epochs: 2 } } });

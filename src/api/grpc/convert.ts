@@ -68,7 +68,7 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     out.data = d;
   }
   if (p.train) {
-    out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed' });
+    out.train = present(p.train, { epochs: 'epochs', lr: 'lr', clip_theta: 'clipTheta', seed: 'seed', timeout_seconds: 'timeoutSeconds' });
     if (p.train.early_stopping) (out.train as Plain).earlyStopping = present(p.train.early_stopping, { patience: 'patience', min_delta: 'minDelta' });
   }
   if (p.report) {
@@ -194,6 +194,7 @@ export function specToProto(s: JobSpecView, includeText: boolean): PJobSpec {
   };
   if (s.train.seed !== undefined) out.train!.seed = s.train.seed;
   if (s.train.earlyStopping) out.train!.early_stopping = { patience: s.train.earlyStopping.patience, min_delta: s.train.earlyStopping.minDelta };
+  if (s.train.timeoutSeconds !== undefined) out.train!.timeout_seconds = s.train.timeoutSeconds;
   if (s.name !== undefined) out.name = s.name;
   if (s.idempotencyKey !== undefined) out.idempotency_key = s.idempotencyKey;
   if (s.init) out.init = 'fromJob' in s.init ? { from_job: s.init.fromJob } : { model: s.init.model };

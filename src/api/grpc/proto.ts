@@ -92,6 +92,7 @@ export interface PTrainSpec {
   lr?: number;
   clip_theta?: number;
   seed?: number;
+  timeout_seconds?: number;
   early_stopping?: { patience?: number; min_delta?: number };
 }
 export interface PReportSpec {
