@@ -67,6 +67,10 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
     log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`, 'warn');
   }
   // also the machine-readable readiness line: `ready` and its fields are what tests and scripts read
+  if (process.send) {
+    process.send({ ready: 'worker' }); // to `serve`, which started this worker (IPC)
+    process.channel?.unref(); // the channel must not keep the worker alive after a shutdown
+  }
   useLogger('lstm-trainer').info(
     { ready: 'worker', engine: `${engine.name}/${engine.backend}`, prefix: cfg.prefix, concurrency: cfg.workerConcurrency },
     `lstm-trainer worker ready: engine ${engine.name}/${engine.backend}, queue prefix ${cfg.prefix}, concurrency ${cfg.workerConcurrency}, checkpoint every ${cfg.checkpointEvery} epochs`,
@@ -111,7 +115,11 @@ async function apiCommand(): Promise<void> {
 
 /** The worker of `serve`, as a child process (training never blocks the API's event loop). */
 function spawnWorkerChild(env: NodeJS.ProcessEnv): ChildProcess {
-  return spawn(process.execPath, [...process.execArgv, process.argv[1], 'worker'], { env: { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? threadPoolFor(env) }, stdio: 'inherit' });
+  // an IPC channel besides the inherited output: the worker says there when it is ready
+  return spawn(process.execPath, [...process.execArgv, process.argv[1], 'worker'], {
+    env: { ...env, UV_THREADPOOL_SIZE: env.UV_THREADPOOL_SIZE ?? threadPoolFor(env) },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 /**
@@ -149,17 +157,22 @@ async function serveCommand(o: { workers: number }): Promise<void> {
   let stopping = false;
   const children = new Set<ChildProcess>();
   const start = (slot: number, quickFailures = 0) => {
-    const startedAt = Date.now();
     const child = spawnWorkerChild(env);
+    // a worker that exits before it said it is ready could not start (however slowly the machine
+    // starts processes); one that was ready and then exited is restarted with a clean count
+    let ready = false;
+    child.on('message', (m) => {
+      if ((m as { ready?: unknown })?.ready === 'worker') ready = true;
+    });
     children.add(child);
     child.on('exit', (code, signal) => {
       children.delete(child);
       if (stopping) return;
-      const quick = Date.now() - startedAt < 10_000 ? quickFailures + 1 : 0;
+      const quick = ready ? 0 : quickFailures + 1;
       if (quick >= 3) {
         // a worker that cannot start (engine, device, Redis settings) would leave jobs queued
         // forever behind a service that looks healthy: stop the whole service instead
-        log(`lstm-trainer serve: worker ${slot} exited ${quick} times within seconds of starting (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`, 'error');
+        log(`lstm-trainer serve: worker ${slot} exited ${quick} times before it was ready (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`, 'error');
         stopping = true;
         stopAll().then(
           () => process.exit(1),
