@@ -1,11 +1,11 @@
 // Request messages other than the job spec (train/spec.ts), one zod schema each, shared by HTTP and gRPC.
 import { z } from 'zod';
-import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/store.js';
+import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/job-records.js';
 import { SpecError, specErrorFrom } from '../train/spec.js';
 
 /**
  * A job id, the one rule for every entry point (HTTP path `:id`, gRPC `job_id`): exactly the shape
- * src/jobs makes (store.ts newJobId): "j" and 19 characters of 0-9 a-z, 20 in all. A malformed id
+ * src/jobs makes (job-records.ts newJobId): "j" and 19 characters of 0-9 a-z, 20 in all. A malformed id
  * is a 400 / INVALID_ARGUMENT naming the field; a well-formed id of no job is 404 / NOT_FOUND.
  */
 export const JobId = z.string().regex(JOB_ID_RE);

@@ -3,7 +3,7 @@
 // ids per page, so a page of a sparse filter may hold fewer than `limit` jobs — even none — and
 // still carry a nextCursor: the caller keeps asking until there is none.
 import type { JobSpecView, JobState } from './types.js';
-import type { JobRecord, JobStore } from './store.js';
+import type { JobRecord, JobStore } from './job-records.js';
 
 export interface JobMatch {
   state?: JobState;

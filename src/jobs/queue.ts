@@ -1,5 +1,5 @@
 // The BullMQ queue that delivers jobs to workers. BullMQ owns delivery (locks, stalled-job
-// detection, attempts); the job record and its history (store.ts, events.ts) own the state, so
+// detection, attempts); the job record and its history (job-records.ts, events.ts) own the state, so
 // the queue job carries only the id, under the same id.
 import { Queue, type JobsOptions } from 'bullmq';
 import { QUEUE_NAME, bullConnectionFor, type RedisTarget } from './redis.js';

@@ -33,8 +33,9 @@ import {
   type ExperimentRecord,
   type ExperimentView,
 } from './experiments.js';
-import { newJobId } from './store.js';
-import { JobStore, RedisCheckpointStore, finiteOrUndefined, isJobId, toView, type CheckpointStore, type JobRecord } from './store.js';
+import { JobStore, isJobId, newJobId, type JobRecord } from './job-records.js';
+import { RedisCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import { finiteOrUndefined, toView } from './job-view.js';
 import {
   TERMINAL_STATES,
   type Access,

@@ -13,7 +13,7 @@ import { deserializeCheckpoint, serializeCheckpoint, type Checkpoint } from '../
 import { describeModelFile, readInitModel } from '../train/import.js';
 import { parseJobSpec, SpecError } from '../train/spec.js';
 import { AbortedError, Trainer } from '../train/trainer.js';
-import { finiteOrUndefined } from './store.js';
+import { finiteOrUndefined } from './job-view.js';
 import type { ChildCommand, ChildMessage, StartMessage } from './train-process.js';
 
 const controller = new AbortController();

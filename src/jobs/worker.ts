@@ -22,7 +22,9 @@ import { JobRun } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { QUEUE_NAME, Keys, bullConnectionFor, connectRedis, isRedisDown, type RedisClient } from './redis.js';
 import { CorpusStore } from './corpora.js';
-import { JobStore, RedisCheckpointStore, finiteOrUndefined, type CheckpointStore } from './store.js';
+import { JobStore } from './job-records.js';
+import { RedisCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+import { finiteOrUndefined } from './job-view.js';
 import type { TrainJobData } from './queue.js';
 import { TERMINAL_STATES, type JobState, type JobSummary } from './types.js';
 

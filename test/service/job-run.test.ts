@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { EventLog } from '../../src/jobs/events.js';
 import { JobRun } from '../../src/jobs/lifecycle.js';
 import { Keys, connectRedis } from '../../src/jobs/redis.js';
-import { JobStore } from '../../src/jobs/store.js';
+import { JobStore } from '../../src/jobs/job-records.js';
 import type { JobSummary } from '../../src/jobs/types.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import { REDIS_URL, deletePrefix } from './helpers.js';

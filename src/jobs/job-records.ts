@@ -1,80 +1,13 @@
-// Job records and checkpoints. Records live in a Redis hash per job; checkpoints behind the
-// CheckpointStore interface (Redis by default, binary Buffers) so a file system or object store
-// can replace it — nothing here assumes the API and the workers share a host.
+// Job records: one Redis hash per job, created with its first event and indexed by state and
+// creation time; the job-id rule, the submission limits (queue size, per client, rate) and the
+// reads the API and the workers make. Checkpoints are in checkpoint-store.ts, the API view of a
+// record in job-view.ts.
 import { createHash, randomBytes } from 'node:crypto';
 import type { JobSpec } from '../train/spec.js';
-import type { EpochEvent } from '../train/trainer.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
 import { Keys, STATES, type RedisClient } from './redis.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
-import type { CostEstimate, DataInfo, JobInit, JobSpecView, JobState, JobSummary, JobView } from './types.js';
-
-export interface StoredCheckpoint {
-  epoch: number;
-  data: Buffer;
-}
-
-export interface CheckpointStore {
-  /**
-   * Stores the checkpoint if it is newer than the stored one. With `ownerToken`, only while that
-   * token owns the job (a worker that lost its job cannot overwrite its successor's checkpoint).
-   * Returns whether it was stored.
-   */
-  put(jobId: string, epoch: number, data: Buffer, ownerToken?: string): Promise<boolean>;
-  /** The latest checkpoint. */
-  get(jobId: string): Promise<StoredCheckpoint | null>;
-  /** The one before it (two are kept, so a damaged latest one never leaves a job without a model). */
-  previous(jobId: string): Promise<StoredCheckpoint | null>;
-  /** The stored epoch, without reading the weights. */
-  latestEpoch(jobId: string): Promise<number | null>;
-  /**
-   * Sets aside the latest checkpoint if it is still the one of `epoch` (found damaged): the previous
-   * one becomes the latest. Returns the latest epoch afterwards (null: none left).
-   */
-  discard(jobId: string, epoch: number): Promise<number | null>;
-  delete(jobId: string): Promise<void>;
-}
-
-export class RedisCheckpointStore implements CheckpointStore {
-  private readonly redis: ScriptedRedis;
-  constructor(
-    redis: RedisClient,
-    private readonly keys: Keys,
-  ) {
-    this.redis = withScripts(redis);
-  }
-
-  async put(jobId: string, epoch: number, data: Buffer, ownerToken = ''): Promise<boolean> {
-    const r = await this.redis.lstmPutCheckpoint(this.keys.ckpt(jobId), this.keys.job(jobId), epoch, data, ownerToken);
-    return Number(r) === 1;
-  }
-
-  async get(jobId: string): Promise<StoredCheckpoint | null> {
-    const [epoch, data] = await this.redis.hmgetBuffer(this.keys.ckpt(jobId), 'epoch', 'data');
-    if (!epoch || !data) return null;
-    return { epoch: Number(epoch.toString()), data };
-  }
-
-  async previous(jobId: string): Promise<StoredCheckpoint | null> {
-    const [epoch, data] = await this.redis.hmgetBuffer(this.keys.ckpt(jobId), 'prevEpoch', 'prevData');
-    if (!epoch || !data) return null;
-    return { epoch: Number(epoch.toString()), data };
-  }
-
-  async latestEpoch(jobId: string): Promise<number | null> {
-    const e = await this.redis.hget(this.keys.ckpt(jobId), 'epoch');
-    return e === null ? null : Number(e);
-  }
-
-  async discard(jobId: string, epoch: number): Promise<number | null> {
-    const r = await this.redis.lstmDiscardCheckpoint(this.keys.ckpt(jobId), this.keys.job(jobId), epoch);
-    return r === null || r === undefined || Number(r) < 0 ? null : Number(r);
-  }
-
-  async delete(jobId: string): Promise<void> {
-    await this.redis.del(this.keys.ckpt(jobId));
-  }
-}
+import type { CostEstimate, DataInfo, JobInit, JobSpecView, JobState, JobSummary } from './types.js';
 
 /** The job record as stored (a Redis hash of strings), decoded. */
 export interface JobRecord<S extends JobSpecView = JobSpec> {
@@ -183,41 +116,6 @@ function decodeFields<S extends JobSpecView>(h: Record<string, string>, spec: S)
     ownerName: h.ownerName || undefined,
     experiment: h.experiment || undefined,
   };
-}
-
-/** JSON has no NaN/Infinity: a diverged perplexity is reported as null. */
-export function finiteOrUndefined(x: number | undefined): number | undefined {
-  return x !== undefined && Number.isFinite(x) ? x : undefined;
-}
-
-export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): JobView {
-  const view: JobView = {
-    id: rec.id,
-    name: rec.name,
-    owner: rec.ownerName,
-    experiment: rec.experiment,
-    state: rec.state,
-    spec: rec.spec,
-    createdAt: rec.createdAt,
-    startedAt: rec.startedAt,
-    finishedAt: rec.finishedAt,
-    progress: { epoch: rec.lastEpoch, epochs: rec.epochs },
-    perplexity: finiteOrUndefined(rec.perplexity),
-    tokensPerSec: finiteOrUndefined(rec.tokensPerSec),
-    engine: rec.engine,
-    backend: rec.backend,
-    summary: rec.summary,
-    error: rec.error,
-    checkpointEpoch: rec.checkpointEpoch,
-    lastSeq: rec.lastSeq,
-    attempt: rec.attempt,
-    lastEpochs,
-    estimate: rec.estimate,
-    data: rec.data,
-    init: rec.init,
-  };
-  for (const k of Object.keys(view) as (keyof JobView)[]) if (view[k] === undefined) delete view[k];
-  return view;
 }
 
 export class JobStore {
