@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { REDIS_URL, TINY, WorkerProcess, deletePrefix, testEnv, waitFor } from './helpers.js';
+import { REDIS_URL, TINY, WorkerProcess, deletePrefix, slowSpec, testEnv, waitFor } from './helpers.js';
 import { bearer, call, trainerClient, type Client } from '../grpc/client.js';
 import { ApiProcess } from '../faults/helpers.js';
 
@@ -126,6 +126,28 @@ test('corpora: the same bytes from two keys are one corpus with two owners; DELE
   // the last owner gone: gone for the admin too
   assert.equal((await http('GET', `/v1/corpora/${id}`, ROOT)).status, 404);
   assert.ok(!(await corpusIds(ROOT)).includes(id));
+});
+
+test('corpora: DELETE is refused (409) while the caller\'s own job uses it; another owner still leaves; the text stays for the job', async (t) => {
+  const text = `in use. ${TEXT}`.repeat(200);
+  const id = (await uploadCorpus(ALICE, text)).json().id as string;
+  assert.equal((await uploadCorpus(BOB, text)).status, 201);
+  const job = await http('POST', '/v1/jobs', ALICE, slowSpec(5000, { data: { maxTokens: 12000, batchSize: 8, numSteps: 10, corpus: { id } } }));
+  assert.equal(job.status, 201, job.text);
+  const jobId = job.json().id as string;
+  // a failed assertion must not leave the worker busy for the later tests
+  t.after(() => http('POST', `/v1/jobs/${jobId}/cancel`, ROOT, {}));
+  const refused = await http('DELETE', `/v1/corpora/${id}`, ALICE);
+  assert.equal(refused.status, 409, refused.text);
+  assert.ok(refused.text.includes(jobId), refused.text);
+  // bob's ownership goes; alice's job (and alice) keep the text
+  assert.equal((await http('DELETE', `/v1/corpora/${id}`, BOB)).status, 200);
+  assert.equal((await http('GET', `/v1/corpora/${id}`, BOB)).status, 404);
+  assert.equal((await http('GET', `/v1/corpora/${id}`, ALICE)).status, 200);
+  assert.equal((await http('POST', `/v1/jobs/${jobId}/cancel`, ALICE, {})).status, 200);
+  await waitFor('the job to stop', async () => (await http('GET', `/v1/jobs/${jobId}`, ALICE)).json().state === 'cancelled', 30_000, 100);
+  assert.equal((await http('DELETE', `/v1/corpora/${id}`, ALICE)).status, 200);
+  assert.equal((await http('GET', `/v1/corpora/${id}`, ROOT)).status, 404);
 });
 
 test('corpora: a spec naming another key\'s corpus is refused exactly as a missing id; owner and admin submit', async () => {
