@@ -6,6 +6,8 @@
 //                        count, counted while the upload streamed); fig:<tokenizer>:<minFreq> (cached figures)
 //   P:corpus:<id>:text   string: the UTF-8 bytes
 //   P:corpus:<id>:jobs   set: ids of the jobs that named it (DELETE is refused while one is queued/running)
+//   P:corpus:<id>:owners hash: owner fingerprint → that key's upload time (ms); with API keys on a key
+//                        sees only corpora it owns (src/jobs/upload-owners.ts, docs/service.md "Owners")
 //   P:corpora            zset: id → upload time (ms), the list
 //   P:corpus-upload:<r>  string: an upload in progress, appended chunk by chunk; renamed to
 //                        P:corpus:<id>:text only when every byte was read and checked, so no reader
@@ -15,7 +17,9 @@ import type { RedisClient } from './redis.js';
 import { CORPUS_ID_RE, SpecError } from '../train/spec.js';
 import { corpusFigures, figuresFromCounts, TokenCounter, TOKENIZERS, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
 import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './errors.js';
+import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
+import { UploadOwners } from './upload-owners.js';
 
 export const DEFAULT_CORPUS_MAX_BYTES = 64 * 1024 * 1024;
 /** Bytes gathered before one APPEND (fewer round trips than one per socket chunk). */
@@ -39,10 +43,13 @@ export function isCorpusId(id: unknown): id is string {
 }
 
 export class CorpusStore {
+  private readonly owners: UploadOwners;
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    this.owners = new UploadOwners(redis, (id) => keys.corpusOwners(id));
+  }
 
   private meta(id: string): string {
     return `${this.keys.prefix}:corpus:${id}`;
@@ -61,8 +68,9 @@ export class CorpusStore {
    * Reads an upload chunk by chunk: each chunk is hashed, checked as UTF-8 (a streaming decoder,
    * fatal) and appended to a temporary key; nothing of the body is held whole in the api's memory.
    * SpecError (400) for invalid UTF-8 or an empty body, PayloadTooLargeError (413) past maxBytes.
+   * `owner` (keys on) becomes one of its owners; `created` then says whether it is new to that key.
    */
-  async upload(body: AsyncIterable<Buffer | Uint8Array | string>, maxBytes: number): Promise<{ corpus: CorpusView; created: boolean }> {
+  async upload(body: AsyncIterable<Buffer | Uint8Array | string>, maxBytes: number, owner?: Caller): Promise<{ corpus: CorpusView; created: boolean }> {
     const tmp = `${this.keys.prefix}:corpus-upload:${randomBytes(8).toString('hex')}`;
     const hash = createHash('sha256');
     const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -126,7 +134,11 @@ export class CorpusStore {
       // a corpus that exists already (the same bytes) is kept as it is
       if ((await this.redis.exists(this.meta(id))) === 1) {
         await this.redis.del(tmp);
-        return { corpus: (await this.get(id))!, created: false };
+        const mine = owner ? await this.owners.add(id, owner, createdAt.getTime()) : undefined;
+        const corpus = await this.get(id, owner);
+        if (corpus) return { corpus, created: !!mine?.added && !owner!.admin };
+        // deleted meanwhile: uploaded again below would need the bytes, gone with tmp
+        throw new FailedPreconditionError(`corpus ${id} was deleted while it was uploaded; upload it again`);
       }
       await this.redis
         .multi()
@@ -135,6 +147,7 @@ export class CorpusStore {
         .hset(this.meta(id), fields)
         .zadd(this.index, createdAt.getTime(), id)
         .exec();
+      if (owner) await this.owners.add(id, owner, createdAt.getTime());
       return { corpus: toView(fields), created: true };
     } catch (e) {
       await this.redis.del(tmp).catch(() => undefined);
@@ -142,22 +155,35 @@ export class CorpusStore {
     }
   }
 
-  async get(id: string): Promise<CorpusView | null> {
+  /** The corpus as `as` sees it: null when there is none or it is not theirs (keys on: owners). */
+  async get(id: string, as?: Caller): Promise<CorpusView | null> {
     if (!isCorpusId(id)) return null;
-    const [cid, bytes, characters, preview, createdAt] = await this.redis.hmget(this.meta(id), 'id', 'bytes', 'characters', 'preview', 'createdAt');
-    return cid ? toView({ id: cid, bytes: bytes!, characters: characters!, preview: preview ?? '', createdAt: createdAt! }) : null;
+    return this.read(id, as ? await this.owners.uploadedAt(id, as) : undefined, as);
   }
 
-  async mustGet(id: string): Promise<CorpusView> {
-    const c = await this.get(id);
+  private async read(id: string, at: number | undefined, as?: Caller): Promise<CorpusView | null> {
+    if (as && !as.admin && at === undefined) return null;
+    const [cid, bytes, characters, preview, createdAt] = await this.redis.hmget(this.meta(id), 'id', 'bytes', 'characters', 'preview', 'createdAt');
+    // a key sees its own upload time (the first upload's would tell it another key sent the bytes)
+    return cid ? toView({ id: cid, bytes: bytes!, characters: characters!, preview: preview ?? '', createdAt: at === undefined ? createdAt! : new Date(at).toISOString() }) : null;
+  }
+
+  async mustGet(id: string, as?: Caller): Promise<CorpusView> {
+    const c = await this.get(id, as);
     if (!c) throw new NotFoundError(`corpus ${String(id).slice(0, 70)} not found`);
     return c;
   }
 
-  /** Newest first. */
-  async list(limit = 100): Promise<CorpusView[]> {
-    const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
-    const out = await Promise.all(ids.map((id) => this.get(id)));
+  /** Newest first; with keys on, the caller's own (by its upload time; admins: all). */
+  async list(limit = 100, as?: Caller): Promise<CorpusView[]> {
+    if (!as || as.admin) {
+      const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
+      const out = await Promise.all(ids.map((id) => this.get(id)));
+      return out.filter((c): c is CorpusView => c !== null);
+    }
+    // every id checked against the owners (corpora are few: one pipelined read per page of the list)
+    const mine = (await this.owners.visible(await this.redis.zrevrange(this.index, 0, -1), as)).sort((a, b) => b.at! - a.at!).slice(0, Math.max(0, limit));
+    const out = await Promise.all(mine.map((m) => this.read(m.id, m.at, as)));
     return out.filter((c): c is CorpusView => c !== null);
   }
 
@@ -192,18 +218,36 @@ export class CorpusStore {
 
   /**
    * Deletes the corpus, unless a queued or running job names it (FailedPreconditionError: 409).
-   * `stateOf` reads a job's state (null: the job is gone).
+   * `stateOf` reads a job's state as `as` sees it (null: the job is gone, or not theirs).
+   *
+   * With keys on, a key's DELETE takes away its ownership, and the stored corpus goes only with its
+   * last owner (an admin's DELETE removes it for every owner). Refused (409) while a queued or
+   * running job of the caller's names it (named in the answer), and, when the stored text would go,
+   * while any job does (another key's are counted, not named).
    */
-  async delete(id: string, stateOf: (jobId: string) => Promise<string | null>): Promise<CorpusView> {
-    const corpus = await this.mustGet(id);
+  async delete(id: string, stateOf: (jobId: string, as?: Caller) => Promise<string | null>, as?: Caller): Promise<CorpusView> {
+    const corpus = await this.mustGet(id, as);
     const users = await this.redis.smembers(this.jobs(id));
-    const active: string[] = [];
-    for (const j of users) {
-      const s = await stateOf(j);
-      if (s === 'queued' || s === 'running') active.push(j);
+    const activeOf = async (who?: Caller) => {
+      const active: string[] = [];
+      for (const j of users) {
+        const s = await stateOf(j, who);
+        if (s === 'queued' || s === 'running') active.push(j);
+      }
+      return active;
+    };
+    const mine = await activeOf(as);
+    if (mine.length) throw new FailedPreconditionError(`corpus ${id} is used by ${mine.length} queued or running job(s) (${mine.slice(0, 5).join(', ')}); delete it after they finish or cancel them`);
+    const owner = as && !as.admin ? as : undefined;
+    if (owner && (await this.owners.count(id)) > 1) {
+      // others own it too: only this key's ownership goes
+      if ((await this.owners.remove(id, owner)) > 0) return corpus;
     }
-    if (active.length) throw new FailedPreconditionError(`corpus ${id} is used by ${active.length} queued or running job(s) (${active.slice(0, 5).join(', ')}); delete it after they finish or cancel them`);
-    await this.redis.multi().del(this.meta(id), this.text(id), this.jobs(id)).zrem(this.index, id).exec();
+    if (owner) {
+      const others = (await activeOf(undefined)).length;
+      if (others) throw new FailedPreconditionError(`corpus ${id} is used by ${others} queued or running job(s) of other keys; delete it after they finish`);
+    }
+    await this.redis.multi().del(this.meta(id), this.text(id), this.jobs(id), this.keys.corpusOwners(id)).zrem(this.index, id).exec();
     return corpus;
   }
 }

@@ -9,6 +9,7 @@ import { minCorpusTokens } from '../text/data.js';
 import { corpusFigures, emptyMessage, type CorpusFigures, type TokenizerName } from '../text/tokenizers.js';
 import { LIMITS, parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
 import type { CorpusStore } from './corpora.js';
+import type { Caller } from './owners.js';
 import { NotFoundError } from './errors.js';
 import { textCorpusFigures } from './limits.js';
 import type { DataInfo } from './types.js';
@@ -45,8 +46,11 @@ function scanned(text: string): { totalTokens: number; vocabSize: number } {
   return { totalTokens: f.tokens, vocabSize: f.vocabSize };
 }
 
-/** The parts of a spec the service fills in for the corpus, and the figures that judge it. */
-export async function resolveCorpus(input: unknown, parsed: JobSpec, corpora: CorpusStore): Promise<{ spec: JobSpec; info: DataInfo }> {
+/**
+ * The parts of a spec the service fills in for the corpus, and the figures that judge it. An uploaded
+ * corpus `owner` does not own (keys on) is refused exactly as a missing one.
+ */
+export async function resolveCorpus(input: unknown, parsed: JobSpec, corpora: CorpusStore, owner?: Caller): Promise<{ spec: JobSpec; info: DataInfo }> {
   const { corpus, tokenizer, minFreq } = parsed.data;
   let figures: { totalTokens: number; vocabSize: number; top?: [string, number][] };
   let start: string | undefined;
@@ -57,7 +61,7 @@ export async function resolveCorpus(input: unknown, parsed: JobSpec, corpora: Co
     // d2l-chars: one allocation-free scan (a pasted text may be 2 MB); the others tokenise it
     figures = tokenizer === 'd2l-chars' && minFreq === 0 ? scanned(corpus.text) : corpusFigures(corpus.text, tokenizer, minFreq);
   } else {
-    const c = await corpora.get(corpus.id);
+    const c = await corpora.get(corpus.id, owner);
     if (!c) throw new SpecError([{ field: 'data.corpus.id', message: `corpus ${corpus.id} not found (upload it with POST /v1/corpora)` }]);
     start = c.preview;
     try {

@@ -1,5 +1,7 @@
 // Models in (docs/export.md, "Models in"): uploaded model files, and the weights a job starts from.
 //   P:model:<mid>    hash {meta (JSON ModelView), data (the file)} — an uploaded safetensors state dict
+//   P:model:<mid>:owners  hash: owner fingerprint → that key's upload time (ms); with API keys on a
+//                    key sees only models it uploaded (src/jobs/upload-owners.ts, docs/service.md "Owners")
 //   P:models         zset: model ids by upload time (ms), for listing newest first
 //   P:job:<id>:init  hash {data}: the weights a job with spec.init starts from, copied at submission
 //                    (so a worker on any machine reads them from Redis, and the source may change or
@@ -9,7 +11,9 @@ import { createHash } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { LIMITS } from '../train/spec.js';
 import { describeModelFile, ModelFileError, type ModelFileInfo } from '../train/import.js';
+import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
+import { UploadOwners } from './upload-owners.js';
 import type { ModelView } from './types.js';
 
 /** The largest model file POST /v1/models takes (a 1024-hidden, 2-layer concise model is about 50 MB). */
@@ -36,10 +40,13 @@ export function describeUpload(data: Buffer): ModelFileInfo {
 }
 
 export class ModelStore {
+  private readonly owners: UploadOwners;
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: Keys,
-  ) {}
+  ) {
+    this.owners = new UploadOwners(redis, (id) => keys.modelOwners(id));
+  }
 
   private key(id: string): string {
     return `${this.keys.prefix}:model:${id}`;
@@ -49,8 +56,11 @@ export class ModelStore {
     return `${this.keys.prefix}:models`;
   }
 
-  /** Validates (ModelFileError) and stores; the same bytes again are the same model (created false). */
-  async put(data: Buffer, now = new Date()): Promise<{ model: ModelView; created: boolean }> {
+  /**
+   * Validates (ModelFileError) and stores; the same bytes again are the same model (created false).
+   * `owner` (keys on) becomes one of its owners; `created` then says whether it is new to that key.
+   */
+  async put(data: Buffer, now = new Date(), owner?: Caller): Promise<{ model: ModelView; created: boolean }> {
     const info = describeUpload(data);
     const sha256 = createHash('sha256').update(data).digest('hex');
     const id = `m${sha256.slice(0, 19)}`;
@@ -73,13 +83,24 @@ export class ModelStore {
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('the model was not stored (transaction aborted)');
     const created = Number(res[1][1]) === 1;
-    return { model: created ? model : ((await this.get(id)) ?? model), created };
+    if (!owner) return { model: created ? model : ((await this.get(id)) ?? model), created };
+    const mine = await this.owners.add(id, owner, now.getTime());
+    return { model: (await this.get(id, owner)) ?? model, created: owner.admin ? created : mine.added };
   }
 
-  async get(id: string): Promise<ModelView | null> {
+  /** The model as `as` sees it: null when there is none or it is not theirs (keys on: owners). */
+  async get(id: string, as?: Caller): Promise<ModelView | null> {
     if (!isModelId(id)) return null;
+    return this.read(id, as ? await this.owners.uploadedAt(id, as) : undefined, as);
+  }
+
+  private async read(id: string, at: number | undefined, as?: Caller): Promise<ModelView | null> {
+    if (as && !as.admin && at === undefined) return null;
     const meta = await this.redis.hget(this.key(id), 'meta');
-    return meta ? (JSON.parse(meta) as ModelView) : null;
+    if (!meta) return null;
+    const model = JSON.parse(meta) as ModelView;
+    // a key sees its own upload time (the first upload's would tell it another key sent the bytes)
+    return at === undefined ? model : { ...model, uploadedAt: new Date(at).toISOString() };
   }
 
   async data(id: string): Promise<Buffer | null> {
@@ -87,10 +108,15 @@ export class ModelStore {
     return this.redis.hgetBuffer(this.key(id), 'data');
   }
 
-  /** Newest first. */
-  async list(limit: number): Promise<ModelView[]> {
-    const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
-    const models = await Promise.all(ids.map((id) => this.get(id)));
+  /** Newest first; with keys on, the caller's own (by its upload time; admins: all). */
+  async list(limit: number, as?: Caller): Promise<ModelView[]> {
+    if (!as || as.admin) {
+      const ids = await this.redis.zrevrange(this.index, 0, Math.max(0, limit - 1));
+      const models = await Promise.all(ids.map((id) => this.get(id)));
+      return models.filter((m): m is ModelView => m !== null);
+    }
+    const mine = (await this.owners.visible(await this.redis.zrevrange(this.index, 0, -1), as)).sort((a, b) => b.at! - a.at!).slice(0, Math.max(0, limit));
+    const models = await Promise.all(mine.map((m) => this.read(m.id, m.at, as)));
     return models.filter((m): m is ModelView => m !== null);
   }
 

@@ -48,6 +48,14 @@ export class Keys {
   init(id: string): string {
     return `${this.prefix}:job:${id}:init`;
   }
+  /** hash: an uploaded corpus's owners, fingerprint → upload time ms (src/jobs/upload-owners.ts). */
+  corpusOwners(id: string): string {
+    return `${this.prefix}:corpus:${id}:owners`;
+  }
+  /** hash: an uploaded model's owners, fingerprint → upload time ms (src/jobs/upload-owners.ts). */
+  modelOwners(id: string): string {
+    return `${this.prefix}:model:${id}:owners`;
+  }
   /** list: the job's log lines (JSON), capped (src/jobs/job-log.ts). */
   log(id: string): string {
     return `${this.prefix}:job:${id}:log`;

@@ -154,7 +154,7 @@ export class RedisJobService implements JobService {
    * read them and they fit model.*; the vocabulary is then theirs) and its cost estimate.
    */
   private async prepare(input: unknown, parsed: JobSpec, owner?: Caller): Promise<PreparedJob> {
-    const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora));
+    const { spec, info } = await this.guard(() => resolveCorpus(input, parsed, this.corpora, owner));
     const corpus = isBookRecipe(spec) ? this.corpusSize(spec) : { tokens: info.trainTokens + info.validTokens, vocabSize: info.vocabSize };
     const init = spec.init ? await this.resolveInit(spec, owner) : undefined;
     const estimate = estimateJob(spec, corpus.tokens, init?.vocabSize ?? corpus.vocabSize);
@@ -206,7 +206,8 @@ export class RedisJobService implements JobService {
       if (Number.isFinite(ckpt.perplexity)) record.perplexity = ckpt.perplexity;
     } else {
       const field = 'init.model';
-      const model = await this.guard(() => this.modelFiles.get(init.model));
+      // another key's model is no model (owners), as another key's job above
+      const model = await this.guard(() => this.modelFiles.get(init.model, owner));
       const bytes = model ? await this.guard(() => this.modelFiles.data(init.model)) : null;
       if (!model || !bytes) throw new SpecError([{ field, message: `${field}: no model ${init.model} (upload one with POST /v1/models)` }]);
       data = bytes;
@@ -227,23 +228,23 @@ export class RedisJobService implements JobService {
   }
 
   /** POST /v1/models: a safetensors state dict, validated in full (a 400 naming what is wrong), stored in Redis. */
-  async uploadModel(data: Buffer): Promise<{ model: ModelView; created: boolean }> {
+  async uploadModel(data: Buffer, opts: Access = {}): Promise<{ model: ModelView; created: boolean }> {
     try {
-      return await this.guard(() => this.modelFiles.put(data));
+      return await this.guard(() => this.modelFiles.put(data, new Date(), opts.as));
     } catch (e) {
       if (e instanceof ModelFileError) throw new SpecError([{ field: 'body', message: `model file: ${e.message}` }]);
       throw e;
     }
   }
 
-  async getModel(id: string): Promise<ModelView> {
-    const m = await this.guard(() => this.modelFiles.get(id));
+  async getModel(id: string, opts: Access = {}): Promise<ModelView> {
+    const m = await this.guard(() => this.modelFiles.get(id, opts.as));
     if (!m) throw new NotFoundError(`model ${String(id).slice(0, 40)} not found`);
     return m;
   }
 
-  async listModels(limit: number): Promise<ModelView[]> {
-    return this.guard(() => this.modelFiles.list(limit));
+  async listModels(limit: number, opts: Access = {}): Promise<ModelView[]> {
+    return this.guard(() => this.modelFiles.list(limit, opts.as));
   }
 
   /**

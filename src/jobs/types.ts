@@ -187,9 +187,10 @@ export interface JobService {
   /** The job's latest checkpoint as a model file (optional for other JobServices). */
   exportModel?(id: string, format: ExportFormat, opts?: Access): Promise<ModelExport>; // NotFound, FailedPrecondition (no checkpoint)
   /** Stores a model file (safetensors) jobs can start from (spec.init.model); ModelFileError → 400 naming what is wrong. */
-  uploadModel?(data: Buffer): Promise<{ model: ModelView; created: boolean }>;
-  getModel?(id: string): Promise<ModelView>; // NotFound
-  listModels?(limit: number): Promise<ModelView[]>;
+  /** Uploaded models follow owners as jobs do: `as` owns what it uploads and sees only its own. */
+  uploadModel?(data: Buffer, opts?: Access): Promise<{ model: ModelView; created: boolean }>;
+  getModel?(id: string, opts?: Access): Promise<ModelView>; // NotFound (also another key's)
+  listModels?(limit: number, opts?: Access): Promise<ModelView[]>;
   /**
    * Cancels the job if it is not finished (and waits briefly for its worker to stop), then removes
    * its record, history, checkpoints and log in one step (optional for other JobServices).

@@ -205,8 +205,8 @@ const RPC_CASES: { method: string; req: (id: string) => object; own: number }[] 
   { method: 'ExportModel', req: (id) => ({ job_id: id, format: 'MODEL_FORMAT_SAFETENSORS' }), own: OK },
 ];
 /**
- * Not per-job (SubmitJob, ListJobs; UploadModel, GetModel: uploaded models are shared by every key,
- * see docs/service.md) or changing the job (DeleteJob): their own tests.
+ * Not per-job (SubmitJob, ListJobs; UploadModel, GetModel: test/service/owners-uploads.test.ts) or
+ * changing the job (DeleteJob): their own tests.
  */
 const RPC_ELSEWHERE = ['SubmitJob', 'ListJobs', 'DeleteJob', 'UploadModel', 'GetModel'];
 

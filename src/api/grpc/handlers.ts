@@ -160,19 +160,19 @@ export async function* exportModel(service: JobService, req: PExportModelRequest
   }
 }
 
-export async function uploadModel(service: JobService, req: PUploadModelRequest): Promise<PUploadModelResponse> {
+export async function uploadModel(service: JobService, req: PUploadModelRequest, as?: Caller): Promise<PUploadModelResponse> {
   if (!service.uploadModel) throw new FailedPreconditionError('this service does not store models');
   const data = req.data ?? Buffer.alloc(0);
   if (data.length === 0) throw invalidArgument([{ field: 'data', message: 'data is required: the model file (safetensors)' }]);
-  const { model, created } = await service.uploadModel(Buffer.from(data));
+  const { model, created } = await service.uploadModel(Buffer.from(data), { as });
   return { model: modelToProto(model), created };
 }
 
-export async function getModel(service: JobService, req: PGetModelRequest): Promise<PModel> {
+export async function getModel(service: JobService, req: PGetModelRequest, as?: Caller): Promise<PModel> {
   if (!service.getModel) throw new FailedPreconditionError('this service does not store models');
   const id = req.model_id ?? '';
   if (!/^m[0-9a-f]{19}$/.test(id)) throw invalidArgument([{ field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' }]);
-  return modelToProto(await service.getModel(id));
+  return modelToProto(await service.getModel(id, { as }));
 }
 
 /** The service implementation grpc-js takes: every RPC through its adapter. */
@@ -181,7 +181,7 @@ export function lstmTrainerHandlers(
   ctx: CallContext,
   submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
 ): grpc.UntypedServiceImplementation {
-  // who asks: every job RPC acts as that key (another key's job is NOT_FOUND)
+  // who asks: every job and model RPC acts as that key (another key's job or model is NOT_FOUND)
   const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
     SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
@@ -193,7 +193,7 @@ export function lstmTrainerHandlers(
     Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, call, signal) => generate(service, req, signal, as(call))),
     GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal, call) => generateStream(service, req, signal, as(call))),
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
-    UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req) => uploadModel(service, req)),
-    GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req) => getModel(service, req)),
+    UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req, call) => uploadModel(service, req, as(call))),
+    GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req, call) => getModel(service, req, as(call))),
   };
 }

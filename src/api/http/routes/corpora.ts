@@ -1,5 +1,6 @@
 // POST /v1/corpora (a text/plain body, streamed), GET /v1/corpora, GET /v1/corpora/:id,
-// DELETE /v1/corpora/:id. docs/corpora.md.
+// DELETE /v1/corpora/:id. docs/corpora.md. With API keys on, each acts as req.caller: a key lists and
+// reads only corpora it uploaded (another's answers 404 as a missing one; docs/service.md "Owners").
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
 import { CorpusStore, isCorpusId } from '../../../jobs/corpora.js';
@@ -39,24 +40,28 @@ export async function corpusRoutes(app: FastifyInstance, opts: { corpora: Corpus
       throw new PayloadTooLargeError(`the corpus is ${declared} bytes; at most ${maxBytes} (CORPUS_MAX_BYTES)`, maxBytes);
     }
     const body = (req.body as Readable | undefined) ?? (async function* () {})();
-    const { corpus, created } = await corpora.upload(body as AsyncIterable<Buffer>, maxBytes);
+    const { corpus, created } = await corpora.upload(body as AsyncIterable<Buffer>, maxBytes, req.caller);
     return reply.code(created ? 201 : 200).header('location', `/v1/corpora/${corpus.id}`).send({ ...corpus, created });
   });
 
-  app.get('/v1/corpora', async () => ({ corpora: await corpora.list() }));
+  app.get('/v1/corpora', async (req) => ({ corpora: await corpora.list(100, req.caller) }));
 
-  app.get<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => corpora.mustGet(corpusId(req.params.id)));
+  app.get<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => corpora.mustGet(corpusId(req.params.id), req.caller));
 
   // answers the corpus it deleted (as job cancel answers the job)
   app.delete<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => {
     const id = corpusId(req.params.id);
-    return corpora.delete(id, async (jobId) => {
-      try {
-        return (await service.get(jobId)).state;
-      } catch (e) {
-        if (e instanceof NotFoundError) return null;
-        throw e;
-      }
-    });
+    return corpora.delete(
+      id,
+      async (jobId, as) => {
+        try {
+          return (await service.get(jobId, { as })).state;
+        } catch (e) {
+          if (e instanceof NotFoundError) return null;
+          throw e;
+        }
+      },
+      req.caller,
+    );
   });
 }

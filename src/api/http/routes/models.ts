@@ -4,7 +4,8 @@
 //                         (200 with the same id when that file was uploaded before); 400 naming what is wrong
 //   GET  /v1/models/:id   the model as described at upload
 //   GET  /v1/models       the models, newest first (?limit=, 1–100, default 20)
-// A job starts from one with spec `init: {model: "<id>"}`.
+// A job starts from one with spec `init: {model: "<id>"}`. With API keys on, each acts as req.caller:
+// a key sees only models it uploaded (another's answers 404 as a missing one; docs/service.md "Owners").
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { FailedPreconditionError } from '../../../jobs/errors.js';
@@ -32,18 +33,18 @@ export async function modelUploadRoutes(app: FastifyInstance, opts: { service: J
   app.post('/v1/models', { bodyLimit: MODEL_UPLOAD_MAX_BYTES, config: { octetStream: true } }, async (req, reply) => {
     const body = req.body as Buffer | undefined;
     if (!body || body.length === 0) throw new SpecError([{ field: 'body', message: 'body is required: the model file (safetensors) as application/octet-stream' }]);
-    const { model, created } = await need('uploadModel').uploadModel(body);
+    const { model, created } = await need('uploadModel').uploadModel(body, { as: req.caller });
     return reply.code(created ? 201 : 200).header('location', `/v1/models/${model.id}`).send(model);
   });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
     const r = ModelId.safeParse(req.params.id);
     if (!r.success) throw new SpecError([{ field: 'id', message: 'id must be a model id as POST /v1/models returns it: "m" then 19 hex digits' }]);
-    return need('getModel').getModel(r.data);
+    return need('getModel').getModel(r.data, { as: req.caller });
   });
 
   app.get('/v1/models', async (req) => {
     const { limit } = parseMessage(ModelsQuery, req.query);
-    return { models: await need('listModels').listModels(limit) };
+    return { models: await need('listModels').listModels(limit, { as: req.caller }) };
   });
 }
