@@ -4,12 +4,12 @@
 // off: every object; one uploaded while keys were off has no owner, so admins only), and sees it as
 // its own upload: `created` and the upload time are that key's, so nothing tells it that another
 // key sent the same bytes before.
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.js';
 import type { Caller } from './owners.js';
 
 export class UploadOwners {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     /** The owners hash of one object (a Keys method). */
     private readonly key: (id: string) => string,
   ) {}
