@@ -94,8 +94,14 @@ async function submitCommand(o: SubmitOptions): Promise<void> {
 }
 
 function printEvent(ev: JobEvent, json: boolean, bar?: EpochProgress): void {
-  if (json) return console.log(JSON.stringify(ev));
-  if (ev.type === 'epoch' && bar) return bar.update(ev);
+  if (json) {
+    console.log(JSON.stringify(ev));
+    return;
+  }
+  if (ev.type === 'epoch' && bar) {
+    bar.update(ev);
+    return;
+  }
   bar?.stop();
   if (ev.type === 'epoch') {
     const ppl = ev.perplexity === null || !Number.isFinite(ev.perplexity) ? 'n/a' : ev.perplexity.toFixed(3);

@@ -9,6 +9,7 @@ import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../job
 import { TrainWorker, testPauseFromEnv } from '../jobs/worker.js';
 import { createLogger, type Logger } from '../jobs/log.js';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
+import type { EngineFactory } from '../model/engine.js';
 import { UserError } from './errors.js';
 
 // the process's logger (src/jobs/log.ts: JSON lines, or text on a terminal), named by the command
@@ -53,7 +54,7 @@ function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
 }
 
 export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
-  let engine;
+  let engine: EngineFactory;
   try {
     engine = await selectEngine(cfg.engine, (l) => log(l));
   } catch (e) {
@@ -146,7 +147,7 @@ async function serveCommand(o: { workers: number }): Promise<void> {
   }
   const env = { ...process.env, ...(redis ? { REDIS_URL: redis.url } : {}) };
   const cfg = { ...cfg0, redisUrl: cfg0.redisUrl ?? redis?.url };
-  let api;
+  let api: Awaited<ReturnType<typeof startApiOrExplain>>;
   try {
     api = await startApiOrExplain(cfg);
   } catch (e) {

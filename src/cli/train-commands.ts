@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
-import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../train/checkpoint.js';
+import { CheckpointError, deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
 import { EXPORT_FORMATS, exportModel, type ExportFormat } from '../train/export.js';
 import { ModelFileError, readInitModel } from '../train/import.js';
 import { generateChars, cleanPrefix, PrefixError } from '../train/predict.js';
@@ -157,7 +157,7 @@ export async function exportCommand(o: ExportOptions): Promise<void> {
   } catch (e) {
     throw new UserError(`cannot read checkpoint ${o.checkpoint}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  let ckpt;
+  let ckpt: Checkpoint;
   try {
     ckpt = deserializeCheckpoint(buf);
   } catch (e) {

@@ -24,7 +24,7 @@ async function chooseEngine(requested: string | undefined, log: Logger): Promise
   }
   if (name !== 'tfjs') {
     const { loadNativeEngine, requestedDevice } = await import('./native/index.js');
-    let device;
+    let device: ReturnType<typeof requestedDevice>;
     try {
       device = requestedDevice();
     } catch (e) {
@@ -40,7 +40,7 @@ async function chooseEngine(requested: string | undefined, log: Logger): Promise
     log(`lstm-trainer: native engine unavailable (${native.error}); using tfjs`);
   }
   const { tfjsEngine, TfjsBackendUnavailableError } = await import('./tfjs/index.js');
-  let tfjs;
+  let tfjs: Awaited<ReturnType<typeof tfjsEngine>>;
   try {
     tfjs = await tfjsEngine();
   } catch (e) {

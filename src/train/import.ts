@@ -101,7 +101,7 @@ export function weightsFromStateDict(sd: Record<string, RawTensor>, config: Mode
 /** The weights to start from, from a checkpoint or a safetensors file's bytes, for the model `config`. */
 export function readInitModel(buf: Buffer, config: ModelConfig): InitModel {
   if (buf.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
-    let ckpt;
+    let ckpt: Checkpoint;
     try {
       ckpt = deserializeCheckpoint(buf);
     } catch (e) {
