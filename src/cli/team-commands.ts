@@ -9,6 +9,7 @@ import { int } from './options.js';
 import { readTextFile } from './spec-flags.js';
 import { apiKey, baseUrl, problemText, type ClientOptions } from './client-commands.js';
 import { authHeaders, HttpProblemError } from './sse-client.js';
+import { uniqueLabels } from '../api/dashboard/public/labels.js';
 
 async function request<T>(o: ClientOptions, method: string, path: string, body?: unknown): Promise<T> {
   const base = baseUrl(o);
@@ -29,20 +30,8 @@ async function request<T>(o: ClientOptions, method: string, path: string, body?:
 
 const jobPath = (id: string) => `/v1/jobs/${encodeURIComponent(id)}`;
 
-/**
- * Short names for jobs in a table that are never ambiguous: the job's name when no other row has
- * it, else the shortest id prefix (at least 8 characters) no other row shares.
- */
-export function uniqueLabels(jobs: { id: string; name?: string }[]): string[] {
-  const names = new Map<string, number>();
-  for (const j of jobs) if (j.name) names.set(j.name, (names.get(j.name) ?? 0) + 1);
-  return jobs.map((j) => {
-    if (j.name && names.get(j.name) === 1) return j.name;
-    let n = 8;
-    while (n < j.id.length && jobs.some((k) => k.id !== j.id && k.id.startsWith(j.id.slice(0, n)))) n++;
-    return j.name ? `${j.name} (${j.id.slice(0, n)})` : j.id.slice(0, n);
-  });
-}
+// one rule for job names in tables, the dashboard's (unique name, else the shortest unique id prefix)
+export { uniqueLabels };
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
