@@ -8,7 +8,8 @@ import { SpecError } from '../../train/spec.js';
 import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
 import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
-import { serverStream, unary, type CallContext } from './calls.js';
+import { clientStream, serverStream, unary, type CallContext } from './calls.js';
+import { getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
 import type { Caller } from '../../jobs/owners.js';
@@ -33,6 +34,12 @@ import type {
   PSubmitJobRequest,
   PSubmitJobResponse,
   PWatchJobRequest,
+  PUploadCorpusRequest,
+  PUploadCorpusResponse,
+  PListCorporaRequest,
+  PListCorporaResponse,
+  PGetCorpusRequest,
+  PStoredCorpus,
 } from './proto.js';
 
 /** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
@@ -180,7 +187,12 @@ export function lstmTrainerHandlers(
   service: JobService,
   ctx: CallContext,
   submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
+  corpora?: CorpusAccess,
 ): grpc.UntypedServiceImplementation {
+  const corpusStore = (): CorpusAccess => {
+    if (!corpora) throw new FailedPreconditionError('this service does not store corpora');
+    return corpora;
+  };
   // who asks: every job RPC acts as that key (another key's job is NOT_FOUND)
   const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
@@ -195,5 +207,8 @@ export function lstmTrainerHandlers(
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
     UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req) => uploadModel(service, req)),
     GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req) => getModel(service, req)),
+    UploadCorpus: clientStream<PUploadCorpusRequest, PUploadCorpusResponse>(ctx, 'UploadCorpus', (reqs) => uploadCorpus(corpusStore(), reqs)),
+    ListCorpora: unary<PListCorporaRequest, PListCorporaResponse>(ctx, 'ListCorpora', () => listCorpora(corpusStore())),
+    GetCorpus: unary<PGetCorpusRequest, PStoredCorpus>(ctx, 'GetCorpus', (req) => getCorpus(corpusStore(), req)),
   };
 }
