@@ -24,6 +24,7 @@ type StartGrpc = (o: {
   keyRing?: KeyRing;
   streams?: StreamLimiter;
   authThrottle?: AuthThrottle;
+  corpusMaxBytes?: number;
   onInternalError?: (err: unknown, method: string) => void;
 }) => Promise<GrpcHandle>;
 
@@ -104,6 +105,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
         keyRing,
         streams,
         authThrottle,
+        corpusMaxBytes: config.corpusMaxBytes,
         onInternalError: (err, method) => logger.error({ err }, `gRPC ${method}: internal error`),
       });
       log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);

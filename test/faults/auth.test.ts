@@ -123,7 +123,7 @@ test('HTTP: with a valid key (either of two) no route answers 401; public routes
 test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a key or with a wrong one; health is open', async () => {
   const client = trainerClient(api.grpcPort);
   const methods = Object.keys(lstmTrainerService());
-  assert.deepEqual([...methods].sort(), ['CancelJob', 'DeleteJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetJob', 'GetModel', 'ListJobs', 'SubmitJob', 'UploadModel', 'WatchJob']);
+  assert.deepEqual([...methods].sort(), ['CancelJob', 'DeleteJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetCorpus', 'GetJob', 'GetModel', 'ListCorpora', 'ListJobs', 'SubmitJob', 'UploadCorpus', 'UploadModel', 'WatchJob']);
   const requests: Record<string, object> = {
     SubmitJob: { spec: {} },
     GetJob: { job_id: jobId },
@@ -136,6 +136,9 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
     ExportModel: { job_id: jobId },
     UploadModel: { data: Buffer.from('x') },
     GetModel: { model_id: 'm0000000000000000000' },
+    UploadCorpus: { data: Buffer.from('x'), last: true }, // the one message of its client stream
+    ListCorpora: {},
+    GetCorpus: { corpus_id: '0'.repeat(64) },
   };
   const mds: grpc.Metadata[] = [new grpc.Metadata(), ...WRONG.map(bearer)];
   const basic = new grpc.Metadata();
@@ -146,7 +149,12 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
       const def = lstmTrainerService()[m];
       for (const md of mds) {
         const code = await new Promise<number>((resolve) => {
-          if (def.responseStream) {
+          if (def.requestStream) {
+            const w = client[m](md, (e: grpc.ServiceError | null) => resolve(e ? e.code : grpc.status.OK));
+            w.on('error', () => {});
+            w.write(requests[m]);
+            w.end();
+          } else if (def.responseStream) {
             const s = client[m](requests[m], md);
             s.on('data', () => {});
             s.on('error', (e: grpc.ServiceError) => resolve(e.code));

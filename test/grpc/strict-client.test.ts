@@ -95,7 +95,7 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     const trainer = d['lstm_trainer.v1.LstmTrainer'];
     assert.equal(trainer.file, 'lstm_trainer/v1/lstm_trainer.proto', 'the file under its path in proto/');
     assert.deepEqual(trainer.dependencies, [], 'self-contained');
-    assert.deepEqual(trainer.methods, ['SubmitJob', 'GetJob', 'ListJobs', 'CancelJob', 'WatchJob', 'Generate', 'GenerateStream', 'ExportModel', 'UploadModel', 'GetModel']);
+    assert.deepEqual(trainer.methods, ['SubmitJob', 'GetJob', 'ListJobs', 'CancelJob', 'WatchJob', 'Generate', 'GenerateStream', 'ExportModel', 'UploadModel', 'GetModel', 'DeleteJob', 'UploadCorpus', 'ListCorpora', 'GetCorpus']);
     assert.deepEqual(trainer.proto3Optional, optionalFieldsOfProto(), 'every proto3 optional field is flagged as one');
     const health = d['grpc.health.v1.Health'];
     assert.equal(health.file, 'grpc/health/v1/health.proto');

@@ -208,7 +208,17 @@ const RPC_CASES: { method: string; req: (id: string) => object; own: number }[] 
  * Not per-job (SubmitJob, ListJobs; UploadModel, GetModel: test/service/owners-uploads.test.ts) or
  * changing the job (DeleteJob): their own tests.
  */
-const RPC_ELSEWHERE = ['SubmitJob', 'ListJobs', 'DeleteJob', 'UploadModel', 'GetModel'];
+const RPC_ELSEWHERE = [
+  'SubmitJob',
+  'ListJobs',
+  'DeleteJob',
+  'UploadModel',
+  'GetModel',
+  // corpora are not jobs: UploadCorpus, ListCorpora, GetCorpus are tested in test/grpc/corpora.test.ts
+  'UploadCorpus',
+  'ListCorpora',
+  'GetCorpus',
+];
 
 test('every RPC is in the table', () => {
   const methods = Object.values(lstmTrainerService()).map((m) => (m as { originalName?: string; path: string }).path.split('/').pop()!);

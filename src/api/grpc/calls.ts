@@ -1,6 +1,6 @@
 // How a gRPC call reaches a handler (grpc-js's call objects → a request, a signal, a result): the
 // request decoding that tells the client's undecodable bytes from a server fault, and the two
-// adapters every method goes through — unary and server stream — with cancellation, flow control,
+// adapters every method goes through — unary, server stream and client stream — with cancellation, flow control,
 // per-client stream places and error mapping in one place.
 import type { Caller } from '../../jobs/owners.js';
 import * as grpc from '@grpc/grpc-js';
@@ -170,5 +170,42 @@ export function serverStream<Req, Res>(
         call.off('cancelled', onCancel);
       }
     })();
+  };
+}
+
+/**
+ * A client-streaming method: fn reads the request messages (each checked as unary requests are:
+ * an undecodable one ends the call with INVALID_ARGUMENT) and returns the response. A call that
+ * fn answers before the client finished sending (an error, a limit) ends there; the rest of the
+ * stream is dropped.
+ */
+export function clientStream<Req, Res>(
+  ctx: CallContext,
+  method: string,
+  fn: (requests: AsyncIterable<Req>, call: grpc.ServerReadableStream<Req, Res>, signal: AbortSignal) => Promise<Res>,
+): grpc.handleClientStreamingCall<Req, Res> {
+  return (call, callback) => {
+    const ac = new AbortController();
+    call.on('cancelled', () => ac.abort());
+    const cancelled = () => grpcError(grpc.status.CANCELLED, 'the client cancelled the call');
+    async function* requests(): AsyncGenerator<Req> {
+      for await (const req of call as AsyncIterable<Req>) {
+        if (ac.signal.aborted) throw cancelled();
+        rejectUndecodable(req);
+        yield req;
+      }
+      // grpc-js may end the request stream of a call the client cancelled before it reports the
+      // cancel: a method that must tell a cut stream from a whole one needs its own end marker
+      // (UploadCorpus: `last`)
+      if (ac.signal.aborted || call.cancelled) throw cancelled();
+    }
+    Promise.resolve()
+      .then(() => fn(requests(), call, ac.signal))
+      .then(
+        (res) => callback(null, res),
+        (err) => {
+          if (!call.cancelled) callback(toGrpcError(err, (e) => ctx.onInternal(e, method)));
+        },
+      );
   };
 }

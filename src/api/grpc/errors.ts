@@ -30,6 +30,8 @@ const BY_CODE: Record<string, Status> = {
   FAILED_PRECONDITION: Status.FAILED_PRECONDITION,
   ALREADY_EXISTS: Status.ALREADY_EXISTS,
   RESOURCE_EXHAUSTED: Status.RESOURCE_EXHAUSTED,
+  // a body over a size limit (a corpus over CORPUS_MAX_BYTES): gRPC's status for a message too large
+  PAYLOAD_TOO_LARGE: Status.RESOURCE_EXHAUSTED,
   UNAVAILABLE: Status.UNAVAILABLE,
 };
 

@@ -8,7 +8,8 @@ import { SpecError } from '../../train/spec.js';
 import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
 import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
-import { serverStream, unary, type CallContext } from './calls.js';
+import { clientStream, serverStream, unary, type CallContext } from './calls.js';
+import { getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
 import { invalidArgument } from './errors.js';
 import type { Caller } from '../../jobs/owners.js';
@@ -33,6 +34,12 @@ import type {
   PSubmitJobRequest,
   PSubmitJobResponse,
   PWatchJobRequest,
+  PUploadCorpusRequest,
+  PUploadCorpusResponse,
+  PListCorporaRequest,
+  PListCorporaResponse,
+  PGetCorpusRequest,
+  PStoredCorpus,
 } from './proto.js';
 
 /** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
@@ -180,8 +187,13 @@ export function lstmTrainerHandlers(
   service: JobService,
   ctx: CallContext,
   submitter: (call: grpc.ServerUnaryCall<unknown, unknown>) => Submitter,
+  corpora?: CorpusAccess,
 ): grpc.UntypedServiceImplementation {
-  // who asks: every job and model RPC acts as that key (another key's job or model is NOT_FOUND)
+  const corpusStore = (): CorpusAccess => {
+    if (!corpora) throw new FailedPreconditionError('this service does not store corpora');
+    return corpora;
+  };
+  // who asks: every job, model and corpus RPC acts as that key (another key's is NOT_FOUND)
   const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
     SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
@@ -195,5 +207,8 @@ export function lstmTrainerHandlers(
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
     UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req, call) => uploadModel(service, req, as(call))),
     GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req, call) => getModel(service, req, as(call))),
+    UploadCorpus: clientStream<PUploadCorpusRequest, PUploadCorpusResponse>(ctx, 'UploadCorpus', (reqs, call) => uploadCorpus(corpusStore(), reqs, as(call))),
+    ListCorpora: unary<PListCorporaRequest, PListCorporaResponse>(ctx, 'ListCorpora', (_req, call) => listCorpora(corpusStore(), as(call))),
+    GetCorpus: unary<PGetCorpusRequest, PStoredCorpus>(ctx, 'GetCorpus', (req, call) => getCorpus(corpusStore(), req, as(call))),
   };
 }

@@ -272,3 +272,26 @@ export interface PUploadModelResponse {
 export interface PGetModelRequest {
   model_id?: string;
 }
+
+export interface PUploadCorpusRequest {
+  data?: Buffer;
+  last?: boolean;
+}
+export interface PStoredCorpus {
+  id: string;
+  bytes: number;
+  characters: number;
+  preview: string;
+  created_at: string;
+}
+export interface PUploadCorpusResponse {
+  corpus: PStoredCorpus;
+  created: boolean;
+}
+export type PListCorporaRequest = Record<string, never>;
+export interface PListCorporaResponse {
+  corpora: PStoredCorpus[];
+}
+export interface PGetCorpusRequest {
+  corpus_id?: string;
+}

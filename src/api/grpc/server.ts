@@ -12,6 +12,7 @@ import { ApiKeys, authBeforeUnimplemented, bearerToken, redactGrpcLogs } from '.
 import { tolerantDecoding, type CallContext } from './calls.js';
 import { lstmTrainerHandlers } from './handlers.js';
 import { KeyRing } from '../../jobs/owners.js';
+import { DEFAULT_CORPUS_MAX_BYTES, type CorpusStore } from '../../jobs/corpora.js';
 import { ServiceHealth } from './health.js';
 import { lstmTrainerService } from './proto.js';
 import { reflectionDefinition } from './reflection.js';
@@ -36,6 +37,8 @@ export interface GrpcServerOptions {
   streams?: StreamLimiter;
   /** Failed authentications per address (shared with HTTP); default 10 per 60 s. */
   authThrottle?: AuthThrottle;
+  /** The largest corpus UploadCorpus takes (CORPUS_MAX_BYTES); default 64 MiB, as HTTP's. */
+  corpusMaxBytes?: number;
 }
 
 export interface GrpcServer {
@@ -80,7 +83,10 @@ export async function getServer(opts: GrpcServerOptions): Promise<{ server: grpc
     idempotencyScope: idempotencyScopeOf({ authEnabled: keys.enabled, token: bearerToken(call.metadata) }),
     owner: ctx.caller?.(call),
   });
-  server.addService(tolerantDecoding(lstmTrainerService()), lstmTrainerHandlers(service, ctx, submitter));
+  // the corpus store of a Redis-backed service (as the HTTP app finds it); others have none
+  const store = (service as { corpora?: CorpusStore }).corpora;
+  const corpora = store ? { store, maxBytes: opts.corpusMaxBytes ?? DEFAULT_CORPUS_MAX_BYTES } : undefined;
+  server.addService(tolerantDecoding(lstmTrainerService()), lstmTrainerHandlers(service, ctx, submitter, corpora));
   const health = await ServiceHealth.addTo(server, service, opts.readinessIntervalMs ?? 5000);
   new ReflectionService(reflectionDefinition()).addToServer(server);
   return { server, health, streams };
