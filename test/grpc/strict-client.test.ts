@@ -15,6 +15,7 @@ import { startGrpcServer, type GrpcServer } from '../../src/api/grpc/index.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import { REDIS_URL, ROOT, WorkerProcess, redisReachable, deletePrefix } from '../support/processes.js';
+import { KeyRing } from '../../src/jobs/owners.js';
 
 const run = promisify(execFile);
 /** Debian's interpreter, whatever python3 comes first on PATH (a venv has no python3-grpcio). */
@@ -72,7 +73,8 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     service = new RedisJobService({ config: loadConfig(env) });
     [open, authed, worker] = await Promise.all([
       startGrpcServer({ service, host: '127.0.0.1', port: 0 }),
-      startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY] }),
+      // an admin key: the jobs it lists were submitted with keys off (no owner: admins see them)
+      startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [KEY], keyRing: new KeyRing([{ key: KEY, admin: true }]) }),
       WorkerProcess.start(env, { readyTimeoutMs: 60_000 }),
     ]);
   });
