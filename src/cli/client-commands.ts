@@ -52,6 +52,8 @@ interface SubmitOptions extends ClientOptions, SpecFlags {
   file?: string;
   prefix?: string[];
   corpusId?: string;
+  initJob?: string;
+  initModel?: string;
   numPreds?: number;
   name?: string;
   idempotencyKey?: string;
@@ -74,10 +76,20 @@ export function specFromSubmitOptions(o: SubmitOptions): Obj {
   applySpecFlags(spec, o, { corpusDashIsStdin: true });
   setIn(spec, ['report', 'prefixes'], o.prefix);
   if (o.corpusId !== undefined) setIn(spec, ['data', 'corpus'], { id: o.corpusId });
+  const init = initSpec(o);
+  if (init) spec.init = init;
   setIn(spec, ['report', 'numPreds'], o.numPreds);
   setIn(spec, ['name'], o.name);
   setIn(spec, ['idempotencyKey'], o.idempotencyKey);
   return spec;
+}
+
+/** `--init-job ID` / `--init-model ID` as the spec's `init` (one of them; undefined if neither). */
+export function initSpec(o: { initJob?: string; initModel?: string }): Obj | undefined {
+  if (o.initJob !== undefined && o.initModel !== undefined) throw new UserError('--init-job and --init-model are two ways to start: give one of them');
+  if (o.initJob !== undefined) return { fromJob: o.initJob };
+  if (o.initModel !== undefined) return { model: o.initModel };
+  return undefined;
 }
 
 async function submitCommand(o: SubmitOptions): Promise<void> {
@@ -217,6 +229,8 @@ export function registerClientCommands(program: Command): void {
     { corpusHelp: 'train on this text file (sent in the spec) instead of the Time Machine', predictEveryHelp: 'samples every N epochs' },
   )
     .option('--corpus-id <id>', 'train on an uploaded corpus (lstm-trainer corpus upload FILE prints its id)')
+    .option('--init-job <jobId>', "start from that job's latest checkpoint (a fine-tune, or more epochs of it) instead of fresh weights")
+    .option('--init-model <modelId>', 'start from an uploaded model (lstm-trainer model upload FILE prints its id)')
     .option('--prefix <text>', 'a prefix to sample from (repeatable)', collect)
     .option('--num-preds <n>', 'characters per sample', int('--num-preds'))
     .option('--name <name>', 'job name')

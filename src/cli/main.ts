@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { int, num } from './options.js';
 import { exportJobModel, registerClientCommands } from './client-commands.js';
 import { registerCorpusCommands } from './corpus-commands.js';
+import { registerModelCommands } from './model-commands.js';
 import { registerServiceCommands } from './service-commands.js';
 import { generateFromJob, registerTeamCommands } from './team-commands.js';
 import { addSpecFlags } from './spec-flags.js';
@@ -64,6 +65,7 @@ program
 registerServiceCommands(program);
 registerClientCommands(program);
 registerCorpusCommands(program);
+registerModelCommands(program);
 registerTeamCommands(program);
 
 try {

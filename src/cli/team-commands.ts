@@ -7,7 +7,7 @@ import type { JobView } from '../jobs/types.js';
 import { UserError } from './errors.js';
 import { int } from './options.js';
 import { readTextFile } from './spec-flags.js';
-import { apiKey, baseUrl, problemText, type ClientOptions } from './client-commands.js';
+import { apiKey, baseUrl, initSpec, problemText, type ClientOptions } from './client-commands.js';
 import { authHeaders, HttpProblemError } from './sse-client.js';
 import { uniqueLabels } from '../api/dashboard/public/labels.js';
 
@@ -90,6 +90,8 @@ interface SweepOptions extends ClientOptions, Partial<Record<SweepFlag, string>>
   grid?: string[];
   name?: string;
   tag?: string[];
+  initJob?: string;
+  initModel?: string;
   watch?: boolean;
   json?: boolean;
 }
@@ -106,6 +108,8 @@ export function sweepRequest(o: SweepOptions): { name?: string; base: Record<str
     }
   }
   if (o.tag?.length) base = { ...base, tags: o.tag };
+  const init = initSpec(o);
+  if (init) base = { ...base, init };
   const grid: Record<string, (string | number)[]> = {};
   for (const [flag, path] of Object.entries(SWEEP_FLAGS)) {
     const v = o[flag as SweepFlag];
@@ -176,6 +180,8 @@ export function registerTeamCommands(program: Command): void {
       .option('--grid <path=values>', 'any spec path, e.g. report.numPreds=20,50 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .option('--name <name>', 'experiment name (jobs are named "<name> <values>")')
       .option('--tag <tag>', 'a tag for every job (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+      .option('--init-job <jobId>', "every job starts from that job's latest checkpoint")
+      .option('--init-model <modelId>', 'every job starts from this uploaded model')
       .option('--watch', 'wait until every job has finished, then print the table')
       .option('--json', 'the experiment as JSON'),
   );
