@@ -63,7 +63,9 @@ async function main(): Promise<void> {
     const ms = performance.now() - t0;
     clearInterval(sampler);
     if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${JSON.stringify(corpus)}`);
-    console.log(`upload: ${(size / 1e6).toFixed(1)} MB (${corpus.characters} characters) in ${(ms / 1000).toFixed(2)} s = ${(size / 1e6 / (ms / 1000)).toFixed(1)} MB/s`);
+    console.log(
+      `upload: ${(size / 1e6).toFixed(1)} MB (${corpus.characters} characters) in ${(ms / 1000).toFixed(2)} s = ${(size / 1e6 / (ms / 1000)).toFixed(1)} MB/s`,
+    );
     console.log(`api RSS: ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB during the upload (+${(peak - before).toFixed(0)} MiB)`);
 
     for (const round of ['first', 'second']) {

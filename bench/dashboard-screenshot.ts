@@ -44,7 +44,10 @@ function env(): Record<string, string | undefined> {
 }
 
 async function http<T>(base: string, route: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${route}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(
+    `${base}${route}`,
+    body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) },
+  );
   const text = await res.text();
   if (!res.ok) throw new Error(`${body === undefined ? 'GET' : 'POST'} ${route}: ${res.status} ${text}`);
   return JSON.parse(text) as T;
@@ -179,10 +182,14 @@ async function main(): Promise<void> {
 
     if (concise) {
       const c = await waitForJob(base, concise.id, 'concise');
-      log(`concise: succeeded, final perplexity ${c.summary?.finalPerplexity?.toFixed(3)}, ${((c.summary?.totalMs ?? 0) / 1000).toFixed(1)} s on ${c.engine}/${c.backend}`);
+      log(
+        `concise: succeeded, final perplexity ${c.summary?.finalPerplexity?.toFixed(3)}, ${((c.summary?.totalMs ?? 0) / 1000).toFixed(1)} s on ${c.engine}/${c.backend}`,
+      );
     }
     const done = await waitForJob(base, scratch.id, 'scratch');
-    log(`scratch: succeeded, final perplexity ${done.summary?.finalPerplexity?.toFixed(3)}, ${((done.summary?.totalMs ?? 0) / 1000).toFixed(1)} s on ${done.engine}/${done.backend}`);
+    log(
+      `scratch: succeeded, final perplexity ${done.summary?.finalPerplexity?.toFixed(3)}, ${((done.summary?.totalMs ?? 0) / 1000).toFixed(1)} s on ${done.engine}/${done.backend}`,
+    );
     const desk = { page: deskPage, generated: await finishView(deskPage, done) };
 
     // desktop: two columns; the whole page down to the newest samples
@@ -197,7 +204,12 @@ async function main(): Promise<void> {
     const phoneView = await readView(phone.page);
     const panelTop = await phone.page.evaluate(() => Math.floor(document.getElementById('job-panel')!.getBoundingClientRect().top + window.scrollY));
     const phoneBottom = await samplesBottom(phone.page, Math.min(2, SAMPLES_SHOWN));
-    await shoot(phone.page, path.join(args.out, 'dashboard-d2l-phone.png'), { x: 0, y: Math.max(0, panelTop - 8), width: 390, height: phoneBottom - panelTop + 8 });
+    await shoot(phone.page, path.join(args.out, 'dashboard-d2l-phone.png'), {
+      x: 0,
+      y: Math.max(0, panelTop - 8),
+      width: 390,
+      height: phoneBottom - panelTop + 8,
+    });
 
     console.log(JSON.stringify({ jobId: scratch.id, desktop: deskView, phone: phoneView, pageErrors: errors }, null, 2));
   } catch (e) {

@@ -30,7 +30,7 @@ const { values: o } = parseArgs({
 });
 const KILLS = Number(o.kills);
 let seed = Number(o.seed) >>> 0;
-const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const prefix = `bench-failover-${randomBytes(3).toString('hex')}`;
@@ -52,7 +52,11 @@ class Worker {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
   constructor(e: Record<string, string>) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], { cwd: o.root ?? ROOT, env: { ...process.env, ...e }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker'], {
+      cwd: o.root ?? ROOT,
+      env: { ...process.env, ...e },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.exited = new Promise((r) =>
       this.child.once('exit', (code, signal) => {
         // a worker the bench did not kill: say so, with what it printed last
@@ -133,7 +137,9 @@ async function main(): Promise<void> {
     let runIdx = seen.findIndex((e) => e.type === 'state' && e.state === 'running');
     const toRunning: number[] = [];
     const toEpoch: number[] = [];
-    console.log(`failover bench: ${KILLS} kills; lock ${env.LOCK_DURATION_MS ?? 'default'} ms, stalled check ${env.STALLED_INTERVAL_MS ?? 'default'} ms; workers from ${o.root ?? 'this checkout'}`);
+    console.log(
+      `failover bench: ${KILLS} kills; lock ${env.LOCK_DURATION_MS ?? 'default'} ms, stalled check ${env.STALLED_INTERVAL_MS ?? 'default'} ms; workers from ${o.root ?? 'this checkout'}`,
+    );
     for (let i = 0; i < KILLS; i++) {
       // the victim is the worker that runs attempt `attempt` (the standby never had the job)
       if (!victim.output.includes(`job ${job.id} running (attempt ${attempt}`)) [victim, standby] = [standby, victim];

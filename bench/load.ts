@@ -78,10 +78,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function request(base: string, method: string, p: string, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.request(base + p, { method, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}, agent }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = http.request(
+      base + p,
+      { method, headers: body ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {}, agent },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -147,49 +151,56 @@ async function main() {
 
   // SSE watchers: one connection each
   let connected = 0;
-  const sseDone = Array.from({ length: N_SSE }, () =>
-    new Promise<void>((resolve) => {
-      const req = http.get(`${base}/v1/jobs/${jobId}/events`, { headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
-        connected++;
-        const parser = new SseParser();
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          for (const ev of parser.push(chunk)) if (ev.event === 'epoch') record((JSON.parse(ev.data) as { time: string }).time);
+  const sseDone = Array.from(
+    { length: N_SSE },
+    () =>
+      new Promise<void>((resolve) => {
+        const req = http.get(`${base}/v1/jobs/${jobId}/events`, { headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
+          connected++;
+          const parser = new SseParser();
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            for (const ev of parser.push(chunk)) if (ev.event === 'epoch') record((JSON.parse(ev.data) as { time: string }).time);
+          });
+          res.on('end', () => {
+            finished++;
+            resolve();
+          });
+          res.on('error', () => {
+            failures++;
+            resolve();
+          });
         });
-        res.on('end', () => {
-          finished++;
-          resolve();
-        });
-        res.on('error', () => {
+        req.on('error', () => {
           failures++;
           resolve();
         });
-      });
-      req.on('error', () => {
-        failures++;
-        resolve();
-      });
-    }),
+      }),
   );
 
   // gRPC watchers: spread over 10 channels (HTTP/2 connections), 50 streams each by default
   const def = protoLoader.loadSync(protoFilePath(), LOADER_OPTIONS);
   const Ctor = (grpc.loadPackageDefinition(def) as any).lstm_trainer.v1.LstmTrainer as typeof grpc.Client;
-  const clients = Array.from({ length: 10 }, () => new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as any);
-  const grpcDone = Array.from({ length: N_GRPC }, (_, i) =>
-    new Promise<void>((resolve) => {
-      const s = clients[i % clients.length].WatchJob({ job_id: jobId, from_seq: 0 });
-      connected++;
-      s.on('data', (ev: { time: string; epoch?: unknown }) => ev.epoch && record(ev.time));
-      s.on('end', () => {
-        finished++;
-        resolve();
-      });
-      s.on('error', () => {
-        failures++;
-        resolve();
-      });
-    }),
+  const clients = Array.from(
+    { length: 10 },
+    () => new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as any,
+  );
+  const grpcDone = Array.from(
+    { length: N_GRPC },
+    (_, i) =>
+      new Promise<void>((resolve) => {
+        const s = clients[i % clients.length].WatchJob({ job_id: jobId, from_seq: 0 });
+        connected++;
+        s.on('data', (ev: { time: string; epoch?: unknown }) => ev.epoch && record(ev.time));
+        s.on('end', () => {
+          finished++;
+          resolve();
+        });
+        s.on('error', () => {
+          failures++;
+          resolve();
+        });
+      }),
   );
 
   // all watchers attached (they hold the first `queued` event), then the worker starts
@@ -245,10 +256,18 @@ async function main() {
   else {
     console.log(`machine: ${result.machine}`);
     console.log(`watchers: ${N_SSE} SSE + ${N_GRPC} gRPC; connected ${connected}, ended cleanly ${finished}, failures ${failures}`);
-    console.log(`job: ${EPOCHS} epochs (H=${spec.model.numHiddens}) in ${result.job.trainSeconds} s = ${(EPOCHS / result.job.trainSeconds).toFixed(1)} epochs/s → ${Math.round(((N_SSE + N_GRPC) * EPOCHS) / result.job.trainSeconds)} deliveries/s`);
-    console.log(`epoch publication → receipt: p50 ${result.epochDelivery.p50Ms} ms, p99 ${result.epochDelivery.p99Ms} ms, max ${result.epochDelivery.maxMs} ms (${received}/${result.epochDelivery.expected} deliveries)`);
-    console.log(`GET /v1/jobs/:id (32 concurrent, ${SECONDS} s): ${get.perSecond} req/s, p50 ${get.p50Ms} ms, p99 ${get.p99Ms} ms ${JSON.stringify(get.statuses)}`);
-    console.log(`POST /v1/jobs (16 concurrent, ${SECONDS} s): ${submit.perSecond} req/s, p50 ${submit.p50Ms} ms, p99 ${submit.p99Ms} ms ${JSON.stringify(submit.statuses)}`);
+    console.log(
+      `job: ${EPOCHS} epochs (H=${spec.model.numHiddens}) in ${result.job.trainSeconds} s = ${(EPOCHS / result.job.trainSeconds).toFixed(1)} epochs/s → ${Math.round(((N_SSE + N_GRPC) * EPOCHS) / result.job.trainSeconds)} deliveries/s`,
+    );
+    console.log(
+      `epoch publication → receipt: p50 ${result.epochDelivery.p50Ms} ms, p99 ${result.epochDelivery.p99Ms} ms, max ${result.epochDelivery.maxMs} ms (${received}/${result.epochDelivery.expected} deliveries)`,
+    );
+    console.log(
+      `GET /v1/jobs/:id (32 concurrent, ${SECONDS} s): ${get.perSecond} req/s, p50 ${get.p50Ms} ms, p99 ${get.p99Ms} ms ${JSON.stringify(get.statuses)}`,
+    );
+    console.log(
+      `POST /v1/jobs (16 concurrent, ${SECONDS} s): ${submit.perSecond} req/s, p50 ${submit.p50Ms} ms, p99 ${submit.p99Ms} ms ${JSON.stringify(submit.statuses)}`,
+    );
     console.log(`api RSS MiB: ${JSON.stringify(result.apiRssMb)}`);
   }
 }

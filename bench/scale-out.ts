@@ -32,7 +32,7 @@ const JOBS = Number(o.jobs);
 const EPOCHS = Number(o.epochs);
 const KILL_EVERY_MS = Number(o['kill-every']) * 1000;
 let seed = Number(o.seed) >>> 0;
-const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+const rand = () => (seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const prefix = `bench-scale-${randomBytes(3).toString('hex')}`;
@@ -94,11 +94,24 @@ async function phase(name: string, apis: ApiProcess[], grpcs: Client[], workers:
           const api = i % 2;
           let id: string;
           if (i % 4 < 2) {
-            const res = await fetch(`${apis[api].httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(spec(i, name)) });
+            const res = await fetch(`${apis[api].httpUrl}/v1/jobs`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify(spec(i, name)),
+            });
             if (res.status !== 201) throw new Error(`HTTP submit ${i}: ${res.status} ${await res.text()}`);
             id = ((await res.json()) as { id: string }).id;
           } else {
-            id = (await call(grpcs[api], 'SubmitJob', { spec: { ...spec(i, name), model: { kind: 'MODEL_KIND_SCRATCH', num_hiddens: 8 }, data: { max_tokens: 1000, batch_size: 4, num_steps: 5 }, report: { predict_every: EPOCHS, prefixes: ['time'], num_preds: 5 } } })).job.id;
+            id = (
+              await call(grpcs[api], 'SubmitJob', {
+                spec: {
+                  ...spec(i, name),
+                  model: { kind: 'MODEL_KIND_SCRATCH', num_hiddens: 8 },
+                  data: { max_tokens: 1000, batch_size: 4, num_steps: 5 },
+                  report: { predict_every: EPOCHS, prefixes: ['time'], num_preds: 5 },
+                },
+              })
+            ).job.id;
           }
           submitted.push({ id, at });
         }
@@ -125,7 +138,10 @@ async function phase(name: string, apis: ApiProcess[], grpcs: Client[], workers:
       times.push(done - s.at);
       lastDone = Math.max(lastDone, done);
       const entries = (await redis.xrange(keys.events(s.id), '-', '+')) as [string, string[]][];
-      const epochs = entries.map(([, f]) => JSON.parse(f[1]) as { type: string; epoch?: number }).filter((e) => e.type === 'epoch').map((e) => e.epoch);
+      const epochs = entries
+        .map(([, f]) => JSON.parse(f[1]) as { type: string; epoch?: number })
+        .filter((e) => e.type === 'epoch')
+        .map((e) => e.epoch);
       if (epochs.join(',') !== Array.from({ length: EPOCHS }, (_, k) => k + 1).join(',')) {
         badHistories++;
         console.log(`job ${s.id}: epochs ${epochs.join(',')}`);
@@ -158,7 +174,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < 4; i++) workers.push(new WorkerProcess(env));
     await Promise.all([...apis, ...workers].map((p) => p.ready));
     for (const a of apis) grpcs.push(trainerClient(a.grpcPort));
-    console.log(`2 api processes, 4 worker processes (WORKER_CONCURRENCY 1), Redis ${config.redisClusterNodes ? `cluster ${process.env.REDIS_CLUSTER_NODES}` : REDIS_URL}, prefix ${config.prefix}`);
+    console.log(
+      `2 api processes, 4 worker processes (WORKER_CONCURRENCY 1), Redis ${config.redisClusterNodes ? `cluster ${process.env.REDIS_CLUSTER_NODES}` : REDIS_URL}, prefix ${config.prefix}`,
+    );
     await phase('steady', apis, grpcs, workers, false);
     if (!o['no-kills']) await phase(`kill-every-${KILL_EVERY_MS / 1000}s`, apis, grpcs, workers, true);
   } finally {

@@ -119,8 +119,15 @@ const log = (line: string) => {
   if (!args.json) console.log(line);
 };
 
-log(`native: ${info.blasConfig} (core ${info.blasCorename}), recurrent GEMM ${info.gemmKernel} (${info.recurrentGemm}), ${args.threads ?? process.env.NATIVE_THREADS ?? info.defaultThreads} thread(s)`);
-log(`config: V=${vocab.size} H=${H} B=${B} T=${T}; ${steps} timed steps after ${warmup} warm-up, ${rounds} rounds; ${os.cpus().length} CPUs, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+log(
+  `native: ${info.blasConfig} (core ${info.blasCorename}), recurrent GEMM ${info.gemmKernel} (${info.recurrentGemm}), ${args.threads ?? process.env.NATIVE_THREADS ?? info.defaultThreads} thread(s)`,
+);
+log(
+  `config: V=${vocab.size} H=${H} B=${B} T=${T}; ${steps} timed steps after ${warmup} warm-up, ${rounds} rounds; ${os.cpus().length} CPUs, load average ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 
 const results: Record<string, { native: number[]; pytorch: number[]; ratio: number[] }> = {};
 let pyInfo: PyResult | undefined;
@@ -146,10 +153,13 @@ for (let round = 0; round < rounds; round++) {
     r.native.push(nat);
     r.pytorch.push(py.tokensPerSec);
     r.ratio.push(nat / py.tokensPerSec);
-    log(`round ${round + 1} ${kind.padEnd(7)} native ${nat.toFixed(0).padStart(7)} tokens/s   pytorch ${py.tokensPerSec.toFixed(0).padStart(7)} tokens/s   ratio ${(nat / py.tokensPerSec).toFixed(2)}`);
+    log(
+      `round ${round + 1} ${kind.padEnd(7)} native ${nat.toFixed(0).padStart(7)} tokens/s   pytorch ${py.tokensPerSec.toFixed(0).padStart(7)} tokens/s   ratio ${(nat / py.tokensPerSec).toFixed(2)}`,
+    );
   }
 }
-if (pyInfo) log(`pytorch: torch ${pyInfo.torch}, ${pyInfo.torchThreads} torch thread(s), OPENBLAS_NUM_THREADS=${pyInfo.blasThreads}, BLAS ${pyInfo.blas.join(', ')}`);
+if (pyInfo)
+  log(`pytorch: torch ${pyInfo.torch}, ${pyInfo.torchThreads} torch thread(s), OPENBLAS_NUM_THREADS=${pyInfo.blasThreads}, BLAS ${pyInfo.blas.join(', ')}`);
 const summary = Object.entries(results).map(([kind, r]) => ({
   kind,
   nativeTokensPerSec: median(r.native),
@@ -178,9 +188,21 @@ if (args.profile) {
     for (const [ph, ms] of Object.entries(phases)) log(`  ${ph.padEnd(24)} ${ms.toFixed(3).padStart(7)}  ${((100 * ms) / total).toFixed(1).padStart(5)} %`);
   }
 }
-log(`load average at the end ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+log(
+  `load average at the end ${os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ')}`,
+);
 if (args.json) {
   console.log(
-    JSON.stringify({ config: { vocabSize: vocab.size, numHiddens: H, batchSize: B, numSteps: T, steps, warmup, rounds }, native: info, pytorch: pyInfo, loadavg: os.loadavg(), summary, profile: profileSummary }),
+    JSON.stringify({
+      config: { vocabSize: vocab.size, numHiddens: H, batchSize: B, numSteps: T, steps, warmup, rounds },
+      native: info,
+      pytorch: pyInfo,
+      loadavg: os.loadavg(),
+      summary,
+      profile: profileSummary,
+    }),
   );
 }

@@ -37,16 +37,31 @@ const withTapes = (g: (tapes: ReturnType<typeof newTape>[]) => void) => () => {
   tapes.forEach(releaseTape);
   tf.dispose(tapes.map((t) => t.state ?? []));
 };
-run('forward', withTapes((tapes) => tf.tidy(() => void fusedLoss(params, batch, state, k, tapes).dataSync())));
-run('forward + backward', withTapes((tapes) => tf.tidy(() => {
-  const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(p, batch, state, k, tapes))(params);
-  grads[0].dataSync();
-})));
+run(
+  'forward',
+  withTapes((tapes) => tf.tidy(() => void fusedLoss(params, batch, state, k, tapes).dataSync())),
+);
+run(
+  'forward + backward',
+  withTapes((tapes) =>
+    tf.tidy(() => {
+      const { grads } = tf.valueAndGrads((...p: tf.Tensor[]) => fusedLoss(p, batch, state, k, tapes))(params);
+      grads[0].dataSync();
+    }),
+  ),
+);
 const H = tf.randomNormal([32, 256]);
 const Wh = tf.randomNormal([256, 1024]);
 const dZ = tf.randomNormal([32, 1024]);
 const WhT = tf.randomNormal([1024, 256]);
-run('70 recurrent matMuls', () => tf.tidy(() => { for (let t = 0; t < 35; t++) { tf.matMul(H, Wh); tf.matMul(dZ, WhT); } }));
+run('70 recurrent matMuls', () =>
+  tf.tidy(() => {
+    for (let t = 0; t < 35; t++) {
+      tf.matMul(H, Wh);
+      tf.matMul(dZ, WhT);
+    }
+  }),
+);
 const dZT = tf.randomNormal([1024, 1120]);
 const Hp = tf.randomNormal([1120, 256]);
 run('dWh matMul', () => tf.tidy(() => void tf.matMul(dZT, Hp)));
@@ -75,5 +90,6 @@ if (process.env.PROFILE) {
     }
     for (const [key, e] of totals) if (!best.has(key) || best.get(key)!.ms > e.ms) best.set(key, e);
   }
-  for (const [key, e] of [...best].sort((a, b) => b[1].ms - a[1].ms)) console.log(`${key.padEnd(52)} ${String(e.n).padStart(4)} ${e.ms.toFixed(2).padStart(8)} ms`);
+  for (const [key, e] of [...best].sort((a, b) => b[1].ms - a[1].ms))
+    console.log(`${key.padEnd(52)} ${String(e.n).padStart(4)} ${e.ms.toFixed(2).padStart(8)} ms`);
 }

@@ -71,7 +71,13 @@ for (const engineName of args.engines.split(',')) {
       const { createReferenceModel } = await import('../src/model/tfjs/index.js');
       const ref = await createReferenceModel(config, weights);
       // the reference is slow: a third of the steps is enough for a stable figure
-      rows.push({ engine: 'tfjs', backend: engine.backend, kind, path: 'reference', tokensPerSec: await measure(ref, data, Math.max(3, Math.ceil(steps / 3))) });
+      rows.push({
+        engine: 'tfjs',
+        backend: engine.backend,
+        kind,
+        path: 'reference',
+        tokensPerSec: await measure(ref, data, Math.max(3, Math.ceil(steps / 3))),
+      });
       ref.dispose();
     }
     if (!args.json) {
@@ -87,6 +93,7 @@ if (args.json) {
 } else {
   console.log(`\ntokens/s, d2l default config (V=28 H=${H} B=${B} T=${T}), ${steps} timed steps after ${warmup} warm-up; ${machine}`);
   console.log('engine  backend   kind     path       tokens/s');
-  for (const r of rows) console.log(`${r.engine.padEnd(7)} ${r.backend.padEnd(9)} ${r.kind.padEnd(8)} ${r.path.padEnd(10)} ${Math.round(r.tokensPerSec).toString().padStart(8)}`);
+  for (const r of rows)
+    console.log(`${r.engine.padEnd(7)} ${r.backend.padEnd(9)} ${r.kind.padEnd(8)} ${r.path.padEnd(10)} ${Math.round(r.tokensPerSec).toString().padStart(8)}`);
 }
 process.exit(0);

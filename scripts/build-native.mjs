@@ -53,10 +53,27 @@ function buildCuda(nvcc) {
   const outDir = join(nativeDir, 'build-cuda');
   mkdirSync(outDir, { recursive: true });
   const obj = join(outDir, 'lstm_cuda.o');
-  const archs = (process.env.CUDA_ARCHS ?? '80,90').split(',').map((a) => a.trim()).filter(Boolean);
+  const archs = (process.env.CUDA_ARCHS ?? '80,90')
+    .split(',')
+    .map((a) => a.trim())
+    .filter(Boolean);
   const gencode = archs.flatMap((a) => ['-gencode', `arch=compute_${a},code=sm_${a}`]);
   gencode.push('-gencode', `arch=compute_${archs[archs.length - 1]},code=compute_${archs[archs.length - 1]}`);
-  const args = ['-std=c++17', '-O3', '-Xcompiler', '-fPIC', '-Xcompiler', '-Wall', ...gencode, '-I', join(nativeDir, 'src'), '-c', join(nativeDir, 'cuda', 'lstm_cuda.cu'), '-o', obj];
+  const args = [
+    '-std=c++17',
+    '-O3',
+    '-Xcompiler',
+    '-fPIC',
+    '-Xcompiler',
+    '-Wall',
+    ...gencode,
+    '-I',
+    join(nativeDir, 'src'),
+    '-c',
+    join(nativeDir, 'cuda', 'lstm_cuda.cu'),
+    '-o',
+    obj,
+  ];
   console.log(`lstm-trainer: compiling the CUDA engine: ${nvcc} ${args.join(' ')}`);
   const r = spawnSync(nvcc, args, { stdio: strict ? 'inherit' : 'pipe', encoding: 'utf8' });
   if (r.status !== 0) return { error: `nvcc failed (exit ${r.status})${r.stderr ? `: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}` };

@@ -25,7 +25,9 @@ function arg(name: string, dflt: string): string {
 const EPOCHS = Number(arg('epochs', '500'));
 const CONCURRENCY = arg('concurrency', '1,4,8').split(',').map(Number);
 const CONCURRENCY_EPOCHS = Number(arg('concurrency-epochs', '50'));
-const TORCH = arg('torch', '').split(',').filter((f) => f && existsSync(f));
+const TORCH = arg('torch', '')
+  .split(',')
+  .filter((f) => f && existsSync(f));
 const OUT = arg('out', '');
 const MODES = arg('recurrence', 'steps,persistent').split(',');
 /** The device under test: the GPU, or the CPU for a dry run of this script. */
@@ -139,7 +141,8 @@ async function d2lRun(kind: 'scratch' | 'concise', epochs: number, quiet = false
   try {
     for await (const e of trainer.run()) {
       last = e;
-      if (!quiet && (e.epoch % 100 === 0 || e.epoch === 1)) log(`  ${kind} epoch ${e.epoch}: perplexity ${e.perplexity.toFixed(3)}, ${Math.round(e.tokensPerSec)} tokens/s`);
+      if (!quiet && (e.epoch % 100 === 0 || e.epoch === 1))
+        log(`  ${kind} epoch ${e.epoch}: perplexity ${e.perplexity.toFixed(3)}, ${Math.round(e.tokensPerSec)} tokens/s`);
     }
     if (trainer.model instanceof NativeLstmModel) path = trainer.model.path;
   } finally {
@@ -200,7 +203,9 @@ async function main(): Promise<void> {
   const cpu = engine('cpu');
   const info = cpu.info();
   results.cuda = info.cuda;
-  log(`addon: CUDA built ${info.cuda.built}, devices ${info.cuda.devices}${info.cuda.name ? `, ${info.cuda.name} (sm ${info.cuda.capability})` : ''}${info.cuda.error ? `, ${info.cuda.error}` : ''}; CPU BLAS ${info.blasCorename}, ${info.defaultThreads} threads`);
+  log(
+    `addon: CUDA built ${info.cuda.built}, devices ${info.cuda.devices}${info.cuda.name ? `, ${info.cuda.name} (sm ${info.cuda.capability})` : ''}${info.cuda.error ? `, ${info.cuda.error}` : ''}; CPU BLAS ${info.blasCorename}, ${info.defaultThreads} threads`,
+  );
   if (info.cuda.devices === 0 && TESTED === 'cuda') {
     log('no GPU: nothing more to check here');
     process.exitCode = 3;
@@ -231,17 +236,37 @@ async function main(): Promise<void> {
   results.gradientCheck = grads;
   results.runs = runs;
   results.concurrency = conc;
-  const torch = TORCH.map((f) => JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop() ?? '{}') as { kind: string; tokensPerSec: number; perplexity: number; epochs: number; deviceName?: string; torch?: string; cudnn?: number });
+  const torch = TORCH.map(
+    (f) =>
+      JSON.parse(readFileSync(f, 'utf8').trim().split('\n').pop() ?? '{}') as {
+        kind: string;
+        tokensPerSec: number;
+        perplexity: number;
+        epochs: number;
+        deviceName?: string;
+        torch?: string;
+        cudnn?: number;
+      },
+  );
   results.torch = torch;
 
   // the table
   const lines: string[] = [];
   lines.push('');
-  lines.push(`GPU: ${info.cuda.name} (sm ${info.cuda.capability}), driver ${info.cuda.driverVersion}, runtime ${info.cuda.runtimeVersion}; PyTorch ${torch[0]?.torch ?? '?'} cuDNN ${torch[0]?.cudnn ?? '?'}`);
+  lines.push(
+    `GPU: ${info.cuda.name} (sm ${info.cuda.capability}), driver ${info.cuda.driverVersion}, runtime ${info.cuda.runtimeVersion}; PyTorch ${torch[0]?.torch ?? '?'} cuDNN ${torch[0]?.cudnn ?? '?'}`,
+  );
   for (const mode of MODES) {
-    lines.push(`gradient check, ${mode} (CUDA vs CPU engine, 3 clipped SGD steps + raw gradients, max rel diff): ${grads.filter((g) => g.mode === mode).map((g) => `${g.name} ${g.worst.toExponential(1)}${g.ok ? '' : ' FAIL'}`).join('; ')}`);
+    lines.push(
+      `gradient check, ${mode} (CUDA vs CPU engine, 3 clipped SGD steps + raw gradients, max rel diff): ${grads
+        .filter((g) => g.mode === mode)
+        .map((g) => `${g.name} ${g.worst.toExponential(1)}${g.ok ? '' : ' FAIL'}`)
+        .join('; ')}`,
+    );
   }
-  lines.push('| kind | recurrence (ran as) | epochs | ours tokens/s | PyTorch tokens/s (epochs) | ratio | ours final ppl | PyTorch ppl | ours train s | sample |');
+  lines.push(
+    '| kind | recurrence (ran as) | epochs | ours tokens/s | PyTorch tokens/s (epochs) | ratio | ours final ppl | PyTorch ppl | ours train s | sample |',
+  );
   lines.push('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of runs) {
     const t = torch.find((x) => x.kind === r.kind);
@@ -250,7 +275,12 @@ async function main(): Promise<void> {
     );
   }
   for (const mode of MODES) {
-    lines.push(`concurrent concise jobs (${CONCURRENCY_EPOCHS} epochs each), ${mode}, total tokens/s: ${conc.filter((c) => c.mode === mode).map((c) => `${c.jobs}: ${Math.round(c.totalTokensPerSec)}`).join(', ')}`);
+    lines.push(
+      `concurrent concise jobs (${CONCURRENCY_EPOCHS} epochs each), ${mode}, total tokens/s: ${conc
+        .filter((c) => c.mode === mode)
+        .map((c) => `${c.jobs}: ${Math.round(c.totalTokensPerSec)}`)
+        .join(', ')}`,
+    );
   }
   for (const l of lines) log(l);
   if (OUT) writeFileSync(OUT, JSON.stringify(results, null, 2));

@@ -34,7 +34,8 @@ async function optionalModule<T>(specifier: string): Promise<T | undefined> {
     return (await import(specifier)) as T;
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const absent = (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(specifier.replace(/^\.\.?\//, '').replace(/\.js$/, ''));
+    const absent =
+      (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(specifier.replace(/^\.\.?\//, '').replace(/\.js$/, ''));
     if (absent) return undefined;
     throw e;
   }
@@ -91,7 +92,9 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
     loggerInstance: requestLogger(logger),
   });
   const httpAddress = await http.listen({ host: config.host, port: config.httpPort });
-  log(`lstm-trainer api: HTTP on ${httpAddress} (dashboard ${httpAddress}/, API docs ${httpAddress}/docs/openapi.json)${config.apiKeys.length ? ', API keys required' : ''}`);
+  log(
+    `lstm-trainer api: HTTP on ${httpAddress} (dashboard ${httpAddress}/, API docs ${httpAddress}/docs/openapi.json)${config.apiKeys.length ? ', API keys required' : ''}`,
+  );
 
   let grpc: GrpcHandle | undefined;
   const startGrpc = await loadGrpc();
@@ -117,7 +120,10 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
   }
   // the machine-readable readiness line (tests and scripts read these fields, not the text above)
   logger.info({ ready: 'api', http: httpAddress, grpc: grpc ? `${config.host}:${grpc.port}` : null }, 'lstm-trainer api ready');
-  if (!(await service.ready())) log(`lstm-trainer api: Redis at ${config.redisClusterNodes ? `the cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : (config.redisUrl ?? 'redis://127.0.0.1:6379')} is not answering yet (readyz says 503 until it does)`);
+  if (!(await service.ready()))
+    log(
+      `lstm-trainer api: Redis at ${config.redisClusterNodes ? `the cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : (config.redisUrl ?? 'redis://127.0.0.1:6379')} is not answering yet (readyz says 503 until it does)`,
+    );
 
   return {
     service,

@@ -69,7 +69,10 @@ export const ListQuery = z
       .default(20),
     cursor: z.string().max(200, { error: 'cursor is too long' }).optional(),
     tag: z.string().min(1, { error: 'tag must not be empty' }).max(64, { error: 'tag must be at most 64 characters' }).optional(),
-    experiment: z.string().regex(/^x[0-9a-z]{9}[0-9a-f]{10}$/, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' }).optional(),
+    experiment: z
+      .string()
+      .regex(/^x[0-9a-z]{9}[0-9a-f]{10}$/, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' })
+      .optional(),
     name: z.string().min(1, { error: 'name must not be empty' }).max(200, { error: 'name must be at most 200 characters' }).optional(),
   })
   .strict();
@@ -92,5 +95,11 @@ export const MODEL_FORMATS = ['safetensors', 'onnx', 'tfjs', 'checkpoint'] as co
 
 /** gRPC ExportModel (less job_id): the format, safetensors by default (HTTP: ModelQuery, with tfjs at its own URLs). */
 export const ExportModelRequest = z
-  .object({ format: z.enum(MODEL_FORMATS, { error: `format must be one of MODEL_FORMAT_${MODEL_FORMATS.map((f) => f.toUpperCase()).join(', MODEL_FORMAT_')} (or unset: safetensors)` }).default('safetensors') })
+  .object({
+    format: z
+      .enum(MODEL_FORMATS, {
+        error: `format must be one of MODEL_FORMAT_${MODEL_FORMATS.map((f) => f.toUpperCase()).join(', MODEL_FORMAT_')} (or unset: safetensors)`,
+      })
+      .default('safetensors'),
+  })
   .strict();

@@ -13,7 +13,6 @@ import { authHeaders, followJob, HttpProblemError } from './sse-client.js';
 
 const log = (line: string) => console.error(line);
 
-
 export interface ClientOptions {
   url?: string;
   apiKey?: string;
@@ -152,10 +151,20 @@ async function watchCommand(id: string, o: ClientOptions & { fromSeq?: number; j
   const onRetry = (reason: string, left: number) => {
     if (told) return;
     told = true;
-    log(`lstm-trainer watch: ${base}: ${reason}; retrying every ${WATCH_RETRY_MS / 1000} s for up to ${Math.round(((left + 1) * WATCH_RETRY_MS) / 1000)} s (Ctrl-C to stop)`);
+    log(
+      `lstm-trainer watch: ${base}: ${reason}; retrying every ${WATCH_RETRY_MS / 1000} s for up to ${Math.round(((left + 1) * WATCH_RETRY_MS) / 1000)} s (Ctrl-C to stop)`,
+    );
   };
   try {
-    for await (const ev of followJob(id, { baseUrl: base, apiKey: apiKey(o), fromSeq: o.fromSeq, signal: ac.signal, retries: WATCH_RETRIES, retryMs: WATCH_RETRY_MS, onRetry })) {
+    for await (const ev of followJob(id, {
+      baseUrl: base,
+      apiKey: apiKey(o),
+      fromSeq: o.fromSeq,
+      signal: ac.signal,
+      retries: WATCH_RETRIES,
+      retryMs: WATCH_RETRY_MS,
+      onRetry,
+    })) {
       if (told) {
         told = false;
         bar?.stop();
@@ -204,7 +213,8 @@ export async function exportJobModel(id: string, o: ClientOptions & { format: st
   if (o.format === 'tfjs') {
     const json = await fetchFile('/model/model.json');
     const bin = await fetchFile('/model/weights.bin');
-    if (json.epoch !== bin.epoch) throw new UserError(`the job's checkpoint moved on between the two files (epochs ${json.epoch} and ${bin.epoch}): run export again`);
+    if (json.epoch !== bin.epoch)
+      throw new UserError(`the job's checkpoint moved on between the two files (epochs ${json.epoch} and ${bin.epoch}): run export again`);
     makeDirectory(o.output, '-o');
     writeAtomically(resolve(o.output, 'model.json'), json.data);
     writeAtomically(resolve(o.output, 'weights.bin'), bin.data);

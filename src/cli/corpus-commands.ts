@@ -65,7 +65,9 @@ async function deleteCommand(id: string, o: ClientOptions): Promise<void> {
 export function registerCorpusCommands(program: Command): void {
   const corpus = program.command('corpus').description('uploaded corpora of a running service (train on them with submit --corpus-id ID)');
   const common = (c: Command) =>
-    c.option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)').option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
+    c
+      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
   common(corpus.command('upload <file>').description('upload a UTF-8 text file; prints its id (the SHA-256 of its bytes)'))
     .option('--json', 'print the corpus as JSON')
     .action(uploadCommand);

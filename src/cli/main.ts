@@ -20,13 +20,17 @@ const program = new Command()
   .version(version, '-V, --version', 'print the version')
   .showHelpAfterError();
 
-addSpecFlags(
-  program.command('train').description('train one model locally (no Redis), printing perplexity per epoch and the samples'),
-  { kindDefault: 'scratch', corpusHelp: 'train on this text file instead of the Time Machine', predictEveryHelp: 'print samples every N epochs' },
-)
+addSpecFlags(program.command('train').description('train one model locally (no Redis), printing perplexity per epoch and the samples'), {
+  kindDefault: 'scratch',
+  corpusHelp: 'train on this text file instead of the Time Machine',
+  predictEveryHelp: 'print samples every N epochs',
+})
   .option('--engine <name>', 'native | tfjs (default: ENGINE, else native where it loads)')
-  .option('--prefix <text>', 'a prefix to sample from (repeatable; default: the book\'s, or your corpus\'s first words)', (v: string, prev: string[] = []) => [...prev, v])
-  .option('--init <file>', 'start from this model (a checkpoint, or a safetensors state dict in the seed\'s names) instead of fresh weights')
+  .option('--prefix <text>', "a prefix to sample from (repeatable; default: the book's, or your corpus's first words)", (v: string, prev: string[] = []) => [
+    ...prev,
+    v,
+  ])
+  .option('--init <file>', "start from this model (a checkpoint, or a safetensors state dict in the seed's names) instead of fresh weights")
   .option('--save <file>', 'write the final checkpoint here')
   .option('--json', 'one JSON line per epoch instead of the progress bar')
   .action(trainCommand);
@@ -35,7 +39,7 @@ program
   .command('generate')
   .description("generate text from a checkpoint file, or from a job's latest checkpoint on a running service (--job)")
   .option('--checkpoint <file>', 'checkpoint written by train --save')
-  .option('--job <jobId>', "a job of a running service instead (its latest checkpoint; --url, --api-key as for submit)")
+  .option('--job <jobId>', 'a job of a running service instead (its latest checkpoint; --url, --api-key as for submit)')
   .option('--url <url>', 'service URL, with --job (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
   .option('--api-key <key>', 'API key, with --job (default: LSTM_TRAINER_API_KEY)')
   .option('--prefix <text>', 'prefix to warm up on', 'time traveller')
@@ -51,7 +55,9 @@ program
 
 program
   .command('export [jobId]')
-  .description("a model as safetensors (PyTorch state dict), ONNX, a TensorFlow.js LayersModel, or a checkpoint: a running service's job (by id), or a checkpoint file")
+  .description(
+    "a model as safetensors (PyTorch state dict), ONNX, a TensorFlow.js LayersModel, or a checkpoint: a running service's job (by id), or a checkpoint file",
+  )
   .option('--checkpoint <file>', 'a checkpoint written by train --save (instead of a job id)')
   .option('--format <format>', 'safetensors | onnx | tfjs | checkpoint', 'safetensors')
   .requiredOption('-o, --output <path>', 'the file to write (tfjs: a directory for model.json and weights.bin)')

@@ -63,7 +63,9 @@ async function getCommand(id: string, o: ClientOptions): Promise<void> {
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('uploaded models of a running service (start a job from one with submit --init-model ID)');
   const common = (c: Command) =>
-    c.option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)').option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
+    c
+      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
   common(model.command('upload <file>').description("upload a safetensors state dict (the export's layout, e.g. a PyTorch-trained d2l model); prints its id"))
     .option('--json', 'print the model as JSON')
     .action(uploadCommand);

@@ -65,7 +65,10 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
   await worker.ready();
   const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   if (engine.backend === 'cuda' && pool < cfg.workerConcurrency + 1) {
-    log(`lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`, 'warn');
+    log(
+      `lstm-trainer worker: UV_THREADPOOL_SIZE ${pool} runs at most ${pool} of the ${cfg.workerConcurrency} GPU jobs at once (each holds a pool thread while it trains); start the worker with UV_THREADPOOL_SIZE=${threadPoolFor(process.env)}`,
+      'warn',
+    );
   }
   // also the machine-readable readiness line: `ready` and its fields are what tests and scripts read
   if (process.send) {
@@ -173,7 +176,10 @@ async function serveCommand(o: { workers: number }): Promise<void> {
       if (quick >= 3) {
         // a worker that cannot start (engine, device, Redis settings) would leave jobs queued
         // forever behind a service that looks healthy: stop the whole service instead
-        log(`lstm-trainer serve: worker ${slot} exited ${quick} times before it was ready (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`, 'error');
+        log(
+          `lstm-trainer serve: worker ${slot} exited ${quick} times before it was ready (last: code ${code ?? signal}; its reason is above); giving up and stopping the service`,
+          'error',
+        );
         stopping = true;
         stopAll().then(
           () => process.exit(1),

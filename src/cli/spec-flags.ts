@@ -73,7 +73,11 @@ export function addSpecFlags(cmd: Command, t: SpecFlagTexts): Command {
     .option('--predict-every <n>', `${t.predictEveryHelp}${dflt(d.report.predictEvery)}`, int('--predict-every'))
     .option('--tokenizer <name>', `d2l-chars | chars (every character kept) | words${dflt(d.data.tokenizer)}`)
     .option('--min-freq <n>', `tokens seen fewer times become <unk>${dflt(d.data.minFreq)}`, int('--min-freq'))
-    .option('--valid-fraction <x>', `hold out this fraction of the corpus tail for validation perplexity${dflt(d.data.validFraction)}`, num('--valid-fraction'));
+    .option(
+      '--valid-fraction <x>',
+      `hold out this fraction of the corpus tail for validation perplexity${dflt(d.data.validFraction)}`,
+      num('--valid-fraction'),
+    );
 }
 
 /**

@@ -35,7 +35,14 @@ export { uniqueLabels };
 
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((x, c) => x.padEnd(widths[c])).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((x, c) => x.padEnd(widths[c]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 interface ListOptions extends ClientOptions {
@@ -57,14 +64,25 @@ async function listCommand(o: ListOptions): Promise<void> {
   const labels = uniqueLabels(jobs);
   const rows = [['job', 'id', 'owner', 'state', 'epoch', 'perplexity', 'created']];
   jobs.forEach((j, i) =>
-    rows.push([labels[i], j.id, j.owner ?? '-', j.state, `${j.progress.epoch}/${j.progress.epochs}`, j.perplexity?.toFixed(3) ?? '-', j.createdAt.replace(/\.\d+Z$/, 'Z')]),
+    rows.push([
+      labels[i],
+      j.id,
+      j.owner ?? '-',
+      j.state,
+      `${j.progress.epoch}/${j.progress.epochs}`,
+      j.perplexity?.toFixed(3) ?? '-',
+      j.createdAt.replace(/\.\d+Z$/, 'Z'),
+    ]),
   );
   console.log(table(rows));
 }
 
 /** Parses "0.5,1,2" into values: numbers where they are numbers, else strings. */
 export function gridValues(text: string): (string | number)[] {
-  const vals = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const vals = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (vals.length === 0) throw new UserError(`no values in "${text}"`);
   return vals.map((v) => (/^-?\d+(\.\d+)?(e-?\d+)?$/i.test(v) ? Number(v) : v));
 }
@@ -145,7 +163,9 @@ async function sweepCommand(o: SweepOptions): Promise<void> {
 
 export function registerTeamCommands(program: Command): void {
   const client = (c: Command) =>
-    c.option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)').option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
+    c
+      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
+      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
 
   client(program.command('list').description('list jobs, newest first (with API keys on: your own; an admin key: all)'))
     .option('--state <state>', 'queued | running | succeeded | failed | cancelled')
@@ -175,7 +195,9 @@ export function registerTeamCommands(program: Command): void {
   const sweep = client(
     program
       .command('sweep')
-      .description('queue one job per combination of the given values (comma-separated), e.g. --lr 0.5,1,2 --kind scratch,concise --seed 1,2; prints the experiment table')
+      .description(
+        'queue one job per combination of the given values (comma-separated), e.g. --lr 0.5,1,2 --kind scratch,concise --seed 1,2; prints the experiment table',
+      )
       .option('-f, --file <spec.json>', "the base job spec as JSON ('-' = stdin)")
       .option('--grid <path=values>', 'any spec path, e.g. report.numPreds=20,50 (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
       .option('--name <name>', 'experiment name (jobs are named "<name> <values>")')
@@ -197,7 +219,10 @@ export function registerTeamCommands(program: Command): void {
 }
 
 /** `lstm-trainer generate --job ID`: text from a job's latest checkpoint on the service. */
-export async function generateFromJob(id: string, o: ClientOptions & { prefix: string; chars: number; temperature?: number; topK?: number; seed?: number }): Promise<void> {
+export async function generateFromJob(
+  id: string,
+  o: ClientOptions & { prefix: string; chars: number; temperature?: number; topK?: number; seed?: number },
+): Promise<void> {
   const body = { prefix: o.prefix, numChars: o.chars, temperature: o.temperature, topK: o.topK, seed: o.seed };
   const r = await request<{ text: string }>(o, 'POST', `${jobPath(id)}/generate`, body);
   console.log(r.text);

@@ -172,5 +172,7 @@ export async function exportCommand(o: ExportOptions): Promise<void> {
     checkSavePath(o.output, '-o');
     writeAtomically(o.output, out.files[0].data);
   }
-  console.error(`lstm-trainer: exported epoch ${out.epoch} (${ckpt.config.kind}, ${ckpt.config.numLayers} layer(s), ${ckpt.config.numHiddens} hidden, vocabulary ${ckpt.config.vocabSize}) as ${out.format} to ${o.output}`);
+  console.error(
+    `lstm-trainer: exported epoch ${out.epoch} (${ckpt.config.kind}, ${ckpt.config.numLayers} layer(s), ${ckpt.config.numHiddens} hidden, vocabulary ${ckpt.config.vocabSize}) as ${out.format} to ${o.output}`,
+  );
 }

@@ -125,7 +125,13 @@ export class CorpusStore {
       const id = hash.digest('hex');
       const createdAt = new Date();
       counter.end();
-      const fields: Record<string, string> = { id, bytes: String(bytes), characters: String(characters), preview: [...preview].slice(0, PREVIEW_CHARS).join(''), createdAt: createdAt.toISOString() };
+      const fields: Record<string, string> = {
+        id,
+        bytes: String(bytes),
+        characters: String(characters),
+        preview: [...preview].slice(0, PREVIEW_CHARS).join(''),
+        createdAt: createdAt.toISOString(),
+      };
       for (const t of TOKENIZERS) {
         const { counts, total } = counter.result(t);
         fields[`counts:${t}`] = JSON.stringify({ total, counts: [...counts] });
@@ -140,13 +146,7 @@ export class CorpusStore {
         // deleted meanwhile: uploaded again below would need the bytes, gone with tmp
         throw new FailedPreconditionError(`corpus ${id} was deleted while it was uploaded; upload it again`);
       }
-      await this.redis
-        .multi()
-        .persist(tmp)
-        .rename(tmp, this.text(id))
-        .hset(this.meta(id), fields)
-        .zadd(this.index, createdAt.getTime(), id)
-        .exec();
+      await this.redis.multi().persist(tmp).rename(tmp, this.text(id)).hset(this.meta(id), fields).zadd(this.index, createdAt.getTime(), id).exec();
       if (owner) await this.owners.add(id, owner, createdAt.getTime());
       return { corpus: toView(fields), created: true };
     } catch (e) {
@@ -165,7 +165,15 @@ export class CorpusStore {
     if (as && !as.admin && at === undefined) return null;
     const [cid, bytes, characters, preview, createdAt] = await this.redis.hmget(this.meta(id), 'id', 'bytes', 'characters', 'preview', 'createdAt');
     // a key sees its own upload time (the first upload's would tell it another key sent the bytes)
-    return cid ? toView({ id: cid, bytes: bytes!, characters: characters!, preview: preview ?? '', createdAt: at === undefined ? createdAt! : new Date(at).toISOString() }) : null;
+    return cid
+      ? toView({
+          id: cid,
+          bytes: bytes!,
+          characters: characters!,
+          preview: preview ?? '',
+          createdAt: at === undefined ? createdAt! : new Date(at).toISOString(),
+        })
+      : null;
   }
 
   async mustGet(id: string, as?: Caller): Promise<CorpusView> {
@@ -237,7 +245,10 @@ export class CorpusStore {
       return active;
     };
     const mine = await activeOf(as);
-    if (mine.length) throw new FailedPreconditionError(`corpus ${id} is used by ${mine.length} queued or running job(s) (${mine.slice(0, 5).join(', ')}); delete it after they finish or cancel them`);
+    if (mine.length)
+      throw new FailedPreconditionError(
+        `corpus ${id} is used by ${mine.length} queued or running job(s) (${mine.slice(0, 5).join(', ')}); delete it after they finish or cancel them`,
+      );
     const owner = as && !as.admin ? as : undefined;
     if (owner && (await this.owners.count(id)) > 1) {
       // others own it too: only this key's ownership goes

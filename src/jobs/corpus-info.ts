@@ -32,7 +32,13 @@ function figuresOfBook(tokenizer: TokenizerName, minFreq: number): CorpusFigures
  * of the cleaned text, so every character of the prefix is in the vocabulary.
  */
 export function defaultPrefixes(start: string, tokenizer: TokenizerName): string[] {
-  const text = tokenizer === 'd2l-chars' ? start.split(/\r\n|\r|\n/).map(cleanLine).join(' ') : start;
+  const text =
+    tokenizer === 'd2l-chars'
+      ? start
+          .split(/\r\n|\r|\n/)
+          .map(cleanLine)
+          .join(' ')
+      : start;
   const words = text.split(/\s+/u).filter(Boolean);
   const out: string[] = [];
   const two = words.slice(0, 2).join(' ');
@@ -108,11 +114,23 @@ export async function resolveCorpus(input: unknown, parsed: JobSpec, corpora: Co
   const trainTokens = tokens - validTokens;
   const { batchSize, numSteps } = spec.data;
   if (validTokens > 0 && validTokens < numSteps + 1) {
-    throw new SpecError([{ field: 'data.validFraction', message: `data.validFraction: the held-out part has ${validTokens} tokens; numSteps ${numSteps} needs at least ${numSteps + 1}` }]);
+    throw new SpecError([
+      {
+        field: 'data.validFraction',
+        message: `data.validFraction: the held-out part has ${validTokens} tokens; numSteps ${numSteps} needs at least ${numSteps + 1}`,
+      },
+    ]);
   }
   const need = minCorpusTokens(batchSize, numSteps);
   if (trainTokens < need) {
-    const field = tokens === maxTokens && tokens < figures.totalTokens ? 'data.maxTokens' : typeof corpus === 'object' && 'id' in corpus ? 'data.corpus' : corpus === 'timemachine' ? 'data.maxTokens' : 'data.corpus.text';
+    const field =
+      tokens === maxTokens && tokens < figures.totalTokens
+        ? 'data.maxTokens'
+        : typeof corpus === 'object' && 'id' in corpus
+          ? 'data.corpus'
+          : corpus === 'timemachine'
+            ? 'data.maxTokens'
+            : 'data.corpus.text';
     throw new SpecError([
       {
         field,

@@ -12,7 +12,18 @@ export async function deleteJob(redis: ScriptedRedis, keys: Keys, id: string): P
   for (let tries = 0; tries < 5; tries++) {
     const idemKey = (await redis.hget(keys.job(id), 'idemKey')) || keys.job(id);
     const n = Number(
-      await redis.lstmDeleteJob(keys.job(id), keys.events(id), keys.ckpt(id), keys.log(id), keys.init(id), keys.all, ...STATES.map((s) => keys.byState(s)), idemKey, id, keys.notifyChannel),
+      await redis.lstmDeleteJob(
+        keys.job(id),
+        keys.events(id),
+        keys.ckpt(id),
+        keys.log(id),
+        keys.init(id),
+        keys.all,
+        ...STATES.map((s) => keys.byState(s)),
+        idemKey,
+        id,
+        keys.notifyChannel,
+      ),
     );
     if (n !== -5) return n === 1;
   }

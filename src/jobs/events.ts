@@ -32,9 +32,7 @@ export interface TransitionOptions {
   fields?: Record<string, string | number>;
 }
 
-export type TransitionResult =
-  | { ok: true; seq: number }
-  | { ok: false; reason: 'state' | 'owner' | 'moved' | 'missing' | 'locked'; current?: JobState };
+export type TransitionResult = { ok: true; seq: number } | { ok: false; reason: 'state' | 'owner' | 'moved' | 'missing' | 'locked'; current?: JobState };
 
 export class EventLog {
   readonly redis: ScriptedRedis;

@@ -31,7 +31,10 @@ export const ExperimentRequest = z
     grid: z
       .record(
         z.string().regex(DottedPath, { error: 'grid keys must be dotted spec paths such as train.lr' }),
-        z.array(GridValue).min(1, { error: 'each grid path needs at least one value' }).max(MAX_GRID_VALUES, { error: `each grid path may have at most ${MAX_GRID_VALUES} values` }),
+        z
+          .array(GridValue)
+          .min(1, { error: 'each grid path needs at least one value' })
+          .max(MAX_GRID_VALUES, { error: `each grid path may have at most ${MAX_GRID_VALUES} values` }),
         { error: 'grid must map dotted spec paths to arrays of values' },
       )
       .optional(),
@@ -110,7 +113,9 @@ export function planExperiment(input: unknown): ExperimentPlan {
     const paths = Object.keys(req.grid);
     const total = paths.reduce((n, p) => n * req.grid![p].length, 1);
     if (total > MAX_EXPERIMENT_JOBS) {
-      throw new SpecError([{ field: 'grid', message: `the grid makes ${total} jobs (${paths.map((p) => req.grid![p].length).join(' × ')}); at most ${MAX_EXPERIMENT_JOBS}` }]);
+      throw new SpecError([
+        { field: 'grid', message: `the grid makes ${total} jobs (${paths.map((p) => req.grid![p].length).join(' × ')}); at most ${MAX_EXPERIMENT_JOBS}` },
+      ]);
     }
     for (const p of paths) if (p === 'idempotencyKey' || p === 'name') throw new SpecError([{ field: `grid.${p}`, message: `${p} cannot be a grid path` }]);
     // every combination, the first path varying slowest
@@ -125,7 +130,7 @@ export function planExperiment(input: unknown): ExperimentPlan {
   const issues: SpecIssue[] = [];
   const specs: (JobSpec | undefined)[] = raw.map((s, i) => {
     if (s.idempotencyKey !== undefined) {
-      issues.push({ field: req.grid ? 'base.idempotencyKey' : `specs[${i}].idempotencyKey`, message: 'an experiment\'s jobs cannot carry idempotency keys' });
+      issues.push({ field: req.grid ? 'base.idempotencyKey' : `specs[${i}].idempotencyKey`, message: "an experiment's jobs cannot carry idempotency keys" });
       return undefined;
     }
     try {
@@ -190,10 +195,16 @@ export function checkExperimentCaps(estimates: JobEstimate[], caps: JobCaps): vo
   const teraflops = estimates.reduce((n, e) => n + e.teraflops, 0);
   const issues: SpecIssue[] = [];
   if (caps.maxTokenEpochs > 0 && tokenEpochs > caps.maxTokenEpochs) {
-    issues.push({ field: 'grid', message: `the experiment's ${estimates.length} jobs need ${tokenEpochs} token-epochs together; MAX_JOB_TOKEN_EPOCHS = ${caps.maxTokenEpochs} applies to their sum` });
+    issues.push({
+      field: 'grid',
+      message: `the experiment's ${estimates.length} jobs need ${tokenEpochs} token-epochs together; MAX_JOB_TOKEN_EPOCHS = ${caps.maxTokenEpochs} applies to their sum`,
+    });
   }
   if (caps.maxTeraflops > 0 && teraflops > caps.maxTeraflops) {
-    issues.push({ field: 'grid', message: `the experiment's ${estimates.length} jobs need about ${teraflops.toPrecision(3)} TFLOP together; MAX_JOB_TFLOP = ${caps.maxTeraflops} applies to their sum` });
+    issues.push({
+      field: 'grid',
+      message: `the experiment's ${estimates.length} jobs need about ${teraflops.toPrecision(3)} TFLOP together; MAX_JOB_TFLOP = ${caps.maxTeraflops} applies to their sum`,
+    });
   }
   if (issues.length) throw new SpecError(issues);
 }
@@ -278,6 +289,10 @@ export function formatExperimentTable(v: ExperimentView): string {
     j.elapsedMs === undefined ? '-' : (j.elapsedMs / 1000).toFixed(1),
   ]);
   const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((x, c) => x.padEnd(widths[c])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((x, c) => x.padEnd(widths[c]))
+      .join('  ')
+      .trimEnd();
   return [`experiment ${v.id}${v.name ? ` (${v.name})` : ''}: ${v.jobs.length} jobs`, line(head), ...rows.map(line)].join('\n');
 }

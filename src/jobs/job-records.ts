@@ -76,9 +76,32 @@ export function specViewOf(spec: JobSpec): JobSpecView {
 
 /** Every record field a view needs: all but `spec` (which may hold a 2 MB corpus text). */
 const VIEW_FIELDS = [
-  'id', 'name', 'specView', 'state', 'createdAt', 'startedAt', 'finishedAt', 'epoch', 'epochs', 'perplexity', 'tokensPerSec',
-  'elapsedMs', 'engine', 'backend', 'summary', 'error', 'checkpointEpoch', 'lastSeq', 'lastEpoch', 'attempt', 'estimate', 'dataInfo', 'init',
-  'ownerKey', 'ownerName', 'experiment',
+  'id',
+  'name',
+  'specView',
+  'state',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'epoch',
+  'epochs',
+  'perplexity',
+  'tokensPerSec',
+  'elapsedMs',
+  'engine',
+  'backend',
+  'summary',
+  'error',
+  'checkpointEpoch',
+  'lastSeq',
+  'lastEpoch',
+  'attempt',
+  'estimate',
+  'dataInfo',
+  'init',
+  'ownerKey',
+  'ownerName',
+  'experiment',
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
@@ -155,7 +178,20 @@ export class JobStore {
     const idemKey = spec.idempotencyKey ? this.keys.idem(spec.idempotencyKey, opts.idempotencyScope) : this.keys.idem('');
     // the spec with every default filled in: the same key with the same spec is the same job
     const specJson = JSON.stringify(spec);
-    const fields: string[] = ['id', id, 'spec', specJson, 'specView', JSON.stringify(specViewOf(spec)), 'createdAt', now.toISOString(), 'epoch', '0', 'epochs', String(spec.train.epochs)];
+    const fields: string[] = [
+      'id',
+      id,
+      'spec',
+      specJson,
+      'specView',
+      JSON.stringify(specViewOf(spec)),
+      'createdAt',
+      now.toISOString(),
+      'epoch',
+      '0',
+      'epochs',
+      String(spec.train.epochs),
+    ];
     if (spec.name !== undefined) fields.push('name', spec.name);
     if (opts.estimate) fields.push('estimate', JSON.stringify(opts.estimate));
     if (opts.data) fields.push('dataInfo', JSON.stringify(opts.data));
@@ -282,7 +318,10 @@ export class JobStore {
   }
 
   /** Newest first; `cursor` is the last id of the previous page. */
-  async list(q: { state?: JobState; limit: number; cursor?: string }, includeCorpus = false): Promise<{ records: JobRecord<JobSpecView>[]; nextCursor?: string }> {
+  async list(
+    q: { state?: JobState; limit: number; cursor?: string },
+    includeCorpus = false,
+  ): Promise<{ records: JobRecord<JobSpecView>[]; nextCursor?: string }> {
     const key = q.state ? this.keys.byState(q.state) : this.keys.all;
     const records: JobRecord<JobSpecView>[] = [];
     let cursor = q.cursor;

@@ -59,7 +59,13 @@ export class JobRun {
 
   /** running → succeeded, by the owner. */
   succeed(o: { summary: JobSummary; message?: string }): Promise<TransitionResult> {
-    return this.events.transition(this.id, 'succeeded', { from: ['running'], requireOwner: this.owner(), setOwner: '-', summary: o.summary, message: o.message });
+    return this.events.transition(this.id, 'succeeded', {
+      from: ['running'],
+      requireOwner: this.owner(),
+      setOwner: '-',
+      summary: o.summary,
+      message: o.message,
+    });
   }
 
   /** running → failed, by the owner: its last attempt failed. */
@@ -79,7 +85,13 @@ export class JobRun {
 
   /** running → cancelled, by the owner: the job's training time passed train.timeoutSeconds. */
   timeOut(o: { summary: JobSummary; message: string }): Promise<TransitionResult> {
-    return this.events.transition(this.id, 'cancelled', { from: ['running'], requireOwner: this.owner(), setOwner: '-', summary: o.summary, message: o.message });
+    return this.events.transition(this.id, 'cancelled', {
+      from: ['running'],
+      requireOwner: this.owner(),
+      setOwner: '-',
+      summary: o.summary,
+      message: o.message,
+    });
   }
 
   /** running → queued, by anyone, only while nobody holds the job's queue lock: its worker is gone. */

@@ -69,7 +69,9 @@ export function prettyLine(json: string): string {
   const fields = Object.entries(o)
     .filter(([k]) => !SKIP.has(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`);
-  return `${time} ${String(o.level ?? '').toUpperCase().padEnd(5)} ${String(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
+  return `${time} ${String(o.level ?? '')
+    .toUpperCase()
+    .padEnd(5)} ${String(o.msg ?? '')}${fields.length ? ` ${fields.join(' ')}` : ''}\n`;
 }
 
 function prettyStream(out: { write(line: string): unknown }): DestinationStream {

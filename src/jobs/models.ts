@@ -29,7 +29,9 @@ export function isModelId(id: unknown): id is string {
 /** A file's model, validated for use by a job: a safetensors state dict (ModelFileError otherwise). */
 export function describeUpload(data: Buffer): ModelFileInfo {
   if (data.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
-    throw new ModelFileError('this is a checkpoint file; upload the model as safetensors (lstm-trainer export --checkpoint FILE --format safetensors), or start a job from its job with init.fromJob');
+    throw new ModelFileError(
+      'this is a checkpoint file; upload the model as safetensors (lstm-trainer export --checkpoint FILE --format safetensors), or start a job from its job with init.fromJob',
+    );
   }
   const info = describeModelFile(data);
   const { kind, numHiddens, numLayers } = info.config;
@@ -79,7 +81,12 @@ export class ModelStore {
     if (info.perplexity !== undefined) model.perplexity = info.perplexity;
     // one transaction, so a model is never listed without its bytes; the same id means the same
     // bytes, so writing them again is harmless, and the first upload's meta (its time) stays
-    const res = await this.redis.multi().hset(this.key(id), 'data', data).hsetnx(this.key(id), 'meta', JSON.stringify(model)).zadd(this.index, 'NX', now.getTime(), id).exec();
+    const res = await this.redis
+      .multi()
+      .hset(this.key(id), 'data', data)
+      .hsetnx(this.key(id), 'meta', JSON.stringify(model))
+      .zadd(this.index, 'NX', now.getTime(), id)
+      .exec();
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('the model was not stored (transaction aborted)');
     const created = Number(res[1][1]) === 1;

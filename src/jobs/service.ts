@@ -191,7 +191,13 @@ export class RedisJobService implements JobService {
       // another key's job is no job (owners): its weights are not the caller's to start from
       if (!rec[0] || !canAccess(owner, rec[0].ownerKey)) throw new SpecError([{ field, message: `${field}: no job ${from}` }]);
       const stored = await this.guard(() => this.ckpts.get(from));
-      if (!stored) throw new SpecError([{ field, message: `${field}: job ${from} (${rec[0].state}) has no checkpoint to start from${rec[0].state === 'queued' || rec[0].state === 'running' ? ' yet (the first is written after epoch 1)' : ''}` }]);
+      if (!stored)
+        throw new SpecError([
+          {
+            field,
+            message: `${field}: job ${from} (${rec[0].state}) has no checkpoint to start from${rec[0].state === 'queued' || rec[0].state === 'running' ? ' yet (the first is written after epoch 1)' : ''}`,
+          },
+        ]);
       let ckpt: Checkpoint;
       try {
         ckpt = deserializeCheckpoint(stored.data);
@@ -260,7 +266,10 @@ export class RedisJobService implements JobService {
       if (c.tokens < need) {
         const field = c.tokens === spec.data.maxTokens ? 'data.maxTokens' : 'data.corpus.text';
         throw new SpecError([
-          { field, message: `corpus has ${c.tokens} tokens; batchSize ${spec.data.batchSize} × numSteps ${spec.data.numSteps} needs at least ${need} for one minibatch` },
+          {
+            field,
+            message: `corpus has ${c.tokens} tokens; batchSize ${spec.data.batchSize} × numSteps ${spec.data.numSteps} needs at least ${need} for one minibatch`,
+          },
         ]);
       }
       return c;
@@ -441,7 +450,9 @@ export class RedisJobService implements JobService {
       const now = await this.guard(() => this.ckpts.discard(id, stored.epoch));
       throw new FailedPreconditionError(
         `checkpoint of job ${id} at epoch ${stored.epoch} is damaged (${e.message}); it was set aside: ` +
-          (now === null ? 'the job has no other checkpoint' : `the previous checkpoint (epoch ${now}) is the job's latest now; generate again to use it, and a resumed job continues from it`),
+          (now === null
+            ? 'the job has no other checkpoint'
+            : `the previous checkpoint (epoch ${now}) is the job's latest now; generate again to use it, and a resumed job continues from it`),
       );
     }
     this.engine ??= selectEngine(this.opts.config.engine, this.opts.log);
@@ -523,7 +534,9 @@ export class RedisJobService implements JobService {
     const stored = await this.guard(() => this.ckpts.get(id));
     if (!stored) {
       throw new FailedPreconditionError(
-        rec.state === 'queued' || rec.state === 'running' ? `job ${id} has no checkpoint yet (the first is written after epoch 1)` : `job ${id} (${rec.state}) has no checkpoint`,
+        rec.state === 'queued' || rec.state === 'running'
+          ? `job ${id} has no checkpoint yet (the first is written after epoch 1)`
+          : `job ${id} (${rec.state}) has no checkpoint`,
       );
     }
     let ckpt: Checkpoint;
@@ -550,7 +563,8 @@ export class RedisJobService implements JobService {
         checkJobCaps(job.spec, job.estimate, { ...caps, maxTokenEpochs: 0, maxTeraflops: 0 });
         prepared.push(job);
       } catch (err) {
-        if (err instanceof SpecError) throw new SpecError(err.issues.map((iss) => ({ field: iss.field, message: `job ${i + 1} (${p.spec.name}): ${iss.message}` })));
+        if (err instanceof SpecError)
+          throw new SpecError(err.issues.map((iss) => ({ field: iss.field, message: `job ${i + 1} (${p.spec.name}): ${iss.message}` })));
         throw err;
       }
     }
@@ -558,7 +572,10 @@ export class RedisJobService implements JobService {
     checkExperimentCaps(estimates, caps);
     const n = plan.points.length;
     if (cfg.maxQueuedPerClient > 0 && opts.clientId && n > cfg.maxQueuedPerClient) {
-      throw new ResourceExhaustedError(`the experiment makes ${n} jobs; a client may have at most ${cfg.maxQueuedPerClient} waiting (MAX_QUEUED_PER_CLIENT)`, 60);
+      throw new ResourceExhaustedError(
+        `the experiment makes ${n} jobs; a client may have at most ${cfg.maxQueuedPerClient} waiting (MAX_QUEUED_PER_CLIENT)`,
+        60,
+      );
     }
     return this.guard(async () => {
       if (cfg.maxQueued > 0 && (await this.store.countByState()).queued + n > cfg.maxQueued) {
@@ -618,7 +635,12 @@ export class RedisJobService implements JobService {
         return ppl.length ? Math.min(...ppl) : undefined;
       }),
     );
-    return experimentTable(rec, views, best, recs.map((r) => r?.elapsedMs));
+    return experimentTable(
+      rec,
+      views,
+      best,
+      recs.map((r) => r?.elapsedMs),
+    );
   }
 
   /** The record; a job the caller does not own answers exactly as a job that does not exist. */

@@ -140,7 +140,9 @@ export class TrainingProcess {
 
 /** How a child that died without saying why ended, for the job's error and state message. */
 export function describeExit(m: { code: number | null; signal: NodeJS.Signals | null; lastStderr?: string }): string {
-  const how = m.signal ? `was killed by ${m.signal}${m.signal === 'SIGKILL' ? ' (out of memory, or killed)' : m.signal === 'SIGABRT' || m.signal === 'SIGSEGV' ? ' (a native fault)' : ''}` : `exited with code ${m.code}`;
+  const how = m.signal
+    ? `was killed by ${m.signal}${m.signal === 'SIGKILL' ? ' (out of memory, or killed)' : m.signal === 'SIGABRT' || m.signal === 'SIGSEGV' ? ' (a native fault)' : ''}`
+    : `exited with code ${m.code}`;
   return `the training process ${how}${m.lastStderr ? `; its last stderr line: ${m.lastStderr}` : ''}`;
 }
 

@@ -68,7 +68,11 @@ export function checkpointDue(
   now: number,
 ): boolean {
   const due =
-    ev.epoch === 1 || ev.epoch % policy.checkpointEvery === 0 || ev.epoch === ev.epochs || ev.stopReason !== undefined || now - last.at >= policy.checkpointSeconds * 1000;
+    ev.epoch === 1 ||
+    ev.epoch % policy.checkpointEvery === 0 ||
+    ev.epoch === ev.epochs ||
+    ev.stopReason !== undefined ||
+    now - last.at >= policy.checkpointSeconds * 1000;
   return due && ev.epoch > last.epoch;
 }
 
@@ -160,7 +164,9 @@ export class TrainWorker {
     });
     // Redis unreachable: said once, then how long every 30 s, and once when it answers again
     // (BullMQ reports every reconnect attempt, once a second)
-    const url = config.redisClusterNodes ? `the cluster at ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : redactedRedisUrl(config.redisUrl);
+    const url = config.redisClusterNodes
+      ? `the cluster at ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`
+      : redactedRedisUrl(config.redisUrl);
     let downSince = 0;
     let lastSaid = 0;
     this.worker.on('error', (e) => {
@@ -292,7 +298,8 @@ export class TrainWorker {
         if (!(e instanceof CheckpointError)) throw e;
         // readable bytes this build cannot use (a newer format, in a rolling upgrade): not damage —
         // kept, and this attempt fails so that a worker that reads it takes the job
-        if (!(e instanceof DamagedCheckpointError)) throw new Error(`the checkpoint at epoch ${stored.epoch} cannot be used by this worker (${e.message}); it is kept`);
+        if (!(e instanceof DamagedCheckpointError))
+          throw new Error(`the checkpoint at epoch ${stored.epoch} cannot be used by this worker (${e.message}); it is kept`);
         damaged.push(`the checkpoint at epoch ${stored.epoch} is damaged (${e.message})`);
         await this.note(id, 'warn', `${damaged[damaged.length - 1]}; set aside`, `worker: job ${id}: ${damaged[damaged.length - 1]}; set aside`);
         await this.ckpts.discard(id, stored.epoch);
@@ -330,7 +337,10 @@ export class TrainWorker {
     // spec.init: the weights it starts from, copied to the job at submission (its own checkpoint wins)
     const init = !resumeData && rec.spec?.init ? ((await this.redis.hgetBuffer(this.store.keys.init(id), 'data')) ?? undefined) : undefined;
     const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, init, attempt, name: rec.spec?.name, corpusText });
-    const initText = init && rec.init ? ` from ${rec.init.fromJob ? `job ${rec.init.fromJob}` : `model ${rec.init.model}`}${rec.init.epoch !== undefined ? ` (its epoch ${rec.init.epoch})` : ''}` : '';
+    const initText =
+      init && rec.init
+        ? ` from ${rec.init.fromJob ? `job ${rec.init.fromJob}` : `model ${rec.init.model}`}${rec.init.epoch !== undefined ? ` (its epoch ${rec.init.epoch})` : ''}`
+        : '';
     await this.note(
       id,
       'info',
@@ -469,7 +479,12 @@ export class TrainWorker {
       });
       // back to the queue without using up an attempt
       await job.moveToWait(token);
-      await this.note(id, 'info', `handed back to the queue at epoch ${st.epoch} (worker shutting down)`, `worker: job ${id} handed back to the queue at epoch ${st.epoch}`);
+      await this.note(
+        id,
+        'info',
+        `handed back to the queue at epoch ${st.epoch} (worker shutting down)`,
+        `worker: job ${id} handed back to the queue at epoch ${st.epoch}`,
+      );
       throw new WaitingError();
     }
     if (reason === 'timeout' && rec) {

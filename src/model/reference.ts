@@ -101,9 +101,24 @@ interface Cell {
  *   C~ = tanh(X W_xc + H W_hc + b_c), C = F ⊙ C + I ⊙ C~, H = O ⊙ tanh(C).
  * `x(b, k)` is the input row (one-hot inputs: `token(b)` instead).
  */
-function lstmStep(layer: ReferenceLayer, H: number, B: number, input: { token?: (b: number) => number; x?: Float64Array }, Hprev: Float64Array, Cprev: Float64Array): Cell {
+function lstmStep(
+  layer: ReferenceLayer,
+  H: number,
+  B: number,
+  input: { token?: (b: number) => number; x?: Float64Array },
+  Hprev: Float64Array,
+  Cprev: Float64Array,
+): Cell {
   const n = B * H;
-  const s: Cell = { I: new Float64Array(n), F: new Float64Array(n), O: new Float64Array(n), C_tilda: new Float64Array(n), C: new Float64Array(n), tanhC: new Float64Array(n), H: new Float64Array(n) };
+  const s: Cell = {
+    I: new Float64Array(n),
+    F: new Float64Array(n),
+    O: new Float64Array(n),
+    C_tilda: new Float64Array(n),
+    C: new Float64Array(n),
+    tanhC: new Float64Array(n),
+    H: new Float64Array(n),
+  };
   for (let b = 0; b < B; b++) {
     for (let j = 0; j < H; j++) {
       const pre = {} as Record<Gate, number>;

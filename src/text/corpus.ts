@@ -10,7 +10,10 @@ export function cleanLines(text: string): string[] {
 }
 
 export function cleanLine(line: string): string {
-  return line.replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+  return line
+    .replace(/[^A-Za-z]+/g, ' ')
+    .trim()
+    .toLowerCase();
 }
 
 export function readTimeMachine(): string[] {

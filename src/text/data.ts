@@ -50,9 +50,7 @@ export function* seqDataIterSequential(corpus: Int32Array, batchSize: number, nu
 }
 
 export function seqDataIter(sampling: Sampling, corpus: Int32Array, batchSize: number, numSteps: number, rng: Rng): Generator<Batch> {
-  return sampling === 'random'
-    ? seqDataIterRandom(corpus, batchSize, numSteps, rng)
-    : seqDataIterSequential(corpus, batchSize, numSteps, rng);
+  return sampling === 'random' ? seqDataIterRandom(corpus, batchSize, numSteps, rng) : seqDataIterSequential(corpus, batchSize, numSteps, rng);
 }
 
 /** The fewest tokens that give one minibatch under either sampler (worst-case offset). */

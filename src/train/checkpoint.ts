@@ -112,7 +112,8 @@ function readBody(buf: Buffer, version: number): Checkpoint {
     const want = expected[p.name];
     if (!want || want.join(',') !== p.shape.join(',')) throw new CheckpointError(`checkpoint parameter ${p.name} has unexpected shape [${p.shape}]`);
     const n = want.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(p.offset) || p.offset < 0 || p.length !== n) throw new DamagedCheckpointError(`corrupt checkpoint header (parameter ${p.name}'s place in the data)`);
+    if (!Number.isInteger(p.offset) || p.offset < 0 || p.length !== n)
+      throw new DamagedCheckpointError(`corrupt checkpoint header (parameter ${p.name}'s place in the data)`);
     const at = base + p.offset * 4;
     if (at + p.length * 4 > buf.length) throw new DamagedCheckpointError('truncated checkpoint (weights)');
     // copy into an aligned array

@@ -42,13 +42,21 @@ export function readSafetensors(buf: Buffer): { tensors: Record<string, RawTenso
     if (name === '__metadata__') continue;
     const entry = t as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (
-      !entry || typeof entry !== 'object' ||
-      !Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0) ||
-      !Array.isArray(entry.data_offsets) || entry.data_offsets.length !== 2 || !entry.data_offsets.every((d) => Number.isSafeInteger(d) && d >= 0)
+      !entry ||
+      typeof entry !== 'object' ||
+      !Array.isArray(entry.shape) ||
+      !entry.shape.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      !Array.isArray(entry.data_offsets) ||
+      entry.data_offsets.length !== 2 ||
+      !entry.data_offsets.every((d) => Number.isSafeInteger(d) && d >= 0)
     ) {
       throw new ModelFileError(`tensor ${name}: its header entry needs dtype, shape (a list of sizes) and data_offsets [begin, end]`);
     }
-    const { dtype, shape, data_offsets: [begin, end] } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
+    const {
+      dtype,
+      shape,
+      data_offsets: [begin, end],
+    } = entry as { dtype: string; shape: number[]; data_offsets: [number, number] };
     if (dtype !== 'F32') throw new ModelFileError(`tensor ${name} is ${dtype}; only F32 (float32) models can be loaded`);
     const count = shape.reduce((a, b) => a * b, 1);
     if (!(begin >= 0 && end <= data.length && end - begin === count * 4)) throw new ModelFileError(`tensor ${name}: its byte range does not match its shape`);
@@ -92,7 +100,9 @@ export function weightsFromStateDict(sd: Record<string, RawTensor>, config: Mode
   for (const [name, shape] of Object.entries(paramShapes(config))) {
     const got = w[name].shape;
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
-      throw new ModelFileError(`${name} has shape [${got}] in the file, the job's model needs [${shape}] (kind ${config.kind}, ${config.numHiddens} hidden, vocabulary ${config.vocabSize})`);
+      throw new ModelFileError(
+        `${name} has shape [${got}] in the file, the job's model needs [${shape}] (kind ${config.kind}, ${config.numHiddens} hidden, vocabulary ${config.vocabSize})`,
+      );
     }
   }
   return w;
@@ -143,7 +153,8 @@ function checkVocab(vocab: unknown): string[] {
   if (vocab[0] !== '<unk>') throw new ModelFileError(`its vocabulary must start with "<unk>" (index 0: unknown characters), not ${JSON.stringify(vocab[0])}`);
   const rest = vocab.slice(1);
   const bad = rest.find((t) => [...t].length !== 1);
-  if (bad !== undefined) throw new ModelFileError(`its vocabulary holds ${JSON.stringify(bad)}: after "<unk>" every token must be one character (the models are character-level)`);
+  if (bad !== undefined)
+    throw new ModelFileError(`its vocabulary holds ${JSON.stringify(bad)}: after "<unk>" every token must be one character (the models are character-level)`);
   if (new Set(vocab).size !== vocab.length) throw new ModelFileError('its vocabulary lists a token twice');
   return vocab as string[];
 }
@@ -164,11 +175,19 @@ export function describeModelFile(buf: Buffer): ModelFileInfo & { weights: Weigh
       if (e instanceof CheckpointError) throw new ModelFileError(e.message);
       throw e;
     }
-    return { config: ckpt.config, vocab: ckpt.vocab, epoch: ckpt.epoch, perplexity: Number.isFinite(ckpt.perplexity) ? ckpt.perplexity : undefined, weights: ckpt.weights };
+    return {
+      config: ckpt.config,
+      vocab: ckpt.vocab,
+      epoch: ckpt.epoch,
+      perplexity: Number.isFinite(ckpt.perplexity) ? ckpt.perplexity : undefined,
+      weights: ckpt.weights,
+    };
   }
   const { tensors, metadata } = readSafetensors(buf);
   if (metadata.vocab === undefined) {
-    throw new ModelFileError('its __metadata__ has no vocab: the index → token list as JSON (e.g. ["<unk>"," ","e",…]) is needed to know which character each row stands for');
+    throw new ModelFileError(
+      'its __metadata__ has no vocab: the index → token list as JSON (e.g. ["<unk>"," ","e",…]) is needed to know which character each row stands for',
+    );
   }
   let vocabJson: unknown;
   try {
@@ -207,11 +226,19 @@ export function describeModelFile(buf: Buffer): ModelFileInfo & { weights: Weigh
   }
   // the names the model needs, each in the shape its sizes give (the vocabulary's length is V)
   const weights = weightsFromStateDict(tensors, config);
-  const expected = config.kind === 'scratch' ? Object.keys(paramShapes(config)) : [
-    ...Array.from({ length: config.numLayers }, (_, l) => [`rnn.weight_ih_l${l}`, `rnn.weight_hh_l${l}`, `rnn.bias_ih_l${l}`, `rnn.bias_hh_l${l}`]).flat(),
-    'linear.weight',
-    'linear.bias',
-  ];
+  const expected =
+    config.kind === 'scratch'
+      ? Object.keys(paramShapes(config))
+      : [
+          ...Array.from({ length: config.numLayers }, (_, l) => [
+            `rnn.weight_ih_l${l}`,
+            `rnn.weight_hh_l${l}`,
+            `rnn.bias_ih_l${l}`,
+            `rnn.bias_hh_l${l}`,
+          ]).flat(),
+          'linear.weight',
+          'linear.bias',
+        ];
   const extra = Object.keys(tensors).filter((n) => !expected.includes(n));
   if (extra.length) throw new ModelFileError(`the file has tensors a ${config.kind} model does not have: ${extra.slice(0, 5).join(', ')}`);
   for (const [name, t] of Object.entries(tensors)) {

@@ -47,13 +47,7 @@ export function reservedTokens(vocab: Vocab, tokenizer: TokenizerName = 'd2l-cha
  * Yields the numPreds tokens that follow the (cleaned) prefix, one at a time (never `<unk>`): a
  * character each, or for the words tokenizer a space and a word.
  */
-export async function* generateChars(
-  prefix: string,
-  numPreds: number,
-  model: LstmModel,
-  vocab: Vocab,
-  opts: SamplingOptions = {},
-): AsyncGenerator<string> {
+export async function* generateChars(prefix: string, numPreds: number, model: LstmModel, vocab: Vocab, opts: SamplingOptions = {}): AsyncGenerator<string> {
   const tokenizer = opts.tokenizer ?? 'd2l-chars';
   const cleaned = cleanPrefix(prefix, tokenizer);
   const warm = vocab.encode(tokenizer === 'd2l-chars' ? cleaned : prefixTokens(cleaned, tokenizer));

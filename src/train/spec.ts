@@ -95,7 +95,6 @@ export const CorpusSpec = z.union(
   { error: "data.corpus must be 'timemachine', {text: string} or {id: string}" },
 );
 
-
 /** maxTokens when not given: 10,000 for the book and pasted texts (d2l's recipe); an uploaded corpus's whole length is filled in at submission. */
 export const DEFAULT_MAX_TOKENS = 10000;
 
@@ -132,10 +131,7 @@ export const TrainSpec = z
     earlyStopping: z
       .object({
         patience: int('train.earlyStopping.patience', 1, LIMITS.patience),
-        minDelta: z
-          .number({ error: 'train.earlyStopping.minDelta must be a number' })
-          .min(0, { error: 'train.earlyStopping.minDelta must be ≥ 0' })
-          .default(0),
+        minDelta: z.number({ error: 'train.earlyStopping.minDelta must be a number' }).min(0, { error: 'train.earlyStopping.minDelta must be ≥ 0' }).default(0),
       })
       .strict()
       .optional(),
@@ -167,10 +163,9 @@ const refId = (name: string) =>
   z
     .string({ error: `${name} must be a string` })
     .regex(/^[0-9a-z]{1,64}$/, { error: `${name} must be an id as the service gives them (letters a-z and digits)` });
-export const InitSpec = z.union(
-  [z.object({ fromJob: refId('init.fromJob') }).strict(), z.object({ model: refId('init.model') }).strict()],
-  { error: 'init must be {fromJob: "<job id>"} or {model: "<model id>"}' },
-);
+export const InitSpec = z.union([z.object({ fromJob: refId('init.fromJob') }).strict(), z.object({ model: refId('init.model') }).strict()], {
+  error: 'init must be {fromJob: "<job id>"} or {model: "<model id>"}',
+});
 
 export const JobSpec = z
   .object({
@@ -179,9 +174,14 @@ export const JobSpec = z
     train: TrainSpec.default(() => TrainSpec.parse({})),
     report: ReportSpec.default(() => ReportSpec.parse({})),
     init: InitSpec.optional(),
-    name: z.string().max(LIMITS.nameChars, { error: `name must be at most ${LIMITS.nameChars} characters` }).optional(),
+    name: z
+      .string()
+      .max(LIMITS.nameChars, { error: `name must be at most ${LIMITS.nameChars} characters` })
+      .optional(),
     tags: z
-      .array(z.string().regex(/^[A-Za-z0-9_.:=@-]{1,64}$/, { error: 'tags must be 1–64 characters of A-Z a-z 0-9 _ . : = @ -' }), { error: 'tags must be an array of strings' })
+      .array(z.string().regex(/^[A-Za-z0-9_.:=@-]{1,64}$/, { error: 'tags must be 1–64 characters of A-Z a-z 0-9 _ . : = @ -' }), {
+        error: 'tags must be an array of strings',
+      })
       .max(LIMITS.tags, { error: `tags must have at most ${LIMITS.tags} entries` })
       .optional(),
     idempotencyKey: z
@@ -204,7 +204,11 @@ export const JobSpec = z
       ctx.addIssue({ code: 'custom', path: ['report', 'prefixes', i], message });
     });
     if (spec.train.earlyStopping && spec.data.validFraction === 0) {
-      ctx.addIssue({ code: 'custom', path: ['train', 'earlyStopping'], message: 'train.earlyStopping needs data.validFraction > 0 (a held-out part to watch)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['train', 'earlyStopping'],
+        message: 'train.earlyStopping needs data.validFraction > 0 (a held-out part to watch)',
+      });
     }
     const perEpoch = prefixes.reduce((n, p) => n + p.length + numPreds, 0);
     if (perEpoch > LIMITS.sampleCharsPerEpoch) {

@@ -75,11 +75,19 @@ export function corpusForSpec(spec: JobSpec, o: { uploadedText?: string; vocab?:
   const { train, valid } = splitCorpus(corpus.tokens, spec.data.validFraction);
   if (valid.length > 0 && valid.length < spec.data.numSteps + 1) {
     throw new SpecError([
-      { field: 'data.validFraction', message: `the held-out part has ${valid.length} tokens; numSteps ${spec.data.numSteps} needs at least ${spec.data.numSteps + 1}` },
+      {
+        field: 'data.validFraction',
+        message: `the held-out part has ${valid.length} tokens; numSteps ${spec.data.numSteps} needs at least ${spec.data.numSteps + 1}`,
+      },
     ]);
   }
   if (train.length < need) {
-    const field = source === 'timemachine' || corpus.tokens.length === spec.data.maxTokens ? 'data.maxTokens' : typeof source === 'object' && 'id' in source ? 'data.corpus' : 'data.corpus.text';
+    const field =
+      source === 'timemachine' || corpus.tokens.length === spec.data.maxTokens
+        ? 'data.maxTokens'
+        : typeof source === 'object' && 'id' in source
+          ? 'data.corpus'
+          : 'data.corpus.text';
     throw new SpecError([
       {
         field,
@@ -152,7 +160,18 @@ export class Trainer {
     if (resume) {
       const model = await engine.createModel(resume.config, resume.weights);
       const early = resume.earlyStopping ?? { bestValidPerplexity: null, bestEpoch: 0 };
-      return new Trainer(spec, model, Vocab.fromTokens(resume.vocab), train, valid, new Rng(resume.rngState), resume.epoch, resume.elapsedMs, resume.perplexity, early);
+      return new Trainer(
+        spec,
+        model,
+        Vocab.fromTokens(resume.vocab),
+        train,
+        valid,
+        new Rng(resume.rngState),
+        resume.epoch,
+        resume.elapsedMs,
+        resume.perplexity,
+        early,
+      );
     }
     const seed = spec.train.seed ?? (Math.random() * 2 ** 32) >>> 0;
     const initRng = new Rng(seed);
@@ -285,7 +304,11 @@ export class Trainer {
     this.stopReason = `early stopping: validation perplexity ${best === null ? 'never finite' : `did not improve on ${best.toFixed(4)} (epoch ${this.early.bestEpoch}) by more than ${minDelta}`} for ${patience} epochs; the model is epoch ${this.early.bestEpoch}'s`;
     // the job's model is the best epoch's: its weights (when this attempt saw that epoch) go into the final checkpoint
     if (this.bestWeights) this.model.setWeights(this.bestWeights);
-    else this.stopReason = this.stopReason.replace(/; the model is .*$/, `; the best epoch (${this.early.bestEpoch}) was before a resume, so the model is the last epoch's`);
+    else
+      this.stopReason = this.stopReason.replace(
+        /; the model is .*$/,
+        `; the best epoch (${this.early.bestEpoch}) was before a resume, so the model is the last epoch's`,
+      );
     event.stopReason = this.stopReason;
   }
 

@@ -34,7 +34,7 @@ after(async () => {
   await deletePrefix(env.QUEUE_PREFIX);
 });
 
-test('safetensors (the default): a download of the latest checkpoint, with the epoch; it loads as the job\'s model', { skip }, async () => {
+test("safetensors (the default): a download of the latest checkpoint, with the epoch; it loads as the job's model", { skip }, async () => {
   const res = await fetch(`${api.url}/v1/jobs/${id}/model`);
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('x-model-epoch'), String(TINY.train.epochs));
@@ -42,7 +42,12 @@ test('safetensors (the default): a download of the latest checkpoint, with the e
   const buf = Buffer.from(await res.arrayBuffer());
   const job = (await (await fetch(`${api.url}/v1/jobs/${id}`)).json()) as { spec: { model: { kind: 'scratch'; numHiddens: number; numLayers: number } } };
   const vocab = JSON.parse((await import('../../src/train/import.js')).readSafetensors(buf).metadata.vocab);
-  const init = readInitModel(buf, { kind: job.spec.model.kind, numHiddens: job.spec.model.numHiddens, numLayers: job.spec.model.numLayers, vocabSize: vocab.length });
+  const init = readInitModel(buf, {
+    kind: job.spec.model.kind,
+    numHiddens: job.spec.model.numHiddens,
+    numLayers: job.spec.model.numLayers,
+    vocabSize: vocab.length,
+  });
   assert.deepEqual(init.vocab, vocab);
   assert.equal(init.weights.W_xi.shape[1], TINY.model.numHiddens);
 });
@@ -74,7 +79,11 @@ test('errors: an unknown format (400 naming it), a job without a checkpoint (409
   assert.equal(bad.status, 400);
   assert.match(JSON.stringify(await bad.json()), /format must be 'safetensors', 'onnx' or 'checkpoint'/);
   // a job that cannot start (epochs beyond what this worker will reach quickly): cancel it first, then no checkpoint
-  const sub = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...TINY, train: { epochs: 3, seed: 2 }, name: 'never-trained' }) });
+  const sub = await fetch(`${api.url}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...TINY, train: { epochs: 3, seed: 2 }, name: 'never-trained' }),
+  });
   const queued = ((await sub.json()) as { id: string }).id;
   await fetch(`${api.url}/v1/jobs/${queued}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
   const none = await fetch(`${api.url}/v1/jobs/${queued}/model`);
@@ -98,7 +107,11 @@ test('a checkpoint of a format version this build does not read is not damage: 4
     // a fresh api process (the other one has the model cached)
     const fresh = await startTestApi(env);
     try {
-      const res = await fetch(`${fresh.url}/v1/jobs/${id}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prefix: 'time', numChars: 5 }) });
+      const res = await fetch(`${fresh.url}/v1/jobs/${id}/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ prefix: 'time', numChars: 5 }),
+      });
       assert.equal(res.status, 409);
       assert.match(((await res.json()) as { detail: string }).detail, /cannot be used by this api process \(unsupported checkpoint version 99/);
     } finally {
@@ -113,12 +126,17 @@ test('a checkpoint of a format version this build does not read is not damage: 4
   }
 });
 
-test('lstm-trainer export <jobId>: the same files from the CLI (safetensors, tfjs into a directory); a job id and --checkpoint are exclusive', { skip }, async () => {
+test('lstm-trainer export <jobId>: the same files from the CLI (safetensors, tfjs into a directory); a job id and --checkpoint are exclusive', {
+  skip,
+}, async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'lstm-export-cli-'));
   // (not spawnSync: the api answering it runs in this process)
   const cli = (args: string[]) =>
     new Promise<{ status: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'export', ...args], { cwd: ROOT, env: { ...process.env, API_KEYS: '' } });
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'export', ...args], {
+        cwd: ROOT,
+        env: { ...process.env, API_KEYS: '' },
+      });
       let stderr = '';
       child.stderr.on('data', (d) => (stderr += d));
       child.on('exit', (status) => resolve({ status, stderr }));
@@ -146,13 +164,22 @@ test("the dashboard's Download menu (api.downloadModel): the route's bytes under
   const client = createApi({ getKey: () => '', base: `${api.url}/` });
   const st = await client.downloadModel(id, 'safetensors');
   assert.equal(st.epoch, TINY.train.epochs);
-  assert.deepEqual(st.files.map((f) => f.name), [`${id}-epoch${TINY.train.epochs}.safetensors`]);
+  assert.deepEqual(
+    st.files.map((f) => f.name),
+    [`${id}-epoch${TINY.train.epochs}.safetensors`],
+  );
   const direct = Buffer.from(await (await fetch(`${api.url}/v1/jobs/${id}/model`)).arrayBuffer());
   assert.ok(Buffer.from(await st.files[0].blob.arrayBuffer()).equals(direct));
   const onnx = await client.downloadModel(id, 'onnx');
-  assert.deepEqual(onnx.files.map((f) => f.name), [`${id}-epoch${TINY.train.epochs}.onnx`]);
+  assert.deepEqual(
+    onnx.files.map((f) => f.name),
+    [`${id}-epoch${TINY.train.epochs}.onnx`],
+  );
   const tfjs = await client.downloadModel(id, 'tfjs');
-  assert.deepEqual(tfjs.files.map((f) => f.name), ['model.json', 'weights.bin']);
+  assert.deepEqual(
+    tfjs.files.map((f) => f.name),
+    ['model.json', 'weights.bin'],
+  );
   assert.equal(JSON.parse(await tfjs.files[0].blob.text()).weightsManifest[0].paths[0], 'weights.bin');
   const missing = await client.downloadModel('j0000000000000000000', 'checkpoint').catch((e: unknown) => e);
   assert.equal((missing as { status: number }).status, 404);

@@ -98,15 +98,26 @@ describe('CLI clean failures', () => {
   });
 
   it('export: an unknown format or a missing checkpoint is one line, exit 2', async () => {
-    assertCleanFailure(await cli(['export', '--checkpoint', 'x.ckpt', '--format', 'pt', '-o', 'x.pt']), /--format must be one of safetensors, onnx, tfjs, checkpoint, got 'pt'/);
-    assertCleanFailure(await cli(['export', '--checkpoint', '/nonexistent-dir/x.ckpt', '-o', 'x.safetensors']), /cannot read checkpoint \/nonexistent-dir\/x\.ckpt: ENOENT/);
+    assertCleanFailure(
+      await cli(['export', '--checkpoint', 'x.ckpt', '--format', 'pt', '-o', 'x.pt']),
+      /--format must be one of safetensors, onnx, tfjs, checkpoint, got 'pt'/,
+    );
+    assertCleanFailure(
+      await cli(['export', '--checkpoint', '/nonexistent-dir/x.ckpt', '-o', 'x.safetensors']),
+      /cannot read checkpoint \/nonexistent-dir\/x\.ckpt: ENOENT/,
+    );
   });
 
   it('TFJS_BACKEND=bogus names the variable and its values', async () => {
-    assertCleanFailure(await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'bogus' }), /unknown TFJS_BACKEND 'bogus' \(use tensorflow-gpu, tensorflow, wasm or cpu\)/);
+    assertCleanFailure(
+      await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'bogus' }),
+      /unknown TFJS_BACKEND 'bogus' \(use tensorflow-gpu, tensorflow, wasm or cpu\)/,
+    );
   });
 
-  it('TFJS_BACKEND=tensorflow without tfjs-node says what to install or unset', { skip: tfjsNodeInstalled ? '@tensorflow/tfjs-node loads here' : false }, async () => {
+  it('TFJS_BACKEND=tensorflow without tfjs-node says what to install or unset', {
+    skip: tfjsNodeInstalled ? '@tensorflow/tfjs-node loads here' : false,
+  }, async () => {
     assertCleanFailure(
       await cli(['train', '--engine', 'tfjs', '--epochs', '1'], { TFJS_BACKEND: 'tensorflow' }),
       /TFJS_BACKEND=tensorflow but backend tensorflow is unavailable: .*install @tensorflow\/tfjs-node, or unset TFJS_BACKEND/,
@@ -152,7 +163,9 @@ describe('CLI clean failures', () => {
     assert.match(r.stderr, /worker 1 exited 3 times before it was ready \(last: code 2; its reason is above\); giving up and stopping the service/);
   });
 
-  it('worker without Redis says once that it waits (not a line a second), and says when Redis answers', { skip: spawnSyncOk('redis-server') ? false : 'redis-server not installed' }, async () => {
+  it('worker without Redis says once that it waits (not a line a second), and says when Redis answers', {
+    skip: spawnSyncOk('redis-server') ? false : 'redis-server not installed',
+  }, async () => {
     const port = await freePort();
     const worker = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'worker'], {
       cwd: ROOT,
@@ -163,7 +176,11 @@ describe('CLI clean failures', () => {
     let redis: ChildProcess | undefined;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'lstm-redis-'));
     try {
-      await waitFor(() => /waiting for Redis/.test(err), 30_000, () => err);
+      await waitFor(
+        () => /waiting for Redis/.test(err),
+        30_000,
+        () => err,
+      );
       await new Promise((r) => setTimeout(r, 4000)); // BullMQ retries every second or two meanwhile
       assert.equal(err.match(/waiting for Redis/g)?.length, 1, err);
       // stderr is not a terminal: JSON lines (src/jobs/log.ts), one object per line
@@ -181,7 +198,11 @@ describe('CLI clean failures', () => {
       assert.equal(waiting[0].level, 'warn');
       assert.ok(!lines.some((l) => l.msg.startsWith('worker: connect ECONNREFUSED')), err);
       redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-      await waitFor(() => /Redis at .* answers again/.test(err), 30_000, () => err);
+      await waitFor(
+        () => /Redis at .* answers again/.test(err),
+        30_000,
+        () => err,
+      );
     } finally {
       worker.kill('SIGKILL');
       redis?.kill('SIGKILL');
@@ -198,8 +219,15 @@ describe('CLI clean failures', () => {
     let err = '';
     worker.stderr.on('data', (d) => (err += d));
     try {
-      await waitFor(() => /waiting for Redis/.test(err), 30_000, () => err);
-      assert.match(err, new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} WARN  worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`, 'm'));
+      await waitFor(
+        () => /waiting for Redis/.test(err),
+        30_000,
+        () => err,
+      );
+      assert.match(
+        err,
+        new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} WARN  worker: waiting for Redis at redis://127\\.0\\.0\\.1:${port} \\(connect ECONNREFUSED`, 'm'),
+      );
       assert.doesNotMatch(err, /^\{/m, 'no JSON lines');
     } finally {
       worker.kill('SIGKILL');

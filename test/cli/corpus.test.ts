@@ -11,7 +11,10 @@ import { startTestApi, testEnv, type TestApi } from '../service/helpers.js';
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, env: { ...process.env, API_KEYS: '' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, API_KEYS: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -35,7 +38,7 @@ describe('CLI corpus', { skip }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('upload streams a file and prints its id; list shows it; delete removes it; a file that is not UTF-8 is the server\'s 400, exit 2 (a user error)', async () => {
+  it("upload streams a file and prints its id; list shows it; delete removes it; a file that is not UTF-8 is the server's 400, exit 2 (a user error)", async () => {
     const text = 'Es war einmal ein Zeitreisender.\nОн вернулся в 1895 году!\n'.repeat(50);
     const file = path.join(dir, 'text.txt');
     writeFileSync(file, text);
@@ -46,7 +49,10 @@ describe('CLI corpus', { skip }, () => {
     assert.match(up.stderr, new RegExp(`corpus uploaded: ${Buffer.byteLength(text)} bytes, ${[...text].length} characters`));
     const list = await cli(['corpus', 'list', '--url', api.url, '--json']);
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(JSON.parse(list.stdout).corpora.map((c: { id: string }) => c.id), [id]);
+    assert.deepEqual(
+      JSON.parse(list.stdout).corpora.map((c: { id: string }) => c.id),
+      [id],
+    );
     const del = await cli(['corpus', 'delete', id, '--url', api.url]);
     assert.equal(del.code, 0, del.stderr);
     assert.equal((await fetch(`${api.url}/v1/corpora/${id}`)).status, 404);

@@ -12,7 +12,7 @@ import { sweepRequest } from '../../src/cli/team-commands.js';
 import { REDIS_URL, ROOT, WorkerProcess, deletePrefix, testEnv } from '../service/helpers.js';
 import { ApiProcess } from '../faults/helpers.js';
 
-test('--init-job / --init-model become the spec\'s init (one of them), on submit and sweep', () => {
+test("--init-job / --init-model become the spec's init (one of them), on submit and sweep", () => {
   assert.deepEqual(initSpec({ initJob: 'j1' }), { fromJob: 'j1' });
   assert.deepEqual(initSpec({ initModel: 'm1' }), { model: 'm1' });
   assert.equal(initSpec({}), undefined);

@@ -15,7 +15,11 @@ test('grid flags: numbers stay numbers; every flag is a dotted path; --grid take
   assert.deepEqual(gridValues('0.5,1,2'), [0.5, 1, 2]);
   assert.deepEqual(gridValues('scratch, concise'), ['scratch', 'concise']);
   const r = sweepRequest({ lr: '0.5,1', kind: 'scratch,concise', seed: '1,2', grid: ['report.numPreds=5,10'], name: 's', tag: ['t1'] });
-  assert.deepEqual(r, { name: 's', base: { tags: ['t1'] }, grid: { 'train.lr': [0.5, 1], 'model.kind': ['scratch', 'concise'], 'train.seed': [1, 2], 'report.numPreds': [5, 10] } });
+  assert.deepEqual(r, {
+    name: 's',
+    base: { tags: ['t1'] },
+    grid: { 'train.lr': [0.5, 1], 'model.kind': ['scratch', 'concise'], 'train.seed': [1, 2], 'report.numPreds': [5, 10] },
+  });
   assert.throws(() => sweepRequest({}), /at least one grid flag/);
   assert.throws(() => sweepRequest({ grid: ['nonsense'] }), /path=v1,v2/);
 });
@@ -71,7 +75,11 @@ describe('on a real api process and worker', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'sweep-'));
     const base = path.join(dir, 'base.json');
     writeFileSync(base, JSON.stringify({ ...TINY, train: { epochs: 4 } }));
-    const r = await cli(['sweep', '-f', base, '--lr', '0.5,1,2', '--kind', 'scratch,concise', '--seed', '1,2', '--name', 'cli-sweep', '--tag', 'cli', '--watch'], ALICE, 400_000);
+    const r = await cli(
+      ['sweep', '-f', base, '--lr', '0.5,1,2', '--kind', 'scratch,concise', '--seed', '1,2', '--name', 'cli-sweep', '--tag', 'cli', '--watch'],
+      ALICE,
+      400_000,
+    );
     console.log(r.stdout);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
@@ -110,7 +118,11 @@ describe('on a real api process and worker', () => {
   });
 
   test('cancel: a queued job is cancelled', async () => {
-    const res = await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${BOB}` }, body: JSON.stringify({ ...TINY, train: { epochs: 3000 } }) });
+    const res = await fetch(`${api.httpUrl}/v1/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${BOB}` },
+      body: JSON.stringify({ ...TINY, train: { epochs: 3000 } }),
+    });
     const { id } = (await res.json()) as { id: string };
     const r = await cli(['cancel', id], BOB);
     assert.equal(r.code, 0, r.stderr);

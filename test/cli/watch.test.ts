@@ -20,7 +20,10 @@ interface Run {
 function watch(args: string[], killAfterMs?: number): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'watch', ...args], { cwd: ROOT, env: { ...process.env, API_KEYS: '' } });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'watch', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, API_KEYS: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -71,7 +74,10 @@ describe('CLI watch', { skip }, () => {
     const port = (server.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => server.close(() => resolve()));
     const r = await watch([cancelledId, '--url', `http://127.0.0.1:${port}`], 8000);
-    assert.match(r.stderr, new RegExp(`^lstm-trainer watch: http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*; retrying every 2 s for up to 60 s \\(Ctrl-C to stop\\)$`, 'm'));
+    assert.match(
+      r.stderr,
+      new RegExp(`^lstm-trainer watch: http://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED.*; retrying every 2 s for up to 60 s \\(Ctrl-C to stop\\)$`, 'm'),
+    );
     assert.equal(r.stderr.match(/retrying every/g)?.length, 1, 'said once');
   });
 });

@@ -3,7 +3,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Fastify from 'fastify';
 import { ApiError, SseParser, createApi } from '../../src/api/dashboard/public/api.js';
-import { buildBody, cleanText, describeCorpus, fieldFor, fmtDuration, fmtPerplexity, fmtRate, fmtWhen, logTicks, splitSample, stateNotice } from '../../src/api/dashboard/public/format.js';
+import {
+  buildBody,
+  cleanText,
+  describeCorpus,
+  fieldFor,
+  fmtDuration,
+  fmtPerplexity,
+  fmtRate,
+  fmtWhen,
+  logTicks,
+  splitSample,
+  stateNotice,
+} from '../../src/api/dashboard/public/format.js';
 import { dashboardRoutes } from '../../src/api/dashboard/index.js';
 
 test('SseParser: events split across chunks, CRLF, comments, ids kept until changed', () => {
@@ -38,11 +50,20 @@ function sseBody(chunks: string[]): ReadableStream<Uint8Array> {
 }
 
 test('api: bearer key, JSON body, problem+json errors with fields', async () => {
-  const { f, calls } = fakeFetch(() =>
-    new Response(JSON.stringify({ title: 'Bad Request', status: 400, detail: 'invalid spec', errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }] }), {
-      status: 400,
-      headers: { 'content-type': 'application/problem+json' },
-    }),
+  const { f, calls } = fakeFetch(
+    () =>
+      new Response(
+        JSON.stringify({
+          title: 'Bad Request',
+          status: 400,
+          detail: 'invalid spec',
+          errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }],
+        }),
+        {
+          status: 400,
+          headers: { 'content-type': 'application/problem+json' },
+        },
+      ),
   );
   let key = '';
   const api = createApi({ getKey: () => key, fetch: f });
@@ -70,8 +91,14 @@ test('api: bearer key, JSON body, problem+json errors with fields', async () => 
 });
 
 test('api.streamEvents: resumes with Last-Event-ID and applies each seq once', async () => {
-  const ev = (seq: number, epoch: number) => `id: ${seq}\nevent: epoch\ndata: ${JSON.stringify({ seq, type: 'epoch', epoch, epochs: 9, perplexity: 3, tokensPerSec: 1, elapsedMs: 1, time: '' })}\n\n`;
-  const { f, calls } = fakeFetch(() => new Response(sseBody([ev(3, 2), ev(4, 3).slice(0, 20), ev(4, 3).slice(20), ': ping\n\n', ev(4, 3), ev(5, 4)]), { headers: { 'content-type': 'text/event-stream' } }));
+  const ev = (seq: number, epoch: number) =>
+    `id: ${seq}\nevent: epoch\ndata: ${JSON.stringify({ seq, type: 'epoch', epoch, epochs: 9, perplexity: 3, tokensPerSec: 1, elapsedMs: 1, time: '' })}\n\n`;
+  const { f, calls } = fakeFetch(
+    () =>
+      new Response(sseBody([ev(3, 2), ev(4, 3).slice(0, 20), ev(4, 3).slice(20), ': ping\n\n', ev(4, 3), ev(5, 4)]), {
+        headers: { 'content-type': 'text/event-stream' },
+      }),
+  );
   const api = createApi({ getKey: () => '', fetch: f });
   const seen: number[] = [];
   const last = await api.streamEvents('j 1', 2, (e) => seen.push(e.seq));
@@ -83,15 +110,27 @@ test('api.streamEvents: resumes with Last-Event-ID and applies each seq once', a
   assert.equal(header(calls[1], 'last-event-id'), undefined);
 
   // a stream the server cannot continue ends with an error event: a rejection, after the events before it
-  const broken = fakeFetch(() => new Response(sseBody([ev(1, 1), 'event: error\ndata: {"status":503,"title":"Service Unavailable","detail":"redis down"}\n\n']), { headers: { 'content-type': 'text/event-stream' } }));
+  const broken = fakeFetch(
+    () =>
+      new Response(sseBody([ev(1, 1), 'event: error\ndata: {"status":503,"title":"Service Unavailable","detail":"redis down"}\n\n']), {
+        headers: { 'content-type': 'text/event-stream' },
+      }),
+  );
   const got: number[] = [];
-  const err = await createApi({ getKey: () => '', fetch: broken.f }).streamEvents('j', 0, (e) => got.push(e.seq)).catch((e: unknown) => e);
+  const err = await createApi({ getKey: () => '', fetch: broken.f })
+    .streamEvents('j', 0, (e) => got.push(e.seq))
+    .catch((e: unknown) => e);
   assert.deepEqual(got, [1]);
   assert.ok(err instanceof ApiError && err.status === 503 && err.message === 'redis down');
 });
 
 test('api.generate: streamed chunks or one JSON answer', async () => {
-  const streamed = fakeFetch(() => new Response(sseBody(['data: {"text":"ab"}\n\n', 'data: {"text":"c"}\n\nevent: done\ndata: {}\n\n']), { headers: { 'content-type': 'text/event-stream' } }));
+  const streamed = fakeFetch(
+    () =>
+      new Response(sseBody(['data: {"text":"ab"}\n\n', 'data: {"text":"c"}\n\nevent: done\ndata: {}\n\n']), {
+        headers: { 'content-type': 'text/event-stream' },
+      }),
+  );
   const chunks: string[] = [];
   const api = createApi({ getKey: () => '', fetch: streamed.f });
   assert.equal(await api.generate('j', { prefix: 'x', numChars: 3 }, { onText: (c) => chunks.push(c) }), 'abc');
@@ -102,8 +141,12 @@ test('api.generate: streamed chunks or one JSON answer', async () => {
   const api2 = createApi({ getKey: () => '', fetch: plain.f });
   assert.equal(await api2.generate('j', { prefix: 'time traveller', numChars: 4 }), 'time traveller the');
 
-  const failing = fakeFetch(() => new Response(sseBody(['event: error\ndata: {"status":409,"detail":"no checkpoint"}\n\n']), { headers: { 'content-type': 'text/event-stream' } }));
-  const err = await createApi({ getKey: () => '', fetch: failing.f }).generate('j', { prefix: 'a', numChars: 1 }).catch((e: unknown) => e);
+  const failing = fakeFetch(
+    () => new Response(sseBody(['event: error\ndata: {"status":409,"detail":"no checkpoint"}\n\n']), { headers: { 'content-type': 'text/event-stream' } }),
+  );
+  const err = await createApi({ getKey: () => '', fetch: failing.f })
+    .generate('j', { prefix: 'a', numChars: 1 })
+    .catch((e: unknown) => e);
   assert.ok(err instanceof ApiError && err.status === 409 && err.message === 'no checkpoint');
 });
 
@@ -149,7 +192,7 @@ test('logTicks: the perplexity axis from 1 — 1, 2, 5, 10, 20 for a d2l run, fi
   assert.deepEqual(logTicks(0, 10), []);
 });
 
-test('stateNotice: grammatical, by the label given, with a failed job\'s error', () => {
+test("stateNotice: grammatical, by the label given, with a failed job's error", () => {
   assert.equal(stateNotice('d2l default (scratch)', 'succeeded'), 'Job d2l default (scratch) succeeded.');
   assert.equal(stateNotice('tiny', 'running'), 'Job tiny is running.');
   assert.equal(stateNotice('tiny', 'queued', 'worker shut down; resumes from epoch 7'), 'Job tiny is queued (worker shut down; resumes from epoch 7).');
@@ -174,7 +217,12 @@ test('dashboardRoutes: page and assets with their content types, a strict CSP, n
       const r = await app.inject({ method: 'GET', url: `/${ref}` });
       assert.equal(r.statusCode, 200, ref);
     }
-    const types: Record<string, RegExp> = { 'app.js': /^text\/javascript/, 'uPlot.esm.js': /^text\/javascript/, 'style.css': /^text\/css/, 'uPlot.min.css': /^text\/css/ };
+    const types: Record<string, RegExp> = {
+      'app.js': /^text\/javascript/,
+      'uPlot.esm.js': /^text\/javascript/,
+      'style.css': /^text\/css/,
+      'uPlot.min.css': /^text\/css/,
+    };
     for (const [file, type] of Object.entries(types)) {
       const r = await app.inject({ method: 'GET', url: `/assets/${file}` });
       assert.equal(r.statusCode, 200, file);

@@ -51,7 +51,11 @@ describe('compare view in Chromium', { skip, timeout: 300_000 }, () => {
     jobIds = exp.jobs.map((j) => j.id);
     // two more jobs with the same name: the table must tell them apart
     for (const seed of [1, 2]) {
-      const r = await fetch(`${base}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...BASE, name: 'same-name', train: { epochs: 3, seed } }) });
+      const r = await fetch(`${base}/v1/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...BASE, name: 'same-name', train: { epochs: 3, seed } }),
+      });
       assert.equal(r.status, 201);
     }
     for (;;) {
@@ -90,14 +94,23 @@ describe('compare view in Chromium', { skip, timeout: 300_000 }, () => {
     const rows = p.locator('#compare-body tr');
     assert.equal(await rows.count(), 4);
     const head = await p.locator('#compare-head th').allTextContents();
-    assert.deepEqual(head.map((h) => h.replace(/ [▲▼]$/, '')), ['Job', 'train.lr', 'model.kind', 'State', 'Epoch', 'Final ppl', 'Best ppl', 'Tokens/s', 'Time']);
+    assert.deepEqual(
+      head.map((h) => h.replace(/ [▲▼]$/, '')),
+      ['Job', 'train.lr', 'model.kind', 'State', 'Epoch', 'Final ppl', 'Best ppl', 'Tokens/s', 'Time'],
+    );
     const finals = async () => (await p.locator('#compare-body td[data-label="Final ppl"]').allTextContents()).map(Number);
     // sorted by final perplexity, ascending, by default; a click on the header reverses it
     const asc = await finals();
-    assert.deepEqual(asc, [...asc].sort((a, b) => a - b));
+    assert.deepEqual(
+      asc,
+      [...asc].sort((a, b) => a - b),
+    );
     await p.getByRole('button', { name: /^Final ppl/ }).click();
     const desc = await finals();
-    assert.deepEqual(desc, [...asc].sort((a, b) => b - a));
+    assert.deepEqual(
+      desc,
+      [...asc].sort((a, b) => b - a),
+    );
     assert.equal(await p.locator('#compare-head th[aria-sort="descending"]').count(), 1);
     await p.getByRole('button', { name: /^train\.lr/ }).click();
     assert.deepEqual(await p.locator('#compare-body td[data-label="train.lr"]').allTextContents(), ['0.5', '0.5', '2', '2']);

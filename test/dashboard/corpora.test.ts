@@ -64,7 +64,10 @@ describe('dashboard: validation perplexity and vocabulary', { skip }, () => {
     assert.ok(n >= 2, `${n} points`);
     // legend: epoch, perplexity, validation perplexity, tokens/s
     const labels = await page.locator('#chart .u-legend .u-series th').allTextContents();
-    assert.deepEqual(labels.map((l) => l.trim()), ['epoch', 'perplexity', 'validation perplexity', 'tokens/s']);
+    assert.deepEqual(
+      labels.map((l) => l.trim()),
+      ['epoch', 'perplexity', 'validation perplexity', 'tokens/s'],
+    );
     assert.match((await page.locator('#chart-caption').textContent()) ?? '', /validation \d/);
     // generation starts from the job's own first prefix (the corpus's first words)
     assert.equal(await page.locator('#g-prefix').inputValue(), 'Однажды вечером,');

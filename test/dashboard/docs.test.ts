@@ -113,24 +113,50 @@ describe('the API reference (OpenAPI document, 405s, /docs)', { skip: noRedis },
       ['post', '/v1/jobs/{id}/generate', ['200', '400', '403', '404', '408', '409', '413', '415', '429', '500', '503']],
       ['get', '/readyz', ['200', '403', '408', '500', '503']],
     ];
-    for (const [m, p, want] of must) for (const s of want) assert.ok(statuses(m, p).includes(s), `${m.toUpperCase()} ${p} does not document ${s}: ${statuses(m, p)}`);
+    for (const [m, p, want] of must)
+      for (const s of want) assert.ok(statuses(m, p).includes(s), `${m.toUpperCase()} ${p} does not document ${s}: ${statuses(m, p)}`);
   });
 
   test('the statuses the routes really answer are the documented ones', async () => {
     const id = 'j0000000000000000000'; // well-formed, no such job
     const probes: { m: string; p: string; url: string; init?: RequestInit }[] = [
       { m: 'post', p: '/v1/jobs', url: '/v1/jobs', init: { method: 'POST', body: '{}' } }, // no content type: 415
-      { m: 'post', p: '/v1/jobs', url: '/v1/jobs', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { corpus: { text: 'x'.repeat(70_000) } } }) } }, // 413
-      { m: 'post', p: '/v1/jobs', url: '/v1/jobs', init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":{"numHiddens":0}}' } }, // 400
-      { m: 'post', p: '/v1/jobs', url: '/v1/jobs', init: { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://evil.example' }, body: '{}' } }, // 403
+      {
+        m: 'post',
+        p: '/v1/jobs',
+        url: '/v1/jobs',
+        init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data: { corpus: { text: 'x'.repeat(70_000) } } }) },
+      }, // 413
+      {
+        m: 'post',
+        p: '/v1/jobs',
+        url: '/v1/jobs',
+        init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":{"numHiddens":0}}' },
+      }, // 400
+      {
+        m: 'post',
+        p: '/v1/jobs',
+        url: '/v1/jobs',
+        init: { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://evil.example' }, body: '{}' },
+      }, // 403
       { m: 'get', p: '/v1/jobs', url: '/v1/jobs?limit=0' },
       { m: 'get', p: '/v1/jobs/{id}', url: `/v1/jobs/${id}` },
       { m: 'get', p: '/v1/jobs/{id}', url: '/v1/jobs/nope' },
       { m: 'get', p: '/v1/jobs/{id}/epochs', url: `/v1/jobs/${id}/epochs` },
       { m: 'get', p: '/v1/jobs/{id}/events', url: `/v1/jobs/${id}/events` },
-      { m: 'post', p: '/v1/jobs/{id}/cancel', url: `/v1/jobs/${id}/cancel`, init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' } },
+      {
+        m: 'post',
+        p: '/v1/jobs/{id}/cancel',
+        url: `/v1/jobs/${id}/cancel`,
+        init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' },
+      },
       { m: 'post', p: '/v1/jobs/{id}/cancel', url: `/v1/jobs/${id}/cancel`, init: { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '{}' } },
-      { m: 'post', p: '/v1/jobs/{id}/generate', url: `/v1/jobs/${id}/generate`, init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prefix":"time"}' } },
+      {
+        m: 'post',
+        p: '/v1/jobs/{id}/generate',
+        url: `/v1/jobs/${id}/generate`,
+        init: { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"prefix":"time"}' },
+      },
       { m: 'get', p: '/healthz', url: '/healthz' },
       { m: 'get', p: '/readyz', url: '/readyz' },
       { m: 'get', p: '/metrics', url: '/metrics' },
@@ -196,7 +222,14 @@ describe('the API reference (OpenAPI document, 405s, /docs)', { skip: noRedis },
       assert.equal(res?.status(), 200);
       assert.match(res?.headers()['content-security-policy'] ?? '', /default-src 'none'/);
       await page.locator('.opblock').first().waitFor({ timeout: 20_000 });
-      assert.equal(await page.locator('.info .title').first().innerText().then((t) => t.split('\n')[0].trim()), 'lstm-trainer');
+      assert.equal(
+        await page
+          .locator('.info .title')
+          .first()
+          .innerText()
+          .then((t) => t.split('\n')[0].trim()),
+        'lstm-trainer',
+      );
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: path.join(ARTIFACTS, 'api-docs.png'), fullPage: true });
       // one operation per documented method and path

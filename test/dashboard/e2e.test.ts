@@ -17,7 +17,11 @@ const ARTIFACTS = path.join(ROOT, 'test/artifacts');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const KEY = 'dash-test-key-7f3a';
 
-const skip = !existsSync(CHROMIUM) ? `no Chromium at ${CHROMIUM} (apt-get install chromium)` : !(await redisReachable(REDIS_URL)) ? `no Redis at ${REDIS_URL}` : false;
+const skip = !existsSync(CHROMIUM)
+  ? `no Chromium at ${CHROMIUM} (apt-get install chromium)`
+  : !(await redisReachable(REDIS_URL))
+    ? `no Redis at ${REDIS_URL}`
+    : false;
 
 interface Stack {
   prefix: string;
@@ -119,7 +123,16 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       startStack(),
       chromium.launch({
         executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          '--disable-quic',
+        ],
       }),
     ]);
   });
@@ -166,13 +179,23 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.equal(await page.locator('#chart canvas').count(), 1, 'uPlot drew its canvas');
       // the mouse is not over the chart: its legend shows the latest epoch (it used to read "--", "–")
       await page.mouse.move(1, 1);
-      assert.deepEqual(await page.locator('#chart .u-legend .u-value').allTextContents(), ['15', await page.locator('#stat-ppl').textContent(), await page.locator('#stat-tps').textContent()]);
+      assert.deepEqual(await page.locator('#chart .u-legend .u-value').allTextContents(), [
+        '15',
+        await page.locator('#stat-ppl').textContent(),
+        await page.locator('#stat-tps').textContent(),
+      ]);
       // the epoch table mirrors the stream: epochs 1..15 once each, perplexity from the server
       const rows = await page.locator('#epochs-body tr td:first-child').allTextContents();
-      assert.deepEqual(rows, Array.from({ length: 15 }, (_, i) => String(i + 1)));
+      assert.deepEqual(
+        rows,
+        Array.from({ length: 15 }, (_, i) => String(i + 1)),
+      );
       const history = await stack.open.service.epochs(tinyId, 0);
       const shownPpl = await page.locator('#epochs-body tr td:nth-child(2)').allTextContents();
-      assert.deepEqual(shownPpl, history.map((e) => (e.perplexity >= 10 ? e.perplexity.toFixed(2) : e.perplexity.toFixed(3))));
+      assert.deepEqual(
+        shownPpl,
+        history.map((e) => (e.perplexity >= 10 ? e.perplexity.toFixed(2) : e.perplexity.toFixed(3))),
+      );
       assert.ok(history[14].perplexity < history[0].perplexity, 'training lowered the perplexity');
       // samples at epochs 5, 10, 15, newest first; the prefix styled apart from the continuation
       assert.deepEqual(await page.locator('#samples .sample-head strong').allTextContents(), ['Epoch 15', 'Epoch 10', 'Epoch 5']);
@@ -181,7 +204,10 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.equal(await first.locator('.prefix').textContent(), 'time traveller');
       assert.equal(await first.locator('.continuation').textContent(), last[0].text.slice('time traveller'.length));
       assert.equal((await first.locator('.continuation').textContent())!.length, 20);
-      assert.notEqual(await first.locator('.prefix').evaluate((e) => getComputedStyle(e).backgroundColor), await first.locator('.continuation').evaluate((e) => getComputedStyle(e).backgroundColor));
+      assert.notEqual(
+        await first.locator('.prefix').evaluate((e) => getComputedStyle(e).backgroundColor),
+        await first.locator('.continuation').evaluate((e) => getComputedStyle(e).backgroundColor),
+      );
       // the jobs table row shows the same job, finished
       const row = page.locator(`tr[data-job-id="${tinyId}"]`);
       await row.locator('.state-succeeded').waitFor({ timeout: 10_000 });
@@ -243,7 +269,10 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.waitForFunction(() => /succeeded: 15 epochs/.test(document.getElementById('job-log')!.textContent ?? ''), null, { timeout: 10_000 });
       const logLines = await page.locator('#job-log li').allTextContents();
       const served = (await stack.open.service.logs(tinyId)).map((l) => ` ${l.level} ${l.msg}`);
-      assert.deepEqual(logLines.map((t) => t.slice(t.indexOf(' '))), served);
+      assert.deepEqual(
+        logLines.map((t) => t.slice(t.indexOf(' '))),
+        served,
+      );
       assert.match(logLines[1], /attempt 1 started from epoch 1/);
       assert.equal(await page.locator('#job-log-empty').isHidden(), true);
 
@@ -257,7 +286,11 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       const tfjsFiles: string[] = [];
       page.on('download', (d) => tfjsFiles.push(d.suggestedFilename()));
       await page.getByRole('button', { name: 'TensorFlow.js' }).click();
-      await page.waitForFunction(() => /Saved model\.json and weights\.bin \(epoch 15\)/.test(document.getElementById('job-download-status')!.textContent ?? ''), null, { timeout: 10_000 });
+      await page.waitForFunction(
+        () => /Saved model\.json and weights\.bin \(epoch 15\)/.test(document.getElementById('job-download-status')!.textContent ?? ''),
+        null,
+        { timeout: 10_000 },
+      );
       await new Promise((r) => setTimeout(r, 200));
       assert.deepEqual(tfjsFiles.sort(), ['model.json', 'weights.bin']);
 
@@ -272,14 +305,21 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
           await card.click();
           await phone.page.getByRole('heading', { name: 'Job dash-tiny' }).waitFor();
           // loaded: all 15 epochs drawn, the three samples, and the Generate form (shown once the view says there is a checkpoint)
-          await phone.page.waitForFunction(() => Number(document.getElementById('chart')!.dataset.points) === 15 && document.querySelectorAll('#samples li').length === 3, null, { timeout: 10_000 });
+          await phone.page.waitForFunction(
+            () => Number(document.getElementById('chart')!.dataset.points) === 15 && document.querySelectorAll('#samples li').length === 3,
+            null,
+            { timeout: 10_000 },
+          );
           await phone.page.locator('#generate-section').waitFor();
           await phone.page.waitForFunction(() => document.querySelector('#chart canvas') !== null);
           const at = await phone.page.evaluate(() => {
             const r = document.getElementById('job-title')!.getBoundingClientRect();
             return { top: r.top, bottom: r.bottom, scrollY: window.scrollY, chart: document.getElementById('chart')!.getBoundingClientRect().top };
           });
-          assert.ok(at.top >= 0 && at.bottom <= 844, `the job's title is in view after opening it at 390 px (title at ${at.top}..${at.bottom} px, scrolled to ${at.scrollY})`);
+          assert.ok(
+            at.top >= 0 && at.bottom <= 844,
+            `the job's title is in view after opening it at 390 px (title at ${at.top}..${at.bottom} px, scrolled to ${at.scrollY})`,
+          );
           assert.ok(at.chart < 844, `the curve starts in view (at ${at.chart} px)`);
           await phone.page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-phone-job.png') });
           assert.deepEqual(phone.errors, []);
@@ -295,7 +335,8 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.getByRole('heading', { name: 'Job dash-long' }).waitFor();
       const longId = decodeURIComponent(new URL(page.url()).hash.slice('#job='.length));
       assert.notEqual(longId, tinyId);
-      const grows = async (than: number) => page.waitForFunction((n) => Number(document.getElementById('chart')!.dataset.points) > n, than, { timeout: 45_000 });
+      const grows = async (than: number) =>
+        page.waitForFunction((n) => Number(document.getElementById('chart')!.dataset.points) > n, than, { timeout: 45_000 });
       await grows(1);
       await grows(await points(page));
       await page.locator(`tr[data-job-id="${tinyId}"] a`).click();
@@ -306,7 +347,11 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       assert.ok(Number.isInteger(lastEventId) && lastEventId > 2, `resumed with Last-Event-ID ${lastEventId}`);
       await grows(await points(page));
       const seen = (await page.locator('#epochs-body tr td:first-child').allTextContents()).map(Number);
-      assert.deepEqual(seen, Array.from({ length: seen.length }, (_, i) => i + 1), 'every epoch once, in order');
+      assert.deepEqual(
+        seen,
+        Array.from({ length: seen.length }, (_, i) => i + 1),
+        'every epoch once, in order',
+      );
 
       // a job queued behind dash-long, watched on a second page: its changes arrive live and are told
       const next = (
@@ -332,7 +377,11 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.getByRole('button', { name: 'Cancel job' }).click();
       const confirm = page.getByRole('group', { name: /Cancel job dash-long\?/ });
       await confirm.waitFor();
-      assert.equal(await page.getByRole('button', { name: 'Keep it running' }).evaluate((b) => b === document.activeElement), true, 'the safe answer has the focus');
+      assert.equal(
+        await page.getByRole('button', { name: 'Keep it running' }).evaluate((b) => b === document.activeElement),
+        true,
+        'the safe answer has the focus',
+      );
       await page.getByRole('button', { name: 'Keep it running' }).click();
       await confirm.waitFor({ state: 'hidden' });
       await page.getByRole('button', { name: 'Cancel job' }).waitFor();
@@ -347,11 +396,17 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       const workerPid = stack.worker.child.pid!;
       process.kill(workerPid, 'SIGSTOP');
       try {
-        const reread = page.waitForResponse(async (r) => r.url().endsWith(`/v1/jobs/${longId}`) && r.request().method() === 'GET' && (await r.json()).state === 'cancelled', { timeout: 20_000 });
+        const reread = page.waitForResponse(
+          async (r) => r.url().endsWith(`/v1/jobs/${longId}`) && r.request().method() === 'GET' && (await r.json()).state === 'cancelled',
+          { timeout: 20_000 },
+        );
         await page.getByRole('button', { name: 'Yes, cancel job' }).click();
         await page.locator('#job-state .state-cancelled').waitFor({ timeout: 20_000 });
         const first = await (await reread).json();
-        assert.ok(first.checkpointEpoch < first.progress.epoch, `the page's first read of the cancelled job has checkpoint ${first.checkpointEpoch} before epoch ${first.progress.epoch}`);
+        assert.ok(
+          first.checkpointEpoch < first.progress.epoch,
+          `the page's first read of the cancelled job has checkpoint ${first.checkpointEpoch} before epoch ${first.progress.epoch}`,
+        );
       } finally {
         process.kill(workerPid, 'SIGCONT');
       }
@@ -366,9 +421,11 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
         final = await stack.open.service.get(longId);
       }
       assert.equal(final.checkpointEpoch, final.progress.epoch, 'the worker wrote the cancel’s checkpoint');
-      await page.waitForFunction((e) => document.getElementById('stat-ckpt')!.textContent === `epoch ${e}`, final.checkpointEpoch, { timeout: 10_000 }).catch(async () => {
-        assert.fail(`the view shows checkpoint ${await page.locator('#stat-ckpt').textContent()}, the job has epoch ${final.checkpointEpoch}`);
-      });
+      await page
+        .waitForFunction((e) => document.getElementById('stat-ckpt')!.textContent === `epoch ${e}`, final.checkpointEpoch, { timeout: 10_000 })
+        .catch(async () => {
+          assert.fail(`the view shows checkpoint ${await page.locator('#stat-ckpt').textContent()}, the job has epoch ${final.checkpointEpoch}`);
+        });
       // with dash-long gone the worker takes dash-next: running, then succeeded, told by name
       await watcher.page.waitForFunction(() => document.getElementById('notice')!.textContent === 'Job dash-next succeeded.', null, { timeout: 45_000 });
       assert.deepEqual(await noticesOf(watcher.page), ['Job dash-next is running.', 'Job dash-next succeeded.']);
@@ -497,7 +554,10 @@ describe('dashboard in Chromium against the real service', { skip, timeout: 120_
       await page.locator('details.spec summary').click();
       const sha = createHash('sha256').update(text).digest('hex');
       await page.waitForFunction(() => document.getElementById('job-corpus')!.textContent !== '');
-      assert.equal(await page.locator('#job-corpus').textContent(), `pasted text, ${Buffer.byteLength(text).toLocaleString('en-US')} bytes, SHA-256 ${sha.slice(0, 12)}…`);
+      assert.equal(
+        await page.locator('#job-corpus').textContent(),
+        `pasted text, ${Buffer.byteLength(text).toLocaleString('en-US')} bytes, SHA-256 ${sha.slice(0, 12)}…`,
+      );
       assert.equal(await page.locator('#job-corpus').getAttribute('title'), `SHA-256 ${sha}`);
       await page.goto(`${base}/#job=${encodeURIComponent(authId)}`);
 

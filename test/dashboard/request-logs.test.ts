@@ -49,7 +49,11 @@ describe('request logs', { skip }, () => {
       assert.equal(res.statusCode, 200, url);
     }
     assert.equal((await app.inject({ method: 'GET', url: '/v1/jobs?limit=5', headers: { [POLL_HEADER]: '1' } })).statusCode, 200);
-    assert.deepEqual(lines.map((l) => l.msg), [], 'no log line for the probes and the dashboard’s polling');
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      [],
+      'no log line for the probes and the dashboard’s polling',
+    );
 
     const submit = await app.inject({
       method: 'POST',
@@ -71,26 +75,43 @@ describe('request logs', { skip }, () => {
     // the same read without the header (a person's or a script's) is logged
     lines.length = 0;
     assert.equal((await app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).statusCode, 200);
-    assert.deepEqual(lines.map((l) => l.msg), ['incoming request', 'request completed']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['incoming request', 'request completed'],
+    );
     // and a polling read of that job is not
     lines.length = 0;
     assert.equal((await app.inject({ method: 'GET', url: `/v1/jobs/${id}`, headers: { [POLL_HEADER]: '1' } })).statusCode, 200);
-    assert.deepEqual(lines.map((l) => l.msg), []);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      [],
+    );
     // the header quiets reads only: a cancel carrying it is still logged
-    const cancel = await app.inject({ method: 'POST', url: `/v1/jobs/${id}/cancel`, headers: { 'content-type': 'application/json', [POLL_HEADER]: '1' }, payload: {} });
+    const cancel = await app.inject({
+      method: 'POST',
+      url: `/v1/jobs/${id}/cancel`,
+      headers: { 'content-type': 'application/json', [POLL_HEADER]: '1' },
+      payload: {},
+    });
     assert.equal(cancel.statusCode, 200, cancel.body);
-    assert.deepEqual(lines.map((l) => [l.level, l.msg]), [
-      [30, 'incoming request'],
-      [30, 'request completed'],
-    ]);
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.msg]),
+      [
+        [30, 'incoming request'],
+        [30, 'request completed'],
+      ],
+    );
   });
 
   test('at debug: the probes are logged, at debug level', async () => {
     const { app, lines } = await appAt('debug');
     assert.equal((await app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200);
-    assert.deepEqual(lines.map((l) => [l.level, l.msg, l.req?.url ?? l.res?.statusCode]), [
-      [20, 'incoming request', '/healthz'],
-      [20, 'request completed', 200],
-    ]);
+    assert.deepEqual(
+      lines.map((l) => [l.level, l.msg, l.req?.url ?? l.res?.statusCode]),
+      [
+        [20, 'incoming request', '/healthz'],
+        [20, 'request completed', 200],
+      ],
+    );
   });
 });

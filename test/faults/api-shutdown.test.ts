@@ -89,11 +89,16 @@ test('SIGTERM: not ready first, then streams end cleanly between events, request
 
   api.kill('SIGTERM');
   order.push('sigterm');
-  await waitFor('readyz 503', async () => {
-    const r = await fetch(`${api.httpUrl}/readyz`);
-    if (r.status === 503) order.push('readyz-503');
-    return r.status === 503;
-  }, 5000, 10);
+  await waitFor(
+    'readyz 503',
+    async () => {
+      const r = await fetch(`${api.httpUrl}/readyz`);
+      if (r.status === 503) order.push('readyz-503');
+      return r.status === 503;
+    },
+    5000,
+    10,
+  );
   await notServing;
 
   // draining: still answering, every request in flight gets its answer

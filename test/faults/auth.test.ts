@@ -28,11 +28,30 @@ const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1)
 const env = testEnv({ REDIS_URL, API_KEYS: KEY, ADMIN_KEYS: KEY2, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
 /** The routes that may be called without a key: health, the API document, the dashboard's static page. */
 const PUBLIC = [
-  'GET /', 'GET /assets/:file', 'GET /docs/openapi.json', 'GET /healthz', 'GET /readyz', 'HEAD /', 'HEAD /assets/:file', 'HEAD /docs/openapi.json', 'HEAD /healthz', 'HEAD /readyz',
+  'GET /',
+  'GET /assets/:file',
+  'GET /docs/openapi.json',
+  'GET /healthz',
+  'GET /readyz',
+  'HEAD /',
+  'HEAD /assets/:file',
+  'HEAD /docs/openapi.json',
+  'HEAD /healthz',
+  'HEAD /readyz',
   // the API reference page (Swagger UI's files and the same OpenAPI document): no job data
-  'GET /docs', 'HEAD /docs', 'HEAD /docs/', 'GET /docs/json', 'HEAD /docs/json', 'GET /docs/yaml', 'HEAD /docs/yaml',
-  'GET /docs/static/*', 'HEAD /docs/static/*', 'GET /docs/static/index.html', 'HEAD /docs/static/index.html',
-  'GET /docs/static/swagger-initializer.js', 'HEAD /docs/static/swagger-initializer.js',
+  'GET /docs',
+  'HEAD /docs',
+  'HEAD /docs/',
+  'GET /docs/json',
+  'HEAD /docs/json',
+  'GET /docs/yaml',
+  'HEAD /docs/yaml',
+  'GET /docs/static/*',
+  'HEAD /docs/static/*',
+  'GET /docs/static/index.html',
+  'HEAD /docs/static/index.html',
+  'GET /docs/static/swagger-initializer.js',
+  'HEAD /docs/static/swagger-initializer.js',
 ];
 
 let api: ApiProcess;
@@ -88,15 +107,38 @@ async function callRoute(r: RouteInfo, authorization?: string): Promise<number> 
 
 test('the route table is what we expect to protect: every non-public route of the app', () => {
   assert.ok(routes.length >= 15, JSON.stringify(routes));
-  const publicRoutes = routes.filter((r) => r.public).map((r) => `${r.method} ${r.url}`).sort();
+  const publicRoutes = routes
+    .filter((r) => r.public)
+    .map((r) => `${r.method} ${r.url}`)
+    .sort();
   assert.deepEqual(publicRoutes, [...PUBLIC].sort(), 'a route became public: add it to PUBLIC only if it holds no data');
-  for (const must of ['POST /v1/jobs', 'GET /v1/jobs', 'GET /v1/jobs/:id', 'GET /v1/jobs/:id/events', 'POST /v1/jobs/:id/cancel', 'POST /v1/jobs/:id/generate', 'GET /metrics']) {
-    assert.ok(routes.some((r) => `${r.method} ${r.url}` === must), `${must} not found in ${JSON.stringify(routes)}`);
+  for (const must of [
+    'POST /v1/jobs',
+    'GET /v1/jobs',
+    'GET /v1/jobs/:id',
+    'GET /v1/jobs/:id/events',
+    'POST /v1/jobs/:id/cancel',
+    'POST /v1/jobs/:id/generate',
+    'GET /metrics',
+  ]) {
+    assert.ok(
+      routes.some((r) => `${r.method} ${r.url}` === must),
+      `${must} not found in ${JSON.stringify(routes)}`,
+    );
   }
 });
 
 test('HTTP: every non-public route answers 401 without a key, with a wrong key, or with a malformed header', async () => {
-  const bad = [undefined, '', 'Bearer', 'Bearer ', `Basic ${Buffer.from(`user:${KEY}`).toString('base64')}`, `Token ${KEY}`, ...WRONG.map((w) => `Bearer ${w}`), `Bearer ${KEY} extra`];
+  const bad = [
+    undefined,
+    '',
+    'Bearer',
+    'Bearer ',
+    `Basic ${Buffer.from(`user:${KEY}`).toString('base64')}`,
+    `Token ${KEY}`,
+    ...WRONG.map((w) => `Bearer ${w}`),
+    `Bearer ${KEY} extra`,
+  ];
   let checked = 0;
   for (const r of routes.filter((x) => !x.public)) {
     for (const h of bad) {
@@ -123,7 +165,22 @@ test('HTTP: with a valid key (either of two) no route answers 401; public routes
 test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a key or with a wrong one; health is open', async () => {
   const client = trainerClient(api.grpcPort);
   const methods = Object.keys(lstmTrainerService());
-  assert.deepEqual([...methods].sort(), ['CancelJob', 'DeleteJob', 'ExportModel', 'Generate', 'GenerateStream', 'GetCorpus', 'GetJob', 'GetModel', 'ListCorpora', 'ListJobs', 'SubmitJob', 'UploadCorpus', 'UploadModel', 'WatchJob']);
+  assert.deepEqual([...methods].sort(), [
+    'CancelJob',
+    'DeleteJob',
+    'ExportModel',
+    'Generate',
+    'GenerateStream',
+    'GetCorpus',
+    'GetJob',
+    'GetModel',
+    'ListCorpora',
+    'ListJobs',
+    'SubmitJob',
+    'UploadCorpus',
+    'UploadModel',
+    'WatchJob',
+  ]);
   const requests: Record<string, object> = {
     SubmitJob: { spec: {} },
     GetJob: { job_id: jobId },
@@ -191,7 +248,19 @@ test('one authorization parser for both APIs: the rule, value by value', () => {
     [` \tBearer ${KEY}\t`, KEY],
   ];
   for (const [v, t] of accepted) assert.equal(parseBearer(v), t, JSON.stringify(v));
-  for (const v of [undefined, '', 'Bearer', 'Bearer ', `Bearer\t${KEY}`, `Bearer \t${KEY}`, `Bearer ${KEY} extra`, `Bearer ${KEY}\u00e9`, `Basic ${KEY}`, `${KEY}`, `Bearer\u00a0${KEY}`]) {
+  for (const v of [
+    undefined,
+    '',
+    'Bearer',
+    'Bearer ',
+    `Bearer\t${KEY}`,
+    `Bearer \t${KEY}`,
+    `Bearer ${KEY} extra`,
+    `Bearer ${KEY}\u00e9`,
+    `Basic ${KEY}`,
+    `${KEY}`,
+    `Bearer\u00a0${KEY}`,
+  ]) {
     assert.equal(parseBearer(v), undefined, JSON.stringify(v));
   }
 });
@@ -261,7 +330,10 @@ test('keys never appear in the api process output (trace-level logs), right or w
   assert.ok(api.output.length > 10_000, `trace logging should have produced output (${api.output.length} chars)`);
   assert.ok(api.output.includes('"url":"/v1/jobs'), 'requests are logged');
   for (const k of [KEY, KEY2, ...WRONG.filter((w) => w.length > 5)]) {
-    assert.ok(!api.output.includes(k), `key ${k.slice(0, 6)}… found in the api output: ${api.output.slice(Math.max(0, api.output.indexOf(k) - 600), api.output.indexOf(k) + 100)}`);
+    assert.ok(
+      !api.output.includes(k),
+      `key ${k.slice(0, 6)}… found in the api output: ${api.output.slice(Math.max(0, api.output.indexOf(k) - 600), api.output.indexOf(k) + 100)}`,
+    );
     assert.ok(!api.output.includes(Buffer.from(`user:${k}`).toString('base64')), 'base64 of a key found in the output');
   }
 });
@@ -273,7 +345,8 @@ test('keys are compared in constant time: SHA-256 digests (equal length) through
   assert.match(src, /timingSafeEqual\(d, k\) \|\| ok/, 'every key compared, no early exit');
   for (const file of ['src/api/auth.ts', 'src/api/http/auth.ts', 'src/api/grpc/auth.ts']) {
     const text = readFileSync(path.join(ROOT, file), 'utf8');
-    if (file !== 'src/api/auth.ts') assert.match(text, /import \{[^}]*\bApiKeyCheck\b[^}]*\bparseBearer\b[^}]*\} from '\.\.\/auth\.js'/, `${file} uses the shared parser and check`);
+    if (file !== 'src/api/auth.ts')
+      assert.match(text, /import \{[^}]*\bApiKeyCheck\b[^}]*\bparseBearer\b[^}]*\} from '\.\.\/auth\.js'/, `${file} uses the shared parser and check`);
     assert.doesNotMatch(text, /token\s*===|===\s*token|\.includes\(token\)/, `${file}: a plain comparison of the token`);
   }
   // digests make lengths equal: tokens of any length never make timingSafeEqual throw

@@ -48,7 +48,12 @@ before(async () => {
   existing = ((await res.json()) as { id: string }).id;
   const worker = await WorkerProcess.start(env, { readyTimeoutMs: 60_000 });
   try {
-    await waitFor('the job to succeed', async () => ((await (await fetch(`${api.httpUrl}/v1/jobs/${existing}`)).json()) as { state: string }).state === 'succeeded', 120_000, 200);
+    await waitFor(
+      'the job to succeed',
+      async () => ((await (await fetch(`${api.httpUrl}/v1/jobs/${existing}`)).json()) as { state: string }).state === 'succeeded',
+      120_000,
+      200,
+    );
   } finally {
     await worker.stop();
   }
@@ -65,9 +70,25 @@ const int = (lo: number, hi: number) => lo + Math.floor(r() * (hi - lo + 1));
 
 const UNICODE = ['ünïcödé', '时间旅行者', '🦀🔥', '\u0000nul', '\u202eRTL', 'a\u0301', '\uFFFF', '𝔱𝔦𝔪𝔢', 'x'.repeat(300), ' ', ''];
 const SPEC_FIELDS = [
-  'model.kind', 'model.numHiddens', 'model.numLayers', 'data.corpus', 'data.corpus.text', 'data.maxTokens', 'data.batchSize',
-  'data.numSteps', 'data.sampling', 'train.epochs', 'train.lr', 'train.clipTheta', 'train.seed', 'report.predictEvery',
-  'report.prefixes', 'report.numPreds', 'name', 'idempotencyKey', 'tags',
+  'model.kind',
+  'model.numHiddens',
+  'model.numLayers',
+  'data.corpus',
+  'data.corpus.text',
+  'data.maxTokens',
+  'data.batchSize',
+  'data.numSteps',
+  'data.sampling',
+  'train.epochs',
+  'train.lr',
+  'train.clipTheta',
+  'train.seed',
+  'report.predictEvery',
+  'report.prefixes',
+  'report.numPreds',
+  'name',
+  'idempotencyKey',
+  'tags',
 ];
 /** JSON text of a hostile value (raw text, so 1e999 and friends reach the server as written). */
 function hostileJson(): string {
@@ -93,7 +114,7 @@ function hostileJson(): string {
     () => String(Number.MAX_SAFE_INTEGER + 2),
     () => '9'.repeat(400),
     () => '-0',
-    () => '[' .repeat(50) + ']'.repeat(50),
+    () => '['.repeat(50) + ']'.repeat(50),
   ])();
 }
 
@@ -142,7 +163,15 @@ const ROUTER_BAD_IDS = () => ['j'.repeat(int(101, 200)), 'j'.repeat(int(21, 100)
 /** Write routes for the cases below: the real job's (a valid write there would be a 409 or a generation). */
 const writePaths = () => ['/v1/jobs', `/v1/jobs/${existing}/cancel`, `/v1/jobs/${existing}/generate`];
 /** Origins and Hosts a web page elsewhere (or a DNS-rebound name) would send. */
-const FOREIGN_ORIGINS = ['http://evil.example', 'https://evil.example', 'null', 'http://127.0.0.1.evil.example', 'http://localhost.evil.example:8080', 'file://', 'chrome-extension://abc'];
+const FOREIGN_ORIGINS = [
+  'http://evil.example',
+  'https://evil.example',
+  'null',
+  'http://127.0.0.1.evil.example',
+  'http://localhost.evil.example:8080',
+  'file://',
+  'chrome-extension://abc',
+];
 const FOREIGN_HOSTS = ['evil.example', 'evil.example:8080', '127.0.0.1.nip.io', 'localhost.evil.example', 'xn--80ak6aa92e.com'];
 const CROSS_NAME = 'fz-cross-origin';
 
@@ -163,15 +192,37 @@ function httpCase(i: number): HttpCase {
         { headers: { 'content-type': 'application/json' }, body: undefined, status: 400, field: 'body' },
         { headers: { 'content-type': 'application/json' }, body: '   ', status: 400, field: 'body' },
       ]);
-      return { what: `write without JSON ${JSON.stringify(v.headers)} ${JSON.stringify(v.body)} ${path}`, method: 'POST', path, headers: v.headers, body: v.body, expect: { status: v.status, field: v.field } };
+      return {
+        what: `write without JSON ${JSON.stringify(v.headers)} ${JSON.stringify(v.body)} ${path}`,
+        method: 'POST',
+        path,
+        headers: v.headers,
+        body: v.body,
+        expect: { status: v.status, field: v.field },
+      };
     }
     case 14: {
       // a cross-origin (or DNS-rebound) write with auth off: refused before anything is queued
       const host = r() < 0.3;
-      const headers: Record<string, string> = { 'content-type': 'application/json', ...(host ? { host: pick(FOREIGN_HOSTS) } : { origin: pick(FOREIGN_ORIGINS) }) };
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        ...(host ? { host: pick(FOREIGN_HOSTS) } : { origin: pick(FOREIGN_ORIGINS) }),
+      };
       const path = pick(writePaths());
-      const body = path === '/v1/jobs' ? JSON.stringify({ name: CROSS_NAME, model: { numHiddens: 8 }, data: { maxTokens: 2000, batchSize: 4, numSteps: 5 }, train: { epochs: 1 } }) : path.endsWith('/generate') ? '{"prefix":"time"}' : '{}';
-      return { what: `cross-origin write ${JSON.stringify(headers)} ${path}`, method: 'POST', path, headers, body, expect: { status: 403, field: host ? 'host' : 'origin' } };
+      const body =
+        path === '/v1/jobs'
+          ? JSON.stringify({ name: CROSS_NAME, model: { numHiddens: 8 }, data: { maxTokens: 2000, batchSize: 4, numSteps: 5 }, train: { epochs: 1 } })
+          : path.endsWith('/generate')
+            ? '{"prefix":"time"}'
+            : '{}';
+      return {
+        what: `cross-origin write ${JSON.stringify(headers)} ${path}`,
+        method: 'POST',
+        path,
+        headers,
+        body,
+        expect: { status: 403, field: host ? 'host' : 'origin' },
+      };
     }
     case 12: {
       const { spec, outcome } = idemSubmission();
@@ -207,16 +258,41 @@ function httpCase(i: number): HttpCase {
       if (r() < 0.3) {
         // not UTF-8: once decoded with U+FFFD in place of the bad bytes, and accepted
         const bad = pick([[0xff], [0xc0, 0xaf], [0xe2, 0x82], [0xed, 0xa0, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80]]);
-        const [head, tail] = pick([['{"name":"', '"}'], ['{"report":{"prefixes":["time ', '"]}}'], ['{"data":{"corpus":{"text":"', '"}}}']]);
+        const [head, tail] = pick([
+          ['{"name":"', '"}'],
+          ['{"report":{"prefixes":["time ', '"]}}'],
+          ['{"data":{"corpus":{"text":"', '"}}}'],
+        ]);
         const body = Buffer.concat([Buffer.from(head), Buffer.from(bad), Buffer.from(tail)]);
-        return { what: `invalid UTF-8 ${Buffer.from(bad).toString('hex')}`, method: 'POST', path: pick(['/v1/jobs', '/v1/jobs/j000000000aaaaaaaaaa/generate']), headers: json, body, expect: { status: 400, field: 'body' } };
+        return {
+          what: `invalid UTF-8 ${Buffer.from(bad).toString('hex')}`,
+          method: 'POST',
+          path: pick(['/v1/jobs', '/v1/jobs/j000000000aaaaaaaaaa/generate']),
+          headers: json,
+          body,
+          expect: { status: 400, field: 'body' },
+        };
       }
       const bodies = ['{', '{"a":}', 'nul', '"just a string"', '[]', '42', 'null', '\u0000', '{"model":{"kind":"scratch"}}}', '\uFEFF{}', '{"a":1,"a":2,}'];
       return { what: 'malformed JSON', method: 'POST', path: '/v1/jobs', headers: json, body: pick(bodies) };
     }
     case 6: {
-      const ct = pick(['text/plain', 'application/xml', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded', 'application/jsonx', 'image/png', '']);
-      return { what: `content-type ${ct}`, method: 'POST', path: pick(['/v1/jobs', '/v1/jobs/j000000000aaaaaaaaaa/generate']), headers: ct ? { 'content-type': ct } : {}, body: '{}' };
+      const ct = pick([
+        'text/plain',
+        'application/xml',
+        'multipart/form-data; boundary=x',
+        'application/x-www-form-urlencoded',
+        'application/jsonx',
+        'image/png',
+        '',
+      ]);
+      return {
+        what: `content-type ${ct}`,
+        method: 'POST',
+        path: pick(['/v1/jobs', '/v1/jobs/j000000000aaaaaaaaaa/generate']),
+        headers: ct ? { 'content-type': ct } : {},
+        body: '{}',
+      };
     }
     case 7: {
       const q = pick([
@@ -253,7 +329,12 @@ function httpCase(i: number): HttpCase {
     case 10: {
       // (header values are bytes: fetch sends Latin-1 only)
       const v = pick(['-1', 'abc', '1e999', 'NaN', '1.5', '99999999999999999999', '0x10', '12abc', '\u00e91', '\u00ff\u00fe', 'Infinity', '1,2']);
-      return { what: `Last-Event-ID ${v}`, method: 'GET', path: '/v1/jobs/j000000000aaaaaaaaaa/events', headers: { 'last-event-id': v, accept: 'text/event-stream' } };
+      return {
+        what: `Last-Event-ID ${v}`,
+        method: 'GET',
+        path: '/v1/jobs/j000000000aaaaaaaaaa/events',
+        headers: { 'last-event-id': v, accept: 'text/event-stream' },
+      };
     }
     default: {
       const fields: Record<string, () => string> = {
@@ -283,7 +364,9 @@ function send(url: string, c: HttpCase): Promise<{ status: number; contentType: 
     const req = http.request(url + c.path, { method: c.method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), text: Buffer.concat(chunks).toString('utf8') }),
+      );
       res.on('error', reject);
     });
     let answered = false;
@@ -319,11 +402,16 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
     assert.ok(res.status < 500, `case ${i} (${c.what}): ${res.status} ${text.slice(0, 300)}`);
     if (c.expect) {
       assert.equal(res.status, c.expect.status, `case ${i} (${c.what}): ${text.slice(0, 300)}`);
-      if (c.expect.field) assert.ok(JSON.parse(text).errors.some((e: { field: string }) => e.field === c.expect!.field), `case ${i} (${c.what}): ${text.slice(0, 300)}`);
+      if (c.expect.field)
+        assert.ok(
+          JSON.parse(text).errors.some((e: { field: string }) => e.field === c.expect!.field),
+          `case ${i} (${c.what}): ${text.slice(0, 300)}`,
+        );
       if (c.expect.status >= 400) assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what})`);
     }
     // every error, the router's own included (414, undecodable paths), is a problem
-    if (res.status >= 400) assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what}): ${res.status} ${res.contentType} ${text.slice(0, 200)}`);
+    if (res.status >= 400)
+      assert.match(res.contentType, /application\/problem\+json/, `case ${i} (${c.what}): ${res.status} ${res.contentType} ${text.slice(0, 200)}`);
     if (res.status === 400) {
       const p = JSON.parse(text) as { errors?: { field: unknown; message: unknown }[] };
       assert.ok(Array.isArray(p.errors) && p.errors.length > 0, `case ${i} (${c.what}): no errors[]: ${text.slice(0, 300)}`);
@@ -350,22 +438,57 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
 });
 
 function grpcSpec(): Record<string, unknown> {
-  const f = pick(['num_hiddens', 'num_layers', 'kind', 'max_tokens', 'batch_size', 'num_steps', 'sampling', 'epochs', 'lr', 'clip_theta', 'seed', 'predict_every', 'prefixes', 'num_preds', 'name', 'idempotency_key', 'text']);
+  const f = pick([
+    'num_hiddens',
+    'num_layers',
+    'kind',
+    'max_tokens',
+    'batch_size',
+    'num_steps',
+    'sampling',
+    'epochs',
+    'lr',
+    'clip_theta',
+    'seed',
+    'predict_every',
+    'prefixes',
+    'num_preds',
+    'name',
+    'idempotency_key',
+    'text',
+  ]);
   const int32 = () => pick([-1, 0, -(2 ** 31), 2 ** 31 - 1, int(5001, 1e9)]);
   const dbl = () => pick([NaN, Infinity, -Infinity, -1, 0, 1e308, -0, 5e-324]);
   const str = () => pick([...UNICODE, 'z'.repeat(5000)]);
   switch (f) {
-    case 'num_hiddens': case 'num_layers': return { model: { [f]: int32() } };
-    case 'kind': return { model: { kind: pick([7, 99, -1, 'MODEL_KIND_CONCISE']), num_layers: int(2, 9) } };
-    case 'max_tokens': case 'batch_size': case 'num_steps': return { data: { [f]: int32() } };
-    case 'sampling': return { data: { sampling: pick([3, 99, -5]) } };
-    case 'epochs': return { train: { epochs: int32() } };
-    case 'lr': case 'clip_theta': return { train: { [f]: dbl() } };
-    case 'seed': return { train: { seed: pick([0, 2 ** 32 - 1]) }, model: { num_hiddens: 0 } };
-    case 'predict_every': case 'num_preds': return { report: { [f]: int32() } };
-    case 'prefixes': return { report: { prefixes: Array.from({ length: int(1, 12) }, str) } };
-    case 'name': case 'idempotency_key': return { [f]: pick(['x'.repeat(201), '']) , model: { num_hiddens: -1 } };
-    default: return { data: { corpus: { text: pick(['', '🦀'.repeat(100), 'a'.repeat(2_000_001)]) } } };
+    case 'num_hiddens':
+    case 'num_layers':
+      return { model: { [f]: int32() } };
+    case 'kind':
+      return { model: { kind: pick([7, 99, -1, 'MODEL_KIND_CONCISE']), num_layers: int(2, 9) } };
+    case 'max_tokens':
+    case 'batch_size':
+    case 'num_steps':
+      return { data: { [f]: int32() } };
+    case 'sampling':
+      return { data: { sampling: pick([3, 99, -5]) } };
+    case 'epochs':
+      return { train: { epochs: int32() } };
+    case 'lr':
+    case 'clip_theta':
+      return { train: { [f]: dbl() } };
+    case 'seed':
+      return { train: { seed: pick([0, 2 ** 32 - 1]) }, model: { num_hiddens: 0 } };
+    case 'predict_every':
+    case 'num_preds':
+      return { report: { [f]: int32() } };
+    case 'prefixes':
+      return { report: { prefixes: Array.from({ length: int(1, 12) }, str) } };
+    case 'name':
+    case 'idempotency_key':
+      return { [f]: pick(['x'.repeat(201), '']), model: { num_hiddens: -1 } };
+    default:
+      return { data: { corpus: { text: pick(['', '🦀'.repeat(100), 'a'.repeat(2_000_001)]) } } };
   }
 }
 
@@ -374,7 +497,13 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
   switch (i % 8) {
     case 7: {
       const { spec, outcome } = idemSubmission();
-      const p = spec as { idempotencyKey: string; model: { numHiddens: number }; data: { maxTokens: number; batchSize: number; numSteps: number }; train: { epochs: number; lr?: number }; name?: string };
+      const p = spec as {
+        idempotencyKey: string;
+        model: { numHiddens: number };
+        data: { maxTokens: number; batchSize: number; numSteps: number };
+        train: { epochs: number; lr?: number };
+        name?: string;
+      };
       const req = {
         spec: {
           idempotency_key: p.idempotencyKey,
@@ -384,7 +513,12 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
           train: { epochs: p.train.epochs, lr: p.train.lr },
         },
       };
-      return { what: `SubmitJob idempotency ${outcome} ${JSON.stringify(spec)}`, method: 'SubmitJob', req, expect: outcome === 'conflict' ? grpc.status.ALREADY_EXISTS : grpc.status.OK };
+      return {
+        what: `SubmitJob idempotency ${outcome} ${JSON.stringify(spec)}`,
+        method: 'SubmitJob',
+        req,
+        expect: outcome === 'conflict' ? grpc.status.ALREADY_EXISTS : grpc.status.OK,
+      };
     }
     case 0:
     case 1: {
@@ -397,7 +531,15 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
       return {
         what: 'ListJobs',
         method: 'ListJobs',
-        req: pick([{ page_size: -1 }, { page_size: 101 }, { page_size: 2 ** 31 - 1 }, { state: 99 }, { page_token: 'x'.repeat(500) }, { view: 42 }, { view: -1 }]),
+        req: pick([
+          { page_size: -1 },
+          { page_size: 101 },
+          { page_size: 2 ** 31 - 1 },
+          { state: 99 },
+          { page_token: 'x'.repeat(500) },
+          { view: 42 },
+          { view: -1 },
+        ]),
         expect: grpc.status.INVALID_ARGUMENT, // an unknown view was once accepted
       };
     case 4:
@@ -413,7 +555,12 @@ function grpcCase(i: number): { what: string; method: string; req: Record<string
       if (f === 'top_k') req.top_k = pick([-1, 1001, 2 ** 31 - 1]);
       if (f === 'seed') req.seed = pick([-1, 2 ** 33]);
       if (f === 'job_id') req.job_id = badId();
-      return { what: `Generate ${f} ${JSON.stringify(req[f]).slice(0, 40)}`, method: pick(['Generate', 'GenerateStream']), req, expect: f === 'job_id' ? grpc.status.INVALID_ARGUMENT : undefined };
+      return {
+        what: `Generate ${f} ${JSON.stringify(req[f]).slice(0, 40)}`,
+        method: pick(['Generate', 'GenerateStream']),
+        req,
+        expect: f === 'job_id' ? grpc.status.INVALID_ARGUMENT : undefined,
+      };
     }
   }
 }
@@ -479,11 +626,18 @@ test(`generate: 80 seeded sampling requests (HTTP and gRPC) against a trained jo
     let generated: string;
     if (i % 4 === 3) {
       const res = await new Promise<{ generated: string }>((resolve, reject) =>
-        client.Generate({ job_id: existing, prefix: req.prefix, num_chars: req.numChars, temperature: req.temperature, top_k: req.topK, seed: req.seed }, (e: grpc.ServiceError | null, r: { generated: string }) => (e ? reject(e) : resolve(r))),
+        client.Generate(
+          { job_id: existing, prefix: req.prefix, num_chars: req.numChars, temperature: req.temperature, top_k: req.topK, seed: req.seed },
+          (e: grpc.ServiceError | null, r: { generated: string }) => (e ? reject(e) : resolve(r)),
+        ),
       );
       generated = res.generated;
     } else {
-      const res = await fetch(`${api.httpUrl}/v1/jobs/${existing}/generate`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(req) });
+      const res = await fetch(`${api.httpUrl}/v1/jobs/${existing}/generate`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(req),
+      });
       assert.equal(res.status, 200, `${what}: ${res.status}`);
       generated = ((await res.json()) as { generated: string }).generated;
     }
@@ -497,7 +651,13 @@ test('gRPC: strings that are not UTF-8 are INVALID_ARGUMENT naming the field (a 
   const raw = new grpc.Client(`127.0.0.1:${api.grpcPort}`, grpc.credentials.createInsecure());
   const send = (method: string, bytes: Buffer) =>
     new Promise<{ err: grpc.ServiceError | null; res?: Buffer }>((resolve) =>
-      raw.makeUnaryRequest(`/lstm_trainer.v1.LstmTrainer/${method}`, (b: Buffer) => b, (b: Buffer) => b, bytes, (err, res) => resolve({ err, res })),
+      raw.makeUnaryRequest(
+        `/lstm_trainer.v1.LstmTrainer/${method}`,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        (err, res) => resolve({ err, res }),
+      ),
     );
   const field = (no: number, payload: Buffer) => Buffer.concat([Buffer.from([(no << 3) | 2, payload.length]), payload]);
   const tiny = field(2, Buffer.from([0x10, 0xd0, 0x0f, 0x18, 4, 0x20, 5])); // data {max_tokens 2000, batch_size 4, num_steps 5}
@@ -506,7 +666,10 @@ test('gRPC: strings that are not UTF-8 are INVALID_ARGUMENT naming the field (a 
       const name = Buffer.concat([Buffer.from('x'), Buffer.from(bad), Buffer.from(' y')]);
       const submit = await send('SubmitJob', field(1, Buffer.concat([tiny, field(5, name)]))); // spec {data, name}
       assert.equal(submit.err && grpc.status[submit.err.code], 'INVALID_ARGUMENT', `name ${Buffer.from(bad).toString('hex')}`);
-      assert.deepEqual(JSON.parse(submit.err!.metadata.get(ERRORS_TRAILER)[0].toString()).map((x: { field: string }) => x.field), ['name']);
+      assert.deepEqual(
+        JSON.parse(submit.err!.metadata.get(ERRORS_TRAILER)[0].toString()).map((x: { field: string }) => x.field),
+        ['name'],
+      );
       const gen = await send('Generate', Buffer.concat([field(1, Buffer.from(existing)), field(2, Buffer.concat([Buffer.from('time'), Buffer.from(bad)]))]));
       assert.equal(gen.err && grpc.status[gen.err.code], 'INVALID_ARGUMENT');
       assert.match(gen.err!.details, /prefix/);
@@ -526,7 +689,13 @@ test('gRPC: garbage bytes where a request message belongs are INVALID_ARGUMENT, 
     for (const [i, bytes] of garbage.entries()) {
       for (const m of ['SubmitJob', 'GetJob', 'ListJobs']) {
         const err = await new Promise<grpc.ServiceError | null>((resolve) =>
-          raw.makeUnaryRequest(`/lstm_trainer.v1.LstmTrainer/${m}`, (b: Buffer) => b, (b: Buffer) => b, bytes, (e) => resolve(e)),
+          raw.makeUnaryRequest(
+            `/lstm_trainer.v1.LstmTrainer/${m}`,
+            (b: Buffer) => b,
+            (b: Buffer) => b,
+            bytes,
+            (e) => resolve(e),
+          ),
         );
         assert.ok(err, `${m} #${i}: accepted garbage`);
         assert.equal(grpc.status[err.code], 'INVALID_ARGUMENT', `${m} #${i}: ${err.details}`);

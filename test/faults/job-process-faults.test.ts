@@ -48,20 +48,32 @@ test('a training process that aborts (SIGABRT) mid-epoch: the job is retried fro
     const w = await worker({ ...env, LSTM_TEST_CRASH: 'abort', LSTM_TEST_CRASH_EPOCH: '5', LSTM_TEST_CRASH_ATTEMPTS: '1', LSTM_TEST_CRASH_NAME: 'crash-once' });
     const { body: crashing } = await request(api.url).post('/v1/jobs').send(spec('crash-once', 12)).expect(201);
     const { body: healthy } = await request(api.url).post('/v1/jobs').send(spec('healthy', 40)).expect(201);
-    const [events, besides] = await Promise.all([streamEvents(api.url, crashing.id, { timeoutMs: 90_000 }), streamEvents(api.url, healthy.id, { timeoutMs: 90_000 })]);
+    const [events, besides] = await Promise.all([
+      streamEvents(api.url, crashing.id, { timeoutMs: 90_000 }),
+      streamEvents(api.url, healthy.id, { timeoutMs: 90_000 }),
+    ]);
 
     assertSeqs(events);
-    assert.deepEqual(epochNumbers(events), Array.from({ length: 12 }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(events),
+      Array.from({ length: 12 }, (_, i) => i + 1),
+    );
     const st = states(events);
     assert.deepEqual(
       st.map((e) => e.state),
       ['queued', 'running', 'queued', 'running', 'succeeded'],
     );
     // what happened, in the state message: the signal and the process's last stderr line
-    assert.match(st[2].message ?? '', /^attempt 1 failed \(the training process was killed by SIGABRT \(a native fault\); its last stderr line: LSTM_TEST_CRASH abort in epoch 5 \(attempt 1\)\); retrying$/);
+    assert.match(
+      st[2].message ?? '',
+      /^attempt 1 failed \(the training process was killed by SIGABRT \(a native fault\); its last stderr line: LSTM_TEST_CRASH abort in epoch 5 \(attempt 1\)\); retrying$/,
+    );
     // the crash came mid-epoch 5: epochs 1–4 were published by attempt 1, and attempt 2 resumed from
     // the checkpoint of epoch 3 (it re-trained epoch 4 without publishing it again)
-    assert.equal(events.findIndex((e) => e === st[2]), 1 + 1 + 4);
+    assert.equal(
+      events.findIndex((e) => e === st[2]),
+      1 + 1 + 4,
+    );
     assert.equal(st[3].attempt, 2);
     assert.equal(st[3].message, 'resuming from the checkpoint at epoch 3');
 
@@ -71,7 +83,10 @@ test('a training process that aborts (SIGABRT) mid-epoch: the job is retried fro
       states(besides).map((e) => e.state),
       ['queued', 'running', 'succeeded'],
     );
-    assert.deepEqual(epochNumbers(besides), Array.from({ length: 40 }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(besides),
+      Array.from({ length: 40 }, (_, i) => i + 1),
+    );
     assert.ok(w.alive, w.output);
     assert.match(w.output, new RegExp(`job ${crashing.id} attempt 1 failed: the training process was killed by SIGABRT`));
     await w.stop();
@@ -95,8 +110,14 @@ test('a training process that keeps crashing (SIGKILL, then an uncaught error): 
       s1.map((e) => e.state),
       ['queued', 'running', 'queued', 'running', 'failed'],
     );
-    assert.match(s1[2].message ?? '', /^attempt 1 failed \(the training process was killed by SIGKILL \(out of memory, or killed\); its last stderr line: LSTM_TEST_CRASH sigkill in epoch 2 \(attempt 1\)\); retrying$/);
-    assert.equal(s1[4].error, 'the training process was killed by SIGKILL (out of memory, or killed); its last stderr line: LSTM_TEST_CRASH sigkill in epoch 2 (attempt 2)');
+    assert.match(
+      s1[2].message ?? '',
+      /^attempt 1 failed \(the training process was killed by SIGKILL \(out of memory, or killed\); its last stderr line: LSTM_TEST_CRASH sigkill in epoch 2 \(attempt 1\)\); retrying$/,
+    );
+    assert.equal(
+      s1[4].error,
+      'the training process was killed by SIGKILL (out of memory, or killed); its last stderr line: LSTM_TEST_CRASH sigkill in epoch 2 (attempt 2)',
+    );
     assert.deepEqual(epochNumbers(e1), [1]); // epoch 1 once; epoch 2 never finished
     const { body: view } = await request(api.url).get(`/v1/jobs/${killed.id}`).expect(200);
     assert.equal(view.state, 'failed');

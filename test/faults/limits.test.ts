@@ -84,7 +84,12 @@ test('(a) a job over the caps is refused at submission, naming the fields that d
   assert.match(r2.body.detail, /10000 tokens × 500 epochs = 5,000,000 exceeds MAX_JOB_TOKEN_EPOCHS = 2,000,000/);
 
   const flops = { model: { numHiddens: 1024 }, data: { maxTokens: 1000, batchSize: 4, numSteps: 5 }, train: { epochs: 1000 } };
-  const e3 = await callError(ga, 'SubmitJob', { spec: { model: { num_hiddens: 1024 }, data: { max_tokens: 1000, batch_size: 4, num_steps: 5 }, train: { epochs: 1000 } } }, bearer(K_CAPS));
+  const e3 = await callError(
+    ga,
+    'SubmitJob',
+    { spec: { model: { num_hiddens: 1024 }, data: { max_tokens: 1000, batch_size: 4, num_steps: 5 }, train: { epochs: 1000 } } },
+    bearer(K_CAPS),
+  );
   assert.equal(grpc.status[e3.code], 'INVALID_ARGUMENT', e3.details);
   assert.deepEqual(trailerFields(e3), ['data.maxTokens', 'model.numHiddens', 'train.epochs']);
   assert.match(e3.details, /TFLOP \(MAX_JOB_TFLOP = 10\)/);
@@ -108,8 +113,10 @@ test('(b) the submission rate limit is one counter per client across both api pr
   for (let i = 0; i < RATE; i++) {
     if (i % 4 === 0) assert.equal((await post(a, K_RATE, invalid)).status, 400);
     if (i % 4 === 1) assert.equal((await post(b, K_RATE, invalid)).status, 400);
-    if (i % 4 === 2) assert.equal(grpc.status[(await callError(ga, 'SubmitJob', { spec: { model: { num_hiddens: -1 } } }, bearer(K_RATE))).code], 'INVALID_ARGUMENT');
-    if (i % 4 === 3) assert.equal(grpc.status[(await callError(gb, 'SubmitJob', { spec: { model: { num_hiddens: -1 } } }, bearer(K_RATE))).code], 'INVALID_ARGUMENT');
+    if (i % 4 === 2)
+      assert.equal(grpc.status[(await callError(ga, 'SubmitJob', { spec: { model: { num_hiddens: -1 } } }, bearer(K_RATE))).code], 'INVALID_ARGUMENT');
+    if (i % 4 === 3)
+      assert.equal(grpc.status[(await callError(gb, 'SubmitJob', { spec: { model: { num_hiddens: -1 } } }, bearer(K_RATE))).code], 'INVALID_ARGUMENT');
   }
   for (const api of [a, b]) {
     const r = await post(api, K_RATE, TINY);
@@ -153,9 +160,18 @@ test('(d) a client may have at most MAX_QUEUED_PER_CLIENT jobs waiting (429 / RE
   assert.equal(again.status, 200);
   assert.equal(again.body.id, ids[1]);
   // cancelling one frees a place
-  const c = await fetch(`${b.httpUrl}/v1/jobs/${ids[0]}/cancel`, { method: 'POST', headers: { authorization: `Bearer ${K_QUEUE}`, 'content-type': 'application/json' }, body: '{}' });
+  const c = await fetch(`${b.httpUrl}/v1/jobs/${ids[0]}/cancel`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${K_QUEUE}`, 'content-type': 'application/json' },
+    body: '{}',
+  });
   assert.equal(c.status, 200);
-  const res = await call(gb, 'SubmitJob', { spec: { train: { epochs: 3 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } }, bearer(K_QUEUE));
+  const res = await call(
+    gb,
+    'SubmitJob',
+    { spec: { train: { epochs: 3 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } },
+    bearer(K_QUEUE),
+  );
   assert.equal(res.created, true);
 });
 

@@ -75,7 +75,10 @@ test('lifecycle on a 3-master cluster: submit over HTTP, a worker trains it, eve
   const env = clusterEnv({ JOB_RETENTION_SECONDS: '3600' });
   const api = await startApi(env);
   const w = await startWorker(env);
-  const { body: job } = await request(api.httpUrl).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'cluster-1' }).expect(201);
+  const { body: job } = await request(api.httpUrl)
+    .post('/v1/jobs')
+    .send({ ...TINY, idempotencyKey: 'cluster-1' })
+    .expect(201);
   const events = await streamEvents(api.httpUrl, job.id, { timeoutMs: 90_000 });
   assertSeqs(events);
   assert.deepEqual(epochNumbers(events), [1, 2, 3, 4, 5, 6]);
@@ -84,9 +87,14 @@ test('lifecycle on a 3-master cluster: submit over HTTP, a worker trains it, eve
   assert.equal(gen.generated.length, 20);
 
   // the same idempotency key and spec names the same job (the create script read its record)
-  const again = await request(api.httpUrl).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'cluster-1' }).expect(200);
+  const again = await request(api.httpUrl)
+    .post('/v1/jobs')
+    .send({ ...TINY, idempotencyKey: 'cluster-1' })
+    .expect(200);
   assert.equal(again.body.id, job.id);
-  const other = await request(api.httpUrl).post('/v1/jobs').send({ ...TINY, train: { ...TINY.train, epochs: 2 }, idempotencyKey: 'cluster-1' });
+  const other = await request(api.httpUrl)
+    .post('/v1/jobs')
+    .send({ ...TINY, train: { ...TINY.train, epochs: 2 }, idempotencyKey: 'cluster-1' });
   assert.equal(other.status, 409, JSON.stringify(other.body));
 
   // where the keys are: the record, its history, its checkpoint and its idempotency key (given an
@@ -94,8 +102,12 @@ test('lifecycle on a 3-master cluster: submit over HTTP, a worker trains it, eve
   const keys = new Keys(`{${env.QUEUE_PREFIX}}`);
   const found = await keysOnCluster(env.QUEUE_PREFIX);
   const names = found.map((k) => k.key);
-  for (const k of [keys.job(job.id), keys.events(job.id), keys.ckpt(job.id), keys.log(job.id), keys.all, keys.byState('succeeded')]) assert.ok(names.includes(k), `${k} in ${names.join(' ')}`);
-  assert.ok(names.some((k) => k.startsWith(`{${env.QUEUE_PREFIX}}:train:`)), `BullMQ's keys under the tag too: ${names.join(' ')}`);
+  for (const k of [keys.job(job.id), keys.events(job.id), keys.ckpt(job.id), keys.log(job.id), keys.all, keys.byState('succeeded')])
+    assert.ok(names.includes(k), `${k} in ${names.join(' ')}`);
+  assert.ok(
+    names.some((k) => k.startsWith(`{${env.QUEUE_PREFIX}}:train:`)),
+    `BullMQ's keys under the tag too: ${names.join(' ')}`,
+  );
   assert.equal(new Set(found.map((k) => k.port)).size, 1, 'every key on one master');
   const slots = new Set(await Promise.all(names.map((k) => client.cluster('KEYSLOT', k))));
   assert.equal(slots.size, 1, 'every key in one slot');
@@ -145,7 +157,10 @@ test('worker SIGKILLed mid-job on the cluster: another worker takes the job over
 
   const events = await streamEvents(api.httpUrl, job.id, { timeoutMs: 120_000 });
   assertSeqs(events);
-  assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+  assert.deepEqual(
+    epochNumbers(events),
+    Array.from({ length: EPOCHS }, (_, i) => i + 1),
+  );
   assert.deepEqual(states(events), ['queued', 'running', 'queued', 'running', 'succeeded']);
   const resumed = events.find((e) => e.type === 'state' && e.state === 'running' && e.attempt === 2);
   assert.ok(resumed, JSON.stringify(states(events)));

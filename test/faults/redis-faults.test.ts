@@ -91,7 +91,11 @@ async function outage(down: () => Promise<void>): Promise<void> {
   const grpcDone = grpcFollow(job.id, grpcEvents, grpcReconnects);
 
   // both watchers are following a running job
-  await waitFor('epoch 3 on both watchers', async () => sse.some((e) => e.type === 'epoch' && e.epoch >= 3) && grpcEvents.some((e) => (e.epoch ?? 0) >= 3), 60_000);
+  await waitFor(
+    'epoch 3 on both watchers',
+    async () => sse.some((e) => e.type === 'epoch' && e.epoch >= 3) && grpcEvents.some((e) => (e.epoch ?? 0) >= 3),
+    60_000,
+  );
 
   // the outage, then the same port and dir again
   await down();
@@ -107,14 +111,20 @@ async function outage(down: () => Promise<void>): Promise<void> {
   await Promise.race([
     Promise.all([sseDone, grpcDone]),
     new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`watchers did not finish; sse ${sse.length}, grpc ${grpcEvents.length}\n${worker.output.slice(-2000)}`)), 120_000);
+      timer = setTimeout(
+        () => reject(new Error(`watchers did not finish; sse ${sse.length}, grpc ${grpcEvents.length}\n${worker.output.slice(-2000)}`)),
+        120_000,
+      );
     }),
   ]);
   clearTimeout(timer);
 
   // SSE: the whole history, once
   assertSeqs(sse);
-  assert.deepEqual(epochNumbers(sse), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+  assert.deepEqual(
+    epochNumbers(sse),
+    Array.from({ length: EPOCHS }, (_, i) => i + 1),
+  );
   const last = sse[sse.length - 1];
   assert.ok(last.type === 'state' && last.state === 'succeeded', JSON.stringify(last));
   // gRPC: the same sequence

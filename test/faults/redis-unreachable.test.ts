@@ -45,7 +45,10 @@ test('Redis unreachable for longer than the lock: the worker stops its job’s t
     redis.signal('SIGSTOP');
     const said = await waitFor(
       'the worker to stop the training process',
-      async () => new RegExp(`Redis unreachable for [0-9.]+ s, longer than the job lock \\(LOCK_DURATION_MS 3000 ms\\): stopping job ${job.id}'s training process \\(pid ${pid}\\)`).exec(w.output)?.[0],
+      async () =>
+        new RegExp(
+          `Redis unreachable for [0-9.]+ s, longer than the job lock \\(LOCK_DURATION_MS 3000 ms\\): stopping job ${job.id}'s training process \\(pid ${pid}\\)`,
+        ).exec(w.output)?.[0],
       30_000,
     );
     assert.ok(said);
@@ -55,7 +58,10 @@ test('Redis unreachable for longer than the lock: the worker stops its job’s t
     redis.signal('SIGCONT');
     const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
     assertSeqs(events);
-    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(events),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
     const states = events.filter((e): e is typeof e & { type: 'state' } => e.type === 'state');
     assert.equal(states.at(-1)?.state, 'succeeded');
     assert.ok(states.filter((e) => e.state === 'running').length >= 2, JSON.stringify(states));

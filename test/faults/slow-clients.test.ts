@@ -34,7 +34,11 @@ before(async () => {
   api = await ApiProcess.start(env);
   client = trainerClient(api.grpcPort);
   // no worker: the job stays queued, so its event streams stay open
-  const res = await fetch(`${api.httpUrl}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, body: JSON.stringify(TINY) });
+  const res = await fetch(`${api.httpUrl}/v1/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+    body: JSON.stringify(TINY),
+  });
   jobId = ((await res.json()) as { id: string }).id;
 });
 after(async () => {
@@ -48,7 +52,9 @@ test('a body trickled one byte at a time: 408 and the connection closed after RE
   const t0 = Date.now();
   const answer = await new Promise<string>((resolve) => {
     const s = net.connect(Number(port), '127.0.0.1', () => {
-      s.write(`POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"name":"`);
+      s.write(
+        `POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nauthorization: Bearer ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"name":"`,
+      );
     });
     let got = '';
     const drip = setInterval(() => !s.destroyed && s.write('x'), 300);
@@ -69,7 +75,10 @@ test('a body trickled one byte at a time: 408 and the connection closed after RE
 /** An SSE stream of the job with `key`: its status, and a function that closes it. */
 async function openSse(key: string): Promise<{ status: number; retryAfter: string | null; close: () => void }> {
   const ac = new AbortController();
-  const res = await fetch(`${api.httpUrl}/v1/jobs/${jobId}/events`, { headers: { accept: 'text/event-stream', authorization: `Bearer ${key}` }, signal: ac.signal });
+  const res = await fetch(`${api.httpUrl}/v1/jobs/${jobId}/events`, {
+    headers: { accept: 'text/event-stream', authorization: `Bearer ${key}` },
+    signal: ac.signal,
+  });
   if (res.status !== 200) await res.text();
   return { status: res.status, retryAfter: res.headers.get('retry-after'), close: () => ac.abort() };
 }

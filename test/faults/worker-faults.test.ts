@@ -111,7 +111,10 @@ test('SIGKILL at a random moment, after an epoch, during a checkpoint write and 
     await w4.ready;
     const events = await streamEvents(api.url, job.id, { timeoutMs: 90_000 });
     assertSeqs(events);
-    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(events),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
     const st = states(events);
     assert.deepEqual(
       st.map((e) => e.state),
@@ -167,7 +170,10 @@ test('a job whose worker keeps dying fails after JOB_ATTEMPTS (stalled count) wi
     assert.match(failed.error, /worker was lost/);
     // epochs published before the losses stay, each once
     const eps = epochNumbers(events);
-    assert.deepEqual(eps, Array.from({ length: eps.length }, (_, i) => i + 1));
+    assert.deepEqual(
+      eps,
+      Array.from({ length: eps.length }, (_, i) => i + 1),
+    );
     // the healthy worker is still idle: the job is not delivered again (queue holds nothing to run)
     const { body: again } = await request(api.url).post('/v1/jobs').send(spec(2)).expect(201);
     const done = await streamEvents(api.url, again.id, { timeoutMs: 60_000 });
@@ -201,7 +207,10 @@ test('a damaged checkpoint: the next worker sets it aside, resumes from the prev
     await w.ready;
     const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
     assertSeqs(events);
-    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(events),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
     const st = states(events);
     assert.equal(st[st.length - 1].state, 'succeeded');
     const resumed = st.filter((e) => e.state === 'running').pop()!;
@@ -240,7 +249,10 @@ test('a frozen worker (SIGSTOP) loses its job to another worker; when it comes b
     assert.equal((await request(api.url).get(`/v1/jobs/${job.id}`).expect(200)).body.state, 'running');
     const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
     assertSeqs(events);
-    assert.deepEqual(epochNumbers(events), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      epochNumbers(events),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
     assert.deepEqual(
       states(events).map((e) => e.state),
       ['queued', 'running', 'queued', 'running', 'succeeded'],

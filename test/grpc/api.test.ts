@@ -154,7 +154,10 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.match(both.details, /pageSize/);
     for (const view of [undefined, 'JOB_VIEW_UNSPECIFIED', 'JOB_VIEW_BASIC', 'JOB_VIEW_FULL']) await call(c, 'ListJobs', view === undefined ? {} : { view });
     // FULL pages are 10 jobs at most (each may carry a 2 MB corpus text): unset page_size → 10, more refused
-    await assert.rejects(call(c, 'ListJobs', { view: 'JOB_VIEW_FULL', page_size: 11 }), (e: { code: number; details: string }) => e.code === grpc.status.INVALID_ARGUMENT && /pageSize must be ≤ 10 with view JOB_VIEW_FULL/.test(e.details));
+    await assert.rejects(
+      call(c, 'ListJobs', { view: 'JOB_VIEW_FULL', page_size: 11 }),
+      (e: { code: number; details: string }) => e.code === grpc.status.INVALID_ARGUMENT && /pageSize must be ≤ 10 with view JOB_VIEW_FULL/.test(e.details),
+    );
     await call(c, 'ListJobs', { view: 'JOB_VIEW_FULL', page_size: 10 });
   });
 
@@ -181,7 +184,10 @@ describe('LstmTrainer over the in-memory service', () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await call(c, 'SubmitJob', { spec: { name: `page-${i}` } })).job.id);
     const first = await call(c, 'ListJobs', { page_size: 2 });
-    assert.deepEqual(first.jobs.map((j: { id: string }) => j.id), [ids[2], ids[1]]);
+    assert.deepEqual(
+      first.jobs.map((j: { id: string }) => j.id),
+      [ids[2], ids[1]],
+    );
     assert.ok(first.next_page_token);
     const second = await call(c, 'ListJobs', { page_size: 2, page_token: first.next_page_token });
     assert.equal(second.jobs[0].id, ids[0]);
@@ -206,8 +212,14 @@ describe('LstmTrainer over the in-memory service', () => {
     svc.finish(job.id, 'succeeded');
     const { messages, error } = await done;
     assert.equal(error, undefined);
-    assert.deepEqual(messages.map((m) => m.seq), [1, 2, 3, 4, 5, 6]);
-    assert.deepEqual(messages.map((m) => m.event), ['state', 'state', 'epoch', 'epoch', 'epoch', 'state']);
+    assert.deepEqual(
+      messages.map((m) => m.seq),
+      [1, 2, 3, 4, 5, 6],
+    );
+    assert.deepEqual(
+      messages.map((m) => m.event),
+      ['state', 'state', 'epoch', 'epoch', 'epoch', 'state'],
+    );
     assert.equal(messages[1].state.state, 'JOB_STATE_RUNNING');
     assert.equal(messages[1].state.attempt, 1);
     assert.equal(messages[1].state.message, 'taken by worker w1');
@@ -227,13 +239,19 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(view.last_seq, 6);
     assert.equal(view.attempt, 1);
     assert.equal(view.checkpoint_epoch, 3);
-    assert.deepEqual(view.last_epochs.map((e: { epoch: number }) => e.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      view.last_epochs.map((e: { epoch: number }) => e.epoch),
+      [1, 2, 3],
+    );
     assert.equal(view.summary.final_perplexity, 3.5);
     assert.ok(view.started_at && view.finished_at);
 
     // Reconnect after seq 3: exactly 4, 5, 6 — no gap, no duplicate.
     const again = await collect(c.WatchJob({ job_id: job.id, from_seq: 3 }));
-    assert.deepEqual(again.messages.map((m) => m.seq), [4, 5, 6]);
+    assert.deepEqual(
+      again.messages.map((m) => m.seq),
+      [4, 5, 6],
+    );
     // From the last seq of a finished job: nothing more, a clean end.
     const none = await collect(c.WatchJob({ job_id: job.id, from_seq: 6 }));
     assert.equal(none.error, undefined);
@@ -286,7 +304,7 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(missing.messages.length, 0);
   });
 
-  test('ExportModel: info, then each file\'s header and its bytes in ≤ 64 KiB chunks; FAILED_PRECONDITION before a checkpoint', async () => {
+  test("ExportModel: info, then each file's header and its bytes in ≤ 64 KiB chunks; FAILED_PRECONDITION before a checkpoint", async () => {
     const { job } = await call(c, 'SubmitJob', {});
     const early = await collect(c.ExportModel({ job_id: job.id }));
     assert.equal(early.error?.code, S.FAILED_PRECONDITION);
@@ -298,13 +316,27 @@ describe('LstmTrainer over the in-memory service', () => {
     const want = await svc.exportModel(job.id, 'safetensors');
     const r = await collect(c.ExportModel({ job_id: job.id }));
     assert.equal(r.error, undefined);
-    assert.deepEqual(r.messages.map((m) => m.part), ['info', 'file', 'data', 'data', 'data']);
+    assert.deepEqual(
+      r.messages.map((m) => m.part),
+      ['info', 'file', 'data', 'data', 'data'],
+    );
     assert.deepEqual(r.messages[0].info, { format: 'MODEL_FORMAT_SAFETENSORS', epoch: 2, files: 1, total_bytes: 150_000 });
-    assert.deepEqual(r.messages[1].file, { name: 'model.safetensors', content_type: 'application/octet-stream', size: 150_000, filename: `${job.id}-epoch2.safetensors` });
-    assert.deepEqual(r.messages.slice(2).map((m) => m.data.length), [65536, 65536, 150_000 - 2 * 65536]);
+    assert.deepEqual(r.messages[1].file, {
+      name: 'model.safetensors',
+      content_type: 'application/octet-stream',
+      size: 150_000,
+      filename: `${job.id}-epoch2.safetensors`,
+    });
+    assert.deepEqual(
+      r.messages.slice(2).map((m) => m.data.length),
+      [65536, 65536, 150_000 - 2 * 65536],
+    );
     assert.ok(Buffer.concat(r.messages.slice(2).map((m) => m.data)).equals(want.files[0].data));
     const tfjs = await collect(c.ExportModel({ job_id: job.id, format: 'MODEL_FORMAT_TFJS' }));
-    assert.deepEqual(tfjs.messages.map((m) => m.part), ['info', 'file', 'data', 'file', 'data', 'data']);
+    assert.deepEqual(
+      tfjs.messages.map((m) => m.part),
+      ['info', 'file', 'data', 'file', 'data', 'data'],
+    );
     assert.deepEqual([tfjs.messages[1].file.filename, tfjs.messages[3].file.filename], ['model.json', 'weights.bin']);
     assert.equal(tfjs.messages[1].file.content_type, 'application/json');
     const bad = await collect(c.ExportModel({ job_id: job.id, format: 9 }));

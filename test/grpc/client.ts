@@ -30,9 +30,7 @@ export function bearer(key: string): grpc.Metadata {
 
 /** A unary call as a promise; rejects with the ServiceError (code, details, metadata). */
 export function call<T = Any>(client: Client, method: string, req: object, md = new grpc.Metadata()): Promise<T> {
-  return new Promise((resolve, reject) =>
-    client[method](req, md, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))),
-  );
+  return new Promise((resolve, reject) => client[method](req, md, (err: grpc.ServiceError | null, res: T) => (err ? reject(err) : resolve(res))));
 }
 
 /** A unary call's error (fails the test if the call succeeded). */
@@ -74,10 +72,7 @@ export async function until(pred: () => boolean, ms = 5000, what = 'condition'):
 // ---- a client without the .proto: everything from the reflection service ----
 
 const require = createRequire(import.meta.url);
-const reflectionProto = path.join(
-  path.dirname(require.resolve('@grpc/reflection')),
-  '../proto/grpc/reflection/v1/reflection.proto',
-);
+const reflectionProto = path.join(path.dirname(require.resolve('@grpc/reflection')), '../proto/grpc/reflection/v1/reflection.proto');
 
 export class ReflectionClient {
   private readonly client: Client;

@@ -50,7 +50,17 @@ function pieces(buf: Buffer, size: number): Buffer[] {
 
 describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => {
   const prefix = `grpccorpus-${process.pid}-${Date.now().toString(36)}`;
-  const env = { ...process.env, REDIS_URL, QUEUE_PREFIX: prefix, HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', API_KEYS: '', LOG_LEVEL: 'warn', CORPUS_MAX_BYTES: String(MAX_BYTES) };
+  const env = {
+    ...process.env,
+    REDIS_URL,
+    QUEUE_PREFIX: prefix,
+    HTTP_PORT: '0',
+    GRPC_PORT: '0',
+    HOST: '127.0.0.1',
+    API_KEYS: '',
+    LOG_LEVEL: 'warn',
+    CORPUS_MAX_BYTES: String(MAX_BYTES),
+  };
   let api: ApiProcess;
   let c: Client;
   const redis = connectRedis(REDIS_URL);
@@ -66,11 +76,12 @@ describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => 
     redis.disconnect();
   });
 
-  const httpUpload = (body: Buffer) => fetch(`${api.httpAddress}/v1/corpora`, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, body: new Uint8Array(body) });
+  const httpUpload = (body: Buffer) =>
+    fetch(`${api.httpAddress}/v1/corpora`, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, body: new Uint8Array(body) });
   const uploadsInProgress = async () => (await redis.keys(`${prefix}:corpus-upload:*`)).length;
   const stored = async () => (await redis.zrange(`${prefix}:corpora`, 0, -1)).sort();
 
-  test('a text in chunks that split characters: the HTTP upload\'s id and answer; HTTP then finds the same corpus', async () => {
+  test("a text in chunks that split characters: the HTTP upload's id and answer; HTTP then finds the same corpus", async () => {
     const bytes = Buffer.from(TEXT.repeat(20), 'utf8');
     // 7-byte chunks: many of them end inside a two-byte character (ä, „, Cyrillic)
     const { res, err } = await upload(c, pieces(bytes, 7));
@@ -84,7 +95,14 @@ describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => 
     const http = await httpUpload(bytes);
     assert.equal(http.status, 200, 'the same bytes over HTTP: the corpus that exists');
     const body = (await http.json()) as Record<string, unknown>;
-    assert.deepEqual(body, { id: res.corpus.id, bytes: res.corpus.bytes, characters: res.corpus.characters, preview: res.corpus.preview, createdAt: res.corpus.created_at, created: false });
+    assert.deepEqual(body, {
+      id: res.corpus.id,
+      bytes: res.corpus.bytes,
+      characters: res.corpus.characters,
+      preview: res.corpus.preview,
+      createdAt: res.corpus.created_at,
+      created: false,
+    });
     const again = await upload(c, [bytes]);
     assert.equal(again.res.created, false);
     assert.deepEqual(again.res.corpus, res.corpus);
@@ -100,7 +118,10 @@ describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => 
     assert.equal(res.corpus.id, id);
     assert.equal(res.created, false);
     const list = await call(c, 'ListCorpora', {});
-    assert.ok(list.corpora.some((x: { id: string }) => x.id === id), JSON.stringify(list.corpora.map((x: { id: string }) => x.id)));
+    assert.ok(
+      list.corpora.some((x: { id: string }) => x.id === id),
+      JSON.stringify(list.corpora.map((x: { id: string }) => x.id)),
+    );
     const submitted = await call(c, 'SubmitJob', { spec: { data: { corpus: { id }, tokenizer: 'chars', batch_size: 4, num_steps: 8 }, train: { epochs: 1 } } });
     assert.equal(submitted.job.spec.data.corpus.id, id);
   });

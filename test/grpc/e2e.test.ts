@@ -87,7 +87,10 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(job.spec.model.num_hiddens, 16);
     assert.equal(job.spec.train.lr, 1, 'unset fields take the d2l default');
     // the cost estimate the caps judged, in the answer
-    assert.ok(job.estimate && job.estimate.teraflops > 0 && job.estimate.token_epochs === job.estimate.tokens * job.spec.train.epochs && job.estimate.memory_mb > 64, JSON.stringify(job.estimate));
+    assert.ok(
+      job.estimate && job.estimate.teraflops > 0 && job.estimate.token_epochs === job.estimate.tokens * job.spec.train.epochs && job.estimate.memory_mb > 64,
+      JSON.stringify(job.estimate),
+    );
     tinyId = job.id;
 
     // Watch, drop the connection after 3 events, resume from the last seq seen.
@@ -95,17 +98,29 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     const rest = await collect(c.WatchJob({ job_id: job.id, from_seq: head.at(-1)!.seq }));
     assert.equal(rest.error, undefined, String(rest.error?.details));
     const all = [...head, ...rest.messages] as any[];
-    assert.deepEqual(all.map((m) => m.seq), all.map((_, i) => i + 1), 'seq 1, 2, 3, ... across the reconnect');
+    assert.deepEqual(
+      all.map((m) => m.seq),
+      all.map((_, i) => i + 1),
+      'seq 1, 2, 3, ... across the reconnect',
+    );
 
     const epochs = all.filter((m) => m.event === 'epoch').map((m) => m.epoch);
-    assert.deepEqual(epochs.map((e) => e.epoch), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 'each epoch exactly once');
+    assert.deepEqual(
+      epochs.map((e) => e.epoch),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+      'each epoch exactly once',
+    );
     for (const e of epochs) {
       assert.equal(e.epochs, 12);
       assert.ok(e.perplexity > 1 && e.perplexity < 40, `perplexity ${e.perplexity}`);
       assert.ok(e.tokens_per_sec > 0);
     }
     assert.ok(epochs[11].perplexity < epochs[0].perplexity, 'training lowers perplexity');
-    assert.deepEqual(epochs.filter((e) => e.samples).map((e) => e.epoch), [4, 8, 12], 'samples every predict_every epochs');
+    assert.deepEqual(
+      epochs.filter((e) => e.samples).map((e) => e.epoch),
+      [4, 8, 12],
+      'samples every predict_every epochs',
+    );
     assert.match(epochs[3].samples[0].text, /^time traveller.{10}$/);
 
     const states = all.filter((m) => m.event === 'state').map((m) => m.state.state);
@@ -137,7 +152,7 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(streamed.messages.map((m) => m.text).join(''), unary.text);
   });
 
-  test('ExportModel streams the HTTP download\'s bytes in ≤ 64 KiB chunks, every format; errors as NOT_FOUND / INVALID_ARGUMENT', async () => {
+  test("ExportModel streams the HTTP download's bytes in ≤ 64 KiB chunks, every format; errors as NOT_FOUND / INVALID_ARGUMENT", async () => {
     assert.ok(tinyId, 'needs the first test');
     const http: FastifyInstance = await buildHttpApp({ service, logger: false });
     try {
@@ -159,7 +174,10 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
           }
         }
         assert.equal(files.length, first.info.files);
-        assert.equal(files.reduce((n, f) => n + f.data.length, 0), first.info.total_bytes);
+        assert.equal(
+          files.reduce((n, f) => n + f.data.length, 0),
+          first.info.total_bytes,
+        );
         for (const f of files) assert.equal(f.data.length, f.header.size);
         return { info: first.info, files };
       };
@@ -179,7 +197,13 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
         assert.ok(files[0].data.equals(Buffer.from(await res.arrayBuffer())), `${ext}: the same bytes as the HTTP download`);
       }
       const tfjs = await exported('MODEL_FORMAT_TFJS');
-      assert.deepEqual(tfjs.files.map((f) => [f.header.name, f.header.content_type]), [['model.json', 'application/json'], ['weights.bin', 'application/octet-stream']]);
+      assert.deepEqual(
+        tfjs.files.map((f) => [f.header.name, f.header.content_type]),
+        [
+          ['model.json', 'application/json'],
+          ['weights.bin', 'application/octet-stream'],
+        ],
+      );
       for (const f of tfjs.files) {
         const res = await fetch(`${url}/v1/jobs/${tinyId}/model/${f.header.name}`);
         assert.ok(f.data.equals(Buffer.from(await res.arrayBuffer())), `${f.header.name}: the same bytes as the HTTP route`);
@@ -232,7 +256,9 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.equal(short.code, S.INVALID_ARGUMENT);
     assert.match(short.details, /data\.maxTokens/);
     // no MAX_JOB_TFLOP set: the default cap refuses weeks of CPU (≈ 1.5×10⁵ TFLOP)
-    const huge = await callError(c, 'SubmitJob', { spec: { model: { kind: 'MODEL_KIND_CONCISE', num_hiddens: 1024, num_layers: 4 }, data: { max_tokens: 200000 }, train: { epochs: 5000 } } });
+    const huge = await callError(c, 'SubmitJob', {
+      spec: { model: { kind: 'MODEL_KIND_CONCISE', num_hiddens: 1024, num_layers: 4 }, data: { max_tokens: 200000 }, train: { epochs: 5000 } },
+    });
     assert.equal(huge.code, S.INVALID_ARGUMENT);
     assert.match(huge.details, /MAX_JOB_TFLOP = 10000/);
     assert.equal((await callError(c, 'GetJob', { job_id: 'j000000000aaaaaaaaaa' })).code, S.NOT_FOUND);
@@ -259,9 +285,15 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
 
   test('ListJobs lists the jobs newest first', async () => {
     const { jobs } = await call(c, 'ListJobs', { page_size: 10 });
-    assert.deepEqual(jobs.map((j: { name: string }) => j.name), ['grpc-e2e-long', 'grpc-e2e-tiny']);
+    assert.deepEqual(
+      jobs.map((j: { name: string }) => j.name),
+      ['grpc-e2e-long', 'grpc-e2e-tiny'],
+    );
     const done = await call(c, 'ListJobs', { state: 'JOB_STATE_SUCCEEDED' });
-    assert.deepEqual(done.jobs.map((j: { id: string }) => j.id), [tinyId]);
+    assert.deepEqual(
+      done.jobs.map((j: { id: string }) => j.id),
+      [tinyId],
+    );
   });
 
   test('SubmitJob with spec.init.from_job continues the job; Job.init says from where; mismatches are INVALID_ARGUMENT', async () => {

@@ -5,14 +5,7 @@
 // The end-to-end test (e2e.test.ts) runs the same API against the real Redis-backed service.
 import { EventEmitter } from 'node:events';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../src/jobs/errors.js';
-import {
-  TERMINAL_STATES,
-  type GenerateRequest,
-  type JobEvent,
-  type JobService,
-  type JobState,
-  type JobView,
-} from '../../src/jobs/types.js';
+import { TERMINAL_STATES, type GenerateRequest, type JobEvent, type JobService, type JobState, type JobView } from '../../src/jobs/types.js';
 import type { ExportFormat, ModelExport } from '../../src/train/export.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import type { EpochEvent } from '../../src/train/trainer.js';
@@ -185,7 +178,15 @@ export class InMemoryJobService implements JobService {
     const epoch = r.view.checkpointEpoch;
     if (epoch === undefined) throw new FailedPreconditionError(`job ${id} has no checkpoint yet (the first is written after epoch 1)`);
     const bytes = (n: number, salt: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + epoch + salt) & 0xff));
-    if (format === 'tfjs') return { format, epoch, files: [{ name: 'model.json', data: Buffer.from('{"format":"layers-model"}') }, { name: 'weights.bin', data: bytes(70_000, 1) }] };
+    if (format === 'tfjs')
+      return {
+        format,
+        epoch,
+        files: [
+          { name: 'model.json', data: Buffer.from('{"format":"layers-model"}') },
+          { name: 'weights.bin', data: bytes(70_000, 1) },
+        ],
+      };
     return { format, epoch, files: [{ name: `model.${format === 'checkpoint' ? 'ckpt' : format}`, data: bytes(150_000, 0) }] };
   }
 

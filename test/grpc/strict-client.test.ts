@@ -28,7 +28,10 @@ async function pythonMissing(): Promise<string | false> {
     await run(PYTHON, ['-c', 'import grpc, google.protobuf.descriptor_pool']);
     return false;
   } catch (e) {
-    const why = String((e as { stderr?: string }).stderr || (e as Error).message).trim().split('\n').at(-1);
+    const why = String((e as { stderr?: string }).stderr || (e as Error).message)
+      .trim()
+      .split('\n')
+      .at(-1);
     return `${PYTHON} with grpc and protobuf is needed (apt-get install python3-grpcio python3-protobuf): ${why}`;
   }
 }
@@ -39,7 +42,10 @@ const skip = (await pythonMissing()) || ((await redisReachable(REDIS_URL)) ? fal
 async function strict(port: number, ...steps: string[]): Promise<any[]> {
   try {
     const { stdout } = await run(PYTHON, [CLIENT, `127.0.0.1:${port}`, ...steps], { timeout: 120_000, maxBuffer: 16 << 20 });
-    return stdout.trim().split('\n').map((l) => JSON.parse(l));
+    return stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
   } catch (e) {
     const err = e as { stderr?: string; stdout?: string; message: string };
     throw new Error(`strict client failed: ${err.stderr?.trim() || err.message}\n${err.stdout ?? ''}`);
@@ -86,7 +92,7 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     await deletePrefix(prefix);
   });
 
-  test('lists every service, and each one\'s file passes a strict DescriptorPool, in protoc\'s shape', async () => {
+  test("lists every service, and each one's file passes a strict DescriptorPool, in protoc's shape", async () => {
     const [list, { describe: d }] = await strict(open.port, 'list', 'describe');
     assert.deepEqual(list.services.sort(), [
       'grpc.health.v1.Health',
@@ -97,7 +103,22 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     const trainer = d['lstm_trainer.v1.LstmTrainer'];
     assert.equal(trainer.file, 'lstm_trainer/v1/lstm_trainer.proto', 'the file under its path in proto/');
     assert.deepEqual(trainer.dependencies, [], 'self-contained');
-    assert.deepEqual(trainer.methods, ['SubmitJob', 'GetJob', 'ListJobs', 'CancelJob', 'WatchJob', 'Generate', 'GenerateStream', 'ExportModel', 'UploadModel', 'GetModel', 'DeleteJob', 'UploadCorpus', 'ListCorpora', 'GetCorpus']);
+    assert.deepEqual(trainer.methods, [
+      'SubmitJob',
+      'GetJob',
+      'ListJobs',
+      'CancelJob',
+      'WatchJob',
+      'Generate',
+      'GenerateStream',
+      'ExportModel',
+      'UploadModel',
+      'GetModel',
+      'DeleteJob',
+      'UploadCorpus',
+      'ListCorpora',
+      'GetCorpus',
+    ]);
     assert.deepEqual(trainer.proto3Optional, optionalFieldsOfProto(), 'every proto3 optional field is flagged as one');
     const health = d['grpc.health.v1.Health'];
     assert.equal(health.file, 'grpc/health/v1/health.proto');
@@ -115,9 +136,15 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     };
     const [whole, trainer, submitted] = await strict(
       open.port,
-      'call', 'grpc.health.v1.Health/Check', '{}',
-      'call', 'grpc.health.v1.Health/Check', '{"service": "lstm_trainer.v1.LstmTrainer"}',
-      'call', 'lstm_trainer.v1.LstmTrainer/SubmitJob', JSON.stringify({ spec }),
+      'call',
+      'grpc.health.v1.Health/Check',
+      '{}',
+      'call',
+      'grpc.health.v1.Health/Check',
+      '{"service": "lstm_trainer.v1.LstmTrainer"}',
+      'call',
+      'lstm_trainer.v1.LstmTrainer/SubmitJob',
+      JSON.stringify({ spec }),
     );
     assert.deepEqual(whole.response, { status: 'SERVING' });
     assert.deepEqual(trainer.response, { status: 'SERVING' });
@@ -132,28 +159,47 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     const [watched] = await strict(open.port, 'stream', 'lstm_trainer.v1.LstmTrainer/WatchJob', JSON.stringify({ jobId: job.id }), '0');
     assert.equal(watched.error, undefined, JSON.stringify(watched.error));
     const events = watched.responses as any[];
-    assert.deepEqual(events.map((e) => Number(e.seq)), events.map((_, i) => i + 1), 'seq 1, 2, 3, ...');
-    assert.deepEqual(events.filter((e) => e.epoch).map((e) => e.epoch.epoch), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(
+      events.map((e) => Number(e.seq)),
+      events.map((_, i) => i + 1),
+      'seq 1, 2, 3, ...',
+    );
+    assert.deepEqual(
+      events.filter((e) => e.epoch).map((e) => e.epoch.epoch),
+      [1, 2, 3, 4, 5, 6],
+    );
     assert.equal(events.at(-1).state.state, 'JOB_STATE_SUCCEEDED');
     assert.equal(events.at(-1).state.summary.epochs, 6);
 
     // resuming from a seq through the same reflected descriptors
     const from = events.length - 2;
     const [resumed] = await strict(open.port, 'stream', 'lstm_trainer.v1.LstmTrainer/WatchJob', JSON.stringify({ jobId: job.id, fromSeq: from }), '0');
-    assert.deepEqual(resumed.responses.map((e: any) => Number(e.seq)), [from + 1, from + 2]);
+    assert.deepEqual(
+      resumed.responses.map((e: any) => Number(e.seq)),
+      [from + 1, from + 2],
+    );
   });
 
   test('with API keys: reflection and calls need the key, health does not', async () => {
     const [noKey] = await strict(authed.port, 'call', 'lstm_trainer.v1.LstmTrainer/ListJobs', '{}').catch((e: Error) => [{ failed: e.message }]);
     assert.match(noKey.failed, /UNAUTHENTICATED|Unauthenticated/, 'reflection without the key is refused');
     const [list, health, jobs] = await strict(
-      authed.port, '--metadata', `authorization=Bearer ${KEY}`,
+      authed.port,
+      '--metadata',
+      `authorization=Bearer ${KEY}`,
       'list',
-      'call', 'grpc.health.v1.Health/Check', '{}',
-      'call', 'lstm_trainer.v1.LstmTrainer/ListJobs', '{"pageSize": 5}',
+      'call',
+      'grpc.health.v1.Health/Check',
+      '{}',
+      'call',
+      'lstm_trainer.v1.LstmTrainer/ListJobs',
+      '{"pageSize": 5}',
     );
     assert.ok(list.services.includes('lstm_trainer.v1.LstmTrainer'));
     assert.deepEqual(health.response, { status: 'SERVING' });
-    assert.deepEqual(jobs.response.jobs.map((j: any) => j.name), ['strict-python']);
+    assert.deepEqual(
+      jobs.response.jobs.map((j: any) => j.name),
+      ['strict-python'],
+    );
   });
 });

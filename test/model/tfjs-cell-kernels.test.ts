@@ -56,7 +56,10 @@ test('the committed lstmCellKernels.wasm is the build of lstmCellKernels.as.ts',
   try {
     const out = join(dir, 'k.wasm');
     const script = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')).scripts['build:wasm'] as string;
-    const args = script.split(/\s+/).slice(1).map((a) => (a === 'src/model/tfjs/lstmCellKernels.wasm' ? out : a));
+    const args = script
+      .split(/\s+/)
+      .slice(1)
+      .map((a) => (a === 'src/model/tfjs/lstmCellKernels.wasm' ? out : a));
     execFileSync(new URL('node_modules/.bin/asc', root).pathname, args, { cwd: root.pathname, stdio: 'pipe' });
     assert.deepEqual(readFileSync(out), readFileSync(new URL('src/model/tfjs/lstmCellKernels.wasm', root)), 'run `npm run build:wasm` and commit the result');
   } finally {
@@ -107,7 +110,11 @@ test('cell forward, layer 0: the step input as rows of the token table (repeated
 
 test('transpose2d: equals tf.transpose (row counts not a multiple of 4; columns not a multiple of 4 fall back)', async () => {
   const rng = new Rng(10);
-  for (const shape of [[6, 8], [13, 32], [4, 6]]) {
+  for (const shape of [
+    [6, 8],
+    [13, 32],
+    [4, 6],
+  ]) {
     const inputs = [{ data: random(rng, shape[0] * shape[1], 1), shape }];
     const [wasm] = await on('wasm', inputs, (xs) => [transpose2d(xs[0])]);
     const [ops] = await on('cpu', inputs, (xs) => [tf.transpose(xs[0])]);
@@ -118,17 +125,28 @@ test('transpose2d: equals tf.transpose (row counts not a multiple of 4; columns 
 test('cell forward: a NaN pre-activation stays NaN (divergence is not hidden by the clamps)', async () => {
   const data = new Float32Array(B * G).fill(0.5);
   data[3] = NaN;
-  const [S, , , Hout] = await on('wasm', [{ data, shape: [B, G] }, { data: new Float32Array(H * G), shape: [H, G] }, { data: new Float32Array(B * H), shape: [B, H] }], (xs) => {
-    const [xw, Wh, zeros] = xs;
-    const s = lstmCell(xw, [zeros, zeros], Wh, gateConstants(H));
-    return [s.S, s.C, s.tanhC, s.H];
-  });
+  const [S, , , Hout] = await on(
+    'wasm',
+    [
+      { data, shape: [B, G] },
+      { data: new Float32Array(H * G), shape: [H, G] },
+      { data: new Float32Array(B * H), shape: [B, H] },
+    ],
+    (xs) => {
+      const [xw, Wh, zeros] = xs;
+      const s = lstmCell(xw, [zeros, zeros], Wh, gateConstants(H));
+      return [s.S, s.C, s.tanhC, s.H];
+    },
+  );
   assert.ok(Number.isNaN(S[3]), 'σ(NaN) is NaN');
   assert.ok(Number.isNaN(Hout[3]), 'and so is H in that column');
   assert.ok(Number.isFinite(Hout[4]), 'other columns are not touched');
 });
 
-for (const [label, hasNext] of [['last step (nothing from t+1)', false], ['inner step (dHnext, dCnext)', true]] as const) {
+for (const [label, hasNext] of [
+  ['last step (nothing from t+1)', false],
+  ['inner step (dHnext, dCnext)', true],
+] as const) {
   test(`cell backward, ${label}: the kernel (dZ, dCprev) equals the ops`, async () => {
     const rng = new Rng(hasNext ? 5 : 4);
     const inputs = [
@@ -173,7 +191,10 @@ test('scatterAddSteps: rows added into their tokens’ rows, repeated tokens sum
   const [wasm] = await on('wasm', steps, run);
   const [ops] = await on('cpu', steps, run);
   assertClose(wasm, ops, 1e-5, 'scatter-add');
-  assert.ok(wasm.subarray(6 * G).every((x) => x === 0), 'rows of tokens not present are zero');
+  assert.ok(
+    wasm.subarray(6 * G).every((x) => x === 0),
+    'rows of tokens not present are zero',
+  );
   assert.ok(await tf.setBackend('wasm'));
   tf.tidy(() => {
     const step = tf.zeros([1, G]) as tf.Tensor2D;
@@ -193,7 +214,7 @@ test('kernels keep working after the wasm heap grows (views are taken after ever
   const run = (xs: tf.Tensor2D[]) => {
     const [Wh, xw, Hprev, Cprev] = xs;
     const first = lstmCell(xw, [Hprev, Cprev], Wh, gateConstants(H));
-    const big = tf.zeros([64 * 1024 * 1024 / 4]); // 64 MB: the heap must grow
+    const big = tf.zeros([(64 * 1024 * 1024) / 4]); // 64 MB: the heap must grow
     const second = lstmCell(xw, [first.H, first.C], Wh, gateConstants(H));
     big.dispose();
     return [second.H, second.C];

@@ -242,7 +242,10 @@ test('generator: logits equal the reference forward at the last step; state live
       for (const t of tokens) logits = await gen.feed(t);
       assert.equal(logits.length, V);
       const want = referenceLastLogits(config, weights, tokens.slice());
-      assert.ok(diffNorm(logits, want) <= 1e-5 * norm(want) + 1e-6, `${label(config)}: logits ${Array.from(logits.slice(0, 3))} vs ${Array.from(want.slice(0, 3))}`);
+      assert.ok(
+        diffNorm(logits, want) <= 1e-5 * norm(want) + 1e-6,
+        `${label(config)}: logits ${Array.from(logits.slice(0, 3))} vs ${Array.from(want.slice(0, 3))}`,
+      );
       // a second generator starts from zeros, independent of the first
       const gen2 = model.generator();
       const first = await gen2.feed(tokens[0]);

@@ -33,8 +33,14 @@ test('scratch reference: autograd gradients match central differences (direction
   const Y = new Int32Array(B * T).map(() => rng.randint(0, V - 1));
   const batch = { X, Y, batchSize: B, numSteps: T };
   // a non-zero initial state, as a carried one would be
-  const H0 = tf.tensor2d(Array.from({ length: B * H }, () => rng.normal() * 0.5), [B, H]);
-  const C0 = tf.tensor2d(Array.from({ length: B * H }, () => rng.normal() * 0.5), [B, H]);
+  const H0 = tf.tensor2d(
+    Array.from({ length: B * H }, () => rng.normal() * 0.5),
+    [B, H],
+  );
+  const C0 = tf.tensor2d(
+    Array.from({ length: B * H }, () => rng.normal() * 0.5),
+    [B, H],
+  );
 
   const params = getLstmParams(weights);
   const { loss, grads, state } = scratchLossAndGrads(params, batch, [H0, C0], V);
@@ -59,8 +65,7 @@ test('scratch reference: autograd gradients match central differences (direction
       const dir = trial === 0 ? new Float32Array(gradData[p]) : new Float32Array(size).map(() => dirRng.normal());
       const n = Math.hypot(...dir);
       dir.forEach((x, i) => (dir[i] = x / n));
-      const shifted = (sign: number) =>
-        paramList(params).map((t, q) => (q === p ? tf.add(t, tf.mul(tf.tensor(dir, t.shape), sign * h)) : t));
+      const shifted = (sign: number) => paramList(params).map((t, q) => (q === p ? tf.add(t, tf.mul(tf.tensor(dir, t.shape), sign * h)) : t));
       const plus = shifted(1);
       const minus = shifted(-1);
       const numeric = (lossAt(plus) - lossAt(minus)) / (2 * h);

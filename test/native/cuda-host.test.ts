@@ -15,7 +15,10 @@ const BIN = join(ROOT, 'native', 'build-cuda', 'cuda_host_check');
 const CPU_SOURCES = ['model_api', 'lstm', 'kernels', 'gemm', 'thread_pool'].map((f) => join(ROOT, 'native', 'src', `${f}.cc`));
 
 const gpp = spawnSync('g++', ['--version']);
-const blas = existsSync('/usr/include/x86_64-linux-gnu/cblas.h') || existsSync('/usr/include/cblas.h') || existsSync('/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h');
+const blas =
+  existsSync('/usr/include/x86_64-linux-gnu/cblas.h') ||
+  existsSync('/usr/include/cblas.h') ||
+  existsSync('/usr/include/x86_64-linux-gnu/openblas-pthread/cblas.h');
 const skip = gpp.status !== 0 ? 'g++ not found' : !blas ? 'OpenBLAS headers not found (libopenblas-dev)' : false;
 
 describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine', { skip }, () => {
@@ -24,7 +27,21 @@ describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine',
     mkdirSync(join(ROOT, 'native', 'build-cuda'), { recursive: true });
     const r = spawnSync(
       'g++',
-      ['-std=c++17', '-O2', '-pthread', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Werror', `-I${join(ROOT, 'native', 'src')}`, join(ROOT, 'native', 'test', 'cuda_host_check.cc'), ...CPU_SOURCES, '-lopenblas', '-o', BIN],
+      [
+        '-std=c++17',
+        '-O2',
+        '-pthread',
+        '-Wall',
+        '-Wextra',
+        '-Wno-unused-parameter',
+        '-Werror',
+        `-I${join(ROOT, 'native', 'src')}`,
+        join(ROOT, 'native', 'test', 'cuda_host_check.cc'),
+        ...CPU_SOURCES,
+        '-lopenblas',
+        '-o',
+        BIN,
+      ],
       { encoding: 'utf8' },
     );
     assert.equal(r.status, 0, `g++ failed:\n${r.stderr}`);
@@ -38,9 +55,20 @@ describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine',
     assert.equal(r.status, 0, `harness failed:\n${output}\n${r.stderr}`);
     // the cases the harness must cover: both kinds, multi-layer, odd shapes, both samplings, d2l
     // size — each with the per-step cell kernels and with the persistent kernels
-    for (const name of ['scratch-small-seq', 'scratch-odd-random', 'concise-odd-seq', 'concise-2layer-seq', 'concise-3layer-random', 'scratch-d2l', 'concise-d2l-2layer']) {
+    for (const name of [
+      'scratch-small-seq',
+      'scratch-odd-random',
+      'concise-odd-seq',
+      'concise-2layer-seq',
+      'concise-3layer-random',
+      'scratch-d2l',
+      'concise-d2l-2layer',
+    ]) {
       for (const recurrence of ['steps', 'persistent']) {
-        assert.ok(lines.some((l) => l.startsWith(`ok ${name}/${recurrence}:`)), `case ${name}/${recurrence} ran and passed`);
+        assert.ok(
+          lines.some((l) => l.startsWith(`ok ${name}/${recurrence}:`)),
+          `case ${name}/${recurrence} ran and passed`,
+        );
       }
     }
     assert.ok(!lines.some((l) => l.startsWith('FAIL')));

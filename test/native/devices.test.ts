@@ -35,7 +35,10 @@ describe('native engine devices', { skip: skipNative }, () => {
     const saved = process.env.DEVICE;
     process.env.DEVICE = 'tpu';
     try {
-      await assert.rejects(selectEngine('native', () => {}), /DEVICE must be 'cpu', 'cuda' or 'auto', got 'tpu'/);
+      await assert.rejects(
+        selectEngine('native', () => {}),
+        /DEVICE must be 'cpu', 'cuda' or 'auto', got 'tpu'/,
+      );
     } finally {
       if (saved === undefined) delete process.env.DEVICE;
       else process.env.DEVICE = saved;
@@ -54,8 +57,14 @@ describe('native engine devices', { skip: skipNative }, () => {
     const saved = process.env.DEVICE;
     process.env.DEVICE = 'cuda';
     try {
-      await assert.rejects(selectEngine('native', () => {}), /DEVICE=cuda but no GPU can be used/);
-      await assert.rejects(selectEngine('', () => {}), /DEVICE=cuda/);
+      await assert.rejects(
+        selectEngine('native', () => {}),
+        /DEVICE=cuda but no GPU can be used/,
+      );
+      await assert.rejects(
+        selectEngine('', () => {}),
+        /DEVICE=cuda/,
+      );
     } finally {
       if (saved === undefined) delete process.env.DEVICE;
       else process.env.DEVICE = saved;
@@ -83,7 +92,10 @@ describe('native engine devices', { skip: skipNative }, () => {
       };
       const stepwise = await run(false);
       const batched = await run(true);
-      assert.deepEqual(batched.ppl.map((p) => p.toPrecision(12)), stepwise.ppl.map((p) => p.toPrecision(12)));
+      assert.deepEqual(
+        batched.ppl.map((p) => p.toPrecision(12)),
+        stepwise.ppl.map((p) => p.toPrecision(12)),
+      );
       for (const name of Object.keys(stepwise.w)) assert.deepEqual(batched.w[name].data, stepwise.w[name].data, name);
     });
   }

@@ -7,17 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { EngineFactory, LstmModel, ModelConfig } from '../../src/model/engine.js';
 import { createReferenceModel, tfjsEngine } from '../../src/model/tfjs/index.js';
 import { logitsReference, referenceModel } from '../../src/model/reference.js';
-import {
-  assertGradsClose,
-  assertRelClose,
-  configs,
-  label,
-  native,
-  relError,
-  sequentialBatches,
-  skipNative,
-  testWeights,
-} from './helpers.js';
+import { assertGradsClose, assertRelClose, configs, label, native, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
 import assert from 'node:assert/strict';
 
 const V = 9;
@@ -34,7 +24,12 @@ describe('native engine vs tfjs engine', { skip: skipNative }, () => {
 
   const create = async (which: 'native' | 'tfjs' | 'reference', config: ModelConfig, seed: number) => {
     const w = testWeights(config, seed);
-    const m = which === 'native' ? await native!.createModel(config, w) : which === 'tfjs' ? await tfjs.createModel(config, w) : await createReferenceModel(config, w, quiet);
+    const m =
+      which === 'native'
+        ? await native!.createModel(config, w)
+        : which === 'tfjs'
+          ? await tfjs.createModel(config, w)
+          : await createReferenceModel(config, w, quiet);
     models.push(m);
     return m;
   };

@@ -5,18 +5,16 @@ import { describe, it } from 'node:test';
 import { NativeLstmModel } from '../../src/model/native/index.js';
 import { Rng } from '../../src/text/rng.js';
 import { logitsReference, referenceModel } from '../../src/model/reference.js';
-import {
-  configs,
-  label,
-  native,
-  relError,
-  sequentialBatches,
-  skipNative,
-  testWeights,
-} from './helpers.js';
+import { configs, label, native, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
 
 describe('native engine generator', { skip: skipNative }, () => {
-  for (const [config, offLoop] of configs(11, 40).flatMap((c) => [[c, false], [c, true]] as const)) {
+  for (const [config, offLoop] of configs(11, 40).flatMap(
+    (c) =>
+      [
+        [c, false],
+        [c, true],
+      ] as const,
+  )) {
     it(`gives the float64 reference's logits: ${label(config)}${offLoop ? ', off the event loop' : ''}`, async () => {
       assert.ok(native);
       NativeLstmModel.generateAsyncAbove = offLoop ? 0 : 1 << 20;

@@ -130,7 +130,7 @@ describe('native engine gradients', { skip: skipNative }, () => {
     });
   }
 
-  it('maps the scratch kind\'s 14 tensors (gate order i, f, o, c) like the concise layout (i, f, c, o)', async () => {
+  it("maps the scratch kind's 14 tensors (gate order i, f, o, c) like the concise layout (i, f, c, o)", async () => {
     assert.ok(native);
     const V = 6;
     const H = 8;
@@ -147,9 +147,27 @@ describe('native engine gradients', { skip: skipNative }, () => {
     };
     const order = ['i', 'f', 'c', 'o'];
     const wc: Weights = {
-      'lstm_l0/kernel': { shape: [V, 4 * H], data: fuse(V, order.map((g) => ws[`W_x${g}`].data)) },
-      'lstm_l0/recurrent_kernel': { shape: [H, 4 * H], data: fuse(H, order.map((g) => ws[`W_h${g}`].data)) },
-      'lstm_l0/bias': { shape: [4 * H], data: fuse(1, order.map((g) => ws[`b_${g}`].data)) },
+      'lstm_l0/kernel': {
+        shape: [V, 4 * H],
+        data: fuse(
+          V,
+          order.map((g) => ws[`W_x${g}`].data),
+        ),
+      },
+      'lstm_l0/recurrent_kernel': {
+        shape: [H, 4 * H],
+        data: fuse(
+          H,
+          order.map((g) => ws[`W_h${g}`].data),
+        ),
+      },
+      'lstm_l0/bias': {
+        shape: [4 * H],
+        data: fuse(
+          1,
+          order.map((g) => ws[`b_${g}`].data),
+        ),
+      },
       'dense/kernel': { shape: [H, V], data: ws.W_hq.data.slice() },
       'dense/bias': { shape: [V], data: ws.b_q.data.slice() },
     };

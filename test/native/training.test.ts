@@ -9,17 +9,7 @@ import { loadCorpus } from '../../src/text/corpus.js';
 import { seqDataIterSequential } from '../../src/text/data.js';
 import { Rng } from '../../src/text/rng.js';
 import { lossAndGradsReference, referenceModel, zeroState } from '../../src/model/reference.js';
-import {
-  assertRelClose,
-  configs,
-  label,
-  native,
-  randomBatch,
-  relError,
-  sequentialBatches,
-  skipNative,
-  testWeights,
-} from './helpers.js';
+import { assertRelClose, configs, label, native, randomBatch, relError, sequentialBatches, skipNative, testWeights } from './helpers.js';
 
 describe('native engine training step', { skip: skipNative }, () => {
   for (const config of configs(7, 40)) {

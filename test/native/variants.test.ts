@@ -17,11 +17,20 @@ function runWith(vars: Record<string, string>): { info: NativeInfo; output: stri
   // a child test run, not a subtest of this one (node:test marks its children with NODE_TEST_CONTEXT)
   const env: Record<string, string | undefined> = { ...process.env, ...vars };
   delete env.NODE_TEST_CONTEXT;
-  const probe = spawnSync(process.execPath, ['--import', 'tsx', '-e', "import('./src/model/native/index.js').then(m => { const r = m.loadNativeEngine(); console.log(JSON.stringify(r.factory.info())); })"], {
-    cwd: join(here, '..', '..'),
-    env,
-    encoding: 'utf8',
-  });
+  const probe = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      "import('./src/model/native/index.js').then(m => { const r = m.loadNativeEngine(); console.log(JSON.stringify(r.factory.info())); })",
+    ],
+    {
+      cwd: join(here, '..', '..'),
+      env,
+      encoding: 'utf8',
+    },
+  );
   const info = JSON.parse(probe.stdout.trim()) as NativeInfo;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...files], { env, encoding: 'utf8' });
   return { info, output: r.stdout + r.stderr, status: r.status };

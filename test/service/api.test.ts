@@ -46,13 +46,23 @@ describe('validation: nothing invalid is queued', () => {
     ['unknown nested field', { data: { corpus: 'timemachine', shuffle: true } }, 'data.shuffle'],
     ['too many prefixes', { report: { prefixes: Array(LIMITS.prefixes + 1).fill('a') } }, 'report.prefixes'],
     // the history budget: 8 × (200 + 2000) sample characters per epoch (the adversarial test's 6 MB history)
-    ['samples per epoch over budget', { train: { epochs: 300 }, report: { predictEvery: 1, numPreds: 2000, prefixes: Array(8).fill('t'.repeat(200)) } }, 'report.numPreds'],
-    ['samples per job over budget', { train: { epochs: 5000 }, report: { predictEvery: 1, numPreds: 500, prefixes: ['time traveller'] } }, 'report.predictEvery'],
+    [
+      'samples per epoch over budget',
+      { train: { epochs: 300 }, report: { predictEvery: 1, numPreds: 2000, prefixes: Array(8).fill('t'.repeat(200)) } },
+      'report.numPreds',
+    ],
+    [
+      'samples per job over budget',
+      { train: { epochs: 5000 }, report: { predictEvery: 1, numPreds: 500, prefixes: ['time traveller'] } },
+      'report.predictEvery',
+    ],
     ['not an object', [1, 2], 'body'],
   ];
   for (const [name, body, field] of cases) {
     test(`${name} → 400 naming ${field}`, async () => {
-      const res = await request(api.url).post('/v1/jobs').send(body as object);
+      const res = await request(api.url)
+        .post('/v1/jobs')
+        .send(body as object);
       assert.equal(res.status, 400, JSON.stringify(res.body));
       assert.match(res.headers['content-type'], problemType);
       assert.equal(res.body.status, 400);
@@ -117,7 +127,13 @@ describe('jobs without a worker', () => {
     const again = await request(api.url).post('/v1/jobs').send(spec);
     assert.equal(again.status, 200);
     assert.equal(again.body.id, first.body.id);
-    const concurrent = await Promise.all([1, 2, 3, 4].map(() => request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'race-key' })));
+    const concurrent = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        request(api.url)
+          .post('/v1/jobs')
+          .send({ ...TINY, idempotencyKey: 'race-key' }),
+      ),
+    );
     assert.equal(new Set(concurrent.map((r) => r.body.id)).size, 1);
     assert.deepEqual(concurrent.map((r) => r.status).sort(), [200, 200, 200, 201]);
   });
@@ -133,11 +149,20 @@ describe('jobs without a worker', () => {
       const res = await request(api.url).post('/v1/jobs').send(other);
       assert.equal(res.status, 409, JSON.stringify(other));
       assert.match(res.headers['content-type'], problemType);
-      assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), ['idempotencyKey']);
+      assert.deepEqual(
+        res.body.errors.map((e: { field: string }) => e.field),
+        ['idempotencyKey'],
+      );
       assert.match(res.body.detail, new RegExp(first.body.id));
     }
     // written differently but the same once defaulted (key order, a default spelled out): the same job
-    const same = { idempotencyKey: 'conflict-key', report: { ...TINY.report }, train: { seed: 7, epochs: 6, lr: 1 }, data: { ...TINY.data, sampling: 'sequential' }, model: { numHiddens: 8 } };
+    const same = {
+      idempotencyKey: 'conflict-key',
+      report: { ...TINY.report },
+      train: { seed: 7, epochs: 6, lr: 1 },
+      data: { ...TINY.data, sampling: 'sequential' },
+      model: { numHiddens: 8 },
+    };
     const again = await request(api.url).post('/v1/jobs').send(same).expect(200);
     assert.equal(again.body.id, first.body.id);
     assert.equal((await request(api.url).get(`/v1/jobs/${first.body.id}`).expect(200)).body.spec.train.epochs, 6);
@@ -145,18 +170,29 @@ describe('jobs without a worker', () => {
   });
 
   test('a body that is not UTF-8 → 400 problem naming body; valid non-ASCII text is kept as sent', async () => {
-    for (const bad of [[0xff, 0xfe], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+    for (const bad of [
+      [0xff, 0xfe],
+      [0xc0, 0xaf],
+      [0xed, 0xa0, 0x80],
+      [0xe2, 0x82],
+    ]) {
       const body = Buffer.concat([Buffer.from('{"name":"x'), Buffer.from(bad), Buffer.from('"}')]);
       for (const path of ['/v1/jobs', '/v1/jobs/j000000000deadbeef00/generate']) {
         const res = await fetch(api.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
         assert.equal(res.status, 400, `${path} ${Buffer.from(bad).toString('hex')}`);
         assert.match(res.headers.get('content-type') ?? '', problemType);
         const p = (await res.json()) as { errors: { field: string; message: string }[] };
-        assert.deepEqual(p.errors.map((e) => e.field), ['body']);
+        assert.deepEqual(
+          p.errors.map((e) => e.field),
+          ['body'],
+        );
         assert.match(p.errors[0].message, /UTF-8/);
       }
     }
-    const ok = await request(api.url).post('/v1/jobs').send({ ...TINY, name: 'zeitreisender ü 时间 🦀' }).expect(201);
+    const ok = await request(api.url)
+      .post('/v1/jobs')
+      .send({ ...TINY, name: 'zeitreisender ü 时间 🦀' })
+      .expect(201);
     assert.equal(ok.body.name, 'zeitreisender ü 时间 🦀');
     await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).send({}).expect(200);
     // a BOM is not JSON (as before)
@@ -202,17 +238,34 @@ describe('jobs without a worker', () => {
     ];
     const before = (await api.service.list({ limit: 100 })).jobs.length;
     for (const [method, path, headers, field] of refused) {
-      const res = await request(api.url)[method === 'POST' ? 'post' : 'get'](path).set(headers).send(method === 'POST' ? TINY : undefined);
+      const res = await request(api.url)
+        [method === 'POST' ? 'post' : 'get'](path)
+        .set(headers)
+        .send(method === 'POST' ? TINY : undefined);
       assert.equal(res.status, 403, `${method} ${path} ${JSON.stringify(headers)}: ${res.status}`);
       assert.match(res.headers['content-type'], problemType);
       assert.equal(res.body.errors[0].field, field);
     }
     assert.equal((await api.service.list({ limit: 100 })).jobs.length, before, 'a refused write queued a job');
-    for (const headers of [{ origin: `http://127.0.0.1:${port}` }, { host: `localhost:${port}`, origin: `http://localhost:${port}` }, { host: `[::1]:${port}` }, { host: `10.1.2.3:${port}` }, {}]) {
+    for (const headers of [
+      { origin: `http://127.0.0.1:${port}` },
+      { host: `localhost:${port}`, origin: `http://localhost:${port}` },
+      { host: `[::1]:${port}` },
+      { host: `10.1.2.3:${port}` },
+      {},
+    ]) {
       await request(api.url).get('/v1/jobs').set(headers).expect(200);
     }
-    const same = await request(api.url).post('/v1/jobs').set({ origin: `http://127.0.0.1:${port}` }).send(TINY).expect(201);
-    await request(api.url).post(`/v1/jobs/${same.body.id}/cancel`).set({ origin: `http://127.0.0.1:${port}` }).send({}).expect(200);
+    const same = await request(api.url)
+      .post('/v1/jobs')
+      .set({ origin: `http://127.0.0.1:${port}` })
+      .send(TINY)
+      .expect(201);
+    await request(api.url)
+      .post(`/v1/jobs/${same.body.id}/cancel`)
+      .set({ origin: `http://127.0.0.1:${port}` })
+      .send({})
+      .expect(200);
     // the allow-lists, and auth on (a page cannot send the key): no Host/Origin check
     const listed = await startTestApi({ ...env, ALLOWED_HOSTS: 'trainer.lan', ALLOWED_ORIGINS: 'https://ui.example' });
     const keyed = await startTestApi(env, { apiKeys: ['k-h'] });
@@ -266,7 +319,9 @@ describe('jobs without a worker', () => {
       ['post', '/v1/jobs/j000000000deadbeef00/cancel'],
       ['get', '/v1/nothing-here'],
     ] as const) {
-      const res = await request(api.url)[method](path).send(method === 'post' ? {} : undefined);
+      const res = await request(api.url)
+        [method](path)
+        .send(method === 'post' ? {} : undefined);
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.match(res.headers['content-type'], problemType);
     }
@@ -275,7 +330,12 @@ describe('jobs without a worker', () => {
   });
 
   test('malformed job ids → 400 problem naming `id` on every job route, before any Redis access', async () => {
-    const { id } = (await request(api.url).post('/v1/jobs').send({ ...TINY, name: 'suffix-ids' }).expect(201)).body;
+    const { id } = (
+      await request(api.url)
+        .post('/v1/jobs')
+        .send({ ...TINY, name: 'suffix-ids' })
+        .expect(201)
+    ).body;
     // the Redis keys beside a job's record: once 500 (WRONGTYPE) or a look-up of another key
     const bad = [`${id}:events`, `${id}:ckpt`, `${id}:x`, 'nope', id.toUpperCase(), `${id}0`, id.slice(0, -1), 'j'.repeat(99)];
     for (const b of bad) {
@@ -286,10 +346,16 @@ describe('jobs without a worker', () => {
         ['post', '/cancel'],
         ['post', '/generate'],
       ] as const) {
-        const res = await request(api.url)[method](`/v1/jobs/${encodeURIComponent(b)}${path}`).send(method === 'post' ? { prefix: 'time' } : undefined);
+        const res = await request(api.url)
+          [method](`/v1/jobs/${encodeURIComponent(b)}${path}`)
+          .send(method === 'post' ? { prefix: 'time' } : undefined);
         assert.equal(res.status, 400, `${method} ${b}${path}: ${res.status} ${res.text}`);
         assert.match(res.headers['content-type'], problemType);
-        assert.deepEqual(res.body.errors.map((e: { field: string }) => e.field), ['id'], `${b}${path}`);
+        assert.deepEqual(
+          res.body.errors.map((e: { field: string }) => e.field),
+          ['id'],
+          `${b}${path}`,
+        );
       }
     }
     // the job itself is untouched (the :cancel with a suffix did not cancel it)
@@ -300,27 +366,48 @@ describe('jobs without a worker', () => {
   test('router errors are problems too: over-long ids (any length) and undecodable paths answer as the JobId rule does', async () => {
     const idProblems: string[] = [];
     const paths: [string, string][] = [];
-    for (const n of [21, 99, 100, 101, 150, 200, 1000]) for (const sub of ['', '/epochs', '/events', '/cancel', '/generate']) paths.push([sub === '/cancel' || sub === '/generate' ? 'POST' : 'GET', `/v1/jobs/${'j'.repeat(n)}${sub}`]);
-    for (const sub of ['', '/epochs', '/events', '/cancel']) paths.push([sub === '/cancel' ? 'POST' : 'GET', `/v1/jobs/%ff${sub}`], ['GET', `/v1/jobs/j0mwy3g8821106b38b%c0${sub}`]);
+    for (const n of [21, 99, 100, 101, 150, 200, 1000])
+      for (const sub of ['', '/epochs', '/events', '/cancel', '/generate'])
+        paths.push([sub === '/cancel' || sub === '/generate' ? 'POST' : 'GET', `/v1/jobs/${'j'.repeat(n)}${sub}`]);
+    for (const sub of ['', '/epochs', '/events', '/cancel'])
+      paths.push([sub === '/cancel' ? 'POST' : 'GET', `/v1/jobs/%ff${sub}`], ['GET', `/v1/jobs/j0mwy3g8821106b38b%c0${sub}`]);
     for (const [method, path] of paths) {
-      const res = await fetch(api.url + path, { method, headers: method === 'POST' ? { 'content-type': 'application/json' } : {}, body: method === 'POST' ? '{"prefix":"time"}' : undefined });
+      const res = await fetch(api.url + path, {
+        method,
+        headers: method === 'POST' ? { 'content-type': 'application/json' } : {},
+        body: method === 'POST' ? '{"prefix":"time"}' : undefined,
+      });
       const text = await res.text();
       assert.equal(res.status, 400, `${method} ${path.slice(0, 60)}: ${text.slice(0, 200)}`);
       assert.match(res.headers.get('content-type') ?? '', problemType, path.slice(0, 60));
       const body = JSON.parse(text);
-      assert.deepEqual(body.errors.map((e: { field: string }) => e.field), ['id']);
+      assert.deepEqual(
+        body.errors.map((e: { field: string }) => e.field),
+        ['id'],
+      );
       idProblems.push(body.errors[0].message);
     }
     assert.equal(new Set(idProblems).size, 1, 'one message for every malformed id, whatever its length');
     const other = await fetch(`${api.url}/v1/%ff`);
     assert.equal(other.status, 400);
     assert.match(other.headers.get('content-type') ?? '', problemType);
-    assert.deepEqual(((await other.json()) as { errors: { field: string }[] }).errors.map((e) => e.field), ['path']);
+    assert.deepEqual(
+      ((await other.json()) as { errors: { field: string }[] }).errors.map((e) => e.field),
+      ['path'],
+    );
   });
 
   test('list: newest first, state filter, cursor pagination without overlap', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await request(api.url).post('/v1/jobs').send({ ...TINY, name: `page-${i}` }).expect(201)).body.id);
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (
+          await request(api.url)
+            .post('/v1/jobs')
+            .send({ ...TINY, name: `page-${i}` })
+            .expect(201)
+        ).body.id,
+      );
     await request(api.url).post(`/v1/jobs/${ids[1]}/cancel`).send({}).expect(200);
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -352,7 +439,11 @@ describe('jobs without a worker', () => {
     const spec = { ...TINY, data: { ...TINY.data, corpus: { text } }, name: 'big corpus' };
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...spec, idempotencyKey: `corpus-${i}` }) });
+      const res = await fetch(api.url + '/v1/jobs', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...spec, idempotencyKey: `corpus-${i}` }),
+      });
       const raw = await res.text();
       assert.equal(res.status, 201, raw.slice(0, 300));
       assert.ok(raw.length < 10_000 && !raw.includes('traveller for so'), `the submit answer echoes the text (${raw.length} bytes)`);
@@ -374,7 +465,10 @@ describe('jobs without a worker', () => {
     const bad = await request(api.url).get(`/v1/jobs/${ids[0]}?include=everything`).expect(400);
     assert.equal(bad.body.errors[0].field, 'include');
     // the same key with the same text is still the same job (compared with the full spec)
-    const again = await request(api.url).post('/v1/jobs').send({ ...spec, idempotencyKey: 'corpus-0' }).expect(200);
+    const again = await request(api.url)
+      .post('/v1/jobs')
+      .send({ ...spec, idempotencyKey: 'corpus-0' })
+      .expect(200);
     assert.equal(again.body.id, ids[0]);
     assert.deepEqual(again.body.spec.data.corpus, { bytes, sha256 });
     for (const id of ids) {
@@ -395,12 +489,19 @@ describe('jobs without a worker', () => {
     const h = monitorEventLoopDelay({ resolution: 5 });
     h.enable();
     const answers = await Promise.all(
-      Array.from({ length: 8 }, () => fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(async (r) => [r.status, await r.json()] as const)),
+      Array.from({ length: 8 }, () =>
+        fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+          async (r) => [r.status, await r.json()] as const,
+        ),
+      ),
     );
     h.disable();
     for (const [status, p] of answers) {
       assert.equal(status, 400);
-      assert.ok(p.errors.some((e: { field: string }) => e.field === 'data.corpus.text'), JSON.stringify(p.errors));
+      assert.ok(
+        p.errors.some((e: { field: string }) => e.field === 'data.corpus.text'),
+        JSON.stringify(p.errors),
+      );
     }
     // tokenising such a text on the loop (the d2l pipeline) blocks it 0.3–0.5 s per request: the
     // longest block must be shorter than one such tokenisation on this machine, now (a relative
@@ -418,7 +519,12 @@ describe('jobs without a worker', () => {
     // the adversarial test's job: 1024 × 4 concise, 200k tokens, 5,000 epochs ≈ 1.5×10⁵ TFLOP
     const huge = { model: { kind: 'concise', numHiddens: 1024, numLayers: 4 }, data: { maxTokens: 200_000 }, train: { epochs: 5000 } };
     const refused = await request(api.url).post('/v1/jobs').send(huge).expect(400);
-    assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field).sort(), ['data.maxTokens', 'model.numHiddens', 'model.numLayers', 'train.epochs']);
+    assert.deepEqual(refused.body.errors.map((e: { field: string }) => e.field).sort(), [
+      'data.maxTokens',
+      'model.numHiddens',
+      'model.numLayers',
+      'train.epochs',
+    ]);
     assert.match(refused.body.detail, /training needs about [\d,]+ TFLOP \(MAX_JOB_TFLOP = 10000\)/);
     // the d2l recipe passes, and its answer carries the estimate the caps judged
     const ok = await request(api.url).post('/v1/jobs').send({}).expect(201);
@@ -461,7 +567,10 @@ describe('limits and retention', () => {
     const a = await startTestApi(kept);
     const redis = connectRedis(REDIS_URL);
     try {
-      const { body: job } = await request(a.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'ttl' }).expect(201);
+      const { body: job } = await request(a.url)
+        .post('/v1/jobs')
+        .send({ ...TINY, idempotencyKey: 'ttl' })
+        .expect(201);
       const keys = new Keys(kept.QUEUE_PREFIX);
       assert.equal(await redis.ttl(keys.job(job.id)), -1); // no expiry while queued
       await request(a.url).post(`/v1/jobs/${job.id}/cancel`).send({}).expect(200);
@@ -495,11 +604,13 @@ describe('health, metrics, docs', () => {
   test('healthz and readyz', async () => {
     await request(api.url).get('/healthz').expect(200, { status: 'ok' });
     // no worker runs in this file: ready, with the workers (none) said
-    await request(api.url).get('/readyz').expect(200, {
-      status: 'ready',
-      workers: { live: 0, list: [] },
-      warning: 'no live worker: submitted jobs wait in the queue until one starts',
-    });
+    await request(api.url)
+      .get('/readyz')
+      .expect(200, {
+        status: 'ready',
+        workers: { live: 0, list: [] },
+        warning: 'no live worker: submitted jobs wait in the queue until one starts',
+      });
   });
 
   test('readyz → 503 and job routes → 503 problem when Redis is unreachable', async () => {
@@ -534,7 +645,17 @@ describe('health, metrics, docs', () => {
   test('openapi.json: every route, the JobSpec schema with its bounds', async () => {
     const res = await request(api.url).get('/docs/openapi.json').expect(200);
     assert.equal(res.body.openapi, '3.1.0');
-    for (const p of ['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/epochs', '/v1/jobs/{id}/events', '/v1/jobs/{id}/cancel', '/v1/jobs/{id}/generate', '/healthz', '/readyz', '/metrics']) {
+    for (const p of [
+      '/v1/jobs',
+      '/v1/jobs/{id}',
+      '/v1/jobs/{id}/epochs',
+      '/v1/jobs/{id}/events',
+      '/v1/jobs/{id}/cancel',
+      '/v1/jobs/{id}/generate',
+      '/healthz',
+      '/readyz',
+      '/metrics',
+    ]) {
       assert.ok(res.body.paths[p], `missing ${p}`);
     }
     const spec = res.body.components.schemas.JobSpec;
@@ -588,13 +709,28 @@ describe('auth', () => {
         redis.disconnect();
       }
       // each job is its submitter's (owners): each key cancels its own
-      for (const [id, key] of [[a.body.id, 'k-one'], [b.body.id, 'k-two']]) await request(keyed.url).post(`/v1/jobs/${id}/cancel`).send({}).set('authorization', `Bearer ${key}`).expect(200);
+      for (const [id, key] of [
+        [a.body.id, 'k-one'],
+        [b.body.id, 'k-two'],
+      ])
+        await request(keyed.url).post(`/v1/jobs/${id}/cancel`).send({}).set('authorization', `Bearer ${key}`).expect(200);
     } finally {
       await keyed.close();
     }
     // auth off: one global namespace (the keyed clients' 'scoped' keys are not in it)
-    const g = await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(201);
-    assert.equal((await request(api.url).post('/v1/jobs').send({ ...TINY, idempotencyKey: 'scoped' }).expect(200)).body.id, g.body.id);
+    const g = await request(api.url)
+      .post('/v1/jobs')
+      .send({ ...TINY, idempotencyKey: 'scoped' })
+      .expect(201);
+    assert.equal(
+      (
+        await request(api.url)
+          .post('/v1/jobs')
+          .send({ ...TINY, idempotencyKey: 'scoped' })
+          .expect(200)
+      ).body.id,
+      g.body.id,
+    );
     await request(api.url).post(`/v1/jobs/${g.body.id}/cancel`).send({}).expect(200);
   });
 

@@ -65,7 +65,11 @@ test('cancel a running job at several points between two epochs: checkpointEpoch
       if (worker.output.includes(`job ${id} stopped (cancel)`) && t > 5) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    assert.equal(view.checkpointEpoch, lastEpoch.epoch, `cancel ${i} (at ${fraction} of ${Math.round(gap)} ms): checkpoint ${view.checkpointEpoch}, last epoch event ${lastEpoch.epoch}`);
+    assert.equal(
+      view.checkpointEpoch,
+      lastEpoch.epoch,
+      `cancel ${i} (at ${fraction} of ${Math.round(gap)} ms): checkpoint ${view.checkpointEpoch}, last epoch event ${lastEpoch.epoch}`,
+    );
     assert.equal((view.progress as { epoch: number }).epoch, lastEpoch.epoch);
     // and generation after the cancel uses it
     const gen = await post(`/v1/jobs/${id}/generate`, { prefix: 'time', numChars: 5 });

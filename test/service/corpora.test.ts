@@ -39,7 +39,10 @@ after(async () => {
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 function upload(body: Buffer | string, type = 'text/plain; charset=utf-8') {
-  return request(api.url).post('/v1/corpora').set('content-type', type).send(Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
+  return request(api.url)
+    .post('/v1/corpora')
+    .set('content-type', type)
+    .send(Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'));
 }
 
 function finalState(events: JobEvent[]): JobEvent & { type: 'state' } {
@@ -61,7 +64,10 @@ test('upload: content-addressed (the same text twice is one corpus), stored whol
   assert.equal(again.body.created, false);
 
   const { body: list } = await request(api.url).get('/v1/corpora').expect(200);
-  assert.deepEqual(list.corpora.map((c: { id: string }) => c.id).filter((id: string) => id === first.body.id), [first.body.id]);
+  assert.deepEqual(
+    list.corpora.map((c: { id: string }) => c.id).filter((id: string) => id === first.body.id),
+    [first.body.id],
+  );
   const { body: one } = await request(api.url).get(`/v1/corpora/${first.body.id}`).expect(200);
   assert.equal(one.characters, [...text].length);
 
@@ -85,7 +91,9 @@ test('upload refusals: invalid UTF-8 400, empty 400, over CORPUS_MAX_BYTES 413 (
   const r3 = await upload(big).expect(413);
   assert.match(r3.body.detail, /1048576/);
   await request(api.url).post('/v1/corpora').set('content-type', 'application/octet-stream').send(Buffer.from('abc')).expect(415);
-  await request(api.url).get(`/v1/corpora/${'0'.repeat(64)}`).expect(404);
+  await request(api.url)
+    .get(`/v1/corpora/${'0'.repeat(64)}`)
+    .expect(404);
   await request(api.url).get('/v1/corpora/nothex').expect(400);
   const redis = connectRedis(REDIS_URL);
   try {

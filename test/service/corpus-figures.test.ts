@@ -10,7 +10,32 @@ import { loadCorpus } from '../../src/text/corpus.js';
 import { SpecError } from '../../src/train/spec.js';
 import { rng } from '../faults/helpers.js';
 
-const PIECES = ['a', 'Z', 'q', 'the time ', 'Traveller', ' ', '  ', '\t', '\n', '\r\n', '\r', '\n\n', '--', '1', '9 ', 'é', 'ß', '時', '🦀', '\u0000', '.', "'", 'x\ny', ' \r\n '];
+const PIECES = [
+  'a',
+  'Z',
+  'q',
+  'the time ',
+  'Traveller',
+  ' ',
+  '  ',
+  '\t',
+  '\n',
+  '\r\n',
+  '\r',
+  '\n\n',
+  '--',
+  '1',
+  '9 ',
+  'é',
+  'ß',
+  '時',
+  '🦀',
+  '\u0000',
+  '.',
+  "'",
+  'x\ny',
+  ' \r\n ',
+];
 
 function reference(text: string, maxTokens: number): { tokens: number; vocabSize: number } | 'empty' {
   try {

@@ -30,7 +30,11 @@ async function post(spec: object): Promise<string> {
   return ((await res.json()) as { id: string }).id;
 }
 
-const get = (id: string) => fetch(`${api.url}/v1/jobs/${id}`).then(async (r) => ({ status: r.status, body: (await r.json()) as { state: string; checkpointEpoch?: number; progress: { epoch: number } } }));
+const get = (id: string) =>
+  fetch(`${api.url}/v1/jobs/${id}`).then(async (r) => ({
+    status: r.status,
+    body: (await r.json()) as { state: string; checkpointEpoch?: number; progress: { epoch: number } },
+  }));
 
 /** Every key of ours or BullMQ's that names the job. */
 async function keysOf(id: string): Promise<string[]> {
@@ -61,10 +65,15 @@ function alive(pid: number): boolean {
 
 test('deleting a running job stops its training process, removes every key, and stays deleted', async () => {
   const id = await post(slowSpec(400));
-  await waitFor('running with a checkpoint', async () => {
-    const { body } = await get(id);
-    return body.state === 'running' && (body.checkpointEpoch ?? 0) >= 1;
-  }, 60_000, 100);
+  await waitFor(
+    'running with a checkpoint',
+    async () => {
+      const { body } = await get(id);
+      return body.state === 'running' && (body.checkpointEpoch ?? 0) >= 1;
+    },
+    60_000,
+    100,
+  );
   const m = new RegExp(`job ${id} running \\(attempt 1; training process (\\d+)\\)`).exec(worker.output);
   assert.ok(m, 'the worker names the training process');
   const pid = Number(m[1]);

@@ -65,7 +65,10 @@ test("a job's log: taken, started, checkpoints, succeeded — in order; it expir
     assert.match(m.at(-1)!, /^succeeded: 6 epochs, perplexity [\d.]+, [\d.]+ s$/);
     assert.equal(lines.at(-1)!.level, 'info');
     const times = lines.map((l) => Date.parse(l.time));
-    assert.deepEqual([...times].sort((a, b) => a - b), times);
+    assert.deepEqual(
+      [...times].sort((a, b) => a - b),
+      times,
+    );
 
     // the worker's own log says the same lines (the process's log, not only Redis)
     assert.match(w.output, new RegExp(`job ${job.id} succeeded`));
@@ -81,7 +84,10 @@ test("a job's log: taken, started, checkpoints, succeeded — in order; it expir
       redis.disconnect();
     }
 
-    const { body: nf } = await request(api.url).get('/v1/jobs/j0000000000000000000/logs').expect(404).expect('content-type', /problem\+json/);
+    const { body: nf } = await request(api.url)
+      .get('/v1/jobs/j0000000000000000000/logs')
+      .expect(404)
+      .expect('content-type', /problem\+json/);
     assert.match(nf.detail, /not found/);
     const { body: bad } = await request(api.url).get('/v1/jobs/nope/logs').expect(400);
     assert.equal(bad.errors[0].field, 'id');

@@ -97,7 +97,11 @@ test('succeed: refused for a stale token, done by the owner, which it clears; th
   ]) {
     assert.deepEqual(await step(), { ok: false, reason: 'state', current: 'succeeded' });
   }
-  assert.deepEqual(await a.cancel({ seen: { state: 'succeeded', lastSeq: rec.lastSeq }, summary, message: 'x' }), { ok: false, reason: 'state', current: 'succeeded' });
+  assert.deepEqual(await a.cancel({ seen: { state: 'succeeded', lastSeq: rec.lastSeq }, summary, message: 'x' }), {
+    ok: false,
+    reason: 'state',
+    current: 'succeeded',
+  });
   assert.equal(await a.publishEpoch(epoch(1)), 'fenced');
   assert.deepEqual(
     (await stateEvents(id)).map((e) => e.state),
@@ -150,7 +154,11 @@ test('markLost: running → queued only while nobody holds the queue lock', asyn
 test('takeOver: running → queued only while the previous owner still owns it; then the new worker starts it', async () => {
   const id = await running('tokA');
   const b = new JobRun(events, id, 'tokB');
-  assert.deepEqual(await b.takeOver({ previousOwner: 'tokX', message: 'worker lost; resuming from the start' }), { ok: false, reason: 'owner', current: 'running' });
+  assert.deepEqual(await b.takeOver({ previousOwner: 'tokX', message: 'worker lost; resuming from the start' }), {
+    ok: false,
+    reason: 'owner',
+    current: 'running',
+  });
   assert.equal((await b.takeOver({ previousOwner: 'tokA', message: 'worker lost; resuming from the start' })).ok, true);
   assert.equal((await b.start({ attempt: 2 })).ok, true);
   assert.equal((await record(id)).owner, 'tokB');

@@ -77,12 +77,17 @@ test('submit → epochs stream over SSE → succeeded; the poll API and the job 
   // paged: a full page says where the next starts (nextAfter); the pages add up to the history
   const pages: number[][] = [];
   for (let after: number | undefined = 0; after !== undefined; ) {
-    const page: { body: { epochs: { epoch: number }[]; nextAfter?: number } } = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=${after}&limit=4`).expect(200);
+    const page: { body: { epochs: { epoch: number }[]; nextAfter?: number } } = await request(api.url)
+      .get(`/v1/jobs/${job.id}/epochs?after=${after}&limit=4`)
+      .expect(200);
     pages.push(page.body.epochs.map((e: { epoch: number }) => e.epoch));
     assert.ok(page.body.epochs.length <= 4);
     after = page.body.nextAfter;
   }
-  assert.deepEqual(pages, [[1, 2, 3, 4], [5, 6]]);
+  assert.deepEqual(pages, [
+    [1, 2, 3, 4],
+    [5, 6],
+  ]);
   const full = await request(api.url).get(`/v1/jobs/${job.id}/epochs?after=2&limit=4`).expect(200);
   assert.deepEqual([full.body.epochs.map((e: { epoch: number }) => e.epoch), full.body.nextAfter], [[3, 4, 5, 6], 6]);
   for (const bad of ['limit=0', 'limit=1001', 'limit=x']) {
@@ -216,15 +221,20 @@ test('a damaged checkpoint: generate answers 409 naming the job, the epoch and t
   // a fresh api process has no model cached (the one above still holds the good epoch-6 model)
   const fresh = await startTestApi(env);
   try {
-  const req = { prefix: 'time traveller', numChars: 10 };
-  const damaged = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req);
-  assert.equal(damaged.status, 409, damaged.text);
-  assert.match(damaged.headers['content-type'], /^application\/problem\+json/);
-  assert.match(damaged.body.detail, new RegExp(`checkpoint of job ${finishedId} at epoch 6 is damaged \\(damaged checkpoint: (its bytes|the weights) do not match their SHA-256 digest\\).*previous checkpoint \\(epoch 3\\)`));
-  // the view says which checkpoint serves now, and generation works from it
-  assert.equal((await request(fresh.url).get(`/v1/jobs/${finishedId}`).expect(200)).body.checkpointEpoch, 3);
-  const again = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req).expect(200);
-  assert.equal(again.body.generated.length, 10);
+    const req = { prefix: 'time traveller', numChars: 10 };
+    const damaged = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req);
+    assert.equal(damaged.status, 409, damaged.text);
+    assert.match(damaged.headers['content-type'], /^application\/problem\+json/);
+    assert.match(
+      damaged.body.detail,
+      new RegExp(
+        `checkpoint of job ${finishedId} at epoch 6 is damaged \\(damaged checkpoint: (its bytes|the weights) do not match their SHA-256 digest\\).*previous checkpoint \\(epoch 3\\)`,
+      ),
+    );
+    // the view says which checkpoint serves now, and generation works from it
+    assert.equal((await request(fresh.url).get(`/v1/jobs/${finishedId}`).expect(200)).body.checkpointEpoch, 3);
+    const again = await request(fresh.url).post(`/v1/jobs/${finishedId}/generate`).send(req).expect(200);
+    assert.equal(again.body.generated.length, 10);
   } finally {
     await fresh.close();
   }
@@ -240,7 +250,27 @@ test('metrics count the epochs trained', async () => {
 test('CLI: submit --watch prints the id, the epochs and the final state, exit code 0', async () => {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli/main.ts', 'submit', '--url', api.url, '--epochs', '3', '--hidden', '8', '--max-tokens', '2000', '--batch-size', '4', '--num-steps', '5', '--predict-every', '3', '--watch'],
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      'submit',
+      '--url',
+      api.url,
+      '--epochs',
+      '3',
+      '--hidden',
+      '8',
+      '--max-tokens',
+      '2000',
+      '--batch-size',
+      '4',
+      '--num-steps',
+      '5',
+      '--predict-every',
+      '3',
+      '--watch',
+    ],
     { cwd: ROOT, env: { ...process.env, API_KEYS: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';

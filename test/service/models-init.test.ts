@@ -13,7 +13,8 @@ const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_UR
 type Json = any;
 
 const post = (url: string, body: unknown) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-const upload = (url: string, bytes: Buffer, type = 'application/octet-stream') => fetch(`${url}/v1/models`, { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(bytes) });
+const upload = (url: string, bytes: Buffer, type = 'application/octet-stream') =>
+  fetch(`${url}/v1/models`, { method: 'POST', headers: { 'content-type': type }, body: new Uint8Array(bytes) });
 const perplexities = (events: JobEvent[]) => events.flatMap((e) => (e.type === 'epoch' ? [e.perplexity] : []));
 
 /** A safetensors file rebuilt from another with its tensors and metadata changed. */
@@ -62,7 +63,10 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     assert.equal(((await again.json()) as Json).id, modelId);
     assert.deepEqual(await (await fetch(`${api.url}/v1/models/${modelId}`)).json(), m);
     const list = (await (await fetch(`${api.url}/v1/models`)).json()) as Json;
-    assert.deepEqual(list.models.map((x: Json) => x.id), [modelId]);
+    assert.deepEqual(
+      list.models.map((x: Json) => x.id),
+      [modelId],
+    );
     assert.equal((await fetch(`${api.url}/v1/models/m0000000000000000000`)).status, 404);
     const bad = await fetch(`${api.url}/v1/models/nope`);
     assert.equal(bad.status, 400);
@@ -117,7 +121,10 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     const res = await post(`${api.url}/v1/jobs`, { ...TINY, model: { kind: 'concise', numHiddens: 16 }, init: { model: modelId } });
     const body = (await res.json()) as Json;
     assert.equal(res.status, 400);
-    assert.deepEqual(body.errors.map((e: Json) => e.field), ['model.kind', 'model.numHiddens']);
+    assert.deepEqual(
+      body.errors.map((e: Json) => e.field),
+      ['model.kind', 'model.numHiddens'],
+    );
     assert.match(body.detail, /model\.numHiddens is 16 but init's model m[0-9a-f]+ has numHiddens 8/);
   });
 
@@ -133,17 +140,29 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
     assert.equal((events.at(-1) as Json).state, 'succeeded');
     const after = perplexities(events);
-    assert.equal(after.length, 3, 'epochs 1..3 of the new job (the curve\'s epochs 7..9)');
+    assert.equal(after.length, 3, "epochs 1..3 of the new job (the curve's epochs 7..9)");
     // fresh weights start near the vocabulary size (28); the continued job starts where the first ended
     assert.ok(after[0] < before[0] * 0.9, `first epoch ${after[0]} vs the source's first ${before[0]}`);
     assert.ok(Math.abs(after[0] - before.at(-1)!) < 0.15 * before.at(-1)!, `first epoch ${after[0]} vs the source's last ${before.at(-1)}`);
     const log = (await (await fetch(`${api.url}/v1/jobs/${job.id}/logs`)).json()) as Json;
-    assert.ok(log.lines.some((l: Json) => new RegExp(`started from epoch 1 from job ${first.id} \\(its epoch 6\\)`).test(l.msg)), JSON.stringify(log.lines));
+    assert.ok(
+      log.lines.some((l: Json) => new RegExp(`started from epoch 1 from job ${first.id} \\(its epoch 6\\)`).test(l.msg)),
+      JSON.stringify(log.lines),
+    );
   });
 
-  test('init.model fine-tunes on another text: the model\'s vocabulary, and it generates', async () => {
-    const text = 'the time traveller smiled round at us then still smiling faintly and with his hands deep in his trouser pockets he walked slowly out of the room '.repeat(4);
-    const res = await post(`${api.url}/v1/jobs`, { ...TINY, data: { ...TINY.data, corpus: { text } }, train: { epochs: 2, seed: 3 }, init: { model: modelId }, name: 'fine-tune' });
+  test("init.model fine-tunes on another text: the model's vocabulary, and it generates", async () => {
+    const text =
+      'the time traveller smiled round at us then still smiling faintly and with his hands deep in his trouser pockets he walked slowly out of the room '.repeat(
+        4,
+      );
+    const res = await post(`${api.url}/v1/jobs`, {
+      ...TINY,
+      data: { ...TINY.data, corpus: { text } },
+      train: { epochs: 2, seed: 3 },
+      init: { model: modelId },
+      name: 'fine-tune',
+    });
     assert.equal(res.status, 201, JSON.stringify(await res.clone().json()));
     const job = (await res.json()) as Json;
     assert.deepEqual(job.init, { model: modelId, epoch: TINY.train.epochs, perplexity: job.init.perplexity });

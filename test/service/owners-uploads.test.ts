@@ -46,7 +46,7 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /** Another key's object answers as a missing one: the same status and body, but for the id. */
 function sameAsMissing(other: Res, none: Res, id: string, noId: string, status: number): void {
   assert.equal(other.status, status, other.text);
-  assert.equal(other.text.replaceAll(id, 'ID'), none.text.replaceAll(noId, 'ID'), 'another key\'s object answers exactly as a missing one');
+  assert.equal(other.text.replaceAll(id, 'ID'), none.text.replaceAll(noId, 'ID'), "another key's object answers exactly as a missing one");
 }
 
 async function rpc(method: string, req: object, key: string): Promise<{ code: number; details: string; res?: any }> {
@@ -92,7 +92,7 @@ test('corpora: the uploader reads and lists it, another key gets 404 as for no c
   assert.ok((await corpusIds(ROOT)).includes(id));
   const bobs = await http('GET', '/v1/corpora', BOB);
   assert.ok(!(await corpusIds(BOB)).includes(id));
-  assert.ok(!bobs.text.includes('alice only'), 'another key\'s preview is listed');
+  assert.ok(!bobs.text.includes('alice only'), "another key's preview is listed");
   // DELETE of another key's corpus: 404 as for none, and it stays
   sameAsMissing(await http('DELETE', `/v1/corpora/${id}`, BOB), await http('DELETE', `/v1/corpora/${NO_CORPUS}`, BOB), id, NO_CORPUS, 404);
   assert.equal((await http('GET', `/v1/corpora/${id}`, ALICE)).status, 200);
@@ -120,7 +120,7 @@ test('corpora: the same bytes from two keys are one corpus with two owners; DELE
   const job = await http('POST', '/v1/jobs', BOB, { ...TINY, data: { ...TINY.data, corpus: { id } }, train: { ...TINY.train, epochs: 1 } });
   assert.equal(job.status, 201, job.text);
   const jobId = job.json().id as string;
-  await waitFor('bob\'s job to finish', async () => ['succeeded', 'failed'].includes((await http('GET', `/v1/jobs/${jobId}`, BOB)).json().state), 60_000, 100);
+  await waitFor("bob's job to finish", async () => ['succeeded', 'failed'].includes((await http('GET', `/v1/jobs/${jobId}`, BOB)).json().state), 60_000, 100);
   assert.equal((await http('GET', `/v1/jobs/${jobId}`, BOB)).json().state, 'succeeded');
   assert.equal((await http('DELETE', `/v1/corpora/${id}`, BOB)).status, 200);
   // the last owner gone: gone for the admin too
@@ -128,7 +128,7 @@ test('corpora: the same bytes from two keys are one corpus with two owners; DELE
   assert.ok(!(await corpusIds(ROOT)).includes(id));
 });
 
-test('corpora: DELETE is refused (409) while the caller\'s own job uses it; another owner still leaves; the text stays for the job', async (t) => {
+test("corpora: DELETE is refused (409) while the caller's own job uses it; another owner still leaves; the text stays for the job", async (t) => {
   const text = `in use. ${TEXT}`.repeat(200);
   const id = (await uploadCorpus(ALICE, text)).json().id as string;
   assert.equal((await uploadCorpus(BOB, text)).status, 201);
@@ -150,7 +150,7 @@ test('corpora: DELETE is refused (409) while the caller\'s own job uses it; anot
   assert.equal((await http('GET', `/v1/corpora/${id}`, ROOT)).status, 404);
 });
 
-test('corpora: a spec naming another key\'s corpus is refused exactly as a missing id; owner and admin submit', async () => {
+test("corpora: a spec naming another key's corpus is refused exactly as a missing id; owner and admin submit", async () => {
   const text = `for a job. ${TEXT}`.repeat(20);
   const id = (await uploadCorpus(ALICE, text)).json().id as string;
   const spec = (cid: string) => ({ ...TINY, data: { ...TINY.data, corpus: { id: cid } }, train: { ...TINY.train, epochs: 1 } });
@@ -193,7 +193,9 @@ test('models over gRPC: GetModel NOT_FOUND for another key as for no model; Uplo
   const r = await http('POST', '/v1/jobs', BOB, { ...TINY, train: { ...TINY.train, epochs: 1, seed: 11 } });
   const jobId = r.json().id as string;
   await waitFor('the job to succeed', async () => (await http('GET', `/v1/jobs/${jobId}`, BOB)).json().state === 'succeeded', 60_000, 100);
-  const file = Buffer.from(await (await fetch(`${api.httpUrl}/v1/jobs/${jobId}/model?format=safetensors`, { headers: { authorization: `Bearer ${BOB}` } })).arrayBuffer());
+  const file = Buffer.from(
+    await (await fetch(`${api.httpUrl}/v1/jobs/${jobId}/model?format=safetensors`, { headers: { authorization: `Bearer ${BOB}` } })).arrayBuffer(),
+  );
   const up = await rpc('UploadModel', { data: file }, BOB);
   assert.equal(up.code, grpc.status.OK, up.details);
   assert.equal(up.res.created, true);

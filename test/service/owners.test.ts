@@ -91,7 +91,11 @@ const ELSEWHERE = ['DELETE /v1/jobs/:id'];
 test('every per-job HTTP route is in the table', () => {
   const perJob = routes.filter((r) => r.url.startsWith('/v1/jobs/:id') && r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`);
   const covered = [...HTTP_CASES.map((c) => `${c.method} ${c.url}`), ...ELSEWHERE];
-  assert.deepEqual(perJob.filter((r) => !covered.includes(r)), [], 'per-job routes without an owners case');
+  assert.deepEqual(
+    perJob.filter((r) => !covered.includes(r)),
+    [],
+    'per-job routes without an owners case',
+  );
 });
 
 for (const c of HTTP_CASES) {
@@ -103,23 +107,38 @@ for (const c of HTTP_CASES) {
     const other = await http(c.method, c.path(aliceJob), BOB, c.body);
     const none = await http(c.method, c.path(NOBODY_ID), BOB, c.body);
     assert.equal(other.status, 404);
-    assert.equal(other.text.replaceAll(aliceJob, 'ID'), none.text.replaceAll(NOBODY_ID, 'ID'), 'another key\'s job answers exactly as no job');
+    assert.equal(other.text.replaceAll(aliceJob, 'ID'), none.text.replaceAll(NOBODY_ID, 'ID'), "another key's job answers exactly as no job");
     // and the other way round
     assert.equal((await http(c.method, c.path(bobJob), ALICE, c.body)).status, 404);
     assert.equal((await http(c.method, c.path(bobJob), BOB, c.body)).status, c.own);
   });
 }
 
-test('GET /v1/jobs lists the caller\'s own jobs; the admin sees all; records show the owner name, never the key', async () => {
+test("GET /v1/jobs lists the caller's own jobs; the admin sees all; records show the owner name, never the key", async () => {
   const ids = async (key: string, q = '') => ((await http('GET', `/v1/jobs${q}`, key)).json() as { jobs: { id: string; owner?: string }[] }).jobs;
   const a = await ids(ALICE);
-  assert.deepEqual(a.map((j) => j.id), [aliceJob]);
+  assert.deepEqual(
+    a.map((j) => j.id),
+    [aliceJob],
+  );
   assert.equal(a[0].owner, 'alice');
-  assert.deepEqual((await ids(BOB)).map((j) => j.id), [bobJob]);
+  assert.deepEqual(
+    (await ids(BOB)).map((j) => j.id),
+    [bobJob],
+  );
   assert.deepEqual((await ids(ROOT)).map((j) => j.id).sort(), [aliceJob, bobJob].sort());
-  assert.deepEqual((await ids(ROOT, '?name=bob-run')).map((j) => j.id), [bobJob]);
-  assert.deepEqual((await ids(ALICE, '?name=bob-run')).map((j) => j.id), []);
-  assert.deepEqual((await ids(BARE)).map((j) => j.id), []);
+  assert.deepEqual(
+    (await ids(ROOT, '?name=bob-run')).map((j) => j.id),
+    [bobJob],
+  );
+  assert.deepEqual(
+    (await ids(ALICE, '?name=bob-run')).map((j) => j.id),
+    [],
+  );
+  assert.deepEqual(
+    (await ids(BARE)).map((j) => j.id),
+    [],
+  );
   const whole = (await http('GET', `/v1/jobs/${aliceJob}`, ROOT)).text + (await http('GET', '/v1/jobs', ROOT)).text;
   for (const k of [ALICE, BOB, ROOT]) assert.ok(!whole.includes(k), 'a key appears in a record');
   // an unnamed key is shown by its fingerprint
@@ -128,7 +147,7 @@ test('GET /v1/jobs lists the caller\'s own jobs; the admin sees all; records sho
   assert.match(view.owner, /^own:[0-9a-f]{12}$/);
 });
 
-test('idempotency keys are the owner\'s: the same key from two owners makes two jobs; another spec is a conflict', async () => {
+test("idempotency keys are the owner's: the same key from two owners makes two jobs; another spec is a conflict", async () => {
   const spec = { ...TINY, train: { ...TINY.train, epochs: 1 }, idempotencyKey: 'same-key' };
   const a1 = await http('POST', '/v1/jobs', ALICE, spec);
   const a2 = await http('POST', '/v1/jobs', ALICE, spec);
@@ -159,7 +178,7 @@ test('DELETE /v1/jobs/:id: another key gets 404 and the job stays; the owner del
   assert.equal((await http('GET', `/v1/jobs/${b}`, BOB)).status, 404);
 });
 
-test('init.fromJob: another key\'s job cannot be started from; the answer is the one for no such job', async () => {
+test("init.fromJob: another key's job cannot be started from; the answer is the one for no such job", async () => {
   const spec = (from: string) => ({ ...TINY, train: { ...TINY.train, epochs: 1 }, init: { fromJob: from } });
   const other = await http('POST', '/v1/jobs', BOB, spec(aliceJob));
   const none = await http('POST', '/v1/jobs', BOB, spec(NOBODY_ID));
@@ -222,7 +241,10 @@ const RPC_ELSEWHERE = [
 
 test('every RPC is in the table', () => {
   const methods = Object.values(lstmTrainerService()).map((m) => (m as { originalName?: string; path: string }).path.split('/').pop()!);
-  assert.deepEqual(methods.filter((m) => !RPC_CASES.some((c) => c.method === m) && !RPC_ELSEWHERE.includes(m)), []);
+  assert.deepEqual(
+    methods.filter((m) => !RPC_CASES.some((c) => c.method === m) && !RPC_ELSEWHERE.includes(m)),
+    [],
+  );
 });
 
 for (const c of RPC_CASES) {
@@ -239,15 +261,24 @@ for (const c of RPC_CASES) {
 }
 
 test('gRPC ListJobs: own jobs only, admin all; SubmitJob records the owner', async () => {
-  const list = async (key: string, req: object = {}) => ((await call(grpcClient, 'ListJobs', req, bearer(key))) as { jobs: { id: string; owner?: string }[] }).jobs;
+  const list = async (key: string, req: object = {}) =>
+    ((await call(grpcClient, 'ListJobs', req, bearer(key))) as { jobs: { id: string; owner?: string }[] }).jobs;
   const mine = await list(BOB);
   assert.ok(mine.every((j) => j.owner === 'bob'));
   assert.ok(mine.some((j) => j.id === bobJob));
   assert.ok(!mine.some((j) => j.id === aliceJob));
   const all = (await list(ROOT)).map((j) => j.id);
   assert.ok(all.includes(aliceJob) && all.includes(bobJob));
-  assert.deepEqual((await list(ROOT, { name: 'alice-run' })).map((j) => j.id), [aliceJob]);
-  const sub = (await call(grpcClient, 'SubmitJob', { spec: { name: 'grpc-bob', train: { epochs: 1 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } }, bearer(BOB))) as { job: { id: string; owner: string } };
+  assert.deepEqual(
+    (await list(ROOT, { name: 'alice-run' })).map((j) => j.id),
+    [aliceJob],
+  );
+  const sub = (await call(
+    grpcClient,
+    'SubmitJob',
+    { spec: { name: 'grpc-bob', train: { epochs: 1 }, model: { num_hiddens: 8 }, data: { max_tokens: 2000, batch_size: 4, num_steps: 5 } } },
+    bearer(BOB),
+  )) as { job: { id: string; owner: string } };
   assert.equal(sub.job.owner, 'bob');
   assert.equal((await rpc('GetJob', { job_id: sub.job.id }, ALICE)).code, grpc.status.NOT_FOUND);
 });

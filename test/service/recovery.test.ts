@@ -125,8 +125,15 @@ test('a job that keeps failing is retried JOB_ATTEMPTS times, then fails with th
   const spec = parseJobSpec(slowSpec(5));
   const config = { kind: spec.model.kind, vocabSize: 28, numHiddens: spec.model.numHiddens, numLayers: 1 };
   const bad = serializeCheckpoint({
-    spec, config, vocab: Array.from({ length: 28 }, (_, i) => (i === 0 ? '<unk>' : String.fromCharCode(96 + i))), epoch: 2,
-    rngState: [1, 2, 3, 4, 5] as unknown as [number, number, number, number], elapsedMs: 0, perplexity: NaN, engine: 'native', backend: '',
+    spec,
+    config,
+    vocab: Array.from({ length: 28 }, (_, i) => (i === 0 ? '<unk>' : String.fromCharCode(96 + i))),
+    epoch: 2,
+    rngState: [1, 2, 3, 4, 5] as unknown as [number, number, number, number],
+    elapsedMs: 0,
+    perplexity: NaN,
+    engine: 'native',
+    backend: '',
     weights: initParams(config, new Rng(1)),
   });
   const redis = connectRedis(REDIS_URL);

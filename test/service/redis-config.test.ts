@@ -42,7 +42,11 @@ test('every script declares the KEYS it uses (<name>-<nkeys>.lua) and names no k
     const table = /local idx = \{([^}]*)\}/.exec(code);
     if (table && /KEYS\[idx\[/.test(code)) used.push(...[...table[1].matchAll(/=\s*(\d+)/g)].map((m) => Number(m[1])));
     assert.equal(Math.max(...used), s.numberOfKeys, `${s.name}: highest KEYS index vs the file name`);
-    assert.deepEqual([...new Set(used)].sort((a, b) => a - b), Array.from({ length: s.numberOfKeys }, (_, i) => i + 1), `${s.name}: every declared key used`);
+    assert.deepEqual(
+      [...new Set(used)].sort((a, b) => a - b),
+      Array.from({ length: s.numberOfKeys }, (_, i) => i + 1),
+      `${s.name}: every declared key used`,
+    );
     // every redis.call's key argument is KEYS[n]: no call takes an ARGV or a built string as its key
     for (const m of code.matchAll(/redis\.call\('([A-Z]+)',\s*([^,)]+)/g)) {
       if (m[1] === 'PUBLISH') continue; // a channel, not a key

@@ -22,7 +22,10 @@ test('train.timeoutSeconds: past it the job is cancelled with a message naming t
   const api = await startTestApi(env);
   try {
     for (const bad of [0, 604_801, 1.5, 'x']) {
-      const { body } = await request(api.url).post('/v1/jobs').send({ train: { epochs: 5, timeoutSeconds: bad } }).expect(400);
+      const { body } = await request(api.url)
+        .post('/v1/jobs')
+        .send({ train: { epochs: 5, timeoutSeconds: bad } })
+        .expect(400);
       assert.ok(JSON.stringify(body).includes('train.timeoutSeconds'), JSON.stringify(body));
     }
     const w = new WorkerProcess(env);
@@ -37,7 +40,10 @@ test('train.timeoutSeconds: past it the job is cancelled with a message naming t
     const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
     assertSeqs(events);
     const eps = epochNumbers(events);
-    assert.deepEqual(eps, Array.from({ length: eps.length }, (_, i) => i + 1));
+    assert.deepEqual(
+      eps,
+      Array.from({ length: eps.length }, (_, i) => i + 1),
+    );
     const last = events.at(-1) as { type: string; state?: string; message?: string; summary?: { epochs: number } };
     assert.equal(last.state, 'cancelled');
     assert.equal(last.message, `cancelled: its training time exceeded train.timeoutSeconds (2 s) at epoch ${eps.length} of 5000`);

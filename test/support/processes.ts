@@ -77,7 +77,10 @@ export abstract class CliProcess {
     });
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {
-      const timer = o.readyTimeoutMs === undefined ? undefined : setTimeout(() => reject(new Error(`${command} not ready after ${o.readyTimeoutMs! / 1000} s:\n${this.output}`)), o.readyTimeoutMs);
+      const timer =
+        o.readyTimeoutMs === undefined
+          ? undefined
+          : setTimeout(() => reject(new Error(`${command} not ready after ${o.readyTimeoutMs! / 1000} s:\n${this.output}`)), o.readyTimeoutMs);
       const onData = (d: Buffer) => {
         this.output += d.toString();
         if (this.isReady(this.output)) {

@@ -19,7 +19,36 @@ test('line cleaning follows re.sub("[^A-Za-z]+", " ", line).strip().lower()', ()
 test("vocabulary of the book equals d2l's: 28 tokens, <unk> then by descending frequency", () => {
   const { vocab, tokens } = loadCorpus('timemachine', 0);
   console.log(`vocabulary (${vocab.size}): ${JSON.stringify(vocab.idxToToken)}`);
-  assert.deepEqual(vocab.idxToToken, ['<unk>', ' ', 'e', 't', 'a', 'i', 'n', 'o', 's', 'h', 'r', 'd', 'l', 'm', 'u', 'c', 'f', 'w', 'g', 'y', 'p', 'b', 'v', 'k', 'x', 'z', 'j', 'q']);
+  assert.deepEqual(vocab.idxToToken, [
+    '<unk>',
+    ' ',
+    'e',
+    't',
+    'a',
+    'i',
+    'n',
+    'o',
+    's',
+    'h',
+    'r',
+    'd',
+    'l',
+    'm',
+    'u',
+    'c',
+    'f',
+    'w',
+    'g',
+    'y',
+    'p',
+    'b',
+    'v',
+    'k',
+    'x',
+    'z',
+    'j',
+    'q',
+  ]);
   assert.equal(tokens.length, 170580);
 });
 
@@ -45,7 +74,7 @@ test('a user corpus goes through the same pipeline; an empty one is a clear erro
   assert.throws(() => loadCorpus({ text: '123 !!! \n ...' }), /corpus is empty/);
 });
 
-test('loadTextCorpus with a given vocabulary (a model\'s): characters it lacks are <unk> (0)', () => {
+test("loadTextCorpus with a given vocabulary (a model's): characters it lacks are <unk> (0)", () => {
   const vocab = Vocab.fromTokens(['<unk>', ' ', 'a', 'b']);
   const c = loadTextCorpus('Ab, ca!\nbad', 'd2l-chars', { vocab, maxTokens: 100 });
   assert.equal(c.vocab, vocab);

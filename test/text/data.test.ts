@@ -19,7 +19,11 @@ test('sequential partitioning: shapes, Y = X + 1, rows continue across minibatch
       for (let r = 0; r < 2; r++) assert.equal(b.X[r * 5], offset + r * rowLen + i * 5, 'row r of batch i+1 continues row r of batch i');
     }
   }
-  assert.deepEqual([...offsets].sort((a, b) => a - b), [0, 1, 2, 3, 4, 5], 'random.randint(0, num_steps) is inclusive');
+  assert.deepEqual(
+    [...offsets].sort((a, b) => a - b),
+    [0, 1, 2, 3, 4, 5],
+    'random.randint(0, num_steps) is inclusive',
+  );
 });
 
 test('random sampling: every subsequence at most once per epoch, Y = X + 1, start offset in 0..numSteps-1', () => {
@@ -39,7 +43,12 @@ test('random sampling: every subsequence at most once per epoch, Y = X + 1, star
 });
 
 test('minCorpusTokens gives at least one minibatch under every offset', () => {
-  for (const [B, T] of [[2, 5], [32, 35], [1, 1], [3, 7]]) {
+  for (const [B, T] of [
+    [2, 5],
+    [32, 35],
+    [1, 1],
+    [3, 7],
+  ]) {
     const n = minCorpusTokens(B, T);
     const c = Int32Array.from({ length: n }, (_, i) => i);
     for (let seed = 0; seed < 50; seed++) {
@@ -53,7 +62,10 @@ test('the RNG is deterministic and resumable from its state', () => {
   const a = new Rng(42);
   for (let i = 0; i < 10; i++) a.nextUint32();
   const b = new Rng(a.state);
-  assert.deepEqual(Array.from({ length: 5 }, () => a.nextUint32()), Array.from({ length: 5 }, () => b.nextUint32()));
+  assert.deepEqual(
+    Array.from({ length: 5 }, () => a.nextUint32()),
+    Array.from({ length: 5 }, () => b.nextUint32()),
+  );
   const xs = Array.from({ length: 20000 }, () => new Rng(7).normal());
   assert.equal(new Set(xs).size, 1, 'same seed, same draw');
   const r = new Rng(1);

@@ -31,7 +31,14 @@ test("words is d2l's line.split(): white-space separated tokens as they are; min
   assert.deepEqual(c.vocab.idxToToken, ['<unk>', 'a', 'b']);
   assert.deepEqual([...c.tokens], [1, 2, 1, 0, 1, 2]);
   const f = corpusFigures('a b a c a b', 'words', 2);
-  assert.deepEqual(f, { totalTokens: 6, vocabSize: 3, top: [['a', 3], ['b', 2]] });
+  assert.deepEqual(f, {
+    totalTokens: 6,
+    vocabSize: 3,
+    top: [
+      ['a', 3],
+      ['b', 2],
+    ],
+  });
 });
 
 test('maxTokens cuts the encoded tokens, the vocabulary is the whole text; empty after tokenization is an error naming the tokenizer', () => {

@@ -57,7 +57,9 @@ function assertCurve(actual: number[], pinned: number[], tol: number, what: stri
 
 const native = await engineOrSkip('native');
 
-test('native: the default spec trains on the same minibatches to the same perplexities as before issue 17', { skip: typeof native === 'string' && native }, async () => {
+test('native: the default spec trains on the same minibatches to the same perplexities as before issue 17', {
+  skip: typeof native === 'string' && native,
+}, async () => {
   const r = await run(native as EngineFactory);
   if (process.env.PRINT) console.log(JSON.stringify(r));
   assert.equal(r.vocab, PINNED_VOCAB, 'the vocabulary (index order) of the cleaned Time Machine');

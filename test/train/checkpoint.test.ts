@@ -23,7 +23,11 @@ function checkpointOf(kind: 'scratch' | 'concise', numLayers = 1): Checkpoint {
 }
 
 test('save/load round-trip is bit-exact for both kinds', () => {
-  for (const [kind, layers] of [['scratch', 1], ['concise', 1], ['concise', 3]] as const) {
+  for (const [kind, layers] of [
+    ['scratch', 1],
+    ['concise', 1],
+    ['concise', 3],
+  ] as const) {
     const ckpt = checkpointOf(kind, layers);
     const back = deserializeCheckpoint(serializeCheckpoint(ckpt));
     assert.deepEqual(Object.keys(back.weights), Object.keys(ckpt.weights), 'parameter order is kept');
@@ -37,7 +41,7 @@ test('save/load round-trip is bit-exact for both kinds', () => {
   }
 });
 
-test('the scratch kind has the seed\'s 14 parameters, initialised N(0, 0.01²) with zero biases', () => {
+test("the scratch kind has the seed's 14 parameters, initialised N(0, 0.01²) with zero biases", () => {
   const w = initParams({ kind: 'scratch', vocabSize: 28, numHiddens: 256, numLayers: 1 }, new Rng(0));
   assert.deepEqual(Object.keys(w), ['W_xi', 'W_hi', 'b_i', 'W_xf', 'W_hf', 'b_f', 'W_xo', 'W_ho', 'b_o', 'W_xc', 'W_hc', 'b_c', 'W_hq', 'b_q']);
   const x = w.W_hi;
@@ -50,12 +54,18 @@ test('the concise kind is initialised as PyTorch: U(-1/√H, 1/√H), bias = b_i
   const H = 256;
   const w = initParams({ kind: 'concise', vocabSize: 28, numHiddens: H, numLayers: 2 }, new Rng(0));
   const k = 1 / Math.sqrt(H);
-  assert.ok(w['dense/bias'].data.every((v) => Math.abs(v) <= k), 'dense/bias');
+  assert.ok(
+    w['dense/bias'].data.every((v) => Math.abs(v) <= k),
+    'dense/bias',
+  );
   for (const name of ['lstm_l0/kernel', 'lstm_l1/recurrent_kernel', 'dense/kernel']) {
     const d = w[name].data;
-    assert.ok(d.every((v) => Math.abs(v) <= k), name);
+    assert.ok(
+      d.every((v) => Math.abs(v) <= k),
+      name,
+    );
     const variance = d.reduce((s, v) => s + v * v, 0) / d.length;
-    assert.ok(Math.abs(variance - (k * k) / 3) < 0.1 * (k * k) / 3, `${name}: uniform variance k²/3`);
+    assert.ok(Math.abs(variance - (k * k) / 3) < (0.1 * (k * k)) / 3, `${name}: uniform variance k²/3`);
   }
   const b = w['lstm_l0/bias'].data;
   assert.ok(b.some((v) => Math.abs(v) > k) && b.every((v) => Math.abs(v) <= 2 * k), 'sum of two uniforms spans ±2k');
@@ -65,14 +75,26 @@ test('the concise kind is initialised as PyTorch: U(-1/√H, 1/√H), bias = b_i
 test('unreadable checkpoints are clear errors; damage is told apart from a version this build does not read', () => {
   const good = serializeCheckpoint(checkpointOf('scratch'));
   const damaged = (e: unknown) => e instanceof DamagedCheckpointError;
-  assert.throws(() => deserializeCheckpoint(Buffer.from('hello world, not a checkpoint')), (e: Error) => damaged(e) && /bad magic/.test(e.message));
-  assert.throws(() => deserializeCheckpoint(good.subarray(0, good.length - 10)), (e: Error) => damaged(e) && /damaged|truncated/.test(e.message));
+  assert.throws(
+    () => deserializeCheckpoint(Buffer.from('hello world, not a checkpoint')),
+    (e: Error) => damaged(e) && /bad magic/.test(e.message),
+  );
+  assert.throws(
+    () => deserializeCheckpoint(good.subarray(0, good.length - 10)),
+    (e: Error) => damaged(e) && /damaged|truncated/.test(e.message),
+  );
   const wrongVersion = Buffer.from(good);
   wrongVersion.writeUInt32LE(99, 8);
-  assert.throws(() => deserializeCheckpoint(wrongVersion), (e: Error) => e instanceof CheckpointError && !damaged(e) && /version 99/.test((e as Error).message));
+  assert.throws(
+    () => deserializeCheckpoint(wrongVersion),
+    (e: Error) => e instanceof CheckpointError && !damaged(e) && /version 99/.test((e as Error).message),
+  );
   const tooLong = Buffer.from(good);
   tooLong.writeUInt32LE(good.length, 12); // the header length past the end
-  assert.throws(() => deserializeCheckpoint(tooLong), (e: Error) => damaged(e) && /truncated/.test(e.message));
+  assert.throws(
+    () => deserializeCheckpoint(tooLong),
+    (e: Error) => damaged(e) && /truncated/.test(e.message),
+  );
 });
 
 /** A version 3 checkpoint rewritten as version 1 or 2 (the formats files of older builds have). */
@@ -104,7 +126,11 @@ test('a damaged byte anywhere after the first 16 — weights or header — is fo
   for (const at of [16, start, vocabAt, start + headerLen - 2, base, base + 1234, good.length - 1]) {
     const flipped = Buffer.from(good);
     flipped[at] ^= 0x01; // a header stays parseable, a weight stays a finite float: only the digest can tell
-    assert.throws(() => deserializeCheckpoint(flipped), (e: Error) => e instanceof DamagedCheckpointError, `byte ${at}`);
+    assert.throws(
+      () => deserializeCheckpoint(flipped),
+      (e: Error) => e instanceof DamagedCheckpointError,
+      `byte ${at}`,
+    );
   }
   const a = deserializeCheckpoint(good);
   for (const version of [1, 2] as const) {

@@ -68,7 +68,10 @@ describe('export: tfjs LayersModel, loaded by tf.loadLayersModel', () => {
     it(`${label(config)}: sigmoid recurrent activation, metadata, logits equal the reference`, async () => {
       const ckpt = checkpoint(config);
       const out = await exportModel(ckpt, 'tfjs');
-      assert.deepEqual(out.files.map((f) => f.name), ['model.json', 'weights.bin']);
+      assert.deepEqual(
+        out.files.map((f) => f.name),
+        ['model.json', 'weights.bin'],
+      );
       const manifest = JSON.parse(out.files[0].data.toString('utf8'));
       assert.equal(manifest.format, 'layers-model');
       assert.deepEqual(manifest.weightsManifest[0].paths, ['weights.bin']);
@@ -200,14 +203,18 @@ with torch.no_grad():
 print(json.dumps({'meta': meta, 'logits': y.reshape(-1).tolist()}))
 `;
 
-describe('export: safetensors, loaded into the seed\'s PyTorch models', { skip: noTorch }, () => {
+describe("export: safetensors, loaded into the seed's PyTorch models", { skip: noTorch }, () => {
   for (const config of CONFIGS) {
     it(`${label(config)}: load_state_dict(strict=True) takes it; logits equal the reference; metadata`, async () => {
       const ckpt = checkpoint(config);
       const out = await exportModel(ckpt, 'safetensors');
       const file = path.join(dir, `${config.kind}-${config.numLayers}.safetensors`);
       writeFileSync(file, out.files[0].data);
-      const r = spawnSync('/usr/bin/python3', ['-c', PY, file, config.kind, String(config.vocabSize), String(config.numHiddens), String(config.numLayers), JSON.stringify(TOKENS)], { encoding: 'utf8' });
+      const r = spawnSync(
+        '/usr/bin/python3',
+        ['-c', PY, file, config.kind, String(config.vocabSize), String(config.numHiddens), String(config.numLayers), JSON.stringify(TOKENS)],
+        { encoding: 'utf8' },
+      );
       assert.equal(r.status, 0, r.stderr);
       const { meta, logits } = JSON.parse(r.stdout) as { meta: Record<string, string>; logits: number[] };
       assert.equal(meta.kind, config.kind);
@@ -261,7 +268,10 @@ describe('import: a model to start from (train --init, Trainer.create init)', ()
   it('a file for another model or no model at all is refused, naming what differs', async () => {
     const ckpt = checkpoint(CONFIGS[1]);
     const st = (await exportModel(ckpt, 'safetensors')).files[0].data;
-    assert.throws(() => readInitModel(st, CONFIGS[0]), (e: unknown) => e instanceof ModelFileError && /no tensor W_xi/.test((e as Error).message));
+    assert.throws(
+      () => readInitModel(st, CONFIGS[0]),
+      (e: unknown) => e instanceof ModelFileError && /no tensor W_xi/.test((e as Error).message),
+    );
     assert.throws(() => readInitModel(st, { ...CONFIGS[1], numHiddens: 7 }), /has shape \[9,24\] in the file, the job's model needs \[9,28\]/);
     const ck = (await exportModel(ckpt, 'checkpoint')).files[0].data;
     assert.throws(() => readInitModel(ck, { ...CONFIGS[1], numLayers: 2 }), /the checkpoint is a concise model \(1 layer\(s\)/);

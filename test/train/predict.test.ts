@@ -22,11 +22,13 @@ function scripted(logits: (step: number) => Float32Array): LstmModel {
 }
 
 /** `<unk>` far above everything else; the other tokens equal or as given. */
-const unkOnTop = (others = 0) => () => {
-  const l = new Float32Array(vocab.size).fill(others);
-  l[UNK] = 50;
-  return l;
-};
+const unkOnTop =
+  (others = 0) =>
+  () => {
+    const l = new Float32Array(vocab.size).fill(others);
+    l[UNK] = 50;
+    return l;
+  };
 
 async function generate(model: LstmModel, n: number, opts = {}): Promise<string[]> {
   const out: string[] = [];
@@ -41,7 +43,10 @@ test('the reserved tokens are `<unk>` alone for a character vocabulary', () => {
 test('greedy never picks `<unk>`, even when it has the largest logit', async () => {
   const chars = await generate(scripted(unkOnTop()), 50);
   assert.equal(chars.length, 50);
-  assert.ok(chars.every((c) => c.length === 1 && c !== '<unk>'), chars.join('|'));
+  assert.ok(
+    chars.every((c) => c.length === 1 && c !== '<unk>'),
+    chars.join('|'),
+  );
   assert.ok(!(await predict('time', 50, scripted(unkOnTop()), vocab)).includes('<unk>'));
 });
 

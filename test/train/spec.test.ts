@@ -57,14 +57,26 @@ test('every bound is enforced and the error names the field and the bound', () =
   ];
   for (const [input, field, message] of cases) {
     const found = issues(input);
-    assert.ok(found.some((i) => i.field === field && message.test(i.message)), `${JSON.stringify(input).slice(0, 80)} → ${JSON.stringify(found)}`);
+    assert.ok(
+      found.some((i) => i.field === field && message.test(i.message)),
+      `${JSON.stringify(input).slice(0, 80)} → ${JSON.stringify(found)}`,
+    );
   }
   for (const bad of [null, [], 'x', 5]) assert.equal(issues(bad)[0].message, 'the job spec must be a JSON object');
 });
 
 test('a corpus too short for one minibatch is rejected naming the field', () => {
-  assert.throws(() => corpusForSpec(parseJobSpec({ data: { maxTokens: 100 } })), (e: SpecError) => e.issues[0].field === 'data.maxTokens' && /needs at least 1156/.test(e.message));
-  assert.throws(() => corpusForSpec(parseJobSpec({ data: { corpus: { text: 'tiny text' } } })), (e: SpecError) => e.issues[0].field === 'data.corpus.text');
-  assert.throws(() => corpusForSpec(parseJobSpec({ data: { corpus: { text: '!!!' } } })), (e: SpecError) => e.issues[0].field === 'data.corpus' && /empty/.test(e.message));
+  assert.throws(
+    () => corpusForSpec(parseJobSpec({ data: { maxTokens: 100 } })),
+    (e: SpecError) => e.issues[0].field === 'data.maxTokens' && /needs at least 1156/.test(e.message),
+  );
+  assert.throws(
+    () => corpusForSpec(parseJobSpec({ data: { corpus: { text: 'tiny text' } } })),
+    (e: SpecError) => e.issues[0].field === 'data.corpus.text',
+  );
+  assert.throws(
+    () => corpusForSpec(parseJobSpec({ data: { corpus: { text: '!!!' } } })),
+    (e: SpecError) => e.issues[0].field === 'data.corpus' && /empty/.test(e.message),
+  );
   assert.equal(corpusForSpec(parseJobSpec({})).tokens.length, 10000);
 });

@@ -55,8 +55,14 @@ eachEngine('perplexity is exp(Σ loss·tokens / Σ tokens) of the epoch; samples
     losses.length = 0;
     events.push(e);
   }
-  assert.deepEqual(events.map((e) => e.epoch), [1, 2, 3, 4]);
-  assert.deepEqual(events.map((e) => !!e.samples), [false, true, false, true]);
+  assert.deepEqual(
+    events.map((e) => e.epoch),
+    [1, 2, 3, 4],
+  );
+  assert.deepEqual(
+    events.map((e) => !!e.samples),
+    [false, true, false, true],
+  );
   assert.ok(events[3].perplexity < events[0].perplexity, `${engine.name}: training lowers perplexity`);
   assert.ok(events.every((e) => e.tokensPerSec > 0 && e.elapsedMs >= 0));
   assert.match(events[1].samples![0].text, /^time traveller.{10}$/);
@@ -71,9 +77,15 @@ eachEngine('a run resumed from a checkpoint continues exactly as an uninterrupte
   const ckpt = deserializeCheckpoint(serializeCheckpoint(first.checkpoint()));
   const resumed = await Trainer.create(tiny(), engine, ckpt);
   const rest = await collect(resumed.run());
-  assert.deepEqual(rest.map((e) => e.epoch), [3, 4]);
+  assert.deepEqual(
+    rest.map((e) => e.epoch),
+    [3, 4],
+  );
   for (const [i, e] of rest.entries()) {
-    assert.ok(Math.abs(e.perplexity - straight[i + 2].perplexity) < 1e-4 * straight[i + 2].perplexity, `${engine.name} epoch ${e.epoch}: ${e.perplexity} vs ${straight[i + 2].perplexity}`);
+    assert.ok(
+      Math.abs(e.perplexity - straight[i + 2].perplexity) < 1e-4 * straight[i + 2].perplexity,
+      `${engine.name} epoch ${e.epoch}: ${e.perplexity} vs ${straight[i + 2].perplexity}`,
+    );
   }
   for (const t of [full, first, resumed]) t.dispose();
 });
@@ -103,7 +115,10 @@ eachEngine('generation: greedy is predict_ch8, sampling is reproducible with a s
   const s1 = await predict('the', 40, model, vocab, { temperature: 1, seed: 5 });
   assert.equal(await predict('the', 40, model, vocab, { temperature: 1, seed: 5 }), s1);
   const others = await Promise.all([6, 7, 8].map((seed) => predict('the', 40, model, vocab, { temperature: 1, seed })));
-  assert.ok(others.some((o) => o !== s1), 'other seeds give other samples');
+  assert.ok(
+    others.some((o) => o !== s1),
+    'other seeds give other samples',
+  );
   const topOne = await predict('the', 20, model, vocab, { temperature: 2, topK: 1, seed: 3 });
   assert.equal(topOne, await predict('the', 20, model, vocab), 'top-1 sampling is greedy');
   const loaded = await modelFromCheckpoint(deserializeCheckpoint(serializeCheckpoint(trainer.checkpoint())), engine);

@@ -20,7 +20,10 @@ export function redactGrpcLogs(): void {
   if (redacting) return;
   redacting = true;
   const redact = (m: unknown) => (typeof m === 'string' ? m.replace(/(\bauthorization\b\s*[:=]\s*)[^\r\n]*/gi, '$1<redacted>') : m);
-  const to = (tag: string) => (message?: unknown, ...rest: unknown[]) => console.error(`${tag} ${redact(message)}`, ...rest.map(redact));
+  const to =
+    (tag: string) =>
+    (message?: unknown, ...rest: unknown[]) =>
+      console.error(`${tag} ${redact(message)}`, ...rest.map(redact));
   grpc.setLogger({ error: to('E'), info: to('I'), debug: to('D') });
 }
 

@@ -56,7 +56,10 @@ export function rejectUndecodable(req: unknown): void {
   const bad = req && typeof req === 'object' ? (req as Record<symbol, unknown>)[UNDECODABLE] : undefined;
   if (typeof bad === 'string') throw invalidArgument([{ field: 'request', message: `request: not a valid protobuf message of this method (${bad})` }]);
   const notUtf8 = req && typeof req === 'object' ? (req as Record<symbol, unknown>)[NOT_UTF8] : undefined;
-  if (Array.isArray(notUtf8)) throw invalidArgument(notUtf8.map((field: string) => ({ field, message: `${field} must be valid UTF-8 (a protobuf string): it holds a byte sequence that is not` })));
+  if (Array.isArray(notUtf8))
+    throw invalidArgument(
+      notUtf8.map((field: string) => ({ field, message: `${field} must be valid UTF-8 (a protobuf string): it holds a byte sequence that is not` })),
+    );
 }
 
 /** Races an iterator against an abort, so a stream ends promptly even if the source is slow to notice. */
@@ -163,7 +166,11 @@ export function serverStream<Req, Res>(
         }
         call.end();
       } catch (err) {
-        if (!call.cancelled) call.emit('error', toGrpcError(err, (e) => ctx.onInternal(e, method)));
+        if (!call.cancelled)
+          call.emit(
+            'error',
+            toGrpcError(err, (e) => ctx.onInternal(e, method)),
+          );
       } finally {
         release();
         ctx.streams.delete(ac);

@@ -4,17 +4,7 @@ import { createHash } from 'node:crypto';
 import type { JobEvent, JobSpecView, JobState, JobSummary, JobView, ModelView } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import type { EpochEvent } from '../../train/trainer.js';
-import type {
-  JobStateName,
-  PEpochEvent,
-  PGenerateRequest,
-  PJob,
-  PJobEvent,
-  PJobSpec,
-  PJobSummary,
-  PListJobsRequest,
-  PModel,
-} from './proto.js';
+import type { JobStateName, PEpochEvent, PGenerateRequest, PJob, PJobEvent, PJobSpec, PJobSummary, PListJobsRequest, PModel } from './proto.js';
 
 type Plain = Record<string, unknown>;
 

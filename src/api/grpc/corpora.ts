@@ -43,6 +43,9 @@ export async function listCorpora(corpora: CorpusAccess, as?: Caller): Promise<P
 
 export async function getCorpus(corpora: CorpusAccess, req: PGetCorpusRequest, as?: Caller): Promise<PStoredCorpus> {
   const id = req.corpus_id ?? '';
-  if (!isCorpusId(id)) throw invalidArgument([{ field: 'corpusId', message: id ? 'corpusId must be a corpus id (64 lower-case hex digits, the SHA-256 of its bytes)' : 'corpusId is required' }]);
+  if (!isCorpusId(id))
+    throw invalidArgument([
+      { field: 'corpusId', message: id ? 'corpusId must be a corpus id (64 lower-case hex digits, the SHA-256 of its bytes)' : 'corpusId is required' },
+    ]);
   return corpusToProto(await corpora.store.mustGet(id, as));
 }

@@ -98,9 +98,7 @@ const str = (s: string) => Buffer.from(s, 'utf8');
 export function encodeBadRequestStatus(code: number, message: string, issues: SpecIssue[]): Buffer {
   // google.rpc.BadRequest { repeated FieldViolation field_violations = 1; }
   // FieldViolation { string field = 1; string description = 2; }
-  const badRequest = Buffer.concat(
-    issues.map((i) => lenField(1, Buffer.concat([lenField(1, str(i.field)), lenField(2, str(i.message))]))),
-  );
+  const badRequest = Buffer.concat(issues.map((i) => lenField(1, Buffer.concat([lenField(1, str(i.field)), lenField(2, str(i.message))]))));
   // google.protobuf.Any { string type_url = 1; bytes value = 2; }
   const any = Buffer.concat([lenField(1, str('type.googleapis.com/google.rpc.BadRequest')), lenField(2, badRequest)]);
   // google.rpc.Status { int32 code = 1; string message = 2; repeated Any details = 3; }

@@ -10,7 +10,17 @@ import { jobModelExport } from '../model-export.js';
 import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { clientStream, serverStream, unary, type CallContext } from './calls.js';
 import { getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
-import { eventToProto, exportModelFromProto, modelToProto, generateFromProto, jobToProto, listQueryFromProto, listViewFromProto, renameListIssues, specFromProto } from './convert.js';
+import {
+  eventToProto,
+  exportModelFromProto,
+  modelToProto,
+  generateFromProto,
+  jobToProto,
+  listQueryFromProto,
+  listViewFromProto,
+  renameListIssues,
+  specFromProto,
+} from './convert.js';
 import { invalidArgument } from './errors.js';
 import type { Caller } from '../../jobs/owners.js';
 import type {
@@ -178,7 +188,10 @@ export async function uploadModel(service: JobService, req: PUploadModelRequest,
 export async function getModel(service: JobService, req: PGetModelRequest, as?: Caller): Promise<PModel> {
   if (!service.getModel) throw new FailedPreconditionError('this service does not store models');
   const id = req.model_id ?? '';
-  if (!/^m[0-9a-f]{19}$/.test(id)) throw invalidArgument([{ field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' }]);
+  if (!/^m[0-9a-f]{19}$/.test(id))
+    throw invalidArgument([
+      { field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' },
+    ]);
   return modelToProto(await service.getModel(id, { as }));
 }
 
@@ -196,14 +209,18 @@ export function lstmTrainerHandlers(
   // who asks: every job, model and corpus RPC acts as that key (another key's is NOT_FOUND)
   const as = (call: unknown) => ctx.caller?.(call as grpc.ServerUnaryCall<unknown, unknown>);
   return {
-    SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) => submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>))),
+    SubmitJob: unary<PSubmitJobRequest, PSubmitJobResponse>(ctx, 'SubmitJob', (req, call) =>
+      submitJob(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>)),
+    ),
     GetJob: unary<PGetJobRequest, PJob>(ctx, 'GetJob', (req, call) => getJob(service, req, as(call))),
     ListJobs: unary<PListJobsRequest, PListJobsResponse>(ctx, 'ListJobs', (req, call) => listJobs(service, req, as(call))),
     CancelJob: unary<PJobIdRequest, PJob>(ctx, 'CancelJob', (req, call) => cancelJob(service, req, as(call))),
     DeleteJob: unary<PJobIdRequest, PDeleteJobResponse>(ctx, 'DeleteJob', (req, call) => deleteJob(service, req, as(call))),
     WatchJob: serverStream<PWatchJobRequest, PJobEvent>(ctx, 'WatchJob', (req, signal, call) => watchJob(service, req, signal, as(call))),
     Generate: unary<PGenerateRequest, PGenerateResponse>(ctx, 'Generate', (req, call, signal) => generate(service, req, signal, as(call))),
-    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal, call) => generateStream(service, req, signal, as(call))),
+    GenerateStream: serverStream<PGenerateRequest, PGenerateChunk>(ctx, 'GenerateStream', (req, signal, call) =>
+      generateStream(service, req, signal, as(call)),
+    ),
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
     UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req, call) => uploadModel(service, req, as(call))),
     GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req, call) => getModel(service, req, as(call))),

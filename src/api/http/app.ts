@@ -1,6 +1,13 @@
 // The HTTP API (docs/service.md) as a fastify app: routes as small plugins, problem+json errors,
 // bearer auth, Prometheus metrics, the OpenAPI document, and (when given) the dashboard.
-import Fastify, { LogController, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyInstance,
+  type FastifyPluginAsync,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { JobService } from '../../jobs/types.js';
 import { registerAuth } from './auth.js';
 import { registerGuards } from './guards.js';

@@ -25,7 +25,15 @@ export async function docsRoutes(app: FastifyInstance, opts: { document: Record<
     routePrefix: DOCS_PREFIX,
     staticCSP: DOCS_CSP,
     // no "valid" badge fetched from validator.swagger.io; no top bar (it offers to load other documents)
-    uiConfig: { layout: 'BaseLayout', validatorUrl: null, deepLinking: true, docExpansion: 'list', defaultModelsExpandDepth: 0, tryItOutEnabled: false, displayRequestDuration: true },
+    uiConfig: {
+      layout: 'BaseLayout',
+      validatorUrl: null,
+      deepLinking: true,
+      docExpansion: 'list',
+      defaultModelsExpandDepth: 0,
+      tryItOutEnabled: false,
+      displayRequestDuration: true,
+    },
     theme: { title: 'lstm-trainer API' },
     logo: { type: 'image/svg+xml', content: Buffer.from(LOGO) },
   });

@@ -124,10 +124,7 @@ export function createMetrics(source?: StatsSource) {
 export function registerMetrics(app: FastifyInstance, source?: StatsSource): void {
   const { registry, httpDuration } = createMetrics(source);
   app.addHook('onResponse', async (req, reply) => {
-    httpDuration.observe(
-      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
+    httpDuration.observe({ method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
   app.get('/metrics', async (req, reply) => {
     let body = await registry.metrics();

@@ -84,7 +84,7 @@ const JobView = z.object({
       topTokens: z.array(z.tuple([z.string(), z.number().int()])).optional(),
     })
     .optional()
-    .describe('the corpus as measured at submission under the job\'s tokenizer: the cut that applies and the vocabulary'),
+    .describe("the corpus as measured at submission under the job's tokenizer: the cut that applies and the vocabulary"),
   init: z
     .object({ fromJob: z.string().optional(), model: z.string().optional(), epoch: z.number().int().optional(), perplexity: z.number().optional() })
     .optional()
@@ -153,7 +153,14 @@ function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string,
 
 // ---- descriptions of every field, by dotted path (array items and union branches add nothing) ----
 
-const CorpusView = z.object({ id: z.string(), bytes: z.number().int(), characters: z.number().int(), preview: z.string(), createdAt: z.string(), created: z.boolean().optional() });
+const CorpusView = z.object({
+  id: z.string(),
+  bytes: z.number().int(),
+  characters: z.number().int(),
+  preview: z.string(),
+  createdAt: z.string(),
+  created: z.boolean().optional(),
+});
 const CorpusList = z.object({ corpora: z.array(CorpusView) });
 const CORPUS_FIELDS: Record<string, string> = {
   id: 'the corpus id: SHA-256 (hex) of its bytes; jobs name it as data.corpus = {id}',
@@ -171,7 +178,7 @@ const EPOCH_FIELDS: Record<string, string> = {
   elapsedMs: 'wall-clock milliseconds of training so far (all attempts)',
   samples: 'text generated after this epoch, one per report.prefixes entry (every report.predictEvery epochs and after the last)',
   validPerplexity: 'perplexity on the held-out tail of the corpus (data.validFraction > 0), computed without updating the weights',
-  stopReason: 'on the last epoch of a job that early stopping ended: why (its weights are the best epoch\'s)',
+  stopReason: "on the last epoch of a job that early stopping ended: why (its weights are the best epoch's)",
   'samples.prefix': 'the prefix as given',
   'samples.text': 'the prefix and report.numPreds generated characters (greedy)',
 };
@@ -214,7 +221,7 @@ const JOB_FIELDS: Record<string, string> = {
   'estimate.params': 'model parameters',
   'estimate.tokens': 'characters of the corpus used (data.maxTokens or fewer)',
   'estimate.tokenEpochs': 'tokens × epochs',
-  data: 'the corpus as measured at submission under the job\'s tokenizer',
+  data: "the corpus as measured at submission under the job's tokenizer",
   'data.tokenizer': 'data.tokenizer',
   'data.totalTokens': 'tokens of the whole corpus',
   'data.maxTokens': 'the cut that applies (data.maxTokens; for an uploaded corpus the whole of it unless given)',
@@ -244,16 +251,15 @@ const STATE_EVENT_FIELDS: Record<string, string> = {
   ...EPOCH_FIELDS,
 };
 
-
 const MODEL_FIELDS: Record<string, string> = {
   id: 'the model id ("m" then 19 hex digits of the file\'s SHA-256: the same file, the same id); a job starts from it with init: {model: id}',
   kind: 'scratch (the 14 seed tensors) or concise (rnn.* and linear.*), from the tensor names',
   numHiddens: 'hidden units, from the tensor shapes',
   numLayers: 'LSTM layers (rnn.weight_ih_l0, _l1, …)',
-  vocabSize: 'tokens of its vocabulary (the output layer\'s rows)',
+  vocabSize: "tokens of its vocabulary (the output layer's rows)",
   vocab: 'index → token, from __metadata__.vocab; index 0 is <unk>',
-  bytes: 'the file\'s size',
-  sha256: 'the file\'s SHA-256 (hex)',
+  bytes: "the file's size",
+  sha256: "the file's SHA-256 (hex)",
   uploadedAt: 'when it was first uploaded (RFC 3339)',
   epoch: 'the epoch its __metadata__ says it was trained to, when it says',
   perplexity: 'the perplexity its __metadata__ gives, when it does',
@@ -268,11 +274,13 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'model.numHiddens': 'hidden units per layer (d2l: 256)',
     'model.numLayers': 'stacked LSTM layers (concise only; scratch has one)',
     data: 'the corpus and the minibatches',
-    'data.corpus': '"timemachine" (H. G. Wells, The Time Machine, as d2l), {text} (your own text, ≤ 2,000,000 bytes) or {id} (a corpus uploaded with POST /v1/corpora)',
+    'data.corpus':
+      '"timemachine" (H. G. Wells, The Time Machine, as d2l), {text} (your own text, ≤ 2,000,000 bytes) or {id} (a corpus uploaded with POST /v1/corpora)',
     'data.corpus.text': 'your own corpus, tokenised by data.tokenizer',
     'data.corpus.id': 'an uploaded corpus: the id POST /v1/corpora answered (64 hex digits)',
     'data.maxTokens': 'tokens of the corpus used (d2l: 10,000 for the book and pasted texts; an uploaded corpus: all of it unless given)',
-    'data.tokenizer': 'd2l-chars: d2l\'s rule (letters a-z lower-cased, anything else one space; the default); chars: every Unicode code point as it is; words: white-space separated words (d2l tokenize(lines, "word"))',
+    'data.tokenizer':
+      'd2l-chars: d2l\'s rule (letters a-z lower-cased, anything else one space; the default); chars: every Unicode code point as it is; words: white-space separated words (d2l tokenize(lines, "word"))',
     'data.minFreq': 'tokens seen fewer times become <unk> (d2l Vocab min_freq; default 0)',
     'data.validFraction': 'the corpus tail held out for validation perplexity, 0 … 0.5 (default 0: none, as d2l)',
     'data.batchSize': 'sequences per minibatch (d2l: 32)',
@@ -283,19 +291,22 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'train.lr': 'SGD learning rate (d2l: 1)',
     'train.clipTheta': 'gradient clipping threshold on the global norm (d2l: 1)',
     'train.seed': 'seed of the initialisation and the sampler (unset: random)',
-    'train.earlyStopping': 'stop when validation perplexity has not improved for patience epochs (needs data.validFraction > 0); the job succeeds with the best epoch\'s model',
+    'train.earlyStopping':
+      "stop when validation perplexity has not improved for patience epochs (needs data.validFraction > 0); the job succeeds with the best epoch's model",
     'train.earlyStopping.patience': 'epochs without an improvement before stopping',
     'train.earlyStopping.minDelta': 'the least decrease of validation perplexity that counts as an improvement (default 0)',
     'train.timeoutSeconds': 'optional bound on the training time (seconds, across resumes): past it the job is cancelled at its last published epoch',
     report: 'what the job reports while training',
     'report.predictEvery': 'generate samples every this many epochs (and after the last)',
-    'report.prefixes': 'prefixes to continue in the samples (d2l-chars: each needs a letter); unset: the book\'s for the book, else the corpus\'s own first words',
+    'report.prefixes':
+      "prefixes to continue in the samples (d2l-chars: each needs a letter); unset: the book's for the book, else the corpus's own first words",
     'report.numPreds': 'tokens generated per sample: characters, or words for the words tokenizer (d2l: 50)',
     init: 'start from a trained model instead of fresh weights: {fromJob: "<job id>"} (its latest checkpoint) or {model: "<model id>"} (POST /v1/models); model.* must be its architecture, and the job tokenises its corpus with the model\'s vocabulary (characters it lacks become <unk>)',
     'init.fromJob': 'a job with a checkpoint (finished, cancelled or running): its weights at submission time',
     'init.model': 'an uploaded model (POST /v1/models)',
     name: 'a name to show in lists and the dashboard',
-    idempotencyKey: 'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409 (keys are per API key when keys are on)',
+    idempotencyKey:
+      'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409 (keys are per API key when keys are on)',
     tags: 'labels to filter lists by (GET /v1/jobs?tag=); up to 16, each 1-64 of A-Z a-z 0-9 _ . : = @ -',
   },
   ExperimentRequest: {
@@ -348,7 +359,8 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     lines: "the worker's lines about the job, oldest first (the last 500 are kept; they expire with the job)",
     'lines.time': 'when the worker wrote it (ISO 8601)',
     'lines.level': 'debug (checkpoints), info, warn (a failed attempt, a timeout, a lost worker) or error (the job failed)',
-    'lines.msg': 'what happened: taken, started or resumed from a checkpoint, checkpoint written, attempt failed (with the reason), handed back, cancelled, timed out, succeeded',
+    'lines.msg':
+      'what happened: taken, started or resumed from a checkpoint, checkpoint written, attempt failed (with the reason), handed back, cancelled, timed out, succeeded',
   },
   GenerateResponse: {
     jobId: 'the job whose checkpoint generated it',
@@ -378,7 +390,7 @@ const PARAM_DOCS: Record<string, string> = {
   fromSeq: 'events with seq > fromSeq (as Last-Event-ID; the larger of the two wins)',
   'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
   Accept: 'text/event-stream: stream the text as it is generated',
-  format: 'safetensors (the PyTorch state dict, default), onnx, or checkpoint (this service\'s own file); for tfjs use /model/model.json',
+  format: "safetensors (the PyTorch state dict, default), onnx, or checkpoint (this service's own file); for tfjs use /model/model.json",
   tag: 'only jobs carrying this tag (spec.tags)',
   experiment: 'only the jobs of this experiment',
   name: 'only jobs of exactly this name',
@@ -401,7 +413,13 @@ function describeFields(s: unknown, docs: Record<string, string>, path = ''): vo
 /** Query parameters of an object schema, as OpenAPI parameter objects. */
 function queryParams(s: z.ZodObject): Record<string, unknown>[] {
   const js = schema(s, 'input') as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({ name, in: 'query', required: js.required?.includes(name) ?? false, description: PARAM_DOCS[name], schema: sch }));
+  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({
+    name,
+    in: 'query',
+    required: js.required?.includes(name) ?? false,
+    description: PARAM_DOCS[name],
+    schema: sch,
+  }));
 }
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -446,8 +464,25 @@ const corpusExample = {
   createdAt: '2025-03-05T14:01:02.117Z',
 };
 const estimate = { params: 81_692, tokens: 10_000, tokenEpochs: 1_000_000, teraflops: 0.49, memoryMb: 96 };
-const epochExample = { epoch: 40, epochs: 100, perplexity: 9.87, tokensPerSec: 61_200, elapsedMs: 6_480, samples: [{ prefix: 'time traveller', text: 'time traveller the the the the the the the the the the t' }] };
-const queuedJob = { id: JOB_ID, name: 'concise 128', state: 'queued', spec: resolvedSpec, createdAt: '2025-03-05T14:03:11.204Z', progress: { epoch: 0, epochs: 100 }, lastSeq: 1, lastEpochs: [], estimate };
+const epochExample = {
+  epoch: 40,
+  epochs: 100,
+  perplexity: 9.87,
+  tokensPerSec: 61_200,
+  elapsedMs: 6_480,
+  samples: [{ prefix: 'time traveller', text: 'time traveller the the the the the the the the the the t' }],
+};
+const queuedJob = {
+  id: JOB_ID,
+  name: 'concise 128',
+  state: 'queued',
+  spec: resolvedSpec,
+  createdAt: '2025-03-05T14:03:11.204Z',
+  progress: { epoch: 0, epochs: 100 },
+  lastSeq: 1,
+  lastEpochs: [],
+  estimate,
+};
 const runningJob = {
   ...queuedJob,
   state: 'running',
@@ -473,22 +508,93 @@ const exampleExperiment = {
   createdAt: '2025-03-05T14:03:11.204Z',
   varied: ['train.lr', 'model.kind'],
   jobs: [
-    { id: JOB_ID, name: 'lr-sweep lr=0.5 kind=scratch', values: { 'train.lr': 0.5, 'model.kind': 'scratch' }, state: 'succeeded', epoch: 50, epochs: 50, finalPerplexity: 7.91, bestPerplexity: 7.91, tokensPerSec: 61200, elapsedMs: 8120 },
-    { id: 'j0mabc12de3f4g5h6i7m', name: 'lr-sweep lr=0.5 kind=concise', values: { 'train.lr': 0.5, 'model.kind': 'concise' }, state: 'running', epoch: 12, epochs: 50, finalPerplexity: 11.2, bestPerplexity: 11.2, tokensPerSec: 88100, elapsedMs: 1904 },
+    {
+      id: JOB_ID,
+      name: 'lr-sweep lr=0.5 kind=scratch',
+      values: { 'train.lr': 0.5, 'model.kind': 'scratch' },
+      state: 'succeeded',
+      epoch: 50,
+      epochs: 50,
+      finalPerplexity: 7.91,
+      bestPerplexity: 7.91,
+      tokensPerSec: 61200,
+      elapsedMs: 8120,
+    },
+    {
+      id: 'j0mabc12de3f4g5h6i7m',
+      name: 'lr-sweep lr=0.5 kind=concise',
+      values: { 'train.lr': 0.5, 'model.kind': 'concise' },
+      state: 'running',
+      epoch: 12,
+      epochs: 50,
+      finalPerplexity: 11.2,
+      bestPerplexity: 11.2,
+      tokensPerSec: 88100,
+      elapsedMs: 1904,
+    },
   ],
 };
 const cancelledJob = { ...runningJob, state: 'cancelled', finishedAt: '2025-03-05T14:03:18.002Z', lastSeq: 43 };
 const problems = {
-  400: { type: 'urn:lstm-trainer:problem:invalid-request', title: 'Bad Request', status: 400, detail: 'model.numHiddens must be ≤ 1024', errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }] },
-  401: { type: 'urn:lstm-trainer:problem:unauthorized', title: 'Unauthorized', status: 401, detail: 'this route needs an API key: Authorization: Bearer <key>' },
-  403: { type: 'urn:lstm-trainer:problem:forbidden', title: 'Forbidden', status: 403, detail: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)', errors: [{ field: 'origin', message: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)' }] },
+  400: {
+    type: 'urn:lstm-trainer:problem:invalid-request',
+    title: 'Bad Request',
+    status: 400,
+    detail: 'model.numHiddens must be ≤ 1024',
+    errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }],
+  },
+  401: {
+    type: 'urn:lstm-trainer:problem:unauthorized',
+    title: 'Unauthorized',
+    status: 401,
+    detail: 'this route needs an API key: Authorization: Bearer <key>',
+  },
+  403: {
+    type: 'urn:lstm-trainer:problem:forbidden',
+    title: 'Forbidden',
+    status: 403,
+    detail: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)',
+    errors: [{ field: 'origin', message: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)' }],
+  },
   404: { type: 'urn:lstm-trainer:problem:not-found', title: 'Not Found', status: 404, detail: `job ${JOB_ID} not found` },
-  405: { type: 'urn:lstm-trainer:problem:method-not-allowed', title: 'Method Not Allowed', status: 405, detail: 'PUT is not allowed on /v1/jobs/{id}: DELETE, GET, HEAD' },
-  408: { type: 'urn:lstm-trainer:problem:request-timeout', title: 'Request Timeout', status: 408, detail: 'the request did not arrive within REQUEST_TIMEOUT_MS' },
-  409: { type: 'urn:lstm-trainer:problem:failed-precondition', title: 'Conflict', status: 409, detail: `job ${JOB_ID} has no checkpoint yet (the first is written after epoch 1)` },
-  413: { type: 'urn:lstm-trainer:problem:payload-too-large', title: 'Payload Too Large', status: 413, detail: 'the request body is larger than 4194304 bytes', errors: [{ field: 'body', message: 'request body must be at most 4194304 bytes' }] },
-  415: { type: 'urn:lstm-trainer:problem:unsupported-media-type', title: 'Unsupported Media Type', status: 415, detail: 'send the body as application/json', errors: [{ field: 'content-type', message: 'content-type must be application/json' }] },
-  429: { type: 'urn:lstm-trainer:problem:resource-exhausted', title: 'Too Many Requests', status: 429, detail: 'too many submissions: 60 per 60 s per client (RATE_LIMIT_SUBMITS); retry after 12 s' },
+  405: {
+    type: 'urn:lstm-trainer:problem:method-not-allowed',
+    title: 'Method Not Allowed',
+    status: 405,
+    detail: 'PUT is not allowed on /v1/jobs/{id}: DELETE, GET, HEAD',
+  },
+  408: {
+    type: 'urn:lstm-trainer:problem:request-timeout',
+    title: 'Request Timeout',
+    status: 408,
+    detail: 'the request did not arrive within REQUEST_TIMEOUT_MS',
+  },
+  409: {
+    type: 'urn:lstm-trainer:problem:failed-precondition',
+    title: 'Conflict',
+    status: 409,
+    detail: `job ${JOB_ID} has no checkpoint yet (the first is written after epoch 1)`,
+  },
+  413: {
+    type: 'urn:lstm-trainer:problem:payload-too-large',
+    title: 'Payload Too Large',
+    status: 413,
+    detail: 'the request body is larger than 4194304 bytes',
+    errors: [{ field: 'body', message: 'request body must be at most 4194304 bytes' }],
+  },
+  415: {
+    type: 'urn:lstm-trainer:problem:unsupported-media-type',
+    title: 'Unsupported Media Type',
+    status: 415,
+    detail: 'send the body as application/json',
+    errors: [{ field: 'content-type', message: 'content-type must be application/json' }],
+  },
+  429: {
+    type: 'urn:lstm-trainer:problem:resource-exhausted',
+    title: 'Too Many Requests',
+    status: 429,
+    detail: 'too many submissions: 60 per 60 s per client (RATE_LIMIT_SUBMITS); retry after 12 s',
+  },
   500: { type: 'urn:lstm-trainer:problem:internal', title: 'Internal Server Error', status: 500, detail: 'an internal error occurred; it has been logged' },
   503: { type: 'urn:lstm-trainer:problem:unavailable', title: 'Service Unavailable', status: 503, detail: 'the job store (Redis) is not reachable' },
 } as const;
@@ -527,8 +633,22 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   const security = opts.auth ? [{ bearer: [] }] : [];
   const authThrottle = opts.auth ? ' With API keys on, also after AUTH_FAIL_LIMIT failed authentications from the address.' : '';
   const api = common({ auth: opts.auth, store: true });
-  const corpusIdParam = { name: 'id', in: 'path', required: true, description: 'a corpus id (64 hex digits: the SHA-256 of its bytes)', schema: { type: 'string', pattern: '^[0-9a-f]{64}$' }, example: corpusExample.id };
-  const idParam = { name: 'id', in: 'path', required: true, description: PARAM_DOCS.id, schema: { type: 'string', pattern: '^j[0-9a-z]{19}$' }, example: JOB_ID };
+  const corpusIdParam = {
+    name: 'id',
+    in: 'path',
+    required: true,
+    description: 'a corpus id (64 hex digits: the SHA-256 of its bytes)',
+    schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    example: corpusExample.id,
+  };
+  const idParam = {
+    name: 'id',
+    in: 'path',
+    required: true,
+    description: PARAM_DOCS.id,
+    schema: { type: 'string', pattern: '^j[0-9a-z]{19}$' },
+    example: JOB_ID,
+  };
   const schemas: Record<string, Record<string, unknown>> = {
     JobSpec: schema(JobSpec, 'input'),
     GenerateRequest: schema(GenerateRequest, 'input'),
@@ -552,7 +672,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   schemas.JobSpec.description = "A training job: d2l's recipe with every field optional ({} = the book's defaults).";
   schemas.JobSpec.example = exampleSpec;
   schemas.JobView.description = 'A job as the API shows it (never with a custom corpus text unless asked for).';
-  schemas.JobEvent.description = 'One event of a job\'s history: a state change or an epoch.';
+  schemas.JobEvent.description = "One event of a job's history: a state change or an epoch.";
   schemas.Problem.description = 'An error as RFC 9457 problem details (application/problem+json).';
   for (const [name, s] of Object.entries(schemas)) describeFields(s, FIELD_DOCS[name] ?? {});
 
@@ -587,15 +707,24 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         post: {
           tags: ['jobs'],
           summary: 'Submit a training job',
-          description: 'Validates the spec, judges its estimated cost against the caps, and queues it. A repeated idempotencyKey with the same spec returns the existing job.',
-          requestBody: { required: true, description: 'a JSON object; {} = every default', content: { 'application/json': { schema: ref('JobSpec'), example: exampleSpec } } },
+          description:
+            'Validates the spec, judges its estimated cost against the caps, and queues it. A repeated idempotencyKey with the same spec returns the existing job.',
+          requestBody: {
+            required: true,
+            description: 'a JSON object; {} = every default',
+            content: { 'application/json': { schema: ref('JobSpec'), example: exampleSpec } },
+          },
           responses: {
             '201': ok('queued', 'JobView', queuedJob, { Location: { description: 'the new job: /v1/jobs/{id}', schema: { type: 'string' } } }),
-            '200': ok('an existing job with the same idempotencyKey and spec', 'JobView', queuedJob, { Location: { description: 'the job: /v1/jobs/{id}', schema: { type: 'string' } } }),
+            '200': ok('an existing job with the same idempotencyKey and spec', 'JobView', queuedJob, {
+              Location: { description: 'the job: /v1/jobs/{id}', schema: { type: 'string' } },
+            }),
             '400': problem(400, 'an invalid spec (every field at fault named in errors[]), or one whose estimated cost is above a cap (MAX_JOB_TFLOP, …)'),
             '409': problem(409, 'the idempotencyKey already names a job of another spec'),
             ...writes,
-            '429': tooMany(`the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${authThrottle}`),
+            '429': tooMany(
+              `the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${authThrottle}`,
+            ),
             ...api,
           },
         },
@@ -604,7 +733,10 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: 'List jobs, newest first',
           parameters: queryParams(ListQuery),
           responses: {
-            '200': ok('a page of jobs; pass nextCursor as cursor for the next', 'JobList', { jobs: [runningJob], nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw' }),
+            '200': ok('a page of jobs; pass nextCursor as cursor for the next', 'JobList', {
+              jobs: [runningJob],
+              nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw',
+            }),
             '400': problem(400, 'an invalid query parameter (named)'),
             ...(opts.auth ? { '429': tooMany(`too many failed authentications from the address (AUTH_FAIL_LIMIT)`) } : {}),
             ...api,
@@ -628,12 +760,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         delete: {
           tags: ['jobs'],
           summary: 'Delete a job',
-          description: 'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
+          description:
+            'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
           parameters: [idParam],
           responses: {
             '200': ok('deleted', 'Deleted', { jobId: JOB_ID, deleted: true }),
             '400': problem(400, 'a malformed id'),
-            '404': problem(404, 'no job with this id (or another key\'s)'),
+            '404': problem(404, "no job with this id (or another key's)"),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },
@@ -647,10 +780,17 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             'One job per point: every combination of the grid, or each of specs laid over base. Every point is validated as a full job spec, and MAX_JOB_TOKEN_EPOCHS and MAX_JOB_TFLOP apply to the sum, before any job is queued. Jobs cannot carry idempotency keys here.',
           requestBody: { required: true, content: { 'application/json': { schema: ref('ExperimentRequest'), example: exampleExperimentRequest } } },
           responses: {
-            '201': ok('the experiment and its queued jobs', 'ExperimentView', exampleExperiment, { Location: { description: 'the experiment: /v1/experiments/{id}', schema: { type: 'string' } } }),
-            '400': problem(400, 'an invalid request or point (named: grid.<path> with the point\'s values, specs[i].<field>, base.<field>), or a sum of estimates above a cap'),
+            '201': ok('the experiment and its queued jobs', 'ExperimentView', exampleExperiment, {
+              Location: { description: 'the experiment: /v1/experiments/{id}', schema: { type: 'string' } },
+            }),
+            '400': problem(
+              400,
+              "an invalid request or point (named: grid.<path> with the point's values, specs[i].<field>, base.<field>), or a sum of estimates above a cap",
+            ),
             ...writes,
-            '429': tooMany(`the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${authThrottle}`),
+            '429': tooMany(
+              `the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${authThrottle}`,
+            ),
             ...api,
           },
         },
@@ -659,11 +799,20 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['experiments'],
           summary: "An experiment's table: each job's varied values, state and results",
-          parameters: [{ name: 'id', in: 'path', required: true, description: 'the experiment id, as POST /v1/experiments answered it', schema: { type: 'string', pattern: '^x[0-9a-z]{19}$' }, example: exampleExperiment.id }],
+          parameters: [
+            {
+              name: 'id',
+              in: 'path',
+              required: true,
+              description: 'the experiment id, as POST /v1/experiments answered it',
+              schema: { type: 'string', pattern: '^x[0-9a-z]{19}$' },
+              example: exampleExperiment.id,
+            },
+          ],
           responses: {
             '200': ok('the experiment', 'ExperimentView', exampleExperiment),
             '400': problem(400, 'a malformed id'),
-            '404': problem(404, 'no experiment with this id (or another key\'s)'),
+            '404': problem(404, "no experiment with this id (or another key's)"),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
           },
@@ -688,7 +837,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['jobs'],
           summary: "The job's log: the worker's lines about it",
-          description: 'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
+          description:
+            'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
           parameters: [idParam],
           responses: {
             '200': ok('the lines, oldest first', 'JobLogs', {
@@ -714,7 +864,18 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           description:
             'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). ' +
             'Comment lines (`: heartbeat`) keep the connection alive. The stream ends after the final state event; an `event: error` (problem JSON) ends it on a server fault.',
-          parameters: [idParam, ...queryParams(EventsQuery), { name: 'Last-Event-ID', in: 'header', required: false, description: PARAM_DOCS['Last-Event-ID'], schema: { type: 'string', pattern: '^[0-9]+$' }, example: '12' }],
+          parameters: [
+            idParam,
+            ...queryParams(EventsQuery),
+            {
+              name: 'Last-Event-ID',
+              in: 'header',
+              required: false,
+              description: PARAM_DOCS['Last-Event-ID'],
+              schema: { type: 'string', pattern: '^[0-9]+$' },
+              example: '12',
+            },
+          ],
           responses: {
             '200': {
               description: 'the event stream',
@@ -725,7 +886,10 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
                 },
               },
             },
-            '204': { description: 'the job has finished and the client has every event (fromSeq / Last-Event-ID ≥ its last seq): nothing follows, and EventSource stops reconnecting' },
+            '204': {
+              description:
+                'the job has finished and the client has every event (fromSeq / Last-Event-ID ≥ its last seq): nothing follows, and EventSource stops reconnecting',
+            },
             '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
             '404': problem(404, 'no job with this id'),
             '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${authThrottle}`),
@@ -740,7 +904,11 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           description:
             'The body is the text itself, `Content-Type: text/plain` (charset utf-8 or none), streamed into the store: up to CORPUS_MAX_BYTES (64 MiB by default). ' +
             'Content-addressed: the id is the SHA-256 of the bytes, so the same text uploaded twice is one corpus (201 the first time, 200 after). Train on it with data.corpus = {id}.',
-          requestBody: { required: true, description: 'the text (UTF-8)', content: { 'text/plain': { schema: { type: 'string', description: 'UTF-8 text' }, example: 'Однажды вечером…' } } },
+          requestBody: {
+            required: true,
+            description: 'the text (UTF-8)',
+            content: { 'text/plain': { schema: { type: 'string', description: 'UTF-8 text' }, example: 'Однажды вечером…' } },
+          },
           responses: {
             '201': ok('stored', 'CorpusView', corpusExample, { Location: { description: '/v1/corpora/{id}', schema: { type: 'string' } } }),
             '200': ok('the same bytes were already stored', 'CorpusView', { ...corpusExample, created: false }),
@@ -795,12 +963,29 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: 'Cancel a job',
           description: 'Queued: removed from the queue. Running: stops within one minibatch; its last checkpoint is the last epoch published.',
           parameters: [idParam],
-          requestBody: { required: true, description: '{} (every write takes a JSON body)', content: { 'application/json': { schema: { type: 'object', description: 'no fields', additionalProperties: false }, example: {} } } },
+          requestBody: {
+            required: true,
+            description: '{} (every write takes a JSON body)',
+            content: { 'application/json': { schema: { type: 'object', description: 'no fields', additionalProperties: false }, example: {} } },
+          },
           responses: {
             '200': ok('the cancelled job', 'JobView', cancelledJob),
             '400': problem(400, 'a malformed id, or no body'),
             '404': problem(404, 'no job with this id'),
-            '409': { ...problem(409, 'the job has already finished'), content: { [problemType]: { schema: ref('Problem'), example: { type: 'urn:lstm-trainer:problem:failed-precondition', title: 'Conflict', status: 409, detail: `job ${JOB_ID} has already finished (succeeded)` } } } },
+            '409': {
+              ...problem(409, 'the job has already finished'),
+              content: {
+                [problemType]: {
+                  schema: ref('Problem'),
+                  example: {
+                    type: 'urn:lstm-trainer:problem:failed-precondition',
+                    title: 'Conflict',
+                    status: 409,
+                    detail: `job ${JOB_ID} has already finished (succeeded)`,
+                  },
+                },
+              },
+            },
             ...writes,
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...api,
@@ -811,15 +996,36 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         post: {
           tags: ['generation'],
           summary: "Generate text from the job's latest checkpoint",
-          description: 'Running jobs too. With Accept: text/event-stream the text streams as `chunk` events ({text}: first the cleaned prefix, then one per character) and ends with a `done` event (GenerateResponse).',
-          parameters: [idParam, { name: 'Accept', in: 'header', required: false, description: PARAM_DOCS.Accept, schema: { type: 'string' }, example: 'text/event-stream' }],
-          requestBody: { required: true, content: { 'application/json': { schema: ref('GenerateRequest'), example: { prefix: 'time traveller', numChars: 30, temperature: 0.8, topK: 5, seed: 42 } } } },
+          description:
+            'Running jobs too. With Accept: text/event-stream the text streams as `chunk` events ({text}: first the cleaned prefix, then one per character) and ends with a `done` event (GenerateResponse).',
+          parameters: [
+            idParam,
+            { name: 'Accept', in: 'header', required: false, description: PARAM_DOCS.Accept, schema: { type: 'string' }, example: 'text/event-stream' },
+          ],
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': { schema: ref('GenerateRequest'), example: { prefix: 'time traveller', numChars: 30, temperature: 0.8, topK: 5, seed: 42 } },
+            },
+          },
           responses: {
             '200': {
               description: 'the text (prefix + generated)',
               content: {
-                'application/json': { schema: ref('GenerateResponse'), example: { jobId: JOB_ID, prefix: 'time traveller', generated: ' for so it will be convenient', text: 'time traveller for so it will be convenient' } },
-                'text/event-stream': { schema: { type: 'string', description: 'chunk events, then one done event' }, example: 'event: chunk\ndata: {"text":"time traveller"}\n\nevent: chunk\ndata: {"text":" "}\n\nevent: done\ndata: {"jobId":"j0mabc12de3f4g5h6i7k","prefix":"time traveller","generated":" f","text":"time traveller f"}\n\n' },
+                'application/json': {
+                  schema: ref('GenerateResponse'),
+                  example: {
+                    jobId: JOB_ID,
+                    prefix: 'time traveller',
+                    generated: ' for so it will be convenient',
+                    text: 'time traveller for so it will be convenient',
+                  },
+                },
+                'text/event-stream': {
+                  schema: { type: 'string', description: 'chunk events, then one done event' },
+                  example:
+                    'event: chunk\ndata: {"text":"time traveller"}\n\nevent: chunk\ndata: {"text":" "}\n\nevent: done\ndata: {"jobId":"j0mabc12de3f4g5h6i7k","prefix":"time traveller","generated":" f","text":"time traveller f"}\n\n',
+                },
               },
             },
             '400': problem(400, 'an invalid request (fields named), or a prefix without a letter'),
@@ -835,7 +1041,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['models'],
           summary: "The job's model as a file, from its latest checkpoint",
-          description: 'Finished, cancelled or running jobs. The x-model-epoch header says which epoch; the file carries the vocabulary, kind and sizes as metadata.',
+          description:
+            'Finished, cancelled or running jobs. The x-model-epoch header says which epoch; the file carries the vocabulary, kind and sizes as metadata.',
           parameters: [idParam, ...queryParams(ModelQuery)],
           responses: {
             '200': {
@@ -854,14 +1061,19 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['models'],
           summary: 'The model as a TensorFlow.js LayersModel (model.json)',
-          description: "tf.loadLayersModel('<base>/v1/jobs/<id>/model/model.json') loads it; its weights are the sibling weights.bin. Both read the latest checkpoint: on a running job, read them together.",
+          description:
+            "tf.loadLayersModel('<base>/v1/jobs/<id>/model/model.json') loads it; its weights are the sibling weights.bin. Both read the latest checkpoint: on a running job, read them together.",
           parameters: [idParam],
           responses: {
             '200': {
               description: 'the LayersModel JSON (weightsManifest paths: weights.bin)',
               content: {
                 'application/json': {
-                  schema: { type: 'object', description: "a TensorFlow.js LayersModel: modelTopology, weightsManifest, userDefinedMetadata (the model's vocabulary, kind, sizes, epoch)" },
+                  schema: {
+                    type: 'object',
+                    description:
+                      "a TensorFlow.js LayersModel: modelTopology, weightsManifest, userDefinedMetadata (the model's vocabulary, kind, sizes, epoch)",
+                  },
                   example: { format: 'layers-model', generatedBy: 'lstm-trainer', weightsManifest: [{ paths: ['weights.bin'], weights: [] }] },
                 },
               },
@@ -880,7 +1092,10 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: "The TensorFlow.js model's weights (weights.bin)",
           parameters: [idParam],
           responses: {
-            '200': { description: 'the float32 weights, in model.json\'s order', content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the weights' }, example: '<binary>' } } },
+            '200': {
+              description: "the float32 weights, in model.json's order",
+              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the weights' }, example: '<binary>' } },
+            },
             '400': problem(400, 'a malformed id'),
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet, or it cannot be read'),
@@ -898,12 +1113,22 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           requestBody: {
             required: true,
             description: `the file's bytes (application/octet-stream), at most ${MODEL_UPLOAD_MAX_BYTES} bytes`,
-            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'a safetensors file' }, example: '<binary safetensors file>' } },
+            content: {
+              'application/octet-stream': {
+                schema: { type: 'string', format: 'binary', description: 'a safetensors file' },
+                example: '<binary safetensors file>',
+              },
+            },
           },
           responses: {
             '201': ok('stored', 'ModelView', exampleModel, { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } }),
-            '200': ok('the same file was uploaded before: the same model', 'ModelView', exampleModel, { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } }),
-            '400': problem(400, 'not a model file this service can use: the problem names what is wrong (not safetensors, no __metadata__.vocab, a missing tensor, a shape, a value that is not finite, …)'),
+            '200': ok('the same file was uploaded before: the same model', 'ModelView', exampleModel, {
+              Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } },
+            }),
+            '400': problem(
+              400,
+              'not a model file this service can use: the problem names what is wrong (not safetensors, no __metadata__.vocab, a missing tensor, a shape, a value that is not finite, …)',
+            ),
             '413': problem(413, `the file is larger than ${MODEL_UPLOAD_MAX_BYTES} bytes`),
             '415': problem(415, 'the body is not application/octet-stream'),
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
@@ -913,7 +1138,15 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['models'],
           summary: 'Uploaded models, newest first',
-          parameters: [{ name: 'limit', in: 'query', required: false, description: 'at most this many (1–100, default 20)', schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 } }],
+          parameters: [
+            {
+              name: 'limit',
+              in: 'query',
+              required: false,
+              description: 'at most this many (1–100, default 20)',
+              schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
+            },
+          ],
           responses: {
             '200': ok('the models', 'ModelList', { models: [exampleModel] }),
             '400': problem(400, 'an invalid limit'),
@@ -926,7 +1159,16 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['models'],
           summary: 'An uploaded model',
-          parameters: [{ name: 'id', in: 'path', required: true, description: 'the model id POST /v1/models returned', schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' }, example: exampleModel.id }],
+          parameters: [
+            {
+              name: 'id',
+              in: 'path',
+              required: true,
+              description: 'the model id POST /v1/models returned',
+              schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' },
+              example: exampleModel.id,
+            },
+          ],
           responses: {
             '200': ok('the model', 'ModelView', exampleModel),
             '400': problem(400, 'a malformed id'),
@@ -957,7 +1199,15 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['service'],
           summary: 'Prometheus metrics (jobs by state, epochs, tokens/s, request latencies)',
           responses: {
-            '200': { description: 'the text exposition format', content: { 'text/plain': { schema: { type: 'string', description: 'Prometheus text format 0.0.4' }, example: '# TYPE lstm_jobs gauge\nlstm_jobs{state="queued"} 2\nlstm_jobs{state="running"} 1\n' } } },
+            '200': {
+              description: 'the text exposition format',
+              content: {
+                'text/plain': {
+                  schema: { type: 'string', description: 'Prometheus text format 0.0.4' },
+                  example: '# TYPE lstm_jobs gauge\nlstm_jobs{state="queued"} 2\nlstm_jobs{state="running"} 1\n',
+                },
+              },
+            },
             ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
             ...common({ auth: opts.auth, store: false }),
           },
@@ -968,7 +1218,18 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['service'],
           summary: 'This document',
           security: [],
-          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': { schema: { type: 'object', description: 'an OpenAPI 3.1 document' }, example: { openapi: '3.1.0', info: { title: 'lstm-trainer', version: '1' } } } } }, ...common({ auth: false, store: false }) },
+          responses: {
+            '200': {
+              description: 'OpenAPI 3.1',
+              content: {
+                'application/json': {
+                  schema: { type: 'object', description: 'an OpenAPI 3.1 document' },
+                  example: { openapi: '3.1.0', info: { title: 'lstm-trainer', version: '1' } },
+                },
+              },
+            },
+            ...common({ auth: false, store: false }),
+          },
         },
       },
       '/docs': {
@@ -976,7 +1237,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['service'],
           summary: 'This document, for people (Swagger UI, served by this server)',
           security: [],
-          responses: { '200': { description: 'an HTML page', content: { 'text/html': { schema: { type: 'string', description: 'the page' }, example: '<!DOCTYPE html>…' } } }, ...common({ auth: false, store: false }) },
+          responses: {
+            '200': {
+              description: 'an HTML page',
+              content: { 'text/html': { schema: { type: 'string', description: 'the page' }, example: '<!DOCTYPE html>…' } },
+            },
+            ...common({ auth: false, store: false }),
+          },
         },
       },
     },

@@ -4,7 +4,14 @@ import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { SpecError, type SpecIssue } from '../../train/spec.js';
 import { jobIdMessage } from '../schemas.js';
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError, PayloadTooLargeError, ResourceExhaustedError, UnavailableError } from '../../jobs/errors.js';
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ResourceExhaustedError,
+  UnavailableError,
+} from '../../jobs/errors.js';
 
 export const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
@@ -49,7 +56,10 @@ export function problemFor(err: unknown, bodyLimit?: number): { problem: Problem
   }
   if (err instanceof NotFoundError) return { problem: problem(404, 'not-found', err.message), fault: false };
   if (err instanceof PayloadTooLargeError) {
-    return { problem: problem(413, 'payload-too-large', err.message, [{ field: 'body', message: `body must be at most ${err.limitBytes} bytes` }]), fault: false };
+    return {
+      problem: problem(413, 'payload-too-large', err.message, [{ field: 'body', message: `body must be at most ${err.limitBytes} bytes` }]),
+      fault: false,
+    };
   }
   if (err instanceof FailedPreconditionError) return { problem: problem(409, 'failed-precondition', err.message), fault: false };
   if (err instanceof AlreadyExistsError) {
@@ -121,9 +131,12 @@ export function routerErrorHandler(err: FastifyError, req: FastifyRequest, reply
     return sendProblem(reply, problem(400, 'invalid-request', message, [{ field: 'id', message }]));
   }
   if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    return sendProblem(reply, problem(414, 'uri-too-long', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`, [
-      { field: 'path', message: `path segments must be at most ${MAX_PARAM_LENGTH} characters` },
-    ]));
+    return sendProblem(
+      reply,
+      problem(414, 'uri-too-long', `a path segment is longer than ${MAX_PARAM_LENGTH} characters`, [
+        { field: 'path', message: `path segments must be at most ${MAX_PARAM_LENGTH} characters` },
+      ]),
+    );
   }
   if (err.code === 'FST_ERR_BAD_URL') {
     const message = 'path must be valid percent-encoded UTF-8';

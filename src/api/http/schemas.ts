@@ -33,5 +33,9 @@ export const JobQuery = z.object({ include: z.enum(['corpus'], { error: "include
 
 /** GET /v1/jobs/:id/model: the file format (tfjs has its own URLs: /model/model.json, /model/weights.bin). */
 export const ModelQuery = z
-  .object({ format: z.enum(['safetensors', 'onnx', 'checkpoint'], { error: "format must be 'safetensors', 'onnx' or 'checkpoint' (tfjs: GET /v1/jobs/{id}/model/model.json)" }).default('safetensors') })
+  .object({
+    format: z
+      .enum(['safetensors', 'onnx', 'checkpoint'], { error: "format must be 'safetensors', 'onnx' or 'checkpoint' (tfjs: GET /v1/jobs/{id}/model/model.json)" })
+      .default('safetensors'),
+  })
   .strict();

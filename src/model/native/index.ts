@@ -8,17 +8,7 @@ import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Batch } from '../../text/data.js';
-import type {
-  BatchesOptions,
-  EngineFactory,
-  Generator,
-  LossAndGrads,
-  LstmModel,
-  ModelConfig,
-  StepOptions,
-  StepResult,
-  Weights,
-} from '../engine.js';
+import type { BatchesOptions, EngineFactory, Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import { paramShapes } from '../params.js';
 
 const ADDON_FILE = join('native', 'build', 'Release', 'lstm_native.node');
@@ -69,8 +59,24 @@ interface NativeModelHandle {
   setWeights(w: Record<string, Float32Array>): void;
   getWeights(): Record<string, Float32Array>;
   trainStep(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean, lr: number, clipTheta: number): Promise<StepResult>;
-  lossAndGrads(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean): Promise<StepResult & { grads: Record<string, Float32Array> }>;
-  trainBatches(X: Int32Array, Y: Int32Array, batches: number, batchSize: number, numSteps: number, resetFirst: boolean, resetEach: boolean, lr: number, clipTheta: number): Promise<{ loss: number }>;
+  lossAndGrads(
+    X: Int32Array,
+    Y: Int32Array,
+    batchSize: number,
+    numSteps: number,
+    resetState: boolean,
+  ): Promise<StepResult & { grads: Record<string, Float32Array> }>;
+  trainBatches(
+    X: Int32Array,
+    Y: Int32Array,
+    batches: number,
+    batchSize: number,
+    numSteps: number,
+    resetFirst: boolean,
+    resetEach: boolean,
+    lr: number,
+    clipTheta: number,
+  ): Promise<{ loss: number }>;
   generateStep(token: number, h: Float32Array, c: Float32Array): Float32Array;
   generateStepAsync(token: number, h: Float32Array, c: Float32Array): Promise<Float32Array>;
   resetState(): void;
@@ -84,7 +90,14 @@ interface NativeModelHandle {
 }
 
 interface NativeAddon {
-  NativeModel: new (config: { kind: string; vocabSize: number; numHiddens: number; numLayers: number; threads: number; device: NativeDevice }) => NativeModelHandle;
+  NativeModel: new (config: {
+    kind: string;
+    vocabSize: number;
+    numHiddens: number;
+    numLayers: number;
+    threads: number;
+    device: NativeDevice;
+  }) => NativeModelHandle;
   info(): NativeInfo;
 }
 
@@ -176,7 +189,9 @@ export function loadNativeEngine(opts: NativeEngineOptions = {}): { factory: Nat
   }
   const cuda = addon.info().cuda;
   if (requested === 'cuda' && cuda.devices === 0) {
-    return { error: `DEVICE=cuda but no GPU can be used: ${cuda.error ?? 'none visible'}${cuda.built ? '' : " (rebuild with nvcc on the PATH: 'npm run build:native')"}` };
+    return {
+      error: `DEVICE=cuda but no GPU can be used: ${cuda.error ?? 'none visible'}${cuda.built ? '' : " (rebuild with nvcc on the PATH: 'npm run build:native')"}`,
+    };
   }
   const device: NativeDevice = requested === 'auto' ? (cuda.devices > 0 ? 'cuda' : 'cpu') : requested;
   const factory: NativeEngineFactory = {

@@ -45,8 +45,13 @@ async function chooseBackend(forced: string | undefined, log: Logger): Promise<T
     }
     const error = await tryBackend(name);
     if (error !== null) {
-      const fix = name === 'tensorflow-gpu' || name === 'tensorflow' ? `install ${name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1)'}, or ` : '';
-      throw new TfjsBackendUnavailableError(`TFJS_BACKEND=${forced} but backend ${name} is unavailable: ${error} (${fix}unset TFJS_BACKEND to choose automatically)`);
+      const fix =
+        name === 'tensorflow-gpu' || name === 'tensorflow'
+          ? `install ${name === 'tensorflow' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-node-gpu (CUDA 11.2 + cuDNN 8.1)'}, or `
+          : '';
+      throw new TfjsBackendUnavailableError(
+        `TFJS_BACKEND=${forced} but backend ${name} is unavailable: ${error} (${fix}unset TFJS_BACKEND to choose automatically)`,
+      );
     }
     log(`lstm-trainer: tfjs backend ${name} (forced by TFJS_BACKEND)`);
     return name;
@@ -95,7 +100,8 @@ async function useNode(pkg: string): Promise<string | null> {
   }
   // tfjs-node registers 'tensorflow' on the tfjs-core it resolves; a second copy of tfjs-core would
   // leave ours without it
-  if (tf.findBackendFactory('tensorflow') == null) return `${pkg} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs (duplicate tfjs-core?)`;
+  if (tf.findBackendFactory('tensorflow') == null)
+    return `${pkg} loaded but registered no 'tensorflow' backend with this @tensorflow/tfjs (duplicate tfjs-core?)`;
   return (await tf.setBackend('tensorflow')) ? null : 'tf.setBackend(tensorflow) failed';
 }
 

@@ -13,7 +13,10 @@ export class RNNModel {
   readonly rnn: tf.layers.Layer[] = [];
   readonly linear: tf.layers.Layer;
 
-  constructor(readonly config: ModelConfig, weights: Weights) {
+  constructor(
+    readonly config: ModelConfig,
+    weights: Weights,
+  ) {
     const { vocabSize, numHiddens, numLayers } = config;
     for (let l = 0; l < numLayers; l++) {
       // gates as nn.LSTM: logistic sigmoid (tfjs defaults to hard sigmoid), no forget-bias trick;

@@ -19,9 +19,30 @@ export function toFusedLayout(config: ModelConfig, weights: Weights): Weights {
   if (config.kind !== 'scratch') return copy(weights);
   const { vocabSize: V, numHiddens: H } = config;
   return {
-    'lstm_l0/kernel': { shape: [V, 4 * H], data: concatColumns(GATES.map((g) => weights[`W_x${g}`].data), V, H) },
-    'lstm_l0/recurrent_kernel': { shape: [H, 4 * H], data: concatColumns(GATES.map((g) => weights[`W_h${g}`].data), H, H) },
-    'lstm_l0/bias': { shape: [4 * H], data: concatColumns(GATES.map((g) => weights[`b_${g}`].data), 1, H) },
+    'lstm_l0/kernel': {
+      shape: [V, 4 * H],
+      data: concatColumns(
+        GATES.map((g) => weights[`W_x${g}`].data),
+        V,
+        H,
+      ),
+    },
+    'lstm_l0/recurrent_kernel': {
+      shape: [H, 4 * H],
+      data: concatColumns(
+        GATES.map((g) => weights[`W_h${g}`].data),
+        H,
+        H,
+      ),
+    },
+    'lstm_l0/bias': {
+      shape: [4 * H],
+      data: concatColumns(
+        GATES.map((g) => weights[`b_${g}`].data),
+        1,
+        H,
+      ),
+    },
     'dense/kernel': { shape: [H, V], data: new Float32Array(weights.W_hq.data) },
     'dense/bias': { shape: [V], data: new Float32Array(weights.b_q.data) },
   };

@@ -12,7 +12,17 @@
 // The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
 import { oneHotRows } from './common.js';
-import { cellKernelsFor, checkTokens, lstmCellBackwardKernel, lstmCellForwardKernel, scatterAddSteps, splitColumns, splitRows, transpose2d, transposeSteps } from './wasmKernels.js';
+import {
+  cellKernelsFor,
+  checkTokens,
+  lstmCellBackwardKernel,
+  lstmCellForwardKernel,
+  scatterAddSteps,
+  splitColumns,
+  splitRows,
+  transpose2d,
+  transposeSteps,
+} from './wasmKernels.js';
 
 /** One layer in the fused layout: gate blocks i, f, c, o along the last axis (tfjs LSTM order). */
 export interface FusedLstmParams {
@@ -177,7 +187,14 @@ export function releaseTape(tape: SequenceTape): void {
  * d2l detaches it between minibatches, so no gradient flows into it. Returns the hidden states of
  * every step (steps·batch, H), time-major (row t·B + b).
  */
-export function lstmSequence(input: LayerInput, params: FusedLstmParams, state: LayerState, numSteps: number, k: GateConstants, tape: SequenceTape): tf.Tensor2D {
+export function lstmSequence(
+  input: LayerInput,
+  params: FusedLstmParams,
+  state: LayerState,
+  numSteps: number,
+  k: GateConstants,
+  tape: SequenceTape,
+): tf.Tensor2D {
   const T = numSteps;
   const [H0, C0] = state;
   const op = tf.customGrad((...args: unknown[]) => {

@@ -4,7 +4,18 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
-import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights, timeMajor, weightsToTensors } from './common.js';
+import {
+  checkWeights,
+  gradClipping,
+  needsFreshState,
+  paramNames,
+  readWeights,
+  sgd,
+  stepGenerator,
+  tensorsToWeights,
+  timeMajor,
+  weightsToTensors,
+} from './common.js';
 import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
 import { checkTokens } from './wasmKernels.js';
 import {
@@ -68,7 +79,11 @@ export class FusedLstmModel implements LstmModel {
   /** Scaled layers for the generator, rebuilt after the weights change. */
   private inference: ScaledLayer[] | null = null;
 
-  constructor(config: ModelConfig, weights: Weights, readonly backend: string) {
+  constructor(
+    config: ModelConfig,
+    weights: Weights,
+    readonly backend: string,
+  ) {
     checkWeights(config, weights);
     this.config = { ...config };
     this.fused = fusedConfig(config);

@@ -23,7 +23,10 @@ interface ReferenceNet {
 
 class ScratchNet implements ReferenceNet {
   private p: LstmParams;
-  constructor(private readonly config: ModelConfig, weights: Weights) {
+  constructor(
+    private readonly config: ModelConfig,
+    weights: Weights,
+  ) {
     this.p = getLstmParams(weights);
   }
   beginState(batchSize: number): tf.Tensor2D[] {
@@ -91,7 +94,11 @@ export class ReferenceModel implements LstmModel {
   private readonly net: ReferenceNet;
   private state: tf.Tensor2D[] | null = null;
 
-  constructor(config: ModelConfig, weights: Weights, readonly backend: string) {
+  constructor(
+    config: ModelConfig,
+    weights: Weights,
+    readonly backend: string,
+  ) {
     checkWeights(config, weights);
     this.config = { ...config };
     this.names = paramNames(config);

@@ -105,7 +105,9 @@ function lstmCellBackwardWasm(args: KernelArgs): tf.TensorInfo[] {
 /** Steps '0' … 'n−1', each (rows, cols) → (cols, n·rows) = the transpose of their row concatenation, and its row sums (cols). */
 function transposeStepsWasm(args: KernelArgs): tf.TensorInfo[] {
   const backend = args.backend as WasmBackendLike;
-  const steps = Object.keys(args.inputs).sort((a, b) => Number(a) - Number(b)).map((k) => args.inputs[k] as tf.TensorInfo);
+  const steps = Object.keys(args.inputs)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => args.inputs[k] as tf.TensorInfo);
   const [rows, cols] = steps[0].shape;
   const n = steps.length * rows;
   const out = backend.makeOutput([cols, n], 'float32');
@@ -120,7 +122,9 @@ function transposeStepsWasm(args: KernelArgs): tf.TensorInfo[] {
 function scatterAddStepsWasm(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as WasmBackendLike;
   const { indices, ...rest } = args.inputs as Record<string, tf.TensorInfo>;
-  const steps = Object.keys(rest).sort((a, b) => Number(a) - Number(b)).map((k) => rest[k]);
+  const steps = Object.keys(rest)
+    .sort((a, b) => Number(a) - Number(b))
+    .map((k) => rest[k]);
   const [rows, cols] = steps[0].shape;
   const out = backend.makeOutput([(args.attrs as { numRows: number }).numRows, cols], 'float32');
   backend.typedArrayFromHeap(out).fill(0);
@@ -191,7 +195,12 @@ export function cellKernelsFor(gates: tf.Tensor2D): boolean {
  * `XW` (B, 4H), or with `tokens` (B int32) the rows of the table `XW` picked by them. Only where
  * cellKernelsFor(P).
  */
-export function lstmCellForwardKernel(P: tf.Tensor2D, XW: tf.Tensor2D, tokens: tf.Tensor1D | null, Cprev: tf.Tensor2D): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
+export function lstmCellForwardKernel(
+  P: tf.Tensor2D,
+  XW: tf.Tensor2D,
+  tokens: tf.Tensor1D | null,
+  Cprev: tf.Tensor2D,
+): [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] {
   const inputs: tf.NamedTensorMap = tokens ? { P, XW, tokens, Cprev } : { P, XW, Cprev };
   return tf.engine().runKernel(CELL_FORWARD, inputs) as unknown as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
 }

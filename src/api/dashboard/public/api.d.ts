@@ -17,15 +17,15 @@ export interface Api {
   getJob(id: string, signal?: AbortSignal): Promise<JobView>;
   jobLogs(id: string, signal?: AbortSignal): Promise<{ jobId: string; lines: { time: string; level: string; msg: string }[] }>;
   submit(spec: unknown): Promise<JobView>;
-  downloadModel(id: string, format: 'safetensors' | 'onnx' | 'tfjs' | 'checkpoint', signal?: AbortSignal): Promise<{ epoch: number; files: { name: string; blob: Blob }[] }>;
+  downloadModel(
+    id: string,
+    format: 'safetensors' | 'onnx' | 'tfjs' | 'checkpoint',
+    signal?: AbortSignal,
+  ): Promise<{ epoch: number; files: { name: string; blob: Blob }[] }>;
   epochs(id: string, after?: number, signal?: AbortSignal): Promise<{ jobId: string; after: number; epochs: EpochEvent[]; nextAfter?: number }>;
   getExperiment(id: string, signal?: AbortSignal): Promise<ExperimentView>;
   cancel(id: string): Promise<JobView>;
-  generate(
-    id: string,
-    req: Record<string, unknown>,
-    opts?: { signal?: AbortSignal; onText?: (chunk: string, payload: unknown) => void },
-  ): Promise<string>;
+  generate(id: string, req: Record<string, unknown>, opts?: { signal?: AbortSignal; onText?: (chunk: string, payload: unknown) => void }): Promise<string>;
   streamEvents(id: string, lastSeq: number, onEvent: (ev: JobEvent) => void, signal?: AbortSignal): Promise<number>;
 }
 

@@ -88,7 +88,10 @@ export function createApi({ getKey, fetch: fetchImpl = globalThis.fetch.bind(glo
         const disposition = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') || '');
         return { name: disposition ? disposition[1] : fallbackName, blob: await res.blob(), epoch: Number(res.headers.get('x-model-epoch')) };
       };
-      const files = format === 'tfjs' ? [await get(`${base}/model.json`, 'model.json'), await get(`${base}/weights.bin`, 'weights.bin')] : [await get(`${base}?format=${encodeURIComponent(format)}`, `model.${format}`)];
+      const files =
+        format === 'tfjs'
+          ? [await get(`${base}/model.json`, 'model.json'), await get(`${base}/weights.bin`, 'weights.bin')]
+          : [await get(`${base}?format=${encodeURIComponent(format)}`, `model.${format}`)];
       return { epoch: files[0].epoch, files: files.map(({ name, blob }) => ({ name, blob })) };
     },
     /** Epoch events with epoch > after, a page: {jobId, after, epochs, nextAfter?}. */

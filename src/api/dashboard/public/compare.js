@@ -59,7 +59,12 @@ export async function openCompare(what) {
       // the varied values have their own columns: the job column needs only a short unique id
       const labels = uniqueLabels(exp.jobs.map((j) => ({ id: j.id })));
       view.rows = await Promise.all(
-        exp.jobs.map(async (j, i) => ({ ...j, label: labels[i], title: `${j.name ?? ''}\n${j.id}`.trim(), curve: j.state === 'deleted' ? [[], []] : await curveOf(j.id) })),
+        exp.jobs.map(async (j, i) => ({
+          ...j,
+          label: labels[i],
+          title: `${j.name ?? ''}\n${j.id}`.trim(),
+          curve: j.state === 'deleted' ? [[], []] : await curveOf(j.id),
+        })),
       );
     } else {
       const ids = what.jobs ?? [];
@@ -128,11 +133,24 @@ function renderChart() {
     scales: { x: { time: false }, ppl: { distr: 3, log: 10, auto: true } },
     series: [
       { label: 'epoch' },
-      ...view.rows.map((r, i) => ({ label: seriesName(r), scale: 'ppl', stroke: COLOURS[i % COLOURS.length], width: 2, spanGaps: true, value: (_u, v) => fmtPerplexity(v) })),
+      ...view.rows.map((r, i) => ({
+        label: seriesName(r),
+        scale: 'ppl',
+        stroke: COLOURS[i % COLOURS.length],
+        width: 2,
+        spanGaps: true,
+        value: (_u, v) => fmtPerplexity(v),
+      })),
     ],
     axes: [
       { label: 'epoch' },
-      { scale: 'ppl', label: 'perplexity (log scale)', size: 50, splits: (u, _i, min, max) => logTicks(min, max, 6), values: (_u, ticks) => ticks.map((t) => (t == null ? '' : String(t))) },
+      {
+        scale: 'ppl',
+        label: 'perplexity (log scale)',
+        size: 50,
+        splits: (u, _i, min, max) => logTicks(min, max, 6),
+        values: (_u, ticks) => ticks.map((t) => (t == null ? '' : String(t))),
+      },
     ],
     // away from the chart the legend shows each job's last epoch
     hooks: { setLegend: [(u) => u.legend.idx == null && legendLatest(u)] },

@@ -31,13 +31,13 @@ export function showErrors(form, summary, error) {
       unplaced.push(err.field ? `${err.field}: ${err.message}` : err.message);
       continue;
     }
-    const holder = target.tagName === 'FIELDSET' ? target : target.closest('.prefix-row, .field') ?? target.parentElement;
+    const holder = target.tagName === 'FIELDSET' ? target : (target.closest('.prefix-row, .field') ?? target.parentElement);
     const id = `${target.id || name.replace(/\W/g, '-')}-error`;
     /** @type {HTMLElement} */
     let p = document.getElementById(id) ?? el('p', { class: 'field-error', id });
     if (!p.isConnected) holder.append(p);
     p.textContent = p.textContent ? `${p.textContent} ${err.message}` : err.message;
-    const input = target.tagName === 'FIELDSET' ? target.querySelector('input:checked') ?? target.querySelector('input') : target;
+    const input = target.tagName === 'FIELDSET' ? (target.querySelector('input:checked') ?? target.querySelector('input')) : target;
     input.setAttribute('aria-invalid', 'true');
     if (input.dataset.describedbyBase === undefined) input.dataset.describedbyBase = input.getAttribute('aria-describedby') ?? '';
     input.setAttribute('aria-describedby', `${input.dataset.describedbyBase} ${id}`.trim());

@@ -52,7 +52,10 @@ export function fmtWhen(iso, now = new Date()) {
 
 /** The corpus's cleaning rule (d2l): non-letters → one space, trimmed, lower case. */
 export function cleanText(s) {
-  return String(s).replace(/[^A-Za-z]+/g, ' ').trim().toLowerCase();
+  return String(s)
+    .replace(/[^A-Za-z]+/g, ' ')
+    .trim()
+    .toLowerCase();
 }
 
 /**
@@ -164,7 +167,12 @@ export function describeCorpus(corpus) {
 export function describeVocab(data) {
   if (!data || typeof data.vocabSize !== 'number') return '–';
   const show = (/** @type {string} */ t) => t.replace(/ /g, '␣').replace(/\n/g, '↵').replace(/\r/g, '');
-  const top = Array.isArray(data.topTokens) ? ` · ${data.topTokens.slice(0, 8).map(([t]) => show(String(t))).join(' ')}` : '';
+  const top = Array.isArray(data.topTokens)
+    ? ` · ${data.topTokens
+        .slice(0, 8)
+        .map(([t]) => show(String(t)))
+        .join(' ')}`
+    : '';
   return `${data.vocabSize.toLocaleString('en-US')} ${data.tokenizer ?? ''} tokens${top}`;
 }
 

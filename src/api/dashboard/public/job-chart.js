@@ -18,7 +18,11 @@ export function createPlot(st) {
     height: 260,
     cursor: { drag: { x: false, y: false } },
     scales: {
-      x: { time: false, range: (_u, min, max) => /** @type {[number, number]} */ ([1, Math.max(max || 1, open.ui?.st.view?.spec?.train?.epochs ?? open.ui?.st.epochs[0]?.epochs ?? 2)]) },
+      x: {
+        time: false,
+        range: (_u, min, max) =>
+          /** @type {[number, number]} */ ([1, Math.max(max || 1, open.ui?.st.view?.spec?.train?.epochs ?? open.ui?.st.epochs[0]?.epochs ?? 2)]),
+      },
       // perplexity ≥ 1, on a log scale from 1: the start (≈ 25) and a converged end (≈ 1.1) both readable
       ppl: { distr: 3, log: 10, auto: true, range: (_u, min, max) => pplRange(min, max) },
       tps: { auto: true, range: (_u, _min, max) => /** @type {[number, number]} */ ([0, Math.ceil((max || 1) * 1.1)]) },
@@ -37,7 +41,14 @@ export function createPlot(st) {
         splits: (u, _i, min, max) => logTicks(min, max, Math.max(2, Math.floor(u.bbox.height / devicePixelRatio / 28))),
         values: (_u, ticks) => ticks.map((t) => (t == null ? '' : String(t))),
       },
-      { scale: 'tps', side: 1, label: 'tokens/s', grid: { show: false }, size: 60, values: (_u, ticks) => ticks.map((t) => (t >= 1000 ? `${t / 1000}k` : String(t))) },
+      {
+        scale: 'tps',
+        side: 1,
+        label: 'tokens/s',
+        grid: { show: false },
+        size: 60,
+        values: (_u, ticks) => ticks.map((t) => (t >= 1000 ? `${t / 1000}k` : String(t))),
+      },
     ],
     hooks: { setLegend: [(u) => u.legend.idx == null && legendLatest(u)] },
   };

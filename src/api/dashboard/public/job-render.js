@@ -37,7 +37,9 @@ export function render() {
       /** @type {HTMLInputElement} */ ($('g-prefix')).value = first;
       open.ui.prefixSet = true;
     }
-    $('stat-vocab').title = Array.isArray(view.data?.topTokens) ? `most frequent: ${view.data.topTokens.map(([t, n]) => `${JSON.stringify(t)} ${n}`).join(', ')}` : '';
+    $('stat-vocab').title = Array.isArray(view.data?.topTokens)
+      ? `most frequent: ${view.data.topTokens.map(([t, n]) => `${JSON.stringify(t)} ${n}`).join(', ')}`
+      : '';
   }
   $('job-state').replaceChildren(...(state ? [stateBadge(state)] : []));
   let status = '';
@@ -47,8 +49,7 @@ export function render() {
     status = `finished: perplexity ${fmtPerplexity(st.summary?.finalPerplexity ?? view?.summary?.finalPerplexity ?? last?.perplexity)} after ${fmtDuration(st.summary?.totalMs ?? view?.summary?.totalMs)}`;
     const stop = st.summary?.stopReason ?? view?.summary?.stopReason;
     if (stop) status += ` (${stop})`;
-  }
-  else if (state === 'cancelled') status = last ? `cancelled at epoch ${last.epoch}` : 'cancelled';
+  } else if (state === 'cancelled') status = last ? `cancelled at epoch ${last.epoch}` : 'cancelled';
   else if (state === 'failed') status = 'failed';
   $('job-status-text').textContent = status;
 
@@ -73,7 +74,16 @@ export function render() {
     const rows = [];
     for (let i = open.ui.shownEpochs; i < st.epochs.length; i++) {
       const e = st.epochs[i];
-      rows.push(el('tr', {}, el('td', { text: String(e.epoch) }), el('td', { text: fmtPerplexity(e.perplexity) }), el('td', { text: fmtRate(e.tokensPerSec) }), el('td', { text: fmtDuration(e.elapsedMs) })));
+      rows.push(
+        el(
+          'tr',
+          {},
+          el('td', { text: String(e.epoch) }),
+          el('td', { text: fmtPerplexity(e.perplexity) }),
+          el('td', { text: fmtRate(e.tokensPerSec) }),
+          el('td', { text: fmtDuration(e.elapsedMs) }),
+        ),
+      );
     }
     $('epochs-body').append(...rows);
     open.ui.shownEpochs = st.epochs.length;

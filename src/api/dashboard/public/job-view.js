@@ -174,7 +174,8 @@ function applyEvent(st, ev) {
     // a notice only for a change that happened while this view was open, not for the replay of
     // the job's history (opening a finished job replays queued → running → succeeded)
     if (open.current === st && open.ui) {
-      if (open.ui.liveAfter === undefined) open.ui.pending = ev; // decided when the job's GET answers
+      if (open.ui.liveAfter === undefined)
+        open.ui.pending = ev; // decided when the job's GET answers
       else if (ev.seq > open.ui.liveAfter) announce(st, ev);
     }
   }

@@ -75,7 +75,6 @@ function specFromForm() {
   return spec;
 }
 
-
 $('submit-form').addEventListener('submit', async (e) => {
   e.preventDefault();
   const form = e.currentTarget;
@@ -101,7 +100,8 @@ $('submit-form').addEventListener('submit', async (e) => {
       showErrors(form, summary, err);
     } else {
       summary.hidden = false;
-      summary.textContent = err instanceof ApiError ? `The service failed: ${err.message} (HTTP ${err.status})` : `Cannot reach the service: ${err?.message ?? err}`;
+      summary.textContent =
+        err instanceof ApiError ? `The service failed: ${err.message} (HTTP ${err.status})` : `Cannot reach the service: ${err?.message ?? err}`;
     }
   } finally {
     button.disabled = false;

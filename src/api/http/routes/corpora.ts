@@ -41,7 +41,10 @@ export async function corpusRoutes(app: FastifyInstance, opts: { corpora: Corpus
     }
     const body = (req.body as Readable | undefined) ?? (async function* () {})();
     const { corpus, created } = await corpora.upload(body as AsyncIterable<Buffer>, maxBytes, req.caller);
-    return reply.code(created ? 201 : 200).header('location', `/v1/corpora/${corpus.id}`).send({ ...corpus, created });
+    return reply
+      .code(created ? 201 : 200)
+      .header('location', `/v1/corpora/${corpus.id}`)
+      .send({ ...corpus, created });
   });
 
   app.get('/v1/corpora', async (req) => ({ corpora: await corpora.list(100, req.caller) }));

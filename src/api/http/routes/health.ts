@@ -16,7 +16,15 @@ export async function healthRoutes(app: FastifyInstance, opts: { service: JobSer
         status: 'ready',
         workers: {
           live: workers.length,
-          list: workers.map((w) => ({ id: w.id, host: w.host, engine: w.engine, backend: w.backend, jobs: w.jobs.length, concurrency: w.concurrency, lastHeartbeat: w.lastHeartbeat })),
+          list: workers.map((w) => ({
+            id: w.id,
+            host: w.host,
+            engine: w.engine,
+            backend: w.backend,
+            jobs: w.jobs.length,
+            concurrency: w.concurrency,
+            lastHeartbeat: w.lastHeartbeat,
+          })),
         },
         ...(workers.length === 0 ? { warning: 'no live worker: submitted jobs wait in the queue until one starts' } : {}),
       };

@@ -17,7 +17,12 @@ import { parseMessage } from '../../schemas.js';
 export const ModelId = z.string().regex(/^m[0-9a-f]{19}$/);
 const ModelsQuery = z
   .object({
-    limit: z.coerce.number({ error: 'limit must be a number' }).int({ error: 'limit must be an integer' }).min(1, { error: 'limit must be ≥ 1' }).max(100, { error: 'limit must be ≤ 100' }).default(20),
+    limit: z.coerce
+      .number({ error: 'limit must be a number' })
+      .int({ error: 'limit must be an integer' })
+      .min(1, { error: 'limit must be ≥ 1' })
+      .max(100, { error: 'limit must be ≤ 100' })
+      .default(20),
   })
   .strict();
 
@@ -32,9 +37,13 @@ export async function modelUploadRoutes(app: FastifyInstance, opts: { service: J
 
   app.post('/v1/models', { bodyLimit: MODEL_UPLOAD_MAX_BYTES, config: { octetStream: true } }, async (req, reply) => {
     const body = req.body as Buffer | undefined;
-    if (!body || body.length === 0) throw new SpecError([{ field: 'body', message: 'body is required: the model file (safetensors) as application/octet-stream' }]);
+    if (!body || body.length === 0)
+      throw new SpecError([{ field: 'body', message: 'body is required: the model file (safetensors) as application/octet-stream' }]);
     const { model, created } = await need('uploadModel').uploadModel(body, { as: req.caller });
-    return reply.code(created ? 201 : 200).header('location', `/v1/models/${model.id}`).send(model);
+    return reply
+      .code(created ? 201 : 200)
+      .header('location', `/v1/models/${model.id}`)
+      .send(model);
   });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
