@@ -9,6 +9,11 @@ local ik = redis.call('HGET', KEYS[1], 'idemKey')
 if ik and ik ~= KEYS[12] then return -5 end
 if ik and redis.call('GET', KEYS[12]) == ARGV[1] then redis.call('DEL', KEYS[12]) end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-for i = 6, 11 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
+redis.call('ZREM', KEYS[8], ARGV[1])
+redis.call('ZREM', KEYS[9], ARGV[1])
+redis.call('ZREM', KEYS[10], ARGV[1])
+redis.call('ZREM', KEYS[11], ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
