@@ -34,7 +34,16 @@ test('REDIS_CLUSTER_NODES: an entry that is not host:port is a ConfigError namin
 
 test('every script declares the KEYS it uses (<name>-<nkeys>.lua) and names no key otherwise', () => {
   const scripts = luaScripts();
-  assert.deepEqual(scripts.map((s) => s.name).sort(), ['appendEpoch', 'appendLog', 'create', 'deleteJob', 'discardCheckpoint', 'putCheckpoint', 'rate', 'transition']);
+  assert.deepEqual(scripts.map((s) => s.name).sort(), [
+    'appendEpoch',
+    'appendLog',
+    'create',
+    'deleteJob',
+    'discardCheckpoint',
+    'putCheckpoint',
+    'rate',
+    'transition',
+  ]);
   for (const s of scripts) {
     const code = s.lua.replace(/--.*$/gm, ''); // comments may mention anything
     const used = [...code.matchAll(/KEYS\[(\d+)\]/g)].map((m) => Number(m[1]));
