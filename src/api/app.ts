@@ -1,6 +1,5 @@
-// The api process (docs/architecture.md, "Processes"): the JobService over Redis, the HTTP app (with the dashboard when
-// src/api/dashboard exports `dashboardRoutes`) and the gRPC server (when src/api/grpc exports
-// `startGrpcServer`). Those two modules are optional here, so each part can ship on its own.
+// The api process (docs/architecture.md, "Processes"): the JobService over Redis, the HTTP app with
+// the dashboard, and the gRPC server, on their ports; close() drains and stops them in order.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ServiceConfig } from '../jobs/config.js';
 import { createLogger, requestLogger, type Logger } from '../jobs/log.js';
@@ -10,48 +9,12 @@ import { buildHttpApp } from './http/app.js';
 import { AuthThrottle } from './auth.js';
 import { StreamLimiter } from './streams.js';
 import { KeyRing } from '../jobs/owners.js';
+import { dashboardRoutes } from './dashboard/index.js';
+import { startGrpcServer, type GrpcServer } from './grpc/index.js';
 
-interface GrpcHandle {
-  port: number;
-  close(): Promise<void>;
-  setServing?(serving: boolean): void;
-}
-type StartGrpc = (o: {
-  service: JobService;
-  port: number;
-  host: string;
-  apiKeys: string[];
-  keyRing?: KeyRing;
-  streams?: StreamLimiter;
-  authThrottle?: AuthThrottle;
-  corpusMaxBytes?: number;
-  onInternalError?: (err: unknown, method: string) => void;
-}) => Promise<GrpcHandle>;
-
-/** Imports an optional sibling module; undefined only if that module itself is absent. */
-async function optionalModule<T>(specifier: string): Promise<T | undefined> {
-  try {
-    return (await import(specifier)) as T;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    const absent =
-      (err.code === 'ERR_MODULE_NOT_FOUND' || err.code === 'MODULE_NOT_FOUND') && err.message.includes(specifier.replace(/^\.\.?\//, '').replace(/\.js$/, ''));
-    if (absent) return undefined;
-    throw e;
-  }
-}
-
-export async function loadDashboard(): Promise<FastifyPluginAsync | undefined> {
-  // a variable specifier: the module may not exist when this file is type-checked
-  const spec = './dashboard/index.js';
-  const mod = await optionalModule<{ dashboardRoutes?: FastifyPluginAsync }>(spec);
-  return mod?.dashboardRoutes;
-}
-
-async function loadGrpc(): Promise<StartGrpc | undefined> {
-  const spec = './grpc/index.js';
-  const mod = await optionalModule<{ startGrpcServer?: StartGrpc }>(spec);
-  return mod?.startGrpcServer;
+/** The dashboard's routes, for buildHttpApp's `dashboard` option (the api always serves it). */
+export async function loadDashboard(): Promise<FastifyPluginAsync> {
+  return dashboardRoutes;
 }
 
 export interface ApiProcess {
@@ -96,30 +59,27 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
     `lstm-trainer api: HTTP on ${httpAddress} (dashboard ${httpAddress}/, API docs ${httpAddress}/docs/openapi.json)${config.apiKeys.length ? ', API keys required' : ''}`,
   );
 
-  let grpc: GrpcHandle | undefined;
-  const startGrpc = await loadGrpc();
-  if (startGrpc) {
-    try {
-      grpc = await startGrpc({
-        service,
-        port: config.grpcPort,
-        host: config.host,
-        apiKeys: config.apiKeys,
-        keyRing,
-        streams,
-        authThrottle,
-        corpusMaxBytes: config.corpusMaxBytes,
-        onInternalError: (err, method) => logger.error({ err }, `gRPC ${method}: internal error`),
-      });
-      log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);
-    } catch (e) {
-      await http.close();
-      await service.close();
-      throw e;
-    }
+  let grpc: GrpcServer;
+  try {
+    grpc = await startGrpcServer({
+      service,
+      port: config.grpcPort,
+      host: config.host,
+      apiKeys: config.apiKeys,
+      keyRing,
+      streams,
+      authThrottle,
+      corpusMaxBytes: config.corpusMaxBytes,
+      onInternalError: (err, method) => logger.error({ err }, `gRPC ${method}: internal error`),
+    });
+    log(`lstm-trainer api: gRPC on ${config.host}:${grpc.port}`);
+  } catch (e) {
+    await http.close();
+    await service.close();
+    throw e;
   }
   // the machine-readable readiness line (tests and scripts read these fields, not the text above)
-  logger.info({ ready: 'api', http: httpAddress, grpc: grpc ? `${config.host}:${grpc.port}` : null }, 'lstm-trainer api ready');
+  logger.info({ ready: 'api', http: httpAddress, grpc: `${config.host}:${grpc.port}` }, 'lstm-trainer api ready');
   if (!(await service.ready()))
     log(
       `lstm-trainer api: Redis at ${config.redisClusterNodes ? `the cluster ${config.redisClusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}` : (config.redisUrl ?? 'redis://127.0.0.1:6379')} is not answering yet (readyz says 503 until it does)`,
@@ -129,11 +89,11 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
     service,
     http,
     httpAddress,
-    grpcPort: grpc?.port,
+    grpcPort: grpc.port,
     async close() {
       // 1. not ready (HTTP /readyz 503, gRPC health NOT_SERVING): load balancers stop sending,
       //    while requests still get answers
-      grpc?.setServing?.(false);
+      grpc.setServing(false);
       http.lifecycle.drain();
       if (config.shutdownDrainMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDrainMs));
       // 2. end event streams between two events (SSE: clean end; gRPC: UNAVAILABLE "call again");
@@ -141,7 +101,7 @@ export async function startApi(config: ServiceConfig, log?: (line: string) => vo
       http.lifecycle.endStreams();
       const hard = setTimeout(() => http.server.closeAllConnections(), 15_000);
       hard.unref();
-      await Promise.allSettled([http.close(), grpc?.close()]);
+      await Promise.allSettled([http.close(), grpc.close()]);
       clearTimeout(hard);
       await service.close();
     },
