@@ -19,6 +19,7 @@ import { corpusFigures, figuresFromCounts, TokenCounter, TOKENIZERS, type Corpus
 import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './errors.js';
 import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
+import type { JobService } from './types.js';
 import { UploadOwners } from './upload-owners.js';
 
 export const DEFAULT_CORPUS_MAX_BYTES = 64 * 1024 * 1024;
@@ -265,4 +266,19 @@ export class CorpusStore {
 
 function toView(h: Record<string, string>): CorpusView {
   return { id: h.id, bytes: Number(h.bytes), characters: Number(h.characters), preview: h.preview ?? '', createdAt: h.createdAt };
+}
+
+/**
+ * What CorpusStore.delete asks of the jobs that used a corpus: a job's state as `as` sees it, null
+ * when it is gone or not theirs — one reader for the HTTP route and the gRPC call.
+ */
+export function jobStateReader(service: JobService): (jobId: string, as?: Caller) => Promise<string | null> {
+  return async (jobId, as) => {
+    try {
+      return (await service.get(jobId, { as })).state;
+    } catch (e) {
+      if (e instanceof NotFoundError) return null;
+      throw e;
+    }
+  };
 }

@@ -167,6 +167,7 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
   const methods = Object.keys(lstmTrainerService());
   assert.deepEqual([...methods].sort(), [
     'CancelJob',
+    'DeleteCorpus',
     'DeleteJob',
     'ExportModel',
     'Generate',
@@ -196,6 +197,7 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
     UploadCorpus: { data: Buffer.from('x'), last: true }, // the one message of its client stream
     ListCorpora: {},
     GetCorpus: { corpus_id: '0'.repeat(64) },
+    DeleteCorpus: { corpus_id: '0'.repeat(64) },
   };
   const mds: grpc.Metadata[] = [new grpc.Metadata(), ...WRONG.map(bearer)];
   const basic = new grpc.Metadata();

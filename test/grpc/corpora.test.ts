@@ -48,7 +48,7 @@ function pieces(buf: Buffer, size: number): Buffer[] {
   return out;
 }
 
-describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => {
+describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus, DeleteCorpus)', { skip }, () => {
   const prefix = `grpccorpus-${process.pid}-${Date.now().toString(36)}`;
   const env = {
     ...process.env,
@@ -188,5 +188,21 @@ describe('gRPC corpora (UploadCorpus, ListCorpora, GetCorpus)', { skip }, () => 
       assert.equal(e.code, S.INVALID_ARGUMENT, corpus_id);
       assert.match(e.details, /corpusId/);
     }
+  });
+
+  test('DeleteCorpus: FAILED_PRECONDITION while a queued job uses it, then deleted (the corpus answered, NOT_FOUND after, over HTTP too)', async () => {
+    const bytes = Buffer.from(`Nur für den Löschtest. ${'Vom Ende der Zeit. '.repeat(200)}`, 'utf8');
+    const { res } = await upload(c, [bytes]);
+    const id = res.corpus.id as string;
+    const submitted = await call(c, 'SubmitJob', { spec: { data: { corpus: { id }, tokenizer: 'chars', batch_size: 4, num_steps: 8 }, train: { epochs: 1 } } });
+    const inUse = await callError(c, 'DeleteCorpus', { corpus_id: id });
+    assert.equal(inUse.code, S.FAILED_PRECONDITION);
+    assert.match(inUse.details, new RegExp(submitted.job.id));
+    await call(c, 'CancelJob', { job_id: submitted.job.id });
+    assert.deepEqual(await call(c, 'DeleteCorpus', { corpus_id: id }), res.corpus);
+    assert.equal((await callError(c, 'GetCorpus', { corpus_id: id })).code, S.NOT_FOUND);
+    assert.equal((await fetch(`${api.httpAddress}/v1/corpora/${id}`)).status, 404);
+    assert.ok(!(await stored()).includes(id));
+    assert.equal((await callError(c, 'DeleteCorpus', { corpus_id: 'abc' })).code, S.INVALID_ARGUMENT);
   });
 });

@@ -118,6 +118,7 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
       'UploadCorpus',
       'ListCorpora',
       'GetCorpus',
+      'DeleteCorpus',
     ]);
     assert.deepEqual(trainer.proto3Optional, optionalFieldsOfProto(), 'every proto3 optional field is flagged as one');
     const health = d['grpc.health.v1.Health'];

@@ -233,10 +233,11 @@ const RPC_ELSEWHERE = [
   'DeleteJob',
   'UploadModel',
   'GetModel',
-  // corpora are not jobs: UploadCorpus, ListCorpora, GetCorpus are tested in test/grpc/corpora.test.ts
+  // corpora are not jobs: their RPCs are tested in test/grpc/corpora.test.ts and owners-uploads.test.ts
   'UploadCorpus',
   'ListCorpora',
   'GetCorpus',
+  'DeleteCorpus',
 ];
 
 test('every RPC is in the table', () => {

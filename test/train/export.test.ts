@@ -65,7 +65,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('export: tfjs LayersModel, loaded by tf.loadLayersModel', () => {
   for (const config of CONFIGS) {
-    it(`${label(config)}: sigmoid recurrent activation, metadata, logits equal the reference`, async () => {
+    it(`${label(config)}: sigmoid recurrent activation, metadata, logits equal the reference`, async (t) => {
       const ckpt = checkpoint(config);
       const out = await exportModel(ckpt, 'tfjs');
       assert.deepEqual(
@@ -102,13 +102,14 @@ describe('export: tfjs LayersModel, loaded by tf.loadLayersModel', () => {
       assert.equal(got.length, flat.length);
       const e = maxRelDiff(got, flat);
       assert.ok(e < 1e-4, `logits differ: ${e}`);
+      t.diagnostic(`tfjs ${label(config)}: max relative logit difference to the float64 reference ${e.toExponential(2)}`);
     });
   }
 });
 
 describe('export: ONNX, run by ONNX Runtime', () => {
   for (const config of CONFIGS) {
-    it(`${label(config)}: logits equal the reference; the state steps the model a token at a time`, async () => {
+    it(`${label(config)}: logits equal the reference; the state steps the model a token at a time`, async (t) => {
       const ckpt = checkpoint(config);
       const out = await exportModel(ckpt, 'onnx');
       const session = await ort.InferenceSession.create(out.files[0].data);
@@ -128,6 +129,7 @@ describe('export: ONNX, run by ONNX Runtime', () => {
       const want = Float64Array.from(logitsReference(referenceModel(config, ckpt.weights), TOKENS).flatMap((r) => [...r]));
       const e = maxRelDiff(whole.logits.data as Float32Array, want);
       assert.ok(e < 1e-4, `logits differ: ${e}`);
+      t.diagnostic(`onnx ${label(config)}: max relative logit difference to the float64 reference ${e.toExponential(2)}`);
       // the first 4 tokens, then the rest from the returned state: the same logits
       const first = await session.run(feeds(TOKENS.slice(0, 4)));
       const rest = await session.run(feeds(TOKENS.slice(4), first));
@@ -205,7 +207,7 @@ print(json.dumps({'meta': meta, 'logits': y.reshape(-1).tolist()}))
 
 describe("export: safetensors, loaded into the seed's PyTorch models", { skip: noTorch }, () => {
   for (const config of CONFIGS) {
-    it(`${label(config)}: load_state_dict(strict=True) takes it; logits equal the reference; metadata`, async () => {
+    it(`${label(config)}: load_state_dict(strict=True) takes it; logits equal the reference; metadata`, async (t) => {
       const ckpt = checkpoint(config);
       const out = await exportModel(ckpt, 'safetensors');
       const file = path.join(dir, `${config.kind}-${config.numLayers}.safetensors`);
@@ -223,6 +225,7 @@ describe("export: safetensors, loaded into the seed's PyTorch models", { skip: n
       const want = logitsReference(referenceModel(config, ckpt.weights), TOKENS);
       const e = maxRelDiff(logits, Float64Array.from(want.flatMap((x) => [...x])));
       assert.ok(e < 1e-5, `logits differ: ${e}`);
+      t.diagnostic(`pytorch ${label(config)}: max relative logit difference to the float64 reference ${e.toExponential(2)}`);
     });
   }
 });

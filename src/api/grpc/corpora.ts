@@ -2,10 +2,11 @@
 // POST/GET /v1/corpora use it. UploadCorpus hands the stream's chunks to the store's upload, the
 // HTTP route's code path: the same UTF-8 check, size limit, content addressing and answer — and the
 // same owners (with keys on, a corpus is its uploaders'; another key's answers as a missing one).
-import { isCorpusId, type CorpusStore, type CorpusView } from '../../jobs/corpora.js';
+import { isCorpusId, jobStateReader, type CorpusStore, type CorpusView } from '../../jobs/corpora.js';
 import { invalidArgument } from './errors.js';
 import type { Caller } from '../../jobs/owners.js';
-import type { PGetCorpusRequest, PListCorporaResponse, PStoredCorpus, PUploadCorpusRequest, PUploadCorpusResponse } from './proto.js';
+import type { PDeleteCorpusRequest, PGetCorpusRequest, PListCorporaResponse, PStoredCorpus, PUploadCorpusRequest, PUploadCorpusResponse } from './proto.js';
+import type { JobService } from '../../jobs/types.js';
 
 /** The store and the largest corpus it takes (CORPUS_MAX_BYTES). */
 export interface CorpusAccess {
@@ -41,11 +42,21 @@ export async function listCorpora(corpora: CorpusAccess, as?: Caller): Promise<P
   return { corpora: (await corpora.store.list(100, as)).map(corpusToProto) };
 }
 
-export async function getCorpus(corpora: CorpusAccess, req: PGetCorpusRequest, as?: Caller): Promise<PStoredCorpus> {
+/** The request's corpus id, or INVALID_ARGUMENT naming corpusId. */
+function corpusIdOf(req: PGetCorpusRequest): string {
   const id = req.corpus_id ?? '';
   if (!isCorpusId(id))
     throw invalidArgument([
       { field: 'corpusId', message: id ? 'corpusId must be a corpus id (64 lower-case hex digits, the SHA-256 of its bytes)' : 'corpusId is required' },
     ]);
-  return corpusToProto(await corpora.store.mustGet(id, as));
+  return id;
+}
+
+export async function getCorpus(corpora: CorpusAccess, req: PGetCorpusRequest, as?: Caller): Promise<PStoredCorpus> {
+  return corpusToProto(await corpora.store.mustGet(corpusIdOf(req), as));
+}
+
+/** DELETE /v1/corpora/:id over gRPC: the same store call, with the same reader of its jobs' states. */
+export async function deleteCorpus(corpora: CorpusAccess, service: JobService, req: PDeleteCorpusRequest, as?: Caller): Promise<PStoredCorpus> {
+  return corpusToProto(await corpora.store.delete(corpusIdOf(req), jobStateReader(service), as));
 }

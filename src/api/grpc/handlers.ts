@@ -9,7 +9,7 @@ import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
 import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { clientStream, serverStream, unary, type CallContext } from './calls.js';
-import { getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
+import { deleteCorpus, getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import {
   eventToProto,
   exportModelFromProto,
@@ -48,6 +48,7 @@ import type {
   PUploadCorpusResponse,
   PListCorporaRequest,
   PListCorporaResponse,
+  PDeleteCorpusRequest,
   PGetCorpusRequest,
   PStoredCorpus,
 } from './proto.js';
@@ -227,5 +228,6 @@ export function lstmTrainerHandlers(
     UploadCorpus: clientStream<PUploadCorpusRequest, PUploadCorpusResponse>(ctx, 'UploadCorpus', (reqs, call) => uploadCorpus(corpusStore(), reqs, as(call))),
     ListCorpora: unary<PListCorporaRequest, PListCorporaResponse>(ctx, 'ListCorpora', (_req, call) => listCorpora(corpusStore(), as(call))),
     GetCorpus: unary<PGetCorpusRequest, PStoredCorpus>(ctx, 'GetCorpus', (req, call) => getCorpus(corpusStore(), req, as(call))),
+    DeleteCorpus: unary<PDeleteCorpusRequest, PStoredCorpus>(ctx, 'DeleteCorpus', (req, call) => deleteCorpus(corpusStore(), service, req, as(call))),
   };
 }

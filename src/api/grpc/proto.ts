@@ -295,3 +295,4 @@ export interface PListCorporaResponse {
 export interface PGetCorpusRequest {
   corpus_id?: string;
 }
+export type PDeleteCorpusRequest = PGetCorpusRequest;

@@ -3,7 +3,7 @@
 // reads only corpora it uploaded (another's answers 404 as a missing one; docs/service.md "Owners").
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
-import { CorpusStore, isCorpusId } from '../../../jobs/corpora.js';
+import { CorpusStore, isCorpusId, jobStateReader } from '../../../jobs/corpora.js';
 import { NotFoundError, PayloadTooLargeError } from '../../../jobs/errors.js';
 import type { JobService } from '../../../jobs/types.js';
 import { SpecError } from '../../../train/spec.js';
@@ -54,17 +54,6 @@ export async function corpusRoutes(app: FastifyInstance, opts: { corpora: Corpus
   // answers the corpus it deleted (as job cancel answers the job)
   app.delete<{ Params: { id: string } }>('/v1/corpora/:id', async (req) => {
     const id = corpusId(req.params.id);
-    return corpora.delete(
-      id,
-      async (jobId, as) => {
-        try {
-          return (await service.get(jobId, { as })).state;
-        } catch (e) {
-          if (e instanceof NotFoundError) return null;
-          throw e;
-        }
-      },
-      req.caller,
-    );
+    return corpora.delete(id, jobStateReader(service), req.caller);
   });
 }
