@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     }
     armCrash(s, trainer.epoch + 1);
     if (controller.signal.aborted) throw new AbortedError(controller.signal.reason);
+    await send({ t: 'training' }); // the worker's clock for train.timeoutSeconds starts here
     for await (const ev of trainer.run(controller.signal)) {
       await send({ t: 'epoch', ev });
       for (;;) {

@@ -34,6 +34,8 @@ export interface StartMessage {
 export type ChildCommand = { t: 'checkpoint' } | { t: 'next'; keep: boolean } | { t: 'stop'; reason: string };
 
 export type ChildMessage =
+  /** The trainer is built (corpus, engine, weights): its training time starts now. */
+  | { t: 'training' }
   | { t: 'epoch'; ev: EpochEvent }
   | { t: 'checkpoint'; epoch: number; data: Uint8Array }
   | { t: 'done'; summary: JobSummary }

@@ -359,8 +359,10 @@ export class TrainWorker {
     // train.timeoutSeconds bounds the job's training time as elapsedMs counts it (across resumes):
     // the time at the last epoch event plus the time since
     const limitMs = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
-    const trained = { ms: resume?.elapsedMs ?? 0, at: Date.now() };
-    const overTime = () => limitMs !== undefined && trained.ms + (Date.now() - trained.at) > limitMs * 1000;
+    // the clock runs from the child's `training` message: starting the process and loading the
+    // corpus and weights are not training (a busy machine could otherwise time a job out unstarted)
+    const trained = { ms: resume?.elapsedMs ?? 0, at: Date.now(), running: false };
+    const overTime = () => limitMs !== undefined && trained.ms + (trained.running ? Date.now() - trained.at : 0) > limitMs * 1000;
     const deadline = limitMs === undefined ? undefined : setInterval(() => overTime() && controller.abort('timeout'), 200);
     if (overTime()) controller.abort('timeout');
     try {
@@ -369,9 +371,11 @@ export class TrainWorker {
       const { checkpointEvery, checkpointSeconds } = this.opts.config;
       for (;;) {
         const m = await proc.next();
-        if (m.t === 'epoch') {
+        if (m.t === 'training') {
+          Object.assign(trained, { at: Date.now(), running: true });
+        } else if (m.t === 'epoch') {
           const ev = m.ev;
-          Object.assign(trained, { ms: ev.elapsedMs, at: Date.now() });
+          Object.assign(trained, { ms: ev.elapsedMs, at: Date.now(), running: true });
           if (controller.signal.aborted) continue; // the child stops and says so next
           if (ev.epoch > published) {
             const r = await run.publishEpoch(ev);
