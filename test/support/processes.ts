@@ -226,3 +226,31 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** What one `lstm-trainer …` run printed, how it exited, and how long it took. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `lstm-trainer <args>` to its end (API_KEYS cleared); with killAfterMs, interrupts it (SIGINT) then. */
+export function runCli(args: string[], o: { killAfterMs?: number } = {}): Promise<CliRun> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, API_KEYS: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = o.killAfterMs ? setTimeout(() => child.kill('SIGINT'), o.killAfterMs) : undefined;
+    child.on('exit', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
