@@ -58,15 +58,18 @@ export type GenerateRequest = z.output<typeof GenerateRequest>;
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 
+/** A list's `limit` query parameter: 1–100, 20 when absent. */
+export const PageLimit = z.coerce
+  .number({ error: 'limit must be a number' })
+  .int({ error: 'limit must be an integer' })
+  .min(1, { error: 'limit must be ≥ 1' })
+  .max(100, { error: 'limit must be ≤ 100' })
+  .default(20);
+
 export const ListQuery = z
   .object({
     state: z.enum(JOB_STATES, { error: `state must be one of ${JOB_STATES.join(', ')}` }).optional(),
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int({ error: 'limit must be an integer' })
-      .min(1, { error: 'limit must be ≥ 1' })
-      .max(100, { error: 'limit must be ≤ 100' })
-      .default(20),
+    limit: PageLimit,
     cursor: z.string().max(200, { error: 'cursor is too long' }).optional(),
     tag: z.string().min(1, { error: 'tag must not be empty' }).max(64, { error: 'tag must be at most 64 characters' }).optional(),
     experiment: z

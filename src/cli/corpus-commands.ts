@@ -3,9 +3,9 @@
 import { createReadStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { apiKey, baseUrl, problemText, type ClientOptions } from './client-commands.js';
+import type { ClientOptions } from './client-commands.js';
 import { UserError } from './errors.js';
-import { authHeaders, HttpProblemError } from './sse-client.js';
+import { addServiceOptions, serviceRequest } from './service-request.js';
 
 interface CorpusView {
   id: string;
@@ -14,20 +14,6 @@ interface CorpusView {
   preview: string;
   createdAt: string;
   created?: boolean;
-}
-
-async function request<T>(o: ClientOptions, path: string, init: RequestInit = {}): Promise<T | undefined> {
-  const url = `${baseUrl(o)}${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, headers: { ...authHeaders(apiKey(o)), ...(init.headers as Record<string, string>) } });
-  } catch (e) {
-    throw new UserError(`cannot reach ${new URL(url).origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
-  }
-  if (res.status === 204) return undefined;
-  const body = await res.json().catch(() => undefined);
-  if (!res.ok) throw new UserError(problemText(new HttpProblemError(res.status, body)));
-  return body as T;
 }
 
 const oneLine = (s: string) => s.replace(/\s+/g, ' ').slice(0, 60);
@@ -40,7 +26,7 @@ async function uploadCommand(file: string, o: ClientOptions & { json?: boolean }
     throw new UserError(`${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   const body = Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>;
-  const c = await request<CorpusView>(o, '/v1/corpora', {
+  const { body: c } = await serviceRequest<CorpusView>(o, '/v1/corpora', {
     method: 'POST',
     headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(size) },
     body,
@@ -52,25 +38,21 @@ async function uploadCommand(file: string, o: ClientOptions & { json?: boolean }
 }
 
 async function listCommand(o: ClientOptions & { json?: boolean }): Promise<void> {
-  const r = await request<{ corpora: CorpusView[] }>(o, '/v1/corpora');
+  const { body: r } = await serviceRequest<{ corpora: CorpusView[] }>(o, '/v1/corpora');
   if (o.json) return void console.log(JSON.stringify(r));
   for (const c of r!.corpora) console.log(`${c.id}  ${String(c.bytes).padStart(10)} bytes  ${c.createdAt}  ${oneLine(c.preview)}`);
 }
 
 async function deleteCommand(id: string, o: ClientOptions): Promise<void> {
-  await request(o, `/v1/corpora/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  await serviceRequest(o, `/v1/corpora/${encodeURIComponent(id)}`, { method: 'DELETE' });
   console.error(`lstm-trainer: corpus ${id} deleted`);
 }
 
 export function registerCorpusCommands(program: Command): void {
   const corpus = program.command('corpus').description('uploaded corpora of a running service (train on them with submit --corpus-id ID)');
-  const common = (c: Command) =>
-    c
-      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
-      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
-  common(corpus.command('upload <file>').description('upload a UTF-8 text file; prints its id (the SHA-256 of its bytes)'))
+  addServiceOptions(corpus.command('upload <file>').description('upload a UTF-8 text file; prints its id (the SHA-256 of its bytes)'))
     .option('--json', 'print the corpus as JSON')
     .action(uploadCommand);
-  common(corpus.command('list').description('the uploaded corpora, newest first')).option('--json', 'print JSON').action(listCommand);
-  common(corpus.command('delete <id>').description('delete a corpus (refused while a queued or running job uses it)')).action(deleteCommand);
+  addServiceOptions(corpus.command('list').description('the uploaded corpora, newest first')).option('--json', 'print JSON').action(listCommand);
+  addServiceOptions(corpus.command('delete <id>').description('delete a corpus (refused while a queued or running job uses it)')).action(deleteCommand);
 }

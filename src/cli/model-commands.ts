@@ -4,23 +4,10 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { ModelView } from '../jobs/types.js';
-import { apiKey, baseUrl, problemText, type ClientOptions } from './client-commands.js';
+import type { ClientOptions } from './client-commands.js';
 import { UserError } from './errors.js';
 import { int } from './options.js';
-import { authHeaders, HttpProblemError } from './sse-client.js';
-
-async function request<T>(o: ClientOptions, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const url = `${baseUrl(o)}${path}`;
-  let res: Response;
-  try {
-    res = await fetch(url, { ...init, headers: { ...authHeaders(apiKey(o)), ...(init.headers as Record<string, string>) } });
-  } catch (e) {
-    throw new UserError(`cannot reach ${new URL(url).origin}: ${(e as Error & { cause?: Error }).cause?.message ?? (e as Error).message}`);
-  }
-  const body = await res.json().catch(() => undefined);
-  if (!res.ok) throw new UserError(problemText(new HttpProblemError(res.status, body)));
-  return { status: res.status, body: body as T };
-}
+import { addServiceOptions, serviceRequest } from './service-request.js';
 
 /** One line saying what a model is: `concise, 1 layer × 256 hidden units, vocabulary 28, epoch 500 (perplexity 1.05)`. */
 export function describeModel(m: ModelView): string {
@@ -38,7 +25,7 @@ async function uploadCommand(file: string, o: ClientOptions & { json?: boolean }
     throw new UserError(`${file}: cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   // the file whole (at most 64 MiB, the server's limit): the server validates it before storing anything
-  const { status, body: m } = await request<ModelView>(o, '/v1/models', {
+  const { status, body: m } = await serviceRequest<ModelView>(o, '/v1/models', {
     method: 'POST',
     headers: { 'content-type': 'application/octet-stream' },
     body: new Uint8Array(data),
@@ -49,29 +36,27 @@ async function uploadCommand(file: string, o: ClientOptions & { json?: boolean }
 }
 
 async function listCommand(o: ClientOptions & { limit?: number; json?: boolean }): Promise<void> {
-  const { body } = await request<{ models: ModelView[] }>(o, `/v1/models?limit=${o.limit ?? 20}`);
+  const { body } = await serviceRequest<{ models: ModelView[] }>(o, `/v1/models?limit=${o.limit ?? 20}`);
   if (o.json) return void console.log(JSON.stringify(body));
   if (body.models.length === 0) return void console.log('no models');
   for (const m of body.models) console.log(`${m.id}  ${m.uploadedAt.replace(/\.\d+Z$/, 'Z')}  ${describeModel(m)}`);
 }
 
 async function getCommand(id: string, o: ClientOptions): Promise<void> {
-  const { body } = await request<ModelView>(o, `/v1/models/${encodeURIComponent(id)}`);
+  const { body } = await serviceRequest<ModelView>(o, `/v1/models/${encodeURIComponent(id)}`);
   console.log(JSON.stringify(body, null, 2));
 }
 
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('uploaded models of a running service (start a job from one with submit --init-model ID)');
-  const common = (c: Command) =>
-    c
-      .option('--url <url>', 'service URL (default: LSTM_TRAINER_URL, else http://HOST:HTTP_PORT)')
-      .option('--api-key <key>', 'API key (default: LSTM_TRAINER_API_KEY)');
-  common(model.command('upload <file>').description("upload a safetensors state dict (the export's layout, e.g. a PyTorch-trained d2l model); prints its id"))
+  addServiceOptions(
+    model.command('upload <file>').description("upload a safetensors state dict (the export's layout, e.g. a PyTorch-trained d2l model); prints its id"),
+  )
     .option('--json', 'print the model as JSON')
     .action(uploadCommand);
-  common(model.command('list').description('the uploaded models, newest first'))
+  addServiceOptions(model.command('list').description('the uploaded models, newest first'))
     .option('--limit <n>', 'at most this many (1–100, default 20)', int('--limit'))
     .option('--json', 'print JSON')
     .action(listCommand);
-  common(model.command('get <modelId>').description('a model as JSON (kind, sizes, vocabulary, epoch)')).action(getCommand);
+  addServiceOptions(model.command('get <modelId>').description('a model as JSON (kind, sizes, vocabulary, epoch)')).action(getCommand);
 }

@@ -108,16 +108,20 @@ export function weightsFromStateDict(sd: Record<string, RawTensor>, config: Mode
   return w;
 }
 
+/** A checkpoint's bytes, read; a malformed one is a ModelFileError. */
+function readCheckpoint(buf: Buffer): Checkpoint {
+  try {
+    return deserializeCheckpoint(buf);
+  } catch (e) {
+    if (e instanceof CheckpointError) throw new ModelFileError(e.message);
+    throw e;
+  }
+}
+
 /** The weights to start from, from a checkpoint or a safetensors file's bytes, for the model `config`. */
 export function readInitModel(buf: Buffer, config: ModelConfig): InitModel {
   if (buf.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
-    let ckpt: Checkpoint;
-    try {
-      ckpt = deserializeCheckpoint(buf);
-    } catch (e) {
-      if (e instanceof CheckpointError) throw new ModelFileError(e.message);
-      throw e;
-    }
+    const ckpt = readCheckpoint(buf);
     const c = ckpt.config;
     if (c.kind !== config.kind || c.numHiddens !== config.numHiddens || c.numLayers !== config.numLayers || c.vocabSize !== config.vocabSize) {
       throw new ModelFileError(
@@ -168,13 +172,7 @@ function checkVocab(vocab: unknown): string[] {
  */
 export function describeModelFile(buf: Buffer): ModelFileInfo & { weights: Weights } {
   if (buf.subarray(0, 8).toString('latin1') === 'LSTMCKPT') {
-    let ckpt: Checkpoint;
-    try {
-      ckpt = deserializeCheckpoint(buf);
-    } catch (e) {
-      if (e instanceof CheckpointError) throw new ModelFileError(e.message);
-      throw e;
-    }
+    const ckpt = readCheckpoint(buf);
     return {
       config: ckpt.config,
       vocab: ckpt.vocab,

@@ -1,27 +1,14 @@
 // `lstm-trainer corpus upload | list | delete` as a user runs them, against a real API over Redis.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { deletePrefix, redisReachable, REDIS_URL, ROOT } from '../support/processes.js';
+import { deletePrefix, redisReachable, REDIS_URL, runCli } from '../support/processes.js';
 import { startTestApi, testEnv, type TestApi } from '../service/helpers.js';
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, API_KEYS: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initSpec } from '../../src/cli/client-commands.js';
 import { sweepRequest } from '../../src/cli/team-commands.js';
-import { REDIS_URL, ROOT, WorkerProcess, deletePrefix, testEnv } from '../service/helpers.js';
-import { ApiProcess } from '../faults/helpers.js';
+import { REDIS_URL, ROOT, testEnv } from '../service/helpers.js';
+import { type ApiProcess, type Service, startService } from '../support/processes.js';
 
 test("--init-job / --init-model become the spec's init (one of them), on submit and sweep", () => {
   assert.deepEqual(initSpec({ initJob: 'j1' }), { fromJob: 'j1' });
@@ -45,17 +45,15 @@ function cli(args: string[], timeoutMs = 240_000): Promise<{ code: number | null
 const MODEL_FLAGS = ['--kind', 'concise', '--hidden', '8', '--max-tokens', '2000', '--batch-size', '4', '--num-steps', '5', '--seed', '7'];
 
 let api: ApiProcess;
-let worker: WorkerProcess;
+let service: Service | undefined;
 
 describe('on a real api process and worker', () => {
   before(async () => {
-    api = await ApiProcess.start(env);
-    worker = await WorkerProcess.start(env);
+    service = await startService(env);
+    api = service.api;
   });
   after(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await deletePrefix(env.QUEUE_PREFIX);
+    await service?.stop();
   });
 
   test('export → model upload → submit --init-model: the job starts from the upload; --init-job from the job', async () => {

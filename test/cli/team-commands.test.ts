@@ -8,8 +8,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gridValues, sweepRequest, uniqueLabels } from '../../src/cli/team-commands.js';
-import { REDIS_URL, ROOT, TINY, WorkerProcess, deletePrefix, testEnv } from '../service/helpers.js';
-import { ApiProcess } from '../faults/helpers.js';
+import { REDIS_URL, ROOT, TINY, testEnv } from '../service/helpers.js';
+import { type ApiProcess, type Service, startService } from '../support/processes.js';
 
 test('grid flags: numbers stay numbers; every flag is a dotted path; --grid takes any path', () => {
   assert.deepEqual(gridValues('0.5,1,2'), [0.5, 1, 2]);
@@ -58,17 +58,15 @@ function cli(args: string[], key: string, timeoutMs = 240_000): Promise<{ code: 
 }
 
 let api: ApiProcess;
-let worker: WorkerProcess;
+let service: Service | undefined;
 
 describe('on a real api process and worker', () => {
   before(async () => {
-    api = await ApiProcess.start(env);
-    worker = await WorkerProcess.start(env);
+    service = await startService(env);
+    api = service.api;
   });
   after(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await deletePrefix(env.QUEUE_PREFIX);
+    await service?.stop();
   });
 
   test('sweep --lr 0.5,1,2 --kind scratch,concise --seed 1,2 --watch: 12 jobs run and the table is printed', async () => {

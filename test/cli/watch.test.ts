@@ -2,39 +2,13 @@
 // queued until cancelled): how a job that never trained ends, an event stream with nothing left
 // to show, and a server that does not answer.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { redisReachable, REDIS_URL, ROOT } from '../support/processes.js';
+import { redisReachable, REDIS_URL, runCli } from '../support/processes.js';
 import { startTestApi, testEnv, TINY, type TestApi } from '../service/helpers.js';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** Runs `lstm-trainer watch …`; with killAfterMs, interrupts it (SIGINT) then. */
-function watch(args: string[], killAfterMs?: number): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), 'watch', ...args], {
-      cwd: ROOT,
-      env: { ...process.env, API_KEYS: '' },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = killAfterMs ? setTimeout(() => child.kill('SIGINT'), killAfterMs) : undefined;
-    child.on('exit', (code) => {
-      if (timer) clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
-}
+const watch = (args: string[], killAfterMs?: number) => runCli(['watch', ...args], { killAfterMs });
 
 const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
 

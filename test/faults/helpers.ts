@@ -1,39 +1,11 @@
-// Shared by the fault tests: the api as a real process (`lstm-trainer api`, its output captured),
-// a private redis-server on a free port, and a seeded random generator.
+// Shared by the fault tests: the api as a real process (ApiProcess, from test/support), a private
+// redis-server on a free port, and a seeded random generator.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { CliProcess, readyLine } from '../support/processes.js';
-
-export { ROOT } from '../support/processes.js';
-
-/** `lstm-trainer api` as a child process (ports chosen by the OS); `output` holds everything it printed. */
-export class ApiProcess extends CliProcess {
-  httpUrl = '';
-  grpcPort = 0;
-
-  constructor(env: Record<string, string>) {
-    super('api', { env: { HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env }, killAfterMs: 20_000 });
-  }
-
-  /** Ready once it logged its readiness line (its addresses kept in httpUrl and grpcPort). */
-  protected isReady(output: string): boolean {
-    if (this.httpUrl) return true;
-    const ready = readyLine(output, 'api');
-    if (!ready) return false;
-    this.httpUrl = String(ready.http);
-    this.grpcPort = Number(String(ready.grpc).split(':').pop());
-    return true;
-  }
-
-  static async start(env: Record<string, string>): Promise<ApiProcess> {
-    const a = new ApiProcess(env);
-    await a.ready;
-    return a;
-  }
-}
+export { ApiProcess, ROOT } from '../support/processes.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -10,16 +10,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { FAST_RECOVERY, WorkerProcess, assertSeqs, deletePrefix, epochNumbers, startTestApi, streamEvents, testEnv } from '../service/helpers.js';
+import { FAST_RECOVERY, TestProcesses, assertSeqs, epochNumbers, startTestApi, streamEvents, testEnv } from '../service/helpers.js';
 
-const workers: WorkerProcess[] = [];
-const prefixes: string[] = [];
-
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  for (const p of prefixes) await deletePrefix(p);
-});
+const processes = new TestProcesses();
+after(() => processes.cleanUp());
 
 function spec(name: string, epochs: number) {
   return {
@@ -33,19 +27,17 @@ function spec(name: string, epochs: number) {
 
 const states = (events: JobEvent[]) => events.filter((e): e is JobEvent & { type: 'state' } => e.type === 'state');
 
-async function worker(env: Record<string, string>): Promise<WorkerProcess> {
-  const w = new WorkerProcess(env);
-  workers.push(w);
-  await w.ready;
-  return w;
-}
-
 test('a training process that aborts (SIGABRT) mid-epoch: the job is retried from its checkpoint, every epoch once; a job beside it on the same worker is untouched', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3', WORKER_CONCURRENCY: '2' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3', WORKER_CONCURRENCY: '2' }));
   const api = await startTestApi(env);
   try {
-    const w = await worker({ ...env, LSTM_TEST_CRASH: 'abort', LSTM_TEST_CRASH_EPOCH: '5', LSTM_TEST_CRASH_ATTEMPTS: '1', LSTM_TEST_CRASH_NAME: 'crash-once' });
+    const w = await processes.startWorker({
+      ...env,
+      LSTM_TEST_CRASH: 'abort',
+      LSTM_TEST_CRASH_EPOCH: '5',
+      LSTM_TEST_CRASH_ATTEMPTS: '1',
+      LSTM_TEST_CRASH_NAME: 'crash-once',
+    });
     const { body: crashing } = await request(api.url).post('/v1/jobs').send(spec('crash-once', 12)).expect(201);
     const { body: healthy } = await request(api.url).post('/v1/jobs').send(spec('healthy', 40)).expect(201);
     const [events, besides] = await Promise.all([
@@ -96,12 +88,11 @@ test('a training process that aborts (SIGABRT) mid-epoch: the job is retried fro
 });
 
 test('a training process that keeps crashing (SIGKILL, then an uncaught error): failed after its attempts with the signal / exit code and last stderr line; the worker serves the next job', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '2' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '2' }));
   const api = await startTestApi(env);
   try {
     // SIGKILL (what the out-of-memory killer sends) in every attempt
-    const w1 = await worker({ ...env, LSTM_TEST_CRASH: 'sigkill', LSTM_TEST_CRASH_EPOCH: '2', LSTM_TEST_CRASH_NAME: 'crash-always' });
+    const w1 = await processes.startWorker({ ...env, LSTM_TEST_CRASH: 'sigkill', LSTM_TEST_CRASH_EPOCH: '2', LSTM_TEST_CRASH_NAME: 'crash-always' });
     const { body: killed } = await request(api.url).post('/v1/jobs').send(spec('crash-always', 12)).expect(201);
     const e1 = await streamEvents(api.url, killed.id, { timeoutMs: 60_000 });
     assertSeqs(e1);
@@ -129,7 +120,7 @@ test('a training process that keeps crashing (SIGKILL, then an uncaught error): 
     await w1.stop();
 
     // an uncaught error: exit code 1, and the error's line (not the stack or node's footer)
-    const w2 = await worker({ ...env, LSTM_TEST_CRASH: 'throw', LSTM_TEST_CRASH_EPOCH: '1', LSTM_TEST_CRASH_NAME: 'crash-always' });
+    const w2 = await processes.startWorker({ ...env, LSTM_TEST_CRASH: 'throw', LSTM_TEST_CRASH_EPOCH: '1', LSTM_TEST_CRASH_NAME: 'crash-always' });
     const { body: thrown } = await request(api.url).post('/v1/jobs').send(spec('crash-always', 12)).expect(201);
     const s2 = states(await streamEvents(api.url, thrown.id, { timeoutMs: 60_000 }));
     assert.deepEqual(

@@ -6,26 +6,16 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { WorkerProcess, assertSeqs, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from '../service/helpers.js';
+import { TestProcesses, assertSeqs, processAlive, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from '../service/helpers.js';
 import { RedisServer, freePort } from './helpers.js';
 
 let redis: RedisServer | undefined;
-const workers: WorkerProcess[] = [];
+const processes = new TestProcesses();
 after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
+  await processes.cleanUp();
   redis?.signal('SIGCONT');
   await redis?.destroy();
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('Redis unreachable for longer than the lock: the worker stops its job’s training process; when Redis is back the job resumes and succeeds, every epoch once', async () => {
   redis = new RedisServer(await freePort());
@@ -35,12 +25,10 @@ test('Redis unreachable for longer than the lock: the worker stops its job’s t
   try {
     const EPOCHS = 30;
     const { body: job } = await request(api.url).post('/v1/jobs').send(slowSpec(EPOCHS)).expect(201);
-    const w = new WorkerProcess(env);
-    workers.push(w);
-    await w.ready;
+    const w = await processes.startWorker(env);
     await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' && e.epoch >= 3 });
     const pid = Number(new RegExp(`job ${job.id} running \\(attempt 1; training process (\\d+)\\)`).exec(w.output)?.[1]);
-    assert.ok(pid > 0 && alive(pid), w.output);
+    assert.ok(pid > 0 && processAlive(pid), w.output);
 
     redis.signal('SIGSTOP');
     const said = await waitFor(
@@ -52,7 +40,7 @@ test('Redis unreachable for longer than the lock: the worker stops its job’s t
       30_000,
     );
     assert.ok(said);
-    await waitFor('the training process to be gone', async () => !alive(pid), 10_000);
+    await waitFor('the training process to be gone', async () => !processAlive(pid), 10_000);
     assert.ok(w.alive, 'the worker itself stays up');
 
     redis.signal('SIGCONT');

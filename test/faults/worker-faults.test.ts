@@ -14,9 +14,9 @@ import type { JobEvent } from '../../src/jobs/types.js';
 import {
   FAST_RECOVERY,
   REDIS_URL,
-  WorkerProcess,
+  TestProcesses,
+  type WorkerProcess,
   assertSeqs,
-  deletePrefix,
   epochNumbers,
   slowSpec,
   startTestApi,
@@ -28,14 +28,8 @@ import { rng } from './helpers.js';
 
 const SEED = Number(process.env.FAULT_SEED ?? 4242);
 const r = rng(SEED);
-const workers: WorkerProcess[] = [];
-const prefixes: string[] = [];
-
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  for (const p of prefixes) await deletePrefix(p);
-});
+const processes = new TestProcesses();
+after(() => processes.cleanUp());
 
 function spec(epochs: number) {
   return {
@@ -48,9 +42,7 @@ function spec(epochs: number) {
 
 /** A worker that hangs at `at` (epoch ≥ `epoch`) — resolved with the marker once it is there. */
 async function pausedWorker(env: Record<string, string>, at: string, epoch: number): Promise<{ w: WorkerProcess; marker: string }> {
-  const w = new WorkerProcess({ ...env, LSTM_TEST_PAUSE_AT: at, LSTM_TEST_PAUSE_EPOCH: String(epoch) });
-  workers.push(w);
-  await w.ready;
+  const w = await processes.startWorker({ ...env, LSTM_TEST_PAUSE_AT: at, LSTM_TEST_PAUSE_EPOCH: String(epoch) });
   const marker = await waitFor(`the worker to pause at ${at}`, async () => /LSTM_TEST_PAUSED at=\S+ job=\S+ epoch=\d+/.exec(w.output)?.[0], 60_000, 20);
   return { w, marker };
 }
@@ -63,17 +55,14 @@ async function kill(w: WorkerProcess): Promise<void> {
 const states = (events: JobEvent[]) => events.filter((e): e is JobEvent & { type: 'state' } => e.type === 'state');
 
 test('SIGKILL at a random moment, after an epoch, during a checkpoint write and before the final state write: the job succeeds, every epoch once, loadable checkpoint', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '5' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '5' }));
   const api = await startTestApi(env);
   try {
     const EPOCHS = 30;
     const { body: job } = await request(api.url).post('/v1/jobs').send(spec(EPOCHS)).expect(201);
 
     // 0. at a random moment while it trains (no hook: wherever the worker happens to be)
-    const w0 = new WorkerProcess(env);
-    workers.push(w0);
-    await w0.ready;
+    const w0 = await processes.startWorker(env);
     await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' && e.epoch >= 1 });
     await new Promise((res) => setTimeout(res, Math.floor(r() * 40)));
     await kill(w0);
@@ -106,9 +95,7 @@ test('SIGKILL at a random moment, after an epoch, during a checkpoint write and 
     await kill(k3.w);
 
     // 4. a worker that is left alone finishes it
-    const w4 = new WorkerProcess(env);
-    workers.push(w4);
-    await w4.ready;
+    const w4 = await processes.startWorker(env);
     const events = await streamEvents(api.url, job.id, { timeoutMs: 90_000 });
     assertSeqs(events);
     assert.deepEqual(
@@ -144,8 +131,7 @@ test('SIGKILL at a random moment, after an epoch, during a checkpoint write and 
 });
 
 test('a job whose worker keeps dying fails after JOB_ATTEMPTS (stalled count) with the reason, and is not retried again', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '2' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '2' }));
   const api = await startTestApi(env);
   try {
     const { body: job } = await request(api.url).post('/v1/jobs').send(spec(30)).expect(201);
@@ -154,9 +140,7 @@ test('a job whose worker keeps dying fails after JOB_ATTEMPTS (stalled count) wi
       await kill(k.w);
     }
     // a healthy worker notices the second loss (stalled check) and must not take the job again
-    const w = new WorkerProcess(env);
-    workers.push(w);
-    await w.ready;
+    const w = await processes.startWorker(env);
     const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
     assertSeqs(events);
     const st = states(events);
@@ -186,8 +170,7 @@ test('a job whose worker keeps dying fails after JOB_ATTEMPTS (stalled count) wi
 });
 
 test('a damaged checkpoint: the next worker sets it aside, resumes from the previous one (two are kept) and the job succeeds, every epoch once', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' }));
   const api = await startTestApi(env);
   const redis = connectRedis(REDIS_URL);
   const keys = new Keys(env.QUEUE_PREFIX);
@@ -202,9 +185,7 @@ test('a damaged checkpoint: the next worker sets it aside, resumes from the prev
     data[data.length - 100] ^= 0x01;
     await redis.hset(keys.ckpt(job.id), 'data', data);
 
-    const w = new WorkerProcess(env);
-    workers.push(w);
-    await w.ready;
+    const w = await processes.startWorker(env);
     const events = await streamEvents(api.url, job.id, { timeoutMs: 120_000 });
     assertSeqs(events);
     assert.deepEqual(
@@ -227,20 +208,15 @@ test('a damaged checkpoint: the next worker sets it aside, resumes from the prev
 });
 
 test('a frozen worker (SIGSTOP) loses its job to another worker; when it comes back (SIGCONT) it is fenced out: no epoch twice, its training process stops', async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' }));
   const api = await startTestApi(env);
   try {
     const EPOCHS = 150; // tens of ms each: the job is still running when the frozen worker thaws
     const { body: job } = await request(api.url).post('/v1/jobs').send(slowSpec(EPOCHS)).expect(201);
-    const frozen = new WorkerProcess(env);
-    workers.push(frozen);
-    await frozen.ready;
+    const frozen = await processes.startWorker(env);
     await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' && e.epoch >= 2 });
     frozen.kill('SIGSTOP');
-    const w = new WorkerProcess(env);
-    workers.push(w);
-    await w.ready;
+    const w = await processes.startWorker(env);
     // the other worker takes the job over once the frozen one's lock expired
     await streamEvents(api.url, job.id, { until: (e) => e.type === 'state' && e.state === 'running' && e.attempt === 2, timeoutMs: 60_000 });
     frozen.kill('SIGCONT');

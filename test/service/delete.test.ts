@@ -4,7 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { REDIS_URL, WorkerProcess, deletePrefix, slowSpec, startTestApi, testEnv, waitFor, type TestApi } from './helpers.js';
+import { REDIS_URL, WorkerProcess, deletePrefix, processAlive, slowSpec, startTestApi, testEnv, waitFor, type TestApi } from './helpers.js';
 
 const env = testEnv({ REDIS_URL, CHECKPOINT_EVERY: '1' });
 let api: TestApi;
@@ -54,15 +54,6 @@ async function keysOf(id: string): Promise<string[]> {
   return out;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 test('deleting a running job stops its training process, removes every key, and stays deleted', async () => {
   const id = await post(slowSpec(400));
   await waitFor(
@@ -77,14 +68,14 @@ test('deleting a running job stops its training process, removes every key, and 
   const m = new RegExp(`job ${id} running \\(attempt 1; training process (\\d+)\\)`).exec(worker.output);
   assert.ok(m, 'the worker names the training process');
   const pid = Number(m[1]);
-  assert.ok(alive(pid));
+  assert.ok(processAlive(pid));
   assert.ok((await keysOf(id)).length > 0);
 
   const del = await fetch(`${api.url}/v1/jobs/${id}`, { method: 'DELETE' });
   assert.equal(del.status, 200);
   assert.deepEqual(await del.json(), { jobId: id, deleted: true });
   assert.equal((await get(id)).status, 404);
-  await waitFor('training process ended', async () => !alive(pid), 15_000, 50);
+  await waitFor('training process ended', async () => !processAlive(pid), 15_000, 50);
   // the worker finishes its attempt after the delete: nothing of the job may come back
   await new Promise((r) => setTimeout(r, 2000));
   assert.deepEqual(await keysOf(id), []);

@@ -6,8 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkExperimentCaps, formatExperimentTable, planExperiment, type ExperimentView } from '../../src/jobs/experiments.js';
 import { SpecError } from '../../src/train/spec.js';
-import { REDIS_URL, TINY, WorkerProcess, deletePrefix, testEnv, waitFor } from './helpers.js';
-import { ApiProcess } from '../faults/helpers.js';
+import { REDIS_URL, TINY, testEnv, waitFor } from './helpers.js';
+import { type ApiProcess, type Service, startService } from '../support/processes.js';
 
 const ALICE = 'alice-exp-key-123';
 const BOB = 'bob-exp-key-456';
@@ -95,7 +95,7 @@ test('caps apply to the sum of the estimates', () => {
 
 describe('on a real api process and worker', () => {
   let api: ApiProcess;
-  let worker: WorkerProcess;
+  let service: Service | undefined;
 
   async function http(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; json: any }> {
     const res = await fetch(`${api.httpUrl}${path}`, {
@@ -108,13 +108,11 @@ describe('on a real api process and worker', () => {
   }
 
   before(async () => {
-    api = await ApiProcess.start(env);
-    worker = await WorkerProcess.start(env);
+    service = await startService(env);
+    api = service.api;
   });
   after(async () => {
-    await worker?.stop();
-    await api?.stop();
-    await deletePrefix(env.QUEUE_PREFIX);
+    await service?.stop();
   });
 
   test('POST /v1/experiments: one bad point refuses the whole request and queues nothing', async () => {

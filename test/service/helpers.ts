@@ -13,7 +13,7 @@ import type { JobEvent } from '../../src/jobs/types.js';
 import { REDIS_URL } from '../support/processes.js';
 
 // defined in test/support/processes.ts; the service and fault tests take them from here
-export { REDIS_URL, ROOT, WorkerProcess, deletePrefix } from '../support/processes.js';
+export { REDIS_URL, ROOT, TestProcesses, WorkerProcess, deletePrefix, processAlive } from '../support/processes.js';
 
 /** Settings that make worker loss visible in seconds rather than a minute. */
 export const FAST_RECOVERY = { LOCK_DURATION_MS: '2000', STALLED_INTERVAL_MS: '1000' };

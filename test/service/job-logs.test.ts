@@ -4,16 +4,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { connectRedis } from '../../src/jobs/redis.js';
-import { FAST_RECOVERY, REDIS_URL, TINY, WorkerProcess, deletePrefix, startTestApi, streamEvents, testEnv } from './helpers.js';
+import { FAST_RECOVERY, REDIS_URL, TINY, TestProcesses, startTestApi, streamEvents, testEnv } from './helpers.js';
 
-const workers: WorkerProcess[] = [];
-const prefixes: string[] = [];
-
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  for (const p of prefixes) await deletePrefix(p);
-});
+const processes = new TestProcesses();
+after(() => processes.cleanUp());
 
 interface Line {
   time: string;
@@ -37,12 +31,9 @@ async function logs(url: string, id: string, apiKey?: string): Promise<Line[]> {
 const msgs = (lines: Line[]) => lines.map((l) => l.msg);
 
 test("a job's log: taken, started, checkpoints, succeeded — in order; it expires with the job (retention); unknown job 404, malformed id 400", async () => {
-  const env = testEnv({ JOB_RETENTION_SECONDS: '3600' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ JOB_RETENTION_SECONDS: '3600' }));
   const api = await startTestApi(env);
-  const w = new WorkerProcess(env);
-  workers.push(w);
-  await w.ready;
+  const w = await processes.startWorker(env);
   try {
     const { body: job } = await request(api.url).post('/v1/jobs').send(TINY).expect(201);
     const events = await streamEvents(api.url, job.id);
@@ -98,12 +89,9 @@ test("a job's log: taken, started, checkpoints, succeeded — in order; it expir
 });
 
 test("a crashed attempt is in the job's log: the signal and the last stderr line, then the resume from the checkpoint", async () => {
-  const env = testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ ...FAST_RECOVERY, CHECKPOINT_EVERY: '3', JOB_ATTEMPTS: '3' }));
   const api = await startTestApi(env);
-  const w = new WorkerProcess({ ...env, LSTM_TEST_CRASH: 'abort', LSTM_TEST_CRASH_EPOCH: '5', LSTM_TEST_CRASH_ATTEMPTS: '1' });
-  workers.push(w);
-  await w.ready;
+  const w = await processes.startWorker({ ...env, LSTM_TEST_CRASH: 'abort', LSTM_TEST_CRASH_EPOCH: '5', LSTM_TEST_CRASH_ATTEMPTS: '1' });
   try {
     const spec = { ...TINY, train: { epochs: 8, seed: 3 } };
     const { body: job } = await request(api.url).post('/v1/jobs').send(spec).expect(201);
@@ -129,8 +117,7 @@ test("a crashed attempt is in the job's log: the signal and the last stderr line
 });
 
 test("the job's log needs an API key when keys are on", async () => {
-  const env = testEnv();
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv());
   const api = await startTestApi(env, { apiKeys: ['k-logs-1'] });
   try {
     const { body: job } = await request(api.url).post('/v1/jobs').set('authorization', 'Bearer k-logs-1').send(TINY).expect(201);

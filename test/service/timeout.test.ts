@@ -6,19 +6,13 @@ import assert from 'node:assert/strict';
 import request from 'supertest';
 import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import { deserializeCheckpoint } from '../../src/train/checkpoint.js';
-import { REDIS_URL, WorkerProcess, assertSeqs, deletePrefix, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv } from './helpers.js';
+import { REDIS_URL, TestProcesses, assertSeqs, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv } from './helpers.js';
 
-const workers: WorkerProcess[] = [];
-const prefixes: string[] = [];
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  for (const p of prefixes) await deletePrefix(p);
-});
+const processes = new TestProcesses();
+after(() => processes.cleanUp());
 
 test('train.timeoutSeconds: past it the job is cancelled with a message naming the limit; the checkpoint is the last published epoch; out-of-range values are 400', async () => {
-  const env = testEnv();
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv());
   const api = await startTestApi(env);
   try {
     for (const bad of [0, 604_801, 1.5, 'x']) {
@@ -28,9 +22,7 @@ test('train.timeoutSeconds: past it the job is cancelled with a message naming t
         .expect(400);
       assert.ok(JSON.stringify(body).includes('train.timeoutSeconds'), JSON.stringify(body));
     }
-    const w = new WorkerProcess(env);
-    workers.push(w);
-    await w.ready;
+    const w = await processes.startWorker(env);
     const base = slowSpec(5000);
     const { body: job } = await request(api.url)
       .post('/v1/jobs')

@@ -4,29 +4,20 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { WorkerProcess, deletePrefix, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from './helpers.js';
+import { TestProcesses, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from './helpers.js';
 
-const workers: WorkerProcess[] = [];
-const prefixes: string[] = [];
-after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
-  await Promise.all(workers.map((w) => w.exited));
-  for (const p of prefixes) await deletePrefix(p);
-});
+const processes = new TestProcesses();
+after(() => processes.cleanUp());
 
 test('readyz and metrics list the live workers: count, engine/backend, last heartbeat, jobs; a stopped worker leaves at once, a killed one when its heartbeat expires', async () => {
-  const env = testEnv({ HEARTBEAT_MS: '300' });
-  prefixes.push(env.QUEUE_PREFIX);
+  const env = processes.own(testEnv({ HEARTBEAT_MS: '300' }));
   const api = await startTestApi(env);
   try {
     const none = (await request(api.url).get('/readyz').expect(200)).body;
     assert.equal(none.workers.live, 0);
     assert.match(none.warning, /no live worker/);
 
-    const a = new WorkerProcess(env);
-    const b = new WorkerProcess(env);
-    workers.push(a, b);
-    await Promise.all([a.ready, b.ready]);
+    const [a, b] = await Promise.all([processes.startWorker(env), processes.startWorker(env)]);
     const { body: job } = await request(api.url).post('/v1/jobs').send(slowSpec(400)).expect(201);
     await streamEvents(api.url, job.id, { until: (e) => e.type === 'epoch' });
     const ready = await waitFor('both workers, one with the job', async () => {

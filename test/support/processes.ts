@@ -134,3 +134,123 @@ export class WorkerProcess extends CliProcess {
     return w;
   }
 }
+
+/** `lstm-trainer api` as a child process (ports chosen by the OS); `output` holds everything it printed. */
+export class ApiProcess extends CliProcess {
+  httpUrl = '';
+  grpcPort = 0;
+
+  constructor(env: Record<string, string>) {
+    super('api', { env: { HTTP_PORT: '0', GRPC_PORT: '0', HOST: '127.0.0.1', ...env }, killAfterMs: 20_000 });
+  }
+
+  /** Ready once it logged its readiness line (its addresses kept in httpUrl and grpcPort). */
+  protected isReady(output: string): boolean {
+    if (this.httpUrl) return true;
+    const ready = readyLine(output, 'api');
+    if (!ready) return false;
+    this.httpUrl = String(ready.http);
+    this.grpcPort = Number(String(ready.grpc).split(':').pop());
+    return true;
+  }
+
+  static async start(env: Record<string, string>): Promise<ApiProcess> {
+    const a = new ApiProcess(env);
+    await a.ready;
+    return a;
+  }
+}
+
+/** An api process and a worker process on one env, both ready; stop() stops them and deletes the env's keys. */
+export interface Service {
+  api: ApiProcess;
+  worker: WorkerProcess;
+  stop(): Promise<void>;
+}
+
+export async function startService(env: Record<string, string>): Promise<Service> {
+  const api = await ApiProcess.start(env);
+  let worker: WorkerProcess;
+  try {
+    worker = await WorkerProcess.start(env);
+  } catch (e) {
+    await api.stop();
+    throw e;
+  }
+  return {
+    api,
+    worker,
+    async stop() {
+      await worker.stop();
+      await api.stop();
+      await deletePrefix(env.QUEUE_PREFIX);
+    },
+  };
+}
+
+/**
+ * The worker processes and Redis key prefixes one test file starts, so that its `after` can end
+ * them all whatever failed: cleanUp() SIGKILLs the workers and deletes the prefixes' keys.
+ */
+export class TestProcesses {
+  readonly workers: WorkerProcess[] = [];
+  private readonly prefixes: string[] = [];
+
+  /** Notes env's QUEUE_PREFIX for deletion at cleanUp; returns env. */
+  own(env: Record<string, string>): Record<string, string> {
+    this.prefixes.push(env.QUEUE_PREFIX);
+    return env;
+  }
+
+  /** A new worker process on env, once it is ready. */
+  async startWorker(env: Record<string, string | undefined>): Promise<WorkerProcess> {
+    const w = new WorkerProcess(env);
+    this.workers.push(w);
+    await w.ready;
+    return w;
+  }
+
+  async cleanUp(): Promise<void> {
+    for (const w of this.workers) w.kill('SIGKILL');
+    await Promise.all(this.workers.map((w) => w.exited));
+    for (const p of this.prefixes) await deletePrefix(p);
+  }
+}
+
+/** Whether a process with this pid is running (signal 0 checks without sending anything). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What one `lstm-trainer …` run printed, how it exited, and how long it took. */
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs `lstm-trainer <args>` to its end (API_KEYS cleared); with killAfterMs, interrupts it (SIGINT) then. */
+export function runCli(args: string[], o: { killAfterMs?: number } = {}): Promise<CliRun> {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, API_KEYS: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = o.killAfterMs ? setTimeout(() => child.kill('SIGINT'), o.killAfterMs) : undefined;
+    child.on('exit', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}

@@ -12,17 +12,12 @@ import { FailedPreconditionError } from '../../../jobs/errors.js';
 import { MODEL_UPLOAD_MAX_BYTES } from '../../../jobs/models.js';
 import type { JobService } from '../../../jobs/types.js';
 import { SpecError } from '../../../train/spec.js';
-import { parseMessage } from '../../schemas.js';
+import { PageLimit, parseMessage } from '../../schemas.js';
 
 export const ModelId = z.string().regex(/^m[0-9a-f]{19}$/);
 const ModelsQuery = z
   .object({
-    limit: z.coerce
-      .number({ error: 'limit must be a number' })
-      .int({ error: 'limit must be an integer' })
-      .min(1, { error: 'limit must be ≥ 1' })
-      .max(100, { error: 'limit must be ≤ 100' })
-      .default(20),
+    limit: PageLimit,
   })
   .strict();
 
