@@ -4,7 +4,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import { connectRedis } from '../../src/jobs/redis.js';
-import { FAST_RECOVERY, REDIS_URL, TINY, TestProcesses, startTestApi, streamEvents, testEnv } from './helpers.js';
+import { FAST_RECOVERY, REDIS_URL, TINY, TestProcesses, startTestApi, streamEvents, testEnv, waitFor } from './helpers.js';
 
 const processes = new TestProcesses();
 after(() => processes.cleanUp());
@@ -40,7 +40,11 @@ test("a job's log: taken, started, checkpoints, succeeded — in order; it expir
     const lastEv = events.at(-1);
     assert.equal(lastEv?.type === 'state' ? lastEv.state : lastEv?.type, 'succeeded');
 
-    const lines = await logs(api.url, job.id);
+    // the worker notes "succeeded" just after the state change that ended the stream: wait for it
+    const lines = await waitFor('the succeeded line in the log', async () => {
+      const l = await logs(api.url, job.id);
+      return msgs(l).at(-1)?.startsWith('succeeded') ? l : undefined;
+    });
     const m = msgs(lines);
     assert.match(m[0], /^taken by worker \S+ on \S+ \(attempt 1 of \d+\)$/);
     assert.match(m[1], /^attempt 1 started from epoch 1 \(engine \S+, training process \d+\)$/);
@@ -96,7 +100,11 @@ test("a crashed attempt is in the job's log: the signal and the last stderr line
     const spec = { ...TINY, train: { epochs: 8, seed: 3 } };
     const { body: job } = await request(api.url).post('/v1/jobs').send(spec).expect(201);
     await streamEvents(api.url, job.id, { timeoutMs: 90_000 });
-    const lines = await logs(api.url, job.id);
+    // the worker notes "succeeded" just after the state change that ended the stream: wait for it
+    const lines = await waitFor('the succeeded line in the log', async () => {
+      const l = await logs(api.url, job.id);
+      return msgs(l).at(-1)?.startsWith('succeeded') ? l : undefined;
+    });
     const m = msgs(lines);
     const crash = lines.find((l) => l.msg.startsWith('attempt 1 failed'));
     assert.ok(crash, m.join('\n'));
