@@ -3,14 +3,13 @@
 // safetensors, uploaded, and a new job starts from it (its view says so).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initSpec } from '../../src/cli/client-commands.js';
 import { sweepRequest } from '../../src/cli/team-commands.js';
-import { REDIS_URL, ROOT, testEnv } from '../service/helpers.js';
-import { type ApiProcess, type Service, startService } from '../support/processes.js';
+import { REDIS_URL, testEnv } from '../service/helpers.js';
+import { type ApiProcess, type CliRun, runCli, type Service, startService } from '../support/processes.js';
 
 test("--init-job / --init-model become the spec's init (one of them), on submit and sweep", () => {
   assert.deepEqual(initSpec({ initJob: 'j1' }), { fromJob: 'j1' });
@@ -23,22 +22,9 @@ test("--init-job / --init-model become the spec's init (one of them), on submit 
 const KEY = 'model-cli-key-1';
 const env = testEnv({ REDIS_URL, API_KEYS: `alice:${KEY}`, SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
 
-function cli(args: string[], timeoutMs = 240_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, API_KEYS: '', LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: KEY },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** The CLI against this file's api with its key (killed after timeoutMs). */
+function cli(args: string[], timeoutMs = 240_000): Promise<CliRun> {
+  return runCli(args, { killAfterMs: timeoutMs, signal: 'SIGKILL', env: { LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: KEY } });
 }
 
 // a small concise model on the book's first 2,000 characters

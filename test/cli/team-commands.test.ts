@@ -3,13 +3,12 @@
 // unambiguous labels).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gridValues, sweepRequest, uniqueLabels } from '../../src/cli/team-commands.js';
-import { REDIS_URL, ROOT, TINY, testEnv } from '../service/helpers.js';
-import { type ApiProcess, type Service, startService } from '../support/processes.js';
+import { REDIS_URL, TINY, testEnv } from '../service/helpers.js';
+import { type ApiProcess, type CliRun, runCli, type Service, startService } from '../support/processes.js';
 
 test('grid flags: numbers stay numbers; every flag is a dotted path; --grid takes any path', () => {
   assert.deepEqual(gridValues('0.5,1,2'), [0.5, 1, 2]);
@@ -39,22 +38,9 @@ const ALICE = 'alice-cli-key-1';
 const BOB = 'bob-cli-key-2';
 const env = testEnv({ REDIS_URL, API_KEYS: `alice:${ALICE},bob:${BOB}`, SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });
 
-function cli(args: string[], key: string, timeoutMs = 240_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
-      cwd: ROOT,
-      env: { ...process.env, API_KEYS: '', LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: key },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stdout, stderr });
-    });
-  });
+/** The CLI against this file's api, as the given key (killed after timeoutMs). */
+function cli(args: string[], key: string, timeoutMs = 240_000): Promise<CliRun> {
+  return runCli(args, { killAfterMs: timeoutMs, signal: 'SIGKILL', env: { LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: key } });
 }
 
 let api: ApiProcess;

@@ -235,19 +235,22 @@ export interface CliRun {
   ms: number;
 }
 
-/** Runs `lstm-trainer <args>` to its end (API_KEYS cleared); with killAfterMs, interrupts it (SIGINT) then. */
-export function runCli(args: string[], o: { killAfterMs?: number } = {}): Promise<CliRun> {
+/**
+ * Runs `lstm-trainer <args>` to its end (API_KEYS cleared, `env` laid over); with killAfterMs, sends
+ * `signal` (default SIGINT: an interrupt the CLI handles) then.
+ */
+export function runCli(args: string[], o: { killAfterMs?: number; signal?: NodeJS.Signals; env?: Record<string, string> } = {}): Promise<CliRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'src/cli/main.ts'), ...args], {
       cwd: ROOT,
-      env: { ...process.env, API_KEYS: '' },
+      env: { ...process.env, API_KEYS: '', ...o.env },
     });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    const timer = o.killAfterMs ? setTimeout(() => child.kill('SIGINT'), o.killAfterMs) : undefined;
+    const timer = o.killAfterMs ? setTimeout(() => child.kill(o.signal ?? 'SIGINT'), o.killAfterMs) : undefined;
     child.on('exit', (code) => {
       if (timer) clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - t0 });
