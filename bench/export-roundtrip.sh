@@ -71,55 +71,20 @@ echo "\$ curl -sOJ \"$B/v1/jobs/$ID/model?format=safetensors\""
 SAFE=$(ls "$WORK"/*-epoch*.safetensors)
 
 echo
-echo "\$ /usr/bin/python3 - $(basename "$SAFE")   # the inline script below: d2l's RNNModel, load_state_dict, predict_ch8"
+echo "\$ /usr/bin/python3 - $(basename "$SAFE")   # the inline script below: d2l's RNNModel (bench/d2l_torch.py), load_state_dict, predict_ch8"
 PY_TEXT=$(/usr/bin/python3 - "$SAFE" <<'EOF'
-import json, struct, sys
+import json, sys
 import torch
 from torch import nn
-from torch.nn import functional as F
+sys.path.insert(0, 'bench')
+from d2l_torch import RNNModel, Vocab, predict_ch8, read_safetensors
 
-raw = open(sys.argv[1], 'rb').read()  # safetensors: u64 header length, JSON header, raw data (Debian has no safetensors package)
-n = struct.unpack('<Q', raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-meta = header.pop('__metadata__')
-data = raw[8 + n:]
-sd = {k: torch.frombuffer(bytearray(data[v['data_offsets'][0]:v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape']) for k, v in header.items()}
-
-class RNNModel(nn.Module):  # d2l.RNNModel
-    def __init__(self, rnn_layer, vocab_size):
-        super().__init__()
-        self.rnn = rnn_layer
-        self.vocab_size = vocab_size
-        self.num_hiddens = self.rnn.hidden_size
-        self.linear = nn.Linear(self.num_hiddens, self.vocab_size)
-    def forward(self, inputs, state):
-        X = F.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)
-        Y, state = self.rnn(X, state)
-        return self.linear(Y.reshape((-1, Y.shape[-1]))), state
-    def begin_state(self, batch_size):
-        return (torch.zeros(1, batch_size, self.num_hiddens), torch.zeros(1, batch_size, self.num_hiddens))
-
-idx_to_token = json.loads(meta['vocab'])
-token_to_idx = {t: i for i, t in enumerate(idx_to_token)}
-V, H = len(idx_to_token), int(meta['num_hiddens'])
+sd, meta = read_safetensors(sys.argv[1])
+vocab = Vocab.from_tokens(json.loads(meta['vocab']))
+V, H = len(vocab), int(meta['num_hiddens'])
 net = RNNModel(nn.LSTM(V, H), V)
 print(net.load_state_dict(sd, strict=True), f"(torch {torch.__version__}; kind {meta['kind']}, epoch {meta['epoch']}, vocab {V}, {H} hidden units)", file=sys.stderr)
-
-def predict_ch8(prefix, num_preds):  # d2l, greedy; as the service does, <unk> (index 0) is never emitted
-    state, outputs = net.begin_state(1), [token_to_idx[prefix[0]]]
-    get_input = lambda: torch.tensor([outputs[-1]]).reshape((1, 1))
-    with torch.no_grad():
-        for y in prefix[1:]:
-            _, state = net(get_input(), state)
-            outputs.append(token_to_idx[y])
-        for _ in range(num_preds):
-            y, state = net(get_input(), state)
-            y = y.reshape(-1).clone()
-            y[0] = -float('inf')
-            outputs.append(int(y.argmax()))
-    return ''.join(idx_to_token[i] for i in outputs)
-
-print(predict_ch8('time traveller', 50))
+print(predict_ch8('time traveller', 50, net, vocab, torch.device('cpu')))
 EOF
 )
 echo "pytorch:  $PY_TEXT"

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import * as ort from 'onnxruntime-node';
@@ -149,48 +150,19 @@ describe('export: ONNX, run by ONNX Runtime', () => {
 const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
 const noTorch = torch.status === 0 ? false : "Debian's python3-torch is not installed (apt-get install python3-torch)";
 
-// d2l's models and a safetensors reader (the format: u64 header length, JSON header, raw data)
-const PY = String.raw`
-import json, struct, sys
+// d2l's models and our safetensors reader, from bench/d2l_torch.py
+const BENCH_DIR = fileURLToPath(new URL('../../bench', import.meta.url));
+const PY = `
+import json, sys
 import torch
 from torch import nn
 from torch.nn import functional as F
+sys.path.insert(0, sys.argv[7])
+from d2l_torch import RNNModel, lstm, read_safetensors
 
 path, kind, V, H, L = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 tokens = json.loads(sys.argv[6])
-raw = open(path, 'rb').read()
-n = struct.unpack('<Q', raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-meta = header.pop('__metadata__')
-data = raw[8 + n:]
-sd = {k: torch.frombuffer(bytearray(data[v['data_offsets'][0]:v['data_offsets'][1]]), dtype=torch.float32).reshape(v['shape'])
-      for k, v in header.items()}
-
-class RNNModel(nn.Module):  # d2l.RNNModel
-    def __init__(self, rnn_layer, vocab_size):
-        super().__init__()
-        self.rnn = rnn_layer
-        self.vocab_size = vocab_size
-        self.num_hiddens = self.rnn.hidden_size
-        self.linear = nn.Linear(self.num_hiddens, self.vocab_size)
-    def forward(self, inputs, state):
-        X = F.one_hot(inputs.T.long(), self.vocab_size).to(torch.float32)
-        Y, state = self.rnn(X, state)
-        return self.linear(Y.reshape((-1, Y.shape[-1]))), state
-
-def lstm(inputs, state, params):  # the seed's scratch lstm
-    [W_xi, W_hi, b_i, W_xf, W_hf, b_f, W_xo, W_ho, b_o, W_xc, W_hc, b_c, W_hq, b_q] = params
-    (Hs, C) = state
-    outputs = []
-    for X in inputs:
-        I = torch.sigmoid((X @ W_xi) + (Hs @ W_hi) + b_i)
-        Fg = torch.sigmoid((X @ W_xf) + (Hs @ W_hf) + b_f)
-        O = torch.sigmoid((X @ W_xo) + (Hs @ W_ho) + b_o)
-        C_tilda = torch.tanh((X @ W_xc) + (Hs @ W_hc) + b_c)
-        C = Fg * C + I * C_tilda
-        Hs = O * torch.tanh(C)
-        outputs.append((Hs @ W_hq) + b_q)
-    return torch.cat(outputs, dim=0), (Hs, C)
+sd, meta = read_safetensors(path)
 
 X = torch.tensor([tokens])
 with torch.no_grad():
@@ -214,7 +186,7 @@ describe("export: safetensors, loaded into the seed's PyTorch models", { skip: n
       writeFileSync(file, out.files[0].data);
       const r = spawnSync(
         '/usr/bin/python3',
-        ['-c', PY, file, config.kind, String(config.vocabSize), String(config.numHiddens), String(config.numLayers), JSON.stringify(TOKENS)],
+        ['-c', PY, file, config.kind, String(config.vocabSize), String(config.numHiddens), String(config.numLayers), JSON.stringify(TOKENS), BENCH_DIR],
         { encoding: 'utf8' },
       );
       assert.equal(r.status, 0, r.stderr);
