@@ -334,13 +334,6 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'jobs.tokensPerSec': 'training speed of the latest epoch',
     'jobs.elapsedMs': 'training time (ms)',
   },
-  GenerateRequest: {
-    prefix: "text to continue, read as the job's tokenizer reads its corpus (d2l-chars: needs a letter, cleaned as the corpus is)",
-    numChars: 'characters to generate',
-    temperature: 'sampling temperature; 0 or unset = greedy (d2l predict_ch8)',
-    topK: 'sample among the k most likely characters only',
-    seed: 'seed of the sampling (same seed, same text)',
-  },
   JobView: JOB_FIELDS,
   CorpusView: CORPUS_FIELDS,
   CorpusList: { corpora: 'the uploaded corpora, newest first', ...prefixed('corpora', CORPUS_FIELDS) },
@@ -380,20 +373,11 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
   Health: { status: '"ok" (healthz) or "ready" (readyz)' },
 };
 
+// the path and header parameters (query parameters are described on their zod schemas)
 const PARAM_DOCS: Record<string, string> = {
   id: 'the job id, as POST /v1/jobs answered it',
-  state: 'only jobs in this state',
-  limit: 'page size',
-  cursor: "the previous page's nextCursor",
-  include: '"corpus": include a custom corpus text in spec.data.corpus',
-  after: 'epochs > after (0: from the first)',
-  fromSeq: 'events with seq > fromSeq (as Last-Event-ID; the larger of the two wins)',
   'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
   Accept: 'text/event-stream: stream the text as it is generated',
-  format: "safetensors (the PyTorch state dict, default), onnx, or checkpoint (this service's own file); for tfjs use /model/model.json",
-  tag: 'only jobs carrying this tag (spec.tags)',
-  experiment: 'only the jobs of this experiment',
-  name: 'only jobs of exactly this name',
 };
 
 /** Sets `description` on every property of a JSON schema from `docs` (by dotted path), recursively. */
@@ -410,14 +394,17 @@ function describeFields(s: unknown, docs: Record<string, string>, path = ''): vo
   for (const k of ['anyOf', 'oneOf', 'allOf'] as const) for (const b of (o[k] as unknown[] | undefined) ?? []) describeFields(b, docs, path);
 }
 
-/** Query parameters of an object schema, as OpenAPI parameter objects. */
+/**
+ * Query parameters of an object schema, as OpenAPI parameter objects: each field's `.describe()`
+ * text becomes the parameter's description (the parameter, not its schema, carries it).
+ */
 function queryParams(s: z.ZodObject): Record<string, unknown>[] {
-  const js = schema(s, 'input') as { properties?: Record<string, unknown>; required?: string[] };
-  return Object.entries(js.properties ?? {}).map(([name, sch]) => ({
+  const js = schema(s, 'input') as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+  return Object.entries(js.properties ?? {}).map(([name, { description, ...sch }]) => ({
     name,
     in: 'query',
     required: js.required?.includes(name) ?? false,
-    description: PARAM_DOCS[name],
+    description,
     schema: sch,
   }));
 }
