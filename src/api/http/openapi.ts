@@ -9,6 +9,9 @@ import { JobSpec } from '../../train/spec.js';
 import { EpochsQuery, ModelQuery, EventsQuery, JobQuery } from './schemas.js';
 import { MODEL_UPLOAD_MAX_BYTES } from '../../jobs/models.js';
 import { ExperimentRequest } from '../../jobs/experiments.js';
+import { describeFields, jsonSchema, ref } from './openapi/json-schema.js';
+import { JOB_ID, jobIdParam, queryParams } from './openapi/params.js';
+import { common, docContext, ok, PROBLEM_TYPE, problem, problemSchemas, tooMany, writes } from './openapi/responses.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -137,19 +140,6 @@ const JobLogs = z.object({
   lines: z.array(z.object({ time: z.string(), level: z.enum(['debug', 'info', 'warn', 'error']), msg: z.string() })),
 });
 const GenerateResponse = z.object({ jobId: z.string(), prefix: z.string(), generated: z.string(), text: z.string() });
-const Problem = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string().optional(),
-  errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-});
-
-function schema(s: z.ZodType, io: 'input' | 'output' = 'output'): Record<string, unknown> {
-  const { $schema, ...rest } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
-  void $schema;
-  return rest;
-}
 
 // ---- descriptions of every field, by dotted path (array items and union branches add nothing) ----
 
@@ -361,60 +351,17 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     generated: 'the generated characters (numChars of them)',
     text: 'prefix + generated',
   },
-  Problem: {
-    type: 'a URN naming the kind of problem (urn:lstm-trainer:problem:…)',
-    title: 'the HTTP status text',
-    status: 'the HTTP status code',
-    detail: 'what went wrong, in words',
-    errors: 'the fields at fault (invalid requests, conflicts, refused headers)',
-    'errors.field': 'dotted path of the field (model.numHiddens, body, content-type, id, …)',
-    'errors.message': 'what is wrong with it',
-  },
   Health: { status: '"ok" (healthz) or "ready" (readyz)' },
 };
 
 // the path and header parameters (query parameters are described on their zod schemas)
 const PARAM_DOCS: Record<string, string> = {
-  id: 'the job id, as POST /v1/jobs answered it',
   'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
   Accept: 'text/event-stream: stream the text as it is generated',
 };
 
-/** Sets `description` on every property of a JSON schema from `docs` (by dotted path), recursively. */
-function describeFields(s: unknown, docs: Record<string, string>, path = ''): void {
-  if (!s || typeof s !== 'object') return;
-  const o = s as Record<string, unknown>;
-  const props = o.properties as Record<string, Record<string, unknown>> | undefined;
-  for (const [name, sub] of Object.entries(props ?? {})) {
-    const p = path ? `${path}.${name}` : name;
-    if (docs[p] && !sub.description) sub.description = docs[p];
-    describeFields(sub, docs, p);
-  }
-  if (o.items) describeFields(o.items, docs, path);
-  for (const k of ['anyOf', 'oneOf', 'allOf'] as const) for (const b of (o[k] as unknown[] | undefined) ?? []) describeFields(b, docs, path);
-}
-
-/**
- * Query parameters of an object schema, as OpenAPI parameter objects: each field's `.describe()`
- * text becomes the parameter's description (the parameter, not its schema, carries it).
- */
-function queryParams(s: z.ZodObject): Record<string, unknown>[] {
-  const js = schema(s, 'input') as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
-  return Object.entries(js.properties ?? {}).map(([name, { description, ...sch }]) => ({
-    name,
-    in: 'query',
-    required: js.required?.includes(name) ?? false,
-    description,
-    schema: sch,
-  }));
-}
-
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const problemType = 'application/problem+json';
-
 // ---- examples (a job of the d2l recipe, smaller) ----
 
-const JOB_ID = 'j0mabc12de3f4g5h6i7k';
 const exampleModel = {
   id: 'm3f1c2a9b8d7e6f5a4b3',
   kind: 'concise',
@@ -522,104 +469,10 @@ const exampleExperiment = {
   ],
 };
 const cancelledJob = { ...runningJob, state: 'cancelled', finishedAt: '2025-03-05T14:03:18.002Z', lastSeq: 43 };
-const problems = {
-  400: {
-    type: 'urn:lstm-trainer:problem:invalid-request',
-    title: 'Bad Request',
-    status: 400,
-    detail: 'model.numHiddens must be ≤ 1024',
-    errors: [{ field: 'model.numHiddens', message: 'model.numHiddens must be ≤ 1024' }],
-  },
-  401: {
-    type: 'urn:lstm-trainer:problem:unauthorized',
-    title: 'Unauthorized',
-    status: 401,
-    detail: 'this route needs an API key: Authorization: Bearer <key>',
-  },
-  403: {
-    type: 'urn:lstm-trainer:problem:forbidden',
-    title: 'Forbidden',
-    status: 403,
-    detail: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)',
-    errors: [{ field: 'origin', message: 'requests from origin "https://evil.example" are refused (this server\'s own pages, or ALLOWED_ORIGINS)' }],
-  },
-  404: { type: 'urn:lstm-trainer:problem:not-found', title: 'Not Found', status: 404, detail: `job ${JOB_ID} not found` },
-  405: {
-    type: 'urn:lstm-trainer:problem:method-not-allowed',
-    title: 'Method Not Allowed',
-    status: 405,
-    detail: 'PUT is not allowed on /v1/jobs/{id}: DELETE, GET, HEAD',
-  },
-  408: {
-    type: 'urn:lstm-trainer:problem:request-timeout',
-    title: 'Request Timeout',
-    status: 408,
-    detail: 'the request did not arrive within REQUEST_TIMEOUT_MS',
-  },
-  409: {
-    type: 'urn:lstm-trainer:problem:failed-precondition',
-    title: 'Conflict',
-    status: 409,
-    detail: `job ${JOB_ID} has no checkpoint yet (the first is written after epoch 1)`,
-  },
-  413: {
-    type: 'urn:lstm-trainer:problem:payload-too-large',
-    title: 'Payload Too Large',
-    status: 413,
-    detail: 'the request body is larger than 4194304 bytes',
-    errors: [{ field: 'body', message: 'request body must be at most 4194304 bytes' }],
-  },
-  415: {
-    type: 'urn:lstm-trainer:problem:unsupported-media-type',
-    title: 'Unsupported Media Type',
-    status: 415,
-    detail: 'send the body as application/json',
-    errors: [{ field: 'content-type', message: 'content-type must be application/json' }],
-  },
-  429: {
-    type: 'urn:lstm-trainer:problem:resource-exhausted',
-    title: 'Too Many Requests',
-    status: 429,
-    detail: 'too many submissions: 60 per 60 s per client (RATE_LIMIT_SUBMITS); retry after 12 s',
-  },
-  500: { type: 'urn:lstm-trainer:problem:internal', title: 'Internal Server Error', status: 500, detail: 'an internal error occurred; it has been logged' },
-  503: { type: 'urn:lstm-trainer:problem:unavailable', title: 'Service Unavailable', status: 503, detail: 'the job store (Redis) is not reachable' },
-} as const;
-type ProblemStatus = keyof typeof problems;
-
-const retryAfter = { 'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer' } } };
-const problem = (status: ProblemStatus, description: string) => ({
-  description,
-  ...(status === 429 || status === 503 ? { headers: retryAfter } : {}),
-  ...(status === 401 ? { headers: { 'WWW-Authenticate': { description: 'Bearer realm="lstm-trainer"', schema: { type: 'string' } } } } : {}),
-  content: { [problemType]: { schema: ref('Problem'), example: problems[status] } },
-});
-const ok = (description: string, name: string, example: unknown, headers?: Record<string, unknown>) => ({
-  description,
-  ...(headers ? { headers } : {}),
-  content: { 'application/json': { schema: ref(name), example } },
-});
-
-/** What every route can answer besides its own statuses. */
-function common(o: { auth: boolean; store: boolean }): Record<string, unknown> {
-  return {
-    ...(o.auth ? { '401': problem(401, 'no valid API key (API_KEYS is set): Authorization: Bearer <key>') } : {}),
-    '403': problem(403, 'with API keys off: a Host or Origin this server does not answer to (another site, DNS rebinding); the header is named in errors[]'),
-    '408': problem(408, 'the request did not arrive whole within REQUEST_TIMEOUT_MS (the connection is closed)'),
-    ...(o.store ? { '503': problem(503, 'the job store (Redis) is unreachable, or the api process is shutting down; retry after Retry-After') } : {}),
-    '500': problem(500, 'a server fault (logged; no details are given)'),
-  };
-}
-const writes = {
-  '413': problem(413, 'the body is larger than the limit (BODY_LIMIT_BYTES, 4 MiB by default)'),
-  '415': problem(415, 'the body is not application/json (every write takes JSON, {} for no fields)'),
-};
-const tooMany = (what: string) => problem(429, `${what}; retry after Retry-After seconds`);
 
 export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   const security = opts.auth ? [{ bearer: [] }] : [];
-  const authThrottle = opts.auth ? ' With API keys on, also after AUTH_FAIL_LIMIT failed authentications from the address.' : '';
-  const api = common({ auth: opts.auth, store: true });
+  const ctx = docContext(opts.auth);
   const corpusIdParam = {
     name: 'id',
     in: 'path',
@@ -628,39 +481,30 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
     schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     example: corpusExample.id,
   };
-  const idParam = {
-    name: 'id',
-    in: 'path',
-    required: true,
-    description: PARAM_DOCS.id,
-    schema: { type: 'string', pattern: '^j[0-9a-z]{19}$' },
-    example: JOB_ID,
-  };
   const schemas: Record<string, Record<string, unknown>> = {
-    JobSpec: schema(JobSpec, 'input'),
-    GenerateRequest: schema(GenerateRequest, 'input'),
-    JobView: schema(JobView),
-    JobList: schema(JobList),
-    JobEvent: schema(JobEvent),
-    EpochEvent: schema(EpochEvent),
-    Epochs: schema(Epochs),
-    JobLogs: schema(JobLogs),
-    CorpusView: schema(CorpusView),
-    CorpusList: schema(CorpusList),
-    GenerateResponse: schema(GenerateResponse),
-    ModelView: schema(ModelView),
-    ModelList: schema(ModelList),
-    Problem: schema(Problem),
-    ExperimentRequest: schema(ExperimentRequest, 'input'),
-    ExperimentView: schema(ExperimentView),
-    Deleted: schema(z.object({ jobId: z.string(), deleted: z.literal(true) })),
-    Health: schema(z.object({ status: z.enum(['ok', 'ready']) })),
+    JobSpec: jsonSchema(JobSpec, 'input'),
+    GenerateRequest: jsonSchema(GenerateRequest, 'input'),
+    JobView: jsonSchema(JobView),
+    JobList: jsonSchema(JobList),
+    JobEvent: jsonSchema(JobEvent),
+    EpochEvent: jsonSchema(EpochEvent),
+    Epochs: jsonSchema(Epochs),
+    JobLogs: jsonSchema(JobLogs),
+    CorpusView: jsonSchema(CorpusView),
+    CorpusList: jsonSchema(CorpusList),
+    GenerateResponse: jsonSchema(GenerateResponse),
+    ModelView: jsonSchema(ModelView),
+    ModelList: jsonSchema(ModelList),
+    ...problemSchemas(),
+    ExperimentRequest: jsonSchema(ExperimentRequest, 'input'),
+    ExperimentView: jsonSchema(ExperimentView),
+    Deleted: jsonSchema(z.object({ jobId: z.string(), deleted: z.literal(true) })),
+    Health: jsonSchema(z.object({ status: z.enum(['ok', 'ready']) })),
   };
   schemas.JobSpec.description = "A training job: d2l's recipe with every field optional ({} = the book's defaults).";
   schemas.JobSpec.example = exampleSpec;
   schemas.JobView.description = 'A job as the API shows it (never with a custom corpus text unless asked for).';
   schemas.JobEvent.description = "One event of a job's history: a state change or an epoch.";
-  schemas.Problem.description = 'An error as RFC 9457 problem details (application/problem+json).';
   for (const [name, s] of Object.entries(schemas)) describeFields(s, FIELD_DOCS[name] ?? {});
 
   return {
@@ -710,9 +554,9 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '409': problem(409, 'the idempotencyKey already names a job of another spec'),
             ...writes,
             '429': tooMany(
-              `the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${authThrottle}`,
+              `the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${ctx.authThrottle}`,
             ),
-            ...api,
+            ...ctx.api,
           },
         },
         get: {
@@ -725,8 +569,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
               nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw',
             }),
             '400': problem(400, 'an invalid query parameter (named)'),
-            ...(opts.auth ? { '429': tooMany(`too many failed authentications from the address (AUTH_FAIL_LIMIT)`) } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -735,13 +579,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['jobs'],
           summary: 'A job',
           description: '?include=corpus adds a custom corpus text (left out by default: it can be 2 MB).',
-          parameters: [idParam, ...queryParams(JobQuery)],
+          parameters: [jobIdParam, ...queryParams(JobQuery)],
           responses: {
             '200': ok('the job', 'JobView', runningJob),
             '400': problem(400, 'a malformed id or query parameter (named)'),
             '404': problem(404, 'no job with this id'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
         delete: {
@@ -749,13 +593,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: 'Delete a job',
           description:
             'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
-          parameters: [idParam],
+          parameters: [jobIdParam],
           responses: {
             '200': ok('deleted', 'Deleted', { jobId: JOB_ID, deleted: true }),
             '400': problem(400, 'a malformed id'),
             '404': problem(404, "no job with this id (or another key's)"),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -776,9 +620,9 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             ),
             ...writes,
             '429': tooMany(
-              `the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${authThrottle}`,
+              `the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${ctx.authThrottle}`,
             ),
-            ...api,
+            ...ctx.api,
           },
         },
       },
@@ -800,8 +644,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '200': ok('the experiment', 'ExperimentView', exampleExperiment),
             '400': problem(400, 'a malformed id'),
             '404': problem(404, "no experiment with this id (or another key's)"),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -810,13 +654,13 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['events'],
           summary: 'Epoch history (for pollers), a page at a time',
           description: 'limit ≤ 1000; nextAfter is set when the page is full and more may follow.',
-          parameters: [idParam, ...queryParams(EpochsQuery)],
+          parameters: [jobIdParam, ...queryParams(EpochsQuery)],
           responses: {
             '200': ok('epochs > after, oldest first', 'Epochs', { jobId: JOB_ID, after: 39, epochs: [epochExample] }),
             '400': problem(400, 'a malformed id or query parameter (named)'),
             '404': problem(404, 'no job with this id'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -826,7 +670,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: "The job's log: the worker's lines about it",
           description:
             'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
-          parameters: [idParam],
+          parameters: [jobIdParam],
           responses: {
             '200': ok('the lines, oldest first', 'JobLogs', {
               jobId: JOB_ID,
@@ -839,8 +683,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             }),
             '400': problem(400, 'a malformed id (named)'),
             '404': problem(404, 'no job with this id'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -852,7 +696,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). ' +
             'Comment lines (`: heartbeat`) keep the connection alive. The stream ends after the final state event; an `event: error` (problem JSON) ends it on a server fault.',
           parameters: [
-            idParam,
+            jobIdParam,
             ...queryParams(EventsQuery),
             {
               name: 'Last-Event-ID',
@@ -879,8 +723,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             },
             '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
             '404': problem(404, 'no job with this id'),
-            '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${authThrottle}`),
-            ...api,
+            '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${ctx.authThrottle}`),
+            ...ctx.api,
           },
         },
       },
@@ -902,8 +746,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'not valid UTF-8, empty, or a charset other than UTF-8'),
             '413': problem(413, 'larger than CORPUS_MAX_BYTES (nothing is stored)'),
             '415': problem(415, 'not text/plain'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
         get: {
@@ -911,8 +755,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: 'The uploaded corpora, newest first (never their texts)',
           responses: {
             '200': ok('the corpora', 'CorpusList', { corpora: [corpusExample] }),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -925,8 +769,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '200': ok('the corpus', 'CorpusView', corpusExample),
             '400': problem(400, 'a malformed id (named)'),
             '404': problem(404, 'no corpus with this id'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
         delete: {
@@ -939,8 +783,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id (named)'),
             '404': problem(404, 'no corpus with this id'),
             '409': problem(409, 'a queued or running job uses it (their ids are named)'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -949,7 +793,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           tags: ['jobs'],
           summary: 'Cancel a job',
           description: 'Queued: removed from the queue. Running: stops within one minibatch; its last checkpoint is the last epoch published.',
-          parameters: [idParam],
+          parameters: [jobIdParam],
           requestBody: {
             required: true,
             description: '{} (every write takes a JSON body)',
@@ -962,7 +806,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '409': {
               ...problem(409, 'the job has already finished'),
               content: {
-                [problemType]: {
+                [PROBLEM_TYPE]: {
                   schema: ref('Problem'),
                   example: {
                     type: 'urn:lstm-trainer:problem:failed-precondition',
@@ -974,8 +818,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
               },
             },
             ...writes,
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -986,7 +830,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           description:
             'Running jobs too. With Accept: text/event-stream the text streams as `chunk` events ({text}: first the cleaned prefix, then one per character) and ends with a `done` event (GenerateResponse).',
           parameters: [
-            idParam,
+            jobIdParam,
             { name: 'Accept', in: 'header', required: false, description: PARAM_DOCS.Accept, schema: { type: 'string' }, example: 'text/event-stream' },
           ],
           requestBody: {
@@ -1019,8 +863,10 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or the latest checkpoint is damaged (named with its epoch)'),
             ...writes,
-            '429': tooMany(`GENERATE_CONCURRENCY generations are running, or (streamed) the client has MAX_STREAMS_PER_CLIENT streams open.${authThrottle}`),
-            ...api,
+            '429': tooMany(
+              `GENERATE_CONCURRENCY generations are running, or (streamed) the client has MAX_STREAMS_PER_CLIENT streams open.${ctx.authThrottle}`,
+            ),
+            ...ctx.api,
           },
         },
       },
@@ -1030,7 +876,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: "The job's model as a file, from its latest checkpoint",
           description:
             'Finished, cancelled or running jobs. The x-model-epoch header says which epoch; the file carries the vocabulary, kind and sizes as metadata.',
-          parameters: [idParam, ...queryParams(ModelQuery)],
+          parameters: [jobIdParam, ...queryParams(ModelQuery)],
           responses: {
             '200': {
               description: 'the file (Content-Disposition: attachment; filename=<id>-epoch<N>.<ext>)',
@@ -1039,8 +885,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id, or an unknown format (named)'),
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or it cannot be read'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -1050,7 +896,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           summary: 'The model as a TensorFlow.js LayersModel (model.json)',
           description:
             "tf.loadLayersModel('<base>/v1/jobs/<id>/model/model.json') loads it; its weights are the sibling weights.bin. Both read the latest checkpoint: on a running job, read them together.",
-          parameters: [idParam],
+          parameters: [jobIdParam],
           responses: {
             '200': {
               description: 'the LayersModel JSON (weightsManifest paths: weights.bin)',
@@ -1068,8 +914,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id'),
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet, or it cannot be read'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -1077,7 +923,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
         get: {
           tags: ['models'],
           summary: "The TensorFlow.js model's weights (weights.bin)",
-          parameters: [idParam],
+          parameters: [jobIdParam],
           responses: {
             '200': {
               description: "the float32 weights, in model.json's order",
@@ -1086,8 +932,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '400': problem(400, 'a malformed id'),
             '404': problem(404, 'no job with this id'),
             '409': problem(409, 'no checkpoint yet, or it cannot be read'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -1118,8 +964,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             ),
             '413': problem(413, `the file is larger than ${MODEL_UPLOAD_MAX_BYTES} bytes`),
             '415': problem(415, 'the body is not application/octet-stream'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
         get: {
@@ -1137,8 +983,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
           responses: {
             '200': ok('the models', 'ModelList', { models: [exampleModel] }),
             '400': problem(400, 'an invalid limit'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -1160,8 +1006,8 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
             '200': ok('the model', 'ModelView', exampleModel),
             '400': problem(400, 'a malformed id'),
             '404': problem(404, 'no model with this id'),
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
-            ...api,
+            ...ctx.authFailures,
+            ...ctx.api,
           },
         },
       },
@@ -1195,7 +1041,7 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
                 },
               },
             },
-            ...(opts.auth ? { '429': tooMany('too many failed authentications from the address (AUTH_FAIL_LIMIT)') } : {}),
+            ...ctx.authFailures,
             ...common({ auth: opts.auth, store: false }),
           },
         },
