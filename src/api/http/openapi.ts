@@ -4,14 +4,18 @@
 // description (FIELD_DOCS below, by path), every operation lists every status it can answer and
 // has an example request (where it takes one) and an example answer.
 import { z } from 'zod';
-import { GenerateRequest, JOB_STATES, ListQuery } from '../schemas.js';
+import { JOB_STATES, ListQuery } from '../schemas.js';
 import { JobSpec } from '../../train/spec.js';
-import { EpochsQuery, ModelQuery, EventsQuery, JobQuery } from './schemas.js';
-import { MODEL_UPLOAD_MAX_BYTES } from '../../jobs/models.js';
-import { ExperimentRequest } from '../../jobs/experiments.js';
-import { describeFields, jsonSchema, ref } from './openapi/json-schema.js';
+import { EpochsQuery, EventsQuery, JobQuery } from './schemas.js';
+import { corporaDoc } from './openapi/corpora.js';
+import { experimentsDoc } from './openapi/experiments.js';
+import { generateDoc } from './openapi/generate.js';
+import { describeFields, type JsonObject, jsonSchema, ref } from './openapi/json-schema.js';
+import { modelDoc } from './openapi/model.js';
+import { modelsDoc } from './openapi/models.js';
 import { JOB_ID, jobIdParam, queryParams } from './openapi/params.js';
-import { common, docContext, ok, PROBLEM_TYPE, problem, problemSchemas, tooMany, writes } from './openapi/responses.js';
+import { docContext, ok, type OpenApiPart, PROBLEM_TYPE, problem, problemSchemas, tooMany, writes } from './openapi/responses.js';
+import { serviceDoc } from './openapi/service.js';
 
 const Sample = z.object({ prefix: z.string(), text: z.string() });
 const EpochEvent = z.object({
@@ -93,42 +97,7 @@ const JobView = z.object({
     .optional()
     .describe("where the job's weights started (spec.init, resolved at submission)"),
 });
-const ModelView = z.object({
-  id: z.string(),
-  kind: z.enum(['scratch', 'concise']),
-  numHiddens: z.number().int(),
-  numLayers: z.number().int(),
-  vocabSize: z.number().int(),
-  vocab: z.array(z.string()),
-  bytes: z.number().int(),
-  sha256: z.string(),
-  uploadedAt: z.string(),
-  epoch: z.number().int().optional(),
-  perplexity: z.number().optional(),
-});
-const ModelList = z.object({ models: z.array(ModelView) });
 const JobList = z.object({ jobs: z.array(JobView), nextCursor: z.string().optional() });
-const ExperimentView = z.object({
-  id: z.string(),
-  name: z.string().optional(),
-  owner: z.string().optional(),
-  createdAt: z.string(),
-  varied: z.array(z.string()),
-  jobs: z.array(
-    z.object({
-      id: z.string(),
-      name: z.string().optional(),
-      values: z.record(z.string(), z.unknown()),
-      state: z.enum([...JOB_STATES, 'deleted']),
-      epoch: z.number().int(),
-      epochs: z.number().int(),
-      finalPerplexity: z.number().optional(),
-      bestPerplexity: z.number().optional(),
-      tokensPerSec: z.number().optional(),
-      elapsedMs: z.number().optional(),
-    }),
-  ),
-});
 const Epochs = z.object({
   jobId: z.string(),
   after: z.number().int(),
@@ -139,27 +108,9 @@ const JobLogs = z.object({
   jobId: z.string(),
   lines: z.array(z.object({ time: z.string(), level: z.enum(['debug', 'info', 'warn', 'error']), msg: z.string() })),
 });
-const GenerateResponse = z.object({ jobId: z.string(), prefix: z.string(), generated: z.string(), text: z.string() });
 
 // ---- descriptions of every field, by dotted path (array items and union branches add nothing) ----
 
-const CorpusView = z.object({
-  id: z.string(),
-  bytes: z.number().int(),
-  characters: z.number().int(),
-  preview: z.string(),
-  createdAt: z.string(),
-  created: z.boolean().optional(),
-});
-const CorpusList = z.object({ corpora: z.array(CorpusView) });
-const CORPUS_FIELDS: Record<string, string> = {
-  id: 'the corpus id: SHA-256 (hex) of its bytes; jobs name it as data.corpus = {id}',
-  bytes: 'size in bytes (UTF-8)',
-  characters: 'Unicode code points',
-  preview: 'its first 200 characters',
-  createdAt: 'when it was first uploaded (RFC 3339)',
-  created: 'on upload: false when the same bytes were already stored (the same corpus)',
-};
 const EPOCH_FIELDS: Record<string, string> = {
   epoch: 'the epoch this event reports (1-based)',
   epochs: 'the epochs the job trains in all (train.epochs)',
@@ -241,23 +192,7 @@ const STATE_EVENT_FIELDS: Record<string, string> = {
   ...EPOCH_FIELDS,
 };
 
-const MODEL_FIELDS: Record<string, string> = {
-  id: 'the model id ("m" then 19 hex digits of the file\'s SHA-256: the same file, the same id); a job starts from it with init: {model: id}',
-  kind: 'scratch (the 14 seed tensors) or concise (rnn.* and linear.*), from the tensor names',
-  numHiddens: 'hidden units, from the tensor shapes',
-  numLayers: 'LSTM layers (rnn.weight_ih_l0, _l1, …)',
-  vocabSize: "tokens of its vocabulary (the output layer's rows)",
-  vocab: 'index → token, from __metadata__.vocab; index 0 is <unk>',
-  bytes: "the file's size",
-  sha256: "the file's SHA-256 (hex)",
-  uploadedAt: 'when it was first uploaded (RFC 3339)',
-  epoch: 'the epoch its __metadata__ says it was trained to, when it says',
-  perplexity: 'the perplexity its __metadata__ gives, when it does',
-};
-
 export const FIELD_DOCS: Record<string, Record<string, string>> = {
-  ModelView: MODEL_FIELDS,
-  ModelList: { models: 'uploaded models, newest first', ...prefixed('models', MODEL_FIELDS) },
   JobSpec: {
     model: 'the model (d2l: the LSTM chapter)',
     'model.kind': "scratch: the chapter's from-scratch LSTM; concise: the framework's LSTM layer (stacked numLayers deep)",
@@ -299,34 +234,8 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
       'resubmitting the same spec under the same key returns the same job (200) instead of a new one; another spec under it is a 409 (keys are per API key when keys are on)',
     tags: 'labels to filter lists by (GET /v1/jobs?tag=); up to 16, each 1-64 of A-Z a-z 0-9 _ . : = @ -',
   },
-  ExperimentRequest: {
-    name: 'the experiment\'s name; each job without a name of its own is named "<name> <varied values>"',
-    base: 'the job spec every point starts from (see JobSpec)',
-    grid: 'dotted spec paths → the values each takes ({"train.lr": [0.5, 1, 2], "model.kind": ["scratch", "concise"]}): one job per combination, at most 100',
-    specs: 'instead of a grid: job specs, each laid over the base (objects merge field by field), at most 100',
-  },
   Deleted: { jobId: 'the deleted job', deleted: 'always true' },
-  ExperimentView: {
-    id: 'the experiment id (20 characters: "x" then 0-9 a-z)',
-    name: 'the name given',
-    owner: "with API keys on: the creating key's name, else its fingerprint",
-    createdAt: 'when it was created (RFC 3339)',
-    varied: 'the dotted spec paths whose values differ between the jobs',
-    jobs: 'one row per job, in the order of the points',
-    'jobs.id': 'the job id',
-    'jobs.name': 'the job name',
-    'jobs.values': "this job's values of the varied paths",
-    'jobs.state': "the job's state; deleted when it has been deleted since",
-    'jobs.epoch': 'epochs published so far',
-    'jobs.epochs': 'epochs in all',
-    'jobs.finalPerplexity': 'the final perplexity (or the latest while running)',
-    'jobs.bestPerplexity': 'the lowest perplexity of any epoch',
-    'jobs.tokensPerSec': 'training speed of the latest epoch',
-    'jobs.elapsedMs': 'training time (ms)',
-  },
   JobView: JOB_FIELDS,
-  CorpusView: CORPUS_FIELDS,
-  CorpusList: { corpora: 'the uploaded corpora, newest first', ...prefixed('corpora', CORPUS_FIELDS) },
   JobList: { jobs: 'a page of jobs, newest first', ...prefixed('jobs', JOB_FIELDS), nextCursor: 'set when more jobs follow: pass it as cursor' },
   JobEvent: STATE_EVENT_FIELDS,
   EpochEvent: EPOCH_FIELDS,
@@ -345,36 +254,10 @@ export const FIELD_DOCS: Record<string, Record<string, string>> = {
     'lines.msg':
       'what happened: taken, started or resumed from a checkpoint, checkpoint written, attempt failed (with the reason), handed back, cancelled, timed out, succeeded',
   },
-  GenerateResponse: {
-    jobId: 'the job whose checkpoint generated it',
-    prefix: 'the prefix as the model read it (cleaned as the corpus is)',
-    generated: 'the generated characters (numChars of them)',
-    text: 'prefix + generated',
-  },
-  Health: { status: '"ok" (healthz) or "ready" (readyz)' },
-};
-
-// the path and header parameters (query parameters are described on their zod schemas)
-const PARAM_DOCS: Record<string, string> = {
-  'Last-Event-ID': 'resume after this seq (sent by EventSource on reconnect)',
-  Accept: 'text/event-stream: stream the text as it is generated',
 };
 
 // ---- examples (a job of the d2l recipe, smaller) ----
 
-const exampleModel = {
-  id: 'm3f1c2a9b8d7e6f5a4b3',
-  kind: 'concise',
-  numHiddens: 256,
-  numLayers: 1,
-  vocabSize: 28,
-  vocab: ['<unk>', ' ', 'e', 't', 'a', 'i', 'n', 'o', 's', 'h', 'r', 'd', 'l', 'm', 'u', 'c', 'f', 'w', 'g', 'y', 'p', 'b', 'v', 'k', 'x', 'z', 'j', 'q'],
-  bytes: 1_222_000,
-  sha256: '3f1c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a',
-  uploadedAt: '2025-03-05T15:20:00.000Z',
-  epoch: 5,
-  perplexity: 9.8,
-};
 const exampleSpec = {
   model: { kind: 'concise', numHiddens: 128 },
   train: { epochs: 100, seed: 1 },
@@ -389,13 +272,6 @@ const resolvedSpec = {
   report: { predictEvery: 10, prefixes: ['time traveller'], numPreds: 50 },
   name: 'concise 128',
   idempotencyKey: 'run-1',
-};
-const corpusExample = {
-  id: '3f1c2a9e5b7d4c6f8a0e1d2c3b4a59687766554433221100ffeeddccbbaa9988',
-  bytes: 52_431_872,
-  characters: 42_837_076,
-  preview: 'Однажды вечером, в 1895 году, Путешественник во Времени рассказал нам о своей машине.',
-  createdAt: '2025-03-05T14:01:02.117Z',
 };
 const estimate = { params: 81_692, tokens: 10_000, tokenEpochs: 1_000_000, teraflops: 0.49, memoryMb: 96 };
 const epochExample = {
@@ -431,75 +307,36 @@ const runningJob = {
   attempt: 1,
   lastEpochs: [epochExample],
 };
-const exampleExperimentRequest = {
-  name: 'lr-sweep',
-  base: { model: { numHiddens: 64 }, train: { epochs: 50 }, tags: ['lr'] },
-  grid: { 'train.lr': [0.5, 1, 2], 'model.kind': ['scratch', 'concise'] },
-};
-const exampleExperiment = {
-  id: 'x0mabc12de3f4a5b6c7d',
-  name: 'lr-sweep',
-  createdAt: '2025-03-05T14:03:11.204Z',
-  varied: ['train.lr', 'model.kind'],
-  jobs: [
-    {
-      id: JOB_ID,
-      name: 'lr-sweep lr=0.5 kind=scratch',
-      values: { 'train.lr': 0.5, 'model.kind': 'scratch' },
-      state: 'succeeded',
-      epoch: 50,
-      epochs: 50,
-      finalPerplexity: 7.91,
-      bestPerplexity: 7.91,
-      tokensPerSec: 61200,
-      elapsedMs: 8120,
-    },
-    {
-      id: 'j0mabc12de3f4g5h6i7m',
-      name: 'lr-sweep lr=0.5 kind=concise',
-      values: { 'train.lr': 0.5, 'model.kind': 'concise' },
-      state: 'running',
-      epoch: 12,
-      epochs: 50,
-      finalPerplexity: 11.2,
-      bestPerplexity: 11.2,
-      tokensPerSec: 88100,
-      elapsedMs: 1904,
-    },
-  ],
-};
 const cancelledJob = { ...runningJob, state: 'cancelled', finishedAt: '2025-03-05T14:03:18.002Z', lastSeq: 43 };
+
+const PARTS: OpenApiPart[] = [experimentsDoc, corporaDoc, generateDoc, modelDoc, modelsDoc, serviceDoc];
+
+/** The union of the parts' paths; two parts documenting one method of one path is a mistake. */
+function unionOfPaths(parts: ReturnType<OpenApiPart['paths']>[]): Record<string, Record<string, JsonObject>> {
+  const paths: Record<string, Record<string, JsonObject>> = {};
+  for (const part of parts) {
+    for (const [path, item] of Object.entries(part)) {
+      for (const method of Object.keys(item)) if (paths[path]?.[method]) throw new Error(`${method} ${path} is documented twice`);
+      paths[path] = { ...paths[path], ...item };
+    }
+  }
+  return paths;
+}
 
 export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
   const security = opts.auth ? [{ bearer: [] }] : [];
   const ctx = docContext(opts.auth);
-  const corpusIdParam = {
-    name: 'id',
-    in: 'path',
-    required: true,
-    description: 'a corpus id (64 hex digits: the SHA-256 of its bytes)',
-    schema: { type: 'string', pattern: '^[0-9a-f]{64}$' },
-    example: corpusExample.id,
-  };
   const schemas: Record<string, Record<string, unknown>> = {
     JobSpec: jsonSchema(JobSpec, 'input'),
-    GenerateRequest: jsonSchema(GenerateRequest, 'input'),
     JobView: jsonSchema(JobView),
     JobList: jsonSchema(JobList),
     JobEvent: jsonSchema(JobEvent),
     EpochEvent: jsonSchema(EpochEvent),
     Epochs: jsonSchema(Epochs),
     JobLogs: jsonSchema(JobLogs),
-    CorpusView: jsonSchema(CorpusView),
-    CorpusList: jsonSchema(CorpusList),
-    GenerateResponse: jsonSchema(GenerateResponse),
-    ModelView: jsonSchema(ModelView),
-    ModelList: jsonSchema(ModelList),
     ...problemSchemas(),
-    ExperimentRequest: jsonSchema(ExperimentRequest, 'input'),
-    ExperimentView: jsonSchema(ExperimentView),
     Deleted: jsonSchema(z.object({ jobId: z.string(), deleted: z.literal(true) })),
-    Health: jsonSchema(z.object({ status: z.enum(['ok', 'ready']) })),
+    ...Object.assign({}, ...PARTS.map((p) => p.schemas?.() ?? {})),
   };
   schemas.JobSpec.description = "A training job: d2l's recipe with every field optional ({} = the book's defaults).";
   schemas.JobSpec.example = exampleSpec;
@@ -533,552 +370,193 @@ export function buildOpenApi(opts: { auth: boolean }): Record<string, unknown> {
       { name: 'models', description: "a job's model as a file: PyTorch safetensors, ONNX, TensorFlow.js, checkpoint (docs/export.md)" },
       { name: 'service', description: 'health, metrics and this document' },
     ],
-    paths: {
-      '/v1/jobs': {
-        post: {
-          tags: ['jobs'],
-          summary: 'Submit a training job',
-          description:
-            'Validates the spec, judges its estimated cost against the caps, and queues it. A repeated idempotencyKey with the same spec returns the existing job.',
-          requestBody: {
-            required: true,
-            description: 'a JSON object; {} = every default',
-            content: { 'application/json': { schema: ref('JobSpec'), example: exampleSpec } },
-          },
-          responses: {
-            '201': ok('queued', 'JobView', queuedJob, { Location: { description: 'the new job: /v1/jobs/{id}', schema: { type: 'string' } } }),
-            '200': ok('an existing job with the same idempotencyKey and spec', 'JobView', queuedJob, {
-              Location: { description: 'the job: /v1/jobs/{id}', schema: { type: 'string' } },
-            }),
-            '400': problem(400, 'an invalid spec (every field at fault named in errors[]), or one whose estimated cost is above a cap (MAX_JOB_TFLOP, …)'),
-            '409': problem(409, 'the idempotencyKey already names a job of another spec'),
-            ...writes,
-            '429': tooMany(
-              `the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${ctx.authThrottle}`,
-            ),
-            ...ctx.api,
-          },
-        },
-        get: {
-          tags: ['jobs'],
-          summary: 'List jobs, newest first',
-          parameters: queryParams(ListQuery),
-          responses: {
-            '200': ok('a page of jobs; pass nextCursor as cursor for the next', 'JobList', {
-              jobs: [runningJob],
-              nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw',
-            }),
-            '400': problem(400, 'an invalid query parameter (named)'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}': {
-        get: {
-          tags: ['jobs'],
-          summary: 'A job',
-          description: '?include=corpus adds a custom corpus text (left out by default: it can be 2 MB).',
-          parameters: [jobIdParam, ...queryParams(JobQuery)],
-          responses: {
-            '200': ok('the job', 'JobView', runningJob),
-            '400': problem(400, 'a malformed id or query parameter (named)'),
-            '404': problem(404, 'no job with this id'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-        delete: {
-          tags: ['jobs'],
-          summary: 'Delete a job',
-          description:
-            'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
-          parameters: [jobIdParam],
-          responses: {
-            '200': ok('deleted', 'Deleted', { jobId: JOB_ID, deleted: true }),
-            '400': problem(400, 'a malformed id'),
-            '404': problem(404, "no job with this id (or another key's)"),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/experiments': {
-        post: {
-          tags: ['experiments'],
-          summary: 'Create an experiment (a sweep)',
-          description:
-            'One job per point: every combination of the grid, or each of specs laid over base. Every point is validated as a full job spec, and MAX_JOB_TOKEN_EPOCHS and MAX_JOB_TFLOP apply to the sum, before any job is queued. Jobs cannot carry idempotency keys here.',
-          requestBody: { required: true, content: { 'application/json': { schema: ref('ExperimentRequest'), example: exampleExperimentRequest } } },
-          responses: {
-            '201': ok('the experiment and its queued jobs', 'ExperimentView', exampleExperiment, {
-              Location: { description: 'the experiment: /v1/experiments/{id}', schema: { type: 'string' } },
-            }),
-            '400': problem(
-              400,
-              "an invalid request or point (named: grid.<path> with the point's values, specs[i].<field>, base.<field>), or a sum of estimates above a cap",
-            ),
-            ...writes,
-            '429': tooMany(
-              `the submit rate, waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) cannot take the experiment.${ctx.authThrottle}`,
-            ),
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/experiments/{id}': {
-        get: {
-          tags: ['experiments'],
-          summary: "An experiment's table: each job's varied values, state and results",
-          parameters: [
-            {
-              name: 'id',
-              in: 'path',
+    paths: unionOfPaths([
+      {
+        '/v1/jobs': {
+          post: {
+            tags: ['jobs'],
+            summary: 'Submit a training job',
+            description:
+              'Validates the spec, judges its estimated cost against the caps, and queues it. A repeated idempotencyKey with the same spec returns the existing job.',
+            requestBody: {
               required: true,
-              description: 'the experiment id, as POST /v1/experiments answered it',
-              schema: { type: 'string', pattern: '^x[0-9a-z]{19}$' },
-              example: exampleExperiment.id,
+              description: 'a JSON object; {} = every default',
+              content: { 'application/json': { schema: ref('JobSpec'), example: exampleSpec } },
             },
-          ],
-          responses: {
-            '200': ok('the experiment', 'ExperimentView', exampleExperiment),
-            '400': problem(400, 'a malformed id'),
-            '404': problem(404, "no experiment with this id (or another key's)"),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/epochs': {
-        get: {
-          tags: ['events'],
-          summary: 'Epoch history (for pollers), a page at a time',
-          description: 'limit ≤ 1000; nextAfter is set when the page is full and more may follow.',
-          parameters: [jobIdParam, ...queryParams(EpochsQuery)],
-          responses: {
-            '200': ok('epochs > after, oldest first', 'Epochs', { jobId: JOB_ID, after: 39, epochs: [epochExample] }),
-            '400': problem(400, 'a malformed id or query parameter (named)'),
-            '404': problem(404, 'no job with this id'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/logs': {
-        get: {
-          tags: ['jobs'],
-          summary: "The job's log: the worker's lines about it",
-          description:
-            'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
-          parameters: [jobIdParam],
-          responses: {
-            '200': ok('the lines, oldest first', 'JobLogs', {
-              jobId: JOB_ID,
-              lines: [
-                { time: '2025-03-05T14:03:11.530Z', level: 'info', msg: 'taken by worker w1a2b3c on gpu-01 (attempt 1 of 3)' },
-                { time: '2025-03-05T14:03:11.560Z', level: 'info', msg: 'attempt 1 started from epoch 1 (engine native/cuda, training process 4242)' },
-                { time: '2025-03-05T14:03:11.700Z', level: 'debug', msg: 'checkpoint written at epoch 1 (812 345 bytes)' },
-                { time: '2025-03-05T14:03:27.910Z', level: 'info', msg: 'succeeded: 100 epochs, perplexity 1.31, 16.4 s' },
-              ],
-            }),
-            '400': problem(400, 'a malformed id (named)'),
-            '404': problem(404, 'no job with this id'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/events': {
-        get: {
-          tags: ['events'],
-          summary: 'Server-Sent Events: the history, then live events, until the final state',
-          description:
-            'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). ' +
-            'Comment lines (`: heartbeat`) keep the connection alive. The stream ends after the final state event; an `event: error` (problem JSON) ends it on a server fault.',
-          parameters: [
-            jobIdParam,
-            ...queryParams(EventsQuery),
-            {
-              name: 'Last-Event-ID',
-              in: 'header',
-              required: false,
-              description: PARAM_DOCS['Last-Event-ID'],
-              schema: { type: 'string', pattern: '^[0-9]+$' },
-              example: '12',
+            responses: {
+              '201': ok('queued', 'JobView', queuedJob, { Location: { description: 'the new job: /v1/jobs/{id}', schema: { type: 'string' } } }),
+              '200': ok('an existing job with the same idempotencyKey and spec', 'JobView', queuedJob, {
+                Location: { description: 'the job: /v1/jobs/{id}', schema: { type: 'string' } },
+              }),
+              '400': problem(400, 'an invalid spec (every field at fault named in errors[]), or one whose estimated cost is above a cap (MAX_JOB_TFLOP, …)'),
+              '409': problem(409, 'the idempotencyKey already names a job of another spec'),
+              ...writes,
+              '429': tooMany(
+                `the submit rate (RATE_LIMIT_SUBMITS per RATE_LIMIT_WINDOW_SECONDS), waiting jobs per client (MAX_QUEUED_PER_CLIENT) or the queue (MAX_QUEUED_JOBS) is full.${ctx.authThrottle}`,
+              ),
+              ...ctx.api,
             },
-          ],
-          responses: {
-            '200': {
-              description: 'the event stream',
-              content: {
-                'text/event-stream': {
-                  schema: ref('JobEvent'),
-                  example: `id: 1\nevent: state\ndata: {"seq":1,"time":"2025-03-05T14:03:11.204Z","type":"state","state":"queued"}\n\nid: 2\nevent: state\ndata: {"seq":2,"time":"2025-03-05T14:03:11.530Z","type":"state","state":"running","attempt":1}\n\nid: 3\nevent: epoch\ndata: {"seq":3,"time":"2025-03-05T14:03:11.690Z","type":"epoch","epoch":1,"epochs":100,"perplexity":25.3,"tokensPerSec":60400,"elapsedMs":160}\n\n`,
-                },
+          },
+          get: {
+            tags: ['jobs'],
+            summary: 'List jobs, newest first',
+            parameters: queryParams(ListQuery),
+            responses: {
+              '200': ok('a page of jobs; pass nextCursor as cursor for the next', 'JobList', {
+                jobs: [runningJob],
+                nextCursor: 'MTc0MTE4Mzc5MTIwNDpqMG1hYmMxMmRlM2Y0ZzVoNmk3aw',
+              }),
+              '400': problem(400, 'an invalid query parameter (named)'),
+              ...ctx.authFailures,
+              ...ctx.api,
+            },
+          },
+        },
+        '/v1/jobs/{id}': {
+          get: {
+            tags: ['jobs'],
+            summary: 'A job',
+            description: '?include=corpus adds a custom corpus text (left out by default: it can be 2 MB).',
+            parameters: [jobIdParam, ...queryParams(JobQuery)],
+            responses: {
+              '200': ok('the job', 'JobView', runningJob),
+              '400': problem(400, 'a malformed id or query parameter (named)'),
+              '404': problem(404, 'no job with this id'),
+              ...ctx.authFailures,
+              ...ctx.api,
+            },
+          },
+          delete: {
+            tags: ['jobs'],
+            summary: 'Delete a job',
+            description:
+              'A queued or running job is cancelled first (its training process stops); then its record, history, checkpoints and log are removed in one step. 404 afterwards.',
+            parameters: [jobIdParam],
+            responses: {
+              '200': ok('deleted', 'Deleted', { jobId: JOB_ID, deleted: true }),
+              '400': problem(400, 'a malformed id'),
+              '404': problem(404, "no job with this id (or another key's)"),
+              ...ctx.authFailures,
+              ...ctx.api,
+            },
+          },
+        },
+        '/v1/jobs/{id}/epochs': {
+          get: {
+            tags: ['events'],
+            summary: 'Epoch history (for pollers), a page at a time',
+            description: 'limit ≤ 1000; nextAfter is set when the page is full and more may follow.',
+            parameters: [jobIdParam, ...queryParams(EpochsQuery)],
+            responses: {
+              '200': ok('epochs > after, oldest first', 'Epochs', { jobId: JOB_ID, after: 39, epochs: [epochExample] }),
+              '400': problem(400, 'a malformed id or query parameter (named)'),
+              '404': problem(404, 'no job with this id'),
+              ...ctx.authFailures,
+              ...ctx.api,
+            },
+          },
+        },
+        '/v1/jobs/{id}/logs': {
+          get: {
+            tags: ['jobs'],
+            summary: "The job's log: the worker's lines about it",
+            description:
+              'Taken by a worker, started or resumed from a checkpoint, checkpoints written, failed attempts and crashes (signal or exit code and the last stderr line), handed back, cancelled, timed out, succeeded. The last 500 lines, oldest first.',
+            parameters: [jobIdParam],
+            responses: {
+              '200': ok('the lines, oldest first', 'JobLogs', {
+                jobId: JOB_ID,
+                lines: [
+                  { time: '2025-03-05T14:03:11.530Z', level: 'info', msg: 'taken by worker w1a2b3c on gpu-01 (attempt 1 of 3)' },
+                  { time: '2025-03-05T14:03:11.560Z', level: 'info', msg: 'attempt 1 started from epoch 1 (engine native/cuda, training process 4242)' },
+                  { time: '2025-03-05T14:03:11.700Z', level: 'debug', msg: 'checkpoint written at epoch 1 (812 345 bytes)' },
+                  { time: '2025-03-05T14:03:27.910Z', level: 'info', msg: 'succeeded: 100 epochs, perplexity 1.31, 16.4 s' },
+                ],
+              }),
+              '400': problem(400, 'a malformed id (named)'),
+              '404': problem(404, 'no job with this id'),
+              ...ctx.authFailures,
+              ...ctx.api,
+            },
+          },
+        },
+        '/v1/jobs/{id}/events': {
+          get: {
+            tags: ['events'],
+            summary: 'Server-Sent Events: the history, then live events, until the final state',
+            description:
+              'Each event: `id: <seq>`, `event: state|epoch`, `data: <JobEvent JSON>`. Resume with the Last-Event-ID header or ?fromSeq=N (events with seq > N). ' +
+              'Comment lines (`: heartbeat`) keep the connection alive. The stream ends after the final state event; an `event: error` (problem JSON) ends it on a server fault.',
+            parameters: [
+              jobIdParam,
+              ...queryParams(EventsQuery),
+              {
+                name: 'Last-Event-ID',
+                in: 'header',
+                required: false,
+                description: 'resume after this seq (sent by EventSource on reconnect)',
+                schema: { type: 'string', pattern: '^[0-9]+$' },
+                example: '12',
               },
-            },
-            '204': {
-              description:
-                'the job has finished and the client has every event (fromSeq / Last-Event-ID ≥ its last seq): nothing follows, and EventSource stops reconnecting',
-            },
-            '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
-            '404': problem(404, 'no job with this id'),
-            '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${ctx.authThrottle}`),
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/corpora': {
-        post: {
-          tags: ['corpora'],
-          summary: 'Upload a corpus (a UTF-8 text file)',
-          description:
-            'The body is the text itself, `Content-Type: text/plain` (charset utf-8 or none), streamed into the store: up to CORPUS_MAX_BYTES (64 MiB by default). ' +
-            'Content-addressed: the id is the SHA-256 of the bytes, so the same text uploaded twice is one corpus (201 the first time, 200 after). Train on it with data.corpus = {id}.',
-          requestBody: {
-            required: true,
-            description: 'the text (UTF-8)',
-            content: { 'text/plain': { schema: { type: 'string', description: 'UTF-8 text' }, example: 'Однажды вечером…' } },
-          },
-          responses: {
-            '201': ok('stored', 'CorpusView', corpusExample, { Location: { description: '/v1/corpora/{id}', schema: { type: 'string' } } }),
-            '200': ok('the same bytes were already stored', 'CorpusView', { ...corpusExample, created: false }),
-            '400': problem(400, 'not valid UTF-8, empty, or a charset other than UTF-8'),
-            '413': problem(413, 'larger than CORPUS_MAX_BYTES (nothing is stored)'),
-            '415': problem(415, 'not text/plain'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-        get: {
-          tags: ['corpora'],
-          summary: 'The uploaded corpora, newest first (never their texts)',
-          responses: {
-            '200': ok('the corpora', 'CorpusList', { corpora: [corpusExample] }),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/corpora/{id}': {
-        get: {
-          tags: ['corpora'],
-          summary: 'One corpus (its size, character count and preview)',
-          parameters: [corpusIdParam],
-          responses: {
-            '200': ok('the corpus', 'CorpusView', corpusExample),
-            '400': problem(400, 'a malformed id (named)'),
-            '404': problem(404, 'no corpus with this id'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-        delete: {
-          tags: ['corpora'],
-          summary: 'Delete a corpus',
-          description: 'Refused (409) while a queued or running job names it; finished jobs keep their models (checkpoints hold the vocabulary).',
-          parameters: [corpusIdParam],
-          responses: {
-            '200': ok('deleted: the corpus as it was', 'CorpusView', corpusExample),
-            '400': problem(400, 'a malformed id (named)'),
-            '404': problem(404, 'no corpus with this id'),
-            '409': problem(409, 'a queued or running job uses it (their ids are named)'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/cancel': {
-        post: {
-          tags: ['jobs'],
-          summary: 'Cancel a job',
-          description: 'Queued: removed from the queue. Running: stops within one minibatch; its last checkpoint is the last epoch published.',
-          parameters: [jobIdParam],
-          requestBody: {
-            required: true,
-            description: '{} (every write takes a JSON body)',
-            content: { 'application/json': { schema: { type: 'object', description: 'no fields', additionalProperties: false }, example: {} } },
-          },
-          responses: {
-            '200': ok('the cancelled job', 'JobView', cancelledJob),
-            '400': problem(400, 'a malformed id, or no body'),
-            '404': problem(404, 'no job with this id'),
-            '409': {
-              ...problem(409, 'the job has already finished'),
-              content: {
-                [PROBLEM_TYPE]: {
-                  schema: ref('Problem'),
-                  example: {
-                    type: 'urn:lstm-trainer:problem:failed-precondition',
-                    title: 'Conflict',
-                    status: 409,
-                    detail: `job ${JOB_ID} has already finished (succeeded)`,
+            ],
+            responses: {
+              '200': {
+                description: 'the event stream',
+                content: {
+                  'text/event-stream': {
+                    schema: ref('JobEvent'),
+                    example: `id: 1\nevent: state\ndata: {"seq":1,"time":"2025-03-05T14:03:11.204Z","type":"state","state":"queued"}\n\nid: 2\nevent: state\ndata: {"seq":2,"time":"2025-03-05T14:03:11.530Z","type":"state","state":"running","attempt":1}\n\nid: 3\nevent: epoch\ndata: {"seq":3,"time":"2025-03-05T14:03:11.690Z","type":"epoch","epoch":1,"epochs":100,"perplexity":25.3,"tokensPerSec":60400,"elapsedMs":160}\n\n`,
                   },
                 },
               },
-            },
-            ...writes,
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/generate': {
-        post: {
-          tags: ['generation'],
-          summary: "Generate text from the job's latest checkpoint",
-          description:
-            'Running jobs too. With Accept: text/event-stream the text streams as `chunk` events ({text}: first the cleaned prefix, then one per character) and ends with a `done` event (GenerateResponse).',
-          parameters: [
-            jobIdParam,
-            { name: 'Accept', in: 'header', required: false, description: PARAM_DOCS.Accept, schema: { type: 'string' }, example: 'text/event-stream' },
-          ],
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': { schema: ref('GenerateRequest'), example: { prefix: 'time traveller', numChars: 30, temperature: 0.8, topK: 5, seed: 42 } },
-            },
-          },
-          responses: {
-            '200': {
-              description: 'the text (prefix + generated)',
-              content: {
-                'application/json': {
-                  schema: ref('GenerateResponse'),
-                  example: {
-                    jobId: JOB_ID,
-                    prefix: 'time traveller',
-                    generated: ' for so it will be convenient',
-                    text: 'time traveller for so it will be convenient',
-                  },
-                },
-                'text/event-stream': {
-                  schema: { type: 'string', description: 'chunk events, then one done event' },
-                  example:
-                    'event: chunk\ndata: {"text":"time traveller"}\n\nevent: chunk\ndata: {"text":" "}\n\nevent: done\ndata: {"jobId":"j0mabc12de3f4g5h6i7k","prefix":"time traveller","generated":" f","text":"time traveller f"}\n\n',
-                },
+              '204': {
+                description:
+                  'the job has finished and the client has every event (fromSeq / Last-Event-ID ≥ its last seq): nothing follows, and EventSource stops reconnecting',
               },
-            },
-            '400': problem(400, 'an invalid request (fields named), or a prefix without a letter'),
-            '404': problem(404, 'no job with this id'),
-            '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or the latest checkpoint is damaged (named with its epoch)'),
-            ...writes,
-            '429': tooMany(
-              `GENERATE_CONCURRENCY generations are running, or (streamed) the client has MAX_STREAMS_PER_CLIENT streams open.${ctx.authThrottle}`,
-            ),
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/model': {
-        get: {
-          tags: ['models'],
-          summary: "The job's model as a file, from its latest checkpoint",
-          description:
-            'Finished, cancelled or running jobs. The x-model-epoch header says which epoch; the file carries the vocabulary, kind and sizes as metadata.',
-          parameters: [jobIdParam, ...queryParams(ModelQuery)],
-          responses: {
-            '200': {
-              description: 'the file (Content-Disposition: attachment; filename=<id>-epoch<N>.<ext>)',
-              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the model file' }, example: '<binary>' } },
-            },
-            '400': problem(400, 'a malformed id, or an unknown format (named)'),
-            '404': problem(404, 'no job with this id'),
-            '409': problem(409, 'no checkpoint yet (the first is written after epoch 1), or it cannot be read'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/model/model.json': {
-        get: {
-          tags: ['models'],
-          summary: 'The model as a TensorFlow.js LayersModel (model.json)',
-          description:
-            "tf.loadLayersModel('<base>/v1/jobs/<id>/model/model.json') loads it; its weights are the sibling weights.bin. Both read the latest checkpoint: on a running job, read them together.",
-          parameters: [jobIdParam],
-          responses: {
-            '200': {
-              description: 'the LayersModel JSON (weightsManifest paths: weights.bin)',
-              content: {
-                'application/json': {
-                  schema: {
-                    type: 'object',
-                    description:
-                      "a TensorFlow.js LayersModel: modelTopology, weightsManifest, userDefinedMetadata (the model's vocabulary, kind, sizes, epoch)",
-                  },
-                  example: { format: 'layers-model', generatedBy: 'lstm-trainer', weightsManifest: [{ paths: ['weights.bin'], weights: [] }] },
-                },
-              },
-            },
-            '400': problem(400, 'a malformed id'),
-            '404': problem(404, 'no job with this id'),
-            '409': problem(409, 'no checkpoint yet, or it cannot be read'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/jobs/{id}/model/weights.bin': {
-        get: {
-          tags: ['models'],
-          summary: "The TensorFlow.js model's weights (weights.bin)",
-          parameters: [jobIdParam],
-          responses: {
-            '200': {
-              description: "the float32 weights, in model.json's order",
-              content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'the weights' }, example: '<binary>' } },
-            },
-            '400': problem(400, 'a malformed id'),
-            '404': problem(404, 'no job with this id'),
-            '409': problem(409, 'no checkpoint yet, or it cannot be read'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/models': {
-        post: {
-          tags: ['models'],
-          summary: 'Upload a model a job can start from (a safetensors state dict)',
-          description:
-            "The file as the safetensors export writes it: a concise model's rnn.*/linear.* tensors (d2l's RNNModel) or a scratch model's 14 seed tensors, float32, with the vocabulary as __metadata__.vocab (a JSON list, <unk> first). It is validated in full (kind and sizes from the tensors, every shape, finite values, the vocabulary's length) and stored in Redis; a job starts from it with init: {model: id}.",
-          requestBody: {
-            required: true,
-            description: `the file's bytes (application/octet-stream), at most ${MODEL_UPLOAD_MAX_BYTES} bytes`,
-            content: {
-              'application/octet-stream': {
-                schema: { type: 'string', format: 'binary', description: 'a safetensors file' },
-                example: '<binary safetensors file>',
-              },
+              '400': problem(400, 'a malformed id, fromSeq or Last-Event-ID (named)'),
+              '404': problem(404, 'no job with this id'),
+              '429': tooMany(`the client has MAX_STREAMS_PER_CLIENT event streams open (SSE and gRPC together).${ctx.authThrottle}`),
+              ...ctx.api,
             },
           },
-          responses: {
-            '201': ok('stored', 'ModelView', exampleModel, { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } }),
-            '200': ok('the same file was uploaded before: the same model', 'ModelView', exampleModel, {
-              Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } },
-            }),
-            '400': problem(
-              400,
-              'not a model file this service can use: the problem names what is wrong (not safetensors, no __metadata__.vocab, a missing tensor, a shape, a value that is not finite, …)',
-            ),
-            '413': problem(413, `the file is larger than ${MODEL_UPLOAD_MAX_BYTES} bytes`),
-            '415': problem(415, 'the body is not application/octet-stream'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
         },
-        get: {
-          tags: ['models'],
-          summary: 'Uploaded models, newest first',
-          parameters: [
-            {
-              name: 'limit',
-              in: 'query',
-              required: false,
-              description: 'at most this many (1–100, default 20)',
-              schema: { type: 'integer', minimum: 1, maximum: 100, default: 20 },
-            },
-          ],
-          responses: {
-            '200': ok('the models', 'ModelList', { models: [exampleModel] }),
-            '400': problem(400, 'an invalid limit'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/v1/models/{id}': {
-        get: {
-          tags: ['models'],
-          summary: 'An uploaded model',
-          parameters: [
-            {
-              name: 'id',
-              in: 'path',
+        '/v1/jobs/{id}/cancel': {
+          post: {
+            tags: ['jobs'],
+            summary: 'Cancel a job',
+            description: 'Queued: removed from the queue. Running: stops within one minibatch; its last checkpoint is the last epoch published.',
+            parameters: [jobIdParam],
+            requestBody: {
               required: true,
-              description: 'the model id POST /v1/models returned',
-              schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' },
-              example: exampleModel.id,
+              description: '{} (every write takes a JSON body)',
+              content: { 'application/json': { schema: { type: 'object', description: 'no fields', additionalProperties: false }, example: {} } },
             },
-          ],
-          responses: {
-            '200': ok('the model', 'ModelView', exampleModel),
-            '400': problem(400, 'a malformed id'),
-            '404': problem(404, 'no model with this id'),
-            ...ctx.authFailures,
-            ...ctx.api,
-          },
-        },
-      },
-      '/healthz': {
-        get: {
-          tags: ['service'],
-          summary: 'Liveness: the process answers',
-          security: [],
-          responses: { '200': ok('alive', 'Health', { status: 'ok' }), ...common({ auth: false, store: false }) },
-        },
-      },
-      '/readyz': {
-        get: {
-          tags: ['service'],
-          summary: 'Readiness: the job store (Redis) answers and the process is not shutting down',
-          security: [],
-          responses: { '200': ok('ready', 'Health', { status: 'ready' }), ...common({ auth: false, store: true }) },
-        },
-      },
-      '/metrics': {
-        get: {
-          tags: ['service'],
-          summary: 'Prometheus metrics (jobs by state, epochs, tokens/s, request latencies)',
-          responses: {
-            '200': {
-              description: 'the text exposition format',
-              content: {
-                'text/plain': {
-                  schema: { type: 'string', description: 'Prometheus text format 0.0.4' },
-                  example: '# TYPE lstm_jobs gauge\nlstm_jobs{state="queued"} 2\nlstm_jobs{state="running"} 1\n',
+            responses: {
+              '200': ok('the cancelled job', 'JobView', cancelledJob),
+              '400': problem(400, 'a malformed id, or no body'),
+              '404': problem(404, 'no job with this id'),
+              '409': {
+                ...problem(409, 'the job has already finished'),
+                content: {
+                  [PROBLEM_TYPE]: {
+                    schema: ref('Problem'),
+                    example: {
+                      type: 'urn:lstm-trainer:problem:failed-precondition',
+                      title: 'Conflict',
+                      status: 409,
+                      detail: `job ${JOB_ID} has already finished (succeeded)`,
+                    },
+                  },
                 },
               },
+              ...writes,
+              ...ctx.authFailures,
+              ...ctx.api,
             },
-            ...ctx.authFailures,
-            ...common({ auth: opts.auth, store: false }),
           },
         },
       },
-      '/docs/openapi.json': {
-        get: {
-          tags: ['service'],
-          summary: 'This document',
-          security: [],
-          responses: {
-            '200': {
-              description: 'OpenAPI 3.1',
-              content: {
-                'application/json': {
-                  schema: { type: 'object', description: 'an OpenAPI 3.1 document' },
-                  example: { openapi: '3.1.0', info: { title: 'lstm-trainer', version: '1' } },
-                },
-              },
-            },
-            ...common({ auth: false, store: false }),
-          },
-        },
-      },
-      '/docs': {
-        get: {
-          tags: ['service'],
-          summary: 'This document, for people (Swagger UI, served by this server)',
-          security: [],
-          responses: {
-            '200': {
-              description: 'an HTML page',
-              content: { 'text/html': { schema: { type: 'string', description: 'the page' }, example: '<!DOCTYPE html>…' } },
-            },
-            ...common({ auth: false, store: false }),
-          },
-        },
-      },
-    },
+      ...PARTS.map((p) => p.paths(ctx)),
+    ]),
   };
 }
