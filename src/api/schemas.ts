@@ -1,4 +1,5 @@
 // Request messages other than the job spec (train/spec.ts), one zod schema each, shared by HTTP and gRPC.
+// A field's .describe() is its description in the HTTP API's OpenAPI document.
 import { z } from 'zod';
 import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/job-records.js';
 import { SpecError, specErrorFrom } from '../train/spec.js';
@@ -28,30 +29,35 @@ export const GenerateRequest = z
     prefix: z
       .string({ error: 'prefix must be a string' })
       // what a prefix must hold depends on the job's tokenizer (d2l-chars: a letter A-Z): checked with the job (train/predict.ts cleanPrefix)
-      .max(GENERATE_LIMITS.prefixChars, { error: `prefix must be at most ${GENERATE_LIMITS.prefixChars} characters` }),
+      .max(GENERATE_LIMITS.prefixChars, { error: `prefix must be at most ${GENERATE_LIMITS.prefixChars} characters` })
+      .describe("text to continue, read as the job's tokenizer reads its corpus (d2l-chars: needs a letter, cleaned as the corpus is)"),
     numChars: z
       .number({ error: 'numChars must be a number' })
       .int({ error: 'numChars must be an integer' })
       .min(1, { error: 'numChars must be ≥ 1' })
       .max(GENERATE_LIMITS.numChars, { error: `numChars must be ≤ ${GENERATE_LIMITS.numChars}` })
-      .default(50),
+      .default(50)
+      .describe('characters to generate'),
     temperature: z
       .number({ error: 'temperature must be a number' })
       .min(0, { error: 'temperature must be ≥ 0 (0 = greedy)' })
       .max(GENERATE_LIMITS.temperature, { error: `temperature must be ≤ ${GENERATE_LIMITS.temperature}` })
-      .optional(),
+      .optional()
+      .describe('sampling temperature; 0 or unset = greedy (d2l predict_ch8)'),
     topK: z
       .number({ error: 'topK must be a number' })
       .int({ error: 'topK must be an integer' })
       .min(1, { error: 'topK must be ≥ 1' })
       .max(GENERATE_LIMITS.topK, { error: `topK must be ≤ ${GENERATE_LIMITS.topK}` })
-      .optional(),
+      .optional()
+      .describe('sample among the k most likely characters only'),
     seed: z
       .number({ error: 'seed must be a number' })
       .int({ error: 'seed must be an integer' })
       .min(0, { error: 'seed must be ≥ 0' })
       .max(2 ** 32 - 1, { error: 'seed must be ≤ 4294967295' })
-      .optional(),
+      .optional()
+      .describe('seed of the sampling (same seed, same text)'),
   })
   .strict();
 export type GenerateRequest = z.output<typeof GenerateRequest>;
@@ -68,15 +74,29 @@ export const PageLimit = z.coerce
 
 export const ListQuery = z
   .object({
-    state: z.enum(JOB_STATES, { error: `state must be one of ${JOB_STATES.join(', ')}` }).optional(),
-    limit: PageLimit,
-    cursor: z.string().max(200, { error: 'cursor is too long' }).optional(),
-    tag: z.string().min(1, { error: 'tag must not be empty' }).max(64, { error: 'tag must be at most 64 characters' }).optional(),
+    state: z
+      .enum(JOB_STATES, { error: `state must be one of ${JOB_STATES.join(', ')}` })
+      .optional()
+      .describe('only jobs in this state'),
+    limit: PageLimit.describe('page size'),
+    cursor: z.string().max(200, { error: 'cursor is too long' }).optional().describe("the previous page's nextCursor"),
+    tag: z
+      .string()
+      .min(1, { error: 'tag must not be empty' })
+      .max(64, { error: 'tag must be at most 64 characters' })
+      .optional()
+      .describe('only jobs carrying this tag (spec.tags)'),
     experiment: z
       .string()
       .regex(/^x[0-9a-z]{9}[0-9a-f]{10}$/, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' })
-      .optional(),
-    name: z.string().min(1, { error: 'name must not be empty' }).max(200, { error: 'name must be at most 200 characters' }).optional(),
+      .optional()
+      .describe('only the jobs of this experiment'),
+    name: z
+      .string()
+      .min(1, { error: 'name must not be empty' })
+      .max(200, { error: 'name must be at most 200 characters' })
+      .optional()
+      .describe('only jobs of exactly this name'),
   })
   .strict();
 export type ListQuery = z.output<typeof ListQuery>;
