@@ -27,7 +27,7 @@ export interface EpochEvent {
   tokensPerSec: number;
   /** Training time since epoch 1, across resumes (prediction excluded, as d2l's timer). */
   elapsedMs: number;
-  /** Perplexity on the held-out tail (data.validFraction > 0), computed without updating the weights. */
+  /** Perplexity on the held-out tail (data.validFraction > 0): the engine's forward pass only, no gradient, no update. */
   validPerplexity?: number;
   /** Set on the last event of a job that early stopping ended (the weights are then the best epoch's). */
   stopReason?: string;
@@ -244,7 +244,7 @@ export class Trainer {
   /**
    * Perplexity on the held-out tail: sequential minibatches from offset 0 (no random draw, so the
    * data stream of training is untouched), the state carried between them. Through the engine's
-   * lossAndGrads — its forward pass and loss, weights untouched — so it is the same engine's figure.
+   * forward-only `loss` (no backward, no gradient, weights untouched), so it is the same engine's figure.
    */
   async validPerplexity(signal?: AbortSignal): Promise<number> {
     const { numSteps } = this.spec.data;
@@ -261,7 +261,7 @@ export class Trainer {
         X.set(this.valid.subarray(at, at + numSteps), b * numSteps);
         Y.set(this.valid.subarray(at + 1, at + 1 + numSteps), b * numSteps);
       }
-      const { loss } = await this.model.lossAndGrads({ X, Y, batchSize: rows, numSteps }, { resetState: i === 0 });
+      const { loss } = await this.model.loss({ X, Y, batchSize: rows, numSteps }, { resetState: i === 0 });
       lossSum += loss;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

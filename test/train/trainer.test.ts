@@ -7,6 +7,7 @@ import { deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from 
 import { predict } from '../../src/train/predict.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import { AbortedError, Trainer, type EpochEvent } from '../../src/train/trainer.js';
+import type { Batch } from '../../src/text/data.js';
 
 const tiny = (over: object = {}) =>
   parseJobSpec({
@@ -89,6 +90,43 @@ eachEngine('a run resumed from a checkpoint continues exactly as an uninterrupte
   }
   for (const t of [full, first, resumed]) t.dispose();
 });
+
+eachEngine(
+  'held-out perplexity: the forward-only loss over the held-out tail, no gradient, weights untouched; the same figure as through lossAndGrads',
+  async (engine) => {
+    const spec = tiny({ data: { maxTokens: 1500, batchSize: 4, numSteps: 8, validFraction: 0.2 } });
+    const trainer = await Trainer.create(spec, engine);
+    await collect(trainer.run());
+    const model = trainer.model;
+    const seen: Array<{ batch: Batch; resetState: boolean }> = [];
+    const loss = model.loss.bind(model);
+    model.loss = (batch, opts) => {
+      seen.push({ batch, resetState: opts.resetState });
+      return loss(batch, opts);
+    };
+    const noGradient = () => Promise.reject(new Error('the held-out pass asked for a gradient'));
+    model.lossAndGrads = noGradient;
+    model.trainStep = noGradient;
+    const before = model.getWeights();
+    const v = await trainer.validPerplexity();
+    const after = model.getWeights();
+    for (const name of Object.keys(before)) assert.deepEqual(after[name].data, before[name].data, `${engine.name}: ${name} changed`);
+    // 300 held-out tokens: 4 rows of 74, 9 minibatches of 8 steps, state carried after the first
+    assert.equal(seen.length, 9);
+    assert.deepEqual(
+      seen.map((s) => s.resetState),
+      [true, ...Array(8).fill(false)],
+    );
+    // the figure before this pass existed: the same minibatches through lossAndGrads on the same weights
+    const { model: other } = await modelFromCheckpoint(trainer.checkpoint(), engine);
+    let sum = 0;
+    for (const { batch, resetState } of seen) sum += (await other.lossAndGrads(batch, { resetState })).loss;
+    const want = Math.exp(sum / seen.length);
+    assert.ok(Math.abs(v - want) <= 1e-6 * want, `${engine.name}: ${v} vs ${want} through lossAndGrads`);
+    other.dispose();
+    trainer.dispose();
+  },
+);
 
 eachEngine('an aborted run stops within one minibatch', async (engine) => {
   const trainer = await Trainer.create(tiny({ train: { epochs: 50, seed: 1 } }), engine);
