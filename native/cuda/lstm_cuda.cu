@@ -1,10 +1,11 @@
 // The CUDA engine: the device executor of lstm_step.h and CudaModel (lstm_cuda.h).
 //
-// Per model: one CUDA stream, its buffers, and one CUDA graph per (batch size, steps, update)
-// captured from the first minibatch of that shape and replayed for every later one. A
-// train_batches call is: upload the hyper-parameters and all the minibatches' tokens, then per
-// minibatch one device-to-device copy of its tokens into place and one graph launch, then one read
-// of the loss sum — no host synchronisation between minibatches (clipping is a device-side factor).
+// Per model: one CUDA stream, its buffers, and one CUDA graph per (batch size, steps, pass: loss
+// only, gradient, or training step) captured from the first minibatch of that shape and replayed
+// for every later one. A train_batches call is: upload the hyper-parameters and all the
+// minibatches' tokens, then per minibatch one device-to-device copy of its tokens into place and
+// one graph launch, then one read of the loss sum — no host synchronisation between minibatches
+// (clipping is a device-side factor).
 // LSTM_CUDA_GRAPHS=0 launches the kernels one by one instead (to measure what the graph saves).
 // LSTM_CUDA_RECURRENT=persistent runs each layer's recurrence as one persistent cooperative launch
 // per direction (persistent.cuh) where it fits; the per-step kernels are the default until the
@@ -264,6 +265,11 @@ StepResult CudaModel::step(const int32_t* X, const int32_t* Y, int B, int T, boo
   const StepResult r = impl_->model.step(X, Y, B, T, reset, update, lr, theta);
   if (update) impl_->device_newer = true;
   return r;
+}
+
+double CudaModel::forward_loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) {
+  impl_->to_device();
+  return impl_->model.loss(X, Y, B, T, reset);  // the weights are unchanged: the host copy stays current
 }
 
 double CudaModel::train_batches(const int32_t* X, const int32_t* Y, int batches, int B, int T, bool reset_first,

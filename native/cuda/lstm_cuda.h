@@ -37,6 +37,7 @@ class CudaModel : public ModelApi {
   void get_grad(const View& v, float* dst) const override;
   StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
                   float theta) override;
+  double forward_loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) override;
   double train_batches(const int32_t* X, const int32_t* Y, int batches, int B, int T, bool reset_first, bool reset_each,
                        float lr, float theta) override;
   void reset_state() override;

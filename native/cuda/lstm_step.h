@@ -72,11 +72,23 @@ class StepModel {
   StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr, float theta) {
     begin(B, T, lr, theta);
     stage(X, Y, 1, reset, reset);
-    run_minibatch(0, update);
+    run_minibatch(0, update ? Pass::Train : Pass::Gradient);
     double loss[2], clip[2];
     ex_.download(loss, loss_, sizeof loss);
     ex_.download(clip, clip_, sizeof clip);
     return {loss[0], clip[0]};
+  }
+
+  // The forward pass and loss of one minibatch alone (ModelApi::forward_loss): the forward and
+  // loss kernels of step(), none of the backward's, no update; the carried state advances as in
+  // step(). Waits for it and reads back the loss.
+  double loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) {
+    begin(B, T, 0.0f, 0.0f);
+    stage(X, Y, 1, reset, reset);
+    run_minibatch(0, Pass::Forward);
+    double loss[2];
+    ex_.download(loss, loss_, sizeof loss);
+    return loss[0];
   }
 
   // ModelApi::train_batches: one upload for all the minibatches, then per minibatch one copy into
@@ -86,7 +98,7 @@ class StepModel {
     if (batches < 1) throw std::invalid_argument("batches must be >= 1");
     begin(B, T, lr, theta);
     stage(X, Y, batches, reset_first, reset_each);
-    for (int k = 0; k < batches; k++) run_minibatch(k, true);
+    for (int k = 0; k < batches; k++) run_minibatch(k, Pass::Train);
     double loss[2];
     ex_.download(loss, loss_, sizeof loss);
     return loss[1] / ((double)batches * B * T);
@@ -94,6 +106,10 @@ class StepModel {
 
  private:
   static constexpr int kPartials = 512;  // threads of the first pass of a reduction
+
+  // How far a minibatch's kernels go: forward and loss (loss()), then the backward (step() without
+  // update), then clipping and SGD (step() with update, train_batches()).
+  enum class Pass : unsigned { Forward = 0, Gradient = 1, Train = 2 };
 
   template <class T>
   T* alloc(size_t n) {
@@ -196,21 +212,24 @@ class StepModel {
   }
 
   // Minibatch k: its record into place, then its kernels — replayed from one graph per
-  // (B, T, update).
-  void run_minibatch(int k, bool update) {
+  // (B, T, pass).
+  void run_minibatch(int k, Pass pass) {
     ex_.copy(in_, staged_ + k * record(), record() * sizeof(int32_t));
-    const uint64_t key = ((uint64_t)B_ << 33) | ((uint64_t)T_ << 1) | (update ? 1u : 0u);
-    ex_.replay(key, [&] { enqueue_minibatch(update); });
+    const uint64_t key = ((uint64_t)B_ << 34) | ((uint64_t)T_ << 2) | (uint64_t)pass;
+    ex_.replay(key, [&] { enqueue_minibatch(pass); });
   }
 
-  // forward (every layer), output layer and loss, backward (top layer first), clip and update
-  void enqueue_minibatch(bool update) {
+  // forward (every layer), output layer and loss; then, unless Pass::Forward, the backward (top
+  // layer first) and the gradient norm; with Pass::Train, clipping and the update
+  void enqueue_minibatch(Pass pass) {
     const int N = B_ * T_;
     ex_.launch(TimeMajor{B_, T_, in_, in_ + N, tok_, tgt_});
     for (int l = 0; l < cfg_.layers; l++) forward_layer(l);
     output_loss();
+    if (pass == Pass::Forward) return;
+    output_backward();
     for (int l = cfg_.layers - 1; l >= 0; l--) backward_layer(l);
-    clip_and_update(update);
+    clip_and_update(pass == Pass::Train);
   }
 
   void forward_layer(int l) {
@@ -245,6 +264,12 @@ class StepModel {
     ex_.launch(SoftmaxCrossEntropy{N, V, tgt_, 1.0f / (float)N, logits_, row_loss_});  // logits_ := dY
     ex_.launch(PartialSums<double>{(size_t)N, kPartials, false, row_loss_, part_});
     ex_.launch(FinishLoss{kPartials, 1.0 / N, part_, loss_});
+  }
+
+  void output_backward() {
+    const int H = cfg_.hidden, V = cfg_.vocab, N = B_ * T_;
+    const float* hs = layers_[cfg_.layers - 1].h + (size_t)B_ * H;
+    const float* Wq = params_ + lo_.Wq;
     ex_.launch(OutputGradWeights{N, H, V, hs, logits_, grads_ + lo_.Wq, grads_ + lo_.bq});
     ex_.launch(OutputGradHidden{N, H, V, logits_, Wq, dH_});
   }

@@ -1,9 +1,9 @@
 // Node-API binding of the native LSTM engine: the CPU model (lstm.h) and, in a build with
-// LSTM_CUDA, the CUDA model (native/cuda/lstm_cuda.h), both behind ModelApi. Training steps run as
-// Napi::AsyncWorker on the libuv thread pool (the event loop stays free during a minibatch);
-// generation steps run inline for small models and as an AsyncWorker for large ones. One model
-// accepts one call at a time: a call while a step is in flight is refused with an error (the
-// TypeScript wrapper queues calls so this does not happen in normal use).
+// LSTM_CUDA, the CUDA model (native/cuda/lstm_cuda.h), both behind ModelApi. Training steps and
+// forward-only loss passes run as Napi::AsyncWorker on the libuv thread pool (the event loop stays
+// free during a minibatch); generation steps run inline for small models and as an AsyncWorker for
+// large ones. One model accepts one call at a time: a call while a step is in flight is refused
+// with an error (the TypeScript wrapper queues calls so this does not happen in normal use).
 #include <napi.h>
 
 #include <algorithm>
@@ -47,20 +47,25 @@ struct Shared {
 
 Napi::Error Err(Napi::Env env, const std::string& msg) { return Napi::Error::New(env, "native engine: " + msg); }
 
-// One training step (or `batches` of them: train_batches) off the event loop.
+// What a StepWorker runs: a training step (trainStep), a step without update that hands back the
+// gradient (lossAndGrads), the forward pass and loss alone (loss), or several training steps
+// (trainBatches).
+enum class Call { Train, Gradient, Loss, Batches };
+
+// One minibatch (or `batches` of them) off the event loop.
 class StepWorker : public Napi::AsyncWorker {
  public:
-  StepWorker(Napi::Env env, std::shared_ptr<Shared> shared, std::vector<int32_t> X, std::vector<int32_t> Y, int B,
-             int T, bool reset, bool update, float lr, float theta, int batches = 0, bool reset_each = false)
+  StepWorker(Napi::Env env, std::shared_ptr<Shared> shared, Call call, std::vector<int32_t> X, std::vector<int32_t> Y,
+             int B, int T, bool reset, float lr = 0, float theta = 0, int batches = 1, bool reset_each = false)
       : Napi::AsyncWorker(env, "lstm-native:step"),
         deferred_(Napi::Promise::Deferred::New(env)),
         shared_(std::move(shared)),
+        call_(call),
         X_(std::move(X)),
         Y_(std::move(Y)),
         B_(B),
         T_(T),
         reset_(reset),
-        update_(update),
         lr_(lr),
         theta_(theta),
         batches_(batches),
@@ -73,10 +78,18 @@ class StepWorker : public Napi::AsyncWorker {
       lstm::ModelApi& m = *shared_->model;
       std::unique_lock<std::mutex> lock(g_compute, std::defer_lock);
       if (std::string(m.device()) == "cpu") lock.lock();
-      if (batches_ > 0)
-        result_.loss = m.train_batches(X_.data(), Y_.data(), batches_, B_, T_, reset_, reset_each_, lr_, theta_);
-      else
-        result_ = m.step(X_.data(), Y_.data(), B_, T_, reset_, update_, lr_, theta_);
+      switch (call_) {
+        case Call::Train:
+        case Call::Gradient:
+          result_ = m.step(X_.data(), Y_.data(), B_, T_, reset_, call_ == Call::Train, lr_, theta_);
+          break;
+        case Call::Loss:
+          result_.loss = m.forward_loss(X_.data(), Y_.data(), B_, T_, reset_);
+          break;
+        case Call::Batches:
+          result_.loss = m.train_batches(X_.data(), Y_.data(), batches_, B_, T_, reset_, reset_each_, lr_, theta_);
+          break;
+      }
     } catch (const std::exception& e) {
       SetError(e.what());
     }
@@ -88,8 +101,8 @@ class StepWorker : public Napi::AsyncWorker {
     shared_->busy = false;
     Napi::Object out = Napi::Object::New(env);
     out.Set("loss", result_.loss);
-    if (batches_ == 0) out.Set("gradNorm", result_.grad_norm);
-    if (!update_) {
+    if (call_ == Call::Train || call_ == Call::Gradient) out.Set("gradNorm", result_.grad_norm);
+    if (call_ == Call::Gradient) {
       Napi::Object grads = Napi::Object::New(env);
       for (const lstm::View& v : shared_->model->views()) {
         Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
@@ -112,9 +125,10 @@ class StepWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Shared> shared_;
+  Call call_;
   std::vector<int32_t> X_, Y_;
   int B_, T_;
-  bool reset_, update_;
+  bool reset_;
   float lr_, theta_;
   int batches_;
   bool reset_each_;
@@ -189,6 +203,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
                            InstanceMethod<&NativeModel::GetWeights>("getWeights"),
                            InstanceMethod<&NativeModel::TrainStep>("trainStep"),
                            InstanceMethod<&NativeModel::LossAndGrads>("lossAndGrads"),
+                           InstanceMethod<&NativeModel::Loss>("loss"),
                            InstanceMethod<&NativeModel::TrainBatches>("trainBatches"),
                            InstanceMethod<&NativeModel::GenerateStep>("generateStep"),
                            InstanceMethod<&NativeModel::GenerateStepAsync>("generateStepAsync"),
@@ -313,10 +328,11 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       if (X[k] < 0 || X[k] >= V || Y[k] < 0 || Y[k] >= V) throw Err(env, "token id out of range [0, vocabSize)");
   }
 
-  Napi::Value Step(const Napi::CallbackInfo& info, bool update) {
+  // (X, Y, batchSize, numSteps, resetState[, lr, clipTheta]) → Promise<{ loss[, gradNorm][, grads] }>
+  Napi::Value Step(const Napi::CallbackInfo& info, Call call) {
     Napi::Env env = info.Env();
     lstm::ModelApi& m = Ready(env);
-    // (X, Y, batchSize, numSteps, resetState[, lr, clipTheta])
+    const bool update = call == Call::Train;
     if (info.Length() < (update ? 7u : 5u)) throw Err(env, "wrong number of arguments");
     if (!info[2].IsNumber() || !info[3].IsNumber()) throw Err(env, "batchSize and numSteps must be numbers");
     int B = info[2].As<Napi::Number>().Int32Value(), T = info[3].As<Napi::Number>().Int32Value();
@@ -331,15 +347,17 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       lr = info[5].As<Napi::Number>().FloatValue();
       theta = info[6].As<Napi::Number>().FloatValue();
     }
-    auto* w = new StepWorker(env, shared_, std::move(X), std::move(Y), B, T, reset, update, lr, theta);
+    auto* w = new StepWorker(env, shared_, call, std::move(X), std::move(Y), B, T, reset, lr, theta);
     Napi::Promise p = w->Promise();
     shared_->busy = true;
     w->Queue();
     return p;
   }
 
-  Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, true); }
-  Napi::Value LossAndGrads(const Napi::CallbackInfo& info) { return Step(info, false); }
+  Napi::Value TrainStep(const Napi::CallbackInfo& info) { return Step(info, Call::Train); }
+  Napi::Value LossAndGrads(const Napi::CallbackInfo& info) { return Step(info, Call::Gradient); }
+  // loss(X, Y, batchSize, numSteps, resetState) → Promise<{ loss }>: ModelApi::forward_loss.
+  Napi::Value Loss(const Napi::CallbackInfo& info) { return Step(info, Call::Loss); }
 
   // trainBatches(X, Y, batches, batchSize, numSteps, resetFirst, resetEach, lr, clipTheta) →
   // Promise<{ loss }>: `batches` consecutive (batchSize, numSteps) minibatches of X and Y, the
@@ -357,7 +375,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     const size_t n = (size_t)nb * B * T;
     std::vector<int32_t> X = Tokens(env, info[0], n, "X"), Y = Tokens(env, info[1], n, "Y");
     CheckTokens(env, X, Y, m.config().vocab);
-    auto* w = new StepWorker(env, shared_, std::move(X), std::move(Y), B, T, info[5].ToBoolean().Value(), true,
+    auto* w = new StepWorker(env, shared_, Call::Batches, std::move(X), std::move(Y), B, T, info[5].ToBoolean().Value(),
                              info[7].As<Napi::Number>().FloatValue(), info[8].As<Napi::Number>().FloatValue(), nb,
                              info[6].ToBoolean().Value());
     Napi::Promise p = w->Promise();

@@ -159,6 +159,15 @@ Model::Slice Model::slice(int p, int np, int B, int T) const {
 
 StepResult Model::step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
                        float theta) {
+  return run_pass(X, Y, B, T, reset, update ? Pass::Train : Pass::Gradient, lr, theta);
+}
+
+double Model::forward_loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) {
+  return run_pass(X, Y, B, T, reset, Pass::Forward, 0.0f, 0.0f).loss;
+}
+
+StepResult Model::run_pass(const int32_t* X, const int32_t* Y, int B, int T, bool reset, Pass pass, float lr,
+                           float theta) {
   if (B < 1 || T < 1) throw std::invalid_argument("batchSize and numSteps must be >= 1");
   const int V = cfg_.vocab, H = cfg_.hidden;
   for (size_t k = 0; k < (size_t)B * T; k++)
@@ -185,7 +194,7 @@ StepResult Model::step(const int32_t* X, const int32_t* Y, int B, int T, bool re
   loss_part_.assign((size_t)threads_ * 8, 0.0);
   sq_part_.assign((size_t)threads_ * 8, 0.0);
   ThreadPool::instance().run(threads_,
-                             [&](int p, int np, Team& team) { step_thread(p, np, team, B, T, update, lr, theta); });
+                             [&](int p, int np, Team& team) { step_thread(p, np, team, B, T, pass, lr, theta); });
   double loss_sum = 0.0, sq = 0.0;
   for (int p = 0; p < threads_; p++) {
     loss_sum += loss_part_[(size_t)p * 8];
@@ -210,16 +219,19 @@ struct Model::ThreadStep {
   }
 };
 
-void Model::step_thread(int p, int np, Team& team, int B, int T, bool update, float lr, float theta) {
+void Model::step_thread(int p, int np, Team& team, int B, int T, Pass pass, float lr, float theta) {
   ThreadStep x{p, np, team, B, T, slice(p, np, B, T), PhaseTimer{p == 0 ? &phase_ns : nullptr}};
-  pack_weights(x);
+  const bool backward = pass != Pass::Forward;
+  pack_weights(x, backward);
   x.barrier();  // every thread reads every panel
   for (int l = 0; l < cfg_.layers; l++) forward_layer(x, l);
   x.timer.last = kGateForward;
   x.barrier();  // H of every sequence, for the output layer's row split
   output_loss(x);
+  if (!backward) return;  // the forward pass only: each thread's loss is in loss_part_
+  output_backward(x);
   for (int l = cfg_.layers - 1; l >= 0; l--) backward_layer(x, l);
-  clip_and_update(x, update, lr, theta);
+  clip_and_update(x, pass == Pass::Train, lr, theta);
 }
 
 // (nb, H)·(H, 4H) for this thread's sequences: out += in · W, W (K, 4H) given packed per gate
@@ -247,9 +259,9 @@ void Model::transposed_gemm(const ThreadStep& x, const float* dA, const PackedB&
     gemm(false, true, x.s.nb, H, G, 1.0f, dA, G, W, G, accumulate ? 1.0f : 0.0f, out, H);
 }
 
-// This thread's share of the panels of the recurrent (and upper input) kernels; the initial state
-// of this thread's sequences.
-void Model::pack_weights(ThreadStep& x) {
+// This thread's share of the panels of the recurrent (and upper input) kernels — and of their
+// transposes, which only the backward pass reads; the initial state of this thread's sequences.
+void Model::pack_weights(ThreadStep& x, bool backward) {
   const int H = cfg_.hidden, G = 4 * H, L = cfg_.layers;
   const Slice& s = x.s;
   const float* P = params_.data();
@@ -258,10 +270,10 @@ void Model::pack_weights(ThreadStep& x) {
     const LayerOffsets& lo = layout_.layers[l];
     LayerPacks& pk = packs_[l];
     for (int g = 0; g < 4; g++) pack_panels(pk.Wh[g], P + lo.Wh + (size_t)g * H, G, false, s.p0, s.p1);
-    pack_panels(pk.WhT, P + lo.Wh, G, true, s.p0, s.p1);  // WhT[k][n] = Wh[n][k]
+    if (backward) pack_panels(pk.WhT, P + lo.Wh, G, true, s.p0, s.p1);  // WhT[k][n] = Wh[n][k]
     if (l > 0) {
       for (int g = 0; g < 4; g++) pack_panels(pk.Wx[g], P + lo.Wx + (size_t)g * H, G, false, s.p0, s.p1);
-      pack_panels(pk.WxT, P + lo.Wx, G, true, s.p0, s.p1);
+      if (backward) pack_panels(pk.WxT, P + lo.Wx, G, true, s.p0, s.p1);
     }
   }
   for (int l = 0; l < L; l++) {
@@ -306,26 +318,38 @@ void Model::forward_layer(ThreadStep& x, int l) {
   copy_block(s.nb, H, a.c.data() + T * BH + (size_t)s.b0 * H, H, state_c_[l].data() + (size_t)s.b0 * H, H);
 }
 
-// Output layer Y = H·W_hq + b_q and softmax cross-entropy on rows [r0, r1); dH = dY·W_hqᵀ; then
-// dW_hq (this thread's hidden units) and db_q.
+// Output layer Y = H·W_hq + b_q and softmax cross-entropy on rows [r0, r1): this thread's loss sum,
+// and dY = ∂L/∂Y in place of the logits.
 void Model::output_loss(ThreadStep& x) {
   const int V = cfg_.vocab, H = cfg_.hidden, L = cfg_.layers, N = x.T * x.B;
   const size_t BH = (size_t)x.B * H;
   const Slice& s = x.s;
   const float* P = params_.data();
-  float* D = grads_.data();
   const float* hs = acts_[L - 1].h.data() + BH;  // H_1 … H_T of the top layer, (N, H)
-  const float* Wq = P + layout_.Wq;
   float* dY = logits_.data();
   const int nr = s.r1 - s.r0;
   broadcast_rows(nr, V, P + layout_.bq, dY + (size_t)s.r0 * V, V);
-  gemm(false, false, nr, V, H, 1.0f, hs + (size_t)s.r0 * H, H, Wq, V, 1.0f, dY + (size_t)s.r0 * V, V);
+  gemm(false, false, nr, V, H, 1.0f, hs + (size_t)s.r0 * H, H, P + layout_.Wq, V, 1.0f, dY + (size_t)s.r0 * V, V);
   // logits := dlogits = (softmax − onehot) / N (the mean is over all N rows)
   loss_part_[(size_t)x.p * 8] =
       softmax_cross_entropy(nr, V, dY + (size_t)s.r0 * V, tgt_.data() + s.r0, dY + (size_t)s.r0 * V, 1.0f / (float)N);
+  x.timer.lap(kOutputForward);
+}
+
+// dH = dY·W_hqᵀ on rows [r0, r1); then dW_hq (this thread's hidden units) and db_q.
+void Model::output_backward(ThreadStep& x) {
+  const int V = cfg_.vocab, H = cfg_.hidden, L = cfg_.layers, N = x.T * x.B;
+  const size_t BH = (size_t)x.B * H;
+  const Slice& s = x.s;
+  const float* P = params_.data();
+  float* D = grads_.data();
+  const float* hs = acts_[L - 1].h.data() + BH;
+  const float* Wq = P + layout_.Wq;
+  const float* dY = logits_.data();
+  const int nr = s.r1 - s.r0;
   gemm(false, true, nr, H, V, 1.0f, dY + (size_t)s.r0 * V, V, Wq, V, 0.0f, dH_.data() + (size_t)s.r0 * H,
        H);  // dH = dY·W_hqᵀ
-  x.timer.last = kOutputForward;
+  x.timer.last = kOutputBackward;
   x.barrier();  // dY and dH of every row
   gemm(true, false, s.nu, V, N, 1.0f, hs + s.u0, H, dY, V, 0.0f, D + layout_.Wq + (size_t)s.u0 * V,
        V);                                                 // dW_hq = Hᵀ·dY

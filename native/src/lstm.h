@@ -60,13 +60,14 @@ class Model : public ModelApi {
 
   StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
                   float theta) override;
+  double forward_loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) override;
   void reset_state() override;
 
   // Uses no BLAS and no threads.
   void generate_step(int32_t token, float* h, float* c, float* logits) const override;
 
   std::array<double, kNumPhases> phase_ns{};
-  uint64_t steps = 0;
+  uint64_t steps = 0;  // minibatches run, training and forward-only (phase_ns covers both)
 
  private:
   using LayerOffsets = Layout::Layer;
@@ -86,12 +87,19 @@ class Model : public ModelApi {
   Slice slice(int p, int np, int B, int T) const;
   void build_layout();
   void ensure_workspace(int B, int T);
-  // The training step, on each thread of the team, in named phases (lstm.cc).
+  // How far a pass over one minibatch goes: the forward pass and loss only (forward_loss), with
+  // the backward pass (step without update), or with clipping and SGD too (step with update).
+  enum class Pass { Forward, Gradient, Train };
+  // Checks and stages the minibatch (time-major tokens, the initial state) and runs the pass on
+  // the thread team; the loss and the gradient norm (0 for Pass::Forward).
+  StepResult run_pass(const int32_t* X, const int32_t* Y, int B, int T, bool reset, Pass pass, float lr, float theta);
+  // The pass, on each thread of the team, in named phases (lstm.cc).
   struct ThreadStep;
-  void step_thread(int p, int np, Team& team, int B, int T, bool update, float lr, float theta);
-  void pack_weights(ThreadStep& x);
+  void step_thread(int p, int np, Team& team, int B, int T, Pass pass, float lr, float theta);
+  void pack_weights(ThreadStep& x, bool backward);
   void forward_layer(ThreadStep& x, int l);
   void output_loss(ThreadStep& x);
+  void output_backward(ThreadStep& x);
   void backward_layer(ThreadStep& x, int l);
   void clip_and_update(ThreadStep& x, bool update, float lr, float theta);
   void gates_gemm(const ThreadStep& x, const float* in, int K, const PackedB* Wp, const float* W, float* out) const;

@@ -78,6 +78,11 @@ class ModelApi {
   // update the raw gradient stays readable with get_grad().
   virtual StepResult step(const int32_t* X, const int32_t* Y, int B, int T, bool reset, bool update, float lr,
                           float theta) = 0;
+  // The forward pass of step() alone, for the held-out perplexity: from the carried state (zeros if
+  // reset or if B differs from the last call), the mean cross-entropy of the minibatch — no
+  // backward, no gradient (get_grad() still reads the last step's), no update. The final (H, C) of
+  // every layer becomes the carried state, exactly as step() leaves it.
+  virtual double forward_loss(const int32_t* X, const int32_t* Y, int B, int T, bool reset) = 0;
   // `batches` training steps (update = true) over consecutive (B, T) minibatches of X and Y; the
   // first starts from zero state if reset_first, every later one if reset_each. Returns the mean
   // loss over all of them. The CUDA model reads the loss back once per call, not per minibatch.

@@ -8,6 +8,8 @@
 //   - state: sequential sampling (state carried across minibatches, reset at the first) and random
 //     sampling (reset every minibatch);
 //   - train_batches (the GPU path: several minibatches, loss read once) against per-minibatch steps;
+//   - the forward-only loss (held-out perplexity) against the CPU engine's, the weights left as they
+//     were, the state carried as a step carries it, and fewer kernels than a step;
 //   - both recurrences: the per-step cell kernels and the persistent kernels (persistent.cuh).
 // Tolerance: max |cuda − cpu| ≤ 1e-4 · max |cpu| per tensor (float32; the two engines sum in
 // different orders and the CPU engine uses its own exp/tanh approximations).
@@ -103,7 +105,7 @@ bool run_case(const Case& c, Recurrence recurrence) {
 
   // a token stream: sequential minibatches continue each row; random ones are independent draws
   const size_t n = (size_t)c.B * c.T;
-  const int rowLen = c.T * (c.steps + 5) + 1;
+  const int rowLen = c.T * (c.steps + 7) + 1;
   std::vector<int32_t> stream((size_t)c.B * rowLen);
   for (auto& t : stream) t = rng.below(c.V);
   auto batch = [&](int k, std::vector<int32_t>& X, std::vector<int32_t>& Y) {
@@ -117,7 +119,8 @@ bool run_case(const Case& c, Recurrence recurrence) {
       }
   };
 
-  Check loss{"loss"}, norm{"grad norm"}, grads{"gradients"}, params{"parameters"}, batches{"train_batches"};
+  Check loss{"loss"}, norm{"grad norm"}, grads{"gradients"}, params{"parameters"}, batches{"train_batches"},
+      forward{"forward-only loss"};
   std::vector<int32_t> X, Y;
   const float lr = 0.5f, theta = 1.0f;
   // training steps: forward, backward, clipping (θ = 1 clips most of them), SGD, carried state
@@ -166,14 +169,46 @@ bool run_case(const Case& c, Recurrence recurrence) {
 
   // the persistent kernels must really have run (every harness shape fits them)
   const bool path_ok = dev.ran_persistent() == (recurrence == Recurrence::Persistent);
-  const bool ok = loss.ok && norm.ok && grads.ok && params.ok && batches.ok && path_ok;
+
+  // the forward-only loss of two minibatches, the second from the state the first carried: against
+  // the CPU engine's, and on the same engine against steps without update (the same forward
+  // kernels, so the same bits); neither engine's weights change
+  std::vector<int32_t> X2, Y2;
+  batch(c.steps + 4, X, Y);
+  batch(c.steps + 5, X2, Y2);
+  std::vector<float> dev_before(P), dev_after(P);
+  const std::vector<float> cpu_before(cpu.params(), cpu.params() + P);
+  dev.download_params(dev_before.data());
+  const size_t launches_before = ex.launches;
+  const double f1 = dev.loss(X.data(), Y.data(), c.B, c.T, true);
+  const size_t forward_launches = ex.launches - launches_before;
+  const double f2 = dev.loss(X2.data(), Y2.data(), c.B, c.T, false);
+  forward.add(rel_scalar(f1, cpu.forward_loss(X.data(), Y.data(), c.B, c.T, true)));
+  forward.add(rel_scalar(f2, cpu.forward_loss(X2.data(), Y2.data(), c.B, c.T, false)));
+  dev.download_params(dev_after.data());
+  const bool unchanged = dev_after == dev_before && std::equal(cpu_before.begin(), cpu_before.end(), cpu.params());
+  const size_t step_before = ex.launches;
+  const double g1 = dev.step(X.data(), Y.data(), c.B, c.T, true, false, lr, theta).loss;
+  const size_t step_launches = ex.launches - step_before;
+  const double g2 = dev.step(X2.data(), Y2.data(), c.B, c.T, false, false, lr, theta).loss;
+  const bool same_as_step = f1 == g1 && f2 == g2;
+  const bool fewer_kernels = forward_launches < step_launches;
+  if (!unchanged) std::printf("  %s: the forward-only loss changed the weights\n", c.name);
+  if (!same_as_step)
+    std::printf("  %s: forward-only losses %.9g, %.9g vs the step's %.9g, %.9g\n", c.name, f1, f2, g1, g2);
+  if (!fewer_kernels)
+    std::printf("  %s: forward-only %zu kernels, a step %zu\n", c.name, forward_launches, step_launches);
+
+  const bool ok = loss.ok && norm.ok && grads.ok && params.ok && batches.ok && path_ok && forward.ok && unchanged &&
+                  same_as_step && fewer_kernels;
   std::printf(
       "%s %s/%s: kind=%s V=%d H=%d L=%d B=%d T=%d sampling=%s steps=%d | rel loss %.2e, grad norm %.2e, "
-      "gradients %.2e (worst %s), parameters %.2e, train_batches %.2e | %zu kernel launches\n",
+      "gradients %.2e (worst %s), parameters %.2e, train_batches %.2e, forward-only loss %.2e (%zu of a step's %zu "
+      "kernels) | %zu kernel launches\n",
       ok ? "ok" : "FAIL", c.name, recurrence == Recurrence::Persistent ? "persistent" : "steps",
       c.kind == Kind::Scratch ? "scratch" : "concise", c.V, c.H, c.L, c.B, c.T,
       c.random_sampling ? "random" : "sequential", c.steps, loss.worst, norm.worst, grads.worst, worst_view.c_str(),
-      params.worst, batches.worst, ex.launches);
+      params.worst, batches.worst, forward.worst, forward_launches, step_launches, ex.launches);
   return ok;
 }
 

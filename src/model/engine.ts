@@ -78,6 +78,14 @@ export interface LstmModel {
   trainBatches?(batches: Batch[], opts: BatchesOptions): Promise<{ loss: number }>;
   /** As trainStep, but returns the raw gradients and does not update the weights (the state does advance). */
   lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads>;
+  /**
+   * The forward pass alone, for the held-out perplexity: from the carried state (or zeros if
+   * opts.resetState or the batch size changed), the mean cross-entropy of the minibatch — no
+   * backward, no gradient, no update. The final (H, C) becomes the carried state exactly as in
+   * lossAndGrads, so `loss` and `lossAndGrads(…).loss` agree call for call, in any mix.
+   * Resolves to `{ loss }`, as trainBatches does.
+   */
+  loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }>;
   generator(): Generator;
   /** A copy of the current weights. */
   getWeights(): Weights;

@@ -6,6 +6,9 @@
 //   version 1: as 2 without a digest
 // Version 3's digest covers the header too, so a flipped or overwritten byte anywhere after the
 // first 16 is found on reading (DamagedCheckpointError); versions 1 and 2 still read.
+// Early stopping's best weights, when a checkpoint has them (bestWeights), follow the weights in the
+// data section, with their own table (`bestParams`) in the header; a reader that predates them
+// ignores both.
 import { createHash } from 'node:crypto';
 import type { ModelConfig, Weights } from '../model/engine.js';
 import { paramShapes } from '../model/params.js';
@@ -35,10 +38,19 @@ export interface Checkpoint {
   engine: string;
   backend: string;
   weights: Weights;
+  /**
+   * Early stopping's best epoch's weights while they are not `weights` (a job still running past its
+   * best epoch), so that a job resumed from this checkpoint can still end with them.
+   */
+  bestWeights?: Weights;
 }
 
-interface Header extends Omit<Checkpoint, 'weights'> {
-  params: { name: string; shape: number[]; offset: number; length: number }[];
+type ParamTable = { name: string; shape: number[]; offset: number; length: number }[];
+
+interface Header extends Omit<Checkpoint, 'weights' | 'bestWeights'> {
+  params: ParamTable;
+  /** The table of bestWeights (offsets in the same data section, after the weights). */
+  bestParams?: ParamTable;
   /** Version 2 only: SHA-256 (hex) of the float32 data section. */
   weightsSha256?: string;
 }
@@ -49,19 +61,26 @@ export class CheckpointError extends Error {}
 export class DamagedCheckpointError extends CheckpointError {}
 
 export function serializeCheckpoint(ckpt: Checkpoint): Buffer {
-  const params: Header['params'] = [];
   let offset = 0;
-  for (const [name, t] of Object.entries(ckpt.weights)) {
-    params.push({ name, shape: t.shape, offset, length: t.data.length });
-    offset += t.data.length;
-  }
-  const { weights, ...rest } = ckpt;
+  const table = (weights: Weights): ParamTable =>
+    Object.entries(weights).map(([name, t]) => {
+      const p = { name, shape: t.shape, offset, length: t.data.length };
+      offset += t.data.length;
+      return p;
+    });
+  const { weights, bestWeights, ...rest } = ckpt;
+  const params = table(weights);
+  const bestParams = bestWeights ? table(bestWeights) : undefined;
   const data = Buffer.alloc(offset * 4);
-  for (const p of params) {
-    const src = weights[p.name].data;
-    Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(data, p.offset * 4);
-  }
-  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params }), 'utf8');
+  const place = (tensors: Weights, entries: ParamTable) => {
+    for (const p of entries) {
+      const src = tensors[p.name].data;
+      Buffer.from(src.buffer, src.byteOffset, src.byteLength).copy(data, p.offset * 4);
+    }
+  };
+  place(weights, params);
+  if (bestWeights) place(bestWeights, bestParams!);
+  const header = Buffer.from(JSON.stringify({ ...rest, perplexity: numberOrNull(rest.perplexity), params, ...(bestParams ? { bestParams } : {}) }), 'utf8');
   const start = 16 + DIGEST_BYTES;
   const pad = (4 - ((start + header.length) % 4)) % 4;
   const out = Buffer.alloc(start + header.length + pad + data.length);
@@ -107,22 +126,28 @@ function readBody(buf: Buffer, version: number): Checkpoint {
   } catch {
     throw new DamagedCheckpointError('corrupt checkpoint header (model configuration)');
   }
-  const weights: Weights = {};
-  for (const p of header.params ?? []) {
-    const want = expected[p.name];
-    if (!want || want.join(',') !== p.shape.join(',')) throw new CheckpointError(`checkpoint parameter ${p.name} has unexpected shape [${p.shape}]`);
-    const n = want.reduce((a, b) => a * b, 1);
-    if (!Number.isInteger(p.offset) || p.offset < 0 || p.length !== n)
-      throw new DamagedCheckpointError(`corrupt checkpoint header (parameter ${p.name}'s place in the data)`);
-    const at = base + p.offset * 4;
-    if (at + p.length * 4 > buf.length) throw new DamagedCheckpointError('truncated checkpoint (weights)');
-    // copy into an aligned array
-    const data = new Float32Array(p.length);
-    new Uint8Array(data.buffer).set(buf.subarray(at, at + p.length * 4));
-    weights[p.name] = { shape: p.shape, data };
-  }
-  const missing = Object.keys(expected).filter((n) => !(n in weights));
-  if (missing.length) throw new CheckpointError(`checkpoint lacks parameters ${missing.join(', ')}`);
+  /** The tensors of a parameter table: every one of the model's, each of its shape. */
+  const read = (table: ParamTable, what: string): Weights => {
+    const weights: Weights = {};
+    for (const p of table) {
+      const want = expected[p.name];
+      if (!want || want.join(',') !== p.shape.join(',')) throw new CheckpointError(`checkpoint ${what} ${p.name} has unexpected shape [${p.shape}]`);
+      const n = want.reduce((a, b) => a * b, 1);
+      if (!Number.isInteger(p.offset) || p.offset < 0 || p.length !== n)
+        throw new DamagedCheckpointError(`corrupt checkpoint header (${what} ${p.name}'s place in the data)`);
+      const at = base + p.offset * 4;
+      if (at + p.length * 4 > buf.length) throw new DamagedCheckpointError('truncated checkpoint (weights)');
+      // copy into an aligned array
+      const data = new Float32Array(p.length);
+      new Uint8Array(data.buffer).set(buf.subarray(at, at + p.length * 4));
+      weights[p.name] = { shape: p.shape, data };
+    }
+    const missing = Object.keys(expected).filter((n) => !(n in weights));
+    if (missing.length) throw new CheckpointError(`checkpoint lacks ${what}s ${missing.join(', ')}`);
+    return weights;
+  };
+  const weights = read(header.params ?? [], 'parameter');
+  const bestWeights = header.bestParams ? read(header.bestParams, 'best-epoch parameter') : undefined;
   if (version === 2) {
     if (typeof header.weightsSha256 !== 'string') throw new DamagedCheckpointError('corrupt checkpoint header (no weights digest)');
     if (createHash('sha256').update(buf.subarray(base)).digest('hex') !== header.weightsSha256) {
@@ -130,10 +155,11 @@ function readBody(buf: Buffer, version: number): Checkpoint {
     }
   }
 
-  const { params, weightsSha256, ...rest } = header;
+  const { params, bestParams, weightsSha256, ...rest } = header;
   void params;
+  void bestParams;
   void weightsSha256;
-  return { ...rest, perplexity: rest.perplexity ?? NaN, weights };
+  return { ...rest, perplexity: rest.perplexity ?? NaN, weights, ...(bestWeights ? { bestWeights } : {}) };
 }
 
 function numberOrNull(x: number): number | null {

@@ -52,8 +52,12 @@ export async function exportModel(ckpt: Checkpoint, format: ExportFormat): Promi
       return { format, epoch: ckpt.epoch, files: [{ name: 'model.onnx', data: toOnnx(ckpt) }] };
     case 'tfjs':
       return { format, epoch: ckpt.epoch, files: await toTfjsLayersModel(ckpt) };
-    case 'checkpoint':
-      return { format, epoch: ckpt.epoch, files: [{ name: 'model.ckpt', data: serializeCheckpoint(ckpt) }] };
+    case 'checkpoint': {
+      // the model, without the best-epoch weights a running job keeps for early stopping
+      const { bestWeights, ...model } = ckpt;
+      void bestWeights;
+      return { format, epoch: ckpt.epoch, files: [{ name: 'model.ckpt', data: serializeCheckpoint(model) }] };
+    }
   }
 }
 

@@ -27,7 +27,7 @@ export interface EpochEvent {
   tokensPerSec: number;
   /** Training time since epoch 1, across resumes (prediction excluded, as d2l's timer). */
   elapsedMs: number;
-  /** Perplexity on the held-out tail (data.validFraction > 0), computed without updating the weights. */
+  /** Perplexity on the held-out tail (data.validFraction > 0): the engine's forward pass only, no gradient, no update. */
   validPerplexity?: number;
   /** Set on the last event of a job that early stopping ended (the weights are then the best epoch's). */
   stopReason?: string;
@@ -133,10 +133,10 @@ export class Trainer {
     public elapsedMs: number,
     public perplexity: number,
     public early: EarlyStoppingState = { bestValidPerplexity: null, bestEpoch: 0 },
+    /** The weights of the best validation epoch so far (early stopping returns to them). */
+    private bestWeights?: Weights,
   ) {}
 
-  /** The weights of the best validation epoch so far (this attempt's; early stopping returns to them). */
-  private bestWeights?: Weights;
   /** Why the run ended before train.epochs (early stopping). */
   stopReason?: string;
 
@@ -160,6 +160,9 @@ export class Trainer {
     if (resume) {
       const model = await engine.createModel(resume.config, resume.weights);
       const early = resume.earlyStopping ?? { bestValidPerplexity: null, bestEpoch: 0 };
+      // the best epoch's weights: kept beside the weights while they differ, else they are the weights
+      const atBest = early.bestValidPerplexity !== null && early.bestEpoch === resume.epoch;
+      const bestWeights = resume.bestWeights ?? (atBest ? resume.weights : undefined);
       return new Trainer(
         spec,
         model,
@@ -171,6 +174,7 @@ export class Trainer {
         resume.elapsedMs,
         resume.perplexity,
         early,
+        bestWeights,
       );
     }
     const seed = spec.train.seed ?? (Math.random() * 2 ** 32) >>> 0;
@@ -244,7 +248,7 @@ export class Trainer {
   /**
    * Perplexity on the held-out tail: sequential minibatches from offset 0 (no random draw, so the
    * data stream of training is untouched), the state carried between them. Through the engine's
-   * lossAndGrads — its forward pass and loss, weights untouched — so it is the same engine's figure.
+   * forward-only `loss` (no backward, no gradient, weights untouched), so it is the same engine's figure.
    */
   async validPerplexity(signal?: AbortSignal): Promise<number> {
     const { numSteps } = this.spec.data;
@@ -261,7 +265,7 @@ export class Trainer {
         X.set(this.valid.subarray(at, at + numSteps), b * numSteps);
         Y.set(this.valid.subarray(at + 1, at + 1 + numSteps), b * numSteps);
       }
-      const { loss } = await this.model.lossAndGrads({ X, Y, batchSize: rows, numSteps }, { resetState: i === 0 });
+      const { loss } = await this.model.loss({ X, Y, batchSize: rows, numSteps }, { resetState: i === 0 });
       lossSum += loss;
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
@@ -302,7 +306,9 @@ export class Trainer {
     }
     if (this.epoch - this.early.bestEpoch < patience || this.epoch >= this.spec.train.epochs) return;
     this.stopReason = `early stopping: validation perplexity ${best === null ? 'never finite' : `did not improve on ${best.toFixed(4)} (epoch ${this.early.bestEpoch}) by more than ${minDelta}`} for ${patience} epochs; the model is epoch ${this.early.bestEpoch}'s`;
-    // the job's model is the best epoch's: its weights (when this attempt saw that epoch) go into the final checkpoint
+    // the job's model is the best epoch's: its weights (this attempt's, or from the checkpoint it
+    // resumed from) go into the final checkpoint; only a checkpoint written before best weights were
+    // kept in checkpoints lacks them
     if (this.bestWeights) this.model.setWeights(this.bestWeights);
     else
       this.stopReason = this.stopReason.replace(
@@ -334,6 +340,8 @@ export class Trainer {
       engine: this.model.engine,
       backend: this.model.backend,
       weights: this.model.getWeights(),
+      // while the job may still stop early and its best epoch is behind it, the weights to return to
+      ...(this.bestWeights && this.early.bestEpoch !== this.epoch && !this.done && !this.stopReason ? { bestWeights: this.bestWeights } : {}),
     };
   }
 

@@ -12,6 +12,7 @@ import { lossAndGradsReference, referenceModel, zeroState } from '../../src/mode
 import { createReferenceModel, tfjsEngine } from '../../src/model/tfjs/index.js';
 import { RNNModel } from '../../src/model/tfjs/concise.js';
 import { getLstmParams, initLstmState, paramList, rnnModelScratch } from '../../src/model/tfjs/scratch.js';
+import { checkForwardLoss } from '../support/forward-loss.js';
 
 const V = 12;
 const H = 16;
@@ -155,6 +156,17 @@ for (const config of CONFIGS) {
   });
 }
 
+for (const config of CONFIGS) {
+  test(`${label(config)}: the forward-only loss equals lossAndGrads' (fused and reference models), weights unchanged, the same carried state`, async () => {
+    const weights = spreadWeights(config, 23);
+    // the same ops compute the forward of both calls, so they agree to the last bit
+    const fused = await checkForwardLoss((c, w) => engine.createModel(c, w), config, weights, 1e-7);
+    assert.equal(fused, 0, 'fused: loss and lossAndGrads give the same bits');
+    const reference = await checkForwardLoss((c, w) => createReferenceModel(c, w), config, weights, 1e-7);
+    assert.equal(reference, 0, 'reference: loss and lossAndGrads give the same bits');
+  });
+}
+
 test('clipping: with norm > theta the applied update has norm lr·theta; below it, update = lr·grad', async () => {
   for (const config of [CONFIGS[0], CONFIGS[2]]) {
     const weights = spreadWeights(config, 21);
@@ -190,7 +202,7 @@ test('clipping: with norm > theta the applied update has norm lr·theta; below i
   }
 });
 
-test('no tensor leaks: trainStep, lossAndGrads, generator, get/setWeights, dispose', async () => {
+test('no tensor leaks: trainStep, lossAndGrads, loss, generator, get/setWeights, dispose', async () => {
   for (const make of [(c: ModelConfig, w: Weights) => engine.createModel(c, w), createReferenceModel]) {
     for (const config of [CONFIGS[0], CONFIGS[2]]) {
       const start = tf.memory().numTensors;
@@ -199,6 +211,11 @@ test('no tensor leaks: trainStep, lossAndGrads, generator, get/setWeights, dispo
       const exercise = async (resetState: boolean) => {
         await model.trainStep(randomBatch(rng, 4, 6), { lr: 1, clipTheta: 1, resetState });
         await model.lossAndGrads(randomBatch(rng, 4, 6), { resetState: false });
+        await model.loss(randomBatch(rng, 4, 6), { resetState: false });
+        // a refused minibatch (out-of-range tokens: the fused path checks them) leaves nothing behind
+        if (make !== createReferenceModel) {
+          await assert.rejects(model.loss({ ...randomBatch(rng, 4, 6), X: new Int32Array(24).fill(V) }, { resetState: false }), /token/);
+        }
         const gen = model.generator();
         for (const tok of [1, 2, 3]) await gen.feed(tok);
         gen.dispose();

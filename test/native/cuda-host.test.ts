@@ -1,8 +1,9 @@
 // The CUDA engine without a GPU: its kernels' arithmetic and its training-step schedule, run on the
 // CPU by the host harness (native/test/cuda_host_check.cc: every kernel's full grid, thread by
 // thread) and compared with the CPU engine — both kinds, 1–3 layers, odd shapes, sequential and
-// random sampling, clipping, SGD and the several-minibatches call; the recurrence as per-step cell
-// kernels and as persistent kernels. See docs/gpu-engine.md for what only a GPU can check.
+// random sampling, clipping, SGD, the several-minibatches call and the forward-only loss (held-out
+// perplexity); the recurrence as per-step cell kernels and as persistent kernels. See
+// docs/gpu-engine.md for what only a GPU can check.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -47,7 +48,7 @@ describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine',
     assert.equal(r.status, 0, `g++ failed:\n${r.stderr}`);
   });
 
-  it('every case agrees within 1e-4 (loss, gradient norm, every gradient, parameters after clipped SGD, several minibatches per call)', () => {
+  it('every case agrees within 1e-4 (loss, gradient norm, every gradient, parameters after clipped SGD, several minibatches per call, forward-only loss)', () => {
     const r = spawnSync(BIN, [], { encoding: 'utf8', timeout: 120_000 });
     output = r.stdout;
     const lines = output.split('\n').filter((l) => /^(ok|FAIL) /.test(l));
@@ -65,10 +66,10 @@ describe('CUDA engine, host harness (kernels run on the CPU) vs the CPU engine',
       'concise-d2l-2layer',
     ]) {
       for (const recurrence of ['steps', 'persistent']) {
-        assert.ok(
-          lines.some((l) => l.startsWith(`ok ${name}/${recurrence}:`)),
-          `case ${name}/${recurrence} ran and passed`,
-        );
+        const line = lines.find((l) => l.startsWith(`ok ${name}/${recurrence}:`));
+        assert.ok(line, `case ${name}/${recurrence} ran and passed`);
+        // the forward-only loss was checked: same as the CPU engine's and as a step's, weights unchanged
+        assert.match(line, /forward-only loss \S+ \(\d+ of a step's \d+ kernels\)/, line);
       }
     }
     assert.ok(!lines.some((l) => l.startsWith('FAIL')));

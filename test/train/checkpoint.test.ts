@@ -41,6 +41,32 @@ test('save/load round-trip is bit-exact for both kinds', () => {
   }
 });
 
+test("early stopping's best weights ride along bit-exact when given, after the weights; a checkpoint without them reads as before", () => {
+  for (const [kind, layers] of [
+    ['scratch', 1],
+    ['concise', 2],
+  ] as const) {
+    const plain = checkpointOf(kind, layers);
+    const ckpt: Checkpoint = { ...plain, earlyStopping: { bestValidPerplexity: 4.5, bestEpoch: 5 }, bestWeights: initParams(plain.config, new Rng(10)) };
+    const bytes = serializeCheckpoint(ckpt);
+    const back = deserializeCheckpoint(bytes);
+    for (const [name, t] of Object.entries(ckpt.bestWeights!)) {
+      assert.deepEqual(back.bestWeights![name].shape, t.shape);
+      assert.deepEqual(Buffer.from(back.bestWeights![name].data.buffer), Buffer.from(t.data.buffer), `best ${name} bit-exact`);
+      assert.deepEqual(Buffer.from(back.weights[name].data.buffer), Buffer.from(plain.weights[name].data.buffer), `${name} bit-exact`);
+    }
+    assert.deepEqual(back.earlyStopping, ckpt.earlyStopping);
+    assert.ok(!('bestParams' in back), 'the table stays in the header');
+    // the weights keep their places, the best weights follow: a reader that knows only `params` reads the model as before
+    const header = (b: Buffer) => JSON.parse(b.toString('utf8', 48, 48 + b.readUInt32LE(12)));
+    const h = header(bytes);
+    assert.deepEqual(h.params, header(serializeCheckpoint(plain)).params);
+    const total = h.params.reduce((n: number, p: { length: number }) => n + p.length, 0);
+    assert.equal(h.bestParams[0].offset, total);
+    assert.equal(deserializeCheckpoint(serializeCheckpoint(plain)).bestWeights, undefined);
+  }
+});
+
 test("the scratch kind has the seed's 14 parameters, initialised N(0, 0.01²) with zero biases", () => {
   const w = initParams({ kind: 'scratch', vocabSize: 28, numHiddens: 256, numLayers: 1 }, new Rng(0));
   assert.deepEqual(Object.keys(w), ['W_xi', 'W_hi', 'b_i', 'W_xf', 'W_hf', 'b_f', 'W_xo', 'W_ho', 'b_o', 'W_xc', 'W_hc', 'b_c', 'W_hq', 'b_q']);

@@ -1,12 +1,13 @@
 // The train_ch8 loop over each available engine: perplexity bookkeeping, resume, abort, generation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EngineFactory, LstmModel } from '../../src/model/engine.js';
+import type { EngineFactory, LstmModel, Weights } from '../../src/model/engine.js';
 import { selectEngine } from '../../src/model/engines.js';
 import { deserializeCheckpoint, modelFromCheckpoint, serializeCheckpoint } from '../../src/train/checkpoint.js';
 import { predict } from '../../src/train/predict.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 import { AbortedError, Trainer, type EpochEvent } from '../../src/train/trainer.js';
+import type { Batch } from '../../src/text/data.js';
 
 const tiny = (over: object = {}) =>
   parseJobSpec({
@@ -88,6 +89,83 @@ eachEngine('a run resumed from a checkpoint continues exactly as an uninterrupte
     );
   }
   for (const t of [full, first, resumed]) t.dispose();
+});
+
+eachEngine(
+  'held-out perplexity: the forward-only loss over the held-out tail, no gradient, weights untouched; the same figure as through lossAndGrads',
+  async (engine) => {
+    const spec = tiny({ data: { maxTokens: 1500, batchSize: 4, numSteps: 8, validFraction: 0.2 } });
+    const trainer = await Trainer.create(spec, engine);
+    await collect(trainer.run());
+    const model = trainer.model;
+    const seen: Array<{ batch: Batch; resetState: boolean }> = [];
+    const loss = model.loss.bind(model);
+    model.loss = (batch, opts) => {
+      seen.push({ batch, resetState: opts.resetState });
+      return loss(batch, opts);
+    };
+    const noGradient = () => Promise.reject(new Error('the held-out pass asked for a gradient'));
+    model.lossAndGrads = noGradient;
+    model.trainStep = noGradient;
+    const before = model.getWeights();
+    const v = await trainer.validPerplexity();
+    const after = model.getWeights();
+    for (const name of Object.keys(before)) assert.deepEqual(after[name].data, before[name].data, `${engine.name}: ${name} changed`);
+    // 300 held-out tokens: 4 rows of 74, 9 minibatches of 8 steps, state carried after the first
+    assert.equal(seen.length, 9);
+    assert.deepEqual(
+      seen.map((s) => s.resetState),
+      [true, ...Array(8).fill(false)],
+    );
+    // the figure before this pass existed: the same minibatches through lossAndGrads on the same weights
+    const { model: other } = await modelFromCheckpoint(trainer.checkpoint(), engine);
+    let sum = 0;
+    for (const { batch, resetState } of seen) sum += (await other.lossAndGrads(batch, { resetState })).loss;
+    const want = Math.exp(sum / seen.length);
+    assert.ok(Math.abs(v - want) <= 1e-6 * want, `${engine.name}: ${v} vs ${want} through lossAndGrads`);
+    other.dispose();
+    trainer.dispose();
+  },
+);
+
+eachEngine("early stopping after a resume ends with the best epoch's weights: the checkpoint keeps them while they are not the last", async (engine) => {
+  // minDelta larger than any improvement: epoch 1 is the best, and patience 2 stops the job after epoch 3
+  const spec = tiny({
+    data: { maxTokens: 1500, batchSize: 4, numSteps: 8, validFraction: 0.2 },
+    train: { epochs: 10, lr: 1, seed: 11, earlyStopping: { patience: 2, minDelta: 1000 } },
+  });
+  const same = (a: Weights, b: Weights, what: string) => {
+    for (const name of Object.keys(b)) assert.deepEqual(a[name].data, b[name].data, `${engine.name}: ${what}: ${name}`);
+  };
+  const first = await Trainer.create(spec, engine);
+  const epochs = first.run();
+  await epochs.next();
+  const best = first.model.getWeights();
+  const atBest = deserializeCheckpoint(serializeCheckpoint(first.checkpoint()));
+  assert.equal(atBest.bestWeights, undefined, 'at the best epoch the weights are the best ones: no copy');
+  await epochs.next();
+  const pastBest = deserializeCheckpoint(serializeCheckpoint(first.checkpoint()));
+  assert.deepEqual(pastBest.earlyStopping?.bestEpoch, 1);
+  assert.ok(pastBest.bestWeights, "epoch 2's checkpoint has the best epoch's weights");
+  same(pastBest.bestWeights!, best, "epoch 2's checkpoint keeps epoch 1's weights");
+  await epochs.return(undefined);
+  first.dispose();
+
+  // resumed after the best epoch, and at it: either way the job stops after epoch 3 with epoch 1's weights
+  for (const [what, ckpt] of [
+    ['resumed after the best epoch', pastBest],
+    ['resumed at the best epoch', atBest],
+  ] as const) {
+    const resumed = await Trainer.create(spec, engine, ckpt);
+    const rest = await collect(resumed.run());
+    assert.equal(rest.at(-1)!.epoch, 3, what);
+    assert.match(rest.at(-1)!.stopReason!, /the model is epoch 1's$/, what);
+    same(resumed.model.getWeights(), best, what);
+    const final = resumed.checkpoint();
+    assert.equal(final.bestWeights, undefined, `${what}: the final checkpoint's weights are the best ones`);
+    same(final.weights, best, `${what}: final checkpoint`);
+    resumed.dispose();
+  }
 });
 
 eachEngine('an aborted run stops within one minibatch', async (engine) => {

@@ -66,6 +66,8 @@ interface NativeModelHandle {
     numSteps: number,
     resetState: boolean,
   ): Promise<StepResult & { grads: Record<string, Float32Array> }>;
+  /** The forward pass and loss only (ModelApi::forward_loss). */
+  loss(X: Int32Array, Y: Int32Array, batchSize: number, numSteps: number, resetState: boolean): Promise<{ loss: number }>;
   trainBatches(
     X: Int32Array,
     Y: Int32Array,
@@ -312,6 +314,14 @@ export class NativeLstmModel implements LstmModel {
       this.checkBatch(batch);
       const r = await this.handle.lossAndGrads(batch.X, batch.Y, batch.batchSize, batch.numSteps, opts.resetState);
       return { loss: r.loss, grads: this.named(r.grads) };
+    });
+  }
+
+  loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }> {
+    return this.serial(async () => {
+      this.checkBatch(batch);
+      const r = await this.handle.loss(batch.X, batch.Y, batch.batchSize, batch.numSteps, opts.resetState);
+      return { loss: r.loss };
     });
   }
 

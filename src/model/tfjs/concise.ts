@@ -89,19 +89,31 @@ export interface ConciseLossAndGrads {
   state: RnnState;
 }
 
-/** The reference loss (mean CE on time-major outputs) and its gradients by tf.variableGrads. */
-export function conciseLossAndGrads(net: RNNModel, batch: Batch, state: RnnState): ConciseLossAndGrads {
+/** The reference loss (mean CE on time-major outputs) and the state after the last step. */
+function minibatchLoss(net: RNNModel, batch: Batch, state: RnnState): [tf.Scalar, RnnState] {
   const { batchSize, numSteps } = batch;
+  const X = tf.tensor2d(batch.X, [batchSize, numSteps], 'int32');
+  const y = tf.tensor1d(timeMajor(batch.Y, batchSize, numSteps), 'int32');
+  const [y_hat, s] = net.forward(X, state);
+  return [crossEntropy(y_hat, y), s];
+}
+
+/** The reference loss and its gradients by tf.variableGrads. */
+export function conciseLossAndGrads(net: RNNModel, batch: Batch, state: RnnState): ConciseLossAndGrads {
   const vars = net.variables();
   let newState: RnnState | undefined;
-  const { value, grads } = tf.tidy(() => {
-    const X = tf.tensor2d(batch.X, [batchSize, numSteps], 'int32');
-    const y = tf.tensor1d(timeMajor(batch.Y, batchSize, numSteps), 'int32');
-    return tf.variableGrads(() => {
-      const [y_hat, s] = net.forward(X, state);
+  const { value, grads } = tf.tidy(() =>
+    tf.variableGrads(() => {
+      const [loss, s] = minibatchLoss(net, batch, state);
       newState = s.map(([H, C]) => [tf.keep(H), tf.keep(C)]);
-      return crossEntropy(y_hat, y);
-    }, vars);
-  });
+      return loss;
+    }, vars),
+  );
   return { loss: value, grads: vars.map((v) => grads[v.name]), state: newState! };
+}
+
+/** The reference loss alone (no gradient) and the state after the last step; the caller owns both. */
+export function conciseLoss(net: RNNModel, batch: Batch, state: RnnState): { loss: tf.Scalar; state: RnnState } {
+  const [loss, s] = tf.tidy(() => minibatchLoss(net, batch, state));
+  return { loss, state: s };
 }

@@ -182,6 +182,45 @@ export function releaseTape(tape: SequenceTape): void {
 }
 
 /**
+ * Every step's scaled input projection: token rows of (Wx + b)·scale (layer 0), or one matMul for
+ * the layer below's H, cut into steps (wasm: see wasmKernels.ts).
+ */
+function stepInputs(input: LayerInput, scaled: ScaledLayer, numSteps: number, batchSize: number): StepInput[] {
+  if ('X' in input) return splitRows(tf.add(tf.matMul(input.X, scaled.Wx), scaled.b) as tf.Tensor2D, numSteps);
+  const { tokens } = input;
+  checkTokens(tokens, scaled.Wx.shape[0]);
+  return Array.from({ length: numSteps }, (_, t) => ({ table: scaled.Wx, rows: tf.tensor1d(tokens.subarray(t * batchSize, (t + 1) * batchSize), 'int32') }));
+}
+
+/** The forward recurrence from `state`: every step's cell, in time order. */
+function forwardSteps(xw: StepInput[], state: LayerState, Wh: tf.Tensor2D, k: GateConstants): CellStep[] {
+  let s = state;
+  return xw.map((x) => {
+    const step = lstmCell(x, s, Wh, k);
+    s = [step.H, step.C];
+    return step;
+  });
+}
+
+/**
+ * The forward of lstmSequence alone, for a forward-only loss (call it inside tf.tidy): plain ops,
+ * no gradient function, nothing kept for a backward. Returns every step's H (steps·batch, H),
+ * time-major, and the final (H, C) — the same values lstmSequence returns and puts on its tape.
+ */
+export function lstmSequenceForward(
+  input: LayerInput,
+  params: FusedLstmParams,
+  state: LayerState,
+  numSteps: number,
+  k: GateConstants,
+): { Hs: tf.Tensor2D; state: LayerState } {
+  const scaled = scaleLayer(params, !('X' in input), k);
+  const steps = forwardSteps(stepInputs(input, scaled, numSteps, state[0].shape[0]), state, scaled.Wh, k);
+  const last = steps[numSteps - 1];
+  return { Hs: tf.concat(steps.map((st) => st.H)) as tf.Tensor2D, state: [last.H, last.C] };
+}
+
+/**
  * One LSTM layer over numSteps steps of a batch as a single differentiable op with a hand-derived
  * backward through time. It starts from `state`, a constant here: the carried state is detached, as
  * d2l detaches it between minibatches, so no gradient flows into it. Returns the hidden states of
@@ -209,27 +248,17 @@ export function lstmSequence(
     };
 
     const scaled = scaleLayer({ Wx, b, Wh }, X === null, k);
-    // every step's scaled input projection: token rows of (Wx + b)·scale (layer 0), or one matMul
-    // for the layer below's H, cut into steps (wasm: see wasmKernels.ts)
     const tokens = X ? null : (input as { tokens: Int32Array }).tokens;
-    if (tokens) checkTokens(tokens, Wx.shape[0]);
     const Xin = X ? keep(tf.clone(X)) : null;
-    const xw: StepInput[] = Xin
-      ? splitRows(tf.add(tf.matMul(Xin, scaled.Wx), scaled.b) as tf.Tensor2D, T)
-      : Array.from({ length: T }, (_, t) => ({ table: scaled.Wx, rows: tf.tensor1d(tokens!.subarray(t * H0.shape[0], (t + 1) * H0.shape[0]), 'int32') }));
-
-    let s: LayerState = [H0, C0];
-    const steps: CellStep[] = [];
+    const steps = forwardSteps(stepInputs(Xin ? { X: Xin } : input, scaled, T, H0.shape[0]), [H0, C0], scaled.Wh, k);
     const Cprev: tf.Tensor2D[] = [keep(tf.clone(C0))];
-    for (let t = 0; t < T; t++) {
-      const step = lstmCell(xw[t], s, scaled.Wh, k);
+    steps.forEach((step, t) => {
       [step.S, step.tanhC, step.H].forEach(keep);
       if (t < T - 1) Cprev.push(keep(step.C));
-      steps.push(step);
-      s = [step.H, step.C];
-    }
+    });
     // copies: the caller owns the state, the tape owns the steps
-    tape.state = [tf.keep(tf.clone(s[0])), tf.keep(tf.clone(s[1]))];
+    const last = steps[T - 1];
+    tape.state = [tf.keep(tf.clone(last.H)), tf.keep(tf.clone(last.C))];
     const Hs = tf.concat(steps.map((st) => st.H)) as tf.Tensor2D;
     const Hprev = keep(tf.concat([H0, ...steps.slice(0, -1).map((st) => st.H)]) as tf.Tensor2D);
     // transposed once here so every backward matMul takes untransposed operands (XNNPACK)
@@ -282,10 +311,7 @@ export function denseCrossEntropy(Hs: tf.Tensor2D, Wq: tf.Tensor2D, bq: tf.Tenso
   const op = tf.customGrad((...args: unknown[]) => {
     const [Hs, Wq, bq] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D];
     const save = args[3] as (tensors: tf.Tensor[]) => void;
-    const Y = tf.add(tf.matMul(Hs, Wq), bq);
-    const logp = tf.logSoftmax(Y);
-    const onehot = tf.tensor2d(oneHotRows(labels, vocabSize), [n, vocabSize]);
-    const loss = tf.div(tf.neg(tf.sum(tf.mul(onehot, logp))), n) as tf.Scalar;
+    const { loss, logp } = denseForward(Hs, Wq, bq, labels);
     save([Hs, Wq, tf.exp(logp)]);
     const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): tf.Tensor[] => {
       const dLoss = Array.isArray(dy) ? dy[0] : dy;
@@ -298,4 +324,18 @@ export function denseCrossEntropy(Hs: tf.Tensor2D, Wq: tf.Tensor2D, bq: tf.Tenso
     return { value: loss, gradFunc };
   });
   return op(Hs, Wq, bq) as tf.Scalar;
+}
+
+/** The forward of denseCrossEntropy alone (call it inside tf.tidy): the mean CE, no gradient function. */
+export function denseLoss(Hs: tf.Tensor2D, Wq: tf.Tensor2D, bq: tf.Tensor1D, labels: Int32Array): tf.Scalar {
+  return denseForward(Hs, Wq, bq, labels).loss;
+}
+
+/** Y = H W_hq + b_q, its log-softmax, and the mean CE against `labels`. */
+function denseForward(Hs: tf.Tensor2D, Wq: tf.Tensor2D, bq: tf.Tensor1D, labels: Int32Array): { loss: tf.Scalar; logp: tf.Tensor2D } {
+  const n = labels.length;
+  const vocabSize = Wq.shape[1];
+  const logp = tf.logSoftmax(tf.add(tf.matMul(Hs, Wq), bq) as tf.Tensor2D);
+  const onehot = tf.tensor2d(oneHotRows(labels, vocabSize), [n, vocabSize]);
+  return { loss: tf.div(tf.neg(tf.sum(tf.mul(onehot, logp))), n) as tf.Scalar, logp };
 }

@@ -20,10 +20,12 @@ import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
 import { checkTokens } from './wasmKernels.js';
 import {
   denseCrossEntropy,
+  denseLoss,
   disposeGateConstants,
   gateConstants,
   lstmCell,
   lstmSequence,
+  lstmSequenceForward,
   newTape,
   releaseTape,
   scaleLayer,
@@ -65,6 +67,24 @@ export function fusedLoss(params: tf.Tensor[], batch: Batch, state: LayerState[]
     input = { X: Hs };
   });
   return denseCrossEntropy(Hs!, Wq, bq, timeMajor(batch.Y, batchSize, numSteps));
+}
+
+/**
+ * The same mean CE by the forward ops alone (call it inside tf.tidy): no gradient functions, nothing
+ * kept for a backward. Returns the loss and every layer's final (H, C), as fusedLoss's tapes hold them.
+ */
+export function fusedForwardLoss(params: tf.Tensor[], batch: Batch, state: LayerState[], k: GateConstants): [tf.Scalar, LayerState[]] {
+  const { batchSize, numSteps } = batch;
+  const { layers, Wq, bq } = fusedView(params);
+  let input: LayerInput = { tokens: timeMajor(batch.X, batchSize, numSteps), vocabSize: Wq.shape[1] };
+  let Hs: tf.Tensor2D | undefined;
+  const final: LayerState[] = layers.map((layer, l) => {
+    const r = lstmSequenceForward(input, layer, state[l], numSteps, k);
+    Hs = r.Hs;
+    input = { X: Hs };
+    return r.state;
+  });
+  return [denseLoss(Hs!, Wq, bq, timeMajor(batch.Y, batchSize, numSteps)), final];
 }
 
 export class FusedLstmModel implements LstmModel {
@@ -111,7 +131,7 @@ export class FusedLstmModel implements LstmModel {
     }
     tapes.forEach(releaseTape);
     this.replaceParams(updated);
-    this.replaceState(tapes);
+    this.replaceState(tapes.map((t) => t.state!));
     const [loss, gradNorm] = await stats.data();
     stats.dispose();
     return { loss, gradNorm };
@@ -130,12 +150,25 @@ export class FusedLstmModel implements LstmModel {
       throw e;
     }
     tapes.forEach(releaseTape);
-    this.replaceState(tapes);
+    this.replaceState(tapes.map((t) => t.state!));
     try {
       const [loss] = await value.data();
       return { loss, grads: fromFusedLayout(this.config, await readWeights(this.names, grads)) };
     } finally {
       tf.dispose([value, grads]);
+    }
+  }
+
+  async loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }> {
+    const state = this.stateFor(batch.batchSize, opts.resetState);
+    // no valueAndGrads: no gradient tape, and no tensors kept for a backward
+    const [value, final] = tf.tidy(() => fusedForwardLoss(this.params, batch, state, this.k));
+    this.replaceState(final);
+    try {
+      const [loss] = await value.data();
+      return { loss };
+    } finally {
+      value.dispose();
     }
   }
 
@@ -182,14 +215,14 @@ export class FusedLstmModel implements LstmModel {
   private stateFor(batchSize: number, resetState: boolean): LayerState[] {
     if (this.state === null || needsFreshState(this.state[0], batchSize, resetState)) {
       const H = this.config.numHiddens;
-      this.replaceState(Array.from({ length: this.fused.numLayers }, () => ({ state: [tf.zeros([batchSize, H]), tf.zeros([batchSize, H])] as LayerState })));
+      this.replaceState(Array.from({ length: this.fused.numLayers }, () => [tf.zeros([batchSize, H]), tf.zeros([batchSize, H])] as LayerState));
     }
     return this.state!;
   }
 
-  private replaceState(tapes: Array<{ state?: LayerState }>): void {
+  private replaceState(state: LayerState[]): void {
     if (this.state) tf.dispose(this.state);
-    this.state = tapes.map((t) => t.state!);
+    this.state = state;
   }
 
   private replaceParams(params: tf.Tensor[]): void {

@@ -5,13 +5,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights } from './common.js';
-import { RNNModel, conciseLossAndGrads, type RnnState } from './concise.js';
-import { getLstmParams, initLstmState, lstm, paramList, paramRecord, scratchLossAndGrads, type LstmParams } from './scratch.js';
+import { RNNModel, conciseLoss, conciseLossAndGrads, type RnnState } from './concise.js';
+import { getLstmParams, initLstmState, lstm, paramList, paramRecord, scratchLoss, scratchLossAndGrads, type LstmParams } from './scratch.js';
 
 /** What the reference model needs from a network; state is a flat list [H_0, C_0, H_1, C_1, …]. */
 interface ReferenceNet {
   beginState(batchSize: number): tf.Tensor2D[];
   lossAndGrads(batch: Batch, state: tf.Tensor2D[]): { loss: tf.Scalar; grads: tf.Tensor[]; state: tf.Tensor2D[] };
+  /** The forward pass and loss alone (no gradient tape); the caller owns the returned tensors. */
+  loss(batch: Batch, state: tf.Tensor2D[]): { loss: tf.Scalar; state: tf.Tensor2D[] };
   /** Current parameters in `Weights` order (owned by the net). */
   params(): tf.Tensor[];
   /** Replace the parameters with these new tensors (the net takes ownership). */
@@ -35,6 +37,10 @@ class ScratchNet implements ReferenceNet {
   lossAndGrads(batch: Batch, state: tf.Tensor2D[]) {
     const r = scratchLossAndGrads(this.p, batch, [state[0], state[1]], this.config.vocabSize);
     return { loss: r.loss, grads: r.grads, state: [...r.state] };
+  }
+  loss(batch: Batch, state: tf.Tensor2D[]) {
+    const r = scratchLoss(this.p, batch, [state[0], state[1]], this.config.vocabSize);
+    return { loss: r.loss, state: [...r.state] };
   }
   params(): tf.Tensor[] {
     return paramList(this.p);
@@ -64,6 +70,10 @@ class ConciseNet implements ReferenceNet {
   lossAndGrads(batch: Batch, state: tf.Tensor2D[]) {
     const r = conciseLossAndGrads(this.net, batch, pairs(state));
     return { loss: r.loss, grads: r.grads, state: r.state.flat() };
+  }
+  loss(batch: Batch, state: tf.Tensor2D[]) {
+    const r = conciseLoss(this.net, batch, pairs(state));
+    return { loss: r.loss, state: r.state.flat() };
   }
   params(): tf.Tensor[] {
     return this.net.variables();
@@ -127,6 +137,17 @@ export class ReferenceModel implements LstmModel {
       return { loss, grads: await readWeights(this.names, r.grads) };
     } finally {
       tf.dispose([r.loss, r.grads]);
+    }
+  }
+
+  async loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }> {
+    const r = this.net.loss(batch, this.stateFor(batch.batchSize, opts.resetState));
+    this.replaceState(r.state);
+    try {
+      const [loss] = await r.loss.data();
+      return { loss };
+    } finally {
+      r.loss.dispose();
     }
   }
 

@@ -64,21 +64,33 @@ export interface ScratchLossAndGrads {
 }
 
 /**
- * The reference loss and gradients of one minibatch: one-hot inputs, time-major outputs,
- * l = CrossEntropyLoss(y_hat, y.T.reshape(-1)) (mean), gradients by tfjs autograd.
+ * The reference loss of one minibatch: one-hot inputs, time-major outputs,
+ * l = CrossEntropyLoss(y_hat, y.T.reshape(-1)) (mean), and the state after the last step.
  */
-export function scratchLossAndGrads(params: LstmParams, batch: Batch, state: LstmState, vocabSize: number): ScratchLossAndGrads {
+function minibatchLoss(params: LstmParams, batch: Batch, state: LstmState, vocabSize: number): [tf.Scalar, LstmState] {
   const { batchSize, numSteps } = batch;
+  const X = tf.tensor2d(batch.X, [batchSize, numSteps], 'int32');
+  const y = tf.tensor1d(timeMajor(batch.Y, batchSize, numSteps), 'int32');
+  const [y_hat, s] = rnnModelScratch(X, state, params, vocabSize);
+  return [crossEntropy(y_hat, y), s];
+}
+
+/** The reference loss of one minibatch and its gradients by tfjs autograd. */
+export function scratchLossAndGrads(params: LstmParams, batch: Batch, state: LstmState, vocabSize: number): ScratchLossAndGrads {
   let newState: LstmState | undefined;
   const { value, grads } = tf.tidy(() => {
-    const X = tf.tensor2d(batch.X, [batchSize, numSteps], 'int32');
-    const y = tf.tensor1d(timeMajor(batch.Y, batchSize, numSteps), 'int32');
     const f = (...list: tf.Tensor[]) => {
-      const [y_hat, s] = rnnModelScratch(X, state, paramRecord(list), vocabSize);
+      const [loss, s] = minibatchLoss(paramRecord(list), batch, state, vocabSize);
       newState = [tf.keep(s[0]), tf.keep(s[1])];
-      return crossEntropy(y_hat, y);
+      return loss;
     };
     return tf.valueAndGrads(f)(paramList(params));
   });
   return { loss: value as tf.Scalar, grads, state: newState! };
+}
+
+/** The reference loss of one minibatch alone (no gradient) and the state after the last step; the caller owns both. */
+export function scratchLoss(params: LstmParams, batch: Batch, state: LstmState, vocabSize: number): { loss: tf.Scalar; state: LstmState } {
+  const [loss, s] = tf.tidy(() => minibatchLoss(params, batch, state, vocabSize));
+  return { loss, state: s };
 }
