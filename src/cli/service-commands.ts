@@ -7,6 +7,7 @@ import { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
 import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
 import { TrainWorker, testPauseFromEnv } from '../jobs/worker.js';
+import { testCrashFromEnv } from '../jobs/train-process.js';
 import { createLogger, type Logger } from '../jobs/log.js';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
 import type { EngineFactory } from '../model/engine.js';
@@ -61,7 +62,13 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
     if (e instanceof EngineUnavailableError) throw new UserError(e.message);
     throw e;
   }
-  const worker = new TrainWorker({ config: cfg, engine, logger: useLogger('worker'), testPause: testPauseFromEnv(process.env) });
+  const worker = new TrainWorker({
+    config: cfg,
+    engine,
+    logger: useLogger('worker'),
+    testPause: testPauseFromEnv(process.env),
+    testCrash: testCrashFromEnv(process.env),
+  });
   await worker.ready();
   const pool = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
   if (engine.backend === 'cuda' && pool < cfg.workerConcurrency + 1) {

@@ -5,7 +5,7 @@
 // (what is published, what is checkpointed, fencing) exactly as when it trained in-process.
 // A crash here (a native fault, an out-of-memory kill, an uncaught error) ends this process only.
 //
-//   worker → child: start {spec, engine, resume?, attempt, name?} | checkpoint | next {keep} | stop {reason}
+//   worker → child: start {spec, engine, resume?, init?, attempt, name?, corpusText?, testCrash?} | checkpoint | next {keep} | stop {reason}
 //   child → worker: epoch {ev} | checkpoint {epoch, data} | done {summary} |
 //                   stopped {epoch, current?, atPublished?} | error {message, final}
 import { selectEngine } from '../model/engines.js';
@@ -49,22 +49,17 @@ async function command(): Promise<ChildCommand> {
   }
 }
 
-// TEST-ONLY crash hook (test/faults/job-process-faults.test.ts): LSTM_TEST_CRASH=abort|sigkill|throw
-// makes this process crash in the middle of epoch LSTM_TEST_CRASH_EPOCH (default 2) — abort()
-// (SIGABRT, as a native fault), SIGKILL itself (as the OOM killer), or an uncaught error — for jobs
-// named LSTM_TEST_CRASH_NAME (when set) and attempts ≤ LSTM_TEST_CRASH_ATTEMPTS (default all).
-// It prints one line first (the worker's failure message quotes the last stderr line).
-// Unset (always, outside tests), it costs one comparison per epoch.
-const CRASH = process.env.LSTM_TEST_CRASH;
+/** TEST-ONLY: the start message's crash hook (TestCrash, src/jobs/train-process.ts), armed for `epoch`. */
 function armCrash(s: StartMessage, epoch: number): void {
-  if (!CRASH || epoch !== Number(process.env.LSTM_TEST_CRASH_EPOCH ?? 2)) return;
-  if (process.env.LSTM_TEST_CRASH_NAME && s.name !== process.env.LSTM_TEST_CRASH_NAME) return;
-  if (s.attempt > Number(process.env.LSTM_TEST_CRASH_ATTEMPTS ?? Infinity)) return;
+  const crash = s.testCrash;
+  if (!crash || epoch !== crash.epoch) return;
+  if (crash.name !== undefined && s.name !== crash.name) return;
+  if (crash.attempts !== undefined && s.attempt > crash.attempts) return;
   // a timer fires between two minibatches of the epoch that is starting
   setTimeout(() => {
-    process.stderr.write(`LSTM_TEST_CRASH ${CRASH} in epoch ${epoch} (attempt ${s.attempt})\n`, () => {
-      if (CRASH === 'abort') process.abort();
-      else if (CRASH === 'sigkill') process.kill(process.pid, 'SIGKILL');
+    process.stderr.write(`LSTM_TEST_CRASH ${crash.how} in epoch ${epoch} (attempt ${s.attempt})\n`, () => {
+      if (crash.how === 'abort') process.abort();
+      else if (crash.how === 'sigkill') process.kill(process.pid, 'SIGKILL');
       else
         setImmediate(() => {
           throw new Error(`LSTM_TEST_CRASH: training blew up in epoch ${epoch}`);

@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { Worker, WaitingError, UnrecoverableError, type Job } from 'bullmq';
 import type { EngineFactory } from '../model/engine.js';
 import { CheckpointError, DamagedCheckpointError, deserializeCheckpoint, type Checkpoint } from '../train/checkpoint.js';
-import { describeExit, TrainingProcess } from './train-process.js';
+import { describeExit, TrainingProcess, type TestCrash } from './train-process.js';
 import { newWorkerId, WorkerHeartbeat } from './heartbeat.js';
 import type { ServiceConfig } from './config.js';
 import { EventLog } from './events.js';
@@ -91,6 +91,8 @@ export interface TrainWorkerOptions {
   logger?: Logger;
   /** TEST-ONLY: hang once at this point (see TestPause above). */
   testPause?: TestPause;
+  /** TEST-ONLY: the training processes crash there (TestCrash, src/jobs/train-process.ts; the CLI reads LSTM_TEST_CRASH*). */
+  testCrash?: TestCrash;
 }
 
 export class TrainWorker {
@@ -336,7 +338,16 @@ export class TrainWorker {
     // the attempt trains in its own process; this one relays, writes to Redis and supervises
     // spec.init: the weights it starts from, copied to the job at submission (its own checkpoint wins)
     const init = !resumeData && rec.spec?.init ? ((await this.redis.hgetBuffer(this.store.keys.init(id), 'data')) ?? undefined) : undefined;
-    const proc = new TrainingProcess({ spec: rec.spec, engine: this.opts.engine.name, resume: resumeData, init, attempt, name: rec.spec?.name, corpusText });
+    const proc = new TrainingProcess({
+      spec: rec.spec,
+      engine: this.opts.engine.name,
+      resume: resumeData,
+      init,
+      attempt,
+      name: rec.spec?.name,
+      corpusText,
+      testCrash: this.opts.testCrash,
+    });
     const initText =
       init && rec.init
         ? ` from ${rec.init.fromJob ? `job ${rec.init.fromJob}` : `model ${rec.init.model}`}${rec.init.epoch !== undefined ? ` (its epoch ${rec.init.epoch})` : ''}`
