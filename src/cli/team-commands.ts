@@ -2,7 +2,8 @@
 // `generate --job` (text from a job's checkpoint on the service). They talk HTTP to the api with the
 // caller's key (LSTM_TRAINER_API_KEY), so each sees and acts on its own jobs (all with an admin key).
 import type { Command } from 'commander';
-import { formatExperimentTable, type ExperimentView } from '../jobs/experiments.js';
+import { formatExperimentTable } from '../jobs/experiments.js';
+import type { ExperimentView } from '../jobs/types.js';
 import type { JobView } from '../jobs/types.js';
 import { UserError } from './errors.js';
 import { int } from './options.js';

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseJobSpec, SpecError, specErrorFrom, type JobSpec, type SpecIssue } from '../train/spec.js';
 import type { JobEstimate, JobCaps } from './limits.js';
-import type { JobState, JobView } from './types.js';
+import type { ExperimentRow, ExperimentView, JobView } from './types.js';
 
 /** Jobs one experiment may make. */
 export const MAX_EXPERIMENT_JOBS = 100;
@@ -218,30 +218,6 @@ export interface ExperimentRecord {
   ownerName?: string;
   varied: string[];
   jobs: { id: string; values: Record<string, unknown> }[];
-}
-
-export interface ExperimentRow {
-  id: string;
-  name?: string;
-  /** The varied values of this job. */
-  values: Record<string, unknown>;
-  state: JobState | 'deleted';
-  epoch: number;
-  epochs: number;
-  finalPerplexity?: number;
-  bestPerplexity?: number;
-  tokensPerSec?: number;
-  /** Training time so far (ms). */
-  elapsedMs?: number;
-}
-
-export interface ExperimentView {
-  id: string;
-  name?: string;
-  owner?: string;
-  createdAt: string;
-  varied: string[];
-  jobs: ExperimentRow[];
 }
 
 /** The experiment's table: one row per job, in creation order (a deleted job keeps its row). */

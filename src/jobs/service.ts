@@ -24,15 +24,7 @@ import { Keys, connectRedis, isRedisDown, type RedisClient } from './redis.js';
 import { canAccess, type Caller } from './owners.js';
 import { isFiltered, listMatching } from './list-filter.js';
 import { deleteJob } from './delete.js';
-import {
-  EXPERIMENT_ID_RE,
-  checkExperimentCaps,
-  experimentTable,
-  newExperimentId,
-  planExperiment,
-  type ExperimentRecord,
-  type ExperimentView,
-} from './experiments.js';
+import { EXPERIMENT_ID_RE, checkExperimentCaps, experimentTable, newExperimentId, planExperiment, type ExperimentRecord } from './experiments.js';
 import { JobStore, isJobId, newJobId, type JobRecord } from './job-records.js';
 import { RedisCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 import { finiteOrUndefined, toView } from './job-view.js';
@@ -40,6 +32,7 @@ import {
   TERMINAL_STATES,
   type Access,
   type DataInfo,
+  type ExperimentView,
   type ListFilter,
   type GenerateRequest,
   type JobEvent,

@@ -3,7 +3,6 @@ import type { ExportFormat, ModelExport } from '../train/export.js';
 import type { EpochEvent } from '../train/trainer.js';
 import type { JobSpec } from '../train/spec.js';
 import type { Caller } from './owners.js';
-import type { ExperimentView } from './experiments.js';
 
 /** Who asks (src/jobs/owners.ts): a job it does not own is NotFound to it. Absent: keys off, all visible. */
 export interface Access {
@@ -153,6 +152,32 @@ export interface CostEstimate {
   teraflops: number;
   /** Peak worker memory, MiB (rounded up). */
   memoryMb: number;
+}
+
+/** One job of an experiment (POST /v1/experiments, src/jobs/experiments.ts): its varied values and results. */
+export interface ExperimentRow {
+  id: string;
+  name?: string;
+  /** The varied values of this job. */
+  values: Record<string, unknown>;
+  state: JobState | 'deleted';
+  epoch: number;
+  epochs: number;
+  finalPerplexity?: number;
+  bestPerplexity?: number;
+  tokensPerSec?: number;
+  /** Training time so far (ms). */
+  elapsedMs?: number;
+}
+
+/** An experiment's table: each job's varied values, state and results, in creation order. */
+export interface ExperimentView {
+  id: string;
+  name?: string;
+  owner?: string;
+  createdAt: string;
+  varied: string[];
+  jobs: ExperimentRow[];
 }
 
 export interface GenerateRequest {

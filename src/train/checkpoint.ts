@@ -20,6 +20,12 @@ const VERSION = 3;
 const READABLE = [1, 2, 3];
 const DIGEST_BYTES = 32;
 
+/** Where early stopping stands (the trainer's, train.earlyStopping); kept in checkpoints so a resumed job counts on. */
+export interface EarlyStoppingState {
+  bestValidPerplexity: number | null;
+  bestEpoch: number;
+}
+
 export interface Checkpoint {
   spec: JobSpec;
   config: ModelConfig;
@@ -34,7 +40,7 @@ export interface Checkpoint {
   /** Perplexity of the last completed epoch (NaN before the first). */
   perplexity: number;
   /** Early stopping's best validation epoch so far (jobs with train.earlyStopping). */
-  earlyStopping?: import('./trainer.js').EarlyStoppingState;
+  earlyStopping?: EarlyStoppingState;
   engine: string;
   backend: string;
   weights: Weights;

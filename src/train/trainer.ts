@@ -8,7 +8,7 @@ import { minCorpusTokens, seqDataIter, type Batch } from '../text/data.js';
 import { Rng } from '../text/rng.js';
 import type { EngineFactory, LstmModel, ModelConfig } from '../model/engine.js';
 import { initParams } from '../model/params.js';
-import type { Checkpoint } from './checkpoint.js';
+import type { Checkpoint, EarlyStoppingState } from './checkpoint.js';
 import type { InitModel } from './import.js';
 import { predict } from './predict.js';
 import { LIMITS, SpecError, type JobSpec } from './spec.js';
@@ -32,12 +32,6 @@ export interface EpochEvent {
   /** Set on the last event of a job that early stopping ended (the weights are then the best epoch's). */
   stopReason?: string;
   samples?: Sample[];
-}
-
-/** Where early stopping stands; kept in checkpoints so a resumed job counts on. */
-export interface EarlyStoppingState {
-  bestValidPerplexity: number | null;
-  bestEpoch: number;
 }
 
 /**

@@ -4,7 +4,8 @@
 // name, and another key sees neither the experiment nor its jobs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkExperimentCaps, formatExperimentTable, planExperiment, type ExperimentView } from '../../src/jobs/experiments.js';
+import { checkExperimentCaps, formatExperimentTable, planExperiment } from '../../src/jobs/experiments.js';
+import type { ExperimentView } from '../../src/jobs/types.js';
 import { SpecError } from '../../src/train/spec.js';
 import { REDIS_URL, TINY, testEnv, waitFor } from './helpers.js';
 import { type ApiProcess, type Service, startService } from '../support/processes.js';

@@ -1,6 +1,5 @@
 // Types of api.js (the browser module is plain JS; these let TypeScript tests import it).
-import type { JobEvent, JobView } from '../../../jobs/types.js';
-import type { ExperimentView } from '../../../jobs/experiments.js';
+import type { ExperimentView, JobEvent, JobView } from '../../../jobs/types.js';
 import type { EpochEvent } from '../../../train/trainer.js';
 
 export class ApiError extends Error {
