@@ -23,6 +23,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { ConnectionOptions } from 'bullmq';
 import type { JobState } from './types.js';
 import { DEFAULT_REDIS_URL, type ServiceConfig } from './config.js';
+import { UnavailableError } from './errors.js';
 
 /** A connection for commands: to one Redis, or to a Redis Cluster (the same commands). */
 export type RedisClient = Redis | Cluster;
@@ -182,6 +183,20 @@ export function isRedisDown(e: unknown): boolean {
     e.name === 'MaxRetriesPerRequestError' ||
     /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|Connection is closed|Stream isn't writeable|connect ETIMEDOUT|LOADING/.test(msg)
   );
+}
+
+/** The error an api caller sees for `e`: Redis unreachable is UnavailableError (503 / UNAVAILABLE), anything else itself. */
+export function redisDownAsUnavailable(e: unknown): unknown {
+  return isRedisDown(e) ? new UnavailableError('the job store (Redis) is unreachable; try again shortly') : e;
+}
+
+/** Runs `fn`, a Redis error that means unreachable turned into UnavailableError (redisDownAsUnavailable). */
+export async function guardRedis<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw redisDownAsUnavailable(e);
+  }
 }
 
 /** Deletes every key under a prefix (tests, and `lstm-trainer` maintenance); on a cluster, on every master. */
