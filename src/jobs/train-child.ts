@@ -49,7 +49,7 @@ async function command(): Promise<ChildCommand> {
   }
 }
 
-/** TEST-ONLY: the start message's crash hook (TestCrash, src/jobs/train-process.ts), armed for `epoch`. */
+/** TEST-ONLY: the start message's crash hook (TestCrash, src/jobs/test-hooks.ts), armed for `epoch`. */
 function armCrash(s: StartMessage, epoch: number): void {
   const crash = s.testCrash;
   if (!crash || epoch !== crash.epoch) return;

@@ -13,6 +13,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EpochEvent } from '../train/trainer.js';
+import type { TestCrash } from './test-hooks.js';
 import type { JobSummary } from './types.js';
 
 export interface StartMessage {
@@ -29,36 +30,8 @@ export interface StartMessage {
   name?: string;
   /** The text of an uploaded corpus the spec names by id (read from Redis by the worker). */
   corpusText?: string;
-  /** TEST-ONLY: crash in the middle of an epoch (see TestCrash). */
+  /** TEST-ONLY: crash in the middle of an epoch (TestCrash, test-hooks.ts). */
   testCrash?: TestCrash;
-}
-
-/**
- * TEST-ONLY crash hook (test/faults/job-process-faults.test.ts), passed by the worker in the start
- * message: the training process crashes in the middle of `epoch` — abort() (SIGABRT, as a native
- * fault), SIGKILL itself (as the OOM killer), or an uncaught error — for jobs named `name` (when
- * set) and attempts ≤ `attempts` (when set). It prints one line first (the worker's failure message
- * quotes the last stderr line). Absent (always, outside tests), it costs one comparison per epoch.
- */
-export interface TestCrash {
-  how: 'abort' | 'sigkill' | 'throw';
-  epoch: number;
-  name?: string;
-  attempts?: number;
-}
-
-/**
- * The crash hook as the CLI passes it to a worker process: LSTM_TEST_CRASH=abort|sigkill|throw,
- * LSTM_TEST_CRASH_EPOCH (default 2), LSTM_TEST_CRASH_NAME, LSTM_TEST_CRASH_ATTEMPTS (default all).
- */
-export function testCrashFromEnv(env: NodeJS.ProcessEnv): TestCrash | undefined {
-  if (!env.LSTM_TEST_CRASH) return undefined;
-  return {
-    how: env.LSTM_TEST_CRASH as TestCrash['how'],
-    epoch: Number(env.LSTM_TEST_CRASH_EPOCH ?? 2),
-    ...(env.LSTM_TEST_CRASH_NAME ? { name: env.LSTM_TEST_CRASH_NAME } : {}),
-    ...(env.LSTM_TEST_CRASH_ATTEMPTS ? { attempts: Number(env.LSTM_TEST_CRASH_ATTEMPTS) } : {}),
-  };
 }
 
 export type ChildCommand = { t: 'checkpoint' } | { t: 'next'; keep: boolean } | { t: 'stop'; reason: string };

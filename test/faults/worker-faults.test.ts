@@ -3,7 +3,7 @@
 // still succeeds with every epoch exactly once and a loadable final checkpoint. A job whose worker
 // keeps dying fails after JOB_ATTEMPTS with the reason; it is never retried forever.
 //
-// The kill points come from the worker's test-only hook (LSTM_TEST_PAUSE_AT, src/jobs/worker.ts):
+// The kill points come from the worker's test-only hook (LSTM_TEST_PAUSE_AT, src/jobs/test-hooks.ts):
 // the worker prints a marker and hangs there, and the test kills it then — no timing involved.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,9 +1,10 @@
-// The worker's checkpoint policy (checkpointDue, src/jobs/worker.ts): after epoch 1, every
+// The worker's checkpoint policy (checkpointDue, src/jobs/checkpoint-policy.ts): after epoch 1, every
 // CHECKPOINT_EVERY epochs, at the last epoch, at an early stop, at least every CHECKPOINT_SECONDS, never twice for
 // one epoch. A pure function: no Redis, no worker.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkpointDue, testPauseFromEnv } from '../../src/jobs/worker.js';
+import { checkpointDue } from '../../src/jobs/checkpoint-policy.js';
+import { testPauseFromEnv } from '../../src/jobs/test-hooks.js';
 
 const policy = { checkpointEvery: 5, checkpointSeconds: 60 };
 const T0 = 1_000_000;
