@@ -180,9 +180,11 @@ async function main() {
 
   // gRPC watchers: spread over 10 channels (HTTP/2 connections), 50 streams each by default
   const def = protoLoader.loadSync(protoFilePath(), LOADER_OPTIONS);
+  // biome-ignore lint/suspicious/noExplicitAny: a package definition loaded at run time has no static type
   const Ctor = (grpc.loadPackageDefinition(def) as any).lstm_trainer.v1.LstmTrainer as typeof grpc.Client;
   const clients = Array.from(
     { length: 10 },
+    // biome-ignore lint/suspicious/noExplicitAny: its methods (WatchJob) come from the loaded definition
     () => new Ctor(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as any,
   );
   const grpcDone = Array.from(

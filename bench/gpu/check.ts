@@ -10,7 +10,7 @@
 // --concurrency-epochs 1`).
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
-import type { LstmModel, ModelConfig, Weights } from '../../src/model/engine.js';
+import type { ModelConfig, Weights } from '../../src/model/engine.js';
 import { loadNativeEngine, NativeLstmModel, type NativeEngineFactory } from '../../src/model/native/index.js';
 import { initParams } from '../../src/model/params.js';
 import { Rng } from '../../src/text/rng.js';
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
   for (const r of runs) {
     const t = torch.find((x) => x.kind === r.kind);
     lines.push(
-      `| ${r.kind} | ${r.mode} (${r.path}) | ${r.epochs} | ${Math.round(r.tokensPerSec)} | ${t ? `${Math.round(t.tokensPerSec)} (${t.epochs})` : '—'} | ${t ? (r.tokensPerSec / t.tokensPerSec).toFixed(2) + '×' : '—'} | ${r.perplexity.toFixed(3)} | ${t ? t.perplexity.toFixed(3) : '—'} | ${r.trainSeconds.toFixed(2)} | ${JSON.stringify(r.sample)} |`,
+      `| ${r.kind} | ${r.mode} (${r.path}) | ${r.epochs} | ${Math.round(r.tokensPerSec)} | ${t ? `${Math.round(t.tokensPerSec)} (${t.epochs})` : '—'} | ${t ? `${(r.tokensPerSec / t.tokensPerSec).toFixed(2)}×` : '—'} | ${r.perplexity.toFixed(3)} | ${t ? t.perplexity.toFixed(3) : '—'} | ${r.trainSeconds.toFixed(2)} | ${JSON.stringify(r.sample)} |`,
     );
   }
   for (const mode of MODES) {

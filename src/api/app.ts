@@ -4,7 +4,6 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { ServiceConfig } from '../jobs/config.js';
 import { createLogger, requestLogger, type Logger } from '../jobs/log.js';
 import { RedisJobService } from '../jobs/service.js';
-import type { JobService } from '../jobs/types.js';
 import { buildHttpApp } from './http/app.js';
 import { AuthThrottle } from './auth.js';
 import { StreamLimiter } from './streams.js';

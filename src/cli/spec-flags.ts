@@ -2,7 +2,7 @@
 // their declarations, and how their values become fields of a job spec (JobSpecInput).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { parseJobSpec, SpecError } from '../train/spec.js';
+import { parseJobSpec, type SpecError } from '../train/spec.js';
 import { int, num } from './options.js';
 import { UserError } from './errors.js';
 

@@ -1,7 +1,7 @@
 // Checkpoints of running jobs, behind the CheckpointStore interface (Redis by default, binary
 // Buffers) so a file system or object store can replace it — nothing here assumes the API and the
 // workers share a host. Two are kept per job (the latest and the one before it).
-import { Keys, type RedisClient } from './redis.js';
+import type { Keys, RedisClient } from './redis.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 
 export interface StoredCheckpoint {

@@ -110,7 +110,7 @@ function clusterNodesVar(env: Env): { host: string; port: number }[] | undefined
   const items = listVar(env, 'REDIS_CLUSTER_NODES');
   if (items.length === 0) return undefined;
   return items.map((item) => {
-    const m = /^(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+):(\d{1,5})$/.exec(item);
+    const m = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+):(\d{1,5})$/.exec(item);
     const port = m ? Number(m[2]) : 0;
     if (!m || port < 1 || port > 65535) throw new ConfigError(`REDIS_CLUSTER_NODES: ${JSON.stringify(item)} is not host:port`);
     return { host: m[1].replace(/^\[|\]$/g, ''), port };

@@ -7,7 +7,7 @@
 //   read repeated after a wake-up on the notify channel, so history and live never gap or overlap.
 import type { EpochEvent } from '../train/trainer.js';
 import { NotFoundError } from './errors.js';
-import { Keys, STATES, type RedisClient } from './redis.js';
+import { type Keys, STATES, type RedisClient } from './redis.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 import { TERMINAL_STATES, type JobEvent, type JobState, type JobSummary } from './types.js';
 

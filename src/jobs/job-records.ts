@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { JobSpec } from '../train/spec.js';
 import { AlreadyExistsError, ResourceExhaustedError } from './errors.js';
-import { Keys, STATES, type RedisClient } from './redis.js';
+import { type Keys, STATES, type RedisClient } from './redis.js';
 import { withScripts, type ScriptedRedis } from './scripts.js';
 import type { CostEstimate, DataInfo, JobInit, JobSpecView, JobState, JobSummary } from './types.js';
 
@@ -105,7 +105,7 @@ const VIEW_FIELDS = [
 ] as const;
 
 export function decodeRecord(h: Record<string, string>): JobRecord | null {
-  if (!h || !h.id || !h.state) return null;
+  if (!h?.id || !h.state) return null;
   return decodeFields(h, JSON.parse(h.spec) as JobSpec);
 }
 

@@ -157,7 +157,7 @@ export class TrainWorker {
     // final failures the processor did not record itself: a job stalled more than allowed (it
     // never reaches the processor), or an error before training started (e.g. Redis hiccup)
     this.worker.on('failed', (job, err) => {
-      if (!job || !job.finishedOn) return; // finishedOn: no retry follows
+      if (!job?.finishedOn) return; // finishedOn: no retry follows
       const error = failureText(err.message, config.attempts);
       void new JobRun(this.events, job.data.id)
         .giveUp({ error })

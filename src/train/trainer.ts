@@ -269,7 +269,7 @@ export class Trainer {
   /** The remaining epochs, one event each; samples every predictEvery epochs and at the last. */
   async *run(signal?: AbortSignal): AsyncGenerator<EpochEvent> {
     const { epochs, earlyStopping } = this.spec.train;
-    const { predictEvery, prefixes, numPreds } = this.spec.report;
+    const { predictEvery, prefixes } = this.spec.report;
     while (this.epoch < epochs) {
       const { perplexity, tokensPerSec, ms } = await this.trainEpoch(signal);
       this.epoch += 1;

@@ -27,7 +27,7 @@ async function* chunks(requests: AsyncIterable<PUploadCorpusRequest>): AsyncGene
   let last = false;
   for await (const req of requests) {
     if (last) throw invalidArgument([{ field: 'last', message: 'a message after the one marked last: true' }]);
-    if (req.data && req.data.length) yield req.data;
+    if (req.data?.length) yield req.data;
     last = req.last === true;
   }
   if (!last) throw invalidArgument([{ field: 'last', message: 'the stream ended without a message marked last: true (cut short?); nothing was stored' }]);

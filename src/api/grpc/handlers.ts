@@ -7,7 +7,7 @@ import type { JobService } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
-import { ExportModelRequest, GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
+import { ExportModelRequest, type GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
 import { clientStream, serverStream, unary, type CallContext } from './calls.js';
 import { deleteCorpus, getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import {

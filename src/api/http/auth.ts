@@ -3,7 +3,7 @@
 // static page — the page's own API calls carry the key). Parsing and the constant-time key check
 // are shared with gRPC (src/api/auth.ts); keys are never logged.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiKeyCheck, AuthThrottle, authThrottledMessage, parseBearer } from '../auth.js';
+import { ApiKeyCheck, type AuthThrottle, authThrottledMessage, parseBearer } from '../auth.js';
 import { normalizeAddress } from '../client-id.js';
 import { ResourceExhaustedError } from '../../jobs/errors.js';
 import { UnauthorizedError } from './problem.js';

@@ -52,7 +52,7 @@ export class SseStream {
     if (m.event) out += `event: ${m.event}\n`;
     const data = typeof m.data === 'string' ? m.data : JSON.stringify(m.data);
     for (const line of data.split('\n')) out += `data: ${line}\n`;
-    await this.write(out + '\n');
+    await this.write(`${out}\n`);
   }
 
   comment(text: string): void {

@@ -14,7 +14,7 @@ export class ApiError extends Error {
     this.name = 'ApiError';
     this.status = status;
     this.problem = problem || {};
-    this.errors = Array.isArray(problem && problem.errors) ? problem.errors : [];
+    this.errors = Array.isArray(problem?.errors) ? problem.errors : [];
   }
 }
 

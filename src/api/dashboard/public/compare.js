@@ -148,7 +148,7 @@ function renderChart() {
         scale: 'ppl',
         label: 'perplexity (log scale)',
         size: 50,
-        splits: (u, _i, min, max) => logTicks(min, max, 6),
+        splits: (_u, _i, min, max) => logTicks(min, max, 6),
         values: (_u, ticks) => ticks.map((t) => (t == null ? '' : String(t))),
       },
     ],

@@ -27,7 +27,14 @@ export const el = (tag, props = {}, ...children) => {
 export const sleep = (ms, signal) =>
   new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), resolve(undefined)), { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve(undefined);
+      },
+      { once: true },
+    );
   });
 export const setText = (e, text) => {
   if (e.textContent !== text) e.textContent = text;

@@ -34,7 +34,7 @@ export function showErrors(form, summary, error) {
     const holder = target.tagName === 'FIELDSET' ? target : (target.closest('.prefix-row, .field') ?? target.parentElement);
     const id = `${target.id || name.replace(/\W/g, '-')}-error`;
     /** @type {HTMLElement} */
-    let p = document.getElementById(id) ?? el('p', { class: 'field-error', id });
+    const p = document.getElementById(id) ?? el('p', { class: 'field-error', id });
     if (!p.isConnected) holder.append(p);
     p.textContent = p.textContent ? `${p.textContent} ${err.message}` : err.message;
     const input = target.tagName === 'FIELDSET' ? (target.querySelector('input:checked') ?? target.querySelector('input')) : target;
@@ -47,7 +47,7 @@ export function showErrors(form, summary, error) {
   }
   if (unplaced.length > 0) {
     summary.hidden = false;
-    summary.replaceChildren(...unplaced.map((m, i) => (i === 0 ? m : [el('br'), m])).flat());
+    summary.replaceChildren(...unplaced.flatMap((m, i) => (i === 0 ? m : [el('br'), m])));
   } else if (first) {
     summary.hidden = false;
     summary.textContent = `Please correct the ${errors.length === 1 ? 'field' : `${errors.length} fields`} marked below.`;

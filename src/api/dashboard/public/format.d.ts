@@ -11,7 +11,9 @@ export interface FormEntry {
   value: unknown;
   type: 'int' | 'number' | 'string' | 'list';
 }
+// biome-ignore lint/suspicious/noExplicitAny: a request body built from form fields, read by the callers field by field
 export function buildBody(entries: FormEntry[]): Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: as buildBody
 export function setPath(obj: Record<string, any>, path: string, value: unknown): Record<string, any>;
 export function fieldFor(errorField: unknown, known: Set<string>): string | undefined;
 export const TERMINAL: Set<string>;

@@ -6,8 +6,8 @@ import { $ } from './dom.js';
 import { fmtPerplexity, fmtRate, logTicks } from './format.js';
 import { open } from './job-state.js';
 
-/** @param {import('./job-state.js').JobState} st */
-export function createPlot(st) {
+/** The job view's chart (perplexity and tokens/s per epoch), drawn into #chart for the open job. */
+export function createPlot() {
   const box = $('chart');
   box.replaceChildren();
   const width = Math.max(280, box.clientWidth || 600);
@@ -20,7 +20,7 @@ export function createPlot(st) {
     scales: {
       x: {
         time: false,
-        range: (_u, min, max) =>
+        range: (_u, _min, max) =>
           /** @type {[number, number]} */ ([1, Math.max(max || 1, open.ui?.st.view?.spec?.train?.epochs ?? open.ui?.st.epochs[0]?.epochs ?? 2)]),
       },
       // perplexity ≥ 1, on a log scale from 1: the start (≈ 25) and a converged end (≈ 1.1) both readable

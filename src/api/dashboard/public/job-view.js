@@ -45,7 +45,7 @@ export function openJob(id) {
   if ($('job-log-details').open) refreshLog(st);
   $('chart').dataset.points = '0';
   $('chart-caption').textContent = 'Perplexity by epoch';
-  createPlot(st);
+  createPlot();
   for (const tr of list.rows.values()) {
     const sel = tr.dataset.jobId === id;
     tr.classList.toggle('selected', sel);
@@ -118,7 +118,7 @@ const SETTLE_MS = 20_000;
 const SETTLE_POLL_MS = 500;
 function unsettled(st) {
   const v = st.view;
-  if (!v || v.state !== 'cancelled' || !(Date.now() < (st.settleUntil ?? 0))) return false;
+  if (v?.state !== 'cancelled' || !(Date.now() < (st.settleUntil ?? 0))) return false;
   const epoch = v.progress?.epoch ?? 0;
   return epoch > 0 && (v.checkpointEpoch ?? 0) < epoch;
 }

@@ -3,8 +3,8 @@
 // reads only corpora it uploaded (another's answers 404 as a missing one; docs/service.md "Owners").
 import type { FastifyInstance } from 'fastify';
 import type { Readable } from 'node:stream';
-import { CorpusStore, isCorpusId, jobStateReader } from '../../../jobs/corpora.js';
-import { NotFoundError, PayloadTooLargeError } from '../../../jobs/errors.js';
+import { type CorpusStore, isCorpusId, jobStateReader } from '../../../jobs/corpora.js';
+import { PayloadTooLargeError } from '../../../jobs/errors.js';
 import type { JobService } from '../../../jobs/types.js';
 import { SpecError } from '../../../train/spec.js';
 
