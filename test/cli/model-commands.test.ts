@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initSpec } from '../../src/cli/client-commands.js';
 import { sweepRequest } from '../../src/cli/team-commands.js';
-import { REDIS_URL, testEnv } from '../service/helpers.js';
+import { REDIS_URL, testEnv } from '../support/service.js';
 import { type ApiProcess, type CliRun, runCli, type Service, startService } from '../support/processes.js';
 
 test("--init-job / --init-model become the spec's init (one of them), on submit and sweep", () => {

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gridValues, sweepRequest, uniqueLabels } from '../../src/cli/team-commands.js';
-import { REDIS_URL, TINY, testEnv } from '../service/helpers.js';
+import { REDIS_URL, TINY, testEnv } from '../support/service.js';
 import { type ApiProcess, type CliRun, runCli, type Service, startService } from '../support/processes.js';
 
 test('grid flags: numbers stay numbers; every flag is a dotted path; --grid takes any path', () => {

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { REDIS_URL, TINY, deletePrefix, testEnv } from '../service/helpers.js';
-import { bearer, trainerClient, type Client } from '../grpc/client.js';
-import { ApiProcess } from './helpers.js';
+import { REDIS_URL, TINY, deletePrefix, testEnv } from '../support/service.js';
+import { bearer, trainerClient, type Client } from '../support/grpc-client.js';
+import { ApiProcess } from '../support/faults.js';
 
 const KEY = 'slow-key-aaaaaaaaaaaaaaaa';
 const KEY2 = 'slow-key-bbbbbbbbbbbbbbbb';

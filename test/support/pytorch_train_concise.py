@@ -1,4 +1,4 @@
-# PyTorch side of the round-trip test (test/service/pytorch-roundtrip.test.ts): d2l's concise LSTM
+# PyTorch side of the round-trip test (test/jobs/pytorch-roundtrip.test.ts): d2l's concise LSTM
 # (RNNModel = nn.LSTM + nn.Linear) trained with d2l's train_ch8 on The Time Machine for a few
 # epochs, saved as safetensors (written by hand: Debian has no safetensors package; the format is
 # an 8-byte little-endian header length, a JSON header, the raw float32 data), and its greedy text.

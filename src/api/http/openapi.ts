@@ -1,6 +1,6 @@
 // GET /docs/openapi.json (and the page at /docs) — OpenAPI 3.1 generated from the same zod schemas
 // the routes validate with (z.toJSONSchema); response shapes are described here with zod too. The
-// document is complete by rule (test/dashboard/docs.test.ts walks it): every field has a
+// document is complete by rule (test/api/dashboard/docs.test.ts walks it): every field has a
 // description (FIELD_DOCS below, by path), every operation lists every status it can answer and
 // has an example request (where it takes one) and an example answer.
 import { z } from 'zod';
