@@ -3,13 +3,10 @@
 // fetch), and real worker processes (`lstm-trainer worker`, from processes.ts).
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { Queue } from 'bullmq';
-import { buildHttpApp } from '../../src/api/http/app.js';
-import { followJob } from '../../src/cli/sse-client.js';
-import { loadConfig, type ServiceConfig } from '../../src/jobs/config.js';
-import { QUEUE_NAME, bullConnection } from '../../src/jobs/redis.js';
-import { RedisJobService } from '../../src/jobs/service.js';
+import type { ServiceConfig } from '../../src/jobs/config.js';
+import type { RedisJobService } from '../../src/jobs/service.js';
 import type { JobEvent } from '../../src/jobs/types.js';
+import { followJob } from '../../src/cli/sse-client.js';
 import { REDIS_URL } from './processes.js';
 
 // defined in processes.ts; the tests that run the service take them from here
@@ -56,7 +53,15 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+// The HTTP app, the JobService and BullMQ are imported when first used: a test file that takes only
+// testEnv, TINY or streamEvents from here (most that run the api as a process) does not load them
+// (about 2 s of CPU per file).
 export async function startTestApi(env: Record<string, string>, opts: { apiKeys?: string[] } = {}): Promise<TestApi> {
+  const [{ loadConfig }, { RedisJobService }, { buildHttpApp }] = await Promise.all([
+    import('../../src/jobs/config.js'),
+    import('../../src/jobs/service.js'),
+    import('../../src/api/http/app.js'),
+  ]);
   const config = loadConfig(env);
   const service = new RedisJobService({ config });
   const app = await buildHttpApp({
@@ -83,6 +88,7 @@ export async function startTestApi(env: Record<string, string>, opts: { apiKeys?
 
 /** BullMQ's view of the queue (what a worker would take next). */
 export async function queueCounts(prefix: string): Promise<Record<string, number>> {
+  const [{ Queue }, { QUEUE_NAME, bullConnection }] = await Promise.all([import('bullmq'), import('../../src/jobs/redis.js')]);
   const q = new Queue(QUEUE_NAME, { connection: bullConnection(REDIS_URL), prefix });
   try {
     return await q.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'paused');
