@@ -27,6 +27,13 @@ function cli(args: string[], timeoutMs = 240_000): Promise<CliRun> {
   return runCli(args, { killAfterMs: timeoutMs, signal: 'SIGKILL', env: { LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: KEY } });
 }
 
+/** A job's view over HTTP (`lstm-trainer get` itself is tested in team-commands.test.ts). */
+async function jobView(id: string) {
+  const res = await fetch(`${api.httpUrl}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${KEY}` } });
+  assert.equal(res.status, 200, id);
+  return (await res.json()) as { state: string; init: { model?: string; fromJob?: string; epoch: number }; progress: { epoch: number } };
+}
+
 // a small concise model on the book's first 2,000 characters
 const MODEL_FLAGS = ['--kind', 'concise', '--hidden', '8', '--max-tokens', '2000', '--batch-size', '4', '--num-steps', '5', '--seed', '7'];
 
@@ -72,7 +79,7 @@ describe('on a real api process and worker', () => {
 
     const fromModel = await cli(['submit', ...MODEL_FLAGS, '--epochs', '2', '--init-model', modelId, '--watch']);
     assert.equal(fromModel.code, 0, fromModel.stderr);
-    const job = JSON.parse((await cli(['get', fromModel.stdout.split('\n')[0].trim()])).stdout);
+    const job = await jobView(fromModel.stdout.split('\n')[0].trim());
     assert.equal(job.state, 'succeeded');
     assert.equal(job.init.model, modelId);
     assert.equal(job.init.epoch, 3);
@@ -80,7 +87,7 @@ describe('on a real api process and worker', () => {
 
     const fromJob = await cli(['submit', ...MODEL_FLAGS, '--epochs', '1', '--init-job', sourceJob]);
     assert.equal(fromJob.code, 0, fromJob.stderr);
-    const job2 = JSON.parse((await cli(['get', fromJob.stdout.trim()])).stdout);
+    const job2 = await jobView(fromJob.stdout.trim());
     assert.equal(job2.init.fromJob, sourceJob);
     assert.equal(job2.init.epoch, 3);
   });
