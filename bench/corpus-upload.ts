@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { ApiProcess } from '../test/faults/helpers.js';
+import { ApiProcess } from '../test/support/faults.js';
 import { deletePrefix, REDIS_URL } from '../test/support/processes.js';
 
 const { values: o } = parseArgs({ options: { mb: { type: 'string', default: '50' } } });

@@ -16,8 +16,8 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/jobs/config.js';
 import { connectRedis, deleteKeysWithPrefix, Keys } from '../src/jobs/redis.js';
 import { REDIS_URL, WorkerProcess } from '../test/support/processes.js';
-import { ApiProcess } from '../test/faults/helpers.js';
-import { call, trainerClient, type Client } from '../test/grpc/client.js';
+import { ApiProcess } from '../test/support/faults.js';
+import { call, trainerClient, type Client } from '../test/support/grpc-client.js';
 
 const { values: o } = parseArgs({
   options: {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer (into native/build/sanitize/,
 # ignored by git; the normal build is left alone) and runs the native engine's tests under it.
-#   native/scripts/sanitize.sh [test files…]     (default: test/native/*.test.ts)
+#   native/scripts/sanitize.sh [test files…]     (default: test/model/native/*.test.ts)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 dir=native/build/sanitize
@@ -21,6 +21,6 @@ export LSTM_NATIVE_ADDON="$PWD/$dir/build/Release/lstm_native.node"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so) $(g++ -print-file-name=libubsan.so)"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-if [ $# -eq 0 ]; then set -- test/native/*.test.ts; fi
+if [ $# -eq 0 ]; then set -- test/model/native/*.test.ts; fi
 echo "sanitized addon: $LSTM_NATIVE_ADDON"
 node --import tsx --test --test-concurrency=1 "$@"

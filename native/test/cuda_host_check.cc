@@ -14,7 +14,7 @@
 // Tolerance: max |cuda − cpu| ≤ 1e-4 · max |cpu| per tensor (float32; the two engines sum in
 // different orders and the CPU engine uses its own exp/tanh approximations).
 //
-// Build and run (test/native/cuda-host.test.ts does this):
+// Build and run (test/model/native/cuda-host.test.ts does this):
 //   g++ -std=c++17 -O2 -pthread -Inative/src native/test/cuda_host_check.cc native/src/{model_api,lstm,
 //       kernels,gemm,thread_pool}.cc -lopenblas -o native/build/cuda_host_check && native/build/cuda_host_check
 // Prints one line per case ("ok …" or "FAIL …") and exits 1 if any case fails.

@@ -1,5 +1,5 @@
 // When the worker checkpoints a job (docs/service.md, "Checkpoints and resuming"): one pure function, so the
-// policy is tested on its own (test/service/checkpoint-policy.test.ts) and the attempt
+// policy is tested on its own (test/jobs/checkpoint-policy.test.ts) and the attempt
 // (job-attempt.ts) only asks it.
 
 /** How often the worker checkpoints (ServiceConfig's CHECKPOINT_EVERY and CHECKPOINT_SECONDS). */

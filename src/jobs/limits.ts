@@ -10,7 +10,7 @@ import type { CostEstimate } from './types.js';
  * lines, character tokens, vocabulary of the whole text + `<unk>`) would give them — by one scan over
  * the text's UTF-16 units with no allocation, so a 2 MB text costs a few milliseconds of the api's
  * event loop, not the 0.3–0.5 s of building its token list and vocabulary. The scan stops once the
- * cut is reached and all 27 symbols were seen. test/service/corpus-figures.test.ts checks it against
+ * cut is reached and all 27 symbols were seen. test/jobs/corpus-figures.test.ts checks it against
  * loadCorpus. Throws a SpecError (field data.corpus) for a text with no letters.
  */
 export function textCorpusFigures(text: string, maxTokens: number): { tokens: number; vocabSize: number } {

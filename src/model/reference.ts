@@ -1,8 +1,8 @@
 // The numeric reference of the whole project: d2l's LSTM in float64 with plain loops, written
 // independently of every engine — forward (the seed's `lstm`), mean cross-entropy, and the
 // gradient of every parameter by backpropagation through time, derived by hand. The engines'
-// tests check the fast code against it: the native CPU engine (test/native/), the tfjs fast path
-// (test/model/), and through the CPU engine the CUDA engine (its host harness and GPU check).
+// tests check the fast code against it: the native CPU engine (test/model/native/), the tfjs fast path
+// (test/model/tfjs/), and through the CPU engine the CUDA engine (its host harness and GPU check).
 // Names and gate order are d2l's: I, F, O, C~ (gates i, f, o, c), C, H; see src/model/README.md
 // for where each implementation writes the same equations.
 import type { Batch } from '../text/data.js';

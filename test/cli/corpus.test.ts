@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deletePrefix, redisReachable, REDIS_URL, runCli } from '../support/processes.js';
-import { startTestApi, testEnv, type TestApi } from '../service/helpers.js';
+import { startTestApi, testEnv, type TestApi } from '../support/service.js';
 
 const cli = (args: string[]) => runCli(args);
 

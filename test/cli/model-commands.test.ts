@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { initSpec } from '../../src/cli/client-commands.js';
 import { sweepRequest } from '../../src/cli/team-commands.js';
-import { REDIS_URL, testEnv } from '../service/helpers.js';
+import { REDIS_URL, testEnv } from '../support/service.js';
 import { type ApiProcess, type CliRun, runCli, type Service, startService } from '../support/processes.js';
 
 test("--init-job / --init-model become the spec's init (one of them), on submit and sweep", () => {
@@ -25,6 +25,13 @@ const env = testEnv({ REDIS_URL, API_KEYS: `alice:${KEY}`, SHUTDOWN_DRAIN_MS: '0
 /** The CLI against this file's api with its key (killed after timeoutMs). */
 function cli(args: string[], timeoutMs = 240_000): Promise<CliRun> {
   return runCli(args, { killAfterMs: timeoutMs, signal: 'SIGKILL', env: { LSTM_TRAINER_URL: api.httpUrl, LSTM_TRAINER_API_KEY: KEY } });
+}
+
+/** A job's view over HTTP (`lstm-trainer get` itself is tested in team-commands.test.ts). */
+async function jobView(id: string) {
+  const res = await fetch(`${api.httpUrl}/v1/jobs/${id}`, { headers: { authorization: `Bearer ${KEY}` } });
+  assert.equal(res.status, 200, id);
+  return (await res.json()) as { state: string; init: { model?: string; fromJob?: string; epoch: number }; progress: { epoch: number } };
 }
 
 // a small concise model on the book's first 2,000 characters
@@ -72,7 +79,7 @@ describe('on a real api process and worker', () => {
 
     const fromModel = await cli(['submit', ...MODEL_FLAGS, '--epochs', '2', '--init-model', modelId, '--watch']);
     assert.equal(fromModel.code, 0, fromModel.stderr);
-    const job = JSON.parse((await cli(['get', fromModel.stdout.split('\n')[0].trim()])).stdout);
+    const job = await jobView(fromModel.stdout.split('\n')[0].trim());
     assert.equal(job.state, 'succeeded');
     assert.equal(job.init.model, modelId);
     assert.equal(job.init.epoch, 3);
@@ -80,7 +87,7 @@ describe('on a real api process and worker', () => {
 
     const fromJob = await cli(['submit', ...MODEL_FLAGS, '--epochs', '1', '--init-job', sourceJob]);
     assert.equal(fromJob.code, 0, fromJob.stderr);
-    const job2 = JSON.parse((await cli(['get', fromJob.stdout.trim()])).stdout);
+    const job2 = await jobView(fromJob.stdout.trim());
     assert.equal(job2.init.fromJob, sourceJob);
     assert.equal(job2.init.epoch, 3);
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { redisReachable, REDIS_URL, runCli } from '../support/processes.js';
-import { startTestApi, testEnv, TINY, type TestApi } from '../service/helpers.js';
+import { startTestApi, testEnv, TINY, type TestApi } from '../support/service.js';
 
 /** Runs `lstm-trainer watch …`; with killAfterMs, interrupts it (SIGINT) then. */
 const watch = (args: string[], killAfterMs?: number) => runCli(['watch', ...args], { killAfterMs });

@@ -9,9 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import { SseParser } from '../../src/api/dashboard/public/sse.js';
 import { followJob } from '../../src/cli/sse-client.js';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { REDIS_URL, WorkerProcess, assertSeqs, deletePrefix, testEnv, waitFor } from '../service/helpers.js';
-import { call, healthClient, trainerClient } from '../grpc/client.js';
-import { ApiProcess } from './helpers.js';
+import { REDIS_URL, WorkerProcess, assertSeqs, deletePrefix, testEnv, waitFor } from '../support/service.js';
+import { call, healthClient, trainerClient } from '../support/grpc-client.js';
+import { ApiProcess } from '../support/faults.js';
 
 const env = testEnv({ REDIS_URL, SHUTDOWN_DRAIN_MS: '1500', LOG_LEVEL: 'warn', CHECKPOINT_EVERY: '1' });
 let worker: WorkerProcess;

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import { ERRORS_TRAILER } from '../../src/api/grpc/index.js';
-import { REDIS_URL, WorkerProcess, deletePrefix, testEnv, waitFor } from '../service/helpers.js';
-import { trainerClient, type Client } from '../grpc/client.js';
-import { ApiProcess, rng } from './helpers.js';
+import { REDIS_URL, WorkerProcess, deletePrefix, testEnv, waitFor } from '../support/service.js';
+import { trainerClient, type Client } from '../support/grpc-client.js';
+import { ApiProcess, rng } from '../support/faults.js';
 import { parseJobSpec } from '../../src/train/spec.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261126);

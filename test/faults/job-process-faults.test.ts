@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { FAST_RECOVERY, TestProcesses, assertSeqs, epochNumbers, startTestApi, streamEvents, testEnv } from '../service/helpers.js';
+import { FAST_RECOVERY, TestProcesses, assertSeqs, epochNumbers, startTestApi, streamEvents, testEnv } from '../support/service.js';
 
 const processes = new TestProcesses();
 after(() => processes.cleanUp());

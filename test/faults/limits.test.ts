@@ -9,9 +9,9 @@ import * as grpc from '@grpc/grpc-js';
 import { ERRORS_TRAILER } from '../../src/api/grpc/index.js';
 import { estimateJob } from '../../src/jobs/limits.js';
 import { parseJobSpec } from '../../src/train/spec.js';
-import { REDIS_URL, TINY, deletePrefix, testEnv } from '../service/helpers.js';
-import { bearer, callError, call, trainerClient, type Client } from '../grpc/client.js';
-import { ApiProcess } from './helpers.js';
+import { REDIS_URL, TINY, deletePrefix, testEnv } from '../support/service.js';
+import { bearer, callError, call, trainerClient, type Client } from '../support/grpc-client.js';
+import { ApiProcess } from '../support/faults.js';
 
 const K_RATE = 'key-rate-aaaaaaaaaaaa';
 const K_QUEUE = 'key-queue-bbbbbbbbbbb';

@@ -11,8 +11,8 @@ import request from 'supertest';
 import { Cluster, Redis } from 'ioredis';
 import { Keys } from '../../src/jobs/redis.js';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { FAST_RECOVERY, REDIS_URL, TINY, WorkerProcess, assertSeqs, epochNumbers, streamEvents, waitFor } from '../service/helpers.js';
-import { ApiProcess, RedisCluster } from './helpers.js';
+import { FAST_RECOVERY, REDIS_URL, TINY, WorkerProcess, assertSeqs, epochNumbers, streamEvents, waitFor } from '../support/service.js';
+import { ApiProcess, RedisCluster } from '../support/faults.js';
 
 let cluster: RedisCluster;
 let client: Cluster;

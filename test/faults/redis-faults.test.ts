@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { followJob } from '../../src/cli/sse-client.js';
 import type { JobEvent } from '../../src/jobs/types.js';
-import { WorkerProcess, assertSeqs, epochNumbers, testEnv, waitFor } from '../service/helpers.js';
-import { trainerClient, type Client } from '../grpc/client.js';
-import { ApiProcess, RedisServer, freePort } from './helpers.js';
+import { WorkerProcess, assertSeqs, epochNumbers, testEnv, waitFor } from '../support/service.js';
+import { trainerClient, type Client } from '../support/grpc-client.js';
+import { ApiProcess, RedisServer, freePort } from '../support/faults.js';
 
 let redis: RedisServer;
 let api: ApiProcess;

@@ -6,8 +6,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { TestProcesses, assertSeqs, processAlive, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from '../service/helpers.js';
-import { RedisServer, freePort } from './helpers.js';
+import { TestProcesses, assertSeqs, processAlive, epochNumbers, slowSpec, startTestApi, streamEvents, testEnv, waitFor } from '../support/service.js';
+import { RedisServer, freePort } from '../support/faults.js';
 
 let redis: RedisServer | undefined;
 const processes = new TestProcesses();

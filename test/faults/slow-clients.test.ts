@@ -8,9 +8,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { REDIS_URL, TINY, deletePrefix, testEnv } from '../service/helpers.js';
-import { bearer, trainerClient, type Client } from '../grpc/client.js';
-import { ApiProcess } from './helpers.js';
+import { REDIS_URL, TINY, deletePrefix, testEnv } from '../support/service.js';
+import { bearer, trainerClient, type Client } from '../support/grpc-client.js';
+import { ApiProcess } from '../support/faults.js';
 
 const KEY = 'slow-key-aaaaaaaaaaaaaaaa';
 const KEY2 = 'slow-key-bbbbbbbbbbbbbbbb';
@@ -58,13 +58,14 @@ test('a body trickled one byte at a time: 408 and the connection closed after RE
     });
     let got = '';
     const drip = setInterval(() => !s.destroyed && s.write('x'), 300);
+    const giveUp = setTimeout(() => s.destroy(), 20_000); // never closed: the assertion below fails
     s.on('data', (d) => (got += d));
     s.on('error', () => {});
     s.on('close', () => {
       clearInterval(drip);
+      clearTimeout(giveUp); // or it keeps this file's process alive for the rest of the 20 s
       resolve(got);
     });
-    setTimeout(() => s.destroy(), 20_000); // never closed: the assertion below fails
   });
   const seconds = (Date.now() - t0) / 1000;
   assert.ok(seconds < 8, `the trickled request stayed open ${seconds} s`);

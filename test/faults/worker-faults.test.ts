@@ -23,8 +23,8 @@ import {
   streamEvents,
   testEnv,
   waitFor,
-} from '../service/helpers.js';
-import { rng } from './helpers.js';
+} from '../support/service.js';
+import { rng } from '../support/faults.js';
 
 const SEED = Number(process.env.FAULT_SEED ?? 4242);
 const r = rng(SEED);

@@ -1,4 +1,4 @@
-# PyTorch side of the round-trip test (test/service/pytorch-roundtrip.test.ts): d2l's concise LSTM
+# PyTorch side of the round-trip test (test/jobs/pytorch-roundtrip.test.ts): d2l's concise LSTM
 # (RNNModel = nn.LSTM + nn.Linear) trained with d2l's train_ch8 on The Time Machine for a few
 # epochs, saved as safetensors with the vocabulary in its metadata, and its greedy text.
 # usage: python3 pytorch_train_concise.py CORPUS OUT.safetensors EPOCHS NUM_HIDDENS MAX_TOKENS

@@ -3,7 +3,7 @@
 // the health, metrics and docs routes): each part holds its operations, the zod schemas of its
 // answers (fields described with .describe()) and its examples. Request schemas are the zod
 // schemas the routes validate with (z.toJSONSchema). The document is complete by rule
-// (test/dashboard/docs.test.ts walks it): every field has a description, every operation lists
+// (test/api/dashboard/docs.test.ts walks it): every field has a description, every operation lists
 // every status it can answer and has an example request (where it takes one) and an example answer.
 import { corporaDoc } from './openapi/corpora.js';
 import { eventsDoc } from './openapi/events.js';

@@ -1,7 +1,7 @@
 // The LSTM cell's elementwise part as WebAssembly SIMD kernels (AssemblyScript; `npm run build:wasm`
 // compiles this file to lstmCellKernels.wasm, which is committed and checked to be its build).
 // lstmCellForward / lstmCellBackward in fusedLstm.ts are the same equations as tfjs ops: the reference
-// these are tested against (test/model/tfjs-cell-kernels.test.ts). wasmKernels.ts runs them on the
+// these are tested against (test/model/tfjs/cell-kernels.test.ts). wasmKernels.ts runs them on the
 // tfjs wasm backend's own memory, so tensors are read and written in place.
 //
 // Layout: rows are batch elements; the gates (B, 4H) are the blocks i, f, c, o of H columns each; the

@@ -1,6 +1,6 @@
 // Kernels for the wasm backend, where tfjs's own ops are the bottleneck of an LSTM minibatch. Every
 // exported function falls back to tfjs ops on other backends (and those ops are what the tests
-// compare the kernels with: test/model/tfjs-cell-kernels.test.ts).
+// compare the kernels with: test/model/tfjs/cell-kernels.test.ts).
 //
 // - The LSTM cell after its matMul, forward (the gates' σ included; layer 0's input rows read straight
 //   from the token table) and backward, as WebAssembly SIMD (lstmCellKernels.as.ts; lstmCellForward /
