@@ -17,12 +17,12 @@ import { lstmTrainerService } from '../../src/api/grpc/proto.js';
 import { loadConfig } from '../../src/jobs/config.js';
 import { RedisJobService } from '../../src/jobs/service.js';
 import { REDIS_URL, ROOT, TINY, deletePrefix, testEnv } from '../support/service.js';
-import { ReflectionClient, bearer, call, healthClient, trainerClient, type Client } from '../support/grpc-client.js';
+import { ReflectionClient, bearer, call, healthClient, trainerClient } from '../support/grpc-client.js';
 import { ApiProcess } from '../support/faults.js';
 
 const KEY = 'sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c1';
 const KEY2 = 'second-key-with-other-length';
-const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1), KEY + 'x', KEY.toUpperCase()];
+const WRONG = ['sk-live-7f3a9c1e5b2d4f60a8c9e1d3b5f7a9c2', 'x', KEY.slice(0, -1), `${KEY}x`, KEY.toUpperCase()];
 // AUTH_FAIL_LIMIT 0: this file sends hundreds of wrong keys from one address on purpose (the throttle: slow-clients.test.ts)
 // KEY2 is an admin key (ADMIN_KEYS): it reads the job KEY submitted (owners: test/jobs/owners.test.ts)
 const env = testEnv({ REDIS_URL, API_KEYS: KEY, ADMIN_KEYS: KEY2, LOG_LEVEL: 'trace', SHUTDOWN_DRAIN_MS: '0', AUTH_FAIL_LIMIT: '0' });

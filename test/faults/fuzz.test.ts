@@ -156,7 +156,7 @@ interface HttpCase {
   expect?: { status: number; field?: string };
 }
 
-const BAD_IDS = ['', 'x', '..%2F..%2Fetc%2Fpasswd', '%00', 'j' + 'z'.repeat(300), '%F0%9F%A6%80', 'job%20id', 'j000000000zzzzzzzzzz', '%E2%80%AE', "'%3B--"];
+const BAD_IDS = ['', 'x', '..%2F..%2Fetc%2Fpasswd', '%00', `j${'z'.repeat(300)}`, '%F0%9F%A6%80', 'job%20id', 'j000000000zzzzzzzzzz', '%E2%80%AE', "'%3B--"];
 /** Ids the router itself refused before (fastify's 414 body for 101–200 characters, a plain 400 for `%ff`): now 400 problems naming `id`. */
 const ROUTER_BAD_IDS = () => ['j'.repeat(int(101, 200)), 'j'.repeat(int(21, 100)), '%ff', '%c0%af', `j0mwy3g8821106b38b1c%ff`, '%'];
 
@@ -235,7 +235,7 @@ function httpCase(i: number): HttpCase {
       // one field of the spec set to something hostile, possibly next to unknown fields
       const f = pick(SPEC_FIELDS);
       let body = setPath(f, hostileJson());
-      if (r() < 0.3) body = body.slice(0, -1) + `,${JSON.stringify(pick(['zzz', '__proto__', 'constructor', 'model2', '']))}:1}`;
+      if (r() < 0.3) body = `${body.slice(0, -1)},${JSON.stringify(pick(['zzz', '__proto__', 'constructor', 'model2', '']))}:1}`;
       return { what: `spec ${f}`, method: 'POST', path: '/v1/jobs', headers: json, body };
     }
     case 3: {
@@ -432,7 +432,7 @@ test(`HTTP: ${HTTP_CASES} hostile requests (seed ${SEED}): no 5xx, every 400 nam
   const listed = (await (await fetch(`${api.httpUrl}/v1/jobs?limit=100`)).json()) as { jobs: { name?: string }[] };
   assert.equal(listed.jobs.filter((j) => j.name === CROSS_NAME).length, 0);
   assert.equal(((await (await fetch(`${api.httpUrl}/v1/jobs/${existing}`)).json()) as { state: string }).state, 'succeeded');
-  const health = await fetch(api.httpUrl + '/readyz');
+  const health = await fetch(`${api.httpUrl}/readyz`);
   assert.equal(health.status, 200);
   console.log(`# HTTP statuses: ${JSON.stringify(statuses)}`);
 });
@@ -586,7 +586,7 @@ test(`gRPC: ${GRPC_CASES} hostile requests (seed ${SEED}): no INTERNAL/UNKNOWN, 
     let err: grpc.ServiceError | null;
     try {
       err = await grpcOutcome(c.method, c.req);
-    } catch (e) {
+    } catch (_e) {
       // the client refused to serialize it (e.g. a value outside the proto type): not sent
       codes['client-rejected'] = (codes['client-rejected'] ?? 0) + 1;
       continue;
@@ -615,7 +615,7 @@ test(`generate: 80 seeded sampling requests (HTTP and gRPC) against a trained jo
   const letters = 'abcdefghijklmnopqrstuvwxyz ';
   for (let i = 0; i < 80; i++) {
     const req: Record<string, unknown> = {
-      prefix: 't' + Array.from({ length: int(0, 30) }, () => pick([...letters])).join(''),
+      prefix: `t${Array.from({ length: int(0, 30) }, () => pick([...letters])).join('')}`,
       numChars: pick([1, 2, int(1, 100), int(100, 5000), 5000]),
       temperature: pick([undefined, 0, 1e-6, 0.5, 1, 5, 20, 100]),
       topK: pick([undefined, 1, 2, 3, int(1, 1000), 1000]),

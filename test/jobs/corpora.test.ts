@@ -74,7 +74,7 @@ test('upload: content-addressed (the same text twice is one corpus), stored whol
   const redis = connectRedis(REDIS_URL);
   try {
     const stored = await redis.getBuffer(`${env.QUEUE_PREFIX}:corpus:${first.body.id}:text`);
-    assert.ok(stored && stored.equals(Buffer.from(text, 'utf8')));
+    assert.ok(stored?.equals(Buffer.from(text, 'utf8')));
     assert.deepEqual(await redis.keys(`${env.QUEUE_PREFIX}:corpus-upload:*`), []); // no temporary key left
   } finally {
     redis.disconnect();

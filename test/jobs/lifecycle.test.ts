@@ -36,8 +36,7 @@ after(async () => {
 });
 
 const strip = (e: JobEvent) => {
-  const { seq, time, type, ...rest } = e as JobEvent & { type: 'epoch' };
-  void seq, void time, void type;
+  const { seq: _seq, time: _time, type: _type, ...rest } = e as JobEvent & { type: 'epoch' };
   return rest;
 };
 const states = (events: JobEvent[]) => events.filter((e) => e.type === 'state').map((e) => (e as { state: string }).state);

@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { chromium, type Browser } from 'playwright-core';
 import { loadDashboard } from '../../../src/api/app.js';
 import { buildHttpApp } from '../../../src/api/http/app.js';
@@ -226,6 +225,7 @@ describe('the API reference (OpenAPI document, 405s, /docs)', { skip: noRedis },
         await page
           .locator('.info .title')
           .first()
+          // biome-ignore lint/performance/useDomNodeTextContent: Playwright's innerText() is the rendered text, line breaks included
           .innerText()
           .then((t) => t.split('\n')[0].trim()),
         'lstm-trainer',
@@ -239,6 +239,7 @@ describe('the API reference (OpenAPI document, 405s, /docs)', { skip: noRedis },
       await page.locator('.opblock-post', { hasText: 'Submit a training job' }).locator('.opblock-summary').click();
       const submit = page.locator('.opblock-post.is-open');
       await submit.locator('.responses-table').first().waitFor();
+      // biome-ignore lint/performance/useDomNodeTextContent: as above (the rendered text)
       const text = await submit.innerText();
       for (const s of ['201', '409', '413', '415', '429']) assert.match(text, new RegExp(`\\b${s}\\b`), `status ${s} shown`);
       assert.match(text, /"idempotencyKey": "run-1"/, 'the example request');

@@ -3,7 +3,6 @@
 // the lines the app's logger (pino) writes, against a real job service on Redis.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp, POLL_HEADER } from '../../../src/api/http/app.js';
 import { loadConfig } from '../../../src/jobs/config.js';

@@ -5,7 +5,6 @@ import { KeyRing } from '../../../src/jobs/owners.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
-import { Redis } from 'ioredis';
 import type { FastifyInstance } from 'fastify';
 import { startGrpcServer, type GrpcServer } from '../../../src/api/grpc/index.js';
 import { MODEL_CHUNK_BYTES } from '../../../src/api/grpc/handlers.js';

@@ -10,7 +10,6 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import { startGrpcServer, type GrpcServer } from '../../../src/api/grpc/index.js';
 import { loadConfig } from '../../../src/jobs/config.js';
 import { RedisJobService } from '../../../src/jobs/service.js';

@@ -196,7 +196,7 @@ describe('jobs without a worker', () => {
     assert.equal(ok.body.name, 'zeitreisender ü 时间 🦀');
     await request(api.url).post(`/v1/jobs/${ok.body.id}/cancel`).send({}).expect(200);
     // a BOM is not JSON (as before)
-    const bom = await fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('\uFEFF{}') });
+    const bom = await fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.from('\uFEFF{}') });
     assert.equal(bom.status, 400);
   });
 
@@ -439,7 +439,7 @@ describe('jobs without a worker', () => {
     const spec = { ...TINY, data: { ...TINY.data, corpus: { text } }, name: 'big corpus' };
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(api.url + '/v1/jobs', {
+      const res = await fetch(`${api.url}/v1/jobs`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ ...spec, idempotencyKey: `corpus-${i}` }),
@@ -451,7 +451,7 @@ describe('jobs without a worker', () => {
       assert.deepEqual(job.spec.data.corpus, { bytes, sha256 });
       ids.push(job.id);
     }
-    const list = await fetch(api.url + '/v1/jobs?limit=100');
+    const list = await fetch(`${api.url}/v1/jobs?limit=100`);
     const listRaw = await list.text();
     assert.ok(listRaw.length < 100_000 && !listRaw.includes('traveller for so'), `a list of 3 jobs with 520 kB corpora is ${listRaw.length} bytes`);
     for (const j of JSON.parse(listRaw).jobs.filter((x: { id: string }) => ids.includes(x.id))) assert.deepEqual(j.spec.data.corpus, { bytes, sha256 });
@@ -490,7 +490,7 @@ describe('jobs without a worker', () => {
     h.enable();
     const answers = await Promise.all(
       Array.from({ length: 8 }, () =>
-        fetch(api.url + '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
+        fetch(`${api.url}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then(
           async (r) => [r.status, await r.json()] as const,
         ),
       ),

@@ -299,7 +299,7 @@ test('getWeights returns copies; setWeights replaces and validates', async () =>
   model.setWeights(w);
   assert.equal(model.getWeights()['dense/bias'].data[0], 123);
   assert.throws(() => model.setWeights({ ...w, extra: { shape: [1], data: new Float32Array(1) } }), /unexpected/);
-  const { ['dense/bias']: _drop, ...missing } = w;
+  const { 'dense/bias': _drop, ...missing } = w;
   assert.throws(() => model.setWeights(missing), /missing/);
   model.dispose();
 });

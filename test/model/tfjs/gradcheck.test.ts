@@ -9,15 +9,7 @@ import { Rng } from '../../../src/text/rng.js';
 import type { Weights } from '../../../src/model/engine.js';
 import { getLstmParams as initLstmWeights } from '../../../src/model/params.js';
 import { initTfjsBackend } from '../../../src/model/tfjs/index.js';
-import {
-  LSTM_PARAM_NAMES,
-  getLstmParams,
-  initLstmState,
-  paramList,
-  paramRecord,
-  rnnModelScratch,
-  scratchLossAndGrads,
-} from '../../../src/model/tfjs/scratch.js';
+import { LSTM_PARAM_NAMES, getLstmParams, paramList, paramRecord, rnnModelScratch, scratchLossAndGrads } from '../../../src/model/tfjs/scratch.js';
 import { crossEntropy, timeMajor } from '../../../src/model/tfjs/common.js';
 
 const backend = await initTfjsBackend(() => {});
