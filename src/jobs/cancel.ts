@@ -5,7 +5,7 @@
 import { FailedPreconditionError, NotFoundError, UnavailableError } from './errors.js';
 import type { EventLog } from './events.js';
 import type { JobReader } from './job-reader.js';
-import { finiteOrUndefined } from './job-view.js';
+import { summaryOf } from './job-view.js';
 import { JobRun } from './lifecycle.js';
 import type { Caller } from './owners.js';
 import type { TrainQueue } from './queue.js';
@@ -31,13 +31,7 @@ export async function cancelJob(parts: CancelParts, id: string, as?: Caller): Pr
       // (so the summary is the job's last epoch); a running worker sees it within one minibatch
       const r = await new JobRun(events, id).cancel({
         seen: { state: rec.state, lastSeq: rec.lastSeq },
-        summary: {
-          finalPerplexity: finiteOrUndefined(rec.perplexity) ?? null,
-          epochs: rec.lastEpoch,
-          totalMs: Math.round(rec.elapsedMs ?? 0),
-          engine: rec.engine ?? '',
-          backend: rec.backend ?? '',
-        },
+        summary: summaryOf(rec),
         message: rec.state === 'queued' ? 'cancelled while queued' : `cancelled at epoch ${rec.lastEpoch}`,
       });
       if (r.ok) {

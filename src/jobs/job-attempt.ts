@@ -21,7 +21,7 @@ import type { CorpusStore } from './corpora.js';
 import type { EventLog } from './events.js';
 import type { LogLevel } from './job-log.js';
 import type { JobStore } from './job-records.js';
-import { finiteOrUndefined } from './job-view.js';
+import { summaryOf } from './job-view.js';
 import { JobRun } from './lifecycle.js';
 import type { TrainJobData } from './queue.js';
 import type { RedisClient } from './redis.js';
@@ -324,13 +324,7 @@ export class JobAttempts {
       const limit = (rec.spec as { train?: { timeoutSeconds?: number } }).train?.timeoutSeconds;
       const now = (await this.parts.store.get(id)) ?? rec;
       const r = await run.timeOut({
-        summary: {
-          finalPerplexity: finiteOrUndefined(now.perplexity) ?? null,
-          epochs: now.lastEpoch,
-          totalMs: Math.round(now.elapsedMs ?? 0),
-          engine: now.engine ?? '',
-          backend: now.backend ?? '',
-        },
+        summary: summaryOf(now),
         message: `cancelled: its training time exceeded train.timeoutSeconds (${limit} s) at epoch ${now.lastEpoch} of ${now.spec.train.epochs}`,
       });
       await this.parts.note(

@@ -2,11 +2,22 @@
 // HTTP, gRPC and the dashboard show, with numbers JSON can carry.
 import type { EpochEvent } from '../train/trainer.js';
 import type { JobRecord } from './job-records.js';
-import type { JobSpecView, JobView } from './types.js';
+import type { JobSpecView, JobSummary, JobView } from './types.js';
 
 /** JSON has no NaN/Infinity: a diverged perplexity is reported as null. */
 export function finiteOrUndefined(x: number | undefined): number | undefined {
   return x !== undefined && Number.isFinite(x) ? x : undefined;
+}
+
+/** The summary of a job ended from outside its training (cancelled, timed out): what its record says so far. */
+export function summaryOf(rec: JobRecord<JobSpecView>): JobSummary {
+  return {
+    finalPerplexity: finiteOrUndefined(rec.perplexity) ?? null,
+    epochs: rec.lastEpoch,
+    totalMs: Math.round(rec.elapsedMs ?? 0),
+    engine: rec.engine ?? '',
+    backend: rec.backend ?? '',
+  };
 }
 
 export function toView(rec: JobRecord<JobSpecView>, lastEpochs: EpochEvent[]): JobView {

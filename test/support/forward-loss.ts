@@ -8,7 +8,7 @@ import type { Batch } from '../../src/text/data.js';
 import { Rng } from '../../src/text/rng.js';
 
 /** Sequential minibatches of one random token stream (row b of minibatch i+1 continues row b of i). */
-function sequentialBatches(vocabSize: number, batchSize: number, numSteps: number, count: number, seed: number): Batch[] {
+export function sequentialBatches(vocabSize: number, batchSize: number, numSteps: number, count: number, seed: number): Batch[] {
   const rng = new Rng(seed);
   const rowLen = numSteps * count + 1;
   const rows = Array.from({ length: batchSize }, () => Array.from({ length: rowLen }, () => rng.randint(0, vocabSize - 1)));

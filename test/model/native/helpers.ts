@@ -45,25 +45,7 @@ export function randomBatch(vocabSize: number, batchSize: number, numSteps: numb
   return { X, Y, batchSize, numSteps };
 }
 
-/** Sequential minibatches of one random token stream (row b of minibatch i+1 continues row b of i). */
-export function sequentialBatches(vocabSize: number, batchSize: number, numSteps: number, count: number, seed: number): Batch[] {
-  const rng = new Rng(seed);
-  const rowLen = numSteps * count + 1;
-  const rows = Array.from({ length: batchSize }, () => Array.from({ length: rowLen }, () => rng.randint(0, vocabSize - 1)));
-  const out: Batch[] = [];
-  for (let i = 0; i < count; i++) {
-    const X = new Int32Array(batchSize * numSteps);
-    const Y = new Int32Array(batchSize * numSteps);
-    for (let b = 0; b < batchSize; b++) {
-      for (let t = 0; t < numSteps; t++) {
-        X[b * numSteps + t] = rows[b][i * numSteps + t];
-        Y[b * numSteps + t] = rows[b][i * numSteps + t + 1];
-      }
-    }
-    out.push({ X, Y, batchSize, numSteps });
-  }
-  return out;
-}
+export { sequentialBatches } from '../../support/forward-loss.js';
 
 // ---------------------------------------------------------------------------------------------
 // comparisons
