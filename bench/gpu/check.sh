@@ -8,6 +8,9 @@
 #    jobs, and one table with the ratios to PyTorch.
 # Results (JSON and the log) go to $OUT when set (the device tool brings that folder back).
 # Budget: ≈ 3–4 minutes on an H100/H200; every step has its own timeout.
+# CHECK_ARGS (optional) is appended to the Node check's arguments: a dry run of this whole script on
+# a machine without a GPU passes CHECK_ARGS="--cpu --epochs 2 --concurrency 1,2 --concurrency-epochs 1"
+# (docs/gpu-engine.md, "The GPU check").
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 C=$PWD/bench/gpu-carry
@@ -42,6 +45,6 @@ if ! "${NODE[@]}" -e 'require(process.env.LSTM_NATIVE_ADDON)'; then
   echo "the addon does not load with this machine's C/C++ runtime: using the carried one"
   NODE=("$W/glibc/ld-linux-x86-64.so.2" --library-path "$W/lib:$W/glibc" "$W/node")
 fi
-timeout 240 "${NODE[@]}" "$C/check.mjs" --torch "$R/torch-scratch.json,$R/torch-concise.json" --out "$R/gpu-check.json" || status=1
+timeout 240 "${NODE[@]}" "$C/check.mjs" --torch "$R/torch-scratch.json,$R/torch-concise.json" --out "$R/gpu-check.json" ${CHECK_ARGS:-} || status=1
 echo "== done, status $status"
 exit $status
