@@ -4,11 +4,9 @@
 //   tfjs         a TensorFlow.js LayersModel (model.json + weights.bin), written by tfjs itself
 //   checkpoint   our own file (the same bytes `train --save` writes)
 // Vocabulary, kind, sizes, epoch and perplexity travel in each format's metadata.
-import * as tf from '@tensorflow/tfjs';
 import onnxProto from 'onnx-proto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import type { Weights } from '../model/engine.js';
-import { initTfjsBackend } from '../model/tfjs/index.js';
 import { serializeCheckpoint, type Checkpoint } from './checkpoint.js';
 
 export const EXPORT_FORMATS = ['safetensors', 'onnx', 'tfjs', 'checkpoint'] as const;
@@ -167,6 +165,10 @@ export async function toTfjsLayersModel(ckpt: Checkpoint): Promise<ExportFile[]>
   const { vocabSize: V, numHiddens: H, numLayers } = ckpt.config;
   const layers = ckpt.config.kind === 'scratch' ? 1 : numLayers;
   const w = layersWeights(ckpt);
+  // tfjs is loaded here, not at import: it costs ~1 s, and the api and workers that import this
+  // module for the other formats never need it
+  const tf = await import('@tensorflow/tfjs');
+  const { initTfjsBackend } = await import('../model/tfjs/index.js');
   await initTfjsBackend(() => {}); // the project's backend choice (quietly), not tfjs's default
   const model = tf.sequential({ name: `lstm_trainer_${ckpt.config.kind}` });
   for (let l = 0; l < layers; l++) {
