@@ -3,10 +3,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Command } from 'commander';
 import { int } from './options.js';
-import { startApi } from '../api/app.js';
+import type { startApi } from '../api/app.js';
 import { ConfigError, loadConfig, type ServiceConfig } from '../jobs/config.js';
 import { ensureLocalRedis, RedisUnavailableError, type LocalRedis } from '../jobs/localRedis.js';
-import { TrainWorker } from '../jobs/worker.js';
+import type { TrainWorker } from '../jobs/worker.js';
 import { testCrashFromEnv, testPauseFromEnv } from '../jobs/test-hooks.js';
 import { createLogger, type Logger } from '../jobs/log.js';
 import { EngineUnavailableError, selectEngine } from '../model/engines.js';
@@ -62,6 +62,9 @@ export async function runWorker(cfg: ServiceConfig): Promise<TrainWorker> {
     if (e instanceof EngineUnavailableError) throw new UserError(e.message);
     throw e;
   }
+  // loaded here, not at import: `api` never needs BullMQ's worker, `worker` never needs fastify
+  // and gRPC, and every other command needs neither (process start-up is what this saves)
+  const { TrainWorker } = await import('../jobs/worker.js');
   const worker = new TrainWorker({
     config: cfg,
     engine,
@@ -101,6 +104,7 @@ async function workerCommand(): Promise<void> {
 
 /** startApi, with a port already in use as one line naming the port and the variable to change. */
 async function startApiOrExplain(cfg: ServiceConfig): Promise<Awaited<ReturnType<typeof startApi>>> {
+  const { startApi } = await import('../api/app.js');
   try {
     return await startApi(cfg, log, useLogger('api'));
   } catch (e) {
