@@ -2,8 +2,27 @@
 // mean cross-entropy, grad_clipping, sgd, moving weights between tensors and `Weights`, and the
 // generator loop.
 import * as tf from '@tensorflow/tfjs';
+import type { Batch } from '../../text/data.js';
 import type { Generator, ModelConfig, Weights } from '../engine.js';
 import { paramShapes } from '../params.js';
+
+/**
+ * Token ids index rows of a table (V rows): the wasm kernels read and write those rows without a
+ * bounds check, and tf.oneHot / oneHotRows turn an id outside [0, V) into a wrong row or none at all.
+ */
+export function checkTokens(tokens: Int32Array | number[], vocabSize: number): void {
+  for (const i of tokens) if (!(Number.isInteger(i) && i >= 0 && i < vocabSize)) throw new Error(`token id ${i} is not in [0, ${vocabSize - 1}]`);
+}
+
+/** A minibatch the models can read: X and Y of batchSize·numSteps ids, each in [0, V). Checked before any state changes. */
+export function checkBatch(batch: Batch, vocabSize: number): void {
+  const n = batch.batchSize * batch.numSteps;
+  if (batch.X.length !== n || batch.Y.length !== n) {
+    throw new Error(`a minibatch of ${batch.batchSize}×${batch.numSteps} needs ${n} ids in X and in Y (got ${batch.X.length} and ${batch.Y.length})`);
+  }
+  checkTokens(batch.X, vocabSize);
+  checkTokens(batch.Y, vocabSize);
+}
 
 /** d2l's `X.T.reshape(-1)`: a (batchSize, numSteps) row-major batch as time-major rows t·B + b. */
 export function timeMajor(X: Int32Array, batchSize: number, numSteps: number): Int32Array {

@@ -11,10 +11,9 @@
 // over all steps in one matMul each (K = steps·batch).
 // The forward keeps what the backward needs instead of save()-ing it (save() copies every tensor).
 import * as tf from '@tensorflow/tfjs';
-import { oneHotRows } from './common.js';
+import { checkTokens, oneHotRows } from './common.js';
 import {
   cellKernelsFor,
-  checkTokens,
   lstmCellBackwardKernel,
   lstmCellForwardKernel,
   scatterAddSteps,

@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import {
+  checkBatch,
+  checkTokens,
   checkWeights,
   gradClipping,
   needsFreshState,
@@ -17,7 +19,6 @@ import {
   weightsToTensors,
 } from './common.js';
 import { fromFusedLayout, fusedConfig, toFusedLayout } from './fusedLayout.js';
-import { checkTokens } from './wasmKernels.js';
 import {
   denseCrossEntropy,
   denseLoss,
@@ -113,6 +114,7 @@ export class FusedLstmModel implements LstmModel {
   }
 
   async trainStep(batch: Batch, opts: StepOptions): Promise<StepResult> {
+    checkBatch(batch, this.config.vocabSize);
     const state = this.stateFor(batch.batchSize, opts.resetState);
     const tapes = state.map(newTape);
     let stats: tf.Tensor1D;
@@ -138,6 +140,7 @@ export class FusedLstmModel implements LstmModel {
   }
 
   async lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads> {
+    checkBatch(batch, this.config.vocabSize);
     const state = this.stateFor(batch.batchSize, opts.resetState);
     const tapes = state.map(newTape);
     let value: tf.Scalar;
@@ -160,6 +163,7 @@ export class FusedLstmModel implements LstmModel {
   }
 
   async loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }> {
+    checkBatch(batch, this.config.vocabSize);
     const state = this.stateFor(batch.batchSize, opts.resetState);
     // no valueAndGrads: no gradient tape, and no tensors kept for a backward
     const [value, final] = tf.tidy(() => fusedForwardLoss(this.params, batch, state, this.k));

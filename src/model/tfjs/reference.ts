@@ -4,7 +4,18 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
-import { checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights } from './common.js';
+import {
+  checkBatch,
+  checkTokens,
+  checkWeights,
+  gradClipping,
+  needsFreshState,
+  paramNames,
+  readWeights,
+  sgd,
+  stepGenerator,
+  tensorsToWeights,
+} from './common.js';
 import { RNNModel, conciseLoss, conciseLossAndGrads, type RnnState } from './concise.js';
 import { getLstmParams, initLstmState, lstm, paramList, paramRecord, scratchLoss, scratchLossAndGrads, type LstmParams } from './scratch.js';
 
@@ -116,6 +127,7 @@ export class ReferenceModel implements LstmModel {
   }
 
   async trainStep(batch: Batch, opts: StepOptions): Promise<StepResult> {
+    checkBatch(batch, this.config.vocabSize);
     const r = this.net.lossAndGrads(batch, this.stateFor(batch.batchSize, opts.resetState));
     this.replaceState(r.state);
     const [stats, updated] = tf.tidy(() => {
@@ -130,6 +142,7 @@ export class ReferenceModel implements LstmModel {
   }
 
   async lossAndGrads(batch: Batch, opts: { resetState: boolean }): Promise<LossAndGrads> {
+    checkBatch(batch, this.config.vocabSize);
     const r = this.net.lossAndGrads(batch, this.stateFor(batch.batchSize, opts.resetState));
     this.replaceState(r.state);
     try {
@@ -141,6 +154,7 @@ export class ReferenceModel implements LstmModel {
   }
 
   async loss(batch: Batch, opts: { resetState: boolean }): Promise<{ loss: number }> {
+    checkBatch(batch, this.config.vocabSize);
     const r = this.net.loss(batch, this.stateFor(batch.batchSize, opts.resetState));
     this.replaceState(r.state);
     try {
@@ -152,7 +166,10 @@ export class ReferenceModel implements LstmModel {
   }
 
   generator(): Generator {
-    return stepGenerator(this.net.beginState(1), (token, state) => this.net.step(token, state));
+    return stepGenerator(this.net.beginState(1), (token, state) => {
+      checkTokens([token], this.config.vocabSize);
+      return this.net.step(token, state);
+    });
   }
 
   getWeights(): Weights {

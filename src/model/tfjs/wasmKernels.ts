@@ -16,6 +16,7 @@
 // The SIMD kernels import the backend's own WebAssembly.Memory, so they read and write tensors in place.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
+import { checkTokens } from './common.js';
 
 const SPLIT = 'LstmTrainerSplitColumns';
 const CELL_FORWARD = 'LstmTrainerLstmCellForward';
@@ -178,11 +179,6 @@ export function splitRows(x: tf.Tensor2D, n: number): tf.Tensor2D[] {
   const rows = total / n;
   // row blocks of a row-major matrix are column blocks of its (1, total·cols) view
   return splitColumns(tf.reshape(x, [1, total * cols]), n).map((part) => tf.reshape(part, [rows, cols]));
-}
-
-/** Token ids index rows of a table (V rows); the kernels read and write those rows without a bounds check. */
-export function checkTokens(tokens: Int32Array | number[], vocabSize: number): void {
-  for (const i of tokens) if (!(Number.isInteger(i) && i >= 0 && i < vocabSize)) throw new Error(`token id ${i} is not in [0, ${vocabSize - 1}]`);
 }
 
 /** Whether lstmCellForwardKernel / lstmCellBackwardKernel can run on gates like `gates` (B, 4H). */

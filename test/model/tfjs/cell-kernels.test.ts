@@ -11,7 +11,8 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../../src/text/rng.js';
 import { initTfjsBackend } from '../../../src/model/tfjs/backend.js';
 import { gateConstants, lstmCell, lstmCellBackward, type CellStep } from '../../../src/model/tfjs/fusedLstm.js';
-import { checkTokens, scatterAddSteps, transpose2d, transposeSteps } from '../../../src/model/tfjs/wasmKernels.js';
+import { checkTokens } from '../../../src/model/tfjs/common.js';
+import { scatterAddSteps, transpose2d, transposeSteps } from '../../../src/model/tfjs/wasmKernels.js';
 
 process.env.TFJS_BACKEND = 'wasm';
 await initTfjsBackend(() => {});

@@ -202,6 +202,45 @@ test('clipping: with norm > theta the applied update has norm lr·theta; below i
   }
 });
 
+test('token ids outside [0, V) and short minibatches are refused by every call, fused and reference, before anything changes', async () => {
+  const outside = new RegExp(`token id (${V}|-1) is not in \\[0, ${V - 1}\\]`);
+  for (const make of [(c: ModelConfig, w: Weights) => engine.createModel(c, w), createReferenceModel]) {
+    for (const config of CONFIGS) {
+      const what = `${make === createReferenceModel ? 'reference' : 'fused'} ${label(config)}`;
+      const model = await make(config, spreadWeights(config, 5));
+      const rng = new Rng(6);
+      const before = model.getWeights();
+      const good = randomBatch(rng, 3, 5);
+      // the carried state after one good forward pass: a refused call must leave it as it is
+      await model.loss(good, { resetState: true });
+      const bads: [string, Batch][] = [
+        ['X id V', { ...good, X: good.X.map((x, i) => (i === 7 ? V : x)) }],
+        ['Y id -1', { ...good, Y: good.Y.map((y, i) => (i === 14 ? -1 : y)) }],
+      ];
+      for (const [name, bad] of bads) {
+        await assert.rejects(model.trainStep(bad, { lr: 1, clipTheta: 1, resetState: false }), outside, `${what}: trainStep, ${name}`);
+        await assert.rejects(model.lossAndGrads(bad, { resetState: false }), outside, `${what}: lossAndGrads, ${name}`);
+        await assert.rejects(model.loss(bad, { resetState: false }), outside, `${what}: loss, ${name}`);
+      }
+      const short = { ...good, Y: good.Y.subarray(1) };
+      await assert.rejects(model.trainStep(short, { lr: 1, clipTheta: 1, resetState: false }), /3×5 needs 15 ids in X and in Y \(got 15 and 14\)/, what);
+      const gen = model.generator();
+      await assert.rejects(gen.feed(V), outside, `${what}: generator`);
+      await assert.rejects(gen.feed(1.5), /token id 1.5 is not in/, `${what}: generator`);
+      assert.equal((await gen.feed(1)).length, V, `${what}: the generator works after a refused token`);
+      gen.dispose();
+      assert.deepEqual(model.getWeights(), before, `${what}: weights unchanged`);
+      // the same next loss as a model that never saw the refused calls: the state was not touched
+      const twin = await make(config, spreadWeights(config, 5));
+      await twin.loss(good, { resetState: true });
+      const next = randomBatch(rng, 3, 5);
+      assert.equal((await model.loss(next, { resetState: false })).loss, (await twin.loss(next, { resetState: false })).loss, `${what}: carried state`);
+      model.dispose();
+      twin.dispose();
+    }
+  }
+});
+
 test('no tensor leaks: trainStep, lossAndGrads, loss, generator, get/setWeights, dispose', async () => {
   for (const make of [(c: ModelConfig, w: Weights) => engine.createModel(c, w), createReferenceModel]) {
     for (const config of [CONFIGS[0], CONFIGS[2]]) {
@@ -212,10 +251,8 @@ test('no tensor leaks: trainStep, lossAndGrads, loss, generator, get/setWeights,
         await model.trainStep(randomBatch(rng, 4, 6), { lr: 1, clipTheta: 1, resetState });
         await model.lossAndGrads(randomBatch(rng, 4, 6), { resetState: false });
         await model.loss(randomBatch(rng, 4, 6), { resetState: false });
-        // a refused minibatch (out-of-range tokens: the fused path checks them) leaves nothing behind
-        if (make !== createReferenceModel) {
-          await assert.rejects(model.loss({ ...randomBatch(rng, 4, 6), X: new Int32Array(24).fill(V) }, { resetState: false }), /token/);
-        }
+        // a refused minibatch (out-of-range tokens) leaves nothing behind
+        await assert.rejects(model.loss({ ...randomBatch(rng, 4, 6), X: new Int32Array(24).fill(V) }, { resetState: false }), /token/);
         const gen = model.generator();
         for (const tok of [1, 2, 3]) await gen.feed(tok);
         gen.dispose();
