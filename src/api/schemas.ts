@@ -1,6 +1,7 @@
 // Request messages other than the job spec (train/spec.ts), one zod schema each, shared by HTTP and gRPC.
 // A field's .describe() is its description in the HTTP API's OpenAPI document.
 import { z } from 'zod';
+import { EXPERIMENT_ID_RE } from '../jobs/experiments.js';
 import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/job-records.js';
 import { SpecError, specErrorFrom } from '../train/spec.js';
 
@@ -19,6 +20,16 @@ export function parseJobId(raw: unknown, field: string): string {
   const r = JobId.safeParse(raw);
   if (r.success) return r.data;
   const message = raw === undefined || raw === '' ? `${field} is required` : jobIdMessage(field);
+  throw new SpecError([{ field, message }]);
+}
+
+/** An experiment id, the one rule for HTTP's `:id` and gRPC's `experiment_id` (jobs/experiments.ts newExperimentId). */
+export function parseExperimentId(raw: unknown, field: string): string {
+  if (typeof raw === 'string' && EXPERIMENT_ID_RE.test(raw)) return raw;
+  const message =
+    raw === undefined || raw === ''
+      ? `${field} is required`
+      : `${field} must be an experiment id as creating the experiment returns it: 20 characters, "x" then 0-9 a-z`;
   throw new SpecError([{ field, message }]);
 }
 

@@ -30,12 +30,18 @@ export const ExperimentRequest = z
     base: SpecObject.optional(),
     grid: z
       .record(
-        z.string().regex(DottedPath, { error: 'grid keys must be dotted spec paths such as train.lr' }),
+        z.string().regex(DottedPath),
         z
           .array(GridValue)
           .min(1, { error: 'each grid path needs at least one value' })
           .max(MAX_GRID_VALUES, { error: `each grid path may have at most ${MAX_GRID_VALUES} values` }),
-        { error: 'grid must map dotted spec paths to arrays of values' },
+        // a bad key is reported by the record, with the record's message: say what a path must be
+        {
+          error: (iss) =>
+            iss.code === 'invalid_key'
+              ? "grid paths must be dotted job spec paths of the spec's JSON names, such as train.lr or model.numHiddens"
+              : 'grid must map dotted spec paths to arrays of values',
+        },
       )
       .optional(),
     specs: z

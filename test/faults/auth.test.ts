@@ -167,12 +167,14 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
   const methods = Object.keys(lstmTrainerService());
   assert.deepEqual([...methods].sort(), [
     'CancelJob',
+    'CreateExperiment',
     'DeleteCorpus',
     'DeleteJob',
     'ExportModel',
     'Generate',
     'GenerateStream',
     'GetCorpus',
+    'GetExperiment',
     'GetJob',
     'GetModel',
     'ListCorpora',
@@ -198,6 +200,8 @@ test('gRPC: every LstmTrainer method and reflection is UNAUTHENTICATED without a
     ListCorpora: {},
     GetCorpus: { corpus_id: '0'.repeat(64) },
     DeleteCorpus: { corpus_id: '0'.repeat(64) },
+    CreateExperiment: { specs: [{}] },
+    GetExperiment: { experiment_id: 'x000000000aaaaaaaaaa' },
   };
   const mds: grpc.Metadata[] = [new grpc.Metadata(), ...WRONG.map(bearer)];
   const basic = new grpc.Metadata();

@@ -238,6 +238,9 @@ const RPC_ELSEWHERE = [
   'ListCorpora',
   'GetCorpus',
   'DeleteCorpus',
+  // experiments are not jobs: another key's is NOT_FOUND in test/api/grpc/e2e.test.ts
+  'CreateExperiment',
+  'GetExperiment',
 ];
 
 test('every RPC is in the table', () => {

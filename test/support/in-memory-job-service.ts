@@ -5,13 +5,24 @@
 // The end-to-end test (test/api/grpc/e2e.test.ts) runs the same API against the real Redis-backed service.
 import { EventEmitter } from 'node:events';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../src/jobs/errors.js';
-import { TERMINAL_STATES, type GenerateRequest, type JobEvent, type JobService, type JobState, type JobView } from '../../src/jobs/types.js';
+import { experimentTable, planExperiment, type ExperimentRecord } from '../../src/jobs/experiments.js';
+import {
+  TERMINAL_STATES,
+  type ExperimentView,
+  type GenerateRequest,
+  type JobEvent,
+  type JobService,
+  type JobState,
+  type JobView,
+} from '../../src/jobs/types.js';
 import type { ExportFormat, ModelExport } from '../../src/train/export.js';
-import { parseJobSpec } from '../../src/train/spec.js';
+import { parseJobSpec, type JobSpec } from '../../src/train/spec.js';
 import type { EpochEvent } from '../../src/train/trainer.js';
 
 /** The id of the n-th job: shaped like the real ones (JobId), so the gRPC layer accepts it. */
 export const memId = (n: number): string => `j${n.toString(36).padStart(9, '0')}0000000000`;
+/** The id of the n-th experiment, shaped like the real ones (EXPERIMENT_ID_RE). */
+export const memExperimentId = (n: number): string => `x${n.toString(36).padStart(9, '0')}0000000000`;
 
 /** A JobEvent before the service numbers and stamps it (Omit distributed over the union). */
 type EventBody = JobEvent extends infer E ? (E extends JobEvent ? Omit<E, 'seq' | 'time'> : never) : never;
@@ -25,6 +36,7 @@ interface Rec {
 export class InMemoryJobService implements JobService {
   private readonly jobs = new Map<string, Rec>();
   private readonly order: string[] = [];
+  private readonly experiments = new Map<string, ExperimentRecord>();
   private readonly bus = new EventEmitter();
   private next = 1;
   /** Simulates Redis being down: every call throws UnavailableError. */
@@ -77,6 +89,11 @@ export class InMemoryJobService implements JobService {
     }
     const queued = [...this.jobs.values()].filter((r) => r.view.state === 'queued').length;
     if (queued >= this.maxQueued) throw new ResourceExhaustedError(`at most ${this.maxQueued} queued jobs`);
+    return { job: structuredClone(this.add(s, key)), created: true };
+  }
+
+  /** A new queued job of a parsed spec. */
+  private add(s: JobSpec, key?: string, experiment?: string): JobView {
     const id = memId(this.next++);
     const view: JobView = {
       id,
@@ -86,13 +103,45 @@ export class InMemoryJobService implements JobService {
       createdAt: new Date(Date.UTC(2025, 0, 1, 0, 0, this.next)).toISOString(),
       progress: { epoch: 0, epochs: s.train.epochs },
       lastEpochs: [],
+      experiment,
     };
     if (view.name === undefined) delete view.name;
+    if (view.experiment === undefined) delete view.experiment;
     const r: Rec = { view, events: [], key };
     this.jobs.set(id, r);
     this.order.push(id);
     this.emit(r, { type: 'state', state: 'queued' });
-    return { job: structuredClone(view), created: true };
+    return view;
+  }
+
+  /** The real plan (every point validated before any job is made), its jobs queued here; no caps, no owners. */
+  async createExperiment(input: unknown, opts?: { clientId?: string }): Promise<ExperimentView> {
+    this.check();
+    const plan = planExperiment(input);
+    this.clientIds.push(opts?.clientId);
+    const id = memExperimentId(this.experiments.size + 1);
+    const jobs = plan.points.map((p) => ({ id: this.add(p.spec, undefined, id).id, values: p.values }));
+    const rec: ExperimentRecord = { id, name: plan.name, createdAt: new Date(Date.UTC(2025, 0, 2)).toISOString(), varied: plan.varied, jobs };
+    this.experiments.set(id, rec);
+    return this.table(rec);
+  }
+
+  async getExperiment(id: string): Promise<ExperimentView> {
+    this.check();
+    const rec = this.experiments.get(id);
+    if (!rec) throw new NotFoundError(`experiment ${id} not found`);
+    return this.table(rec);
+  }
+
+  private table(rec: ExperimentRecord): ExperimentView {
+    const recs = rec.jobs.map((j) => this.jobs.get(j.id));
+    const epochs = recs.map((r) => (r?.events ?? []).flatMap((e) => (e.type === 'epoch' ? [e] : [])));
+    return experimentTable(
+      rec,
+      recs.map((r) => (r ? structuredClone(r.view) : null)),
+      epochs.map((es) => (es.length ? Math.min(...es.map((e) => e.perplexity)) : undefined)),
+      epochs.map((es) => es.at(-1)?.elapsedMs),
+    );
   }
 
   async get(id: string) {
@@ -100,9 +149,11 @@ export class InMemoryJobService implements JobService {
     return structuredClone(this.rec(id).view);
   }
 
-  async list(q: { state?: JobState; limit: number; cursor?: string }) {
+  async list(q: { state?: JobState; experiment?: string; limit: number; cursor?: string }) {
     this.check();
-    const ids = [...this.order].reverse().filter((id) => !q.state || this.jobs.get(id)!.view.state === q.state);
+    const ids = [...this.order]
+      .reverse()
+      .filter((id) => (!q.state || this.jobs.get(id)!.view.state === q.state) && (!q.experiment || this.jobs.get(id)!.view.experiment === q.experiment));
     const start = q.cursor ? Number(q.cursor) : 0;
     const page = ids.slice(start, start + q.limit);
     const more = start + q.limit < ids.length;

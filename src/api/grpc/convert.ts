@@ -1,10 +1,25 @@
 // Proto messages <-> the jobs layer's plain objects. Requests become exactly the JSON the HTTP API
 // would receive (unset fields left out), so the one zod schema validates both APIs alike.
 import { createHash } from 'node:crypto';
-import type { JobEvent, JobSpecView, JobState, JobSummary, JobView, ModelView } from '../../jobs/types.js';
+import type { ExperimentRow, ExperimentView, JobEvent, JobSpecView, JobState, JobSummary, JobView, ModelView } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import type { EpochEvent } from '../../train/trainer.js';
-import type { JobStateName, PEpochEvent, PGenerateRequest, PJob, PJobEvent, PJobSpec, PJobSummary, PListJobsRequest, PModel } from './proto.js';
+import type {
+  JobStateName,
+  PCreateExperimentRequest,
+  PEpochEvent,
+  PExperiment,
+  PExperimentRow,
+  PGenerateRequest,
+  PGridAxis,
+  PJob,
+  PJobEvent,
+  PJobSpec,
+  PJobSummary,
+  PListJobsRequest,
+  PModel,
+  PValue,
+} from './proto.js';
 
 type Plain = Record<string, unknown>;
 
@@ -53,8 +68,10 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
     });
     put(d, 'sampling', enumValue(p.data.sampling, 'SAMPLING_'));
     // oneof source: text given → custom corpus; timemachine or nothing → the book (the default).
+    // `timemachine: true` is said, so that an experiment's spec laid over a base can choose the book.
     if (p.data.corpus?.text !== undefined) d.corpus = { text: p.data.corpus.text };
     else if (p.data.corpus?.id !== undefined) d.corpus = { id: p.data.corpus.id };
+    else if (p.data.corpus?.timemachine === true) d.corpus = 'timemachine';
     out.data = d;
   }
   if (p.train) {
@@ -72,6 +89,44 @@ export function specFromProto(p: PJobSpec | undefined): Plain {
   Object.assign(out, present(p, { name: 'name', idempotency_key: 'idempotencyKey' }));
   // proto3: an empty repeated field is unset
   if (p.tags && p.tags.length > 0) out.tags = p.tags;
+  return out;
+}
+
+/** A Value as the JSON value it stands for; no kind set is null (which the grid's schema refuses by name). */
+export function valueFromProto(v: PValue | undefined): unknown {
+  if (v?.number_value !== undefined) return v.number_value;
+  if (v?.string_value !== undefined) return v.string_value;
+  if (v?.bool_value !== undefined) return v.bool_value;
+  if (v?.list_value !== undefined) return (v.list_value.values ?? []).map(valueFromProto);
+  return null;
+}
+
+/**
+ * CreateExperimentRequest.grid as the HTTP body's `grid` object, paths in the request's order (the
+ * first varies slowest). An object has each key once, so a path given twice is refused by name
+ * rather than one of its axes silently winning.
+ */
+export function gridFromProto(axes: PGridAxis[]): Plain {
+  const grid = new Map<string, unknown[]>();
+  const twice = new Set<string>();
+  for (const axis of axes) {
+    const path = axis.path ?? '';
+    if (grid.has(path)) twice.add(path);
+    grid.set(path, (axis.values ?? []).map(valueFromProto));
+  }
+  if (twice.size)
+    throw new SpecError([...twice].map((p) => ({ field: `grid.${p}`, message: `grid names ${p} more than once: give each path once, with all its values` })));
+  // fromEntries makes own properties, so no path can reach the prototype
+  return Object.fromEntries(grid);
+}
+
+/** A CreateExperimentRequest as the JSON body POST /v1/experiments would take (proto3: an empty repeated field is unset). */
+export function experimentRequestFromProto(p: PCreateExperimentRequest): Plain {
+  const out: Plain = {};
+  if (p.name !== undefined) out.name = p.name;
+  if (p.base) out.base = specFromProto(p.base);
+  if (p.grid && p.grid.length > 0) out.grid = gridFromProto(p.grid);
+  if (p.specs && p.specs.length > 0) out.specs = p.specs.map(specFromProto);
   return out;
 }
 
@@ -255,5 +310,42 @@ export function modelToProto(m: ModelView): PModel {
   };
   if (m.epoch !== undefined) out.epoch = m.epoch;
   if (m.perplexity !== undefined) out.perplexity = m.perplexity;
+  return out;
+}
+
+/** A JSON value as a Value (what a varied path holds: numbers, strings, booleans, lists of them); anything else has no kind (null). */
+export function valueToProto(v: unknown): PValue {
+  if (typeof v === 'number') return { number_value: v };
+  if (typeof v === 'string') return { string_value: v };
+  if (typeof v === 'boolean') return { bool_value: v };
+  if (Array.isArray(v)) return { list_value: { values: v.map(valueToProto) } };
+  return {};
+}
+
+/** One row of an experiment's table; a deleted job's state is UNSPECIFIED with `deleted` set. */
+export function experimentRowToProto(r: ExperimentRow): PExperimentRow {
+  const values: Record<string, PValue> = {};
+  for (const [path, v] of Object.entries(r.values)) if (v !== undefined) values[path] = valueToProto(v);
+  const out: PExperimentRow = {
+    id: r.id,
+    values,
+    state: r.state === 'deleted' ? 'JOB_STATE_UNSPECIFIED' : stateToProto(r.state),
+    deleted: r.state === 'deleted',
+    epoch: r.epoch,
+    epochs: r.epochs,
+  };
+  if (r.name !== undefined) out.name = r.name;
+  if (r.finalPerplexity !== undefined) out.final_perplexity = r.finalPerplexity;
+  if (r.bestPerplexity !== undefined) out.best_perplexity = r.bestPerplexity;
+  if (r.tokensPerSec !== undefined) out.tokens_per_sec = r.tokensPerSec;
+  if (r.elapsedMs !== undefined) out.elapsed_ms = r.elapsedMs;
+  return out;
+}
+
+/** An experiment's table as the proto's Experiment. */
+export function experimentToProto(x: ExperimentView): PExperiment {
+  const out: PExperiment = { id: x.id, created_at: x.createdAt, varied: [...x.varied], jobs: x.jobs.map(experimentRowToProto) };
+  if (x.name !== undefined) out.name = x.name;
+  if (x.owner !== undefined) out.owner = x.owner;
   return out;
 }

@@ -7,11 +7,13 @@ import type { JobService } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
-import { ExportModelRequest, type GenerateRequest, ListQuery, ListView, parseJobId, parseMessage } from '../schemas.js';
+import { ExportModelRequest, type GenerateRequest, ListQuery, ListView, parseExperimentId, parseJobId, parseMessage } from '../schemas.js';
 import { clientStream, serverStream, unary, type CallContext } from './calls.js';
 import { deleteCorpus, getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import {
   eventToProto,
+  experimentRequestFromProto,
+  experimentToProto,
   exportModelFromProto,
   modelToProto,
   generateFromProto,
@@ -51,6 +53,9 @@ import type {
   PDeleteCorpusRequest,
   PGetCorpusRequest,
   PStoredCorpus,
+  PCreateExperimentRequest,
+  PExperiment,
+  PGetExperimentRequest,
 } from './proto.js';
 
 /** job_id: present and a job id by the shared JobId rule (INVALID_ARGUMENT otherwise), before any Redis access. */
@@ -196,6 +201,20 @@ export async function getModel(service: JobService, req: PGetModelRequest, as?: 
   return modelToProto(await service.getModel(id, { as }));
 }
 
+/** The answer of a service that does not keep experiments (as HTTP's). */
+const noExperiments = () => new FailedPreconditionError('this service has no experiments');
+
+/** POST /v1/experiments over gRPC: the same body, the same client id and owner as SubmitJob's. */
+export async function createExperiment(service: JobService, req: PCreateExperimentRequest, by: Submitter): Promise<PExperiment> {
+  if (!service.createExperiment) throw noExperiments();
+  return experimentToProto(await service.createExperiment(experimentRequestFromProto(req), { clientId: by.clientId, owner: by.owner }));
+}
+
+export async function getExperiment(service: JobService, req: PGetExperimentRequest, as?: Caller): Promise<PExperiment> {
+  if (!service.getExperiment) throw noExperiments();
+  return experimentToProto(await service.getExperiment(parseExperimentId(req.experiment_id ?? '', 'experimentId'), { as }));
+}
+
 /** The service implementation grpc-js takes: every RPC through its adapter. */
 export function lstmTrainerHandlers(
   service: JobService,
@@ -229,5 +248,9 @@ export function lstmTrainerHandlers(
     ListCorpora: unary<PListCorporaRequest, PListCorporaResponse>(ctx, 'ListCorpora', (_req, call) => listCorpora(corpusStore(), as(call))),
     GetCorpus: unary<PGetCorpusRequest, PStoredCorpus>(ctx, 'GetCorpus', (req, call) => getCorpus(corpusStore(), req, as(call))),
     DeleteCorpus: unary<PDeleteCorpusRequest, PStoredCorpus>(ctx, 'DeleteCorpus', (req, call) => deleteCorpus(corpusStore(), service, req, as(call))),
+    CreateExperiment: unary<PCreateExperimentRequest, PExperiment>(ctx, 'CreateExperiment', (req, call) =>
+      createExperiment(service, req, submitter(call as grpc.ServerUnaryCall<unknown, unknown>)),
+    ),
+    GetExperiment: unary<PGetExperimentRequest, PExperiment>(ctx, 'GetExperiment', (req, call) => getExperiment(service, req, as(call))),
   };
 }

@@ -296,3 +296,46 @@ export interface PGetCorpusRequest {
   corpus_id?: string;
 }
 export type PDeleteCorpusRequest = PGetCorpusRequest;
+
+/** A JSON value (google.protobuf.Value's shape less null and objects); `kind` names the one set (oneofs: true). */
+export interface PValue {
+  number_value?: number;
+  string_value?: string;
+  bool_value?: boolean;
+  list_value?: { values?: PValue[] };
+  kind?: 'number_value' | 'string_value' | 'bool_value' | 'list_value';
+}
+export interface PGridAxis {
+  path?: string;
+  values?: PValue[];
+}
+export interface PCreateExperimentRequest {
+  name?: string;
+  base?: PJobSpec;
+  grid?: PGridAxis[];
+  specs?: PJobSpec[];
+}
+export interface PGetExperimentRequest {
+  experiment_id?: string;
+}
+export interface PExperimentRow {
+  id: string;
+  name?: string;
+  values: Record<string, PValue>;
+  state: JobStateName;
+  deleted: boolean;
+  epoch: number;
+  epochs: number;
+  final_perplexity?: number;
+  best_perplexity?: number;
+  tokens_per_sec?: number;
+  elapsed_ms?: number;
+}
+export interface PExperiment {
+  id: string;
+  name?: string;
+  owner?: string;
+  created_at: string;
+  varied: string[];
+  jobs: PExperimentRow[];
+}

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcServer, ERRORS_TRAILER, STATUS_DETAILS_TRAILER, type GrpcServer } from '../../../src/api/grpc/index.js';
-import { InMemoryJobService, memId } from '../../support/in-memory-job-service.js';
+import { InMemoryJobService, memExperimentId, memId } from '../../support/in-memory-job-service.js';
 import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, until, type Client } from '../../support/grpc-client.js';
 
 const S = grpc.status;
@@ -416,6 +416,161 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.match(String(svc.clientIds.at(-1)), /^ip:127\.0\.0\.1$/);
   });
 
+  /** A Value per JSON value, as a client writes the grid. */
+  const v = (x: number | string | boolean) => (typeof x === 'number' ? { number_value: x } : typeof x === 'string' ? { string_value: x } : { bool_value: x });
+  const issuesOf = (e: grpc.ServiceError): { field: string; message: string }[] =>
+    JSON.parse(Buffer.from(e.metadata.get(ERRORS_TRAILER)[0] as Buffer).toString('utf8'));
+  const newestJob = async () => (await call(c, 'ListJobs', { page_size: 1 })).jobs?.[0]?.id;
+
+  test('CreateExperiment with a grid: one job per combination (first path slowest) carrying its values; GetExperiment is the table', async () => {
+    const exp = await call(c, 'CreateExperiment', {
+      name: 'lr-kind',
+      base: { model: { num_hiddens: 8 }, train: { epochs: 3 }, tags: ['exp'] },
+      grid: [
+        { path: 'train.lr', values: [v(0.5), v(2)] },
+        { path: 'model.kind', values: [v('scratch'), v('concise')] },
+        { path: 'train.seed', values: [v(7)] }, // one value: not varied
+      ],
+    });
+    assert.match(exp.id, /^x[0-9a-z]{19}$/);
+    assert.equal(exp.name, 'lr-kind');
+    assert.deepEqual(exp.varied, ['train.lr', 'model.kind']);
+    assert.match(String(svc.clientIds.at(-1)), /^ip:127\.0\.0\.1$/, "the caller's client id, as SubmitJob's");
+    assert.deepEqual(
+      exp.jobs.map((r: any) => [r.values['train.lr'].number_value, r.values['model.kind'].string_value, r.name, r.state, r.epoch, r.epochs]),
+      [
+        [0.5, 'scratch', 'lr-kind lr=0.5 kind=scratch', 'JOB_STATE_QUEUED', 0, 3],
+        [0.5, 'concise', 'lr-kind lr=0.5 kind=concise', 'JOB_STATE_QUEUED', 0, 3],
+        [2, 'scratch', 'lr-kind lr=2 kind=scratch', 'JOB_STATE_QUEUED', 0, 3],
+        [2, 'concise', 'lr-kind lr=2 kind=concise', 'JOB_STATE_QUEUED', 0, 3],
+      ],
+    );
+    for (const row of exp.jobs) {
+      const job = await call(c, 'GetJob', { job_id: row.id });
+      assert.equal(job.experiment, exp.id);
+      assert.equal(job.spec.train.lr, row.values['train.lr'].number_value);
+      assert.equal(job.spec.model.kind, row.values['model.kind'].string_value === 'scratch' ? 'MODEL_KIND_SCRATCH' : 'MODEL_KIND_CONCISE');
+      assert.deepEqual([job.spec.model.num_hiddens, job.spec.train.seed, job.spec.tags], [8, 7, ['exp']], 'the base and the one-value path apply');
+    }
+    const listed = (await call(c, 'ListJobs', { experiment: exp.id })).jobs.map((j: any) => j.id);
+    assert.deepEqual(listed.sort(), exp.jobs.map((r: any) => r.id).sort());
+
+    // the table follows the jobs: epochs, the last and the best perplexity
+    const first = exp.jobs[0].id;
+    svc.start(first);
+    svc.epoch(first, 5);
+    svc.epoch(first, 3);
+    svc.epoch(first, 4);
+    const table = await call(c, 'GetExperiment', { experiment_id: exp.id });
+    assert.deepEqual({ ...table, jobs: undefined }, { ...exp, jobs: undefined });
+    const row = table.jobs[0];
+    assert.deepEqual(
+      [row.state, row.epoch, row.final_perplexity, row.best_perplexity, row.tokens_per_sec, row.elapsed_ms],
+      ['JOB_STATE_RUNNING', 3, 4, 3, 1003, 30],
+    );
+    assert.deepEqual(table.jobs.slice(1), exp.jobs.slice(1), 'the other rows as created');
+  });
+
+  test('CreateExperiment with a list of specs: each laid over the base; the varied paths are the leaves that differ', async () => {
+    const text = 'the time machine by h g wells '.repeat(20);
+    const exp = await call(c, 'CreateExperiment', {
+      base: { model: { num_hiddens: 8 }, data: { corpus: { text }, batch_size: 2, num_steps: 5 }, train: { epochs: 2 } },
+      specs: [{ train: { lr: 0.5 } }, { train: { lr: 2 }, model: { kind: 'MODEL_KIND_CONCISE' } }, { data: { corpus: { timemachine: true } } }],
+    });
+    assert.equal(exp.name, undefined);
+    assert.deepEqual([...exp.varied].sort(), ['model.kind', 'train.lr']);
+    assert.deepEqual(
+      exp.jobs.map((r: any) => [r.values['train.lr'].number_value, r.values['model.kind'].string_value]),
+      [
+        [0.5, 'scratch'],
+        [2, 'concise'],
+        [1, 'scratch'],
+      ],
+    );
+    const jobs = await Promise.all(exp.jobs.map((r: any) => call(c, 'GetJob', { job_id: r.id })));
+    assert.deepEqual(
+      jobs.map((j) => [j.spec.model.num_hiddens, j.spec.data.batch_size, j.spec.train.epochs]),
+      [
+        [8, 2, 2],
+        [8, 2, 2],
+        [8, 2, 2],
+      ],
+      'the base under every spec',
+    );
+    assert.equal(jobs[0].corpus_text_bytes, Buffer.byteLength(text), "the base's corpus");
+    assert.equal(jobs[2].spec.data.corpus.timemachine, true, 'a spec choosing the book over the base text');
+  });
+
+  test('CreateExperiment: a bad point is INVALID_ARGUMENT naming it (grid path, value, specs[i], base) and queues nothing', async () => {
+    const before = await newestJob();
+    const cases: [object, string, RegExp][] = [
+      [{ grid: [{ path: 'train.clip_theta', values: [v(1)] }] }, 'grid.train.clip_theta', /dotted job spec paths/],
+      [{ grid: [{ path: 'model.nope', values: [v(1)] }] }, 'grid.model.nope', /unknown field model\.nope/],
+      [{ grid: [{ path: 'train.lr', values: [v(1), v(-1)] }] }, 'grid.train.lr', /at lr=-1: .*train\.lr must be > 0/],
+      [{ grid: [{ path: 'train.lr', values: [{}] }] }, 'grid.train.lr.0', /numbers, strings or booleans/],
+      [{ grid: [{ path: 'train.lr', values: [{ list_value: { values: [v(1)] } }] }] }, 'grid.train.lr.0', /numbers, strings or booleans/],
+      [{ grid: [{ path: 'train.lr', values: [] }] }, 'grid.train.lr', /at least one value/],
+      [
+        {
+          grid: [
+            { path: 'train.lr', values: [v(1)] },
+            { path: 'train.lr', values: [v(2)] },
+          ],
+        },
+        'grid.train.lr',
+        /more than once/,
+      ],
+      [{ specs: [{}, { model: { num_layers: 2 } }] }, 'specs[1].model.numLayers', /concise/],
+      [{ base: { idempotency_key: 'k' }, grid: [{ path: 'train.lr', values: [v(1)] }] }, 'base.idempotencyKey', /idempotency keys/],
+      [{ base: { train: { epochs: 2 } } }, 'grid', /exactly one of grid and specs/],
+      [{ grid: [{ path: 'train.lr', values: [v(1)] }], specs: [{}] }, 'grid', /exactly one of grid and specs/],
+      [{ name: '', specs: [{}] }, 'name', /must not be empty/],
+    ];
+    for (const [req, field, message] of cases) {
+      const e = await callError(c, 'CreateExperiment', req);
+      assert.equal(e.code, S.INVALID_ARGUMENT, JSON.stringify(req));
+      const issue = issuesOf(e).find((i) => i.field === field);
+      assert.ok(issue, `${JSON.stringify(req)}: ${field} in ${JSON.stringify(issuesOf(e))}`);
+      assert.match(issue.message, message);
+      assert.match(e.details, new RegExp(field.replace(/[.[\]]/g, '\\$&')));
+    }
+    assert.equal(await newestJob(), before, 'no job was queued');
+  });
+
+  test('GetExperiment: unknown id NOT_FOUND; missing or malformed id INVALID_ARGUMENT naming experimentId', async () => {
+    const none = await callError(c, 'GetExperiment', { experiment_id: memExperimentId(999) });
+    assert.equal(none.code, S.NOT_FOUND);
+    assert.match(none.details, /experiment x\w+ not found/);
+    for (const id of [undefined, '', 'x123', memId(1), `${memExperimentId(1)}:jobs`]) {
+      const e = await callError(c, 'GetExperiment', id === undefined ? {} : { experiment_id: id });
+      assert.equal(e.code, S.INVALID_ARGUMENT, String(id));
+      assert.deepEqual(
+        issuesOf(e).map((i) => i.field),
+        ['experimentId'],
+      );
+      assert.match(e.details, id ? /experimentId must be an experiment id/ : /experimentId is required/);
+    }
+  });
+
+  test('a service without experiments answers FAILED_PRECONDITION to both calls', async () => {
+    const bare = Object.assign(new InMemoryJobService(), { createExperiment: undefined, getExperiment: undefined });
+    const s2 = await startGrpcServer({ service: bare, host: '127.0.0.1', port: 0 });
+    const c2 = trainerClient(s2.port);
+    try {
+      for (const [m, req] of [
+        ['CreateExperiment', { specs: [{}] }],
+        ['GetExperiment', { experiment_id: memExperimentId(1) }],
+      ] as const) {
+        const e = await callError(c2, m, req);
+        assert.equal(e.code, S.FAILED_PRECONDITION, m);
+        assert.match(e.details, /this service has no experiments/);
+      }
+    } finally {
+      c2.close();
+      await s2.close();
+    }
+  });
+
   test('health: SERVING overall and for the service; setServing(false) flips both', async () => {
     const h = healthClient(server.port);
     try {
@@ -480,6 +635,20 @@ describe('LstmTrainer over the in-memory service', () => {
         assert.equal(sub.job.spec.model.num_hiddens, 8, 'optional fields encode through the reflected descriptor');
         const bad = await callError(rc, 'SubmitJob', { spec: { model: { num_hiddens: 0 } } });
         assert.equal(bad.code, S.INVALID_ARGUMENT, 'an explicit 0 stays present through reflection');
+        // the experiment messages (a oneof Value, a map of them) through the reflected descriptors
+        // (protobufjs builds no map field from a descriptor: this client reads ExperimentRow.values
+        // as the map's wire form, its key/value entries; clients from the .proto read an object)
+        const exp = await call(rc, 'CreateExperiment', { grid: [{ path: 'train.seed', values: [{ number_value: 0 }, { number_value: 5 }] }] });
+        assert.deepEqual(
+          exp.jobs.map((r: any) => r.values),
+          [
+            [{ key: 'train.seed', value: { number_value: 0, kind: 'number_value' } }],
+            [{ key: 'train.seed', value: { number_value: 5, kind: 'number_value' } }],
+          ],
+          'a 0 in a oneof stays present',
+        );
+        const zeroLr = await callError(rc, 'CreateExperiment', { grid: [{ path: 'train.lr', values: [{ number_value: 0 }] }] });
+        assert.match(zeroLr.details, /grid\.train\.lr: at lr=0/);
       } finally {
         rc.close();
       }

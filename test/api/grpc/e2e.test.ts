@@ -1,12 +1,13 @@
 // The gRPC API end to end: a real @grpc/grpc-js client -> startGrpcServer -> the Redis-backed
 // JobService (RedisJobService) -> BullMQ -> a real `lstm-trainer worker` child process training
-// tiny jobs, under a Redis key prefix of its own (deleted afterwards).
+// tiny jobs, under a Redis key prefix of its own (deleted afterwards). Experiments: gRPC and HTTP
+// on one Redis-backed service with two keys, no worker (their jobs stay queued).
 import { KeyRing } from '../../../src/jobs/owners.js';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import type { FastifyInstance } from 'fastify';
-import { startGrpcServer, type GrpcServer } from '../../../src/api/grpc/index.js';
+import { ERRORS_TRAILER, startGrpcServer, type GrpcServer } from '../../../src/api/grpc/index.js';
 import { MODEL_CHUNK_BYTES } from '../../../src/api/grpc/handlers.js';
 import { buildHttpApp } from '../../../src/api/http/app.js';
 import { loadConfig } from '../../../src/jobs/config.js';
@@ -378,5 +379,137 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     } finally {
       r.close();
     }
+  });
+});
+
+describe('experiments over gRPC and HTTP on one Redis-backed service, with owners (no worker: the jobs stay queued)', { skip }, () => {
+  const prefix = `grpcexp-${process.pid}-${Date.now().toString(36)}`;
+  const ALICE = 'grpc-exp-alice-3f1';
+  const BOB = 'grpc-exp-bob-77a';
+  const keyRing = new KeyRing([
+    { key: ALICE, name: 'alice', admin: false },
+    { key: BOB, name: 'bob', admin: false },
+  ]);
+  let service: RedisJobService;
+  let server: GrpcServer;
+  let http: FastifyInstance;
+  let url = '';
+  let c: Client;
+
+  before(async () => {
+    service = new RedisJobService({ config: loadConfig(env(prefix)) });
+    server = await startGrpcServer({ service, host: '127.0.0.1', port: 0, apiKeys: [ALICE, BOB], keyRing });
+    http = await buildHttpApp({ service, logger: false, apiKeys: [ALICE, BOB], keyRing });
+    url = await http.listen({ host: '127.0.0.1', port: 0 });
+    c = trainerClient(server.port);
+  });
+  after(async () => {
+    c?.close();
+    await Promise.allSettled([server?.close(), http?.close()]);
+    await service?.close();
+    await deletePrefix(prefix);
+  });
+
+  async function httpCall(method: string, path: string, key: string, body?: unknown): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+
+  /** A Value as the JSON value it holds. */
+  const jsonOf = (v: any): unknown => (v.kind === 'list_value' ? (v.list_value.values ?? []).map(jsonOf) : v[v.kind]);
+  /** A gRPC Experiment written as the HTTP API writes the table (camelCase, state names, plain values). */
+  function asHttp(x: any): any {
+    const jobs = (x.jobs ?? []).map((r: any) => {
+      const row: any = {
+        id: r.id,
+        name: r.name,
+        values: Object.fromEntries(Object.entries(r.values ?? {}).map(([k, v]) => [k, jsonOf(v)])),
+        state: r.deleted ? 'deleted' : String(r.state).replace('JOB_STATE_', '').toLowerCase(),
+        epoch: r.epoch ?? 0,
+        epochs: r.epochs ?? 0,
+        finalPerplexity: r.final_perplexity,
+        bestPerplexity: r.best_perplexity,
+        tokensPerSec: r.tokens_per_sec,
+        elapsedMs: r.elapsed_ms,
+      };
+      for (const k of Object.keys(row)) if (row[k] === undefined) delete row[k];
+      return row;
+    });
+    const out: any = { id: x.id, name: x.name, owner: x.owner, createdAt: x.created_at, varied: x.varied ?? [], jobs };
+    for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    return out;
+  }
+  /** A table with its ids and time left out: what two experiments made from the same request share. */
+  const shape = (x: any) => ({ ...x, id: undefined, createdAt: undefined, jobs: x.jobs.map((r: any) => ({ ...r, id: undefined })) });
+
+  const num = (x: number) => ({ number_value: x });
+  const str = (x: string) => ({ string_value: x });
+
+  test('the same request over HTTP and gRPC makes the same jobs, and either API reads either table (a deleted job too)', async () => {
+    const viaHttp = await httpCall('POST', '/v1/experiments', ALICE, {
+      name: 'parity',
+      base: { model: { numHiddens: 8 }, train: { epochs: 2, seed: 3 }, tags: ['parity'] },
+      grid: { 'train.lr': [0.5, 2], 'model.kind': ['scratch', 'concise'] },
+    });
+    assert.equal(viaHttp.status, 201, JSON.stringify(viaHttp.json));
+    const viaGrpc = await call(
+      c,
+      'CreateExperiment',
+      {
+        name: 'parity',
+        base: { model: { num_hiddens: 8 }, train: { epochs: 2, seed: 3 }, tags: ['parity'] },
+        grid: [
+          { path: 'train.lr', values: [num(0.5), num(2)] },
+          { path: 'model.kind', values: [str('scratch'), str('concise')] },
+        ],
+      },
+      bearer(ALICE),
+    );
+    assert.equal(viaGrpc.owner, 'alice');
+    assert.equal(viaGrpc.jobs.length, 4);
+    assert.deepEqual(shape(asHttp(viaGrpc)), shape(viaHttp.json));
+    const specOf = async (id: string) => (await httpCall('GET', `/v1/jobs/${id}`, ALICE)).json.spec;
+    for (let i = 0; i < 4; i++) assert.deepEqual(await specOf(viaGrpc.jobs[i].id), await specOf(viaHttp.json.jobs[i].id), `job ${i + 1}: the same spec`);
+
+    // a job deleted since keeps its row, marked deleted on both
+    await call(c, 'DeleteJob', { job_id: viaGrpc.jobs[1].id }, bearer(ALICE));
+    for (const id of [viaGrpc.id, viaHttp.json.id]) {
+      const got = await call(c, 'GetExperiment', { experiment_id: id }, bearer(ALICE));
+      assert.deepEqual(asHttp(got), (await httpCall('GET', `/v1/experiments/${id}`, ALICE)).json);
+    }
+    const table = await call(c, 'GetExperiment', { experiment_id: viaGrpc.id }, bearer(ALICE));
+    assert.deepEqual([table.jobs[1].deleted, table.jobs[1].state, table.jobs[0].deleted], [true, 'JOB_STATE_UNSPECIFIED', false]);
+  });
+
+  test('errors agree: the same bad grid names the same fields; another key sees NOT_FOUND as for no experiment', async () => {
+    const bad = await httpCall('POST', '/v1/experiments', ALICE, { grid: { 'train.lr': [1, -1], 'model.nope': ['x'] } });
+    assert.equal(bad.status, 400);
+    const e = await callError(
+      c,
+      'CreateExperiment',
+      {
+        grid: [
+          { path: 'train.lr', values: [num(1), num(-1)] },
+          { path: 'model.nope', values: [str('x')] },
+        ],
+      },
+      bearer(ALICE),
+    );
+    assert.equal(e.code, S.INVALID_ARGUMENT);
+    assert.deepEqual(JSON.parse(Buffer.from(e.metadata.get(ERRORS_TRAILER)[0] as Buffer).toString('utf8')), bad.json.errors);
+    assert.deepEqual([...new Set(bad.json.errors.map((i: { field: string }) => i.field))].sort(), ['grid.model.nope', 'grid.train.lr']);
+
+    const mine = await call(c, 'CreateExperiment', { specs: [{ train: { epochs: 1 } }] }, bearer(ALICE));
+    assert.equal((await call(c, 'GetExperiment', { experiment_id: mine.id }, bearer(ALICE))).id, mine.id);
+    const other = await callError(c, 'GetExperiment', { experiment_id: mine.id }, bearer(BOB));
+    const none = await callError(c, 'GetExperiment', { experiment_id: 'x000000000aaaaaaaaaa' }, bearer(BOB));
+    assert.equal(other.code, S.NOT_FOUND);
+    assert.equal(other.details.replace(mine.id, 'ID'), none.details.replace('x000000000aaaaaaaaaa', 'ID'));
+    assert.equal((await callError(c, 'GetExperiment', { experiment_id: mine.id })).code, S.UNAUTHENTICATED);
+    assert.equal((await callError(c, 'CreateExperiment', { specs: [{}] })).code, S.UNAUTHENTICATED);
   });
 });

@@ -118,8 +118,11 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
       'ListCorpora',
       'GetCorpus',
       'DeleteCorpus',
+      'CreateExperiment',
+      'GetExperiment',
     ]);
     assert.deepEqual(trainer.proto3Optional, optionalFieldsOfProto(), 'every proto3 optional field is flagged as one');
+    assert.deepEqual(trainer.mapEntries, ['ValuesEntry'], "ExperimentRow.values' entry has protoc's name");
     const health = d['grpc.health.v1.Health'];
     assert.equal(health.file, 'grpc/health/v1/health.proto');
     assert.deepEqual(health.mapEntries, ['StatusesEntry'], "the map's entry has protoc's name");
@@ -200,6 +203,44 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
     assert.deepEqual(
       jobs.response.jobs.map((j: any) => j.name),
       ['strict-python'],
+    );
+  });
+
+  // last: the worker trains this experiment's jobs, which the listing above must not see
+  test('CreateExperiment and GetExperiment with reflected descriptors: the grid in proto3 JSON, the table back', async () => {
+    const request = {
+      name: 'strict-sweep',
+      base: { model: { numHiddens: 8 }, data: { maxTokens: 2000, batchSize: 8, numSteps: 10 }, train: { epochs: 1 } },
+      grid: [
+        { path: 'train.lr', values: [{ numberValue: 0.5 }, { numberValue: 2 }] },
+        { path: 'model.kind', values: [{ stringValue: 'scratch' }] },
+      ],
+    };
+    const bad = { grid: [{ path: 'train.clip_theta', values: [{ numberValue: 1 }] }] };
+    const [created, refused] = await strict(
+      open.port,
+      'call',
+      'lstm_trainer.v1.LstmTrainer/CreateExperiment',
+      JSON.stringify(request),
+      'call',
+      'lstm_trainer.v1.LstmTrainer/CreateExperiment',
+      JSON.stringify(bad),
+    );
+    const exp = created.response;
+    assert.deepEqual(exp.varied, ['train.lr']);
+    assert.deepEqual(
+      exp.jobs.map((r: any) => [r.name, r.values]),
+      [
+        ['strict-sweep lr=0.5', { 'train.lr': { numberValue: 0.5 } }],
+        ['strict-sweep lr=2', { 'train.lr': { numberValue: 2 } }],
+      ],
+    );
+    assert.equal(refused.error.code, 'INVALID_ARGUMENT');
+    assert.match(refused.error.details, /grid\.train\.clip_theta/);
+    const [got] = await strict(open.port, 'call', 'lstm_trainer.v1.LstmTrainer/GetExperiment', JSON.stringify({ experimentId: exp.id }));
+    assert.deepEqual(
+      got.response.jobs.map((r: any) => r.id),
+      exp.jobs.map((r: any) => r.id),
     );
   });
 });

@@ -3,9 +3,8 @@
 // table: each job's varied values, state and results). Owners apply as to jobs.
 import type { FastifyInstance } from 'fastify';
 import type { JobService } from '../../../jobs/types.js';
-import { EXPERIMENT_ID_RE } from '../../../jobs/experiments.js';
 import { FailedPreconditionError } from '../../../jobs/errors.js';
-import { SpecError } from '../../../train/spec.js';
+import { parseExperimentId } from '../../schemas.js';
 import { clientIdOf } from '../../client-id.js';
 import { bearerToken } from '../auth.js';
 
@@ -22,9 +21,6 @@ export async function experimentRoutes(app: FastifyInstance, opts: { service: Jo
 
   app.get<{ Params: { id: string } }>('/v1/experiments/:id', async (req) => {
     if (!service.getExperiment) throw unsupported();
-    if (!EXPERIMENT_ID_RE.test(req.params.id)) {
-      throw new SpecError([{ field: 'id', message: 'id must be an experiment id as POST /v1/experiments returns it: 20 characters, "x" then 0-9 a-z' }]);
-    }
-    return service.getExperiment(req.params.id, { as: req.caller });
+    return service.getExperiment(parseExperimentId(req.params.id, 'id'), { as: req.caller });
   });
 }
