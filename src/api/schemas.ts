@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { EXPERIMENT_ID_RE } from '../jobs/experiments.js';
 import { JOB_ID_LENGTH, JOB_ID_RE } from '../jobs/job-records.js';
+import { isModelId } from '../jobs/models.js';
 import { SpecError, specErrorFrom } from '../train/spec.js';
 
 /**
@@ -30,6 +31,16 @@ export function parseExperimentId(raw: unknown, field: string): string {
     raw === undefined || raw === ''
       ? `${field} is required`
       : `${field} must be an experiment id as creating the experiment returns it: 20 characters, "x" then 0-9 a-z`;
+  throw new SpecError([{ field, message }]);
+}
+
+/**
+ * An uploaded model's id (HTTP path `:id`, gRPC `model_id`), checked before any Redis access: "m" and
+ * 19 hex digits (src/jobs/models.ts MODEL_ID_RE); a SpecError naming `field` otherwise.
+ */
+export function parseModelId(raw: unknown, field: string): string {
+  if (isModelId(raw)) return raw;
+  const message = raw === undefined || raw === '' ? `${field} is required` : `${field} must be a model id as the upload returns it: "m" then 19 hex digits`;
   throw new SpecError([{ field, message }]);
 }
 
@@ -82,6 +93,13 @@ export const PageLimit = z.coerce
   .min(1, { error: 'limit must be ≥ 1' })
   .max(100, { error: 'limit must be ≤ 100' })
   .default(20);
+
+/** GET /v1/models' query and gRPC ListModels: the newest `limit` uploaded models. */
+export const ModelsQuery = z
+  .object({
+    limit: PageLimit,
+  })
+  .strict();
 
 export const ListQuery = z
   .object({

@@ -1,5 +1,5 @@
-// lstm-trainer model upload FILE | list | get ID: uploaded models of a running service
-// (POST/GET /v1/models; docs/export.md, "Models in"). A job starts from one with
+// lstm-trainer model upload FILE | list | get ID | delete ID: uploaded models of a running service
+// (POST/GET/DELETE /v1/models; docs/export.md, "Models in"). A job starts from one with
 // `submit --init-model ID` (or from another job's checkpoint with `--init-job ID`).
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
@@ -47,6 +47,11 @@ async function getCommand(id: string, o: ClientOptions): Promise<void> {
   console.log(JSON.stringify(body, null, 2));
 }
 
+async function deleteCommand(id: string, o: ClientOptions): Promise<void> {
+  await serviceRequest(o, `/v1/models/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  console.error(`lstm-trainer: model ${id} deleted`);
+}
+
 export function registerModelCommands(program: Command): void {
   const model = program.command('model').description('uploaded models of a running service (start a job from one with submit --init-model ID)');
   addServiceOptions(
@@ -59,4 +64,7 @@ export function registerModelCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(listCommand);
   addServiceOptions(model.command('get <modelId>').description('a model as JSON (kind, sizes, vocabulary, epoch)')).action(getCommand);
+  addServiceOptions(
+    model.command('delete <modelId>').description('delete an uploaded model (jobs already submitted from it keep their copy of its weights)'),
+  ).action(deleteCommand);
 }

@@ -5,12 +5,14 @@
 //   P:models         zset: model ids by upload time (ms), for listing newest first
 //   P:job:<id>:init  hash {data}: the weights a job with spec.init starts from, copied at submission
 //                    (so a worker on any machine reads them from Redis, and the source may change or
-//                    go afterwards); it expires with the job's record (the state-change script)
+//                    go afterwards); it expires with the job's record (the state-change script).
+//                    So deleting a model (delete below) never touches a job: none needs it any more
 // The id is derived from the file's SHA-256: uploading the same file again gives the same model.
 import { createHash } from 'node:crypto';
 import type { RedisClient } from './redis.js';
 import { LIMITS } from '../train/spec.js';
 import { describeModelFile, ModelFileError, type ModelFileInfo } from '../train/import.js';
+import { NotFoundError } from './errors.js';
 import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
 import { UploadOwners } from './upload-owners.js';
@@ -101,6 +103,13 @@ export class ModelStore {
     return this.read(id, as ? await this.owners.uploadedAt(id, as) : undefined, as);
   }
 
+  /** As get, but NotFoundError when there is none (or it is not the caller's: the same message). */
+  async mustGet(id: string, as?: Caller): Promise<ModelView> {
+    const m = await this.get(id, as);
+    if (!m) throw new NotFoundError(`model ${String(id).slice(0, 40)} not found`);
+    return m;
+  }
+
   private async read(id: string, at: number | undefined, as?: Caller): Promise<ModelView | null> {
     if (as && !as.admin && at === undefined) return null;
     const meta = await this.redis.hget(this.key(id), 'meta');
@@ -125,6 +134,23 @@ export class ModelStore {
     const mine = (await this.owners.visible(await this.redis.zrevrange(this.index, 0, -1), as)).sort((a, b) => b.at! - a.at!).slice(0, Math.max(0, limit));
     const models = await Promise.all(mine.map((m) => this.read(m.id, m.at, as)));
     return models.filter((m): m is ModelView => m !== null);
+  }
+
+  /**
+   * Deletes the model as `as` sees it (NotFoundError as mustGet) and answers it. With keys on, a
+   * key's delete takes away its ownership, and the stored file goes only with its last owner (an
+   * admin's, or any with keys off, removes it for every owner). No job holds it back: each job's
+   * weights were copied at submission (P:job:<id>:init); a later submission naming it is refused.
+   */
+  async delete(id: string, as?: Caller): Promise<ModelView> {
+    const model = await this.mustGet(id, as);
+    const owner = as && !as.admin ? as : undefined;
+    // others own it too: only this key's ownership goes (none left: another owner left meanwhile)
+    if (owner && (await this.owners.count(id)) > 1 && (await this.owners.remove(id, owner)) > 0) return model;
+    const res = await this.redis.multi().del(this.key(id), this.keys.modelOwners(id)).zrem(this.index, id).exec();
+    const failed = res?.find(([e]) => e);
+    if (!res || failed) throw failed?.[0] ?? new Error('the model was not deleted (transaction aborted)');
+    return model;
   }
 
   /** The weights a job starts from (written at submission, read by the worker). */

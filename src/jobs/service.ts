@@ -14,7 +14,6 @@ import { CheckpointModels, checkNumChars } from './checkpoint-models.js';
 import type { ServiceConfig } from './config.js';
 import { CorpusStore } from './corpora.js';
 import { deleteJob } from './delete.js';
-import { NotFoundError } from './errors.js';
 import { EventLog, Notifier } from './events.js';
 import { ExperimentService } from './experiment-service.js';
 import { liveWorkers } from './heartbeat.js';
@@ -165,13 +164,16 @@ export class RedisJobService implements JobService {
   }
 
   async getModel(id: string, opts: Access = {}): Promise<ModelView> {
-    const m = await guardRedis(() => this.modelFiles.get(id, opts.as));
-    if (!m) throw new NotFoundError(`model ${String(id).slice(0, 40)} not found`);
-    return m;
+    return guardRedis(() => this.modelFiles.mustGet(id, opts.as));
   }
 
   async listModels(limit: number, opts: Access = {}): Promise<ModelView[]> {
     return guardRedis(() => this.modelFiles.list(limit, opts.as));
+  }
+
+  /** DELETE /v1/models/:id: the caller's ownership, and the file with its last owner (ModelStore.delete). */
+  async deleteModel(id: string, opts: Access = {}): Promise<ModelView> {
+    return guardRedis(() => this.modelFiles.delete(id, opts.as));
   }
 
   createExperiment(input: unknown, opts: { clientId?: string; owner?: Caller } = {}): Promise<ExperimentView> {

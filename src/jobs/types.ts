@@ -216,6 +216,8 @@ export interface JobService {
   uploadModel?(data: Buffer, opts?: Access): Promise<{ model: ModelView; created: boolean }>;
   getModel?(id: string, opts?: Access): Promise<ModelView>; // NotFound (also another key's)
   listModels?(limit: number, opts?: Access): Promise<ModelView[]>;
+  /** The caller's ownership goes, the file with its last owner; jobs keep their copies of its weights. */
+  deleteModel?(id: string, opts?: Access): Promise<ModelView>; // NotFound (also another key's)
   /**
    * Cancels the job if it is not finished (and waits briefly for its worker to stop), then removes
    * its record, history, checkpoints and log in one step (optional for other JobServices).

@@ -1,4 +1,4 @@
-// lstm-trainer model upload / list / get and submit --init-model / --init-job, as a user runs them,
+// lstm-trainer model upload / list / get / delete and submit --init-model / --init-job, as a user runs them,
 // against a real api process and a real worker: a job trains, its model is exported as
 // safetensors, uploaded, and a new job starts from it (its view says so).
 import { after, before, describe, test } from 'node:test';
@@ -90,6 +90,16 @@ describe('on a real api process and worker', () => {
     const job2 = await jobView(fromJob.stdout.trim());
     assert.equal(job2.init.fromJob, sourceJob);
     assert.equal(job2.init.epoch, 3);
+
+    // model delete: what corpus delete says, on stderr; then the model is gone
+    const del = await cli(['model', 'delete', modelId]);
+    assert.equal(del.code, 0, del.stderr);
+    assert.equal(del.stderr, `lstm-trainer: model ${modelId} deleted\n`);
+    assert.equal(del.stdout, '');
+    const after = await cli(['model', 'get', modelId]);
+    assert.equal(after.code, 2);
+    assert.match(after.stderr, /HTTP 404: .*not found/s);
+    assert.equal((await cli(['model', 'list'])).stdout, 'no models\n');
   });
 
   test('bad input: one line each, exit code 2, no stack trace', async () => {
@@ -111,6 +121,13 @@ describe('on a real api process and worker', () => {
     const none = await cli(['model', 'get', 'm0000000000000000000']);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /HTTP 404/);
+    const delBad = await cli(['model', 'delete', 'nonsense']);
+    assert.equal(delBad.code, 2);
+    assert.match(delBad.stderr, /HTTP 400: .*id must be a model id/s);
+    assert.doesNotMatch(delBad.stderr, /\n\s+at /);
+    const delNone = await cli(['model', 'delete', 'm0000000000000000000']);
+    assert.equal(delNone.code, 2);
+    assert.match(delNone.stderr, /^lstm-trainer: HTTP 404: model m0000000000000000000 not found/);
 
     const unknown = await cli(['submit', ...MODEL_FLAGS, '--init-model', 'm0000000000000000000']);
     assert.equal(unknown.code, 2);

@@ -1,13 +1,15 @@
 // Models in, over HTTP with a real worker and Redis: POST /v1/models (validated in full, stored in
 // Redis), GET /v1/models[/:id], and jobs that start from a model — spec init {fromJob} (continuing
-// a finished job's curve) and {model} (fine-tuning on another text) — with every mismatch a 400.
+// a finished job's curve) and {model} (fine-tuning on another text) — with every mismatch a 400;
+// DELETE /v1/models/:id leaves the jobs submitted from the model their own copy of its weights.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { readSafetensors } from '../../src/train/import.js';
 import { toSafetensors } from '../../src/train/export.js';
 import type { JobEvent } from '../../src/jobs/types.js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
 import { redisReachable, REDIS_URL } from '../support/processes.js';
-import { WorkerProcess, deletePrefix, startTestApi, streamEvents, testEnv, TINY, type TestApi } from '../support/service.js';
+import { WorkerProcess, deletePrefix, slowSpec, startTestApi, streamEvents, testEnv, TINY, waitFor, type TestApi } from '../support/service.js';
 
 const skip = (await redisReachable(REDIS_URL)) ? false : `no Redis at ${REDIS_URL}`;
 type Json = any;
@@ -173,5 +175,42 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     assert.deepEqual(JSON.parse(readSafetensors(out).metadata.vocab), JSON.parse(readSafetensors(file).metadata.vocab));
     const gen = (await (await post(`${api.url}/v1/jobs/${job.id}/generate`, { prefix: 'time', numChars: 20 })).json()) as Json;
     assert.equal(gen.generated.length, 20);
+  });
+
+  test('DELETE of the model: a job submitted from it keeps its copy and trains from it; a submission after is a 400 naming the model', async () => {
+    // a long job ahead holds the worker (one job at a time): the job from the model starts after the delete
+    const blocker = ((await (await post(`${api.url}/v1/jobs`, slowSpec(5000))).json()) as Json).id as string;
+    await waitFor('the blocker to run', async () => ((await (await fetch(`${api.url}/v1/jobs/${blocker}`)).json()) as Json).state === 'running', 30_000, 50);
+    const res = await post(`${api.url}/v1/jobs`, { ...TINY, train: { epochs: 2, seed: 5 }, init: { model: modelId }, name: 'from-a-deleted-model' });
+    assert.equal(res.status, 201);
+    const job = (await res.json()) as Json;
+    const model = (await (await fetch(`${api.url}/v1/models/${modelId}`)).json()) as Json;
+    const del = await fetch(`${api.url}/v1/models/${modelId}`, { method: 'DELETE' });
+    assert.equal(del.status, 200);
+    assert.deepEqual(await del.json(), model);
+    assert.equal(((await (await fetch(`${api.url}/v1/jobs/${job.id}`)).json()) as Json).state, 'queued', 'not started before the delete');
+    const keys = new Keys(env.QUEUE_PREFIX);
+    const redis = connectRedis(REDIS_URL);
+    try {
+      assert.equal(await redis.exists(`${env.QUEUE_PREFIX}:model:${modelId}`), 0, 'the model is gone');
+      assert.equal(await redis.exists(keys.init(job.id)), 1, "the job's copy of its weights is not");
+    } finally {
+      redis.disconnect();
+    }
+    assert.equal((await fetch(`${api.url}/v1/models/${modelId}`)).status, 404);
+    const refused = await post(`${api.url}/v1/jobs`, { ...TINY, init: { model: modelId } });
+    const body = (await refused.json()) as Json;
+    assert.equal(refused.status, 400, JSON.stringify(body));
+    assert.equal(body.errors[0].field, 'init.model');
+    assert.match(body.detail, new RegExp(`init\\.model: no model ${modelId}`));
+
+    assert.equal((await post(`${api.url}/v1/jobs/${blocker}/cancel`, {})).status, 200);
+    const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
+    assert.equal((events.at(-1) as Json).state, 'succeeded', JSON.stringify(events.at(-1)));
+    const log = (await (await fetch(`${api.url}/v1/jobs/${job.id}/logs`)).json()) as Json;
+    assert.ok(
+      log.lines.some((l: Json) => l.msg.includes(`started from epoch 1 from model ${modelId} (its epoch ${TINY.train.epochs})`)),
+      JSON.stringify(log.lines),
+    );
   });
 });

@@ -2,11 +2,15 @@
 // bob:… and ADMIN_KEYS=root:…, an uploaded corpus or model belongs to every key that uploaded its
 // bytes. A key lists and reads its own only (the admin all), another key's answers exactly as a
 // missing one, a job spec naming another key's corpus or init.model is refused as a missing id, and
-// DELETE of a corpus owned by two keys takes one key's ownership away, the text only with the last.
+// DELETE of a corpus or model owned by two keys takes one key's ownership away, the bytes only with
+// the last (or with an admin's DELETE).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { Keys, connectRedis } from '../../src/jobs/redis.js';
+import { readSafetensors } from '../../src/train/import.js';
+import { toSafetensors } from '../../src/train/export.js';
 import { REDIS_URL, TINY, WorkerProcess, deletePrefix, slowSpec, testEnv, waitFor } from '../support/service.js';
 import { bearer, call, trainerClient, type Client } from '../support/grpc-client.js';
 import { ApiProcess } from '../support/faults.js';
@@ -212,4 +216,67 @@ test('models over gRPC: GetModel NOT_FOUND for another key as for no model; Uplo
   assert.equal(again.res.created, true);
   assert.equal((await rpc('GetModel', { model_id: id }, ALICE)).code, grpc.status.OK);
   assert.equal((await rpc('UploadModel', { data: file }, ALICE)).res.created, false);
+});
+
+test("models: DELETE by one of two owners keeps it for the other; the last owner's DELETE removes the file, its owners and its list entry; an admin's removes it for all", async () => {
+  // the same weights under other metadata: another file, so a model of this test's own
+  const own = (note: string) => {
+    const { tensors, metadata } = readSafetensors(modelFile);
+    return toSafetensors(tensors, { ...metadata, note });
+  };
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  const stored = async (mid: string) => ({
+    model: await redis.exists(`${env.QUEUE_PREFIX}:model:${mid}`),
+    owners: await redis.exists(keys.modelOwners(mid)),
+    listed: (await redis.zscore(`${env.QUEUE_PREFIX}:models`, mid)) !== null,
+  });
+  try {
+    const file = own('two owners');
+    const a = await uploadModel(ALICE, file);
+    assert.equal(a.status, 201, a.text);
+    const id = a.json().id as string;
+    await new Promise((r) => setTimeout(r, 20));
+    const b = await uploadModel(BOB, file);
+    assert.equal(b.status, 201, b.text);
+    // bob's DELETE: bob's view of it (his upload time), and only his ownership goes
+    const bobs = await http('DELETE', `/v1/models/${id}`, BOB);
+    assert.equal(bobs.status, 200, bobs.text);
+    assert.deepEqual(bobs.json(), b.json());
+    sameAsMissing(await http('GET', `/v1/models/${id}`, BOB), await http('GET', `/v1/models/${NO_MODEL}`, BOB), id, NO_MODEL, 404);
+    sameAsMissing(await http('DELETE', `/v1/models/${id}`, BOB), await http('DELETE', `/v1/models/${NO_MODEL}`, BOB), id, NO_MODEL, 404);
+    assert.ok(!(await modelIds(BOB)).includes(id));
+    assert.equal((await http('GET', `/v1/models/${id}`, ALICE)).status, 200);
+    assert.ok((await modelIds(ALICE)).includes(id));
+    assert.deepEqual(await stored(id), { model: 1, owners: 1, listed: true });
+    // alice, the last owner: everything of it goes (for the admin too)
+    assert.equal((await http('DELETE', `/v1/models/${id}`, ALICE)).status, 200);
+    assert.equal((await http('GET', `/v1/models/${id}`, ROOT)).status, 404);
+    assert.deepEqual(await stored(id), { model: 0, owners: 0, listed: false });
+
+    // an admin's DELETE, over gRPC: gone for both owners at once
+    const shared = own('admin deletes');
+    const sid = (await uploadModel(ALICE, shared)).json().id as string;
+    assert.equal((await uploadModel(BOB, shared)).status, 201);
+    // another key's model is NOT_FOUND as a missing one, and ListModels lists the caller's own
+    const mine = own('alice only');
+    const aid = (await uploadModel(ALICE, mine)).json().id as string;
+    const other = await rpc('DeleteModel', { model_id: aid }, BOB);
+    const none = await rpc('DeleteModel', { model_id: NO_MODEL }, BOB);
+    assert.equal(other.code, grpc.status.NOT_FOUND);
+    assert.equal(other.details.replaceAll(aid, 'ID'), none.details.replaceAll(NO_MODEL, 'ID'));
+    const listed = async (key: string) => ((await rpc('ListModels', { limit: 100 }, key)).res.models as { id: string }[]).map((m) => m.id);
+    assert.ok((await listed(ALICE)).includes(aid));
+    assert.ok(!(await listed(BOB)).includes(aid));
+    assert.ok((await listed(ROOT)).includes(aid));
+    const admin = await rpc('DeleteModel', { model_id: sid }, ROOT);
+    assert.equal(admin.code, grpc.status.OK, admin.details);
+    assert.equal(admin.res.id, sid);
+    for (const key of [ALICE, BOB, ROOT]) assert.equal((await http('GET', `/v1/models/${sid}`, key)).status, 404);
+    assert.deepEqual(await stored(sid), { model: 0, owners: 0, listed: false });
+    assert.equal((await rpc('DeleteModel', { model_id: aid }, ALICE)).code, grpc.status.OK);
+    assert.ok(!(await listed(ALICE)).includes(aid));
+  } finally {
+    redis.disconnect();
+  }
 });

@@ -224,8 +224,8 @@ const RPC_CASES: { method: string; req: (id: string) => object; own: number }[] 
   { method: 'ExportModel', req: (id) => ({ job_id: id, format: 'MODEL_FORMAT_SAFETENSORS' }), own: OK },
 ];
 /**
- * Not per-job (SubmitJob, ListJobs; UploadModel, GetModel: test/jobs/owners-uploads.test.ts) or
- * changing the job (DeleteJob): their own tests.
+ * Not per-job (SubmitJob, ListJobs; the model RPCs: test/jobs/owners-uploads.test.ts) or changing
+ * the job (DeleteJob): their own tests.
  */
 const RPC_ELSEWHERE = [
   'SubmitJob',
@@ -233,6 +233,8 @@ const RPC_ELSEWHERE = [
   'DeleteJob',
   'UploadModel',
   'GetModel',
+  'DeleteModel',
+  'ListModels',
   // corpora are not jobs: their RPCs are tested in test/api/grpc/corpora.test.ts and owners-uploads.test.ts
   'UploadCorpus',
   'ListCorpora',

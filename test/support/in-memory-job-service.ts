@@ -3,8 +3,10 @@
 // It validates with the real parseJobSpec and keeps the contract's semantics (idempotency, newest
 // first, watch = history after fromSeq then live, ends after the terminal event, honours abort).
 // The end-to-end test (test/api/grpc/e2e.test.ts) runs the same API against the real Redis-backed service.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ResourceExhaustedError, UnavailableError } from '../../src/jobs/errors.js';
+import { describeUpload } from '../../src/jobs/models.js';
 import { experimentTable, planExperiment, type ExperimentRecord } from '../../src/jobs/experiments.js';
 import {
   TERMINAL_STATES,
@@ -14,9 +16,11 @@ import {
   type JobService,
   type JobState,
   type JobView,
+  type ModelView,
 } from '../../src/jobs/types.js';
 import type { ExportFormat, ModelExport } from '../../src/train/export.js';
-import { parseJobSpec, type JobSpec } from '../../src/train/spec.js';
+import { ModelFileError } from '../../src/train/import.js';
+import { parseJobSpec, SpecError, type JobSpec } from '../../src/train/spec.js';
 import type { EpochEvent } from '../../src/train/trainer.js';
 
 /** The id of the n-th job: shaped like the real ones (JobId), so the gRPC layer accepts it. */
@@ -38,6 +42,8 @@ export class InMemoryJobService implements JobService {
   private readonly order: string[] = [];
   private readonly experiments = new Map<string, ExperimentRecord>();
   private readonly bus = new EventEmitter();
+  /** Uploaded models by id, in upload order (no owners: the double has one caller). */
+  private readonly models = new Map<string, ModelView>();
   private next = 1;
   /** Simulates Redis being down: every call throws UnavailableError. */
   down = false;
@@ -239,6 +245,58 @@ export class InMemoryJobService implements JobService {
         ],
       };
     return { format, epoch, files: [{ name: `model.${format === 'checkpoint' ? 'ckpt' : format}`, data: bytes(150_000, 0) }] };
+  }
+
+  /** Validated with the real describeUpload; the id from the bytes' SHA-256, as the real store's. */
+  async uploadModel(data: Buffer): Promise<{ model: ModelView; created: boolean }> {
+    this.check();
+    let info: ReturnType<typeof describeUpload>;
+    try {
+      info = describeUpload(data);
+    } catch (e) {
+      if (e instanceof ModelFileError) throw new SpecError([{ field: 'body', message: `model file: ${e.message}` }]);
+      throw e;
+    }
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const id = `m${sha256.slice(0, 19)}`;
+    const had = this.models.get(id);
+    if (had) return { model: structuredClone(had), created: false };
+    const { kind, numHiddens, numLayers } = info.config;
+    const model: ModelView = {
+      id,
+      kind,
+      numHiddens,
+      numLayers,
+      vocabSize: info.vocab.length,
+      vocab: info.vocab,
+      bytes: data.length,
+      sha256,
+      uploadedAt: new Date().toISOString(),
+    };
+    if (info.epoch !== undefined) model.epoch = info.epoch;
+    this.models.set(id, model);
+    return { model: structuredClone(model), created: true };
+  }
+
+  async getModel(id: string): Promise<ModelView> {
+    this.check();
+    const m = this.models.get(id);
+    if (!m) throw new NotFoundError(`model ${id} not found`);
+    return structuredClone(m);
+  }
+
+  async listModels(limit: number): Promise<ModelView[]> {
+    this.check();
+    return [...this.models.values()]
+      .reverse()
+      .slice(0, limit)
+      .map((m) => structuredClone(m));
+  }
+
+  async deleteModel(id: string): Promise<ModelView> {
+    const m = await this.getModel(id);
+    this.models.delete(id);
+    return m;
   }
 
   async ready() {

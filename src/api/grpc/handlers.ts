@@ -7,7 +7,17 @@ import type { JobService } from '../../jobs/types.js';
 import { SpecError } from '../../train/spec.js';
 import { FailedPreconditionError } from '../../jobs/errors.js';
 import { jobModelExport } from '../model-export.js';
-import { ExportModelRequest, type GenerateRequest, ListQuery, ListView, parseExperimentId, parseJobId, parseMessage } from '../schemas.js';
+import {
+  ExportModelRequest,
+  type GenerateRequest,
+  ListQuery,
+  ListView,
+  ModelsQuery,
+  parseExperimentId,
+  parseJobId,
+  parseMessage,
+  parseModelId,
+} from '../schemas.js';
 import { clientStream, serverStream, unary, type CallContext } from './calls.js';
 import { deleteCorpus, getCorpus, listCorpora, uploadCorpus, type CorpusAccess } from './corpora.js';
 import {
@@ -27,8 +37,11 @@ import { invalidArgument } from './errors.js';
 import type { Caller } from '../../jobs/owners.js';
 import type {
   ModelFormatName,
+  PDeleteModelRequest,
   PExportModelRequest,
   PGetModelRequest,
+  PListModelsRequest,
+  PListModelsResponse,
   PModel,
   PUploadModelRequest,
   PUploadModelResponse,
@@ -192,12 +205,8 @@ export async function uploadModel(service: JobService, req: PUploadModelRequest,
 }
 
 export async function getModel(service: JobService, req: PGetModelRequest, as?: Caller): Promise<PModel> {
+  const id = parseModelId(req.model_id ?? '', 'modelId');
   if (!service.getModel) throw new FailedPreconditionError('this service does not store models');
-  const id = req.model_id ?? '';
-  if (!/^m[0-9a-f]{19}$/.test(id))
-    throw invalidArgument([
-      { field: 'modelId', message: id ? 'modelId must be a model id as UploadModel returns it: "m" then 19 hex digits' : 'modelId is required' },
-    ]);
   return modelToProto(await service.getModel(id, { as }));
 }
 
@@ -213,6 +222,20 @@ export async function createExperiment(service: JobService, req: PCreateExperime
 export async function getExperiment(service: JobService, req: PGetExperimentRequest, as?: Caller): Promise<PExperiment> {
   if (!service.getExperiment) throw noExperiments();
   return experimentToProto(await service.getExperiment(parseExperimentId(req.experiment_id ?? '', 'experimentId'), { as }));
+}
+
+/** DELETE /v1/models/:id over gRPC: the same service call (the caller's ownership, the file with its last owner). */
+export async function deleteModel(service: JobService, req: PDeleteModelRequest, as?: Caller): Promise<PModel> {
+  const id = parseModelId(req.model_id ?? '', 'modelId');
+  if (!service.deleteModel) throw new FailedPreconditionError('this service does not store models');
+  return modelToProto(await service.deleteModel(id, { as }));
+}
+
+/** GET /v1/models over gRPC: the same schema for `limit` (0, proto3's unset, is the default 20). */
+export async function listModels(service: JobService, req: PListModelsRequest, as?: Caller): Promise<PListModelsResponse> {
+  const { limit } = parseMessage(ModelsQuery, req.limit ? { limit: req.limit } : {});
+  if (!service.listModels) throw new FailedPreconditionError('this service does not store models');
+  return { models: (await service.listModels(limit, { as })).map(modelToProto) };
 }
 
 /** The service implementation grpc-js takes: every RPC through its adapter. */
@@ -244,6 +267,8 @@ export function lstmTrainerHandlers(
     ExportModel: serverStream<PExportModelRequest, PModelChunk>(ctx, 'ExportModel', (req, _signal, call) => exportModel(service, req, as(call))),
     UploadModel: unary<PUploadModelRequest, PUploadModelResponse>(ctx, 'UploadModel', (req, call) => uploadModel(service, req, as(call))),
     GetModel: unary<PGetModelRequest, PModel>(ctx, 'GetModel', (req, call) => getModel(service, req, as(call))),
+    DeleteModel: unary<PDeleteModelRequest, PModel>(ctx, 'DeleteModel', (req, call) => deleteModel(service, req, as(call))),
+    ListModels: unary<PListModelsRequest, PListModelsResponse>(ctx, 'ListModels', (req, call) => listModels(service, req, as(call))),
     UploadCorpus: clientStream<PUploadCorpusRequest, PUploadCorpusResponse>(ctx, 'UploadCorpus', (reqs, call) => uploadCorpus(corpusStore(), reqs, as(call))),
     ListCorpora: unary<PListCorporaRequest, PListCorporaResponse>(ctx, 'ListCorpora', (_req, call) => listCorpora(corpusStore(), as(call))),
     GetCorpus: unary<PGetCorpusRequest, PStoredCorpus>(ctx, 'GetCorpus', (req, call) => getCorpus(corpusStore(), req, as(call))),

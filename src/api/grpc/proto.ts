@@ -272,6 +272,13 @@ export interface PUploadModelResponse {
 export interface PGetModelRequest {
   model_id?: string;
 }
+export type PDeleteModelRequest = PGetModelRequest;
+export interface PListModelsRequest {
+  limit?: number;
+}
+export interface PListModelsResponse {
+  models: PModel[];
+}
 
 export interface PUploadCorpusRequest {
   data?: Buffer;

@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { startGrpcServer, ERRORS_TRAILER, STATUS_DETAILS_TRAILER, type GrpcServer } from '../../../src/api/grpc/index.js';
 import { InMemoryJobService, memExperimentId, memId } from '../../support/in-memory-job-service.js';
+import { tinyModelFile } from '../../support/model-file.js';
 import { bearer, call, callError, collect, healthClient, ReflectionClient, trainerClient, until, type Client } from '../../support/grpc-client.js';
 
 const S = grpc.status;
@@ -343,6 +344,43 @@ describe('LstmTrainer over the in-memory service', () => {
     assert.equal(bad.error?.code, S.INVALID_ARGUMENT);
     const missing = await collect(c.ExportModel({ job_id: memId(4041) }));
     assert.equal(missing.error?.code, S.NOT_FOUND);
+  });
+
+  test('ListModels newest first (limit); DeleteModel answers the model, then NOT_FOUND; bad ids and limits INVALID_ARGUMENT naming the field', async () => {
+    const a = (await call(c, 'UploadModel', { data: tinyModelFile(0.1) })).model;
+    const b = (await call(c, 'UploadModel', { data: tinyModelFile(0.2) })).model;
+    assert.notEqual(a.id, b.id);
+    const ids = async (req: object) => ((await call(c, 'ListModels', req)).models ?? []).map((m: { id: string }) => m.id);
+    assert.deepEqual(await ids({}), [b.id, a.id]);
+    assert.deepEqual(await ids({ limit: 1 }), [b.id]);
+    assert.deepEqual((await call(c, 'ListModels', {})).models[1], a, 'the GetModel / UploadModel message');
+
+    assert.deepEqual(await call(c, 'DeleteModel', { model_id: a.id }), a);
+    assert.equal((await callError(c, 'GetModel', { model_id: a.id })).code, S.NOT_FOUND);
+    const again = await callError(c, 'DeleteModel', { model_id: a.id });
+    assert.equal(again.code, S.NOT_FOUND);
+    assert.match(again.details, new RegExp(`model ${a.id} not found`));
+    assert.deepEqual(await ids({}), [b.id]);
+
+    for (const [req, why] of [
+      [{ model_id: 'nope' }, /modelId must be a model id/],
+      [{ model_id: `${a.id}0` }, /modelId must be a model id/],
+      [{}, /modelId is required/],
+    ] as const) {
+      const err = await callError(c, 'DeleteModel', req);
+      assert.equal(err.code, S.INVALID_ARGUMENT, JSON.stringify(req));
+      assert.match(err.details, why);
+      assert.deepEqual(JSON.parse(Buffer.from(err.metadata.get(ERRORS_TRAILER)[0] as Buffer).toString('utf8'))[0].field, 'modelId');
+    }
+    for (const [limit, why] of [
+      [101, /limit must be ≤ 100/],
+      [-1, /limit must be ≥ 1/],
+    ] as const) {
+      const err = await callError(c, 'ListModels', { limit });
+      assert.equal(err.code, S.INVALID_ARGUMENT);
+      assert.match(err.details, why);
+    }
+    assert.deepEqual(await ids({ limit: 100 }), [b.id]);
   });
 
   test('Generate validation: prefix needs a letter, an explicit num_chars 0 is rejected, unknown job NOT_FOUND', async () => {

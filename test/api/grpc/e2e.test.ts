@@ -325,7 +325,7 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.match(mismatch.details, /model\.numHiddens is 32 but init's job [a-z0-9]+ \(epoch 12\) has numHiddens 16/);
   });
 
-  test('UploadModel / GetModel, and a job that starts from the uploaded model (init.model)', async () => {
+  test('UploadModel / GetModel / ListModels / DeleteModel, and a job that starts from the uploaded model (init.model), also after its deletion', async () => {
     assert.ok(tinyId, 'needs the first test');
     const exported = await collect(c.ExportModel({ job_id: tinyId }));
     const file = Buffer.concat(exported.messages.filter((m: any) => m.part === 'data').map((m: any) => m.data));
@@ -345,6 +345,14 @@ describe('gRPC end to end (Redis, BullMQ, a worker process)', { skip }, () => {
     assert.match(badId.details, /modelId/);
     const { job } = await call(c, 'SubmitJob', { spec: { ...TINY, train: { epochs: 1, seed: 2 }, init: { model: up.model.id }, name: 'grpc-e2e-from-model' } });
     assert.deepEqual([job.init.model, job.init.epoch], [up.model.id, 12]);
+    assert.ok((await call(c, 'ListModels', {})).models.some((m: any) => m.id === up.model.id));
+    // deleted: the job keeps its copy of the weights; a new job cannot name it
+    assert.deepEqual(await call(c, 'DeleteModel', { model_id: up.model.id }), up.model);
+    assert.ok(!((await call(c, 'ListModels', {})).models ?? []).some((m: any) => m.id === up.model.id));
+    assert.equal((await callError(c, 'DeleteModel', { model_id: up.model.id })).code, S.NOT_FOUND);
+    const gone = await callError(c, 'SubmitJob', { spec: { ...TINY, init: { model: up.model.id } } });
+    assert.equal(gone.code, S.INVALID_ARGUMENT);
+    assert.match(gone.details, new RegExp(`init\\.model: no model ${up.model.id}`));
     const r = await collect(c.WatchJob({ job_id: job.id }));
     assert.equal(r.messages.at(-1).state?.state, 'JOB_STATE_SUCCEEDED');
   });

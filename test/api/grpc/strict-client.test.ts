@@ -113,6 +113,8 @@ describe('reflection through a strict Python client (grpcio + protobuf, no .prot
       'ExportModel',
       'UploadModel',
       'GetModel',
+      'DeleteModel',
+      'ListModels',
       'DeleteJob',
       'UploadCorpus',
       'ListCorpora',

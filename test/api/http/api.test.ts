@@ -12,6 +12,7 @@ import { RedisJobService } from '../../../src/jobs/service.js';
 import { LIMITS, parseJobSpec } from '../../../src/train/spec.js';
 import { costEstimate, estimateJob } from '../../../src/jobs/limits.js';
 import { Keys, connectRedis } from '../../../src/jobs/redis.js';
+import { tinyModelFile } from '../../support/model-file.js';
 import { REDIS_URL, TINY, deletePrefix, queueCounts, startTestApi, streamEvents, testEnv, type TestApi } from '../../support/service.js';
 
 const env = testEnv({ MAX_QUEUED_JOBS: '50', RATE_LIMIT_SUBMITS: '1000' }); // (this file submits more than the default 60 a minute; limits.test.ts covers the rate limit)
@@ -544,6 +545,58 @@ describe('jobs without a worker', () => {
   });
 });
 
+describe('uploaded models', () => {
+  const upload = (url: string, file: Buffer, key?: string) => {
+    const r = request(url).post('/v1/models').set('content-type', 'application/octet-stream');
+    return (key ? r.set('authorization', `Bearer ${key}`) : r).send(file);
+  };
+
+  test('DELETE /v1/models/:id: 200 with the model as it was, then 404 (and gone from the list); a malformed id is a 400 naming id', async () => {
+    const up = await upload(api.url, tinyModelFile(0.5));
+    assert.equal(up.status, 201, up.text);
+    const id = up.body.id as string;
+    const del = await request(api.url).delete(`/v1/models/${id}`);
+    assert.equal(del.status, 200, del.text);
+    assert.deepEqual(del.body, up.body);
+    assert.equal((await request(api.url).get(`/v1/models/${id}`)).status, 404);
+    const again = await request(api.url).delete(`/v1/models/${id}`);
+    assert.equal(again.status, 404);
+    assert.match(again.headers['content-type'], problemType);
+    assert.match(again.body.detail, new RegExp(`model ${id} not found`));
+    assert.ok(!(await request(api.url).get('/v1/models?limit=100')).body.models.some((m: { id: string }) => m.id === id));
+    for (const bad of ['nope', `${id}0`, id.toUpperCase()]) {
+      const res = await request(api.url).delete(`/v1/models/${bad}`);
+      assert.equal(res.status, 400, bad);
+      assert.match(res.headers['content-type'], problemType);
+      assert.equal(res.body.errors[0].field, 'id');
+      assert.match(res.body.detail, /id must be a model id/);
+    }
+    // the same bytes again: a new upload (201), not a ghost of the deleted one
+    assert.equal((await upload(api.url, tinyModelFile(0.5))).status, 201);
+    await request(api.url).delete(`/v1/models/${id}`).expect(200);
+  });
+
+  test("with API keys, another key's model answers DELETE with 404 as a missing one and stays its owner's", async () => {
+    const keyed = await startTestApi(env, { apiKeys: ['k-one', 'k-two'] });
+    try {
+      const up = await upload(keyed.url, tinyModelFile(0.25), 'k-one');
+      assert.equal(up.status, 201, up.text);
+      const id = up.body.id as string;
+      const del = (key: string, mid = id) => request(keyed.url).delete(`/v1/models/${mid}`).set('authorization', `Bearer ${key}`);
+      const other = await del('k-two');
+      const none = await del('k-two', 'm0000000000000000000');
+      assert.equal(other.status, 404);
+      assert.equal(other.text.replaceAll(id, 'ID'), none.text.replaceAll('m0000000000000000000', 'ID'));
+      assert.equal((await request(keyed.url).get(`/v1/models/${id}`).set('authorization', 'Bearer k-one')).status, 200);
+      assert.equal((await request(keyed.url).delete(`/v1/models/${id}`)).status, 401);
+      assert.equal((await del('k-one')).status, 200);
+      assert.equal((await request(keyed.url).get(`/v1/models/${id}`).set('authorization', 'Bearer k-one')).status, 404);
+    } finally {
+      await keyed.close();
+    }
+  });
+});
+
 describe('limits and retention', () => {
   test('a full queue → 429 problem with Retry-After; nothing more is queued', async () => {
     const small = testEnv({ MAX_QUEUED_JOBS: '2' });
@@ -645,6 +698,7 @@ describe('health, metrics, docs', () => {
   test('openapi.json: every route, the JobSpec schema with its bounds', async () => {
     const res = await request(api.url).get('/docs/openapi.json').expect(200);
     assert.equal(res.body.openapi, '3.1.0');
+    assert.deepEqual(Object.keys(res.body.paths['/v1/models/{id}']).sort(), ['delete', 'get']);
     for (const p of [
       '/v1/jobs',
       '/v1/jobs/{id}',

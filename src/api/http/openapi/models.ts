@@ -1,5 +1,5 @@
 // The document's share for routes/models.ts: models in (a safetensors upload a job can start
-// from), listed and read back.
+// from), listed, read back and deleted.
 import { z } from 'zod';
 import { MODEL_UPLOAD_MAX_BYTES } from '../../../jobs/models.js';
 import { jsonSchema } from './json-schema.js';
@@ -34,6 +34,14 @@ const exampleModel = {
   uploadedAt: '2025-03-05T15:20:00.000Z',
   epoch: 5,
   perplexity: 9.8,
+};
+const modelIdParam = {
+  name: 'id',
+  in: 'path',
+  required: true,
+  description: 'the model id POST /v1/models returned',
+  schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' },
+  example: exampleModel.id,
 };
 const location = { Location: { description: 'the model: /v1/models/{id}', schema: { type: 'string' } } };
 
@@ -93,19 +101,24 @@ export const modelsDoc: OpenApiPart = {
       get: {
         tags: ['models'],
         summary: 'An uploaded model',
-        parameters: [
-          {
-            name: 'id',
-            in: 'path',
-            required: true,
-            description: 'the model id POST /v1/models returned',
-            schema: { type: 'string', pattern: '^m[0-9a-f]{19}$' },
-            example: exampleModel.id,
-          },
-        ],
+        parameters: [modelIdParam],
         responses: {
           '200': ok('the model', 'ModelView', exampleModel),
           '400': problem(400, 'a malformed id'),
+          '404': problem(404, 'no model with this id'),
+          ...ctx.authFailures,
+          ...ctx.api,
+        },
+      },
+      delete: {
+        tags: ['models'],
+        summary: 'Delete an uploaded model',
+        description:
+          "With API keys on, the caller's ownership goes and the file goes with its last owner (an admin's DELETE removes it for every owner). Jobs are not affected: each job's init weights were copied at submission; a job submitted afterwards with init: {model: id} is refused (400 naming init.model).",
+        parameters: [modelIdParam],
+        responses: {
+          '200': ok('deleted: the model as it was', 'ModelView', exampleModel),
+          '400': problem(400, 'a malformed id (named)'),
           '404': problem(404, 'no model with this id'),
           ...ctx.authFailures,
           ...ctx.api,

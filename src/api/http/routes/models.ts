@@ -4,26 +4,20 @@
 //                         (200 with the same id when that file was uploaded before); 400 naming what is wrong
 //   GET  /v1/models/:id   the model as described at upload
 //   GET  /v1/models       the models, newest first (?limit=, 1–100, default 20)
+//   DELETE /v1/models/:id the model as it was; with keys on the caller's ownership goes, and the
+//                         file with its last owner. Jobs keep their weights (copied at submission)
 // A job starts from one with spec `init: {model: "<id>"}`. With API keys on, each acts as req.caller:
 // a key sees only models it uploaded (another's answers 404 as a missing one; docs/service.md "Owners").
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import { FailedPreconditionError } from '../../../jobs/errors.js';
 import { MODEL_UPLOAD_MAX_BYTES } from '../../../jobs/models.js';
 import type { JobService } from '../../../jobs/types.js';
 import { SpecError } from '../../../train/spec.js';
-import { PageLimit, parseMessage } from '../../schemas.js';
-
-export const ModelId = z.string().regex(/^m[0-9a-f]{19}$/);
-const ModelsQuery = z
-  .object({
-    limit: PageLimit,
-  })
-  .strict();
+import { ModelsQuery, parseMessage, parseModelId } from '../../schemas.js';
 
 export async function modelUploadRoutes(app: FastifyInstance, opts: { service: JobService }): Promise<void> {
   const { service } = opts;
-  const need = <K extends 'uploadModel' | 'getModel' | 'listModels'>(k: K): Required<JobService> => {
+  const need = <K extends 'uploadModel' | 'getModel' | 'listModels' | 'deleteModel'>(k: K): Required<JobService> => {
     if (!service[k]) throw new FailedPreconditionError('this service does not store models');
     return service as Required<JobService>;
   };
@@ -42,13 +36,18 @@ export async function modelUploadRoutes(app: FastifyInstance, opts: { service: J
   });
 
   app.get<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
-    const r = ModelId.safeParse(req.params.id);
-    if (!r.success) throw new SpecError([{ field: 'id', message: 'id must be a model id as POST /v1/models returns it: "m" then 19 hex digits' }]);
-    return need('getModel').getModel(r.data, { as: req.caller });
+    const id = parseModelId(req.params.id, 'id');
+    return need('getModel').getModel(id, { as: req.caller });
   });
 
   app.get('/v1/models', async (req) => {
     const { limit } = parseMessage(ModelsQuery, req.query);
     return { models: await need('listModels').listModels(limit, { as: req.caller }) };
+  });
+
+  // answers the model it deleted (as DELETE /v1/corpora/:id answers the corpus)
+  app.delete<{ Params: { id: string } }>('/v1/models/:id', async (req) => {
+    const id = parseModelId(req.params.id, 'id');
+    return need('deleteModel').deleteModel(id, { as: req.caller });
   });
 }
