@@ -171,6 +171,8 @@ export class JobStore {
       owner?: { key: string; name: string };
       experiment?: string;
       id?: string;
+      /** With an idempotency key: the digest of the spec as submitted (submission.ts), kept for retries. */
+      submittedDigest?: string;
     },
   ): Promise<{ id: string; created: boolean }> {
     const now = opts.now ?? new Date();
@@ -197,6 +199,7 @@ export class JobStore {
     if (opts.data) fields.push('dataInfo', JSON.stringify(opts.data));
     if (opts.init) fields.push('init', JSON.stringify(opts.init));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
+    if (spec.idempotencyKey && opts.submittedDigest) fields.push('submittedDigest', opts.submittedDigest);
     if (opts.owner) fields.push('ownerKey', opts.owner.key, 'ownerName', opts.owner.name);
     if (opts.experiment) fields.push('experiment', opts.experiment);
     if (spec.tags?.length) fields.push('tags', JSON.stringify(spec.tags));
@@ -243,6 +246,14 @@ export class JobStore {
       );
     }
     return { id: String(jobId), created: Number(code) === 1 };
+  }
+
+  /** The job an idempotency key names (within `scope`), with the digest of the spec it was submitted with; null when none. */
+  async idempotentJob(idempotencyKey: string, scope?: string): Promise<{ id: string; submittedDigest: string | null } | null> {
+    const id = await this.redis.get(this.keys.idem(idempotencyKey, scope));
+    if (!id) return null;
+    const [exists, submittedDigest] = await this.redis.hmget(this.keys.job(id), 'id', 'submittedDigest');
+    return exists ? { id, submittedDigest } : null;
   }
 
   /**

@@ -2,6 +2,7 @@
 // measured (its corpus, the weights it starts from, its cost against the caps), then the record
 // created and the job queued. An experiment's jobs (experiment-service.ts) take the same path,
 // point by point, with the caps applied to their sum.
+import { createHash } from 'node:crypto';
 import { minCorpusTokens } from '../text/data.js';
 import { parseJobSpec, SpecError, type JobSpec } from '../train/spec.js';
 import { corpusForSpec } from '../train/trainer.js';
@@ -52,8 +53,20 @@ export class JobSubmission {
     const { config: cfg, store, queue, reader } = this.parts;
     // every submission counts, valid or not (a client hammering with garbage is limited too)
     await this.countSubmission(opts.clientId);
-    const { spec, info, init, estimate } = await this.prepare(input, parseJobSpec(input), opts.owner);
-    checkJobCaps(spec, estimate, this.caps);
+    const parsed = parseJobSpec(input);
+    const submitted = parsed.idempotencyKey ? submittedDigest(parsed) : undefined;
+    let prepared: PreparedJob;
+    try {
+      prepared = await this.prepare(input, parsed, opts.owner);
+      checkJobCaps(prepared.spec, prepared.estimate, this.caps);
+    } catch (e) {
+      // a retry whose corpus, model or source job has gone since the first try (or whose caps
+      // changed): the job that first try made is still the answer, as for any retry
+      const earlier = e instanceof SpecError && submitted ? await this.earlierSubmission(parsed.idempotencyKey!, opts.idempotencyScope, submitted) : null;
+      if (earlier) return { job: earlier, created: false };
+      throw e;
+    }
+    const { spec, info, init, estimate } = prepared;
     return guardRedis(async () => {
       const { id, created } = await store.create(spec, {
         maxQueued: cfg.maxQueued,
@@ -64,12 +77,23 @@ export class JobSubmission {
         data: info,
         init: init?.record,
         owner: opts.owner && { key: opts.owner.key, name: opts.owner.name },
+        submittedDigest: submitted,
       });
       await this.attach(id, { spec, init }, created);
       const rec = await reader.recordView(id);
       // (re-)adding a queued job is a no-op in BullMQ; it repairs a crash between create and add
       if (rec.state === 'queued') await queue.add(id);
       return { job: await reader.view(rec), created };
+    });
+  }
+
+  /** The job an idempotency key names, if it was made from this very submitted spec (its digest); null otherwise. */
+  private async earlierSubmission(idempotencyKey: string, scope: string | undefined, digest: string): Promise<JobView | null> {
+    const { store, reader } = this.parts;
+    return guardRedis(async () => {
+      const earlier = await store.idempotentJob(idempotencyKey, scope);
+      if (!earlier || earlier.submittedDigest !== digest) return null;
+      return reader.view(await reader.recordView(earlier.id));
     });
   }
 
@@ -151,4 +175,13 @@ export class JobSubmission {
 function isBookRecipe(spec: JobSpec): boolean {
   const c = spec.data.corpus;
   return (c === 'timemachine' || 'text' in c) && spec.data.tokenizer === 'd2l-chars' && spec.data.minFreq === 0 && spec.data.validFraction === 0;
+}
+
+/**
+ * The digest of a spec as submitted (parsed, before its corpus and init are resolved): what tells a
+ * retry of the same submission when those can no longer be resolved. A digest, not the spec: a
+ * spec may hold a 2 MB corpus text.
+ */
+function submittedDigest(parsed: JobSpec): string {
+  return createHash('sha256').update(JSON.stringify(parsed)).digest('hex');
 }

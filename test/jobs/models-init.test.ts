@@ -177,11 +177,12 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     assert.equal(gen.generated.length, 20);
   });
 
-  test('DELETE of the model: a job submitted from it keeps its copy and trains from it; a submission after is a 400 naming the model', async () => {
+  test('DELETE of the model: a job submitted from it keeps its copy and trains from it; a submission after is a 400 naming the model, a retry of the first gets its job', async () => {
     // a long job ahead holds the worker (one job at a time): the job from the model starts after the delete
     const blocker = ((await (await post(`${api.url}/v1/jobs`, slowSpec(5000))).json()) as Json).id as string;
     await waitFor('the blocker to run', async () => ((await (await fetch(`${api.url}/v1/jobs/${blocker}`)).json()) as Json).state === 'running', 30_000, 50);
-    const res = await post(`${api.url}/v1/jobs`, { ...TINY, train: { epochs: 2, seed: 5 }, init: { model: modelId }, name: 'from-a-deleted-model' });
+    const spec = { ...TINY, train: { epochs: 2, seed: 5 }, init: { model: modelId }, name: 'from-a-deleted-model', idempotencyKey: 'from-a-deleted-model' };
+    const res = await post(`${api.url}/v1/jobs`, spec);
     assert.equal(res.status, 201);
     const job = (await res.json()) as Json;
     const model = (await (await fetch(`${api.url}/v1/models/${modelId}`)).json()) as Json;
@@ -203,6 +204,14 @@ describe('models in: POST /v1/models and spec.init', { skip }, () => {
     assert.equal(refused.status, 400, JSON.stringify(body));
     assert.equal(body.errors[0].field, 'init.model');
     assert.match(body.detail, new RegExp(`init\\.model: no model ${modelId}`));
+    // a retry of the first submission (same idempotency key, same spec) is still answered by its job;
+    // the same key with another spec is refused for the model, as any new submission
+    const retry = await post(`${api.url}/v1/jobs`, spec);
+    assert.equal(retry.status, 200, await retry.clone().text());
+    assert.equal(((await retry.json()) as Json).id, job.id);
+    const other = await post(`${api.url}/v1/jobs`, { ...spec, name: 'another spec' });
+    assert.equal(other.status, 400);
+    assert.equal(((await other.json()) as Json).errors[0].field, 'init.model');
 
     assert.equal((await post(`${api.url}/v1/jobs/${blocker}/cancel`, {})).status, 200);
     const events = await streamEvents(api.url, job.id, { timeoutMs: 60_000 });
