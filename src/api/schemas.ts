@@ -117,7 +117,7 @@ export const ListQuery = z
       .describe('only jobs carrying this tag (spec.tags)'),
     experiment: z
       .string()
-      .regex(/^x[0-9a-z]{9}[0-9a-f]{10}$/, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' })
+      .regex(EXPERIMENT_ID_RE, { error: 'experiment must be an experiment id as POST /v1/experiments returns it' })
       .optional()
       .describe('only the jobs of this experiment'),
     name: z
