@@ -20,7 +20,8 @@ import { FailedPreconditionError, NotFoundError, PayloadTooLargeError } from './
 import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
 import type { JobService } from './types.js';
-import { UploadOwners } from './upload-owners.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
+import { ownerAdded, UploadOwners } from './upload-owners.js';
 
 export const DEFAULT_CORPUS_MAX_BYTES = 64 * 1024 * 1024;
 /** Bytes gathered before one APPEND (fewer round trips than one per socket chunk). */
@@ -44,11 +45,13 @@ export function isCorpusId(id: unknown): id is string {
 }
 
 export class CorpusStore {
+  private readonly redis: ScriptedRedis;
   private readonly owners: UploadOwners;
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly keys: Keys,
   ) {
+    this.redis = withScripts(redis);
     this.owners = new UploadOwners(redis, (id) => keys.corpusOwners(id));
   }
 
@@ -137,19 +140,23 @@ export class CorpusStore {
         const { counts, total } = counter.result(t);
         fields[`counts:${t}`] = JSON.stringify({ total, counts: [...counts] });
       }
-      // commit: the text under its name and the record, at once (RENAME and HSET in one MULTI);
-      // a corpus that exists already (the same bytes) is kept as it is
+      // commit: the text under its name, the record and the uploader's ownership, at once (one MULTI);
+      // a corpus that exists already (the same bytes) is kept as it is, and the uploader becomes an
+      // owner only while it is there (one script): a delete in between leaves no owner behind
       if ((await this.redis.exists(this.meta(id))) === 1) {
         await this.redis.del(tmp);
-        const mine = owner ? await this.owners.add(id, owner, createdAt.getTime()) : undefined;
-        const corpus = await this.get(id, owner);
+        const mine = owner ? await this.owners.addIfStored(this.meta(id), id, owner, createdAt.getTime()) : undefined;
+        const corpus = mine === null ? null : await this.get(id, owner);
         if (corpus) return { corpus, created: !!mine?.added && !owner!.admin };
         // deleted meanwhile: uploaded again below would need the bytes, gone with tmp
         throw new FailedPreconditionError(`corpus ${id} was deleted while it was uploaded; upload it again`);
       }
-      await this.redis.multi().persist(tmp).rename(tmp, this.text(id)).hset(this.meta(id), fields).zadd(this.index, createdAt.getTime(), id).exec();
-      if (owner) await this.owners.add(id, owner, createdAt.getTime());
-      return { corpus: toView(fields), created: true };
+      const tx = this.redis.multi().persist(tmp).rename(tmp, this.text(id)).hset(this.meta(id), fields).zadd(this.index, createdAt.getTime(), id);
+      if (owner) this.owners.queueAdd(tx, id, owner, createdAt.getTime());
+      const res = await tx.exec();
+      // a key sees its own upload time: the corpus's, unless its other upload of these bytes came first
+      const at = owner && !owner.admin && res ? ownerAdded(res, 4, createdAt.getTime()).at : undefined;
+      return { corpus: toView(at === undefined ? fields : { ...fields, createdAt: new Date(at).toISOString() }), created: true };
     } catch (e) {
       await this.redis.del(tmp).catch(() => undefined);
       throw e;
@@ -251,15 +258,16 @@ export class CorpusStore {
         `corpus ${id} is used by ${mine.length} queued or running job(s) (${mine.slice(0, 5).join(', ')}); delete it after they finish or cancel them`,
       );
     const owner = as && !as.admin ? as : undefined;
-    if (owner && (await this.owners.count(id)) > 1) {
-      // others own it too: only this key's ownership goes
-      if ((await this.owners.remove(id, owner)) > 0) return corpus;
-    }
-    if (owner) {
-      const others = (await activeOf(undefined)).length;
-      if (others) throw new FailedPreconditionError(`corpus ${id} is used by ${others} queued or running job(s) of other keys; delete it after they finish`);
-    }
-    await this.redis.multi().del(this.meta(id), this.text(id), this.jobs(id), this.keys.corpusOwners(id)).zrem(this.index, id).exec();
+    // one script each time: the caller's ownership goes, and the corpus with it when no owner is
+    // left, so an upload by another key in between keeps it (or stores it anew), never loses it
+    const remove = (mayGo: boolean) =>
+      this.redis.lstmDeleteCorpus(this.meta(id), this.text(id), this.jobs(id), this.keys.corpusOwners(id), this.index, owner?.key ?? '', id, mayGo ? '1' : '0');
+    // others own it too: only this key's ownership goes (an admin's, or any with keys off, removes it)
+    if ((await remove(!owner)) !== 'last') return corpus;
+    // the caller is its last owner: the text would go, so no other key's job may use it
+    const others = (await activeOf(undefined)).length;
+    if (others) throw new FailedPreconditionError(`corpus ${id} is used by ${others} queued or running job(s) of other keys; delete it after they finish`);
+    await remove(true);
     return corpus;
   }
 }

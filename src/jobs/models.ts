@@ -15,7 +15,8 @@ import { describeModelFile, ModelFileError, type ModelFileInfo } from '../train/
 import { NotFoundError } from './errors.js';
 import type { Caller } from './owners.js';
 import type { Keys } from './redis.js';
-import { UploadOwners } from './upload-owners.js';
+import { withScripts, type ScriptedRedis } from './scripts.js';
+import { ownerAdded, UploadOwners } from './upload-owners.js';
 import type { ModelView } from './types.js';
 
 /** The largest model file POST /v1/models takes (a 1024-hidden, 2-layer concise model is about 50 MB). */
@@ -44,11 +45,13 @@ export function describeUpload(data: Buffer): ModelFileInfo {
 }
 
 export class ModelStore {
+  private readonly redis: ScriptedRedis;
   private readonly owners: UploadOwners;
   constructor(
-    private readonly redis: RedisClient,
+    redis: RedisClient,
     private readonly keys: Keys,
   ) {
+    this.redis = withScripts(redis);
     this.owners = new UploadOwners(redis, (id) => keys.modelOwners(id));
   }
 
@@ -81,20 +84,26 @@ export class ModelStore {
     };
     if (info.epoch !== undefined) model.epoch = info.epoch;
     if (info.perplexity !== undefined) model.perplexity = info.perplexity;
-    // one transaction, so a model is never listed without its bytes; the same id means the same
-    // bytes, so writing them again is harmless, and the first upload's meta (its time) stays
-    const res = await this.redis
+    // one transaction, so a model is never listed without its bytes, nor stored apart from its
+    // uploader's ownership (a delete between the two would take it from a key answered 201, and leave
+    // that key's owner entry behind); the same id means the same bytes, so writing them again is
+    // harmless, and the first upload's meta (its time) stays
+    const tx = this.redis
       .multi()
       .hset(this.key(id), 'data', data)
       .hsetnx(this.key(id), 'meta', JSON.stringify(model))
       .zadd(this.index, 'NX', now.getTime(), id)
-      .exec();
+      .hget(this.key(id), 'meta');
+    if (owner) this.owners.queueAdd(tx, id, owner, now.getTime());
+    const res = await tx.exec();
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('the model was not stored (transaction aborted)');
     const created = Number(res[1][1]) === 1;
-    if (!owner) return { model: created ? model : ((await this.get(id)) ?? model), created };
-    const mine = await this.owners.add(id, owner, now.getTime());
-    return { model: (await this.get(id, owner)) ?? model, created: owner.admin ? created : mine.added };
+    const stored = JSON.parse(String(res[3][1])) as ModelView;
+    // admins (and keys off) see the model as stored: its first upload's time, created when new
+    if (!owner || owner.admin) return { model: stored, created };
+    const mine = ownerAdded(res, 4, now.getTime());
+    return { model: seenAt(stored, mine.at), created: mine.added };
   }
 
   /** The model as `as` sees it: null when there is none or it is not theirs (keys on: owners). */
@@ -114,9 +123,7 @@ export class ModelStore {
     if (as && !as.admin && at === undefined) return null;
     const meta = await this.redis.hget(this.key(id), 'meta');
     if (!meta) return null;
-    const model = JSON.parse(meta) as ModelView;
-    // a key sees its own upload time (the first upload's would tell it another key sent the bytes)
-    return at === undefined ? model : { ...model, uploadedAt: new Date(at).toISOString() };
+    return seenAt(JSON.parse(meta) as ModelView, at);
   }
 
   async data(id: string): Promise<Buffer | null> {
@@ -145,11 +152,9 @@ export class ModelStore {
   async delete(id: string, as?: Caller): Promise<ModelView> {
     const model = await this.mustGet(id, as);
     const owner = as && !as.admin ? as : undefined;
-    // others own it too: only this key's ownership goes (none left: another owner left meanwhile)
-    if (owner && (await this.owners.count(id)) > 1 && (await this.owners.remove(id, owner)) > 0) return model;
-    const res = await this.redis.multi().del(this.key(id), this.keys.modelOwners(id)).zrem(this.index, id).exec();
-    const failed = res?.find(([e]) => e);
-    if (!res || failed) throw failed?.[0] ?? new Error('the model was not deleted (transaction aborted)');
+    // one script: the caller's ownership goes, and the model with it when no owner is left, so an
+    // upload by another key in between keeps it (or stores it anew), never loses it
+    await this.redis.lstmDeleteModel(this.key(id), this.keys.modelOwners(id), this.index, owner?.key ?? '', id);
     return model;
   }
 
@@ -161,4 +166,9 @@ export class ModelStore {
   async jobInit(jobId: string): Promise<Buffer | null> {
     return this.redis.hgetBuffer(this.keys.init(jobId), 'data');
   }
+}
+
+/** The model as a key sees it: with its own upload time (the first upload's would tell it another key sent the bytes). */
+function seenAt(model: ModelView, at: number | undefined): ModelView {
+  return at === undefined ? model : { ...model, uploadedAt: new Date(at).toISOString() };
 }

@@ -1,9 +1,10 @@
-// The Lua scripts that make every state change of a job one atomic step (docs/service.md, "Keys and
-// scripts"). Each lives in its own file, src/jobs/scripts/<name>-<nkeys>.lua (BullMQ's convention:
-// the number after the dash is how many KEYS it takes), read once from next to this module — `npm
-// run build` copies the folder to dist/jobs/scripts, as it copies the tfjs wasm file. Every key a
-// script touches is one of its KEYS (nothing is built from a prefix inside Lua), so the scripts run
-// unchanged on a Redis Cluster, where all of a service's keys share one hash slot.
+// The Lua scripts that make every state change of a job one atomic step, and each change of an
+// upload's owners one step with what it decides (docs/service.md, "Keys and scripts"). Each lives in
+// its own file, src/jobs/scripts/<name>-<nkeys>.lua (BullMQ's convention: the number after the dash
+// is how many KEYS it takes), read once from next to this module — `npm run build` copies the folder
+// to dist/jobs/scripts, as it copies the tfjs wasm file. Every key a script touches is one of its
+// KEYS (nothing is built from a prefix inside Lua), so the scripts run unchanged on a Redis Cluster,
+// where all of a service's keys share one hash slot.
 import { readFileSync, readdirSync } from 'node:fs';
 import type { RedisClient } from './redis.js';
 
@@ -17,6 +18,9 @@ export interface ScriptCommands {
   lstmPutCheckpoint(...args: (string | number | Buffer)[]): Promise<number>;
   lstmDiscardCheckpoint(...args: (string | number)[]): Promise<number>;
   lstmDeleteJob(...args: (string | number)[]): Promise<number>;
+  lstmDeleteModel(...args: string[]): Promise<'kept' | 'deleted'>;
+  lstmDeleteCorpus(...args: string[]): Promise<'kept' | 'deleted' | 'last'>;
+  lstmAddOwner(...args: (string | number)[]): Promise<[number, string] | null>;
 }
 
 export type ScriptedRedis = RedisClient & ScriptCommands;
@@ -40,6 +44,9 @@ const COMMANDS: Record<string, keyof ScriptCommands> = {
   putCheckpoint: 'lstmPutCheckpoint',
   discardCheckpoint: 'lstmDiscardCheckpoint',
   deleteJob: 'lstmDeleteJob',
+  deleteModel: 'lstmDeleteModel',
+  deleteCorpus: 'lstmDeleteCorpus',
+  addOwner: 'lstmAddOwner',
 };
 
 let loaded: LuaScript[] | undefined;

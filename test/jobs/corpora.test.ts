@@ -104,6 +104,27 @@ test('upload refusals: invalid UTF-8 400, empty 400, over CORPUS_MAX_BYTES 413 (
   }
 });
 
+test('DELETE with keys off removes the corpus outright, in one step: record, text, jobs set, an owners hash from a keyed upload, and its list entry', async () => {
+  const text = `${GERMAN_WORDS}outright`;
+  const { body: corpus } = await upload(text).expect(201);
+  const P = env.QUEUE_PREFIX;
+  const keys = [`${P}:corpus:${corpus.id}`, `${P}:corpus:${corpus.id}:text`, `${P}:corpus:${corpus.id}:jobs`, `${P}:corpus:${corpus.id}:owners`];
+  const redis = connectRedis(REDIS_URL);
+  try {
+    // a job that named it, and an owner from a time keys were on: neither holds back a keys-off DELETE
+    await redis.sadd(keys[2], 'j-finished');
+    await redis.hset(keys[3], 'a-fingerprint', String(Date.now()));
+    assert.equal(await redis.exists(...keys), 4);
+    const { body: deleted } = await request(api.url).delete(`/v1/corpora/${corpus.id}`).expect(200);
+    assert.deepEqual([deleted.id, deleted.createdAt], [corpus.id, corpus.createdAt], 'the corpus as it was');
+    assert.equal(await redis.exists(...keys), 0, 'every key of the corpus is gone');
+    assert.equal(await redis.zscore(`${P}:corpora`, corpus.id), null);
+    await request(api.url).get(`/v1/corpora/${corpus.id}`).expect(404);
+  } finally {
+    redis.disconnect();
+  }
+});
+
 test('a chars job on an uploaded Russian text: whole corpus by default, the vocabulary keeps case/digits/punctuation, samples and generation keep the alphabet; DELETE 409 while queued/running, 200 after', async () => {
   const text = RUSSIAN.repeat(6);
   const { body: corpus } = await upload(text).expect((r) => assert.ok(r.status === 201 || r.status === 200));

@@ -3,12 +3,21 @@
 // bytes. A key lists and reads its own only (the admin all), another key's answers exactly as a
 // missing one, a job spec naming another key's corpus or init.model is refused as a missing id, and
 // DELETE of a corpus or model owned by two keys takes one key's ownership away, the bytes only with
-// the last (or with an admin's DELETE).
+// the last (or with an admin's DELETE). The stores themselves, with another request run at the point
+// where it could land in between: an upload and a delete never lose an owner's object or leave an
+// owners hash behind for one that is gone.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
-import { Keys, connectRedis } from '../../src/jobs/redis.js';
+import type { ChainableCommander } from 'ioredis';
+import { CorpusStore } from '../../src/jobs/corpora.js';
+import { FailedPreconditionError } from '../../src/jobs/errors.js';
+import { ModelStore } from '../../src/jobs/models.js';
+import type { Caller } from '../../src/jobs/owners.js';
+import { Keys, connectRedis, type RedisClient } from '../../src/jobs/redis.js';
+import { withScripts } from '../../src/jobs/scripts.js';
 import { readSafetensors } from '../../src/train/import.js';
 import { toSafetensors } from '../../src/train/export.js';
 import { REDIS_URL, TINY, WorkerProcess, deletePrefix, slowSpec, testEnv, waitFor } from '../support/service.js';
@@ -51,6 +60,61 @@ const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 function sameAsMissing(other: Res, none: Res, id: string, noId: string, status: number): void {
   assert.equal(other.status, status, other.text);
   assert.equal(other.text.replaceAll(id, 'ID'), none.text.replaceAll(noId, 'ID'), "another key's object answers exactly as a missing one");
+}
+
+/** The same weights under other metadata: another file, so a model of the test's own. */
+function ownModel(note: string): Buffer {
+  const { tensors, metadata } = readSafetensors(modelFile);
+  return toSafetensors(tensors, { ...metadata, note });
+}
+
+/**
+ * `redis`, on which `run` (another client's request) happens once at a chosen point of a store's
+ * work: before or after the first transaction that queues one of the commands `at` names, or the
+ * first call of a script command it names (e.g. lstmDeleteModel) — where a request of another api
+ * could land.
+ */
+function interleaved(redis: RedisClient, at: string[], when: 'before' | 'after', run: () => Promise<unknown>): RedisClient {
+  const base = withScripts(redis);
+  let armed = true;
+  const step = async <T>(hit: boolean, go: () => Promise<T>): Promise<T> => {
+    if (!hit || !armed) return go();
+    armed = false;
+    if (when === 'before') await run();
+    const out = await go();
+    if (when === 'after') await run();
+    return out;
+  };
+  const transaction = (tx: ChainableCommander): ChainableCommander => {
+    const queued = new Set<string>();
+    const proxy: ChainableCommander = new Proxy(tx, {
+      get(t, name) {
+        const v = Reflect.get(t, name, t);
+        if (typeof v !== 'function') return v;
+        if (name === 'exec')
+          return () =>
+            step(
+              [...queued].some((c) => at.includes(c)),
+              () => v.call(t),
+            );
+        return (...args: unknown[]) => {
+          queued.add(String(name));
+          const r = v.apply(t, args);
+          return r === t ? proxy : r;
+        };
+      },
+    });
+    return proxy;
+  };
+  return new Proxy(base, {
+    get(t, name) {
+      const v = Reflect.get(t, name, t);
+      if (typeof v !== 'function') return v;
+      if (name === 'multi') return (...args: unknown[]) => transaction(v.apply(t, args));
+      if (typeof name === 'string' && at.includes(name)) return (...args: unknown[]) => step(true, () => v.apply(t, args));
+      return v.bind(t);
+    },
+  });
 }
 
 async function rpc(method: string, req: object, key: string): Promise<{ code: number; details: string; res?: any }> {
@@ -219,11 +283,6 @@ test('models over gRPC: GetModel NOT_FOUND for another key as for no model; Uplo
 });
 
 test("models: DELETE by one of two owners keeps it for the other; the last owner's DELETE removes the file, its owners and its list entry; an admin's removes it for all", async () => {
-  // the same weights under other metadata: another file, so a model of this test's own
-  const own = (note: string) => {
-    const { tensors, metadata } = readSafetensors(modelFile);
-    return toSafetensors(tensors, { ...metadata, note });
-  };
   const keys = new Keys(env.QUEUE_PREFIX);
   const redis = connectRedis(REDIS_URL);
   const stored = async (mid: string) => ({
@@ -232,7 +291,7 @@ test("models: DELETE by one of two owners keeps it for the other; the last owner
     listed: (await redis.zscore(`${env.QUEUE_PREFIX}:models`, mid)) !== null,
   });
   try {
-    const file = own('two owners');
+    const file = ownModel('two owners');
     const a = await uploadModel(ALICE, file);
     assert.equal(a.status, 201, a.text);
     const id = a.json().id as string;
@@ -255,11 +314,11 @@ test("models: DELETE by one of two owners keeps it for the other; the last owner
     assert.deepEqual(await stored(id), { model: 0, owners: 0, listed: false });
 
     // an admin's DELETE, over gRPC: gone for both owners at once
-    const shared = own('admin deletes');
+    const shared = ownModel('admin deletes');
     const sid = (await uploadModel(ALICE, shared)).json().id as string;
     assert.equal((await uploadModel(BOB, shared)).status, 201);
     // another key's model is NOT_FOUND as a missing one, and ListModels lists the caller's own
-    const mine = own('alice only');
+    const mine = ownModel('alice only');
     const aid = (await uploadModel(ALICE, mine)).json().id as string;
     const other = await rpc('DeleteModel', { model_id: aid }, BOB);
     const none = await rpc('DeleteModel', { model_id: NO_MODEL }, BOB);
@@ -276,6 +335,150 @@ test("models: DELETE by one of two owners keeps it for the other; the last owner
     assert.deepEqual(await stored(sid), { model: 0, owners: 0, listed: false });
     assert.equal((await rpc('DeleteModel', { model_id: aid }, ALICE)).code, grpc.status.OK);
     assert.ok(!(await listed(ALICE)).includes(aid));
+  } finally {
+    redis.disconnect();
+  }
+});
+
+const alice: Caller = { key: 'alice-fingerprint', name: 'alice', admin: false };
+const bob: Caller = { key: 'bob-fingerprint', name: 'bob', admin: false };
+
+test("models, one step each: an upload by another key just before the last owner's delete keeps the model for it; the last owner's delete just after another key's upload does too", async () => {
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  const models = new ModelStore(redis, keys);
+  const stored = async (mid: string) => ({
+    data: (await redis.hexists(`${env.QUEUE_PREFIX}:model:${mid}`, 'data')) === 1,
+    owners: await redis.hkeys(keys.modelOwners(mid)),
+    listed: (await redis.zscore(`${env.QUEUE_PREFIX}:models`, mid)) !== null,
+  });
+  try {
+    // alice, its only owner, deletes; bob's upload lands before the delete removes anything
+    const file = ownModel('delete races an upload');
+    const { model } = await models.put(file, new Date(), alice);
+    let bobs: Awaited<ReturnType<ModelStore['put']>> | undefined;
+    const racing = new ModelStore(
+      interleaved(redis, ['del', 'lstmDeleteModel'], 'before', async () => {
+        bobs = await models.put(file, new Date(), bob);
+      }),
+      keys,
+    );
+    assert.deepEqual(await racing.delete(model.id, alice), model, "the delete answers alice's view, as always");
+    assert.equal(bobs?.created, true);
+    assert.deepEqual(await stored(model.id), { data: true, owners: [bob.key], listed: true }, 'bob was answered 201: the model stays, his');
+    assert.deepEqual(await models.get(model.id, bob), bobs?.model);
+    assert.equal(await models.get(model.id, alice), null);
+
+    // bob uploads alice's model; alice's delete (its last owner until then) lands right after bob's write
+    const other = ownModel('upload races a delete');
+    const { model: m2 } = await models.put(other, new Date(), alice);
+    const late = new ModelStore(
+      interleaved(redis, ['zadd'], 'after', () => models.delete(m2.id, alice)),
+      keys,
+    );
+    const up = await late.put(other, new Date(), bob);
+    assert.equal(up.created, true);
+    assert.deepEqual(await stored(m2.id), { data: true, owners: [bob.key], listed: true }, 'bob was answered 201: the model stays, his');
+    assert.deepEqual(await models.get(m2.id, bob), up.model);
+
+    // bob, now the last owner: nothing of it is left, no owners hash, no list entry
+    await models.delete(m2.id, bob);
+    assert.deepEqual(await stored(m2.id), { data: false, owners: [], listed: false });
+    assert.equal(await redis.exists(`${env.QUEUE_PREFIX}:model:${m2.id}`, keys.modelOwners(m2.id)), 0);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test("corpora, one step each: an upload by another key just before the last owner's delete keeps the corpus; a delete just before an upload's owner add leaves no owners hash; a new corpus's owner is stored with it", async () => {
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  const corpora = new CorpusStore(redis, keys);
+  const noJobs = async () => null;
+  const P = env.QUEUE_PREFIX;
+  const upload = (store: CorpusStore, text: string, as: Caller) => store.upload(Readable.from([Buffer.from(text, 'utf8')]), 1 << 20, as);
+  const stored = async (id: string) => ({
+    meta: await redis.exists(`${P}:corpus:${id}`),
+    text: await redis.exists(`${P}:corpus:${id}:text`),
+    owners: await redis.hkeys(keys.corpusOwners(id)),
+    listed: (await redis.zscore(`${P}:corpora`, id)) !== null,
+  });
+  try {
+    // alice, its only owner, deletes; bob's upload of the same text lands before anything is removed
+    const text = `delete races an upload. ${TEXT}`.repeat(5);
+    const { corpus } = await upload(corpora, text, alice);
+    let bobs: Awaited<ReturnType<CorpusStore['upload']>> | undefined;
+    const racing = new CorpusStore(
+      interleaved(redis, ['del', 'lstmDeleteCorpus'], 'before', async () => {
+        bobs = await upload(corpora, text, bob);
+      }),
+      keys,
+    );
+    assert.deepEqual(await racing.delete(corpus.id, noJobs, alice), corpus, "the delete answers alice's view, as always");
+    assert.equal(bobs?.created, true);
+    assert.deepEqual(await stored(corpus.id), { meta: 1, text: 1, owners: [bob.key], listed: true }, 'bob was answered 201: the corpus stays, his');
+    assert.deepEqual(await corpora.get(corpus.id, bob), bobs?.corpus);
+    assert.equal(await corpora.readText(corpus.id), text);
+
+    // bob uploads alice's text (it exists): alice's delete, its last owner, lands before bob is added
+    const gone = `upload races a delete. ${TEXT}`.repeat(5);
+    const { corpus: c2 } = await upload(corpora, gone, alice);
+    const late = new CorpusStore(
+      interleaved(redis, ['hsetnx', 'lstmAddOwner'], 'before', () => corpora.delete(c2.id, noJobs, alice)),
+      keys,
+    );
+    await assert.rejects(upload(late, gone, bob), (e) => e instanceof FailedPreconditionError && /deleted while it was uploaded/.test(e.message));
+    assert.deepEqual(await stored(c2.id), { meta: 0, text: 0, owners: [], listed: false }, 'no owners hash left for a corpus that is gone');
+
+    // a new text: bob's upload stores it; alice uploads it and deletes it right after bob's commit
+    const fresh = `a new corpus races a delete. ${TEXT}`.repeat(5);
+    const id = createHash('sha256').update(fresh).digest('hex');
+    let aliceLeft = false;
+    const first = new CorpusStore(
+      interleaved(redis, ['rename'], 'after', async () => {
+        assert.equal((await upload(corpora, fresh, alice)).created, true);
+        await corpora.delete(id, noJobs, alice);
+        aliceLeft = true;
+      }),
+      keys,
+    );
+    const up = await upload(first, fresh, bob);
+    assert.ok(aliceLeft);
+    assert.equal(up.created, true);
+    assert.deepEqual(await stored(id), { meta: 1, text: 1, owners: [bob.key], listed: true }, 'bob was answered 201: the corpus stays, his');
+    assert.deepEqual(await corpora.get(id, bob), up.corpus);
+
+    // bob, now the last owner: every key of it goes (record, text, jobs set, owners) and its list entry
+    await corpora.addJob(id, 'j-finished');
+    await corpora.delete(id, noJobs, bob);
+    assert.equal(await redis.exists(`${P}:corpus:${id}`, `${P}:corpus:${id}:text`, `${P}:corpus:${id}:jobs`, keys.corpusOwners(id)), 0);
+    assert.equal(await redis.zscore(`${P}:corpora`, id), null);
+    assert.deepEqual(await redis.keys(`${P}:corpus-upload:*`), []);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test("corpora: the last owner's delete is refused (409) while another key's job uses the text, and changes nothing; the delete after it finishes removes it", async () => {
+  const keys = new Keys(env.QUEUE_PREFIX);
+  const redis = connectRedis(REDIS_URL);
+  const corpora = new CorpusStore(redis, keys);
+  try {
+    const text = `used by another key's job. ${TEXT}`.repeat(5);
+    const { corpus } = await corpora.upload(Readable.from([Buffer.from(text, 'utf8')]), 1 << 20, alice);
+    await corpora.addJob(corpus.id, 'j-of-another-key');
+    // the job is not alice's (she reads no state), but it runs
+    let running = true;
+    const stateOf = async (_job: string, as?: Caller) => (as ? null : running ? 'running' : 'succeeded');
+    await assert.rejects(
+      corpora.delete(corpus.id, stateOf, alice),
+      (e) => e instanceof FailedPreconditionError && /1 queued or running job\(s\) of other keys/.test(e.message),
+    );
+    assert.deepEqual(await corpora.get(corpus.id, alice), corpus, "still alice's, whole");
+    assert.deepEqual(await redis.hkeys(keys.corpusOwners(corpus.id)), [alice.key]);
+    running = false;
+    assert.deepEqual(await corpora.delete(corpus.id, stateOf, alice), corpus);
+    assert.equal(await redis.exists(`${env.QUEUE_PREFIX}:corpus:${corpus.id}`, keys.corpusOwners(corpus.id)), 0);
   } finally {
     redis.disconnect();
   }

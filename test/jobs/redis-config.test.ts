@@ -35,10 +35,13 @@ test('REDIS_CLUSTER_NODES: an entry that is not host:port is a ConfigError namin
 test('every script declares the KEYS it uses (<name>-<nkeys>.lua) and names no key otherwise', () => {
   const scripts = luaScripts();
   assert.deepEqual(scripts.map((s) => s.name).sort(), [
+    'addOwner',
     'appendEpoch',
     'appendLog',
     'create',
+    'deleteCorpus',
     'deleteJob',
+    'deleteModel',
     'discardCheckpoint',
     'putCheckpoint',
     'rate',
