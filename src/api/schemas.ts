@@ -16,32 +16,33 @@ export const JobId = z.string().regex(JOB_ID_RE);
 /** The message of a malformed job id (also for ids the HTTP router refuses before any schema runs). */
 export const jobIdMessage = (field: string) => `${field} must be a job id as submit returns it: ${JOB_ID_LENGTH} characters, "j" then 0-9 a-z`;
 
+/** An id checked before any Redis access: the id, or a SpecError naming `field` (required when missing, `malformed` otherwise). */
+function parseId(raw: unknown, field: string, valid: (raw: unknown) => raw is string, malformed: string): string {
+  if (valid(raw)) return raw;
+  throw new SpecError([{ field, message: raw === undefined || raw === '' ? `${field} is required` : malformed }]);
+}
+
 /** A job id checked with JobId; a SpecError naming `field` (`id` over HTTP, `jobId` over gRPC) otherwise. */
 export function parseJobId(raw: unknown, field: string): string {
-  const r = JobId.safeParse(raw);
-  if (r.success) return r.data;
-  const message = raw === undefined || raw === '' ? `${field} is required` : jobIdMessage(field);
-  throw new SpecError([{ field, message }]);
+  return parseId(raw, field, (r): r is string => JobId.safeParse(r).success, jobIdMessage(field));
 }
 
 /** An experiment id, the one rule for HTTP's `:id` and gRPC's `experiment_id` (jobs/experiments.ts newExperimentId). */
 export function parseExperimentId(raw: unknown, field: string): string {
-  if (typeof raw === 'string' && EXPERIMENT_ID_RE.test(raw)) return raw;
-  const message =
-    raw === undefined || raw === ''
-      ? `${field} is required`
-      : `${field} must be an experiment id as creating the experiment returns it: 20 characters, "x" then 0-9 a-z`;
-  throw new SpecError([{ field, message }]);
+  return parseId(
+    raw,
+    field,
+    (r): r is string => typeof r === 'string' && EXPERIMENT_ID_RE.test(r),
+    `${field} must be an experiment id as creating the experiment returns it: 20 characters, "x" then 0-9 a-z`,
+  );
 }
 
 /**
- * An uploaded model's id (HTTP path `:id`, gRPC `model_id`), checked before any Redis access: "m" and
- * 19 hex digits (src/jobs/models.ts MODEL_ID_RE); a SpecError naming `field` otherwise.
+ * An uploaded model's id (HTTP path `:id`, gRPC `model_id`): "m" and 19 hex digits (src/jobs/models.ts
+ * MODEL_ID_RE); a SpecError naming `field` otherwise.
  */
 export function parseModelId(raw: unknown, field: string): string {
-  if (isModelId(raw)) return raw;
-  const message = raw === undefined || raw === '' ? `${field} is required` : `${field} must be a model id as the upload returns it: "m" then 19 hex digits`;
-  throw new SpecError([{ field, message }]);
+  return parseId(raw, field, isModelId, `${field} must be a model id as the upload returns it: "m" then 19 hex digits`);
 }
 
 export const GENERATE_LIMITS = { prefixChars: 1000, numChars: 5000, topK: 1000, temperature: 100 } as const;

@@ -199,7 +199,7 @@ export class JobStore {
     if (opts.data) fields.push('dataInfo', JSON.stringify(opts.data));
     if (opts.init) fields.push('init', JSON.stringify(opts.init));
     if (spec.idempotencyKey) fields.push('idemKey', idemKey);
-    if (spec.idempotencyKey && opts.submittedDigest) fields.push('submittedDigest', opts.submittedDigest);
+    if (opts.submittedDigest) fields.push('submittedDigest', opts.submittedDigest);
     if (opts.owner) fields.push('ownerKey', opts.owner.key, 'ownerName', opts.owner.name);
     if (opts.experiment) fields.push('experiment', opts.experiment);
     if (spec.tags?.length) fields.push('tags', JSON.stringify(spec.tags));

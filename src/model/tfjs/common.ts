@@ -118,12 +118,14 @@ export function needsFreshState(state: tf.Tensor[] | null, batchSize: number, re
 /**
  * The engine's Generator over a one-token step function: `step(token, state)` returns the logits and
  * the next state (run inside a tidy, so it may make intermediates freely); the generator owns the state.
+ * A token outside [0, vocabSize) is refused before it reaches `step`, the state left as it was.
  */
-export function stepGenerator<S extends tf.TensorContainer>(initial: S, step: (token: number, state: S) => [tf.Tensor, S]): Generator {
+export function stepGenerator<S extends tf.TensorContainer>(initial: S, vocabSize: number, step: (token: number, state: S) => [tf.Tensor, S]): Generator {
   let state: S | null = initial;
   return {
     feed: async (token: number) => {
       if (!state) throw new Error('generator is disposed');
+      checkTokens([token], vocabSize);
       const prev = state;
       const [logits, next] = tf.tidy(() => step(token, prev));
       tf.dispose(prev);

@@ -6,7 +6,6 @@ import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
 import {
   checkBatch,
-  checkTokens,
   checkWeights,
   gradClipping,
   needsFreshState,
@@ -179,8 +178,7 @@ export class FusedLstmModel implements LstmModel {
   generator(): Generator {
     const { numHiddens, numLayers } = this.fused;
     const zeros = Array.from({ length: numLayers }, () => [tf.zeros([1, numHiddens]), tf.zeros([1, numHiddens])] as LayerState);
-    return stepGenerator(zeros, (token, prev) => {
-      checkTokens([token], this.config.vocabSize);
+    return stepGenerator(zeros, this.config.vocabSize, (token, prev) => {
       const layers = this.inferenceLayers();
       const n = this.params.length;
       const [Wq, bq] = [this.params[n - 2], this.params[n - 1]];

@@ -4,18 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../text/data.js';
 import type { Generator, LossAndGrads, LstmModel, ModelConfig, StepOptions, StepResult, Weights } from '../engine.js';
-import {
-  checkBatch,
-  checkTokens,
-  checkWeights,
-  gradClipping,
-  needsFreshState,
-  paramNames,
-  readWeights,
-  sgd,
-  stepGenerator,
-  tensorsToWeights,
-} from './common.js';
+import { checkBatch, checkWeights, gradClipping, needsFreshState, paramNames, readWeights, sgd, stepGenerator, tensorsToWeights } from './common.js';
 import { RNNModel, conciseLoss, conciseLossAndGrads, type RnnState } from './concise.js';
 import { getLstmParams, initLstmState, lstm, paramList, paramRecord, scratchLoss, scratchLossAndGrads, type LstmParams } from './scratch.js';
 
@@ -166,10 +155,7 @@ export class ReferenceModel implements LstmModel {
   }
 
   generator(): Generator {
-    return stepGenerator(this.net.beginState(1), (token, state) => {
-      checkTokens([token], this.config.vocabSize);
-      return this.net.step(token, state);
-    });
+    return stepGenerator(this.net.beginState(1), this.config.vocabSize, (token, state) => this.net.step(token, state));
   }
 
   getWeights(): Weights {
